@@ -1,0 +1,144 @@
+"""The channel interface: what an adapter receives, what it returns, and how it fails.
+
+A channel takes one finished `Message` addressed to one target and hands it to a network.
+It does not render, choose recipients or touch the database; `delivery.py` does that and
+records what the channel reports.
+
+Errors a channel raises, and what the delivery does with them::
+
+    ChannelError                 base class; never raised itself
+    ├── TransientError           nothing was delivered; try again later (retry_after hint)
+    ├── PermanentError           the network refused this message for good: failed
+    │   └── TargetGone           the target left (bot removed, address bounced): failed,
+    │                            and the channel stops sending to it
+    └── UnknownOutcome           the request may or may not have been delivered (a timeout
+                                 after it left); never re-sent without an editor's say
+
+Any other exception from `send` is treated like `UnknownOutcome` when it escapes after the
+request may have left, so a bug in an adapter cannot make syndicate post twice.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from syndicate.config import ConfigTable
+
+__all__ = [
+    "Channel",
+    "ChannelError",
+    "EmailMessage",
+    "Message",
+    "PermanentError",
+    "SendResult",
+    "SocialPost",
+    "TargetGone",
+    "TransientError",
+    "UnknownOutcome",
+]
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    """One complete RFC 5322 message for one recipient."""
+
+    recipient: str  # envelope recipient, e.g. "sari@example.org"
+    sender: str  # envelope sender (bare address)
+    message_id: str  # without angle brackets
+    data: bytes  # the whole message, headers and body, CRLF line ends
+
+
+@dataclass(frozen=True)
+class SocialPost:
+    """One post for one chat or account, already fitted to the network's limits."""
+
+    target: str  # e.g. "@kabarpilihan" or "-1001234567890"
+    text: str  # in `parse_mode`; the caption when `photo` is set
+    parse_mode: str = "HTML"
+    photo: str | None = None  # URL of an image to post with `text` as its caption
+    link: str | None = None  # the URL a link preview should show
+    link_preview: bool = True
+    message_thread_id: int | None = None  # a forum topic
+    fallback_text: str | None = None  # the text-only version, when the photo is refused
+
+
+Message = EmailMessage | SocialPost
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the network said when it took the message."""
+
+    external_id: str | None  # SMTP Message-ID, Telegram message_id, ...
+    detail: str = ""  # e.g. the SMTP server's reply, or "sent as text: photo refused"
+
+
+class ChannelError(Exception):
+    """Base class of everything a channel raises on purpose."""
+
+
+class TransientError(ChannelError):
+    """Nothing was delivered, and trying again later may work."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(ChannelError):
+    """The network refused this message; sending it again would fail the same way."""
+
+
+class TargetGone(PermanentError):
+    """The target is gone for good: the bot was removed, the address does not exist."""
+
+
+class UnknownOutcome(ChannelError):
+    """The request may have been delivered; sending again could make a copy."""
+
+
+class Channel(abc.ABC):
+    """A way out to a network, configured by one `[channels.NAME]` table.
+
+    Subclasses set `type` (the `type = "..."` value that selects them) and `medium`
+    (which renderer makes their messages: "email", or a social network such as
+    "telegram"), read their settings in `from_config`, and implement `send`.
+    """
+
+    type: ClassVar[str]
+    medium: ClassVar[str]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    @abc.abstractmethod
+    def from_config(cls, name: str, table: ConfigTable) -> Channel:
+        """Build the channel from its table; call `table.done()` to reject unknown keys."""
+
+    def targets(self) -> tuple[str, ...]:
+        """The chats or accounts a social channel posts to; email channels mail a list."""
+        return ()
+
+    @property
+    def list_name(self) -> str | None:
+        """The subscriber list an email channel mails, or None."""
+        return None
+
+    @property
+    def sender(self) -> str | None:
+        """The From header of an email channel, or None."""
+        return None
+
+    async def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect, log in, or check credentials before the first send."""
+
+    @abc.abstractmethod
+    async def send(self, message: Message) -> SendResult:
+        """Hand one message to the network, or raise one of the errors above."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

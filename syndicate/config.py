@@ -1,0 +1,478 @@
+"""Settings and job files: read from TOML, checked, and turned into typed values.
+
+Every mistake an editor can make in a file ends in one `ConfigError` whose message is a
+single sentence naming the file, the key and the problem, e.g.
+``jobs/pagi.toml: schedule: "0 7 * *" is not a cron expression with 5 fields.``
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "ChannelConfig",
+    "Config",
+    "ConfigError",
+    "ConfigTable",
+    "Job",
+    "Selection",
+    "Site",
+    "Source",
+    "bundled_path",
+    "find_config_path",
+    "load_config",
+    "parse_duration",
+]
+
+CONFIG_ENV = "SYNDICATE_CONFIG"
+DEFAULT_CONFIG_NAME = "syndicate.toml"
+_MISSING: Any = object()
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION_PATTERN = re.compile(r"(\d+)\s*(s|m|h|d|w)")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class ConfigError(Exception):
+    """A mistake in a settings or job file, told in one sentence."""
+
+
+def bundled_path(name: str) -> Path:
+    """The shipped copy of `templates`, `jobs` or `config.example.toml`.
+
+    A wheel carries them inside the package (`syndicate/_bundled/`); a source checkout
+    has them at the top level, next to the package.
+    """
+    package = Path(__file__).resolve().parent
+    inside = package / "_bundled" / name
+    return inside if inside.exists() else package.parent / name
+
+
+def parse_duration(text: str) -> timedelta:
+    """"15m", "1h30m", "7d" → timedelta; raises ValueError on anything else."""
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _DURATION_PATTERN.sub("", compact):
+        raise ValueError(text)
+    seconds = sum(
+        int(amount) * _DURATION_UNITS[unit] for amount, unit in _DURATION_PATTERN.findall(compact)
+    )
+    if seconds <= 0:
+        raise ValueError(text)
+    return timedelta(seconds=seconds)
+
+
+def expand_env(value: str, fail: Callable[[str], None]) -> str:
+    """Replace ${NAME} (or ${NAME:-fallback}) with the environment's value."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, fallback = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if fallback is not None:
+            return fallback
+        fail(f"the environment variable {name} is not set")
+        return ""
+
+    return _ENV_PATTERN.sub(replace, value)
+
+
+class ConfigTable:
+    """One TOML table being read: typed getters, and a complaint about leftover keys.
+
+    Channel adapters read their own table through this, so their errors read like ours.
+    """
+
+    def __init__(self, data: dict[str, Any], file: Path, table: str = "") -> None:
+        self._data = data
+        self._seen: set[str] = set()
+        self.file = file
+        self.table = table
+        self.base_dir = file.parent
+
+    def fail(self, key: str, problem: str) -> None:
+        where = f"[{self.table}] " if self.table else ""
+        raise ConfigError(f"{_display(self.file)}: {where}{key}: {problem}.")
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def _get(self, key: str, default: Any) -> Any:
+        self._seen.add(key)
+        if key in self._data:
+            return self._data[key]
+        if default is _MISSING:
+            self.fail(key, "this key is required")
+        return default
+
+    def str(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if value is default and key not in self._data:
+            return value
+        if not isinstance(value, str):
+            self.fail(key, f"expected text in quotes, found {_describe(value)}")
+        value = expand_env(value, lambda problem: self.fail(key, problem))
+        if not value.strip():
+            self.fail(key, "must not be empty")
+        return value
+
+    def int(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
+        value = self._get(key, default)
+        if key not in self._data:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(key, f"expected a whole number, found {_describe(value)}")
+        if value < minimum:
+            self.fail(key, f"must be at least {minimum}, found {value}")
+        return value
+
+    def bool(self, key: str, default: Any = _MISSING) -> Any:
+        value = self._get(key, default)
+        if key in self._data and not isinstance(value, bool):
+            self.fail(key, f"expected true or false, found {_describe(value)}")
+        return value
+
+    def str_list(self, key: str, default: Any = _MISSING) -> Any:
+        """A list of text; a single text value is taken as a list of one."""
+        value = self._get(key, default)
+        if key not in self._data:
+            return value
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            self.fail(key, f"expected a list of texts in quotes, found {_describe(value)}")
+        expanded = [expand_env(item, lambda problem: self.fail(key, problem)) for item in items]
+        if not expanded:
+            self.fail(key, "must name at least one value")
+        return expanded
+
+    def choice(self, key: str, options: tuple[str, ...], default: Any = _MISSING) -> Any:
+        value = self.str(key, default)
+        if key in self._data and value not in options:
+            allowed = ", ".join(f'"{option}"' for option in options)
+            self.fail(key, f'"{value}" is not one of {allowed}')
+        return value
+
+    def duration(self, key: str, default: Any = _MISSING) -> Any:
+        value = self.str(key, default)
+        if key not in self._data:
+            return value
+        try:
+            return parse_duration(value)
+        except ValueError:
+            self.fail(key, f'"{value}" is not a duration such as "15m", "2h" or "7d"')
+        raise AssertionError  # unreachable: fail() raises
+
+    def path(self, key: str, default: Any = _MISSING) -> Any:
+        """A file or folder path; a relative one is taken from the config file's folder."""
+        value = self.str(key, default)
+        if value is None:
+            return None
+        return (self.base_dir / Path(value).expanduser()).resolve()
+
+    def url(self, key: str, schemes: tuple[str, ...], default: Any = _MISSING) -> Any:
+        value = self.str(key, default)
+        if key not in self._data:
+            return value
+        scheme = value.split(":", 1)[0].lower() if ":" in value else ""
+        if scheme not in schemes:
+            allowed = ", ".join(f"{s}://" for s in schemes)
+            self.fail(key, f'"{value}" must start with {allowed}')
+        return value
+
+    def section(self, key: str) -> ConfigTable:
+        """A sub-table such as [select]; an absent one reads as empty."""
+        value = self._get(key, {})
+        if not isinstance(value, dict):
+            self.fail(key, f"expected a table, found {_describe(value)}")
+        name = f"{self.table}.{key}" if self.table else key
+        return ConfigTable(value, self.file, name)
+
+    def raw(self, key: str, default: Any = _MISSING) -> Any:
+        return self._get(key, default)
+
+    def done(self) -> None:
+        """Complain about the first key nobody asked for (a typo, most of the time)."""
+        for key in self._data:
+            if key not in self._seen:
+                hint = difflib.get_close_matches(key, sorted(self._seen), n=1)
+                suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
+                self.fail(key, f"unknown key{suggestion}")
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    base_url: str
+    locale: str
+    timezone: ZoneInfo
+    secret_key: str | None
+    templates_dir: Path
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    url: str
+    poll: timedelta
+    site_name: str | None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A channel's table as written; the channel's own class reads and checks it."""
+
+    name: str
+    type: str
+    table: ConfigTable
+
+
+@dataclass(frozen=True)
+class Selection:
+    new: int
+    window: timedelta | None
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    file: Path
+    channels: tuple[str, ...]
+    format: str
+    subject: str | None
+    selection: Selection
+    schedule: str | None = None
+    every: timedelta | None = None
+    enabled: bool = True
+    skip_if_empty: bool = True
+    description: str = ""
+
+    def trigger(self, timezone: ZoneInfo) -> Any:
+        """The APScheduler trigger that fires this job, in the site's time zone."""
+        return _make_trigger(self.schedule, self.every, timezone)
+
+
+@dataclass(frozen=True)
+class Config:
+    file: Path
+    site: Site
+    database_url: str
+    jobs_dir: Path
+    sources: tuple[Source, ...]
+    channels: dict[str, ChannelConfig]
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def job(self, name: str) -> Job:
+        if name not in self.jobs:
+            known = ", ".join(sorted(self.jobs)) or "none"
+            raise ConfigError(
+                f'There is no job named "{name}" in {_display(self.jobs_dir)} (jobs: {known}).'
+            )
+        return self.jobs[name]
+
+
+def find_config_path(given: str | None) -> Path:
+    """--config, then $SYNDICATE_CONFIG, then ./syndicate.toml."""
+    if given:
+        return Path(given).expanduser().resolve()
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV]).expanduser().resolve()
+    return (Path.cwd() / DEFAULT_CONFIG_NAME).resolve()
+
+
+def load_config(path: Path) -> Config:
+    """Read the site's settings and every job file next to them."""
+    top = ConfigTable(_read_toml(path), path)
+    site = _read_site(top.section("site"))
+    database_url = _read_database(top.section("database"), path)
+    scheduler = top.section("scheduler")
+    jobs_dir = scheduler.path("jobs_dir", "jobs")
+    scheduler.done()
+    sources = _read_sources(top)
+    channels = _read_channels(top)
+    top.done()
+    config = Config(path, site, database_url, jobs_dir, sources, channels)
+    jobs = {job.name: job for job in _read_jobs(config)}
+    return Config(path, site, database_url, jobs_dir, sources, channels, jobs)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{_display(path)}: the settings file does not exist (give one with "
+            f"--config, set {CONFIG_ENV}, or start from config.example.toml)."
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{_display(path)}: cannot be read ({error.strerror}).") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{_display(path)}: is not UTF-8 text.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{_display(path)}: is not valid TOML ({error}).") from None
+
+
+def _read_site(table: ConfigTable) -> Site:
+    name = table.str("name", "syndicate")
+    base_url = table.url("base_url", ("http", "https"), "http://localhost:8080").rstrip("/")
+    locale = table.str("locale", "en")
+    _check_locale(table, locale)
+    zone_name = table.str("timezone", "UTC")
+    try:
+        timezone = ZoneInfo(zone_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        table.fail("timezone", f'"{zone_name}" is not a time zone name such as "Asia/Jakarta"')
+    secret_key = table.str("secret_key", None)
+    templates_dir = table.path("templates_dir", None) or bundled_path("templates")
+    table.done()
+    return Site(name, base_url, locale, timezone, secret_key, templates_dir)
+
+
+def _check_locale(table: ConfigTable, locale: str) -> None:
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        table.fail("locale", f'"{locale}" is not a language code such as "id" or "en"')
+
+
+def _read_database(table: ConfigTable, config_file: Path) -> str:
+    url = table.str("url", "sqlite:///syndicate.db")
+    table.done()
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        table.fail("url", f'"{url}" must start with sqlite:/// or postgresql+psycopg://')
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        relative = url.removeprefix("sqlite:///")
+        absolute = (config_file.parent / Path(relative).expanduser()).resolve()
+        url = f"sqlite:///{absolute}"
+    return url
+
+
+def _read_sources(top: ConfigTable) -> tuple[Source, ...]:
+    entries = top.raw("sources", [])
+    if not isinstance(entries, list):
+        top.fail("sources", "write each source as its own [[sources]] table")
+    sources: list[Source] = []
+    for index, data in enumerate(entries, start=1):
+        if not isinstance(data, dict):
+            top.fail("sources", "write each source as its own [[sources]] table")
+        table = ConfigTable(data, top.file, f"sources #{index}")
+        source = Source(
+            name=table.str("name"),
+            url=table.url("url", ("http", "https", "file")),
+            poll=table.duration("poll", "15m"),
+            site_name=table.str("site_name", None),
+            enabled=table.bool("enabled", True),
+        )
+        table.done()
+        if any(other.name == source.name for other in sources):
+            table.fail("name", f'another source is already named "{source.name}"')
+        sources.append(source)
+    return tuple(sources)
+
+
+def _read_channels(top: ConfigTable) -> dict[str, ChannelConfig]:
+    channels_table = top.section("channels")
+    channels: dict[str, ChannelConfig] = {}
+    for name in list(channels_table._data):
+        table = channels_table.section(name)
+        kind = table.str("type")
+        channels[name] = ChannelConfig(name, kind, table)
+    return channels
+
+
+def _read_jobs(config: Config) -> Iterator[Job]:
+    if not config.jobs_dir.is_dir():
+        raise ConfigError(
+            f"{_display(config.file)}: [scheduler] jobs_dir: the folder "
+            f"{_display(config.jobs_dir)} does not exist."
+        )
+    for path in sorted(config.jobs_dir.glob("*.toml")):
+        yield _read_job(path, config)
+
+
+def _read_job(path: Path, config: Config) -> Job:
+    table = ConfigTable(_read_toml(path), path)
+    schedule = table.str("schedule", None)
+    every = table.duration("every", None)
+    if (schedule is None) == (every is None):
+        table.fail("schedule", 'give either schedule = "0 7 * * *" (cron) or every = "10m"')
+    if schedule is not None:
+        _check_cron(table, schedule, config.site.timezone)
+    channels = table.str_list("channels")
+    for channel in channels:
+        if channel not in config.channels:
+            known = ", ".join(sorted(config.channels)) or "none"
+            table.fail(
+                "channels",
+                f'no channel named "{channel}" in {_display(config.file)} (channels: {known})',
+            )
+    job = Job(
+        name=path.stem,
+        file=path,
+        channels=tuple(dict.fromkeys(channels)),
+        format=table.choice("format", ("digest", "each"), "digest"),
+        subject=table.str("subject", None),
+        selection=_read_selection(table.section("select"), config),
+        schedule=schedule,
+        every=every,
+        enabled=table.bool("enabled", True),
+        skip_if_empty=table.bool("skip_if_empty", True),
+        description=table.str("description", ""),
+    )
+    table.done()
+    return job
+
+
+def _read_selection(table: ConfigTable, config: Config) -> Selection:
+    new = table.int("new", 10)
+    window = table.duration("window", None)
+    sources = table.str_list("sources", [])
+    known = {source.name for source in config.sources}
+    for name in sources:
+        if name not in known:
+            table.fail("sources", f'no source named "{name}" in {_display(config.file)}')
+    table.done()
+    return Selection(new, window, tuple(sources))
+
+
+def _check_cron(table: ConfigTable, expression: str, timezone: ZoneInfo) -> None:
+    if len(expression.split()) != 5:
+        table.fail("schedule", f'"{expression}" is not a cron expression with 5 fields')
+    try:
+        _make_trigger(expression, None, timezone)
+    except ValueError as error:
+        table.fail("schedule", f'"{expression}" is not a valid cron expression ({error})')
+
+
+def _make_trigger(schedule: str | None, every: timedelta | None, timezone: ZoneInfo) -> Any:
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if schedule is not None:
+        return CronTrigger.from_crontab(schedule, timezone=timezone)
+    assert every is not None
+    return IntervalTrigger(seconds=int(every.total_seconds()), timezone=timezone)
+
+
+def _display(path: Path) -> str:
+    """A path as an editor would type it: relative to here when it is below here."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table"}
+    return kinds.get(type(value), f"{type(value).__name__}")
