@@ -1,0 +1,189 @@
+"""Polling: fetch each source, parse it, store its new posts, and record its health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from syndicate.config import Source as SourceConfig
+from syndicate.db.models import Post, Source, utcnow
+from syndicate.db.session import Database
+from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
+from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed, parse_feed
+
+__all__ = ["PollReport", "poll_sources", "sync_sources"]
+
+log = logging.getLogger(__name__)
+
+MAX_CONCURRENT_FETCHES = 16
+# A failing source waits longer each time, up to this, so a dead site costs little.
+MAX_BACKOFF = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class PollReport:
+    source: str
+    url: str
+    new_posts: int = 0
+    not_modified: bool = False
+    error: str | None = None
+
+
+def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> None:
+    """Make the sources table match the settings file (by name; rows are never deleted)."""
+    with db.session() as session:
+        rows = {row.name: row for row in session.scalars(select(Source))}
+        for source in sources:
+            row = rows.get(source.name)
+            if row is None:
+                session.add(Source(name=source.name, url=source.url, site_name=source.site_name))
+                continue
+            if row.url != source.url:
+                # A new address is a new feed: its validators mean nothing there.
+                row.url, row.etag, row.last_modified = source.url, None, None
+            if source.site_name:
+                row.site_name = source.site_name
+
+
+async def poll_sources(
+    db: Database,
+    sources: Sequence[SourceConfig],
+    *,
+    only_due: bool = False,
+    progress: Callable[[PollReport], None] | None = None,
+) -> list[PollReport]:
+    """Fetch the given sources (all, or only those whose poll interval has passed).
+
+    A source that fails is recorded as failing and skipped; it never stops the others.
+    """
+    sync_sources(db, sources)
+    enabled = [source for source in sources if source.enabled]
+    if only_due:
+        enabled = _due(db, enabled)
+    limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+    reports: list[PollReport] = []
+    async with make_client() as client:
+
+        async def one(source: SourceConfig) -> None:
+            async with limit:
+                report = await _poll_one(db, client, source)
+            reports.append(report)
+            if progress is not None:
+                progress(report)
+
+        await asyncio.gather(*(one(source) for source in enabled))
+    return reports
+
+
+def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
+    now = utcnow()
+    with db.session() as session:
+        next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).tuples().all())
+    return [s for s in sources if next_poll.get(s.name) is None or next_poll[s.name] <= now]
+
+
+async def _poll_one(db: Database, client: object, source: SourceConfig) -> PollReport:
+    with db.session() as session:
+        row = session.scalars(select(Source).where(Source.name == source.name)).one()
+        etag, last_modified = row.etag, row.last_modified
+    try:
+        result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
+        feed = None if result.not_modified else await asyncio.to_thread(_parse, result)
+    except (FetchError, FeedError) as error:
+        message = str(error)
+        log.warning("source %s: %s", source.name, message)
+        _record_failure(db, source, message)
+        return PollReport(source.name, source.url, error=message)
+    except Exception as error:  # a bug must not stop the other sources
+        message = f"{source.url}: unexpected error while reading the feed ({error!r})."
+        log.exception("source %s: %s", source.name, message)
+        _record_failure(db, source, message)
+        return PollReport(source.name, source.url, error=message)
+    new_posts = 0 if feed is None else _store(db, source, feed)
+    _record_success(db, source, result, feed)
+    if new_posts:
+        log.info("source %s: %d new posts", source.name, new_posts)
+    return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
+
+
+def _parse(result: FetchResult) -> ParsedFeed:
+    return parse_feed(result.body, url=result.final_url, content_type=result.content_type)
+
+
+def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
+    """Insert the entries not seen before; a post seen twice is stored once."""
+    entries = _unique(feed.entries)
+    if not entries:
+        return 0
+    with db.session() as session:
+        row = session.scalars(select(Source).where(Source.name == source.name)).one()
+        known = set(
+            session.scalars(select(Post.key).where(Post.key.in_([e.key for e in entries])))
+        )
+        fresh = [entry for entry in entries if entry.key not in known]
+        session.add_all(_post(row.id, entry) for entry in fresh)
+        return len(fresh)
+
+
+def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
+    seen: dict[str, FeedEntry] = {}
+    for entry in entries:
+        seen.setdefault(entry.key, entry)
+    return list(seen.values())
+
+
+def _post(source_id: int, entry: FeedEntry) -> Post:
+    return Post(
+        source_id=source_id,
+        key=entry.key,
+        guid=entry.guid,
+        url=entry.url,
+        title=entry.title,
+        content_html=entry.content_html,
+        excerpt=entry.excerpt,
+        summary_only=entry.summary_only,
+        author=entry.author,
+        image_url=entry.image_url,
+        origin_name=entry.origin.name if entry.origin else None,
+        origin_url=entry.origin.url if entry.origin else None,
+        comments=entry.comments,
+        content_hash=entry.content_hash,
+        published_at=entry.published_at,
+        updated_at=entry.updated_at,
+    )
+
+
+def _record_success(
+    db: Database, source: SourceConfig, result: FetchResult, feed: ParsedFeed | None
+) -> None:
+    now = utcnow()
+    with db.session() as session:
+        row = session.scalars(select(Source).where(Source.name == source.name)).one()
+        row.etag, row.last_modified = result.etag, result.last_modified
+        row.last_fetched_at = row.last_success_at = now
+        row.last_error, row.consecutive_failures = None, 0
+        row.next_poll_at = now + source.poll
+        if feed is not None:
+            row.site_url = feed.site_url or row.site_url
+            if not source.site_name and feed.title:
+                row.site_name = feed.title
+
+
+def _record_failure(db: Database, source: SourceConfig, message: str) -> None:
+    now = utcnow()
+    with db.session() as session:
+        row = session.scalars(select(Source).where(Source.name == source.name)).one()
+        row.last_fetched_at = now
+        row.last_error = message
+        row.consecutive_failures += 1
+        row.next_poll_at = now + _backoff(source.poll, row.consecutive_failures)
+
+
+def _backoff(poll: timedelta, failures: int) -> timedelta:
+    return min(poll * (2 ** min(failures - 1, 10)), max(MAX_BACKOFF, poll))
+
