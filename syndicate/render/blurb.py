@@ -1,0 +1,242 @@
+"""Blurbs: posts and digests fitted into Telegram messages, the credit and link never cut.
+
+The templates (`templates/social/`) decide the look; this module enforces the budget. It
+renders a template with the full excerpt and, when Telegram would count too many
+characters, keeps the longest excerpt that fits, cut on a grapheme and word boundary with
+an ellipsis. The frame — title, credit line, link — is never cut; only a title so long
+that the frame alone is over budget is shortened, as a last resort.
+
+Templates receive `labels`, a small mapping of words in the job's language (Indonesian
+when the locale starts with "id", English otherwise): `read_more` ("Baca selengkapnya"),
+`source` ("Sumber") and `more_at` ("Selengkapnya di"). Every rendered message is passed
+through `sanitize_telegram_html`, so a site's own template cannot send Telegram a tag or a
+link it would refuse.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+
+from syndicate.channels.base import SocialPost
+from syndicate.render import Credit, EditionView, PostView
+from syndicate.render.text import sanitize_telegram_html, shorten, telegram_visible_length
+
+__all__ = [
+    "DIGEST_EXCERPT_LIMIT",
+    "TELEGRAM_CAPTION_LIMIT",
+    "TELEGRAM_TEXT_LIMIT",
+    "render_telegram_digest",
+    "render_telegram_post",
+    "telegram_labels",
+]
+
+logger = logging.getLogger(__name__)
+
+TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 units of visible text in a message
+TELEGRAM_CAPTION_LIMIT = 1024  # ... in a photo's caption
+DIGEST_EXCERPT_LIMIT = 280  # a digest item's excerpt is a teaser, not the article
+ELLIPSIS = "…"
+
+_LABELS: Mapping[str, Mapping[str, str]] = {
+    "id": {"read_more": "Baca selengkapnya", "source": "Sumber", "more_at": "Selengkapnya di"},
+    "en": {"read_more": "Read more", "source": "Source", "more_at": "More at"},
+}
+
+# render(title, excerpt) -> the finished Telegram HTML
+_Render = Callable[[str, str], str]
+
+
+def telegram_labels(locale: str) -> Mapping[str, str]:
+    """The template words for `locale`: Indonesian for "id", "id_ID", ...; else English."""
+    return _LABELS["id"] if locale.lower().startswith("id") else _LABELS["en"]
+
+
+def render_telegram_post(
+    post: PostView,
+    *,
+    target: str,
+    env: jinja2.Environment,
+    locale: str,
+    timezone: str,
+    link_preview: bool = True,
+    message_thread_id: int | None = None,
+    template: str = "social/telegram_post.html",
+) -> SocialPost:
+    """One post as one Telegram message: a photo with a caption when it has an image.
+
+    A photo post carries the text version (4096 units) as `fallback_text`, for when
+    Telegram refuses the photo; its caption is fitted to 1024.
+    """
+    page = env.get_template(template)
+    context = {
+        "post": post,
+        "credits": _credits(post),
+        "labels": telegram_labels(locale),
+        "published": _format_datetime(post.published_at, locale, timezone),
+    }
+
+    def renderer(photo: bool) -> _Render:
+        return lambda title, excerpt: _finish(
+            page.render(context, title=title, excerpt=excerpt, photo=photo)
+        )
+
+    title, excerpt = post.title.strip(), post.excerpt.strip()
+    text = _fit(renderer(False), title, excerpt, TELEGRAM_TEXT_LIMIT, post.key)
+    fitted = {
+        "target": target,
+        "link": post.url,
+        "link_preview": link_preview,
+        "message_thread_id": message_thread_id,
+    }
+    if not post.image_url:
+        return SocialPost(text=text, **fitted)
+    caption = _fit(renderer(True), title, excerpt, TELEGRAM_CAPTION_LIMIT, post.key)
+    return SocialPost(text=caption, photo=post.image_url, fallback_text=text, **fitted)
+
+
+@dataclass(frozen=True)
+class _DigestItem:
+    """One post as a digest template sees it: its title and excerpt already fitted."""
+
+    post: PostView
+    title: str
+    excerpt: str
+    credits: tuple[Credit, ...]
+
+
+def render_telegram_digest(
+    edition: EditionView,
+    *,
+    target: str,
+    env: jinja2.Environment,
+    locale: str,
+    timezone: str,
+    link_preview: bool = False,
+    message_thread_id: int | None = None,
+    template: str = "social/telegram_digest.html",
+    excerpt_limit: int = DIGEST_EXCERPT_LIMIT,
+) -> list[SocialPost]:
+    """An edition as Telegram messages listing its posts, split between items when too long.
+
+    The header goes in the first message and the footer in the last; an item is never
+    split across messages, and an item too long for a message on its own has its excerpt
+    shortened. Each excerpt is first cut to `excerpt_limit`. An empty edition gives [].
+    """
+    page = env.get_template(template)
+    context = {
+        "edition": edition,
+        "labels": telegram_labels(locale),
+        "edition_date": _format_date(edition.created_at, locale, timezone),
+    }
+
+    def render(items: Sequence[_DigestItem], first: bool, last: bool) -> str:
+        return _finish(page.render(context, items=list(items), first=first, last=last))
+
+    def size(items: Sequence[_DigestItem], first: bool) -> int:
+        # Measured as if it were the last message, footer included, so it fits either way.
+        return telegram_visible_length(render(items, first, True))
+
+    pending = [_digest_item(post, excerpt_limit) for post in edition.posts]
+    messages: list[list[_DigestItem]] = []
+    while pending:
+        first = not messages
+        message = [_fit_item(pending.pop(0), first, render, edition.key)]
+        while pending and size([*message, pending[0]], first) <= TELEGRAM_TEXT_LIMIT:
+            message.append(pending.pop(0))
+        messages.append(message)
+    return [
+        SocialPost(
+            target=target,
+            text=render(message, index == 0, index == len(messages) - 1),
+            link=edition.site_url,
+            link_preview=link_preview,
+            message_thread_id=message_thread_id,
+        )
+        for index, message in enumerate(messages)
+    ]
+
+
+def _digest_item(post: PostView, excerpt_limit: int) -> _DigestItem:
+    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
+    return _DigestItem(post, post.title.strip(), excerpt, _credits(post))
+
+
+def _fit_item(
+    item: _DigestItem,
+    first: bool,
+    render: Callable[[Sequence[_DigestItem], bool, bool], str],
+    edition_key: str,
+) -> _DigestItem:
+    """`item` with its excerpt (or, at worst, title) cut to fit a message by itself."""
+
+    def alone(title: str, excerpt: str) -> str:
+        return render([replace(item, title=title, excerpt=excerpt)], first, True)
+
+    key = f"{edition_key}/{item.post.key}"
+    title, excerpt = _fit_parts(alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, key)
+    return replace(item, title=title, excerpt=excerpt)
+
+
+def _fit(render: _Render, title: str, excerpt: str, limit: int, key: str) -> str:
+    """The rendered message with the longest excerpt that fits in `limit`."""
+    return render(*_fit_parts(render, title, excerpt, limit, key))
+
+
+def _fit_parts(render: _Render, title: str, excerpt: str, limit: int, key: str) -> tuple[str, str]:
+    """The title and excerpt to render so the message fits in `limit` visible units."""
+
+    def size(title: str, excerpt: str) -> int:
+        return telegram_visible_length(render(title, excerpt))
+
+    if size(title, excerpt) <= limit:
+        return title, excerpt
+    if size(title, "") <= limit:
+        fitted = shorten(excerpt, limit, measure=lambda cut: size(title, cut), ellipsis=ELLIPSIS)
+        return title, _drop_bare_ellipsis(fitted)
+    logger.warning("the title of %s is too long for a Telegram message; shortening it", key)
+    fitted_title = shorten(title, limit, measure=lambda cut: size(cut, ""), ellipsis=ELLIPSIS)
+    if not fitted_title:
+        raise ValueError(f"{key}: the credit and link alone exceed Telegram's {limit} limit.")
+    return fitted_title, ""
+
+
+def _drop_bare_ellipsis(excerpt: str) -> str:
+    """ "" for an excerpt cut down to nothing but the ellipsis, which says nothing."""
+    return "" if not excerpt.removesuffix(ELLIPSIS).strip() else excerpt
+
+
+def _finish(rendered: str) -> str:
+    return sanitize_telegram_html(rendered).strip()
+
+
+def _credits(post: PostView) -> tuple[Credit, ...]:
+    """The credits `post.credit_line` names, in its order, for the template to link."""
+    if post.origin and post.origin.name.casefold() != post.publisher.name.casefold():
+        return (post.origin, post.publisher)
+    return (post.publisher,)
+
+
+def _babel_locale(locale: str) -> Locale:
+    try:
+        return Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as error:
+        raise ValueError(f"unknown locale {locale!r} for a Telegram blurb.") from error
+
+
+def _format_date(moment: datetime, locale: str, timezone: str) -> str:
+    return format_date(moment.astimezone(ZoneInfo(timezone)), "long", _babel_locale(locale))
+
+
+def _format_datetime(moment: datetime | None, locale: str, timezone: str) -> str | None:
+    if moment is None:
+        return None
+    local = moment.astimezone(ZoneInfo(timezone))
+    return format_datetime(local, "medium", tzinfo=local.tzinfo, locale=_babel_locale(locale))
