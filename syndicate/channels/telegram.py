@@ -1,0 +1,344 @@
+"""The Telegram channel: posts a `SocialPost` to channels and groups through the Bot API.
+
+How Telegram's answers map onto the channel error tree (see `syndicate.channels.base`)::
+
+    RetryAfter (429, flood control)          TransientError(retry_after=seconds)
+    TimedOut from a connect or pool timeout  TransientError   (the request never left)
+    NetworkError from httpx.ConnectError     TransientError   (the request never left)
+    TimedOut / NetworkError otherwise, 5xx   UnknownOutcome   (the message may be posted)
+    BadRequest (400)                         PermanentError with Telegram's description
+    Forbidden (403)                          TargetGone       (bot removed or blocked)
+    InvalidToken (401, 404)                  PermanentError
+    ChatMigrated                             sent once more to the new chat id
+
+Telegram is at-most-once: a second copy in a public channel is worse than a missing one,
+so nothing here retries on its own and every doubt becomes `UnknownOutcome`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from typing import Any
+
+import httpx
+from telegram import Bot, LinkPreviewOptions
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from syndicate.channels.base import (
+    Channel,
+    Message,
+    PermanentError,
+    SendResult,
+    SocialPost,
+    TargetGone,
+    TransientError,
+    UnknownOutcome,
+)
+from syndicate.config import ConfigTable
+
+__all__ = ["DEFAULT_API_BASE_URL", "TelegramChannel"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_TIMEOUT = 10.0
+_LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
+_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
+_CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}")
+# httpx errors raised before a single byte of the request reached Telegram.
+_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Telegram's complaints about the photo itself, as opposed to the caption or the chat.
+_PHOTO_PROBLEMS = (
+    "file identifier",
+    "remote file",
+    "http url",
+    "url content",
+    "web page content",
+    "url host",
+    "image_process_failed",
+    "photo_",
+    "wrong padding",
+    "file must be non-empty",
+    "not enough rights to send photos",
+)
+
+
+class TelegramChannel(Channel):
+    """Posts to one or more Telegram chats as a bot, in HTML parse mode."""
+
+    type = "telegram"
+    medium = "telegram"
+
+    def __init__(
+        self,
+        name: str,
+        token: str,
+        chat_ids: tuple[str, ...],
+        *,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        message_thread_id: int | None = None,
+        link_preview: bool = True,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        super().__init__(name)
+        self._token = token
+        self._chat_ids = chat_ids
+        self.api_base_url = api_base_url
+        self.message_thread_id = message_thread_id
+        self.link_preview = link_preview
+        self.timeout = timeout
+        self._bot: Bot | None = None
+        self._migrated: dict[str, str] = {}
+        self._hide_token = _HideToken(token)
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TelegramChannel(name={self.name!r}, chat_ids={self._chat_ids!r})"
+
+    @classmethod
+    def from_config(cls, name: str, table: ConfigTable) -> TelegramChannel:
+        token = table.str("token")
+        if not _TOKEN.fullmatch(token):
+            table.fail(
+                "token",
+                'this is not a bot token of the form "123456:ABC-DEF..." as @BotFather gives it',
+            )
+        chat_ids = _read_chat_ids(table)
+        channel = cls(
+            name,
+            token,
+            chat_ids,
+            api_base_url=table.url("api_base_url", ("http", "https"), DEFAULT_API_BASE_URL),
+            message_thread_id=table.int("message_thread_id", None, minimum=1),
+            link_preview=table.bool("link_preview", True),
+            timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+        )
+        table.done()
+        return channel
+
+    def targets(self) -> tuple[str, ...]:
+        return self._chat_ids
+
+    @property
+    def base_file_url(self) -> str:
+        """The file download URL next to `api_base_url` (…/bot → …/file/bot)."""
+        if self.api_base_url.endswith("bot"):
+            return self.api_base_url.removesuffix("bot") + "file/bot"
+        return self.api_base_url
+
+    async def open(self) -> None:
+        if self._bot is not None:
+            return
+        for name in _LOGGERS_THAT_SHOW_URLS:
+            logging.getLogger(name).addFilter(self._hide_token)
+        bot = Bot(
+            self._token,
+            base_url=self.api_base_url,
+            base_file_url=self.base_file_url,
+            request=self._request(),
+            get_updates_request=self._request(),
+        )
+        try:
+            await bot.initialize()
+        except InvalidToken:
+            await bot.shutdown()
+            # from None: PTB's own message quotes the token.
+            raise PermanentError(
+                f'channel "{self.name}": Telegram refused the bot token (Unauthorized).'
+            ) from None
+        except TelegramError as error:
+            await bot.shutdown()
+            raise TransientError(
+                f'channel "{self.name}": cannot reach the Telegram Bot API ({error}).'
+            ) from error
+        self._bot = bot
+        log.debug("channel %s: logged in as @%s", self.name, bot.username)
+
+    async def close(self) -> None:
+        if self._bot is not None:
+            bot, self._bot = self._bot, None
+            await bot.shutdown()  # not bot.close(): that is the Bot API's "close" method
+        for name in _LOGGERS_THAT_SHOW_URLS:
+            logging.getLogger(name).removeFilter(self._hide_token)
+
+    async def send(self, message: Message) -> SendResult:
+        if not isinstance(message, SocialPost):
+            raise PermanentError(
+                f'channel "{self.name}": a Telegram channel sends social posts, not email.'
+            )
+        await self.open()
+        known_id = self._migrated.get(message.target)
+        notes: list[str] = []
+        if message.photo is None:
+            message_id = await self._deliver(message, "text")
+        else:
+            try:
+                message_id = await self._deliver(message, "photo")
+            except _PhotoRefused as refusal:
+                message_id = await self._deliver(message, "text")
+                notes.append(f"sent as text: Telegram refused the photo ({refusal})")
+        new_id = self._migrated.get(message.target)
+        if new_id != known_id:
+            notes.append(f"chat migrated to {new_id}")
+        return SendResult(str(message_id), "; ".join(notes))
+
+    # -- one attempt, with the chat migration followed once --------------------------------
+
+    async def _deliver(self, post: SocialPost, form: str) -> int:
+        chat_id = self._migrated.get(post.target, post.target)
+        try:
+            return await self._call(post, form, chat_id)
+        except ChatMigrated as migration:
+            new_id = str(migration.new_chat_id)
+            self._migrated[post.target] = new_id
+            log.warning("channel %s: chat %s migrated to %s", self.name, chat_id, new_id)
+        try:
+            return await self._call(post, form, new_id)
+        except ChatMigrated as again:
+            raise PermanentError(
+                f'channel "{self.name}": chat {chat_id} migrated twice '
+                f"(to {new_id}, then to {again.new_chat_id})."
+            ) from again
+
+    async def _call(self, post: SocialPost, form: str, chat_id: str) -> int:
+        """Send once and return Telegram's message_id, or raise a channel error."""
+        assert self._bot is not None
+        thread = post.message_thread_id or self.message_thread_id
+        try:
+            if form == "photo":
+                sent = await self._bot.send_photo(
+                    chat_id=chat_id,
+                    photo=post.photo,  # type: ignore[arg-type]
+                    caption=post.text,
+                    parse_mode=post.parse_mode,
+                    message_thread_id=thread,
+                )
+            else:
+                text = (post.fallback_text or post.text) if post.photo else post.text
+                sent = await self._bot.send_message(
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=post.parse_mode,
+                    link_preview_options=self._preview(post),
+                    message_thread_id=thread,
+                )
+        except ChatMigrated:
+            raise
+        except TelegramError as error:
+            if form == "photo" and isinstance(error, BadRequest) and _is_photo_problem(error):
+                raise _PhotoRefused(error.message) from error
+            raise self._translate(error, chat_id) from error
+        return sent.message_id
+
+    def _preview(self, post: SocialPost) -> LinkPreviewOptions:
+        if not (self.link_preview and post.link_preview):
+            return LinkPreviewOptions(is_disabled=True)
+        return LinkPreviewOptions(url=post.link) if post.link else LinkPreviewOptions()
+
+    def _translate(self, error: TelegramError, chat_id: str) -> Exception:
+        where = f'channel "{self.name}"'
+        if isinstance(error, RetryAfter):
+            seconds = _retry_seconds(error)
+            return TransientError(
+                f"{where}: Telegram asks to wait {seconds:g} seconds (flood control).",
+                retry_after=seconds,
+            )
+        if isinstance(error, BadRequest):  # a NetworkError subclass: test it first
+            return PermanentError(f"{where}: Telegram refused the message to {chat_id} ({error}).")
+        if isinstance(error, Forbidden):
+            return TargetGone(f"{where}: the bot was removed from {chat_id} or blocked ({error}).")
+        if isinstance(error, InvalidToken):
+            return PermanentError(f"{where}: Telegram refused the bot token (Unauthorized).")
+        if isinstance(error, NetworkError) and _never_left(error):
+            return TransientError(f"{where}: cannot reach the Telegram Bot API ({error}).")
+        if isinstance(error, TimedOut):
+            return UnknownOutcome(
+                f"{where}: Telegram did not answer in {self.timeout:g} seconds; "
+                f"the message to {chat_id} may have been posted."
+            )
+        return UnknownOutcome(
+            f"{where}: the message to {chat_id} may have been posted, but the answer was "
+            f"lost ({error})."
+        )
+
+    def _request(self) -> HTTPXRequest:
+        # Every phase bounded; httpx's transport does not retry (retries=0 by default).
+        return HTTPXRequest(
+            connection_pool_size=8,
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            write_timeout=self.timeout,
+            pool_timeout=self.timeout,
+            media_write_timeout=self.timeout,
+        )
+
+
+class _PhotoRefused(Exception):
+    """sendPhoto was refused because of the photo: nothing was posted."""
+
+
+def _read_chat_ids(table: ConfigTable) -> tuple[str, ...]:
+    raw = table.raw("chat_id")
+    values = raw if isinstance(raw, list) else [raw]
+    if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        chat_ids = [str(value) for value in values]  # chat_id = -1001234567890, unquoted
+    else:
+        chat_ids = table.str_list("chat_id")
+    if not chat_ids:
+        table.fail("chat_id", "must name at least one chat")
+    for chat_id in chat_ids:
+        if not _CHAT_ID.fullmatch(chat_id):
+            table.fail(
+                "chat_id",
+                f'"{chat_id}" is not a chat such as "@kabarpilihan" or "-1001234567890"',
+            )
+    return tuple(dict.fromkeys(chat_ids))
+
+
+def _is_photo_problem(error: BadRequest) -> bool:
+    text = error.message.lower()
+    return any(problem in text for problem in _PHOTO_PROBLEMS)
+
+
+def _never_left(error: NetworkError) -> bool:
+    """Whether httpx failed before sending (connect, pool): then nothing was posted."""
+    cause: BaseException | None = error.__cause__
+    while cause is not None:
+        if isinstance(cause, _NEVER_LEFT):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def _retry_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the int will become a timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = error.retry_after
+    return float(value.total_seconds()) if hasattr(value, "total_seconds") else float(value)
+
+
+class _HideToken(logging.Filter):
+    """Replaces the bot token in log records: httpx logs every request URL at INFO."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self._token in message:
+            record.msg = message.replace(self._token, "<token>")
+            record.args = None
+        return True
