@@ -1,0 +1,528 @@
+"""Cleaning feed HTML: sanitize it, drop theme widgets and ads, and lift out the credit line.
+
+Feeds from Blogger and WordPress news themes carry more than the article: "Breaking Posts"
+lists, ad slots ("Top Post Ad"), "Baca Juga" related links, comment boxes, share buttons and
+copyright footers. `clean_html` removes them and sanitizes what is left with nh3;
+`lift_credit` takes the closing "Sumber: Kompas.com"-style line out of the body and returns
+it as a `Credit`; `html_to_text` gives the plain text renderers shorten.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from urllib.parse import urljoin, urlsplit
+
+import lxml.etree
+import lxml.html
+import nh3
+
+from syndicate.render import Credit
+
+__all__ = ["clean_html", "html_to_text", "is_noise_line", "lift_credit", "repair_mojibake"]
+
+logger = logging.getLogger(__name__)
+
+_ALLOWED_TAGS = {
+    "p", "br", "a", "strong", "b", "em", "i", "ul", "ol", "li", "blockquote",
+    "h2", "h3", "h4", "img", "figure", "figcaption",
+}  # fmt: skip
+_ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt"}}
+_DROPPED_WITH_CONTENT = {
+    "script", "style", "noscript", "template", "iframe", "object", "embed", "svg", "math",
+    "form", "select", "textarea", "button", "input", "ins", "head", "title", "video", "audio",
+}  # fmt: skip
+_BLOCK_TAGS = {
+    "p", "div", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6",
+    "blockquote", "section", "article", "aside", "header", "footer", "nav", "figure",
+    "figcaption", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "pre", "center",
+    "main", "hr", "address", "details", "summary",
+}  # fmt: skip
+# Containers whose own inline content becomes a paragraph when they hold no blocks.
+_PARAGRAPH_LIKE = {"div", "section", "article", "center", "td", "th", "dd", "main", "address"}
+
+# class / id words that mark theme furniture rather than the article.
+_NOISE_CLASS_WORDS = frozenset(
+    {
+        "ad", "ads", "adsense", "adsbygoogle", "advert", "advertisement", "iklan", "banner",
+        "widget", "sharedaddy", "share", "sharing", "sharethis", "addtoany", "social",
+        "related", "relatedposts", "comments", "comment", "komentar", "breaking", "footer",
+        "copyright", "newsletter", "subscribe", "sidebar", "promo", "sponsored",
+    }
+)  # fmt: skip
+
+# Whole lines (after whitespace is collapsed and case folded) that are never the article.
+_NOISE_LINES = [
+    r"breaking (?:posts?|news)",
+    r"hot (?:widget|news|posts?)",
+    r"(?:top|below|above|middle|bottom|inside|in|after|before) (?:the )?(?:post|article|content)s?"
+    r" ads?(?: \d+)?",
+    r"ads?(?: \d+)?",
+    r"advertisements?",
+    r"advertorial",
+    r"iklan",
+    r"sponsored(?: content)?",
+    r"scroll (?:to continue|down)(?: with content)?",
+    r"gulir (?:ke bawah )?untuk (?:melanjutkan|lanjut)(?: membaca)?",
+    r"posting komentar",
+    r"(?:\d+ )?komentar",
+    r"(?:tidak ada|belum ada) komentar.*",
+    r"(?:\d+|no) comments?",
+    r"(?:leave a|post a) (?:comment|reply)",
+    r"tinggalkan (?:komentar|balasan)",
+    r"kirim komentar",
+    r"(?:copyright|hak cipta)\b.*",
+    r"©.*",
+    r"all rights reserved\.?",
+    r"share(?: this(?: article| post)?| on \w+)?:?",
+    r"bagikan(?: (?:artikel|berita) ini)?(?: ke \w+)?:?",
+    r"(?:like|suka) (?:this|ini):?",
+    r"(?:loading|memuat)(?:\.+|…)?",
+    r"(?:related|popular|recent|latest|more) (?:posts?|articles?|news|stories)",
+    r"(?:artikel|berita|postingan|tulisan) (?:terkait|lainnya|populer|terbaru|pilihan)",
+    r"baca (?:juga|pula|lainnya)\b.*",
+    r"(?:tags?|labels?|topik)\s*:.*",
+    r"follow us (?:on|at)\b.*",
+    r"ikuti (?:kami|kabar|berita|update|informasi)\b.*",
+    r"(?:simak|dapatkan) (?:berita|update|informasi)\b.*"
+    r"(?:google news|whatsapp|telegram|channel).*",
+    r"(?:newer|older) posts?",
+    r"posting(?:an)? (?:lebih baru|lama|lebih lama)",
+    r"beranda",
+    r"(?:subscribe to|langganan)\s*:? (?:post comments|posting komentar|komentar).*",
+]
+_NOISE_LINE_RE = re.compile("|".join(f"(?:{p})" for p in _NOISE_LINES))
+# Noise lines that head a list of links: the list goes with them.
+_SECTION_HEAD_RE = re.compile(
+    r"breaking (?:posts?|news)|hot (?:widget|news|posts?)|posting komentar|komentar"
+    r"|(?:related|popular|recent|latest|more) (?:posts?|articles?|news|stories)"
+    r"|(?:artikel|berita|postingan|tulisan) (?:terkait|lainnya|populer|terbaru|pilihan)"
+    r"|baca (?:juga|pula|lainnya):?|share(?: this)?:?|bagikan:?"
+)
+_MAX_NOISE_LINE = 200
+_BULLETS = " \t\r\n-–—•·»«▶►>|*#:"
+
+_TRACKER_RE = re.compile(
+    r"feeds\.feedburner\.com/~(?:r|ff)/|blogger\.googleusercontent\.com/tracker/"
+    r"|stats\.wordpress\.com|pixel\.wp\.com|doubleclick\.net|google-analytics\.com"
+    r"|/(?:pixel|tracking|track|beacon|open)(?:\.gif|\.png|/|\?)",
+    re.IGNORECASE,
+)
+_LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-orig-file")
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 read as Windows-1252 ("â€™" → "’"), leaving correct text alone."""
+    if not _MOJIBAKE_RE.search(text):
+        return text
+    return _MOJIBAKE_RE.sub(_unmangle, text)
+
+
+_MOJIBAKE_RE = re.compile(
+    "[\u00c2-\u00f4][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6"
+    "\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039\u203a"
+    "\u20ac\u2122]{1,3}"
+)
+
+
+def _unmangle(match: re.Match[str]) -> str:
+    raw = bytearray()
+    for char in match.group():
+        try:
+            raw += char.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(char) > 0xFF:
+                return match.group()
+            raw.append(ord(char))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group()
+
+
+def is_noise_line(text: str) -> bool:
+    """Tell whether one line of text is theme furniture ("Top Post Ad", "Baca Juga: …")."""
+    line = _normalize_line(text)
+    if not line or len(line) > _MAX_NOISE_LINE:
+        return False
+    return _NOISE_LINE_RE.fullmatch(line) is not None
+
+
+def _normalize_line(text: str) -> str:
+    return " ".join(text.split()).strip(_BULLETS).casefold()
+
+
+def clean_html(html: str, base_url: str | None) -> str:
+    """Return the article's HTML without widgets, ads, trackers or anything unsafe.
+
+    Relative links are resolved against `base_url`; lazy images get their real `src`.
+    """
+    html = repair_mojibake(html or "")
+    if not html.strip():
+        return ""
+    root = _fragment(html)
+    for element in list(root.iter(lxml.etree.Comment, lxml.etree.ProcessingInstruction)):
+        _drop(element)
+    for element in list(root.iter(*_DROPPED_WITH_CONTENT)):
+        _drop(element)
+    _fix_links_and_images(root, base_url)
+    _drop_noise_containers(root)
+    _paragraphs(root)
+    _drop_noise_blocks(root)
+    cleaned = nh3.clean(
+        _serialize(root),
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        strip_comments=True,
+    )
+    return _tidy(cleaned)
+
+
+def _fragment(html: str) -> lxml.html.HtmlElement:
+    try:
+        return lxml.html.fragment_fromstring(html, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        root = lxml.html.Element("div")
+        root.text = html
+        return root
+
+
+def _serialize(root: lxml.html.HtmlElement) -> str:
+    parts = [root.text or ""]
+    parts.extend(lxml.html.tostring(child, encoding="unicode") for child in root)
+    return "".join(parts)
+
+
+def _drop(element: lxml.etree._Element) -> None:
+    """Remove an element and its content, keeping the text that follows it."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    tail = element.tail
+    previous = element.getprevious()
+    parent.remove(element)
+    if tail:
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+
+
+def _fix_links_and_images(root: lxml.html.HtmlElement, base_url: str | None) -> None:
+    for img in list(root.iter("img")):
+        src = (img.get("src") or "").strip()
+        for attr in _LAZY_SRC_ATTRS:
+            lazy = (img.get(attr) or "").strip()
+            if lazy and (not src or src.startswith("data:") or "placeholder" in src):
+                src = lazy
+                break
+        if not src or src.startswith("data:") or _is_tracking_pixel(img, src):
+            _drop(img)
+            continue
+        img.set("src", _absolute(src, base_url))
+    for link in root.iter("a"):
+        href = (link.get("href") or "").strip()
+        if href:
+            link.set("href", _absolute(href, base_url))
+        if _TRACKER_RE.search(href):
+            _drop(link)
+
+
+def _is_tracking_pixel(img: lxml.html.HtmlElement, src: str) -> bool:
+    if _TRACKER_RE.search(src):
+        return True
+    sizes = [img.get("width"), img.get("height")]
+    style = (img.get("style") or "").replace(" ", "").lower()
+    sizes += re.findall(r"(?:^|;)(?:width|height):(\d+)px", style)
+    small = [s for s in sizes if s and s.strip().rstrip("px").isdigit()]
+    return any(int(s.strip().rstrip("px")) <= 1 for s in small)
+
+
+def _absolute(url: str, base_url: str | None) -> str:
+    if not base_url or urlsplit(url).scheme:
+        return url
+    try:
+        return urljoin(base_url, url)
+    except ValueError:
+        return url
+
+
+def _drop_noise_containers(root: lxml.html.HtmlElement) -> None:
+    total = len(_text(root))
+    for element in list(root.iter()):
+        if element is root or not isinstance(element.tag, str):
+            continue
+        words = re.split(r"[\s_\-]+", f"{element.get('class', '')} {element.get('id', '')}")
+        if not _NOISE_CLASS_WORDS.intersection(w.lower() for w in words if w):
+            continue
+        size = len(_text(element))
+        # A theme may wrap the whole article in a "widget" box: never drop the article.
+        if size > 300 and size > total / 2:
+            continue
+        _drop(element)
+
+
+def _text(element: lxml.etree._Element) -> str:
+    return " ".join("".join(element.itertext()).split())
+
+
+def _is_block(element: lxml.etree._Element) -> bool:
+    return isinstance(element.tag, str) and element.tag in _BLOCK_TAGS
+
+
+def _paragraphs(root: lxml.html.HtmlElement) -> None:
+    """Give every run of loose text its own <p>, splitting on <br>, as Blogger posts need."""
+    for element in list(root.iter()):
+        if element is root or (_is_block(element) and element.tag not in {"ul", "ol", "table"}):
+            _split_runs(element)
+    for element in list(root.iter()):
+        if element.tag in {"h1"}:
+            element.tag = "h2"
+        elif element.tag in {"h5", "h6"}:
+            element.tag = "h4"
+        elif element.tag in _PARAGRAPH_LIKE and not any(map(_is_block, element.iterdescendants())):
+            element.tag = "p"
+            element.attrib.clear()
+
+
+def _split_runs(element: lxml.html.HtmlElement) -> None:
+    children = list(element)
+    has_br = any(child.tag == "br" for child in children)
+    has_block = any(_is_block(child) for child in children)
+    has_inline = bool((element.text or "").strip()) or any(
+        not _is_block(c) or (c.tail or "").strip() for c in children
+    )
+    if not (has_br or (has_block and has_inline)):
+        return
+    runs: list[lxml.html.HtmlElement] = []
+    current = lxml.html.Element("p")
+    current.text = element.text
+
+    def flush() -> None:
+        nonlocal current
+        if (current.text or "").strip() or len(current):
+            runs.append(current)
+        current = lxml.html.Element("p")
+
+    for child in children:
+        element.remove(child)
+        if child.tag == "br" or _is_block(child):
+            tail, child.tail = child.tail, None
+            flush()
+            if child.tag != "br":
+                runs.append(child)
+            current.text = tail
+        else:
+            current.append(child)
+    flush()
+    element.text = None
+    if element.tag == "p" and element.getparent() is not None:
+        parent = element.getparent()
+        index = parent.index(element)
+        tail = element.tail
+        parent.remove(element)
+        for offset, run in enumerate(runs):
+            parent.insert(index + offset, run)
+        if runs:
+            runs[-1].tail = tail
+        return
+    element.extend(runs)
+
+
+def _leaf_blocks(root: lxml.etree._Element) -> Iterator[lxml.etree._Element]:
+    for element in root.iter():
+        if (
+            element is not root
+            and _is_block(element)
+            and not any(map(_is_block, element.iterdescendants()))
+        ):
+            yield element
+
+
+def _drop_noise_blocks(root: lxml.html.HtmlElement) -> None:
+    for block in list(_leaf_blocks(root)):
+        if block.getparent() is None or not is_noise_line(_text(block)):
+            continue
+        if _SECTION_HEAD_RE.fullmatch(_normalize_line(_text(block))):
+            _drop_following_links(block)
+        parent = block.getparent()
+        _drop(block)
+        # A list item that was noise may leave an empty list behind.
+        while parent is not None and parent is not root and not _text(parent).strip():
+            if parent.find(".//img") is not None:
+                break
+            grandparent = parent.getparent()
+            _drop(parent)
+            parent = grandparent
+
+
+def _drop_following_links(head: lxml.etree._Element) -> None:
+    """Drop the link list under a "Breaking Posts" / "Baca Juga" heading."""
+    node = head
+    while node is not None and node.getnext() is None and node.getparent() is not None:
+        # The list may follow the heading's container, not the heading itself.
+        if len(_text(node.getparent())) > len(_text(head)) + 2:
+            break
+        node = node.getparent()
+    sibling = node.getnext() if node is not None else None
+    while sibling is not None and isinstance(sibling.tag, str):
+        text = _text(sibling)
+        link_text = sum(len(_text(a)) for a in sibling.iter("a"))
+        if text and link_text < 0.6 * len(text):
+            break
+        following = sibling.getnext()
+        _drop(sibling)
+        sibling = following
+
+
+def _tidy(html: str) -> str:
+    """Drop the empty paragraphs that sanitizing leaves behind."""
+    if not html.strip():
+        return ""
+    root = _fragment(html)
+    for element in list(root.iter("p", "li", "ul", "ol", "blockquote", "h2", "h3", "h4")):
+        empty = not _text(element) and element.find(".//img") is None
+        if empty and element.getparent() is not None:
+            _drop(element)
+    for link in list(root.iter("a")):
+        if not link.get("href") and not len(link):
+            link.drop_tag()
+    return _serialize(root).strip()
+
+
+def html_to_text(html: str) -> str:
+    """Return the plain text of an HTML fragment: one paragraph a line, blank line between."""
+    if not html or not html.strip():
+        return ""
+    if "<" not in html and "&" not in html:
+        return _collapse_paragraphs(html)
+    root = _fragment(html)
+    parts: list[str] = []
+    _collect_text(root, parts)
+    return _collapse_paragraphs("".join(parts))
+
+
+def _collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
+    if isinstance(element.tag, str) and element.tag not in _DROPPED_WITH_CONTENT:
+        block = element.tag in _BLOCK_TAGS
+        if block or element.tag == "br":
+            parts.append("\n")
+        if element.text:
+            parts.append(element.text)
+        for child in element:
+            _collect_text(child, parts)
+        if block:
+            parts.append("\n")
+    if element.tail:
+        parts.append(element.tail)
+
+
+def _collapse_paragraphs(text: str) -> str:
+    lines = (" ".join(line.split()) for line in text.splitlines())
+    return "\n\n".join(line for line in lines if line)
+
+
+_SEP = r"\s*[:：]\s*"
+_CREDIT_RES = [
+    re.compile(
+        r"^(?:sumber(?:\s+berita)?(?:\s*/\s*artikel\s+asli)?|artikel\s+asli"
+        r"|sumber\s+(?:artikel|tulisan|naskah)|source|original\s+(?:source|article))"
+        rf"{_SEP}(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:dikutip|disadur|dilansir|diolah|dirangkum|dihimpun|diadaptasi)\s+dari\s*:?\s*"
+        r"(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^artikel\s+ini\s+(?:telah\s+|sudah\s+)?(?:tayang|terbit|dimuat|ditayangkan|diterbitkan)"
+        r"\s+(?:di|pada|dalam)\s+(?P<name>.+?)(?:\s+dengan\s+judul\b.*)?$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^baca\s+artikel\s+(?P<name>[\w.-]+),?\s+[\"“].*[\"”]\s+selengkapnya\s+"
+        r"(?P<url>https?://\S+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:originally\s+(?:published|posted|appeared)|first\s+published"
+        r"|this\s+(?:article|story)\s+(?:was\s+)?(?:originally\s+|first\s+)?"
+        r"(?:published|appeared))\s+(?:at|on|in|by)\s+(?P<name>.+?)\.?$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^via\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
+]
+_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
+_CREDIT_WINDOW = 4  # a credit line sits among the last few blocks of an article
+
+
+def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
+    """Take the closing credit line ("Sumber: Kompas.com") out of an article.
+
+    Returns the article without that line (HTML stays HTML, text stays text) and the credit,
+    named as written, with the link the line carried. Only one of the last few lines counts.
+    """
+    if not text_or_html or not text_or_html.strip():
+        return text_or_html, None
+    if re.search(r"<[a-zA-Z/!]", text_or_html):
+        return _lift_from_html(text_or_html)
+    return _lift_from_text(text_or_html)
+
+
+def _lift_from_html(html: str) -> tuple[str, Credit | None]:
+    root = _fragment(html)
+    _split_runs(root)
+    blocks = [b for b in _leaf_blocks(root) if _text(b)]
+    for block in reversed(blocks[-_CREDIT_WINDOW:]):
+        links = [a.get("href") for a in block.iter("a") if a.get("href")]
+        credit = _credit_from_line(_text(block), links[0] if links else None)
+        if credit is not None:
+            _drop(block)
+            return _tidy(_serialize(root)), credit
+    return html, None
+
+
+def _lift_from_text(text: str) -> tuple[str, Credit | None]:
+    lines = text.splitlines()
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    for index in reversed(filled[-_CREDIT_WINDOW:]):
+        credit = _credit_from_line(lines[index], None)
+        if credit is not None:
+            del lines[index]
+            return _collapse_paragraphs("\n".join(lines)), credit
+    return text, None
+
+
+def _credit_from_line(line: str, link: str | None) -> Credit | None:
+    line = " ".join(line.split()).strip(" -–—•*|")
+    if len(line) > 600:
+        return None
+    for pattern in _CREDIT_RES:
+        match = pattern.match(line)
+        if match is None:
+            continue
+        url = match.groupdict().get("url") or link
+        if url is None and (found := _URL_RE.search(line)):
+            url = found.group()
+        name = _credit_name(match.group("name"))
+        if name is None:
+            continue
+        if name.startswith(("http://", "https://")):
+            url = url or name
+            name = (urlsplit(name).hostname or name).removeprefix("www.")
+        return Credit(name=name, url=url.rstrip(".,);") if url else None)
+    return None
+
+
+def _credit_name(raw: str) -> str | None:
+    name = raw.strip()
+    # "Kompas.com, Klik untuk baca: https://…" / "Detik (https://…)": keep the outlet.
+    if not name.startswith(("http://", "https://")):
+        name = re.split(r"\s+[-–—|(]\s*|,\s+|\s+https?://", name, maxsplit=1)[0]
+    name = name.strip(" \"'“”‘’.,;:()[]")
+    if not name or len(name) > 80 or len(name.split()) > 8:
+        return None
+    return name

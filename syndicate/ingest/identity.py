@@ -1,0 +1,91 @@
+"""Entry identity: the same article keeps the same key however its link is decorated."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = ["content_hash", "entry_key", "normalize_url"]
+
+logger = logging.getLogger(__name__)
+
+# Query parameters that only say who sent the reader, never which article it is.
+_TRACKING_PARAMS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "ref",
+        "ref_src",
+        "_ga",
+        "yclid",
+        "twclid",
+        "spm",
+    }
+)
+_TRACKING_PREFIXES = ("utm_",)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _is_tracking(name: str, value: str) -> bool:
+    lowered = name.lower()
+    if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
+        return True
+    # Blogger's mobile switch (?m=1 / ?m=0) and AMP switches name the same article.
+    if lowered == "m" and value in {"0", "1"}:
+        return True
+    return lowered in {"amp", "outputtype"} and value.lower() in {"", "1", "true", "amp"}
+
+
+def normalize_url(url: str) -> str:
+    """Return the identity form of an article link.
+
+    Lowercases scheme and host, drops default ports, the fragment, tracking parameters
+    and AMP variants, and sorts the remaining query parameters. Not meant for display.
+    """
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host = f"{host}:{port}"
+    if parts.username or parts.password:
+        userinfo = parts.username or ""
+        if parts.password:
+            userinfo += f":{parts.password}"
+        host = f"{userinfo}@{host}"
+    path = parts.path or ("/" if host else "")
+    if path.endswith("/amp") or path.endswith("/amp/"):
+        path = path[: path.rindex("/amp")] or "/"
+    elif path.endswith(".amp"):
+        path = path[: -len(".amp")]
+    query = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not _is_tracking(name, value)
+    ]
+    query.sort()
+    return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+def content_hash(title: str, text: str) -> str:
+    """Return the sha256 hex digest that identifies an entry by its words."""
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()
+
+
+def entry_key(url: str | None, guid: str | None, content_hash: str) -> str:
+    """Return an entry's identity: its normalized link, else its GUID, else its content hash."""
+    if url and url.strip():
+        return normalize_url(url)
+    if guid and guid.strip():
+        return f"guid:{guid.strip()}"
+    return f"hash:{content_hash}"
