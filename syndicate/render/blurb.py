@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 units of visible text in a message
 TELEGRAM_CAPTION_LIMIT = 1024  # ... in a photo's caption
-DIGEST_EXCERPT_LIMIT = 280  # a digest item's excerpt is a teaser, not the article
+DIGEST_EXCERPT_LIMIT = 200  # a digest item's excerpt is a teaser, not the article
 ELLIPSIS = "…"
 
 _LABELS: Mapping[str, Mapping[str, str]] = {
