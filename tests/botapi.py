@@ -35,11 +35,13 @@ A fixture for a test module::
 
 from __future__ import annotations
 
+import contextlib
 import email.parser
 import email.policy
 import html
 import json
 import re
+import socket
 import threading
 import time
 from collections import defaultdict, deque
@@ -250,6 +252,7 @@ class BotApiServer:
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._next_id: dict[str, int] = defaultdict(lambda: 1)
         self._migrated: dict[str, int] = {}
+        self._connections: set[socket.socket] = set()
         self._http: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -259,7 +262,9 @@ class BotApiServer:
         handler = type("_Handler", (_Handler,), {"api": self})
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._http.daemon_threads = True
-        self._thread = threading.Thread(target=self._http.serve_forever, name="botapi", daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, args=(0.05,), name="botapi", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -268,6 +273,11 @@ class BotApiServer:
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
+        with self._lock:  # drop kept-alive connections too, so the client sees a dead peer
+            connections, self._connections = set(self._connections), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -478,6 +488,16 @@ def _json_value(value: Any) -> Any:
 class _Handler(BaseHTTPRequestHandler):
     api: BotApiServer
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        with self.api._lock:
+            self.api._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.api._lock:
+            self.api._connections.discard(self.connection)
+        super().finish()
 
     def do_GET(self) -> None:
         self._serve()

@@ -17,9 +17,12 @@ so nothing here retries on its own and every doubt becomes `UnknownOutcome`.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
 import warnings
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TIMEOUT = 10.0
+# Set by each Bot API call in the task that made it, so concurrent sends do not mix.
+_last_description: ContextVar[str | None] = ContextVar("telegram_description", default=None)
 _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}")
@@ -81,6 +86,7 @@ class TelegramChannel(Channel):
 
     type = "telegram"
     medium = "telegram"
+    after_crash = "unknown"  # a second copy in a public channel is worse than a gap
 
     def __init__(
         self,
@@ -238,7 +244,7 @@ class TelegramChannel(Channel):
             raise
         except TelegramError as error:
             if form == "photo" and isinstance(error, BadRequest) and _is_photo_problem(error):
-                raise _PhotoRefused(error.message) from error
+                raise _PhotoRefused(_describe(error)) from error
             raise self._translate(error, chat_id) from error
         return sent.message_id
 
@@ -256,9 +262,13 @@ class TelegramChannel(Channel):
                 retry_after=seconds,
             )
         if isinstance(error, BadRequest):  # a NetworkError subclass: test it first
-            return PermanentError(f"{where}: Telegram refused the message to {chat_id} ({error}).")
+            return PermanentError(
+                f"{where}: Telegram refused the message to {chat_id} ({_describe(error)})."
+            )
         if isinstance(error, Forbidden):
-            return TargetGone(f"{where}: the bot was removed from {chat_id} or blocked ({error}).")
+            return TargetGone(
+                f"{where}: the bot was removed from {chat_id} or blocked ({_describe(error)})."
+            )
         if isinstance(error, InvalidToken):
             return PermanentError(f"{where}: Telegram refused the bot token (Unauthorized).")
         if isinstance(error, NetworkError) and _never_left(error):
@@ -275,7 +285,7 @@ class TelegramChannel(Channel):
 
     def _request(self) -> HTTPXRequest:
         # Every phase bounded; httpx's transport does not retry (retries=0 by default).
-        return HTTPXRequest(
+        return _DescribedRequest(
             connection_pool_size=8,
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
@@ -283,6 +293,18 @@ class TelegramChannel(Channel):
             pool_timeout=self.timeout,
             media_write_timeout=self.timeout,
         )
+
+
+class _DescribedRequest(HTTPXRequest):
+    """Keeps Telegram's error description as written; PTB's exceptions re-capitalize it."""
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        _last_description.set(None)
+        code, payload = await super().do_request(*args, **kwargs)
+        if code >= 400:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                _last_description.set(str(json.loads(payload)["description"]))
+        return code, payload
 
 
 class _PhotoRefused(Exception):
@@ -305,6 +327,12 @@ def _read_chat_ids(table: ConfigTable) -> tuple[str, ...]:
                 f'"{chat_id}" is not a chat such as "@kabarpilihan" or "-1001234567890"',
             )
     return tuple(dict.fromkeys(chat_ids))
+
+
+def _describe(error: TelegramError) -> str:
+    """Telegram's description of a refusal, without the "Bad Request: " prefix."""
+    description = _last_description.get() or error.message
+    return description.removeprefix("Bad Request: ")
 
 
 def _is_photo_problem(error: BadRequest) -> bool:
