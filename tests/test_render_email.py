@@ -242,7 +242,7 @@ def test_header_injection_through_subject_and_name_adds_no_header() -> None:
         recipient=Recipient("sari@example.org", "Sari\r\nBcc: evil@example.com\nX-Evil: 1"),
         extra_headers={"Reply-To": "redaksi@example.org\r\nBcc: more@example.com"},
     )
-    names = [name.lower() for name in message.keys()]
+    names = [name.lower() for name in message]
     assert "bcc" not in names and "x-evil" not in names
     assert names.count("to") == 1
     assert message["To"].addresses[0].addr_spec == "sari@example.org"

@@ -1,0 +1,286 @@
+"""A real SMTP server on 127.0.0.1 for tests: it keeps what it receives and fails on request.
+
+Usage::
+
+    with SmtpServer() as server:                       # plain SMTP on a free port
+        channel = EmailChannel(..., url=server.url)    # "smtp://127.0.0.1:PORT"
+        ...
+        received = server.messages[0]
+        assert received.envelope_to == ["sari@example.org"]
+        assert received.message["Subject"] == "Kabar pagi"
+
+    with SmtpServer(user="kabar", password="rahasia", tls=make_tls_files(tmp_path)) as server:
+        ...                                            # STARTTLS, then AUTH PLAIN/LOGIN
+
+    server.fail_next("RCPT", "451 4.3.0 Try again later")      # the next RCPT only
+    server.fail_next("RCPT", "550 5.1.1 No such user", times=3)
+    server.fail_next("DATA", "421 4.3.2 Shutting down")
+    server.fail_next("DATA", DROP)   # close the connection after the body, without a reply
+
+Failures are answered in the order they were queued, per command. The server runs
+aiosmtpd in its own thread, so synchronous and asyncio tests can both use it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import ipaddress
+import socket
+import ssl
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+__all__ = ["DROP", "ReceivedMessage", "SmtpServer", "TlsFiles", "make_tls_files"]
+
+DROP = "DROP"  # a reply that closes the connection instead of answering
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message the server accepted: the envelope, the raw bytes, the parsed message."""
+
+    envelope_from: str
+    envelope_to: list[str]
+    data: bytes
+    message: EmailMessage
+    authenticated_as: str | None
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A certificate and its key, as files, for 127.0.0.1 and localhost."""
+
+    cert: Path
+    key: Path
+
+
+class _Handler:
+    """aiosmtpd hooks: store accepted messages, answer queued failures."""
+
+    def __init__(self, server: SmtpServer) -> None:
+        self._server = server
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if (reply := self._server._next_failure("MAIL", server)) is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if (reply := self._server._next_failure("RCPT", server)) is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if (reply := self._server._next_failure("DATA", server)) is not None:
+            return reply
+        data = bytes(envelope.original_content or b"")
+        parsed = email.message_from_bytes(data, policy=policy.default)
+        login = session.auth_data.login.decode() if session.authenticated else None
+        self._server.messages.append(
+            ReceivedMessage(
+                envelope_from=envelope.mail_from or "",
+                envelope_to=list(envelope.rcpt_tos),
+                data=data,
+                message=parsed,  # type: ignore[arg-type]
+                authenticated_as=login,
+            )
+        )
+        return "250 2.0.0 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A local SMTP server on a free port; use it as a context manager.
+
+    `user`/`password` turn on AUTH (PLAIN and LOGIN) and make it required. `tls` offers
+    STARTTLS with the given certificate; with `implicit_tls=True` the socket speaks TLS
+    from the first byte instead (like port 465). With `tls` and AUTH together, AUTH is only
+    accepted after STARTTLS, like a real submission server.
+    """
+
+    def __init__(
+        self,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        tls: TlsFiles | None = None,
+        implicit_tls: bool = False,
+        require_starttls: bool = False,
+    ) -> None:
+        self.host = "127.0.0.1"
+        self.port = _free_port(self.host)
+        self.messages: list[ReceivedMessage] = []
+        self.connections = 0  # how many client sessions the server has seen
+        self._user = user
+        self._password = password
+        self._implicit_tls = implicit_tls
+        self._failures: dict[str, deque[str]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        tls_context = _server_context(tls) if tls else None
+        auth = user is not None
+        options: dict[str, Any] = {
+            "hostname": self.host,
+            "port": self.port,
+            "server_hostname": "smtp.test",
+            "ready_timeout": 5.0,
+            "auth_required": auth,
+            # With implicit TLS aiosmtpd cannot tell the socket is encrypted, so it must
+            # not insist on STARTTLS before AUTH.
+            "auth_require_tls": auth and tls is not None and not implicit_tls,
+            "authenticator": self._authenticate if auth else None,
+        }
+        if implicit_tls:
+            options["ssl_context"] = tls_context
+        else:
+            options["tls_context"] = tls_context
+            options["require_starttls"] = require_starttls
+        self._controller = _CountingController(self, _Handler(self), **options)
+
+    @property
+    def url(self) -> str:
+        """The smtp_url a channel should use, without credentials."""
+        scheme = "smtps" if self._implicit_tls else "smtp"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    def fail_next(self, command: str, reply: str, times: int = 1) -> None:
+        """Answer the next `times` MAIL, RCPT or DATA commands with `reply` (or DROP)."""
+        command = command.upper()
+        if command not in ("MAIL", "RCPT", "DATA"):
+            raise ValueError(f"fail_next takes MAIL, RCPT or DATA, not {command!r}.")
+        with self._lock:
+            self._failures[command].extend([reply] * times)
+
+    def start(self) -> SmtpServer:
+        self._controller.start()
+        self.connections = 0  # the Controller's own readiness check is not a client
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _next_failure(self, command: str, server: SMTP) -> str | None:
+        with self._lock:
+            queue = self._failures[command]
+            reply = queue.popleft() if queue else None
+        if reply == DROP:
+            assert server.transport is not None
+            server.transport.abort()  # no reply at all: the client cannot know what happened
+            return "250 OK"  # written to a closed transport: never reaches the client
+        return reply
+
+    def _authenticate(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        ok = (
+            auth_data.login.decode() == self._user and auth_data.password.decode() == self._password
+        )
+        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+
+
+class _CountingController(Controller):
+    """The stock Controller, counting sessions so tests can see connection reuse."""
+
+    def __init__(self, owner: SmtpServer, handler: _Handler, **options: Any) -> None:
+        super().__init__(handler, **options)
+        self._owner = owner
+
+    def factory(self) -> SMTP:
+        self._owner.connections += 1
+        return super().factory()
+
+
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A fresh self-signed certificate for 127.0.0.1/localhost (needs `cryptography`)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    files = TlsFiles(cert=directory / "smtp-cert.pem", key=directory / "smtp-key.pem")
+    files.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+def _server_context(files: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(files.cert, files.key)
+    return context
+
+
+def _free_port(host: str) -> int:
+    # aiosmtpd's Controller connects to its own port to check that it is up, so it needs
+    # a real port number rather than 0.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
