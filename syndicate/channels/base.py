@@ -110,6 +110,10 @@ class Channel(abc.ABC):
 
     type: ClassVar[str]
     medium: ClassVar[str]
+    # What happens to a message whose sender crashed mid-send: "requeue" sends it again
+    # (right for email, where the Message-ID lets the receiver drop a copy); "unknown"
+    # leaves it for an editor (right for public posts, where a copy is worse than a gap).
+    after_crash: ClassVar[str] = "unknown"
 
     def __init__(self, name: str) -> None:
         self.name = name

@@ -1,0 +1,114 @@
+"""The outbox: a channel that writes each delivery to a file instead of sending it.
+
+An email becomes a complete RFC 5322 `.eml` file any mail program opens; a social post
+becomes a `.json` file with the exact text, parse mode, photo and target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import ClassVar
+
+from syndicate.channels.base import (
+    Channel,
+    EmailMessage,
+    Message,
+    PermanentError,
+    SendResult,
+    SocialPost,
+)
+from syndicate.config import ConfigTable
+
+__all__ = ["OutboxChannel"]
+
+MEDIA = ("email", "telegram")
+
+
+class OutboxChannel(Channel):
+    type: ClassVar[str] = "outbox"
+    medium: ClassVar[str] = "email"
+    after_crash: ClassVar[str] = "requeue"  # writing a file twice harms nobody
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        *,
+        medium: str = "email",
+        list_name: str | None = None,
+        sender: str = "syndicate <outbox@localhost>",
+        targets: tuple[str, ...] = ("outbox",),
+    ) -> None:
+        super().__init__(name)
+        self.path = path
+        self.medium = medium  # type: ignore[misc]  # an outbox stands in for any medium
+        self._list_name = list_name
+        self._sender = sender
+        self._targets = targets
+
+    @classmethod
+    def from_config(cls, name: str, table: ConfigTable) -> OutboxChannel:
+        channel = cls(
+            name,
+            table.path("path"),
+            medium=table.choice("medium", MEDIA, "email"),
+            list_name=table.str("list", None),
+            sender=table.str("from", "syndicate <outbox@localhost>"),
+            targets=tuple(table.str_list("chat_id", ["outbox"])),
+        )
+        table.done()
+        return channel
+
+    @classmethod
+    def standing_in_for(cls, channel: Channel, folder: Path) -> OutboxChannel:
+        """An outbox that receives what `channel` would have sent, into `folder`."""
+        return cls(
+            channel.name,
+            folder,
+            medium=channel.medium if channel.medium in MEDIA else "telegram",
+            list_name=channel.list_name,
+            sender=channel.sender or "syndicate <outbox@localhost>",
+            targets=channel.targets() or ("outbox",),
+        )
+
+    def targets(self) -> tuple[str, ...]:
+        return self._targets
+
+    @property
+    def list_name(self) -> str | None:
+        return self._list_name
+
+    @property
+    def sender(self) -> str:
+        return self._sender
+
+    async def send(self, message: Message) -> SendResult:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if isinstance(message, EmailMessage):
+                file = self.path / f"{_slug(message.message_id.split('@')[0])}.eml"
+                file.write_bytes(message.data)
+            else:
+                file = self.path / f"{_social_name(message)}.json"
+                file.write_text(
+                    json.dumps(asdict(message), ensure_ascii=False, indent=2) + "\n",
+                    encoding="utf-8",
+                )
+        except OSError as error:
+            raise PermanentError(
+                f'outbox "{self.name}": cannot write to {self.path} ({error.strerror}).'
+            ) from error
+        return SendResult(external_id=str(file), detail=f"written to {file}")
+
+
+def _social_name(post: SocialPost) -> str:
+    digest = hashlib.sha256(f"{post.target}\n{post.text}".encode()).hexdigest()[:12]
+    return f"{_slug(post.target)}-{digest}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or "message"

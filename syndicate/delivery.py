@@ -1,0 +1,389 @@
+"""Sending queued deliveries: claim, send through the channel, record what happened.
+
+A delivery row moves queued → sending → sent / failed / unknown (see DESIGN.md). The row
+is marked `sending`, with a lease, and committed before the channel is called, and the
+outcome is committed right after, one recipient at a time: a crash loses at most what was
+in flight, and what a channel confirmed is never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from syndicate.channels.base import (
+    Channel,
+    ChannelError,
+    PermanentError,
+    SendResult,
+    TargetGone,
+    TransientError,
+    UnknownOutcome,
+)
+from syndicate.config import Config
+from syndicate.db.models import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    Rendering,
+    Subscriber,
+    SubscriberStatus,
+    utcnow,
+)
+from syndicate.db.session import Database
+from syndicate.messages import Letterhead, compose
+
+__all__ = ["DeliveryPolicy", "deliver_due", "recover_expired_leases", "requeue"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    max_attempts: int = 5
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(hours=1)
+    lease: timedelta = timedelta(minutes=5)
+    batch_size: int = 200
+    bounces_to_stop: int = 3  # hard failures before an address is marked bounced
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Exponential backoff with full jitter: a random wait up to base·2^(n-1), capped."""
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
+        return ceiling * random.random()
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    channel: str
+    target: str
+    item: str
+    rendering_id: int
+    subscriber_id: int | None
+    attempts: int
+
+
+Progress = Callable[[str, str], None]  # (channel, outcome)
+
+
+async def deliver_due(
+    db: Database,
+    config: Config,
+    channels: dict[str, Channel],
+    *,
+    policy: DeliveryPolicy | None = None,
+    wait_for_retries: timedelta = timedelta(0),
+    progress: Progress | None = None,
+) -> Counter[str]:
+    """Send every delivery that is due now; return how many ended in each state.
+
+    With `wait_for_retries`, retries due within that time are waited for and sent too.
+    """
+    policy = policy or DeliveryPolicy()
+    outcomes: Counter[str] = Counter()
+    recover_expired_leases(db, channels)
+    letterhead = Letterhead.for_site(db, config)
+    sender = _Sender(db, channels, letterhead, policy, outcomes, progress)
+    deadline = utcnow() + wait_for_retries
+    try:
+        while True:
+            claimed = _claim(db, list(channels), policy)
+            if claimed:
+                await sender.send_batch(claimed)
+                continue
+            wait = _next_due_in(db, list(channels), deadline)
+            if wait is None:
+                break
+            await asyncio.sleep(wait)
+    finally:
+        await sender.close()
+    return outcomes
+
+
+class _Sender:
+    """Sends claimed rows, channel by channel, and records each outcome as it comes."""
+
+    def __init__(
+        self,
+        db: Database,
+        channels: dict[str, Channel],
+        letterhead: Letterhead,
+        policy: DeliveryPolicy,
+        outcomes: Counter[str],
+        progress: Progress | None,
+    ) -> None:
+        self.db, self.channels, self.letterhead = db, channels, letterhead
+        self.policy, self.outcomes, self.progress = policy, outcomes, progress
+        self.opened: dict[str, ChannelError | None] = {}
+        self.bodies: dict[int, dict[str, Any]] = {}
+
+    async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
+        self._load_bodies({row.rendering_id for row in claimed})
+        people = self._load_subscribers({row.subscriber_id for row in claimed} - {None})
+        by_channel: dict[str, list[_Claimed]] = {}
+        for row in claimed:
+            by_channel.setdefault(row.channel, []).append(row)
+        await asyncio.gather(
+            *(self._send_channel(name, rows, people) for name, rows in by_channel.items())
+        )
+
+    async def _send_channel(
+        self, name: str, rows: list[_Claimed], people: dict[int, tuple[str, str | None]]
+    ) -> None:
+        channel = self.channels[name]
+        problem = await self._open(channel)
+        for index, row in enumerate(rows):
+            if problem is not None:
+                self._record_error(channel, row, problem)
+                continue
+            if row.subscriber_id is not None and people.get(row.subscriber_id, ("", None))[0] != (
+                SubscriberStatus.ACTIVE
+            ):
+                self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
+                continue
+            try:
+                result = await self._send_one(channel, row, people)
+            except TransientError as error:
+                self._record_error(channel, row, error)
+                # The network asked us to slow down or is down: the rest wait their turn.
+                self._release(rows[index + 1 :], error)
+                return
+            except ChannelError as error:
+                self._record_error(channel, row, error)
+            except Exception as error:  # an adapter's bug: the message may have left
+                log.exception("channel %s: unexpected error", name)
+                self._record_error(channel, row, UnknownOutcome(f"unexpected error: {error!r}"))
+            else:
+                detail = result.detail or "sent"
+                self._finish(row, DeliveryState.SENT, "sent", detail, result.external_id)
+
+    async def _open(self, channel: Channel) -> ChannelError | None:
+        if channel.name not in self.opened:
+            try:
+                await channel.open()
+                self.opened[channel.name] = None
+            except ChannelError as error:
+                log.error("channel %s: %s", channel.name, error)
+                self.opened[channel.name] = error
+        return self.opened[channel.name]
+
+    async def _send_one(
+        self, channel: Channel, row: _Claimed, people: dict[int, tuple[str, str | None]]
+    ) -> SendResult:
+        name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
+        message = compose(
+            channel,
+            self.bodies[row.rendering_id],
+            target=row.target,
+            item=row.item,
+            letterhead=self.letterhead,
+            now=utcnow(),
+            subscriber_id=row.subscriber_id,
+            subscriber_name=name,
+        )
+        return await channel.send(message)
+
+    def _record_error(self, channel: Channel, row: _Claimed, error: ChannelError) -> None:
+        message = str(error) or type(error).__name__
+        if isinstance(error, TransientError):
+            if row.attempts >= self.policy.max_attempts:
+                note = f"gave up after {row.attempts} attempts: {message}"
+                self._finish(row, DeliveryState.FAILED, "failed", note)
+                return
+            wait = (
+                timedelta(seconds=error.retry_after)
+                if error.retry_after is not None
+                else self.policy.backoff(row.attempts)
+            )
+            self._finish(row, DeliveryState.QUEUED, "retry", message, retry_at=utcnow() + wait)
+        elif isinstance(error, PermanentError):
+            self._finish(row, DeliveryState.FAILED, "failed", message)
+            if isinstance(error, TargetGone) and row.subscriber_id is not None:
+                self._count_bounce(row.subscriber_id)
+        else:
+            self._finish(row, DeliveryState.UNKNOWN, "unknown", message)
+        log.warning("delivery %d via %s to %s: %s", row.id, channel.name, row.target, message)
+
+    def _finish(
+        self,
+        row: _Claimed,
+        state: str,
+        outcome: str,
+        detail: str,
+        external_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        now = utcnow()
+        values: dict[str, Any] = {"state": state, "lease_until": None, "updated_at": now}
+        if state == DeliveryState.SENT:
+            values.update(sent_at=now, external_id=external_id, error=None)
+        else:
+            values["error"] = detail
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        with self.db.session() as session:
+            session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
+            session.add(Attempt(delivery_id=row.id, at=now, outcome=outcome, detail=detail))
+        self.outcomes[state] += 1
+        if self.progress is not None:
+            self.progress(row.channel, state)
+
+    def _release(self, rows: Sequence[_Claimed], error: TransientError) -> None:
+        """Give claimed rows back untried, to go after the wait the network asked for."""
+        if not rows:
+            return
+        wait = timedelta(seconds=error.retry_after or self.policy.backoff_base.total_seconds())
+        with self.db.session() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_([row.id for row in rows]))
+                .values(
+                    state=DeliveryState.QUEUED,
+                    lease_until=None,
+                    attempts=Delivery.attempts - 1,
+                    next_attempt_at=utcnow() + wait,
+                )
+            )
+
+    def _count_bounce(self, subscriber_id: int) -> None:
+        with self.db.session() as session:
+            subscriber = session.get(Subscriber, subscriber_id)
+            if subscriber is None:
+                return
+            subscriber.hard_bounces += 1
+            if subscriber.hard_bounces >= self.policy.bounces_to_stop:
+                subscriber.status = SubscriberStatus.BOUNCED
+                subscriber.updated_at = utcnow()
+
+    def _load_bodies(self, ids: set[int]) -> None:
+        missing = ids - self.bodies.keys()
+        if not missing:
+            return
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Rendering.id, Rendering.body).where(Rendering.id.in_(missing))
+            )
+            self.bodies.update(dict(rows.tuples().all()))
+
+    def _load_subscribers(self, ids: set[int | None]) -> dict[int, tuple[str, str | None]]:
+        if not ids:
+            return {}
+        with self.db.session() as session:
+            rows = session.execute(
+                select(Subscriber.id, Subscriber.status, Subscriber.name).where(
+                    Subscriber.id.in_(ids)
+                )
+            )
+            return {sub_id: (status, name) for sub_id, status, name in rows.tuples()}
+
+    async def close(self) -> None:
+        for name, problem in self.opened.items():
+            if problem is None:
+                try:
+                    await self.channels[name].close()
+                except Exception:
+                    log.exception("channel %s: error while closing", name)
+
+
+def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_Claimed]:
+    """Mark a batch of due rows `sending` with a lease, and return them.
+
+    PostgreSQL skips rows another worker has locked; on both databases the UPDATE only
+    takes rows still queued, so two claimers never get the same row.
+    """
+    now = utcnow()
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.next_attempt_at <= now,
+            Delivery.channel.in_(channels),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(policy.batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    with db.session() as session:
+        rows = session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(due.scalar_subquery()), Delivery.state == DeliveryState.QUEUED)
+            .values(
+                state=DeliveryState.SENDING,
+                lease_until=now + policy.lease,
+                attempts=Delivery.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                Delivery.id,
+                Delivery.channel,
+                Delivery.target,
+                Delivery.item,
+                Delivery.rendering_id,
+                Delivery.subscriber_id,
+                Delivery.attempts,
+            )
+        ).all()
+    return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+def _next_due_in(db: Database, channels: list[str], deadline: datetime) -> float | None:
+    """Seconds until the next queued row is due, if that is before `deadline`."""
+    with db.session() as session:
+        soonest = session.scalar(
+            select(Delivery.next_attempt_at)
+            .where(Delivery.state == DeliveryState.QUEUED, Delivery.channel.in_(channels))
+            .order_by(Delivery.next_attempt_at)
+            .limit(1)
+        )
+    if soonest is None or soonest > deadline:
+        return None
+    return max((soonest - utcnow()).total_seconds(), 0.05)
+
+
+def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
+    """Rows left `sending` by a crashed worker: re-queue or mark unknown, by channel."""
+    now = utcnow()
+    with db.session() as session:
+        stale = session.scalars(
+            select(Delivery).where(
+                Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now
+            )
+        ).all()
+        for row in stale:
+            channel = channels.get(row.channel)
+            if channel is not None and channel.after_crash == "requeue":
+                row.state, row.next_attempt_at = DeliveryState.QUEUED, now
+                note = "the sender stopped while sending; queued again"
+            else:
+                row.state = DeliveryState.UNKNOWN
+                note = "the sender stopped while sending; it may or may not have arrived"
+            row.error, row.lease_until, row.updated_at = note, None, now
+            session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
+    if stale:
+        log.warning("recovered %d deliveries left in flight by a stopped sender", len(stale))
+    return len(stale)
+
+
+def requeue(db: Database, state: str, *, job: str | None = None, channel: str | None = None) -> int:
+    """Put failed or unknown deliveries back in the queue, as an editor asked."""
+    query = update(Delivery).where(Delivery.state == state)
+    if job:
+        query = query.where(Delivery.job == job)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    with db.session() as session:
+        result = session.execute(
+            query.values(
+                state=DeliveryState.QUEUED, next_attempt_at=utcnow(), attempts=0, updated_at=utcnow()
+            )
+        )
+        return result.rowcount or 0  # type: ignore[attr-defined]

@@ -1,0 +1,291 @@
+"""One job run: choose the posts, render them once per channel, and queue the deliveries.
+
+Nothing is sent here. The run writes an edition, its renderings and one delivery row per
+(channel, target, item) in one transaction; `delivery.py` sends them. Because the rows are
+unique, running a job twice, or two processes firing the same slot, sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from syndicate.channels.base import Channel
+from syndicate.channels.outbox import OutboxChannel
+from syndicate.config import Config, Job
+from syndicate.db.insert import insert_new
+from syndicate.db.models import (
+    Delivery,
+    Edition,
+    EditionPost,
+    JobRun,
+    MailingList,
+    Post,
+    Rendering,
+    Source,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    utcnow,
+)
+from syndicate.db.session import Database
+from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
+from syndicate.render import Credit, EditionView, PostView
+from syndicate.render.blurb import render_telegram_digest, render_telegram_post
+from syndicate.render.email import render_edition
+from syndicate.render.templates import template_environment
+from syndicate.select import select_posts
+
+__all__ = ["JobOutcome", "RenderedPart", "preview_job", "render_parts", "run_job"]
+
+log = logging.getLogger(__name__)
+
+FANOUT_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: str
+    edition_id: int | None = None
+    posts: int = 0
+    queued: int = 0
+    note: str = ""  # why nothing was queued, when nothing was
+
+
+@dataclass(frozen=True)
+class RenderedPart:
+    """One rendered message of an edition for one channel, before any target is known."""
+
+    part: str  # "edition", "post:42", "part:2"
+    item: str  # what a delivery of it is unique by: "edition:7", "post:42", "edition:7:2"
+    body: dict[str, Any]
+
+
+def run_job(
+    db: Database,
+    config: Config,
+    channels: dict[str, Channel],
+    job: Job,
+    *,
+    scheduled_for: datetime | None = None,
+) -> JobOutcome:
+    """Fire `job` for one slot; a slot that already ran is not run again."""
+    now = utcnow()
+    slot = scheduled_for or now
+    with db.session() as session:
+        inserted = insert_new(
+            session, JobRun, [{"job": job.name, "scheduled_for": slot}], ("job", "scheduled_for")
+        )
+        if not inserted:
+            return JobOutcome(job.name, note="this slot already ran")
+        run = session.scalars(
+            select(JobRun).where(JobRun.job == job.name, JobRun.scheduled_for == slot)
+        ).one()
+        posts = select_posts(session, job, now)
+        if not posts and job.skip_if_empty:
+            run.outcome, run.finished_at = "empty", now
+            log.info("job %s: nothing new to send", job.name)
+            return JobOutcome(job.name, note="nothing new")
+        edition = Edition(job=job.name, job_run_id=run.id, subject=_subject(job, config), format=job.format)
+        session.add(edition)
+        session.flush()
+        session.add_all(
+            EditionPost(edition_id=edition.id, post_id=post.id, position=index)
+            for index, post in enumerate(posts)
+        )
+        view = _edition_view(session, config, job, edition, posts)
+        queued = sum(
+            _enqueue(session, config, channels[name], job, edition, view) for name in job.channels
+        )
+        run.outcome, run.finished_at = "edition", utcnow()
+        run.detail = f"{len(posts)} posts, {queued} deliveries"
+    log.info("job %s: edition %d with %d posts, %d deliveries queued", job.name, edition.id, len(posts), queued)
+    return JobOutcome(job.name, edition.id, len(posts), queued)
+
+
+def preview_job(
+    db: Database, config: Config, channels: dict[str, Channel], job: Job, folder: Path
+) -> list[Path]:
+    """Write what `job` would send now into `folder`, one file per message; record nothing."""
+    written: list[Path] = []
+    letterhead = Letterhead.for_site(db, config)
+    now = utcnow()
+    with db.sessions() as session:
+        posts = select_posts(session, job, now)
+        if not posts:
+            return []
+        edition = Edition(id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=now)
+        view = _edition_view(session, config, job, edition, posts)
+        for name in job.channels:
+            outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
+            target = _preview_target(session, outbox)
+            for part in render_parts(config, outbox, job, view):
+                message = compose(
+                    outbox, part.body, target=target[0], item=f"preview:{part.item}",
+                    letterhead=letterhead, now=now, subscriber_id=target[1], subscriber_name=target[2],
+                )
+                written.append(Path(_write_now(outbox, message)))
+    return written
+
+
+def _write_now(outbox: OutboxChannel, message: Any) -> str:
+    import asyncio
+
+    return asyncio.run(outbox.send(message)).external_id or ""
+
+
+def render_parts(
+    config: Config, channel: Channel, job: Job, view: EditionView
+) -> list[RenderedPart]:
+    """Render the edition for one channel: once, whatever the number of recipients."""
+    env = template_environment(config.site.templates_dir)
+    site = config.site
+    common = {"env": env, "locale": site.locale, "timezone": site.timezone.key}
+    edition_item = f"edition:{view.key.removeprefix('e')}"
+    if channel.medium == "email":
+        if job.format == "digest":
+            return [RenderedPart("edition", edition_item, _asdict(render_edition(view, env=env)))]
+        return [
+            RenderedPart(f"post:{_id(post)}", f"post:{_id(post)}", _asdict(render_edition(
+                _single(view, post), env=env)))
+            for post in view.posts
+        ]
+    if job.format == "each":
+        return [
+            RenderedPart(
+                f"post:{_id(post)}",
+                f"post:{_id(post)}",
+                social_body(render_telegram_post(post, target="", **common)),
+            )
+            for post in view.posts
+        ]
+    messages = render_telegram_digest(view, target="", **common)
+    if len(messages) == 1:
+        return [RenderedPart("edition", edition_item, social_body(messages[0]))]
+    return [
+        RenderedPart(f"part:{index}", f"{edition_item}:{index}", social_body(message))
+        for index, message in enumerate(messages, start=1)
+    ]
+
+
+def _enqueue(
+    session: Session, config: Config, channel: Channel, job: Job, edition: Edition, view: EditionView
+) -> int:
+    queued = 0
+    for part in render_parts(config, channel, job, view):
+        rendering = Rendering(edition_id=edition.id, channel=channel.name, part=part.part, body=part.body)
+        session.add(rendering)
+        session.flush()
+        common = {
+            "job": job.name,
+            "channel": channel.name,
+            "item": part.item,
+            "edition_id": edition.id,
+            "rendering_id": rendering.id,
+        }
+        for batch in _batches(_targets(session, channel)):
+            rows = [{**common, "target": target, "subscriber_id": sub_id} for target, sub_id in batch]
+            queued += insert_new(session, Delivery, rows, ("channel", "target", "item"))
+    return queued
+
+
+def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | None]]:
+    """Who receives what this channel sends: a list's active subscribers, or its chats."""
+    if channel.medium != "email":
+        for chat in channel.targets():
+            yield chat, None
+        return
+    if channel.list_name is None:
+        yield PREVIEW_RECIPIENT, None
+        return
+    query = (
+        select(Subscriber.email, Subscriber.id)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(MailingList.name == channel.list_name, Subscriber.status == SubscriberStatus.ACTIVE)
+        .order_by(Subscriber.id)
+    )
+    yield from session.execute(query).tuples()
+
+
+def _preview_target(session: Session, channel: Channel) -> tuple[str, int | None, str | None]:
+    if channel.medium != "email":
+        return (channel.targets() or ("preview",))[0], None, None
+    for email, subscriber_id in _targets(session, channel):
+        name = session.get(Subscriber, subscriber_id).name if subscriber_id else None
+        return email, subscriber_id, name
+    return PREVIEW_RECIPIENT, None, None
+
+
+def _batches(rows: Iterator[tuple[str, int | None]]) -> Iterator[Sequence[tuple[str, int | None]]]:
+    batch: list[tuple[str, int | None]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= FANOUT_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _edition_view(
+    session: Session, config: Config, job: Job, edition: Edition, posts: Sequence[Post]
+) -> EditionView:
+    sources = {source.id: source for source in session.scalars(select(Source))}
+    return EditionView(
+        key=f"e{edition.id}",
+        job=job.name,
+        subject=edition.subject,
+        site_name=config.site.name,
+        site_url=config.site.base_url,
+        locale=config.site.locale,
+        timezone=config.site.timezone.key,
+        created_at=edition.created_at or utcnow(),
+        posts=tuple(post_view(post, sources[post.source_id]) for post in posts),
+    )
+
+
+def post_view(post: Post, source: Source) -> PostView:
+    """A stored post as renderers see it, credited to its publisher and its origin."""
+    publisher_url = source.site_url or _home(post.url or source.url)
+    origin = Credit(post.origin_name, post.origin_url) if post.origin_name else None
+    return PostView(
+        key=f"p{post.id}",
+        title=post.title,
+        url=post.url or publisher_url,
+        excerpt=post.excerpt,
+        publisher=Credit(source.site_name or source.name, publisher_url),
+        origin=origin,
+        image_url=post.image_url,
+        published_at=post.published_at or post.first_seen_at,
+    )
+
+
+def _home(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/" if parts.netloc else url
+
+
+def _single(view: EditionView, post: PostView) -> EditionView:
+    return EditionView(**{**view.__dict__, "key": f"{view.key}-{post.key}", "subject": post.title, "posts": (post,)})
+
+
+def _id(post: PostView) -> str:
+    return post.key.removeprefix("p")
+
+
+def _subject(job: Job, config: Config) -> str:
+    return job.subject or f"{config.site.name}: {job.name}"
+
+
+def _asdict(rendered: Any) -> dict[str, Any]:
+    return dict(rendered.__dict__)
+

@@ -1,0 +1,83 @@
+"""Turning a stored rendering into the message for one target.
+
+A rendering is made once per edition and channel; this fills in what differs per
+target: the subscriber's address, name and unsubscribe link for an email, the chat id
+for a social post. It is cheap by design: it runs once per recipient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from syndicate.channels.base import Channel, Message, SocialPost
+from syndicate.render.email import Recipient, RenderedEdition, make_message_id, personalize
+from syndicate.config import Config
+from syndicate.db.session import Database
+from syndicate.tokens import make_token, site_secret
+
+__all__ = ["PREVIEW_RECIPIENT", "Letterhead", "compose", "social_body", "unsubscribe_url"]
+
+# Whom an email goes to when a channel has no subscriber list (an outbox preview).
+PREVIEW_RECIPIENT = "pembaca@example.org"
+
+
+@dataclass(frozen=True)
+class Letterhead:
+    """What every email of a site shares: where links point and how they are signed."""
+
+    site_name: str
+    base_url: str
+    secret: bytes
+
+    @classmethod
+    def for_site(cls, db: Database, config: Config) -> Letterhead:
+        secret = site_secret(db, config.site.secret_key)
+        return cls(config.site.name, config.site.base_url, secret)
+
+    def list_id(self, list_name: str) -> str:
+        host = urlsplit(self.base_url).hostname or "localhost"
+        return f"{self.site_name} <{list_name}.{host}>"
+
+
+def social_body(post: SocialPost) -> dict[str, Any]:
+    """A fitted social post as stored: everything but the target."""
+    body = asdict(post)
+    body.pop("target")
+    return body
+
+
+def unsubscribe_url(letterhead: Letterhead, subscriber_id: int, list_name: str) -> str:
+    token = make_token(letterhead.secret, "unsubscribe", f"{subscriber_id}:{list_name}")
+    return f"{letterhead.base_url}/unsubscribe/{token}"
+
+
+def compose(
+    channel: Channel,
+    body: dict[str, Any],
+    *,
+    target: str,
+    item: str,
+    letterhead: Letterhead,
+    now: datetime,
+    subscriber_id: int | None = None,
+    subscriber_name: str | None = None,
+) -> Message:
+    """The message `channel` sends to `target` for one stored rendering."""
+    if channel.medium != "email":
+        return SocialPost(target=target, **body)
+    sender = channel.sender or f"{letterhead.site_name} <noreply@localhost>"
+    list_name = channel.list_name or "preview"
+    recipient_key = f"s{subscriber_id}" if subscriber_id is not None else target
+    return personalize(
+        RenderedEdition(**body),
+        recipient=Recipient(email=target, name=subscriber_name),
+        sender=sender,
+        list_id=letterhead.list_id(list_name),
+        message_id=make_message_id(item, recipient_key, sender),
+        date=now,
+        unsubscribe_url=unsubscribe_url(letterhead, subscriber_id or 0, list_name),
+        view_url=None,
+    )

@@ -1,0 +1,133 @@
+"""The clock: polls sources when they are due, fires job slots, and keeps delivering.
+
+APScheduler 3 is only the clock. What makes a slot run once is the database: a fired slot
+inserts (job, scheduled_for) under a unique key, so a second process firing the same slot
+finds it taken and does nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from syndicate.channels.base import Channel
+from syndicate.config import Config, Job
+from syndicate.db.models import utcnow
+from syndicate.db.session import Database
+from syndicate.delivery import deliver_due
+from syndicate.ingest.poll import poll_sources
+from syndicate.jobs import JobOutcome, run_job
+
+__all__ = ["Clock", "current_slot", "next_fire_times"]
+
+log = logging.getLogger(__name__)
+
+POLL_TICK = timedelta(seconds=60)
+RETRY_TICK = timedelta(seconds=30)
+# A slot fired this late (the process was busy or asleep) still counts as that slot.
+MISFIRE_GRACE = timedelta(hours=1)
+
+
+def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
+    """Each enabled job's next fire time, in the site's time zone."""
+    now = (now or utcnow()).astimezone(config.site.timezone)
+    times: dict[str, datetime | None] = {}
+    for job in config.jobs.values():
+        times[job.name] = (
+            job.trigger(config.site.timezone).get_next_fire_time(None, now) if job.enabled else None
+        )
+    return times
+
+
+def current_slot(trigger: Any, now: datetime, grace: timedelta = MISFIRE_GRACE) -> datetime:
+    """The latest fire time of `trigger` at or before `now` (within `grace`), else `now`."""
+    slot = None
+    candidate = trigger.get_next_fire_time(None, now - grace)
+    while candidate is not None and candidate <= now:
+        slot = candidate
+        candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(microseconds=1))
+    return (slot or now).astimezone(UTC)
+
+
+class Clock:
+    """`syndicate run`: one process that polls, fires and delivers until it is stopped."""
+
+    def __init__(self, db: Database, config: Config, channels: dict[str, Channel]) -> None:
+        self.db, self.config, self.channels = db, config, channels
+        self._work = asyncio.Event()
+        self._stop = asyncio.Event()
+
+    async def run(self, on_start: Callable[[], None] | None = None) -> None:
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+        scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
+        scheduler.add_job(self._poll, "interval", seconds=POLL_TICK.total_seconds(),
+                          next_run_time=datetime.now(UTC), id="poll", max_instances=1,
+                          coalesce=True)
+        for job in self.config.jobs.values():
+            if job.enabled:
+                scheduler.add_job(self._fire, job.trigger(self.config.site.timezone), args=[job],
+                                  id=f"job:{job.name}", max_instances=1, coalesce=True,
+                                  misfire_grace_time=int(MISFIRE_GRACE.total_seconds()))
+        self._install_signal_handlers()
+        scheduler.start()
+        if on_start is not None:
+            on_start()
+        try:
+            await self._deliver_forever()
+        finally:
+            scheduler.shutdown(wait=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._work.set()
+
+    async def _poll(self) -> None:
+        reports = await poll_sources(self.db, self.config.sources, only_due=True)
+        if any(report.new_posts for report in reports):
+            log.info("polled %d sources: %d new posts", len(reports),
+                     sum(report.new_posts for report in reports))
+
+    async def _fire(self, job: Job) -> JobOutcome:
+        slot = current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
+        try:
+            # Polling first lets a job scheduled on the hour see the news of the hour.
+            await poll_sources(self.db, self.config.sources, only_due=True)
+            outcome = await asyncio.to_thread(
+                run_job, self.db, self.config, self.channels, job, scheduled_for=slot
+            )
+        except Exception:
+            log.exception("job %s: the run at %s failed", job.name, slot.isoformat())
+            return JobOutcome(job.name, note="failed")
+        if outcome.queued:
+            self._work.set()
+        return outcome
+
+    async def _deliver_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                await deliver_due(self.db, self.config, self.channels)
+            except Exception:
+                log.exception("delivery pass failed; trying again shortly")
+            try:
+                await asyncio.wait_for(self._work.wait(), RETRY_TICK.total_seconds())
+            except TimeoutError:
+                pass
+            self._work.clear()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+    def _on_signal(self, signum: int) -> None:
+        log.info("received %s: finishing what is in flight, then stopping",
+                 signal.Signals(signum).name)
+        self.stop()
