@@ -404,19 +404,22 @@ def html_to_text(html: str) -> str:
     return _collapse_paragraphs("".join(parts))
 
 
+_WHITESPACE = re.compile(r"\s+")
+
+
 def _collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
     if isinstance(element.tag, str) and element.tag not in _DROPPED_WITH_CONTENT:
         block = element.tag in _BLOCK_TAGS
         if block or element.tag == "br":
             parts.append("\n")
         if element.text:
-            parts.append(element.text)
+            parts.append(_WHITESPACE.sub(" ", element.text))
         for child in element:
             _collect_text(child, parts)
         if block:
             parts.append("\n")
     if element.tail:
-        parts.append(element.tail)
+        parts.append(_WHITESPACE.sub(" ", element.tail))
 
 
 def _collapse_paragraphs(text: str) -> str:

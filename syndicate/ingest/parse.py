@@ -1,0 +1,424 @@
+"""Parsing a fetched feed (RSS 0.9x/1.0/2.0, Atom, JSON Feed) into clean, identified entries.
+
+Each entry comes out sanitized, free of theme widgets, with its credit line lifted into
+`origin`, an identity `key` that survives tracking parameters, and aware UTC dates.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+import lxml.html
+
+from syndicate.ingest.clean import clean_html, html_to_text, lift_credit, repair_mojibake
+from syndicate.ingest.identity import content_hash, entry_key
+from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
+from syndicate.render import Credit
+
+__all__ = ["FeedEntry", "FeedError", "ParsedFeed", "parse_feed"]
+
+logger = logging.getLogger(__name__)
+
+_FUTURE_TOLERANCE = timedelta(minutes=5)
+_UNTITLED = "(untitled)"
+_TITLE_WORDS = 12
+_FULL_TEXT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One article as a feed carried it, cleaned and identified."""
+
+    key: str  # normalized link, else "guid:"+guid, else "hash:"+content_hash
+    guid: str | None
+    url: str | None  # the article link as published (absolute)
+    title: str  # plain text, never empty
+    content_html: str  # sanitized, widgets and credit line removed
+    excerpt: str  # plain text of content_html, paragraphs separated by a blank line
+    summary_only: bool  # the feed carried only a summary, no full content
+    author: str | None
+    published_at: datetime | None  # aware, UTC
+    updated_at: datetime | None  # aware, UTC
+    image_url: str | None
+    origin: Credit | None  # the outlet that wrote it, when this is a copy
+    comments: int | None  # thr:total / slash:comments
+    content_hash: str  # sha256 hex of title and excerpt
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A feed's own name and home page, and its entries in feed order."""
+
+    title: str | None
+    site_url: str | None
+    entries: tuple[FeedEntry, ...]
+
+
+class FeedError(Exception):
+    """A document is not a readable feed; `str(error)` is one sentence naming the URL."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{url}: this is not an RSS, Atom or JSON feed ({reason}).")
+        self.url = url
+
+
+def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse a feed document fetched from `url` (relative links are resolved against it)."""
+    if not body.strip():
+        raise FeedError(url, "the document is empty")
+    if looks_like_json_feed(body, content_type):
+        return _parse_json(body, url)
+    return _parse_xml(body, url, content_type)
+
+
+def _parse_json(body: bytes, url: str) -> ParsedFeed:
+    try:
+        feed = read_json_feed(body, url)
+    except ValueError as error:
+        raise FeedError(url, str(error)) from error
+    now = datetime.now(UTC)
+    entries = [_entry_from_json(item, url, now) for item in feed.items]
+    return ParsedFeed(
+        title=_plain(feed.title) or None,
+        site_url=feed.home_page_url,
+        entries=_unique(entries, url),
+    )
+
+
+def _entry_from_json(item: JsonFeedItem, feed_url: str, now: datetime) -> FeedEntry:
+    if item.content_html:
+        body, summary_only = item.content_html, False
+    elif item.content_text:
+        body, summary_only = _text_as_html(item.content_text), False
+    else:
+        body, summary_only = _text_as_html(item.summary or ""), True
+    url = item.url or item.external_url
+    origin = None
+    if item.url and item.external_url and _host(item.url) != _host(item.external_url):
+        # A link blog's item points at someone else's article.
+        origin = Credit(name=_host(item.external_url) or item.external_url, url=item.external_url)
+    return _make_entry(
+        guid=item.id,
+        url=url,
+        title=_plain(item.title or ""),
+        raw_html=body,
+        summary_only=summary_only,
+        author=item.author,
+        published_at=_clamp(item.published_at, now),
+        updated_at=_clamp(item.updated_at, now),
+        image_url=item.image,
+        feed_origin=origin,
+        comments=None,
+        base_url=url or feed_url,
+    )
+
+
+def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    document = feedparser.parse(
+        body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True
+    )
+    if document.get("bozo"):
+        logger.debug("%s is not well-formed: %s", url, document.get("bozo_exception"))
+    if not document.get("version") and not document.entries:
+        raise FeedError(url, _not_a_feed_reason(body, document))
+    feed = document.feed
+    site_url = _absolute(feed.get("link"), url)
+    now = datetime.now(UTC)
+    entries = [_entry_from_xml(entry, url, site_url, now) for entry in document.entries]
+    return ParsedFeed(
+        title=_plain(_detail_text(feed, "title")) or None,
+        site_url=site_url,
+        entries=_unique(entries, url),
+    )
+
+
+def _not_a_feed_reason(body: bytes, document: Any) -> str:
+    head = body[:2048].lower()
+    if b"<html" in head or b"<!doctype html" in head:
+        return "it is an HTML page"
+    problem = document.get("bozo_exception")
+    if problem is not None:
+        return f"{str(problem).strip().rstrip('.') or type(problem).__name__}"
+    return "no feed elements were found"
+
+
+def _entry_from_xml(entry: Any, feed_url: str, site_url: str | None, now: datetime) -> FeedEntry:
+    original_link = _absolute(entry.get("feedburner_origlink"), feed_url)
+    url = original_link or _absolute(entry.get("link"), feed_url)
+    contents = [c for c in entry.get("content", []) if (c.get("value") or "").strip()]
+    if contents:
+        chosen = max(contents, key=lambda c: ("html" in (c.get("type") or ""), len(c["value"])))
+        body, summary_only = _as_html(chosen.get("value", ""), chosen.get("type")), False
+    else:
+        detail = entry.get("summary_detail") or {}
+        body = _as_html(entry.get("summary") or "", detail.get("type"))
+        # Many RSS feeds put the whole article in <description>: that is not a summary.
+        summary_only = len(html_to_text(body)) < _FULL_TEXT_CHARS
+    return _make_entry(
+        guid=(entry.get("id") or "").strip() or None,
+        url=url,
+        title=_plain(_detail_text(entry, "title")),
+        raw_html=body,
+        summary_only=summary_only,
+        author=_author(entry),
+        published_at=_clamp(_date(entry.get("published_parsed")), now),
+        updated_at=_clamp(_date(entry.get("updated_parsed")), now),
+        image_url=_xml_image(entry, feed_url),
+        feed_origin=_xml_origin(entry, original_link, site_url),
+        comments=_count(entry.get("thr_total") or entry.get("slash_comments")),
+        base_url=url or feed_url,
+    )
+
+
+def _make_entry(
+    *,
+    guid: str | None,
+    url: str | None,
+    title: str,
+    raw_html: str,
+    summary_only: bool,
+    author: str | None,
+    published_at: datetime | None,
+    updated_at: datetime | None,
+    image_url: str | None,
+    feed_origin: Credit | None,
+    comments: int | None,
+    base_url: str,
+) -> FeedEntry:
+    content, credit = lift_credit(clean_html(raw_html, base_url))
+    excerpt = html_to_text(content)
+    if not title:
+        words = excerpt.split()
+        title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
+    title = title or _UNTITLED
+    digest = content_hash(title, excerpt)
+    published_at = published_at or updated_at
+    return FeedEntry(
+        key=entry_key(url, guid, digest),
+        guid=guid,
+        url=url,
+        title=title,
+        content_html=content,
+        excerpt=excerpt,
+        summary_only=summary_only,
+        author=author,
+        published_at=published_at,
+        updated_at=updated_at,
+        image_url=_larger_image(image_url or _first_image(content)),
+        origin=feed_origin or credit,
+        comments=comments,
+        content_hash=digest,
+    )
+
+
+def _unique(entries: list[FeedEntry], url: str) -> tuple[FeedEntry, ...]:
+    """Keep the first of entries that share a key: feeds do repeat items."""
+    seen: dict[str, FeedEntry] = {}
+    for entry in entries:
+        if entry.key in seen:
+            logger.debug("%s repeats the entry %s", url, entry.key)
+            continue
+        seen[entry.key] = entry
+    return tuple(seen.values())
+
+
+def _detail_text(holder: Any, name: str) -> str:
+    value = holder.get(name) or ""
+    detail = holder.get(f"{name}_detail") or {}
+    if "html" in (detail.get("type") or ""):
+        return html_to_text(value)
+    return value
+
+
+def _plain(text: str | None) -> str:
+    if not text:
+        return ""
+    text = repair_mojibake(text)
+    if "&" in text and re.search(r"&#?\w+;", text):
+        text = html.unescape(text)
+    return " ".join(text.split())
+
+
+def _as_html(value: str, kind: str | None) -> str:
+    if kind and "html" not in kind and "xml" not in kind:
+        return _text_as_html(value)
+    return value
+
+
+def _text_as_html(text: str) -> str:
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs if p)
+
+
+def _absolute(link: str | None, base: str) -> str | None:
+    if not link or not link.strip():
+        return None
+    try:
+        return urljoin(base, link.strip())
+    except ValueError:
+        return link.strip()
+
+
+def _host(link: str | None) -> str | None:
+    if not link:
+        return None
+    try:
+        host = urlsplit(link).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.") if host else None
+
+
+def _author(entry: Any) -> str | None:
+    detail = entry.get("author_detail") or {}
+    name = (detail.get("name") or entry.get("author") or "").strip()
+    # Blogger writes "Unknown" / "noreply@blogger.com" for authors without a public profile.
+    if not name or name.lower() in {"unknown", "noreply@blogger.com"}:
+        return None
+    return _plain(name)
+
+
+def _date(parsed: time.struct_time | None) -> datetime | None:
+    if not parsed:
+        return None
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clamp(when: datetime | None, now: datetime) -> datetime | None:
+    """A date in the future is a wrong clock or a wrong zone: treat it as now."""
+    if when is not None and when > now + _FUTURE_TOLERANCE:
+        return now
+    return when
+
+
+def _count(value: object) -> int | None:
+    try:
+        count = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return count if count >= 0 else None
+
+
+def _xml_image(entry: Any, feed_url: str) -> str | None:
+    for thumbnail in entry.get("media_thumbnail") or []:
+        if thumbnail.get("url"):
+            return _absolute(thumbnail["url"], feed_url)
+    for media in entry.get("media_content") or []:
+        kind = media.get("type") or ""
+        if media.get("url") and (media.get("medium") == "image" or kind.startswith("image/")):
+            return _absolute(media["url"], feed_url)
+    for link in entry.get("links") or []:
+        if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
+            return _absolute(link.get("href"), feed_url)
+    return None
+
+
+def _first_image(content_html: str) -> str | None:
+    if "<img" not in content_html:
+        return None
+    for img in lxml.html.fragment_fromstring(content_html, create_parent="div").iter("img"):
+        if img.get("src"):
+            return img.get("src")
+    return None
+
+
+_BLOGGER_SIZE = re.compile(
+    r"/s\d+(?:-[a-z0-9-]+)?/|=s\d+(?:-[a-z0-9-]+)?$|/w\d+-h\d+(?:-[a-z-]+)?/"
+)
+
+
+def _larger_image(url: str | None) -> str | None:
+    """Blogger thumbnails are 72 px squares; the same URL serves the full picture."""
+    host = _host(url) or ""
+    if url and (host.endswith(".bp.blogspot.com") or host.endswith("googleusercontent.com")):
+        return _BLOGGER_SIZE.sub(
+            lambda m: "=s1600" if m.group().startswith("=") else "/s1600/", url
+        )
+    return url
+
+
+def _xml_origin(entry: Any, original_link: str | None, site_url: str | None) -> Credit | None:
+    source = entry.get("source") or {}
+    if source.get("title") or source.get("href"):
+        link = source.get("link") or _home(source.get("href"))
+        return Credit(name=_plain(source.get("title")) or _host(link) or "", url=link)
+    dc_source = _plain(entry.get("dc_source"))
+    if dc_source:
+        if dc_source.startswith(("http://", "https://")):
+            return Credit(name=_host(dc_source) or dc_source, url=dc_source)
+        return Credit(name=dc_source)
+    if original_link and site_url and _host(original_link) != _host(site_url):
+        return Credit(name=_host(original_link) or original_link, url=original_link)
+    return None
+
+
+def _home(link: str | None) -> str | None:
+    if not link:
+        return None
+    parts = urlsplit(link)
+    return f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else link
+
+
+# Indonesian dates ("Senin, 23 November 2026 10:15 WIB", "23 Agu 2026 08.30"), which
+# feedparser's own handlers do not read.
+_ID_MONTHS = {
+    "januari": 1, "jan": 1, "februari": 2, "pebruari": 2, "feb": 2, "maret": 3, "mar": 3,
+    "april": 4, "apr": 4, "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7,
+    "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "september": 9, "sep": 9, "sept": 9,
+    "oktober": 10, "okt": 10, "november": 11, "nopember": 11, "nov": 11,
+    "desember": 12, "des": 12,
+}  # fmt: skip
+_ID_ONLY = {"januari", "februari", "pebruari", "maret", "mei", "juni", "juli", "agustus",
+            "agu", "agt", "ags", "oktober", "okt", "nopember", "desember", "des"}  # fmt: skip
+_ID_ZONES = {"wib": 7, "wita": 8, "wit": 9}
+_ID_DATE = re.compile(
+    r"^(?:[a-z']+,?\s+)?(?P<day>\d{1,2})\s+(?P<month>[a-z]+)\.?\s+(?P<year>\d{4})"
+    r"(?:[\s,]+(?:pukul\s+|jam\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2})(?:[:.](?P<second>\d{2}))?)?"
+    r"\s*(?P<zone>wib|wita|wit|[+-]\d{2}:?\d{2}|gmt|utc|z)?$"
+)
+
+
+def _indonesian_date(value: str) -> time.struct_time | None:
+    match = _ID_DATE.match(" ".join(value.lower().split()))
+    if match is None or match["month"] not in _ID_MONTHS:
+        return None
+    zone = match["zone"] or ""
+    if match["month"] not in _ID_ONLY and zone not in _ID_ZONES:
+        return None  # an English date: feedparser reads those itself
+    if zone in _ID_ZONES:
+        offset = timedelta(hours=_ID_ZONES[zone])
+    elif zone[:1] in "+-" and zone:
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        offset = -offset if zone[0] == "-" else offset
+    else:
+        offset = timedelta(hours=7)  # an Indonesian date without a zone is Jakarta time
+    try:
+        local = datetime(
+            int(match["year"]),
+            _ID_MONTHS[match["month"]],
+            int(match["day"]),
+            int(match["hour"] or 0),
+            int(match["minute"] or 0),
+            int(match["second"] or 0),
+        )
+    except ValueError:
+        return None
+    return (local - offset).timetuple()
+
+
+feedparser.registerDateHandler(_indonesian_date)
