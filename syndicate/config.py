@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,6 +67,16 @@ def parse_duration(text: str) -> timedelta:
     if seconds <= 0:
         raise ValueError(text)
     return timedelta(seconds=seconds)
+
+
+def format_duration(duration: timedelta) -> str:
+    """timedelta → "1h30m", the way editors write durations."""
+    seconds, parts = int(duration.total_seconds()), []
+    for unit in ("w", "d", "h", "m", "s"):
+        amount, seconds = divmod(seconds, _DURATION_UNITS[unit])
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"
 
 
 def expand_env(value: str, fail: Callable[[str], None]) -> str:
@@ -254,6 +264,13 @@ class Job:
     enabled: bool = True
     skip_if_empty: bool = True
     description: str = ""
+
+    @property
+    def schedule_text(self) -> str:
+        """The schedule as the editor wrote it: a cron line, or "every 10m"."""
+        if self.schedule is not None:
+            return self.schedule
+        return f"every {format_duration(self.every or timedelta(0))}"
 
     def trigger(self, timezone: ZoneInfo) -> Any:
         """The APScheduler trigger that fires this job, in the site's time zone."""
@@ -462,7 +479,10 @@ def _make_trigger(schedule: str | None, every: timedelta | None, timezone: ZoneI
     if schedule is not None:
         return CronTrigger.from_crontab(schedule, timezone=timezone)
     assert every is not None
-    return IntervalTrigger(seconds=int(every.total_seconds()), timezone=timezone)
+    # A fixed anchor puts every process's slots on the same instants (":00, :10, :20"),
+    # so the database can tell that two processes fired the same slot.
+    anchor = datetime(2000, 1, 1, tzinfo=timezone)
+    return IntervalTrigger(seconds=int(every.total_seconds()), start_date=anchor, timezone=timezone)
 
 
 def _display(path: Path) -> str:

@@ -1,0 +1,7 @@
+"""`python -m syndicate` runs the same command as `syndicate`."""
+
+import sys
+
+from syndicate.cli import main
+
+sys.exit(main())

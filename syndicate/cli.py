@@ -1,0 +1,557 @@
+"""The `syndicate` command: thin commands over the functions that do the work.
+
+Heavy libraries are imported inside the commands that use them, so `syndicate --help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from syndicate.channels.base import Channel
+    from syndicate.config import Config
+    from syndicate.db.session import Database
+
+__all__ = ["main"]
+
+log = logging.getLogger("syndicate")
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """\
+syndicate reads your news sources, picks new posts, and sends them out: as an email
+digest to your subscribers and as short posts to your Telegram channel, each one
+credited to the site that wrote it. Every message to every recipient is recorded, so
+nothing is sent twice.
+
+Start with `syndicate demo` to see it work on a sample news site, then copy
+config.example.toml to syndicate.toml and describe your own sources and channels.
+"""
+
+SETTINGS_HELP = """\
+The settings file is found in this order: --config PATH, then the SYNDICATE_CONFIG
+environment variable, then syndicate.toml in the current folder."""
+
+
+class UserError(Exception):
+    """A problem the editor can fix; printed as one sentence, exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _configure_logging(args)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("Stopped.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        return _report(error, args)
+
+
+def _report(error: Exception, args: argparse.Namespace) -> int:
+    from syndicate.config import ConfigError
+    from syndicate.db.session import DatabaseError
+    from syndicate.subscribers import SubscriberError
+
+    if isinstance(error, ConfigError | DatabaseError | SubscriberError | UserError):
+        print(f"syndicate: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if _is_database_problem(error):
+        print(f"syndicate: the database cannot be used ({_first_line(error)}).", file=sys.stderr)
+        return EXIT_USAGE
+    if args.verbose:
+        raise error
+    print(
+        f"syndicate: something went wrong that is not your fault: {_first_line(error)} "
+        "(run again with --verbose for details, and report it).",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _is_database_problem(error: Exception) -> bool:
+    from sqlalchemy.exc import OperationalError
+
+    return isinstance(error, OperationalError)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# --- the parser ------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syndicate",
+        description=DESCRIPTION,
+        epilog=SETTINGS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", metavar="PATH", help="the settings file to use")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say more about what happens")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only report problems")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Any, summary: str, details: str = "") -> argparse.ArgumentParser:
+        sub = commands.add_parser(
+            name,
+            help=summary,
+            description=f"{summary}\n\n{details}".strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    demo = command(
+        "demo",
+        _demo,
+        "Try syndicate on a bundled sample news site, without sending anything.",
+        "Reads the sample feed, runs every example job once, and writes what would have\n"
+        "been sent into an outbox folder: emails as .eml files (open them with any mail\n"
+        "program) and Telegram posts as .json files.",
+    )
+    demo.add_argument(
+        "--folder", default="syndicate-demo", help="where to put the demo (default: ./syndicate-demo)"
+    )
+
+    run = command(
+        "run",
+        _run,
+        "Run the scheduler: poll sources, fire jobs on their schedules, deliver.",
+        "Keeps running until stopped (Ctrl+C, or SIGTERM from a service manager).\n"
+        "With --once: poll every source, fire every job now, deliver, and exit.",
+    )
+    run.add_argument("--once", action="store_true", help="do one round now and exit")
+
+    command("fetch", _fetch, "Poll every source now and store new posts; send nothing.")
+
+    preview = command(
+        "preview",
+        _preview,
+        "Show what a job would send now, as files; send and record nothing.",
+    )
+    preview.add_argument("job", help="the job's name (its file name in the jobs folder)")
+    preview.add_argument("--out", default="preview", help="folder for the files (default: ./preview)")
+
+    send = command(
+        "send",
+        _send,
+        "Fire a job now, outside its schedule, and deliver what it queues.",
+        "Posts the job already sent are not sent again.",
+    )
+    send.add_argument("job", help="the job's name (its file name in the jobs folder)")
+
+    deliveries = command(
+        "deliveries",
+        _deliveries,
+        "Show deliveries by job, channel and state, and the latest problems.",
+    )
+    deliveries.add_argument("--job", help="only this job")
+    deliveries.add_argument("--channel", help="only this channel")
+
+    retry = command(
+        "retry",
+        _retry,
+        "Queue failed or unknown deliveries again.",
+        "An 'unknown' delivery may have arrived already: requeue those only when you\n"
+        "know they did not (a second copy in a public channel is worse than a gap).",
+    )
+    retry.add_argument("--state", choices=("failed", "unknown"), required=True)
+    retry.add_argument("--job", help="only this job")
+    retry.add_argument("--channel", help="only this channel")
+
+    _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
+
+    command(
+        "check",
+        _check,
+        "Check the settings and job files, and list the jobs with their next run.",
+    )
+
+    db = command("db", None, "Database maintenance.")
+    db_commands = db.add_subparsers(title="commands", metavar="COMMAND")
+    upgrade = db_commands.add_parser(
+        "upgrade", help="Apply database migrations (also done at every start)."
+    )
+    upgrade.set_defaults(handler=_db_upgrade)
+    return parser
+
+
+def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
+    parent.set_defaults(handler=lambda args: parent.print_help() or EXIT_USAGE)
+    sub = parent.add_subparsers(title="commands", metavar="COMMAND")
+    add = sub.add_parser("add", help="Add one subscriber to a list (active at once).")
+    add.add_argument("email")
+    add.add_argument("--list", required=True, dest="list_name", help="the list, e.g. newsletter")
+    add.add_argument("--name", help="the subscriber's name, used in the greeting")
+    add.add_argument("--timezone", help='e.g. "Asia/Jakarta"')
+    add.set_defaults(handler=_subscribers_add)
+    imp = sub.add_parser(
+        "import",
+        help="Import subscribers from a CSV file.",
+        description="Import subscribers from a CSV file whose first line names the columns:\n"
+        "email (required), name and timezone (optional). Bad addresses are listed\n"
+        "with their line numbers and skipped; an address already known is not added twice.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("csv", type=Path)
+    imp.add_argument("--list", required=True, dest="list_name")
+    imp.set_defaults(handler=_subscribers_import)
+    lst = sub.add_parser("list", help="List subscribers: address, lists and status.")
+    lst.add_argument("--list", dest="list_name", help="only this list")
+    lst.add_argument("--status", help="only this status (active, unsubscribed, ...)")
+    lst.set_defaults(handler=_subscribers_list)
+    rem = sub.add_parser(
+        "remove",
+        help="Take a subscriber off a list, or unsubscribe them from everything.",
+        description="Take a subscriber off one list (--list), or without --list mark them\n"
+        "unsubscribed from everything. Their history is kept.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rem.add_argument("email")
+    rem.add_argument("--list", dest="list_name")
+    rem.set_defaults(handler=_subscribers_remove)
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING
+    if getattr(args, "handler", None) in (_run,) or args.verbose:
+        level = logging.INFO
+    if args.verbose:
+        level = logging.DEBUG
+    if args.quiet:
+        level = logging.WARNING
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if level <= logging.INFO
+        else "%(levelname)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+    )
+    for noisy in ("httpx", "httpcore", "apscheduler", "telegram", "aiosmtpd", "alembic"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+class Site:
+    """What most commands need: the settings, the database and the channels."""
+
+    def __init__(self, config: Config, db: Database, channels: dict[str, Channel]) -> None:
+        self.config, self.db, self.channels = config, db, channels
+
+    @classmethod
+    def load(cls, args: argparse.Namespace) -> Site:
+        from syndicate.channels.registry import build_channels
+        from syndicate.config import find_config_path, load_config
+        from syndicate.db.session import open_database
+
+        config = load_config(find_config_path(args.config))
+        channels = build_channels(config)
+        return cls(config, open_database(config.database_url), channels)
+
+
+def _progress(label: str, total: int | None = None) -> Any:
+    from syndicate.progress import Progress
+
+    return Progress(label, total)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from syndicate.demo import run_demo
+
+    result = run_demo(Path(args.folder))
+    if args.quiet:
+        return 0
+    print(f"The demo site is in {_shown(result.folder)}. What each job delivered:\n")
+    _print_table(("job", "channel", "state", "count"), result.rows)
+    print("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
+    for channel, files in result.files.items():
+        shown = ", ".join(path.name for path in files[:3]) + (" …" if len(files) > 3 else "")
+        print(f"  {_shown(result.folder / 'outbox' / channel)}/  ({len(files)} files: {shown})")
+    print(
+        f"\nEmails (.eml) open in any mail program; Telegram posts (.json) hold the exact text."
+        f"\nTo explore further: syndicate --config {_shown(result.settings)} deliveries"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    site = Site.load(args)
+    if args.once:
+        return _run_once(site, args)
+    from syndicate.scheduler import Clock
+
+    clock = Clock(site.db, site.config, site.channels)
+    jobs = sum(job.enabled for job in site.config.jobs.values())
+    asyncio.run(
+        clock.run(
+            on_start=lambda: log.info(
+                "syndicate is running: %d sources, %d jobs (Ctrl+C to stop)",
+                len(site.config.sources),
+                jobs,
+            )
+        )
+    )
+    return 0
+
+
+def _run_once(site: Site, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from syndicate.delivery import deliver_due
+    from syndicate.jobs import run_job
+
+    _poll(site, args)
+    outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
+    counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+    if not args.quiet:
+        for outcome in outcomes:
+            what = f"{outcome.posts} posts, {outcome.queued} deliveries" if outcome.queued else outcome.note
+            print(f"job {outcome.job}: {what or 'nothing to deliver'}")
+        print(_counts_sentence(counts))
+    return 0
+
+
+def _enabled_jobs(site: Site) -> list[Any]:
+    return [job for job in site.config.jobs.values() if job.enabled]
+
+
+def _poll(site: Site, args: argparse.Namespace) -> list[Any]:
+    from syndicate.ingest.poll import poll_sources
+
+    progress = _progress("Fetching sources", len(site.config.sources)) if not args.quiet else None
+    reports = asyncio.run(
+        poll_sources(site.db, site.config.sources, progress=progress.step if progress else None)
+    )
+    if progress:
+        progress.done()
+    for report in reports:
+        if report.error:
+            print(f"  {report.source}: {report.error}", file=sys.stderr)
+    return reports
+
+
+async def _deliver(site: Site, args: argparse.Namespace, *, wait: Any, deliver: Any) -> Any:
+    progress = _progress("Delivering") if not args.quiet else None
+    counts = await deliver(
+        site.db,
+        site.config,
+        site.channels,
+        wait_for_retries=wait,
+        progress=(lambda channel, state: progress.step()) if progress else None,
+    )
+    if progress:
+        progress.done()
+    return counts
+
+
+def _counts_sentence(counts: Any) -> str:
+    if not counts:
+        return "Nothing was due for delivery."
+    parts = ", ".join(f"{number} {state}" for state, number in sorted(counts.items()))
+    return f"Deliveries: {parts}."
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    site = Site.load(args)
+    reports = _poll(site, args)
+    if not args.quiet:
+        new = sum(report.new_posts for report in reports)
+        failed = sum(1 for report in reports if report.error)
+        print(f"{len(reports)} sources fetched: {new} new posts, {failed} failed.")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from syndicate.jobs import preview_job
+
+    site = Site.load(args)
+    job = site.config.job(args.job)
+    folder = Path(args.out) / job.name / datetime.now().strftime("%Y%m%d-%H%M%S")
+    paths = preview_job(site.db, site.config, site.channels, job, folder.resolve())
+    if not paths:
+        print(f"Job {job.name} has nothing new to send now (run `syndicate fetch` first?).")
+        return 0
+    print(f"What job {job.name} would send now (nothing was sent):")
+    for path in paths:
+        print(f"  {_shown(path)}")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from syndicate.delivery import deliver_due
+    from syndicate.jobs import run_job
+
+    site = Site.load(args)
+    job = site.config.job(args.job)
+    outcome = run_job(site.db, site.config, site.channels, job)
+    if not outcome.queued:
+        print(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
+    counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+    if not args.quiet:
+        if outcome.queued:
+            print(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
+        print(_counts_sentence(counts))
+    return 0
+
+
+def _deliveries(args: argparse.Namespace) -> int:
+    from syndicate.report import delivery_table, recent_problems
+
+    site = Site.load(args)
+    rows = delivery_table(site.db, job=args.job, channel=args.channel)
+    if not rows:
+        print("No deliveries yet.")
+        return 0
+    _print_table(("job", "channel", "state", "count"), rows)
+    problems = recent_problems(site.db, job=args.job, channel=args.channel)
+    if problems:
+        print("\nLatest problems:")
+        _print_table(("id", "job", "channel", "target", "state", "error"), problems)
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from syndicate.delivery import requeue
+
+    site = Site.load(args)
+    count = requeue(site.db, args.state, job=args.job, channel=args.channel)
+    print(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
+    return 0
+
+
+def _subscribers_add(args: argparse.Namespace) -> int:
+    from syndicate.subscribers import add_subscriber
+
+    site = Site.load(args)
+    added = add_subscriber(site.db, args.email, args.list_name, name=args.name, timezone=args.timezone)
+    state = "added to" if added else "already on"
+    print(f"{args.email} {state} the list {args.list_name}.")
+    return 0
+
+
+def _subscribers_import(args: argparse.Namespace) -> int:
+    from syndicate.subscribers import import_csv
+
+    site = Site.load(args)
+    progress = _progress("Importing") if not args.quiet else None
+    report = import_csv(
+        site.db, args.csv, args.list_name, progress=progress.update if progress else None
+    )
+    if progress:
+        progress.done()
+    for bad in report.invalid:
+        print(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
+    print(
+        f"{report.added} new subscribers, {report.subscribed} existing ones added to "
+        f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
+    )
+    return 0
+
+
+def _subscribers_list(args: argparse.Namespace) -> int:
+    from syndicate.subscribers import list_subscribers
+
+    site = Site.load(args)
+    for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
+        lists = ",".join(line.lists) or "-"
+        print(f"{line.email}\t{lists}\t{line.status}")
+    return 0
+
+
+def _subscribers_remove(args: argparse.Namespace) -> int:
+    from syndicate.subscribers import remove_subscriber
+
+    site = Site.load(args)
+    remove_subscriber(site.db, args.email, list_name=args.list_name)
+    where = f"taken off the list {args.list_name}" if args.list_name else "unsubscribed"
+    print(f"{args.email} {where}; their history is kept.")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from syndicate.channels.registry import build_channels
+    from syndicate.config import find_config_path, load_config
+    from syndicate.scheduler import next_fire_times
+
+    config = load_config(find_config_path(args.config))
+    channels = build_channels(config)
+    zone = config.site.timezone.key
+    print(f"Settings OK: {_shown(config.file)}")
+    print(f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}")
+    times = next_fire_times(config)
+    rows = []
+    for job in config.jobs.values():
+        when = times[job.name]
+        rows.append(
+            (
+                job.name,
+                job.schedule_text,
+                ",".join(job.channels),
+                job.format,
+                when.strftime("%Y-%m-%d %H:%M %Z") if when else "disabled",
+            )
+        )
+    if rows:
+        print(f"\nJobs (times in {zone}):")
+        _print_table(("job", "schedule", "channels", "format", "next run"), rows)
+    else:
+        print(f"\nNo jobs in {_shown(config.jobs_dir)}.")
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from syndicate.config import find_config_path, load_config
+    from syndicate.db.session import open_database
+
+    config = load_config(find_config_path(args.config))
+    open_database(config.database_url).dispose()
+    print("The database schema is up to date.")
+    return 0
+
+
+# --- output ----------------------------------------------------------------------------
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(cell) for cell in row] for row in rows]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in cells:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
