@@ -218,7 +218,8 @@ class SmtpServer:
         ok = (
             auth_data.login.decode() == self._user and auth_data.password.decode() == self._password
         )
-        return AuthResult(success=ok, auth_data=auth_data if ok else None)
+        # handled=False: aiosmtpd answers a failure with 535 itself.
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 class _CountingController(Controller):
