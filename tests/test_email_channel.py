@@ -156,7 +156,7 @@ def test_451_on_the_recipient_is_transient_and_the_next_send_works() -> None:
         channel = channel_for(server)
 
         async def scenario() -> None:
-            with pytest.raises(TransientError, match="451 4.3.0 Mailbox busy"):
+            with pytest.raises(TransientError, match=r"451 4\.3\.0 Mailbox busy"):
                 await channel.send(message_to("sari@example.org"))
             await channel.send(message_to("sari@example.org"))
             await channel.close()
