@@ -116,7 +116,9 @@ def repair_mojibake(text: str) -> str:
     """Undo UTF-8 read as Windows-1252 ("â€™" → "’"), leaving correct text alone."""
     if not _MOJIBAKE_RE.search(text):
         return text
-    return _MOJIBAKE_RE.sub(_unmangle, text)
+    text = _MOJIBAKE_RE.sub(_unmangle, text)
+    # "”" is E2 80 9D, and 9D has no Windows-1252 character: it is usually lost on the way.
+    return text.replace("â€\x9d", "”").replace("â€", "”")
 
 
 _MOJIBAKE_RE = re.compile(

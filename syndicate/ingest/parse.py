@@ -10,6 +10,7 @@ import html
 import logging
 import re
 import time
+import xml.sax
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +149,8 @@ def _not_a_feed_reason(body: bytes, document: Any) -> str:
     if b"<html" in head or b"<!doctype html" in head:
         return "it is an HTML page"
     problem = document.get("bozo_exception")
+    if isinstance(problem, xml.sax.SAXParseException):
+        return f"the XML is broken at line {problem.getLineNumber()}: {problem.getMessage()}"
     if problem is not None:
         return f"{str(problem).strip().rstrip('.') or type(problem).__name__}"
     return "no feed elements were found"
