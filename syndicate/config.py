@@ -172,7 +172,7 @@ class ConfigTable:
     def duration(self, key: str, default: Any = _MISSING) -> Any:
         value = self.str(key, default)
         if key not in self._data:
-            return value
+            return parse_duration(value) if isinstance(value, str) else value
         try:
             return parse_duration(value)
         except ValueError:

@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 from syndicate.channels.base import (
     Channel,
     ChannelError,
+    Message,
     PermanentError,
-    SendResult,
     TargetGone,
     TransientError,
     UnknownOutcome,
@@ -151,7 +151,13 @@ class _Sender:
                 self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
                 continue
             try:
-                result = await self._send_one(channel, row, people)
+                message = self._compose(channel, row, people)
+            except Exception as error:  # nothing left: a bad address or rendering
+                problem_text = f"the message could not be built: {error}"
+                self._record_error(channel, row, PermanentError(problem_text))
+                continue
+            try:
+                result = await channel.send(message)
             except TransientError as error:
                 self._record_error(channel, row, error)
                 # The network asked us to slow down or is down: the rest wait their turn.
@@ -176,11 +182,11 @@ class _Sender:
                 self.opened[channel.name] = error
         return self.opened[channel.name]
 
-    async def _send_one(
+    def _compose(
         self, channel: Channel, row: _Claimed, people: dict[int, tuple[str, str | None]]
-    ) -> SendResult:
+    ) -> Message:
         name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
-        message = compose(
+        return compose(
             channel,
             self.bodies[row.rendering_id],
             target=row.target,
@@ -190,7 +196,6 @@ class _Sender:
             subscriber_id=row.subscriber_id,
             subscriber_name=name,
         )
-        return await channel.send(message)
 
     def _record_error(self, channel: Channel, row: _Claimed, error: ChannelError) -> None:
         message = str(error) or type(error).__name__

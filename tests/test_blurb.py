@@ -81,9 +81,17 @@ def assert_golden(name: str, text: str) -> None:
     assert text + "\n" == path.read_text(encoding="utf-8")
 
 
-def post(env: Environment, view: PostView, locale: str = "id_ID") -> SocialPost:
+def post(
+    env: Environment, view: PostView, locale: str = "id_ID", excerpt_limit: int = 100_000
+) -> SocialPost:
+    # A huge excerpt limit leaves the fitting to Telegram's budget alone.
     return render_telegram_post(
-        view, target="@kabarpilihan", env=env, locale=locale, timezone="Asia/Jakarta"
+        view,
+        target="@kabarpilihan",
+        env=env,
+        locale=locale,
+        timezone="Asia/Jakarta",
+        excerpt_limit=excerpt_limit,
     )
 
 
@@ -107,6 +115,18 @@ def test_english_photo_post_matches_golden_files(env: Environment) -> None:
     assert utf16_len(telegram_text(message.text)) <= TELEGRAM_CAPTION_LIMIT
     assert "Read more" in telegram_text(message.text)
     assert message.text != message.fallback_text  # the caption had to be cut, the text not
+
+
+def test_a_post_is_a_blurb_not_the_whole_article(env: Environment) -> None:
+    view = english_photo_post()
+    message = render_telegram_post(
+        view, target="@kabarpilihan", env=env, locale="en", timezone="Asia/Jakarta"
+    )
+    assert message.fallback_text is not None
+    shown = telegram_text(message.fallback_text)
+    assert len(view.excerpt) > 2000
+    assert len(shown) < 500 + len(view.title) + 100
+    assert "…" in shown and view.title in shown and "Example News" in shown
 
 
 def edition(posts: tuple[PostView, ...]) -> EditionView:

@@ -26,6 +26,8 @@ from syndicate.config import ConfigTable
 __all__ = ["OutboxChannel"]
 
 MEDIA = ("email", "telegram")
+# .invalid is reserved: an address that can never reach anyone by mistake.
+DEFAULT_SENDER = "syndicate <outbox@syndicate.invalid>"
 
 
 class OutboxChannel(Channel):
@@ -40,7 +42,7 @@ class OutboxChannel(Channel):
         *,
         medium: str = "email",
         list_name: str | None = None,
-        sender: str = "syndicate <outbox@localhost>",
+        sender: str = DEFAULT_SENDER,
         targets: tuple[str, ...] = ("outbox",),
     ) -> None:
         super().__init__(name)
@@ -57,7 +59,7 @@ class OutboxChannel(Channel):
             table.path("path"),
             medium=table.choice("medium", MEDIA, "email"),
             list_name=table.str("list", None),
-            sender=table.str("from", "syndicate <outbox@localhost>"),
+            sender=table.str("from", DEFAULT_SENDER),
             targets=tuple(table.str_list("chat_id", ["outbox"])),
         )
         table.done()
@@ -71,7 +73,7 @@ class OutboxChannel(Channel):
             folder,
             medium=channel.medium if channel.medium in MEDIA else "telegram",
             list_name=channel.list_name,
-            sender=channel.sender or "syndicate <outbox@localhost>",
+            sender=channel.sender or DEFAULT_SENDER,
             targets=channel.targets() or ("outbox",),
         )
 

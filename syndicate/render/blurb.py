@@ -31,6 +31,7 @@ from syndicate.render.text import sanitize_telegram_html, shorten, telegram_visi
 
 __all__ = [
     "DIGEST_EXCERPT_LIMIT",
+    "POST_EXCERPT_LIMIT",
     "TELEGRAM_CAPTION_LIMIT",
     "TELEGRAM_TEXT_LIMIT",
     "render_telegram_digest",
@@ -43,6 +44,9 @@ logger = logging.getLogger(__name__)
 TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 units of visible text in a message
 TELEGRAM_CAPTION_LIMIT = 1024  # ... in a photo's caption
 DIGEST_EXCERPT_LIMIT = 200  # a digest item's excerpt is a teaser, not the article
+# A post is a blurb that sends readers to the article, not the article itself: a few
+# sentences, well inside Telegram's budget.
+POST_EXCERPT_LIMIT = 500
 ELLIPSIS = "…"
 
 _LABELS: Mapping[str, Mapping[str, str]] = {
@@ -69,6 +73,7 @@ def render_telegram_post(
     link_preview: bool = True,
     message_thread_id: int | None = None,
     template: str = "social/telegram_post.html",
+    excerpt_limit: int = POST_EXCERPT_LIMIT,
 ) -> SocialPost:
     """One post as one Telegram message: a photo with a caption when it has an image.
 
@@ -88,7 +93,8 @@ def render_telegram_post(
             page.render(context, title=title, excerpt=excerpt, photo=photo)
         )
 
-    title, excerpt = post.title.strip(), post.excerpt.strip()
+    title = post.title.strip()
+    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
     text = _fit(renderer(False), title, excerpt, TELEGRAM_TEXT_LIMIT, post.key)
     fitted = {
         "target": target,
