@@ -1,0 +1,249 @@
+"""Settings and job files: what is read, and one clear sentence for every mistake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from syndicate.cli import main
+from syndicate.config import ConfigError, find_config_path, load_config
+
+SETTINGS = """\
+[site]
+name = "Kabar Pilihan"
+base_url = "http://localhost:8080"
+locale = "id"
+timezone = "Asia/Jakarta"
+
+[database]
+url = "sqlite:///data/syndicate.db"
+
+[scheduler]
+jobs_dir = "jobs"
+
+[[sources]]
+name = "repelita"
+url = "https://www.repelita.net/feeds/posts/default"
+poll = "15m"
+
+[channels.newsletter]
+type = "email"
+smtp_url = "smtp://localhost:1025"
+from = "Kabar Pilihan <redaksi@example.org>"
+list = "newsletter"
+
+[channels.telegram]
+type = "telegram"
+token = "${TELEGRAM_BOT_TOKEN}"
+chat_id = "@kabarpilihan"
+api_base_url = "https://api.telegram.org/bot"
+
+[channels.preview]
+type = "outbox"
+path = "outbox"
+"""
+
+PAGI = """\
+schedule = "0 7 * * *"
+channels = ["newsletter"]
+format = "digest"
+subject = "Kabar pagi"
+[select]
+new = 10
+window = "7d"
+"""
+
+TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789"
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A site folder with the issue's settings and one job; returns the settings file."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "jobs" / "pagi.toml").write_text(PAGI, encoding="utf-8")
+    settings = tmp_path / "syndicate.toml"
+    settings.write_text(SETTINGS, encoding="utf-8")
+    return settings
+
+
+def error_of(settings: Path, capsys: pytest.CaptureFixture[str], *command: str) -> str:
+    code = main(["--config", str(settings), *(command or ("check",))])
+    captured = capsys.readouterr()
+    assert code == 2, captured
+    assert "Traceback" not in captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    return lines[0]
+
+
+def test_the_issue_settings_are_read_into_typed_values(site: Path) -> None:
+    config = load_config(site)
+    assert config.site.timezone.key == "Asia/Jakarta"
+    assert config.database_url == f"sqlite:///{site.parent / 'data' / 'syndicate.db'}"
+    assert config.jobs_dir == site.parent / "jobs"
+    assert config.sources[0].poll == timedelta(minutes=15)
+    assert config.channels["telegram"].type == "telegram"
+    job = config.job("pagi")
+    assert (job.schedule, job.channels, job.format, job.subject) == (
+        "0 7 * * *",
+        ("newsletter",),
+        "digest",
+        "Kabar pagi",
+    )
+    assert (job.selection.new, job.selection.window) == (10, timedelta(days=7))
+
+
+def test_env_variables_are_expanded_in_values(site: Path) -> None:
+    from syndicate.channels.registry import build_channels
+
+    channels = build_channels(load_config(site))
+    assert channels["telegram"].targets() == ("@kabarpilihan",)
+
+
+def test_relative_paths_are_taken_from_the_settings_folder(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from syndicate.channels.registry import build_channels
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    channels = build_channels(load_config(site))
+    assert channels["preview"].path == site.parent / "outbox"  # type: ignore[attr-defined]
+
+
+def test_config_path_comes_from_option_then_env_then_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNDICATE_CONFIG", raising=False)
+    assert find_config_path(None) == tmp_path / "syndicate.toml"
+    monkeypatch.setenv("SYNDICATE_CONFIG", str(tmp_path / "from-env.toml"))
+    assert find_config_path(None) == tmp_path / "from-env.toml"
+    assert find_config_path("given.toml") == tmp_path / "given.toml"
+
+
+def test_check_lists_jobs_with_next_fire_time_in_site_zone(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--config", str(site), "check"]) == 0
+    out = capsys.readouterr().out
+    assert "Asia/Jakarta" in out
+    line = next(line for line in out.splitlines() if line.startswith("pagi"))
+    assert "07:00 WIB" in line and "newsletter" in line
+
+
+def test_unknown_key_names_file_key_and_a_suggestion(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.write_text(SETTINGS.replace('locale = "id"', 'lokale = "id"'), encoding="utf-8")
+    message = error_of(site, capsys)
+    assert "syndicate.toml" in message and "[site] lokale" in message
+    assert "unknown key" in message and '"locale"' in message
+
+
+def test_bad_cron_expression_names_the_job_file(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace("0 7 * * *", "0 7 * *"), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert "pagi.toml" in message and "schedule" in message and "5 fields" in message
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace("0 7 * * *", "0 25 * * *"), encoding="utf-8"
+    )
+    assert "not a valid cron expression" in error_of(site, capsys)
+
+
+def test_job_naming_a_missing_channel_is_refused(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace('"newsletter"]', '"nawsletter"]'), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert "pagi.toml" in message and "channels" in message and '"nawsletter"' in message
+
+
+def test_missing_env_variable_is_named(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN")
+    message = error_of(site, capsys)
+    assert "[channels.telegram] token" in message and "TELEGRAM_BOT_TOKEN" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"[site\nname = 1", "is not valid TOML"),
+        (b"\xff\xfe\x00garbage", "UTF-8"),
+    ],
+)
+def test_unreadable_settings_give_one_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], content: bytes, expected: str
+) -> None:
+    site.write_bytes(content)
+    assert expected in error_of(site, capsys)
+
+
+def test_missing_settings_file_says_how_to_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = error_of(tmp_path / "nope.toml", capsys)
+    assert "nope.toml" in message and "does not exist" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (('poll = "15m"', 'poll = "soon"'), "poll"),
+        (('timezone = "Asia/Jakarta"', 'timezone = "Asia/Atlantis"'), "timezone"),
+        (('type = "outbox"', 'type = "carrier-pigeon"'), "[channels.preview] type"),
+        (('smtp_url = "smtp://localhost:1025"', 'smtp_url = "http://localhost"'), "smtp_url"),
+        (('chat_id = "@kabarpilihan"\n', ""), "chat_id"),
+        (('url = "sqlite:///data/syndicate.db"', 'url = "mysql://x"'), "[database] url"),
+    ],
+)
+def test_each_kind_of_mistake_names_its_key(
+    site: Path, capsys: pytest.CaptureFixture[str], change: tuple[str, str], where: str
+) -> None:
+    site.write_text(SETTINGS.replace(*change), encoding="utf-8")
+    assert where in error_of(site, capsys)
+
+
+def test_forged_token_shape_is_refused_without_showing_it(
+    site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "not-a-token-secret-value")
+    message = error_of(site, capsys)
+    assert "token" in message and "not-a-token-secret-value" not in message
+
+
+def test_a_mistake_in_a_real_process_exits_2_without_traceback(site: Path) -> None:
+    site.write_text(SETTINGS.replace("[scheduler]", "[schedular]"), encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "syndicate", "--config", str(site), "run", "--once"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert "schedular" in result.stderr
+
+
+def test_config_error_is_one_exception_type(site: Path) -> None:
+    site.write_text(SETTINGS.replace('name = "repelita"', "name = 3"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[sources #1\] name: expected text"):
+        load_config(site)
