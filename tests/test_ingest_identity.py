@@ -1,0 +1,47 @@
+"""Entry identity: decorated links to the same article get the same key."""
+
+from __future__ import annotations
+
+import pytest
+
+from syndicate.ingest.identity import content_hash, entry_key, normalize_url
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("HTTPS://Example.COM:443/a/b?x=1#top", "https://example.com/a/b?x=1"),
+        ("http://example.com:80", "http://example.com/"),
+        ("http://example.com:8080/a", "http://example.com:8080/a"),
+        (
+            "https://example.com/a?utm_source=rss&utm_medium=feed&id=7",
+            "https://example.com/a?id=7",
+        ),
+        ("https://example.com/a?fbclid=IwAR0&gclid=1&mc_cid=2&mc_eid=3", "https://example.com/a"),
+        ("https://example.com/a?igshid=x&ref=twitter", "https://example.com/a"),
+        ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+        (
+            "https://kabar.blogspot.com/2026/11/x.html?m=1",
+            "https://kabar.blogspot.com/2026/11/x.html",
+        ),
+        ("https://news.example/read/123/amp", "https://news.example/read/123"),
+        ("https://news.example/read/123/amp/", "https://news.example/read/123"),
+        ("https://news.example/read/123?amp=1", "https://news.example/read/123"),
+        ("https://news.example/read/123?amp", "https://news.example/read/123"),
+        ("https://news.example/read?page=2&m=5", "https://news.example/read?m=5&page=2"),
+    ],
+)
+def test_normalize_url(given: str, expected: str) -> None:
+    assert normalize_url(given) == expected
+
+
+def test_normalize_url_survives_garbage() -> None:
+    assert normalize_url("http://[broken") == "http://[broken"
+
+
+def test_entry_key_prefers_link_then_guid_then_hash() -> None:
+    digest = content_hash("Judul", "Isi")
+    assert entry_key("https://a.example/x?utm_source=y", "g-1", digest) == "https://a.example/x"
+    assert entry_key(None, "g-1", digest) == "guid:g-1"
+    assert entry_key("  ", None, digest) == f"hash:{digest}"
+    assert len(digest) == 64
