@@ -150,7 +150,10 @@ def test_a_source_mentioned_early_in_a_long_article_is_not_a_credit() -> None:
 
 
 def test_a_long_sentence_starting_with_source_is_not_a_credit() -> None:
-    text = "Isi.\n\nSumber: seorang pejabat yang tidak mau disebut namanya mengatakan anggaran itu dipangkas separuh."
+    text = (
+        "Isi.\n\nSumber: seorang pejabat yang tidak mau disebut namanya mengatakan "
+        "anggaran itu dipangkas separuh."
+    )
     assert lift_credit(text)[1] is None
 
 

@@ -101,9 +101,11 @@ def test_sample_feed_reads_as_the_site_with_eight_entries() -> None:
 
 
 def test_sample_feed_has_no_widgets_left_in_any_entry() -> None:
-    noise = ["Breaking Posts", "Hot Widget", "Posting Komentar", "Top Post Ad", "Below Post Ad",
-             "Copyright ©", "Baca Juga", "Advertisement", "Related Posts", "Share this",
-             "Bagikan", "Komentar", "Tags:", "Follow us", "Ikuti berita", "adsbygoogle"]  # fmt: skip
+    noise = [
+        "Breaking Posts", "Hot Widget", "Posting Komentar", "Top Post Ad", "Below Post Ad",
+        "Copyright ©", "Baca Juga", "Advertisement", "Related Posts", "Share this",
+        "Bagikan", "Komentar", "Tags:", "Follow us", "Ikuti berita", "adsbygoogle",
+    ]  # fmt: skip
     for entry in _sample().entries:
         for text in (entry.excerpt, entry.content_html):
             for word in noise:
@@ -212,7 +214,8 @@ RSS = """<?xml version="1.0" encoding="utf-8"?>
 <media:content url="https://kabar.example/img/satu.jpg" medium="image"/>
 <source url="https://asal.example/rss">Asal News</source></item>
 <item><title></title><guid isPermaLink="false">k-2</guid>
-<description>Tanpa judul tetapi ada isinya yang cukup panjang untuk dijadikan judul pengganti di sini.</description>
+<description>Tanpa judul tetapi ada isinya yang cukup panjang
+untuk dijadikan judul pengganti di sini.</description>
 <pubDate>Tue, 17 Nov 2026 08:00:00 +0000</pubDate><dc:source>Tempo</dc:source></item>
 <item><guid isPermaLink="false">k-3</guid><pubDate>Rabu, 18 November 2026 07.30 WIB</pubDate></item>
 <item><title>Satu lagi</title><link>https://kabar.example/2026/11/satu.html</link></item>
