@@ -10,7 +10,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
+from telegram.error import TimedOut
 
 from syndicate.channels.base import (
     PermanentError,
@@ -252,7 +254,7 @@ def test_request_urls_in_logs_do_not_show_the_token(
     assert TEST_TOKEN not in caplog.text
 
 
-def test_the_suite_uses_short_timeouts(bot_api: BotApiServer) -> None:
+def test_timeout_setting_bounds_how_long_a_send_waits(bot_api: BotApiServer) -> None:
     started = time.monotonic()
     bot_api.fail_next("sendMessage", "timeout", seconds=5)
     with pytest.raises(UnknownOutcome):
@@ -354,3 +356,29 @@ def test_server_parses_telegram_html_like_telegram() -> None:
     ]:
         with pytest.raises(ValueError, match=complaint):
             parse_html(bad)
+
+
+def test_connect_timeout_during_send_is_transient_because_nothing_left(
+    bot_api: BotApiServer,
+) -> None:
+    async def send_to_a_peer_that_stopped_accepting(channel: TelegramChannel) -> SendResult:
+        bot_api.stop()
+        with socket.socket() as deaf:  # same port, a full backlog: new SYNs go unanswered
+            deaf.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            deaf.bind(("127.0.0.1", bot_api.port))
+            deaf.listen(0)
+            waiting = [socket.socket() for _ in range(3)]
+            for connection in waiting:
+                connection.setblocking(False)
+                connection.connect_ex(("127.0.0.1", bot_api.port))
+            try:
+                return await channel.send(post())
+            finally:
+                for connection in waiting:
+                    connection.close()
+
+    with pytest.raises(TransientError, match="cannot reach the Telegram Bot API") as caught:
+        run(make_channel(bot_api.base_url, timeout=0.3), send_to_a_peer_that_stopped_accepting)
+    assert isinstance(caught.value.__cause__, TimedOut)
+    assert isinstance(caught.value.__cause__.__cause__, httpx.ConnectTimeout)
+    assert bot_api.messages == []
