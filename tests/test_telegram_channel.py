@@ -280,12 +280,13 @@ def test_config_reads_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             api_base_url="http://127.0.0.1:8081/bot",
             message_thread_id=5,
             link_preview=False,
+            timeout=3,
         ),
     )
 
     assert channel.targets() == ("@kabarpilihan", "-1001234567890")
     assert channel.base_file_url == "http://127.0.0.1:8081/file/bot"
-    assert (channel.message_thread_id, channel.link_preview) == (5, False)
+    assert (channel.message_thread_id, channel.link_preview, channel.timeout) == (5, False, 3)
 
 
 def test_config_accepts_a_single_chat_and_an_unquoted_chat_number(tmp_path: Path) -> None:
@@ -382,3 +383,30 @@ def test_connect_timeout_during_send_is_transient_because_nothing_left(
     assert isinstance(caught.value.__cause__, TimedOut)
     assert isinstance(caught.value.__cause__.__cause__, httpx.ConnectTimeout)
     assert bot_api.messages == []
+
+
+def test_server_takes_json_and_multipart_bodies_and_refuses_like_telegram(
+    bot_api: BotApiServer,
+) -> None:
+    api = f"{bot_api.base_url}{TEST_TOKEN}"
+    with httpx.Client() as client:
+        as_json = client.post(f"{api}/sendMessage", json={"chat_id": -1001, "text": "hai"})
+        upload = client.post(
+            f"{api}/sendPhoto",
+            data={"chat_id": "@kabar", "caption": "<b>foto</b>", "parse_mode": "HTML"},
+            files={"photo": ("foto.jpg", b"\xff\xd8\xff", "image/jpeg")},
+        )
+        unknown = client.post(f"{api}/sendDice", data={"chat_id": "@kabar"})
+        stranger = client.post(f"{bot_api.base_url}1:wrong/getMe")
+
+    assert as_json.json()["result"]["text"] == "hai"
+    assert upload.json()["result"]["caption"] == "foto"
+    assert [(m.chat_id, m.photo) for m in bot_api.messages] == [
+        ("-1001", None),
+        ("@kabar", "attach://foto.jpg"),
+    ]
+    assert (unknown.status_code, unknown.json()["description"]) == (
+        404,
+        "Not Found: method not found",
+    )
+    assert (stranger.status_code, stranger.json()["description"]) == (401, "Unauthorized")
