@@ -97,6 +97,11 @@ class SentMessage:
     link_preview_options: dict[str, Any] | None
     message_thread_id: int | None
 
+    @property
+    def caption(self) -> str | None:
+        """The caption of a photo (the same as `text`); None for a text message."""
+        return self.text if self.method == "sendPhoto" else None
+
 
 @dataclass(frozen=True)
 class ApiRequest:
@@ -498,6 +503,10 @@ class _Handler(BaseHTTPRequestHandler):
         with self.api._lock:
             self.api._connections.discard(self.connection)
         super().finish()
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            super().handle()  # a client that hangs up is no error
 
     def do_GET(self) -> None:
         self._serve()
