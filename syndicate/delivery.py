@@ -277,7 +277,7 @@ class _Sender:
             rows = session.execute(
                 select(Rendering.id, Rendering.body).where(Rendering.id.in_(missing))
             )
-            self.bodies.update(dict(rows.tuples().all()))
+            self.bodies.update(dict(rows.all()))
 
     def _load_subscribers(self, ids: set[int | None]) -> dict[int, tuple[str, str | None]]:
         if not ids:
@@ -288,7 +288,7 @@ class _Sender:
                     Subscriber.id.in_(ids)
                 )
             )
-            return {sub_id: (status, name) for sub_id, status, name in rows.tuples()}
+            return {sub_id: (status, name) for sub_id, status, name in rows}
 
     async def close(self) -> None:
         for name, problem in self.opened.items():

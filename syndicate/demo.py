@@ -24,7 +24,7 @@ from syndicate.report import delivery_table
 from syndicate.sample import SAMPLE_FEED
 from syndicate.subscribers import add_subscriber
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "run_demo", "write_sample_feed"]
 
 DEMO_SUBSCRIBERS = (
     ("sari@example.org", "Sari Wulandari"),
@@ -87,7 +87,7 @@ class DemoResult:
 def run_demo(folder: Path) -> DemoResult:
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    feed = _write_sample_feed(folder / "sample-feed.xml")
+    feed = write_sample_feed(folder / "sample-feed.xml")
     settings = folder / "syndicate.toml"
     if not settings.exists():
         settings.write_text(DEMO_SETTINGS.replace("{feed_url}", feed.as_uri()), encoding="utf-8")
@@ -113,7 +113,7 @@ def run_demo(folder: Path) -> DemoResult:
     return result
 
 
-def _write_sample_feed(target: Path) -> Path:
+def write_sample_feed(target: Path) -> Path:
     """Copy the sample feed with its dates moved so that its newest post is an hour old.
 
     The sample's dates are fixed; moved like this, "the past day" and "the past week"

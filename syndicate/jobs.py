@@ -213,7 +213,7 @@ def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | No
         .where(MailingList.name == channel.list_name, Subscriber.status == SubscriberStatus.ACTIVE)
         .order_by(Subscriber.id)
     )
-    yield from session.execute(query).tuples()
+    yield from session.execute(query)
 
 
 def _preview_target(session: Session, channel: Channel) -> tuple[str, int | None, str | None]:

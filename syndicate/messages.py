@@ -80,4 +80,5 @@ def compose(
         date=now,
         unsubscribe_url=unsubscribe_url(letterhead, subscriber_id or 0, list_name),
         view_url=None,
+        extra_headers=channel.headers,
     )

@@ -24,7 +24,7 @@ def delivery_table(
     if channel:
         query = query.where(Delivery.channel == channel)
     with db.session() as session:
-        rows = list(session.execute(query).tuples())
+        rows = list(session.execute(query))
     return sorted(rows, key=lambda row: (row[0], row[1], _ORDER.get(row[2], 99)))
 
 
@@ -47,5 +47,5 @@ def recent_problems(
     with db.session() as session:
         return [
             (id_, job_, channel_, target, state, (error or "")[:120])
-            for id_, job_, channel_, target, state, error in session.execute(query).tuples()
+            for id_, job_, channel_, target, state, error in session.execute(query)
         ]

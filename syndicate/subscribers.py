@@ -154,7 +154,7 @@ def list_subscribers(
         )
         query = query.where(Subscriber.id.in_(on_list))
     with db.session() as session:
-        for subscriber, lists in session.execute(query).tuples():
+        for subscriber, lists in session.execute(query):
             names = tuple(sorted(lists.split(","))) if lists else ()
             yield SubscriberLine(subscriber.email, subscriber.name, subscriber.status, names)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -136,6 +137,11 @@ class Channel(abc.ABC):
     def sender(self) -> str | None:
         """The From header of an email channel, or None."""
         return None
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Extra headers every email of this channel carries (e.g. Reply-To)."""
+        return {}
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, log in, or check credentials before the first send."""

@@ -104,6 +104,8 @@ class EmailChannel(Channel):
     """Mails a subscriber list through one SMTP server, reusing one connection."""
 
     type: ClassVar[str] = "email"
+    # A crashed send is sent again: the deterministic Message-ID lets receivers drop a copy.
+    after_crash: ClassVar[str] = "requeue"
     medium: ClassVar[str] = "email"
 
     def __init__(

@@ -83,7 +83,7 @@ async def poll_sources(
 def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
     now = utcnow()
     with db.session() as session:
-        next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).tuples().all())
+        next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).all())
     return [s for s in sources if next_poll.get(s.name) is None or next_poll[s.name] <= now]
 
 
