@@ -247,7 +247,11 @@ def test_wrong_token_is_refused_at_open_without_showing_it(bot_api: BotApiServer
 def test_request_urls_in_logs_do_not_show_the_token(
     bot_api: BotApiServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.DEBUG):
+    with (
+        caplog.at_level(logging.DEBUG),
+        caplog.at_level(logging.DEBUG, logger="httpx"),  # the CLI quiets these two
+        caplog.at_level(logging.DEBUG, logger="telegram"),
+    ):
         send(make_channel(bot_api.base_url), post())
 
     assert "/bot<token>/sendMessage" in caplog.text
