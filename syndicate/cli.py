@@ -129,6 +129,15 @@ def _parser() -> argparse.ArgumentParser:
         "--folder", default="syndicate-demo", help="where to put the demo (default: ./syndicate-demo)"
     )
 
+    init = command(
+        "init",
+        _init,
+        "Start a new site: write the example settings and jobs into a folder.",
+        "Writes syndicate.toml (every setting, commented) and jobs/ with the example jobs.\n"
+        "Existing files are left alone.",
+    )
+    init.add_argument("folder", nargs="?", default=".", help="where (default: here)")
+
     run = command(
         "run",
         _run,
@@ -292,6 +301,28 @@ def _demo(args: argparse.Namespace) -> int:
         f"\nEmails (.eml) open in any mail program; Telegram posts (.json) hold the exact text."
         f"\nTo explore further: syndicate --config {_shown(result.settings)} deliveries"
     )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    import shutil
+
+    from syndicate.config import bundled_path
+
+    folder = Path(args.folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings, jobs = folder / "syndicate.toml", folder / "jobs"
+    if settings.exists():
+        print(f"{_shown(settings)} already exists; left as it is.")
+    else:
+        shutil.copyfile(bundled_path("config.example.toml"), settings)
+        print(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
+    if jobs.exists():
+        print(f"{_shown(jobs)} already exists; left as it is.")
+    else:
+        shutil.copytree(bundled_path("jobs"), jobs)
+        print(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
+    print("Then run: syndicate check")
     return 0
 
 
