@@ -107,7 +107,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only report problems")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    def command(name: str, handler: Any, summary: str, details: str = "") -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Any, summary: str, details: str = ""
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(
             name,
             help=summary,
@@ -126,7 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         "program) and Telegram posts as .json files.",
     )
     demo.add_argument(
-        "--folder", default="syndicate-demo", help="where to put the demo (default: ./syndicate-demo)"
+        "--folder",
+        default="syndicate-demo",
+        help="where to put the demo (default: ./syndicate-demo)",
     )
 
     init = command(
@@ -155,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
         "Show what a job would send now, as files; send and record nothing.",
     )
     preview.add_argument("job", help="the job's name (its file name in the jobs folder)")
-    preview.add_argument("--out", default="preview", help="folder for the files (default: ./preview)")
+    preview.add_argument(
+        "--out", default="preview", help="folder for the files (default: ./preview)"
+    )
 
     send = command(
         "send",
@@ -357,7 +363,11 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         for outcome in outcomes:
-            what = f"{outcome.posts} posts, {outcome.queued} deliveries" if outcome.queued else outcome.note
+            what = (
+                f"{outcome.posts} posts, {outcome.queued} deliveries"
+                if outcome.queued
+                else outcome.note
+            )
             print(f"job {outcome.job}: {what or 'nothing to deliver'}")
         print(_counts_sentence(counts))
     return 0
@@ -479,7 +489,9 @@ def _subscribers_add(args: argparse.Namespace) -> int:
     from syndicate.subscribers import add_subscriber
 
     site = Site.load(args)
-    added = add_subscriber(site.db, args.email, args.list_name, name=args.name, timezone=args.timezone)
+    added = add_subscriber(
+        site.db, args.email, args.list_name, name=args.name, timezone=args.timezone
+    )
     state = "added to" if added else "already on"
     print(f"{args.email} {state} the list {args.list_name}.")
     return 0
@@ -533,7 +545,9 @@ def _check(args: argparse.Namespace) -> int:
     channels = build_channels(config)
     zone = config.site.timezone.key
     print(f"Settings OK: {_shown(config.file)}")
-    print(f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}")
+    print(
+        f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
+    )
     times = next_fire_times(config)
     rows = []
     for job in config.jobs.values():

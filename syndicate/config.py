@@ -57,7 +57,7 @@ def bundled_path(name: str) -> Path:
 
 
 def parse_duration(text: str) -> timedelta:
-    """"15m", "1h30m", "7d" → timedelta; raises ValueError on anything else."""
+    """ "15m", "1h30m", "7d" → timedelta; raises ValueError on anything else."""
     compact = text.strip().lower().replace(" ", "")
     if not compact or _DURATION_PATTERN.sub("", compact):
         raise ValueError(text)
@@ -494,5 +494,11 @@ def _display(path: Path) -> str:
 
 
 def _describe(value: Any) -> str:
-    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a table"}
+    kinds = {
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }
     return kinds.get(type(value), f"{type(value).__name__}")

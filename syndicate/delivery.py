@@ -388,7 +388,10 @@ def requeue(db: Database, state: str, *, job: str | None = None, channel: str | 
     with db.session() as session:
         result = session.execute(
             query.values(
-                state=DeliveryState.QUEUED, next_attempt_at=utcnow(), attempts=0, updated_at=utcnow()
+                state=DeliveryState.QUEUED,
+                next_attempt_at=utcnow(),
+                attempts=0,
+                updated_at=utcnow(),
             )
         )
         return result.rowcount or 0  # type: ignore[attr-defined]

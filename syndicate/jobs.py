@@ -94,7 +94,9 @@ def run_job(
             run.outcome, run.finished_at = "empty", now
             log.info("job %s: nothing new to send", job.name)
             return JobOutcome(job.name, note="nothing new")
-        edition = Edition(job=job.name, job_run_id=run.id, subject=_subject(job, config), format=job.format)
+        edition = Edition(
+            job=job.name, job_run_id=run.id, subject=_subject(job, config), format=job.format
+        )
         session.add(edition)
         session.flush()
         session.add_all(
@@ -107,7 +109,13 @@ def run_job(
         )
         run.outcome, run.finished_at = "edition", utcnow()
         run.detail = f"{len(posts)} posts, {queued} deliveries"
-    log.info("job %s: edition %d with %d posts, %d deliveries queued", job.name, edition.id, len(posts), queued)
+    log.info(
+        "job %s: edition %d with %d posts, %d deliveries queued",
+        job.name,
+        edition.id,
+        len(posts),
+        queued,
+    )
     return JobOutcome(job.name, edition.id, len(posts), queued)
 
 
@@ -122,15 +130,23 @@ def preview_job(
         posts = select_posts(session, job, now)
         if not posts:
             return []
-        edition = Edition(id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=now)
+        edition = Edition(
+            id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=now
+        )
         view = _edition_view(session, config, job, edition, posts)
         for name in job.channels:
             outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
             target = _preview_target(session, outbox)
             for part in render_parts(config, outbox, job, view):
                 message = compose(
-                    outbox, part.body, target=target[0], item=f"preview:{part.item}",
-                    letterhead=letterhead, now=now, subscriber_id=target[1], subscriber_name=target[2],
+                    outbox,
+                    part.body,
+                    target=target[0],
+                    item=f"preview:{part.item}",
+                    letterhead=letterhead,
+                    now=now,
+                    subscriber_id=target[1],
+                    subscriber_name=target[2],
                 )
                 written.append(Path(_write_now(outbox, message)))
     return written
@@ -154,8 +170,11 @@ def render_parts(
         if job.format == "digest":
             return [RenderedPart("edition", edition_item, _asdict(render_edition(view, env=env)))]
         return [
-            RenderedPart(f"post:{_id(post)}", f"post:{_id(post)}", _asdict(render_edition(
-                _single(view, post), env=env)))
+            RenderedPart(
+                f"post:{_id(post)}",
+                f"post:{_id(post)}",
+                _asdict(render_edition(_single(view, post), env=env)),
+            )
             for post in view.posts
         ]
     if job.format == "each":
@@ -177,11 +196,18 @@ def render_parts(
 
 
 def _enqueue(
-    session: Session, config: Config, channel: Channel, job: Job, edition: Edition, view: EditionView
+    session: Session,
+    config: Config,
+    channel: Channel,
+    job: Job,
+    edition: Edition,
+    view: EditionView,
 ) -> int:
     queued = 0
     for part in render_parts(config, channel, job, view):
-        rendering = Rendering(edition_id=edition.id, channel=channel.name, part=part.part, body=part.body)
+        rendering = Rendering(
+            edition_id=edition.id, channel=channel.name, part=part.part, body=part.body
+        )
         session.add(rendering)
         session.flush()
         common = {
@@ -192,7 +218,9 @@ def _enqueue(
             "rendering_id": rendering.id,
         }
         for batch in _batches(_targets(session, channel)):
-            rows = [{**common, "target": target, "subscriber_id": sub_id} for target, sub_id in batch]
+            rows = [
+                {**common, "target": target, "subscriber_id": sub_id} for target, sub_id in batch
+            ]
             queued += insert_new(session, Delivery, rows, ("channel", "target", "item"))
     return queued
 
@@ -275,7 +303,14 @@ def _home(url: str) -> str:
 
 
 def _single(view: EditionView, post: PostView) -> EditionView:
-    return EditionView(**{**view.__dict__, "key": f"{view.key}-{post.key}", "subject": post.title, "posts": (post,)})
+    return EditionView(
+        **{
+            **view.__dict__,
+            "key": f"{view.key}-{post.key}",
+            "subject": post.title,
+            "posts": (post,),
+        }
+    )
 
 
 def _id(post: PostView) -> str:
@@ -288,4 +323,3 @@ def _subject(job: Job, config: Config) -> str:
 
 def _asdict(rendered: Any) -> dict[str, Any]:
     return dict(rendered.__dict__)
-

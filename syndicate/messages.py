@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syndicate.channels.base import Channel, Message, SocialPost
-from syndicate.render.email import Recipient, RenderedEdition, make_message_id, personalize
 from syndicate.config import Config
 from syndicate.db.session import Database
+from syndicate.render.email import Recipient, RenderedEdition, make_message_id, personalize
 from syndicate.tokens import make_token, site_secret
 
 __all__ = ["PREVIEW_RECIPIENT", "Letterhead", "compose", "social_body", "unsubscribe_url"]

@@ -11,7 +11,7 @@ __all__ = ["Progress"]
 class Progress:
     """Counts steps and shows them on standard error, at most a few times a second."""
 
-    def __init__(self, label: str, total: int | None = None, *, stream=None) -> None:  # noqa: ANN001
+    def __init__(self, label: str, total: int | None = None, *, stream=None) -> None:
         self.label, self.total, self.count = label, total, 0
         self.stream = stream or sys.stderr
         self.live = hasattr(self.stream, "isatty") and self.stream.isatty()

@@ -34,7 +34,12 @@ def recent_problems(
     """The latest failed or unknown deliveries, with what went wrong."""
     query = (
         select(
-            Delivery.id, Delivery.job, Delivery.channel, Delivery.target, Delivery.state, Delivery.error
+            Delivery.id,
+            Delivery.job,
+            Delivery.channel,
+            Delivery.target,
+            Delivery.state,
+            Delivery.error,
         )
         .where(Delivery.state.in_((DeliveryState.FAILED, DeliveryState.UNKNOWN)))
         .order_by(Delivery.updated_at.desc())

@@ -8,6 +8,7 @@ finds it taken and does nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -65,14 +66,26 @@ class Clock:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
-        scheduler.add_job(self._poll, "interval", seconds=POLL_TICK.total_seconds(),
-                          next_run_time=datetime.now(UTC), id="poll", max_instances=1,
-                          coalesce=True)
+        scheduler.add_job(
+            self._poll,
+            "interval",
+            seconds=POLL_TICK.total_seconds(),
+            next_run_time=datetime.now(UTC),
+            id="poll",
+            max_instances=1,
+            coalesce=True,
+        )
         for job in self.config.jobs.values():
             if job.enabled:
-                scheduler.add_job(self._fire, job.trigger(self.config.site.timezone), args=[job],
-                                  id=f"job:{job.name}", max_instances=1, coalesce=True,
-                                  misfire_grace_time=int(MISFIRE_GRACE.total_seconds()))
+                scheduler.add_job(
+                    self._fire,
+                    job.trigger(self.config.site.timezone),
+                    args=[job],
+                    id=f"job:{job.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
+                )
         self._install_signal_handlers()
         scheduler.start()
         if on_start is not None:
@@ -89,8 +102,11 @@ class Clock:
     async def _poll(self) -> None:
         reports = await poll_sources(self.db, self.config.sources, only_due=True)
         if any(report.new_posts for report in reports):
-            log.info("polled %d sources: %d new posts", len(reports),
-                     sum(report.new_posts for report in reports))
+            log.info(
+                "polled %d sources: %d new posts",
+                len(reports),
+                sum(report.new_posts for report in reports),
+            )
 
     async def _fire(self, job: Job) -> JobOutcome:
         slot = current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
@@ -113,21 +129,19 @@ class Clock:
                 await deliver_due(self.db, self.config, self.channels)
             except Exception:
                 log.exception("delivery pass failed; trying again shortly")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), RETRY_TICK.total_seconds())
-            except TimeoutError:
-                pass
             self._work.clear()
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            try:
+            # Not every platform (or a loop outside the main thread) supports signal handlers.
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self._on_signal, signum)
-            except (NotImplementedError, RuntimeError):
-                pass
 
     def _on_signal(self, signum: int) -> None:
-        log.info("received %s: finishing what is in flight, then stopping",
-                 signal.Signals(signum).name)
+        log.info(
+            "received %s: finishing what is in flight, then stopping", signal.Signals(signum).name
+        )
         self.stop()

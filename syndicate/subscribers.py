@@ -80,7 +80,12 @@ def normalize_address(text: str) -> tuple[str, str]:
 
 
 def add_subscriber(
-    db: Database, email: str, list_name: str, *, name: str | None = None, timezone: str | None = None
+    db: Database,
+    email: str,
+    list_name: str,
+    *,
+    name: str | None = None,
+    timezone: str | None = None,
 ) -> bool:
     """Add (or re-activate) one subscriber on a list; True when they were not on it yet."""
     try:
@@ -260,7 +265,10 @@ def _import_batch(
     session: Session, batch: list[dict[str, str | None]], list_id: int, report: ImportReport
 ) -> None:
     now = utcnow()
-    rows = [{**row, "status": SubscriberStatus.ACTIVE, "created_at": now, "updated_at": now} for row in batch]
+    rows = [
+        {**row, "status": SubscriberStatus.ACTIVE, "created_at": now, "updated_at": now}
+        for row in batch
+    ]
     fresh = insert_new(session, Subscriber, rows, ("email_key",))
     keys = [row["email_key"] for row in batch]
     ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))

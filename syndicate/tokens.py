@@ -11,8 +11,6 @@ import hashlib
 import hmac
 import secrets
 
-from sqlalchemy import select
-
 from syndicate.db.models import SiteSecret
 from syndicate.db.session import Database
 

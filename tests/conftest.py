@@ -8,7 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-PG_ADMIN_URL = os.environ.get("SYNDICATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_ADMIN_URL = os.environ.get(
+    "SYNDICATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 # CI sets this: a missing PostgreSQL is then a failure, never a quiet skip.
 PG_REQUIRED = os.environ.get("SYNDICATE_REQUIRE_POSTGRES") == "1"
 
@@ -56,7 +58,7 @@ def postgres_url(postgres_available: None) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     """Run the test once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'syndicate.db'}"

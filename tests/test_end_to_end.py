@@ -102,9 +102,7 @@ class Site:
 
 
 @pytest.fixture
-def site(
-    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Site]:
+def site(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
     feed_text = write_sample_feed(tmp_path / "feed.xml").read_text(encoding="utf-8")
     with FeedServer() as feeds, SmtpServer() as smtp, BotApiServer(token=TEST_TOKEN) as bot:
@@ -134,8 +132,18 @@ def entries_within_a_week(feed_text: str) -> list[str]:
 
 
 def subscribe(site: Site) -> None:
-    assert site.syndicate("subscribers", "add", "sari@example.org", "--list", "newsletter",
-                          "--name", "Sari Wulandari") == 0
+    assert (
+        site.syndicate(
+            "subscribers",
+            "add",
+            "sari@example.org",
+            "--list",
+            "newsletter",
+            "--name",
+            "Sari Wulandari",
+        )
+        == 0
+    )
     assert site.syndicate("subscribers", "add", "budi@example.org", "--list", "newsletter") == 0
     assert site.syndicate("subscribers", "add", "lena@example.org", "--list", "newsletter") == 0
     assert site.syndicate("subscribers", "remove", "lena@example.org") == 0
@@ -225,9 +233,14 @@ def _with_new_entry(feed_text: str, title: str) -> str:
     end = feed_text.index("</entry>", start) + len("</entry>")
     entry = feed_text[start:end]
     entry = re.sub(r"<id>[^<]+</id>", "<id>tag:blogger.com,1999:blog-1.post-999</id>", entry)
-    entry = re.sub(r"<title type='text'>[^<]+</title>", f"<title type='text'>{title}</title>", entry)
-    entry = re.sub(r"""(href=["'])https://www\.wartanusantara\.example/2026/[^"'#]+""",
-                   r"\1https://www.wartanusantara.example/2026/11/banjir-rob-surut.html", entry)
+    entry = re.sub(
+        r"<title type='text'>[^<]+</title>", f"<title type='text'>{title}</title>", entry
+    )
+    entry = re.sub(
+        r"""(href=["'])https://www\.wartanusantara\.example/2026/[^"'#]+""",
+        r"\1https://www.wartanusantara.example/2026/11/banjir-rob-surut.html",
+        entry,
+    )
     entry = re.sub(r'title="[^"]*"', 'title="Banjir"', entry)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     entry = re.sub(r"<published>[^<]+</published>", f"<published>{now}</published>", entry)

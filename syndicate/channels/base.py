@@ -21,8 +21,8 @@ request may have left, so a bug in an adapter cannot make syndicate post twice.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:

@@ -20,9 +20,7 @@ def insert_new(
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     key = next(iter(model.__table__.primary_key.columns))
-    statement = (
-        insert(model).on_conflict_do_nothing(index_elements=list(unique)).returning(key)
-    )
+    statement = insert(model).on_conflict_do_nothing(index_elements=list(unique)).returning(key)
     # RETURNING counts what went in, on both databases and in executemany batches.
     result = session.connection().execute(statement, list(rows))
     return len(result.all())

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["DatabaseError", "Database", "open_database"]
+__all__ = ["Database", "DatabaseError", "open_database"]
 
 log = logging.getLogger(__name__)
 

@@ -122,9 +122,7 @@ def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
         return 0
     with db.session() as session:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        known = set(
-            session.scalars(select(Post.key).where(Post.key.in_([e.key for e in entries])))
-        )
+        known = set(session.scalars(select(Post.key).where(Post.key.in_([e.key for e in entries]))))
         fresh = [entry for entry in entries if entry.key not in known]
         session.add_all(_post(row.id, entry) for entry in fresh)
         return len(fresh)
@@ -186,4 +184,3 @@ def _record_failure(db: Database, source: SourceConfig, message: str) -> None:
 
 def _backoff(poll: timedelta, failures: int) -> timedelta:
     return min(poll * (2 ** min(failures - 1, 10)), max(MAX_BACKOFF, poll))
-

@@ -34,7 +34,7 @@ class PostView:
 
     @property
     def credit_line(self) -> str:
-        """"Inilah.com via Repelita Online", or just "Repelita Online"."""
+        """ "Inilah.com via Repelita Online", or just "Repelita Online"."""
         if self.origin and self.origin.name.casefold() != self.publisher.name.casefold():
             return f"{self.origin.name} via {self.publisher.name}"
         return self.publisher.name
