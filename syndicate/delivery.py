@@ -83,10 +83,12 @@ async def deliver_due(
     policy: DeliveryPolicy | None = None,
     wait_for_retries: timedelta = timedelta(0),
     progress: Progress | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> Counter[str]:
     """Send every delivery that is due now; return how many ended in each state.
 
     With `wait_for_retries`, retries due within that time are waited for and sent too.
+    When `stopping` is set, no new batch is claimed: what is in flight finishes.
     """
     policy = policy or DeliveryPolicy()
     outcomes: Counter[str] = Counter()
@@ -95,7 +97,7 @@ async def deliver_due(
     sender = _Sender(db, channels, letterhead, policy, outcomes, progress)
     deadline = utcnow() + wait_for_retries
     try:
-        while True:
+        while stopping is None or not stopping.is_set():
             claimed = _claim(db, list(channels), policy)
             if claimed:
                 await sender.send_batch(claimed)

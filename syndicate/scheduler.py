@@ -61,6 +61,7 @@ class Clock:
         self.db, self.config, self.channels = db, config, channels
         self._work = asyncio.Event()
         self._stop = asyncio.Event()
+        self._polling = asyncio.Lock()  # the poll tick and a firing job share one poll
 
     async def run(self, on_start: Callable[[], None] | None = None) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -100,7 +101,8 @@ class Clock:
         self._work.set()
 
     async def _poll(self) -> None:
-        reports = await poll_sources(self.db, self.config.sources, only_due=True)
+        async with self._polling:
+            reports = await poll_sources(self.db, self.config.sources, only_due=True)
         if any(report.new_posts for report in reports):
             log.info(
                 "polled %d sources: %d new posts",
@@ -112,7 +114,8 @@ class Clock:
         slot = current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
         try:
             # Polling first lets a job scheduled on the hour see the news of the hour.
-            await poll_sources(self.db, self.config.sources, only_due=True)
+            async with self._polling:
+                await poll_sources(self.db, self.config.sources, only_due=True)
             outcome = await asyncio.to_thread(
                 run_job, self.db, self.config, self.channels, job, scheduled_for=slot
             )
@@ -126,7 +129,7 @@ class Clock:
     async def _deliver_forever(self) -> None:
         while not self._stop.is_set():
             try:
-                await deliver_due(self.db, self.config, self.channels)
+                await deliver_due(self.db, self.config, self.channels, stopping=self._stop)
             except Exception:
                 log.exception("delivery pass failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
