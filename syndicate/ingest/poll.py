@@ -97,7 +97,7 @@ async def _poll_one(db: Database, client: object, source: SourceConfig) -> PollR
     except (FetchError, FeedError) as error:
         message = str(error)
         log.warning("source %s: %s", source.name, message)
-        _record_failure(db, source, message)
+        _record_failure(db, source, message, getattr(error, "retry_after", None))
         return PollReport(source.name, source.url, error=message)
     except Exception as error:  # a bug must not stop the other sources
         message = f"{source.url}: unexpected error while reading the feed ({error!r})."
@@ -172,14 +172,19 @@ def _record_success(
                 row.site_name = feed.title
 
 
-def _record_failure(db: Database, source: SourceConfig, message: str) -> None:
+def _record_failure(
+    db: Database, source: SourceConfig, message: str, retry_after: float | None = None
+) -> None:
     now = utcnow()
     with db.session() as session:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
         row.last_fetched_at = now
         row.last_error = message
         row.consecutive_failures += 1
-        row.next_poll_at = now + _backoff(source.poll, row.consecutive_failures)
+        wait = _backoff(source.poll, row.consecutive_failures)
+        if retry_after is not None:  # the server said when to come back: do not come sooner
+            wait = max(wait, timedelta(seconds=retry_after))
+        row.next_poll_at = now + wait
 
 
 def _backoff(poll: timedelta, failures: int) -> timedelta:

@@ -1,0 +1,89 @@
+"""Polling sources into the database: stored once, validators kept, failures recorded."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from syndicate.config import Source as SourceConfig
+from syndicate.db.models import Post, Source, utcnow
+from syndicate.db.session import open_database
+from syndicate.demo import write_sample_feed
+from syndicate.ingest.poll import poll_sources
+from tests.feedserver import FeedServer
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+def source(name: str, url: str, poll: str = "15m") -> SourceConfig:
+    minutes = int(poll.removesuffix("m"))
+    return SourceConfig(name, url, timedelta(minutes=minutes), None, True)
+
+
+def test_a_feed_polled_twice_stores_each_post_once_and_answers_304(
+    database_url: str, tmp_path: Path
+) -> None:
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        sources = [source("warta", server.url("/feed"))]
+        first = asyncio.run(poll_sources(db, sources))
+        second = asyncio.run(poll_sources(db, sources))
+        conditional = server.requests[-1].headers
+    with db.session() as session:
+        posts = session.scalar(select(func.count()).select_from(Post))
+        row = session.scalars(select(Source)).one()
+    db.dispose()
+    assert first[0].new_posts == posts == 8
+    assert second[0].not_modified and second[0].new_posts == 0
+    assert conditional.get("if-none-match") == row.etag
+    assert row.site_name == "Warta Nusantara Online"
+    assert row.consecutive_failures == 0 and row.last_error is None
+
+
+def test_a_broken_source_is_recorded_and_stops_no_other(database_url: str) -> None:
+    tails = (CORPUS / "rss2email" / "tails" / "feed.rss").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        server.add("/good", tails, "application/rss+xml")
+        server.add("/garbage", b"<html><body>Maintenance</body></html>", "text/html")
+        server.add_status("/busy", 429, {"Retry-After": "7200"})
+        sources = [
+            source("good", server.url("/good")),
+            source("garbage", server.url("/garbage")),
+            source("busy", server.url("/busy")),
+            source("down", "http://127.0.0.1:9/feed"),
+        ]
+        reports = {r.source: r for r in asyncio.run(poll_sources(db, sources))}
+        asyncio.run(poll_sources(db, sources[1:2]))
+    with db.session() as session:
+        rows = {row.name: row for row in session.scalars(select(Source))}
+    db.dispose()
+    assert reports["good"].new_posts > 0 and reports["good"].error is None
+    for name in ("garbage", "busy", "down"):
+        assert reports[name].error and reports[name].error.count("\n") == 0
+        assert rows[name].last_error == reports[name].error
+    assert server.url("/garbage") in rows["garbage"].last_error
+    assert rows["garbage"].consecutive_failures == 2
+    assert rows["down"].consecutive_failures == 1
+    # The server asked for two hours: the next poll is not sooner.
+    assert rows["busy"].next_poll_at - utcnow() > timedelta(hours=1, minutes=55)
+    # A source failing twice waits longer than its interval before the next try.
+    assert rows["garbage"].next_poll_at - utcnow() > timedelta(minutes=25)
+
+
+def test_only_due_sources_are_polled(database_url: str, tmp_path: Path) -> None:
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        sources = [source("warta", server.url("/feed"))]
+        asyncio.run(poll_sources(db, sources))
+        again = asyncio.run(poll_sources(db, sources, only_due=True))
+        hits = server.hits("/feed")
+    db.dispose()
+    assert again == [] and hits == 1
