@@ -10,8 +10,8 @@ import pytest
 from syndicate.ingest.parse import FeedError, ParsedFeed, parse_feed
 from syndicate.render import Credit
 from syndicate.sample import SAMPLE_FEED
+from tests.corpus import CORPUS
 
-CORPUS = Path("/work/shared/corpus")
 DATA = Path(__file__).parent / "data"
 SAMPLE_URL = "https://www.wartanusantara.example/feeds/posts/default"
 NOT_FEEDS = {"rss_empty_document.xml", "http_status_302-no-location.xml"}

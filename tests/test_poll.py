@@ -13,9 +13,8 @@ from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import open_database
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
+from tests.corpus import CORPUS
 from tests.feedserver import FeedServer
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
 def source(name: str, url: str, poll: str = "15m") -> SourceConfig:
