@@ -61,7 +61,9 @@ DEFAULT_TIMEOUT = 10.0
 # Set by each Bot API call in the task that made it, so concurrent sends do not mix.
 _last_description: ContextVar[str | None] = ContextVar("telegram_description", default=None)
 _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
-_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{20,}")
+# The shape @BotFather's tokens have; lenient on length, so test bots and local Bot API
+# servers with short tokens work, strict enough to catch a pasted chat id or a typo.
+_TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{3,}")
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}")
 # httpx errors raised before a single byte of the request reached Telegram.
 _NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
