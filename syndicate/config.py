@@ -327,8 +327,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(
-            f"{_display(path)}: the settings file does not exist (give one with "
-            f"--config, set {CONFIG_ENV}, or start from config.example.toml)."
+            f"{_display(path)}: the settings file does not exist (start one with "
+            f"`syndicate init`, or name yours with --config or {CONFIG_ENV}; "
+            f"`syndicate demo` shows a working example)."
         ) from None
     except OSError as error:
         raise ConfigError(f"{_display(path)}: cannot be read ({error.strerror}).") from None
