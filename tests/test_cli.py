@@ -1,0 +1,317 @@
+"""The `syndicate` commands on a real site folder: demo, init, check, preview, send, ..."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from syndicate.cli import main
+from syndicate.config import bundled_path
+from syndicate.demo import write_sample_feed
+
+TOKEN = "123456:ABCdefGHIjklMNOpqrSTUvwxYZ0123456789"
+
+# A job the demo has never run: everything in the sample feed is new to it.
+MALAM = """\
+schedule = "0 21 * * *"
+channels = ["newsletter"]
+format = "digest"
+subject = "Kabar malam"
+
+[select]
+new = 10
+window = "7d"
+"""
+
+
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    def one_sentence(self) -> str:
+        assert self.code == 2, self
+        assert "Traceback" not in self.err
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        assert len(lines) == 1, self.err
+        return lines[0]
+
+
+Run = Callable[..., Outcome]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str]) -> Run:
+    """`syndicate ARGS...` in-process: exit code, standard output and standard error."""
+
+    def run(*argv: str) -> Outcome:
+        capsys.readouterr()
+        code = main(list(argv))
+        captured = capsys.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture
+def demo(run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo site after one `syndicate demo`; returns its folder."""
+    monkeypatch.chdir(tmp_path)
+    assert run("demo").code == 0
+    return tmp_path / "syndicate-demo"
+
+
+@pytest.fixture
+def site(run: Run, demo: Path) -> Run:
+    """`syndicate --config DEMO/syndicate.toml ARGS...`."""
+    return lambda *argv: run("--config", str(demo / "syndicate.toml"), *argv)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The rows of the first table printed (`job  channel  state  count`)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if re.match(r"job\s+channel\s+state", line))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.strip():
+            break
+        rows.append(line.split())
+    return rows
+
+
+# --- demo ------------------------------------------------------------------------------
+
+
+def test_demo_prints_what_each_job_delivered_and_where_the_files_are(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    demo = run("demo")
+    assert demo.code == 0, demo.err
+    rows = table_rows(demo.out)
+    assert {(job, channel, state) for job, channel, state, _ in rows} == {
+        ("kilat", "telegram", "sent"),
+        ("pagi", "newsletter", "sent"),
+        ("sore", "telegram", "sent"),
+    }
+    assert all(int(count) > 0 for *_, count in rows)
+    outbox = tmp_path / "syndicate-demo" / "outbox"
+    assert "syndicate-demo/outbox/newsletter/" in demo.out
+    assert "syndicate-demo/outbox/telegram/" in demo.out
+    emails = list((outbox / "newsletter").glob("*.eml"))
+    posts = list((outbox / "telegram").glob("*.json"))
+    pagi = next(int(row[3]) for row in rows if row[0] == "pagi")
+    assert len(emails) == pagi == 3  # one digest for each of the demo's three subscribers
+    assert f"({len(posts)} files:" in demo.out
+
+
+def test_running_the_demo_again_sends_nothing_new(
+    run: Run, demo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_files = files_under(demo / "outbox")
+    first_deliveries = run("--config", str(demo / "syndicate.toml"), "deliveries").out
+    again = run("demo")
+    assert again.code == 0, again.err
+    assert files_under(demo / "outbox") == first_files
+    assert run("--config", str(demo / "syndicate.toml"), "deliveries").out == first_deliveries
+    assert table_rows(again.out) == table_rows(first_deliveries)
+
+
+# --- init and check --------------------------------------------------------------------
+
+
+def test_init_writes_settings_and_jobs_and_leaves_existing_files_alone(
+    run: Run, tmp_path: Path
+) -> None:
+    folder = tmp_path / "mysite"
+    assert run("init", str(folder)).code == 0
+    settings = folder / "syndicate.toml"
+    assert settings.read_text() == bundled_path("config.example.toml").read_text()
+    assert sorted(p.name for p in (folder / "jobs").iterdir()) == [
+        "kilat.toml",
+        "pagi.toml",
+        "sore.toml",
+    ]
+
+    settings.write_text("# mine\n", encoding="utf-8")
+    (folder / "jobs" / "pagi.toml").write_text("# my job\n", encoding="utf-8")
+    again = run("init", str(folder))
+    assert again.code == 0
+    assert again.out.count("already exists; left as it is") == 2
+    assert settings.read_text() == "# mine\n"
+    assert (folder / "jobs" / "pagi.toml").read_text() == "# my job\n"
+
+
+def test_check_on_a_new_site_names_the_missing_telegram_token_until_it_is_set(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    folder = tmp_path / "mysite"
+    run("init", str(folder))
+    settings = str(folder / "syndicate.toml")
+
+    assert "TELEGRAM_BOT_TOKEN" in run("--config", settings, "check").one_sentence()
+
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    check = run("--config", settings, "check")
+    assert check.code == 0, check.err
+    assert "Settings OK" in check.out
+    assert {"kilat", "pagi", "sore"} <= {line.split()[0] for line in check.out.splitlines() if line}
+
+
+# --- preview, send, deliveries, retry --------------------------------------------------
+
+
+def test_preview_writes_files_and_records_nothing(site: Run, demo: Path, tmp_path: Path) -> None:
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    before = site("deliveries").out
+    outbox_before = files_under(demo / "outbox")
+
+    preview = site("preview", "malam", "--out", str(tmp_path / "preview"))
+
+    assert preview.code == 0, preview.err
+    assert "would send now (nothing was sent)" in preview.out
+    written = sorted((tmp_path / "preview" / "malam").rglob("*.eml"))
+    assert written, preview.out
+    assert all(path.name in preview.out for path in written)
+    assert site("deliveries").out == before
+    assert files_under(demo / "outbox") == outbox_before
+    # Nothing was recorded, so the job still has all of it to send.
+    assert site("preview", "malam", "--out", str(tmp_path / "again")).code == 0
+    assert list((tmp_path / "again" / "malam").rglob("*.eml"))
+
+
+def test_send_fires_a_job_now_and_delivers_it_once(site: Run, demo: Path) -> None:
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    emails_before = set((demo / "outbox" / "newsletter").glob("*.eml"))
+
+    send = site("send", "malam")
+
+    assert send.code == 0, send.err
+    assert re.search(r"Job malam: \d+ posts, 3 deliveries queued\.", send.out)
+    assert "Deliveries: 3 sent." in send.out
+    new_emails = set((demo / "outbox" / "newsletter").glob("*.eml")) - emails_before
+    assert len(new_emails) == 3
+    assert all(b"Kabar malam" in path.read_bytes() for path in new_emails)
+
+    again = site("send", "malam")
+    assert again.code == 0, again.err
+    assert "3 deliveries" not in again.out
+    assert set((demo / "outbox" / "newsletter").glob("*.eml")) == emails_before | new_emails
+
+
+def test_deliveries_job_option_shows_only_that_job(site: Run) -> None:
+    everything = table_rows(site("deliveries").out)
+    assert {row[0] for row in everything} == {"kilat", "pagi", "sore"}
+    only_pagi = table_rows(site("deliveries", "--job", "pagi").out)
+    assert only_pagi == [row for row in everything if row[0] == "pagi"]
+    only_telegram = table_rows(site("deliveries", "--channel", "telegram").out)
+    assert {row[0] for row in only_telegram} == {"kilat", "sore"}
+    assert site("deliveries", "--job", "no-such-job").out == "No deliveries yet.\n"
+
+
+def test_retry_failed_reports_how_many_were_queued_again(site: Run, demo: Path) -> None:
+    settings = demo / "syndicate.toml"
+    # An outbox whose folder is a file: every delivery through it fails for good.
+    settings.write_text(
+        settings.read_text()
+        + '\n[channels.broken]\ntype = "outbox"\nmedium = "telegram"\n'
+        + 'path = "sample-feed.xml"\nchat_id = "@rusak"\n',
+        encoding="utf-8",
+    )
+    (demo / "jobs" / "rusak.toml").write_text(
+        'every = "10m"\nchannels = ["broken"]\nformat = "each"\n[select]\nnew = 2\nwindow = "7d"\n',
+        encoding="utf-8",
+    )
+    assert site("send", "rusak").code == 0
+    deliveries = site("deliveries", "--job", "rusak")
+    assert table_rows(deliveries.out) == [["rusak", "broken", "failed", "2"]]
+    assert "Latest problems" in deliveries.out and "cannot write" in deliveries.out
+
+    retry = site("retry", "--state", "failed")
+    assert retry.code == 0, retry.err
+    assert retry.out.startswith("2 failed deliveries queued again")
+    assert table_rows(site("deliveries", "--job", "rusak").out) == [
+        ["rusak", "broken", "queued", "2"]
+    ]
+    assert site("retry", "--state", "failed").out.startswith("0 failed deliveries")
+
+
+def test_unknown_job_names_the_known_jobs_in_one_sentence(site: Run) -> None:
+    for command in ("preview", "send"):
+        message = site(command, "malem").one_sentence()
+        assert '"malem"' in message and "kilat, pagi, sore" in message
+
+
+# --- db upgrade and fetch --------------------------------------------------------------
+
+
+def test_db_upgrade_creates_the_schema_of_a_new_site(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    folder = tmp_path / "mysite"
+    run("init", str(folder))
+    settings = str(folder / "syndicate.toml")
+    for _ in range(2):
+        upgrade = run("--config", settings, "db", "upgrade")
+        assert upgrade.code == 0, upgrade.err
+        assert "up to date" in upgrade.out
+    with sqlite3.connect(folder / "syndicate.db") as db:
+        tables = {name for (name,) in db.execute("select name from sqlite_master")}
+        (revision,) = db.execute("select version_num from alembic_version").fetchone()
+    assert {"subscribers", "deliveries"} <= tables
+    assert revision
+
+
+FETCH_SETTINGS = """\
+[site]
+name = "Kabar Pilihan"
+base_url = "http://localhost:8080"
+locale = "id"
+timezone = "Asia/Jakarta"
+
+[[sources]]
+name = "warta"
+url = "{feed}"
+
+[[sources]]
+name = "hilang"
+url = "{missing}"
+"""
+
+
+def test_fetch_reports_new_posts_and_a_broken_source_without_failing(
+    run: Run, tmp_path: Path
+) -> None:
+    feed = write_sample_feed(tmp_path / "feed.xml")
+    settings = tmp_path / "syndicate.toml"
+    settings.write_text(
+        FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(tmp_path / "gone.xml").as_uri()),
+        encoding="utf-8",
+    )
+    (tmp_path / "jobs").mkdir()
+
+    fetch = run("--config", str(settings), "fetch")
+
+    assert fetch.code == 0, fetch.err
+    found = re.search(r"2 sources fetched: (\d+) new posts, 1 failed\.", fetch.out)
+    assert found and int(found.group(1)) > 0, fetch.out
+    assert "hilang" in fetch.err and "gone.xml" in fetch.err
+    assert "warta" not in fetch.err
+    again = run("--config", str(settings), "fetch")
+    assert "2 sources fetched: 0 new posts, 1 failed." in again.out
