@@ -298,6 +298,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.quiet:
         return 0
     print(f"The demo site is in {_shown(result.folder)}. What each job delivered:\n")
+    if not result.sent_now:
+        print("(This run sent nothing new: every sample post was already delivered.)\n")
     _print_table(("job", "channel", "state", "count"), result.rows)
     print("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
     for channel, files in result.files.items():

@@ -82,6 +82,7 @@ class DemoResult:
     settings: Path
     rows: list[tuple[str, str, str, int]] = field(default_factory=list)  # job, channel, state, n
     files: dict[str, list[Path]] = field(default_factory=dict)  # channel → files written
+    sent_now: int = 0  # messages this run delivered (0 when the demo ran before)
 
 
 def run_demo(folder: Path) -> DemoResult:
@@ -103,8 +104,8 @@ def run_demo(folder: Path) -> DemoResult:
         asyncio.run(poll_sources(db, config.sources))
         for job in config.jobs.values():
             run_job(db, config, channels, job)
-        asyncio.run(deliver_due(db, config, channels))
-        result = DemoResult(folder, settings, delivery_table(db))
+        sent = asyncio.run(deliver_due(db, config, channels))
+        result = DemoResult(folder, settings, delivery_table(db), sent_now=sum(sent.values()))
     finally:
         db.dispose()
     outbox = folder / "outbox"
