@@ -33,9 +33,11 @@ from syndicate.db.models import (
     Attempt,
     Delivery,
     DeliveryState,
+    MailingList,
     Rendering,
     Subscriber,
     SubscriberStatus,
+    Subscription,
     utcnow,
 )
 from syndicate.db.session import Database
@@ -73,6 +75,7 @@ class _Claimed:
 
 
 Progress = Callable[[str, str], None]  # (channel, outcome)
+_Person = tuple[str, str | None, frozenset[str]]  # status, name, the lists they are on
 
 
 async def deliver_due(
@@ -139,7 +142,7 @@ class _Sender:
         )
 
     async def _send_channel(
-        self, name: str, rows: list[_Claimed], people: dict[int, tuple[str, str | None]]
+        self, name: str, rows: list[_Claimed], people: dict[int, _Person]
     ) -> None:
         channel = self.channels[name]
         problem = await self._open(channel)
@@ -147,8 +150,8 @@ class _Sender:
             if problem is not None:
                 self._record_error(channel, row, problem)
                 continue
-            if row.subscriber_id is not None and people.get(row.subscriber_id, ("", None))[0] != (
-                SubscriberStatus.ACTIVE
+            if row.subscriber_id is not None and not _still_subscribed(
+                channel, people.get(row.subscriber_id)
             ):
                 self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
                 continue
@@ -184,9 +187,7 @@ class _Sender:
                 self.opened[channel.name] = error
         return self.opened[channel.name]
 
-    def _compose(
-        self, channel: Channel, row: _Claimed, people: dict[int, tuple[str, str | None]]
-    ) -> Message:
+    def _compose(self, channel: Channel, row: _Claimed, people: dict[int, _Person]) -> Message:
         name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
         return compose(
             channel,
@@ -281,7 +282,7 @@ class _Sender:
             )
             self.bodies.update(dict(rows.all()))
 
-    def _load_subscribers(self, ids: set[int | None]) -> dict[int, tuple[str, str | None]]:
+    def _load_subscribers(self, ids: set[int | None]) -> dict[int, _Person]:
         if not ids:
             return {}
         with self.db.session() as session:
@@ -289,8 +290,18 @@ class _Sender:
                 select(Subscriber.id, Subscriber.status, Subscriber.name).where(
                     Subscriber.id.in_(ids)
                 )
-            )
-            return {sub_id: (status, name) for sub_id, status, name in rows}
+            ).all()
+            lists: dict[int, set[str]] = {}
+            for sub_id, list_name in session.execute(
+                select(Subscription.subscriber_id, MailingList.name)
+                .join(MailingList, MailingList.id == Subscription.list_id)
+                .where(Subscription.subscriber_id.in_(ids))
+            ):
+                lists.setdefault(sub_id, set()).add(list_name)
+        return {
+            sub_id: (status, name, frozenset(lists.get(sub_id, ())))
+            for sub_id, status, name in rows
+        }
 
     async def close(self) -> None:
         for name, problem in self.opened.items():
@@ -299,6 +310,16 @@ class _Sender:
                     await self.channels[name].close()
                 except Exception:
                     log.exception("channel %s: error while closing", name)
+
+
+def _still_subscribed(channel: Channel, person: _Person | None) -> bool:
+    """Whether the subscriber is active and still on the list this channel mails."""
+    if person is None:
+        return False
+    status, _name, lists = person
+    return status == SubscriberStatus.ACTIVE and (
+        channel.list_name is None or channel.list_name in lists
+    )
 
 
 def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_Claimed]:
