@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,10 +23,12 @@ __all__ = [
     "Config",
     "ConfigError",
     "ConfigTable",
+    "CreditName",
     "Job",
     "Selection",
     "Site",
     "Source",
+    "Web",
     "bundled_path",
     "find_config_path",
     "load_config",
@@ -233,6 +235,28 @@ class Source:
     poll: timedelta
     site_name: str | None
     enabled: bool
+    # "auto": fetch the article page when the feed carries only a summary;
+    # "always": fetch it for every entry; "never": keep what the feed gives.
+    full_text: str = "auto"
+    timezone: ZoneInfo | None = None  # for dates the source writes without a zone
+
+
+@dataclass(frozen=True)
+class CreditName:
+    """How a short credit ("inilah") is shown: a proper name and a site."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Web:
+    """`syndicate serve`: where it listens and who may use the dashboard."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_user: str | None = None
+    admin_password: str | None = None  # a hash ("scrypt:..." / "pbkdf2:...") or the word
 
 
 @dataclass(frozen=True)
@@ -249,6 +273,7 @@ class Selection:
     new: int
     window: timedelta | None
     sources: tuple[str, ...]
+    trending: int = 0  # the most trending posts not yet sent, beside the `new` ones
 
 
 @dataclass(frozen=True)
@@ -264,6 +289,14 @@ class Job:
     enabled: bool = True
     skip_if_empty: bool = True
     description: str = ""
+    # Trickle: at most one post per `spacing`; nothing during `quiet_hours` (site time,
+    # "23:00-06:00"); a post still waiting after `max_delay` is dropped as skipped.
+    spacing: timedelta | None = None
+    quiet_hours: tuple[time, time] | None = None
+    max_delay: timedelta | None = None
+    # Deliver the digest at the scheduled hour of each subscriber's own time zone.
+    local_time: bool = False
+    track_clicks: bool = False  # links go through /r/<token> (needs [web])
 
     @property
     def schedule_text(self) -> str:
@@ -286,6 +319,8 @@ class Config:
     sources: tuple[Source, ...]
     channels: dict[str, ChannelConfig]
     jobs: dict[str, Job] = field(default_factory=dict)
+    web: Web | None = None  # None when there is no [web] table: no pages are served
+    credits: dict[str, CreditName] = field(default_factory=dict)  # keys case-folded
 
     def job(self, name: str) -> Job:
         if name not in self.jobs:
@@ -315,10 +350,12 @@ def load_config(path: Path) -> Config:
     scheduler.done()
     sources = _read_sources(top)
     channels = _read_channels(top)
+    web = _read_web(top.section("web")) if "web" in top else None
+    credits = _read_credits(top.section("credits"))
     top.done()
-    config = Config(path, site, database_url, jobs_dir, sources, channels)
+    config = Config(path, site, database_url, jobs_dir, sources, channels, {}, web, credits)
     jobs = {job.name: job for job in _read_jobs(config)}
-    return Config(path, site, database_url, jobs_dir, sources, channels, jobs)
+    return Config(path, site, database_url, jobs_dir, sources, channels, jobs, web, credits)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -391,12 +428,56 @@ def _read_sources(top: ConfigTable) -> tuple[Source, ...]:
             poll=table.duration("poll", "15m"),
             site_name=table.str("site_name", None),
             enabled=table.bool("enabled", True),
+            full_text=table.choice("full_text", ("auto", "always", "never"), "auto"),
+            timezone=_zone(table, "timezone", None),
         )
         table.done()
         if any(other.name == source.name for other in sources):
             table.fail("name", f'another source is already named "{source.name}"')
         sources.append(source)
     return tuple(sources)
+
+
+def _read_web(table: ConfigTable) -> Web:
+    web = Web(
+        host=table.str("host", "127.0.0.1"),
+        port=table.int("port", 8080, minimum=1),
+        admin_user=table.str("admin_user", None),
+        admin_password=table.str("admin_password", None),
+    )
+    if web.port > 65535:
+        table.fail("port", f"{web.port} is not a port number (1 to 65535)")
+    if (web.admin_user is None) != (web.admin_password is None):
+        table.fail("admin_password", "give both admin_user and admin_password, or neither")
+    table.done()
+    return web
+
+
+def _read_credits(table: ConfigTable) -> dict[str, CreditName]:
+    """[credits] inilah = "Inilah.com", or kompas = { name = "Kompas.com", url = "..." }."""
+    credits: dict[str, CreditName] = {}
+    for short in list(table._data):
+        value = table.raw(short)
+        if isinstance(value, str):
+            credits[short.casefold()] = CreditName(table.str(short))
+            continue
+        entry = table.section(short)
+        credits[short.casefold()] = CreditName(
+            entry.str("name"), entry.url("url", ("http", "https"), None)
+        )
+        entry.done()
+    return credits
+
+
+def _zone(table: ConfigTable, key: str, default: ZoneInfo | None) -> ZoneInfo | None:
+    name = table.str(key, None)
+    if name is None:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        table.fail(key, f'"{name}" is not a time zone name such as "Asia/Jakarta"')
+    raise AssertionError  # unreachable: fail() raises
 
 
 def _read_channels(top: ConfigTable) -> dict[str, ChannelConfig]:
@@ -447,13 +528,40 @@ def _read_job(path: Path, config: Config) -> Job:
         enabled=table.bool("enabled", True),
         skip_if_empty=table.bool("skip_if_empty", True),
         description=table.str("description", ""),
+        spacing=table.duration("spacing", None),
+        quiet_hours=_quiet_hours(table),
+        max_delay=table.duration("max_delay", None),
+        local_time=table.bool("local_time", False),
+        track_clicks=table.bool("track_clicks", False),
     )
+    if job.local_time and job.schedule is None:
+        table.fail("local_time", 'needs a daily schedule such as schedule = "0 7 * * *"')
+    if job.track_clicks and config.web is None:
+        table.fail("track_clicks", "needs a [web] table in the settings: clicks go through it")
     table.done()
     return job
 
 
+def _quiet_hours(table: ConfigTable) -> tuple[time, time] | None:
+    text = table.str("quiet_hours", None)
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
+    try:
+        if not match:
+            raise ValueError(text)
+        start_h, start_m, end_h, end_m = (int(part) for part in match.groups())
+        start, end = time(start_h, start_m), time(end_h, end_m)
+    except ValueError:
+        table.fail("quiet_hours", f'"{text}" is not a time range such as "23:00-06:00"')
+    if start == end:
+        table.fail("quiet_hours", f'"{text}" starts and ends at the same time')
+    return start, end
+
+
 def _read_selection(table: ConfigTable, config: Config) -> Selection:
     new = table.int("new", 10)
+    trending = table.int("trending", 0)
     window = table.duration("window", None)
     sources = table.str_list("sources", [])
     known = {source.name for source in config.sources}
@@ -461,7 +569,7 @@ def _read_selection(table: ConfigTable, config: Config) -> Selection:
         if name not in known:
             table.fail("sources", f'no source named "{name}" in {_display(config.file)}')
     table.done()
-    return Selection(new, window, tuple(sources))
+    return Selection(new, window, tuple(sources), trending)
 
 
 def _check_cron(table: ConfigTable, expression: str, timezone: ZoneInfo) -> None:

@@ -66,6 +66,8 @@ class DeliveryPolicy:
 @dataclass(frozen=True)
 class _Claimed:
     id: int
+    job: str
+    edition_id: int
     channel: str
     target: str
     item: str
@@ -146,7 +148,10 @@ class _Sender:
     ) -> None:
         channel = self.channels[name]
         problem = await self._open(channel)
+        held: set[int] = set()  # rows given back because their target must wait
         for index, row in enumerate(rows):
+            if row.id in held:
+                continue
             if problem is not None:
                 self._record_error(channel, row, problem)
                 continue
@@ -165,9 +170,13 @@ class _Sender:
                 result = await channel.send(message)
             except TransientError as error:
                 self._record_error(channel, row, error)
-                # The network asked us to slow down or is down: the rest wait their turn.
-                self._release(rows[index + 1 :], error)
-                return
+                # The network asked us to slow down or is down: what it concerns waits.
+                rest = [other for other in rows[index + 1 :] if other.id not in held]
+                waiting = _waiting_with(row, rest, error.scope)
+                self._release(waiting, error)
+                if error.scope == "channel":
+                    return
+                held.update(waiting_row.id for waiting_row in waiting)
             except ChannelError as error:
                 self._record_error(channel, row, error)
             except Exception as error:  # an adapter's bug: the message may have left
@@ -194,6 +203,8 @@ class _Sender:
             self.bodies[row.rendering_id],
             target=row.target,
             item=row.item,
+            job=row.job,
+            edition_id=row.edition_id,
             letterhead=self.letterhead,
             now=utcnow(),
             subscriber_id=row.subscriber_id,
@@ -322,6 +333,15 @@ def _still_subscribed(channel: Channel, person: _Person | None) -> bool:
     )
 
 
+def _waiting_with(row: _Claimed, rest: Sequence[_Claimed], scope: str) -> list[_Claimed]:
+    """The rows that wait along with `row` after a transient error of this scope."""
+    if scope == "channel":
+        return list(rest)
+    if scope == "target":
+        return [other for other in rest if other.target == row.target]
+    return []
+
+
 def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_Claimed]:
     """Mark a batch of due rows `sending` with a lease, and return them.
 
@@ -352,6 +372,8 @@ def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_C
             )
             .returning(
                 Delivery.id,
+                Delivery.job,
+                Delivery.edition_id,
                 Delivery.channel,
                 Delivery.target,
                 Delivery.item,

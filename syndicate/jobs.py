@@ -143,6 +143,8 @@ def preview_job(
                     part.body,
                     target=target[0],
                     item=f"preview:{part.item}",
+                    job=job.name,
+                    edition_id=None,
                     letterhead=letterhead,
                     now=now,
                     subscriber_id=target[1],

@@ -15,10 +15,11 @@ from urllib.parse import urlsplit
 from syndicate.channels.base import Channel, Message, SocialPost
 from syndicate.config import Config
 from syndicate.db.session import Database
+from syndicate.links import Links
 from syndicate.render.email import Recipient, RenderedEdition, make_message_id, personalize
-from syndicate.tokens import make_token, site_secret
+from syndicate.tokens import site_secret
 
-__all__ = ["PREVIEW_RECIPIENT", "Letterhead", "compose", "social_body", "unsubscribe_url"]
+__all__ = ["PREVIEW_RECIPIENT", "Letterhead", "compose", "social_body"]
 
 # Whom an email goes to when a channel has no subscriber list (an outbox preview).
 PREVIEW_RECIPIENT = "pembaca@example.org"
@@ -29,16 +30,16 @@ class Letterhead:
     """What every email of a site shares: where links point and how they are signed."""
 
     site_name: str
-    base_url: str
-    secret: bytes
+    links: Links
 
     @classmethod
     def for_site(cls, db: Database, config: Config) -> Letterhead:
         secret = site_secret(db, config.site.secret_key)
-        return cls(config.site.name, config.site.base_url, secret)
+        links = Links(config.site.base_url, secret, web=config.web is not None)
+        return cls(config.site.name, links)
 
     def list_id(self, list_name: str) -> str:
-        host = urlsplit(self.base_url).hostname or "localhost"
+        host = urlsplit(self.links.base_url).hostname or "localhost"
         return f"{self.site_name} <{list_name}.{host}>"
 
 
@@ -49,17 +50,14 @@ def social_body(post: SocialPost) -> dict[str, Any]:
     return body
 
 
-def unsubscribe_url(letterhead: Letterhead, subscriber_id: int, list_name: str) -> str:
-    token = make_token(letterhead.secret, "unsubscribe", f"{subscriber_id}:{list_name}")
-    return f"{letterhead.base_url}/unsubscribe/{token}"
-
-
 def compose(
     channel: Channel,
     body: dict[str, Any],
     *,
     target: str,
     item: str,
+    job: str,
+    edition_id: int | None,
     letterhead: Letterhead,
     now: datetime,
     subscriber_id: int | None = None,
@@ -78,7 +76,15 @@ def compose(
         list_id=letterhead.list_id(list_name),
         message_id=make_message_id(item, recipient_key, sender),
         date=now,
-        unsubscribe_url=unsubscribe_url(letterhead, subscriber_id or 0, list_name),
-        view_url=None,
-        extra_headers=channel.headers,
+        unsubscribe_url=letterhead.links.unsubscribe(subscriber_id or 0, list_name),
+        view_url=letterhead.links.view(job, edition_id) if edition_id else None,
+        extra_headers=_list_headers(channel, letterhead, job),
     )
+
+
+def _list_headers(channel: Channel, letterhead: Letterhead, job: str) -> dict[str, str]:
+    headers = dict(channel.headers)
+    archive = letterhead.links.archive(job)
+    if archive:
+        headers["List-Archive"] = f"<{archive}>"
+    return headers

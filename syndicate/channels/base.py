@@ -7,7 +7,9 @@ records what the channel reports.
 Errors a channel raises, and what the delivery does with them::
 
     ChannelError                 base class; never raised itself
-    ├── TransientError           nothing was delivered; try again later (retry_after hint)
+    ├── TransientError           nothing was delivered; try again later (retry_after hint;
+    │                            scope: what else waits — the channel, the target, or
+    │                            just this message)
     ├── PermanentError           the network refused this message for good: failed
     │   └── TargetGone           the target left (bot removed, address bounced): failed,
     │                            and the channel stops sending to it
@@ -82,11 +84,21 @@ class ChannelError(Exception):
 
 
 class TransientError(ChannelError):
-    """Nothing was delivered, and trying again later may work."""
+    """Nothing was delivered, and trying again later may work.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    `scope` says what else should wait: "channel" (the server is down or throttles the
+    whole account: every message of the channel waits), "target" (one chat is throttled:
+    only messages to the same target wait) or "message" (only this one).
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, scope: str = "channel"
+    ) -> None:
         super().__init__(message)
+        if scope not in ("channel", "target", "message"):
+            raise ValueError(f"unknown scope {scope!r}")
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class PermanentError(ChannelError):
