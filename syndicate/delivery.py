@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -146,12 +146,22 @@ class _Sender:
     async def _send_channel(
         self, name: str, rows: list[_Claimed], people: dict[int, _Person]
     ) -> None:
+        """Send one channel's rows, `channel.concurrency` at a time, oldest first."""
         channel = self.channels[name]
         problem = await self._open(channel)
-        held: set[int] = set()  # rows given back because their target must wait
-        for index, row in enumerate(rows):
-            if row.id in held:
-                continue
+        queue = deque(rows)
+        lanes = max(1, min(channel.concurrency, len(rows)))
+        await asyncio.gather(*(self._lane(channel, queue, people, problem) for _ in range(lanes)))
+
+    async def _lane(
+        self,
+        channel: Channel,
+        queue: deque[_Claimed],
+        people: dict[int, _Person],
+        problem: ChannelError | None,
+    ) -> None:
+        while queue:
+            row = queue.popleft()
             if problem is not None:
                 self._record_error(channel, row, problem)
                 continue
@@ -171,16 +181,14 @@ class _Sender:
             except TransientError as error:
                 self._record_error(channel, row, error)
                 # The network asked us to slow down or is down: what it concerns waits.
-                rest = [other for other in rows[index + 1 :] if other.id not in held]
-                waiting = _waiting_with(row, rest, error.scope)
+                waiting = _waiting_with(row, list(queue), error.scope)
+                for other in waiting:
+                    queue.remove(other)
                 self._release(waiting, error)
-                if error.scope == "channel":
-                    return
-                held.update(waiting_row.id for waiting_row in waiting)
             except ChannelError as error:
                 self._record_error(channel, row, error)
             except Exception as error:  # an adapter's bug: the message may have left
-                log.exception("channel %s: unexpected error", name)
+                log.exception("channel %s: unexpected error", channel.name)
                 self._record_error(channel, row, UnknownOutcome(f"unexpected error: {error!r}"))
             else:
                 detail = result.detail or "sent"
@@ -227,7 +235,7 @@ class _Sender:
         elif isinstance(error, PermanentError):
             self._finish(row, DeliveryState.FAILED, "failed", message)
             if isinstance(error, TargetGone) and row.subscriber_id is not None:
-                self._count_bounce(row.subscriber_id)
+                self._count_bounce(row.subscriber_id, channel.bounce_limit)
         else:
             self._finish(row, DeliveryState.UNKNOWN, "unknown", message)
         log.warning("delivery %d via %s to %s: %s", row.id, channel.name, row.target, message)
@@ -273,13 +281,13 @@ class _Sender:
                 )
             )
 
-    def _count_bounce(self, subscriber_id: int) -> None:
+    def _count_bounce(self, subscriber_id: int, limit: int | None) -> None:
         with self.db.session() as session:
             subscriber = session.get(Subscriber, subscriber_id)
             if subscriber is None:
                 return
             subscriber.hard_bounces += 1
-            if subscriber.hard_bounces >= self.policy.bounces_to_stop:
+            if subscriber.hard_bounces >= (limit or self.policy.bounces_to_stop):
                 subscriber.status = SubscriberStatus.BOUNCED
                 subscriber.updated_at = utcnow()
 

@@ -127,6 +127,10 @@ class Channel(abc.ABC):
     # (right for email, where the Message-ID lets the receiver drop a copy); "unknown"
     # leaves it for an editor (right for public posts, where a copy is worse than a gap).
     after_crash: ClassVar[str] = "unknown"
+    # How many messages of this channel may be in flight at once (e.g. an SMTP pool).
+    concurrency: int = 1
+    # Hard bounces before an email address is marked bounced; None: the delivery default.
+    bounce_limit: int | None = None
 
     def __init__(self, name: str) -> None:
         self.name = name

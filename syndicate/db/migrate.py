@@ -31,3 +31,36 @@ def upgrade_schema(engine: Engine) -> None:
         command.upgrade(alembic_config(engine), "head")
     finally:
         alembic_logger.setLevel(level)
+
+
+def new_revision(message: str) -> Path:
+    """Write the migration from the newest revision to the current models (for developers).
+
+    Run it after changing `models.py`:
+    ``python -c "from syndicate.db.migrate import new_revision; new_revision('what changed')"``
+    then read the file it prints and commit it with the model change.
+    """
+    import tempfile
+
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import create_engine
+
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = script.get_heads()
+    if len(heads) > 1:
+        raise RuntimeError(f"the migrations have several heads {heads}: chain them first")
+    number = len(list(script.walk_revisions())) + 1
+    with tempfile.TemporaryDirectory() as folder:
+        engine = create_engine(f"sqlite:///{folder}/revision.db")
+        upgrade_schema(engine)
+        command.revision(
+            alembic_config(engine), message=message, autogenerate=True, rev_id=f"{number:04d}"
+        )
+        engine.dispose()
+    written = max((MIGRATIONS / "versions").glob(f"{number:04d}_*.py"))
+    text = written.read_text(encoding="utf-8")
+    # Migrations stay plain SQLAlchemy: they must not break when a model type changes.
+    text = text.replace("syndicate.db.models.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+    written.write_text(text, encoding="utf-8")
+    print(written)
+    return written
