@@ -60,7 +60,9 @@ def new_revision(message: str) -> Path:
     written = max((MIGRATIONS / "versions").glob(f"{number:04d}_*.py"))
     text = written.read_text(encoding="utf-8")
     # Migrations stay plain SQLAlchemy: they must not break when a model type changes.
-    text = text.replace("syndicate.db.models.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)")
+    text = text.replace(
+        "syndicate.db.models.UTCDateTime(timezone=True)", "sa.DateTime(timezone=True)"
+    ).replace("import syndicate.db.models\n", "")
     written.write_text(text, encoding="utf-8")
     print(written)
     return written
