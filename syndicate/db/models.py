@@ -30,6 +30,7 @@ __all__ = [
     "EditionPost",
     "JobRun",
     "MailingList",
+    "PausedTarget",
     "Post",
     "Rendering",
     "SiteSecret",
@@ -286,6 +287,20 @@ class Attempt(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_attempts_delivery", "delivery_id"),)
+
+
+class PausedTarget(Base):
+    """A chat or account a channel stopped sending to: the bot was removed, for one.
+
+    Deliveries to it fail at once, without a request, until an editor resumes it.
+    """
+
+    __tablename__ = "paused_targets"
+
+    channel: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target: Mapped[str] = mapped_column(String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    paused_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SiteSecret(Base):
