@@ -190,6 +190,17 @@ def _parser() -> argparse.ArgumentParser:
     retry.add_argument("--job", help="only this job")
     retry.add_argument("--channel", help="only this channel")
 
+    resume = command(
+        "resume",
+        _resume,
+        "Send to a paused chat again, once the problem is fixed.",
+        "A Telegram channel stops posting to a chat the bot was removed from (or blocked\n"
+        "in); `syndicate deliveries` lists those. Add the bot back, then resume the chat.\n"
+        "Deliveries that failed meanwhile can be queued again with `syndicate retry`.",
+    )
+    resume.add_argument("channel", help="the channel's name in the settings")
+    resume.add_argument("target", nargs="?", help="only this chat, e.g. @kabarpilihan")
+
     _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
 
     command(
@@ -463,7 +474,7 @@ def _send(args: argparse.Namespace) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    from syndicate.report import delivery_table, recent_problems
+    from syndicate.report import delivery_table, paused_targets, recent_problems
 
     site = Site.load(args)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
@@ -471,6 +482,10 @@ def _deliveries(args: argparse.Namespace) -> int:
         print("No deliveries yet.")
         return 0
     _print_table(("job", "channel", "state", "count"), rows)
+    paused = paused_targets(site.db, channel=args.channel)
+    if paused:
+        print("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
+        _print_table(("channel", "target", "since", "why"), paused)
     problems = recent_problems(site.db, job=args.job, channel=args.channel)
     if problems:
         print("\nLatest problems:")
@@ -484,6 +499,21 @@ def _retry(args: argparse.Namespace) -> int:
     site = Site.load(args)
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
     print(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from syndicate.delivery import resume
+
+    site = Site.load(args)
+    if args.channel not in site.channels:
+        raise UserError(f'There is no channel named "{args.channel}" in the settings.')
+    targets = resume(site.db, args.channel, args.target)
+    if not targets:
+        print(f"Nothing was paused on {args.channel}.")
+        return 0
+    print(f"{args.channel} sends to {', '.join(targets)} again.")
+    print(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
     return 0
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "Web",
     "bundled_path",
     "find_config_path",
+    "format_duration",
     "load_config",
     "parse_duration",
 ]

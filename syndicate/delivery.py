@@ -28,12 +28,14 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from syndicate.config import Config
+from syndicate.config import Config, format_duration
+from syndicate.db.insert import insert_new
 from syndicate.db.models import (
     Attempt,
     Delivery,
     DeliveryState,
     MailingList,
+    PausedTarget,
     Rendering,
     Subscriber,
     SubscriberStatus,
@@ -42,8 +44,9 @@ from syndicate.db.models import (
 )
 from syndicate.db.session import Database
 from syndicate.messages import Letterhead, compose
+from syndicate.trickle import quiet_hours_end
 
-__all__ = ["DeliveryPolicy", "deliver_due", "recover_expired_leases", "requeue"]
+__all__ = ["DeliveryPolicy", "deliver_due", "recover_expired_leases", "requeue", "resume"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,7 @@ class _Claimed:
     rendering_id: int
     subscriber_id: int | None
     attempts: int
+    created_at: datetime
 
 
 Progress = Callable[[str, str], None]  # (channel, outcome)
@@ -99,7 +103,7 @@ async def deliver_due(
     outcomes: Counter[str] = Counter()
     recover_expired_leases(db, channels)
     letterhead = Letterhead.for_site(db, config)
-    sender = _Sender(db, channels, letterhead, policy, outcomes, progress)
+    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress)
     deadline = utcnow() + wait_for_retries
     try:
         while stopping is None or not stopping.is_set():
@@ -122,19 +126,22 @@ class _Sender:
     def __init__(
         self,
         db: Database,
+        config: Config,
         channels: dict[str, Channel],
         letterhead: Letterhead,
         policy: DeliveryPolicy,
         outcomes: Counter[str],
         progress: Progress | None,
     ) -> None:
-        self.db, self.channels, self.letterhead = db, channels, letterhead
+        self.db, self.config, self.channels, self.letterhead = db, config, channels, letterhead
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
         self.opened: dict[str, ChannelError | None] = {}
         self.bodies: dict[int, dict[str, Any]] = {}
+        self.paused: dict[tuple[str, str], str] = {}
 
     async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
         self._load_bodies({row.rendering_id for row in claimed})
+        self._load_paused()
         people = self._load_subscribers({row.subscriber_id for row in claimed} - {None})
         by_channel: dict[str, list[_Claimed]] = {}
         for row in claimed:
@@ -164,6 +171,8 @@ class _Sender:
             row = queue.popleft()
             if problem is not None:
                 self._record_error(channel, row, problem)
+                continue
+            if self._held_by_job(row) or self._held_by_pause(channel, row):
                 continue
             if row.subscriber_id is not None and not _still_subscribed(
                 channel, people.get(row.subscriber_id)
@@ -204,6 +213,51 @@ class _Sender:
                 self.opened[channel.name] = error
         return self.opened[channel.name]
 
+    def _held_by_job(self, row: _Claimed) -> bool:
+        """The job's trickle rules: stale rows are dropped, quiet hours are waited out."""
+        job = self.config.jobs.get(row.job)
+        if job is None:
+            return False
+        now = utcnow()
+        if job.max_delay is not None and now - row.created_at > job.max_delay:
+            note = f"waited longer than max_delay ({format_duration(job.max_delay)}): stale"
+            self._finish(row, DeliveryState.SKIPPED, "skipped", note)
+            return True
+        if job.quiet_hours is not None:
+            end = quiet_hours_end(now, job.quiet_hours, self.config.site.timezone)
+            if end is not None:
+                self._release([row], end)
+                return True
+        return False
+
+    def _held_by_pause(self, channel: Channel, row: _Claimed) -> bool:
+        reason = self.paused.get((channel.name, row.target))
+        if reason is None:
+            return False
+        note = f"not sent: {channel.name} is paused for {row.target} ({reason})"
+        self._finish(row, DeliveryState.FAILED, "failed", note)
+        return True
+
+    def _pause(self, channel: Channel, target: str, reason: str) -> None:
+        with self.db.session() as session:
+            rows = [{"channel": channel.name, "target": target, "reason": reason}]
+            insert_new(session, PausedTarget, rows, ("channel", "target"))
+        self.paused[(channel.name, target)] = reason
+        log.error(
+            "channel %s: stopped sending to %s: %s. Fix it, then run `syndicate resume %s`.",
+            channel.name,
+            target,
+            reason,
+            channel.name,
+        )
+
+    def _load_paused(self) -> None:
+        with self.db.session() as session:
+            rows = session.execute(
+                select(PausedTarget.channel, PausedTarget.target, PausedTarget.reason)
+            )
+            self.paused = {(channel, target): reason for channel, target, reason in rows}
+
     def _compose(self, channel: Channel, row: _Claimed, people: dict[int, _Person]) -> Message:
         name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
         return compose(
@@ -234,8 +288,11 @@ class _Sender:
             self._finish(row, DeliveryState.QUEUED, "retry", message, retry_at=utcnow() + wait)
         elif isinstance(error, PermanentError):
             self._finish(row, DeliveryState.FAILED, "failed", message)
-            if isinstance(error, TargetGone) and row.subscriber_id is not None:
-                self._count_bounce(row.subscriber_id, channel.bounce_limit)
+            if isinstance(error, TargetGone):
+                if row.subscriber_id is not None:
+                    self._count_bounce(row.subscriber_id, channel.bounce_limit)
+                elif channel.medium != "email":
+                    self._pause(channel, row.target, message)
         else:
             self._finish(row, DeliveryState.UNKNOWN, "unknown", message)
         log.warning("delivery %d via %s to %s: %s", row.id, channel.name, row.target, message)
@@ -264,11 +321,13 @@ class _Sender:
         if self.progress is not None:
             self.progress(row.channel, state)
 
-    def _release(self, rows: Sequence[_Claimed], error: TransientError) -> None:
-        """Give claimed rows back untried, to go after the wait the network asked for."""
+    def _release(self, rows: Sequence[_Claimed], until: datetime | TransientError) -> None:
+        """Give claimed rows back untried, to go at `until` (or after the wait asked for)."""
         if not rows:
             return
-        wait = timedelta(seconds=error.retry_after or self.policy.backoff_base.total_seconds())
+        if isinstance(until, TransientError):
+            wait = until.retry_after or self.policy.backoff_base.total_seconds()
+            until = utcnow() + timedelta(seconds=wait)
         with self.db.session() as session:
             session.execute(
                 update(Delivery)
@@ -277,7 +336,7 @@ class _Sender:
                     state=DeliveryState.QUEUED,
                     lease_until=None,
                     attempts=Delivery.attempts - 1,
-                    next_attempt_at=utcnow() + wait,
+                    next_attempt_at=until,
                 )
             )
 
@@ -388,6 +447,7 @@ def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_C
                 Delivery.rendering_id,
                 Delivery.subscriber_id,
                 Delivery.attempts,
+                Delivery.created_at,
             )
         ).all()
     return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
@@ -448,3 +508,15 @@ def requeue(db: Database, state: str, *, job: str | None = None, channel: str | 
             )
         )
         return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def resume(db: Database, channel: str, target: str | None = None) -> list[str]:
+    """Send to paused targets again (e.g. after the bot was added back); returns them."""
+    with db.session() as session:
+        query = select(PausedTarget).where(PausedTarget.channel == channel)
+        if target is not None:
+            query = query.where(PausedTarget.target == target)
+        rows = list(session.scalars(query))
+        for row in rows:
+            session.delete(row)
+        return [row.target for row in rows]

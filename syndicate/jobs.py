@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndicate.channels.base import Channel
@@ -43,6 +43,7 @@ from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.templates import template_environment
 from syndicate.select import select_posts
+from syndicate.trickle import send_times
 
 __all__ = ["JobOutcome", "RenderedPart", "preview_job", "render_parts", "run_job"]
 
@@ -177,7 +178,7 @@ def render_parts(
                 f"post:{_id(post)}",
                 _asdict(render_edition(_single(view, post), env=env)),
             )
-            for post in view.posts
+            for post in _oldest_first(view.posts)
         ]
     if job.format == "each":
         return [
@@ -186,7 +187,7 @@ def render_parts(
                 f"post:{_id(post)}",
                 social_body(render_telegram_post(post, target="", **common)),
             )
-            for post in view.posts
+            for post in _oldest_first(view.posts)
         ]
     messages = render_telegram_digest(view, target="", **common)
     if len(messages) == 1:
@@ -206,7 +207,15 @@ def _enqueue(
     view: EditionView,
 ) -> int:
     queued = 0
-    for part in render_parts(config, channel, job, view):
+    parts = render_parts(config, channel, job, view)
+    times = send_times(
+        len(parts),
+        earliest=_trickle_start(session, job, channel.name),
+        spacing=job.spacing,
+        quiet_hours=job.quiet_hours,
+        timezone=config.site.timezone,
+    )
+    for part, not_before in zip(parts, times, strict=True):
         rendering = Rendering(
             edition_id=edition.id, channel=channel.name, part=part.part, body=part.body
         )
@@ -218,6 +227,7 @@ def _enqueue(
             "item": part.item,
             "edition_id": edition.id,
             "rendering_id": rendering.id,
+            "next_attempt_at": not_before,
         }
         for batch in _batches(_targets(session, channel)):
             rows = [
@@ -225,6 +235,25 @@ def _enqueue(
             ]
             queued += insert_new(session, Delivery, rows, ("channel", "target", "item"))
     return queued
+
+
+def _trickle_start(session: Session, job: Job, channel: str) -> datetime:
+    """Now, or one `spacing` after this job's latest message on this channel."""
+    now = utcnow()
+    if job.spacing is None:
+        return now
+    latest = session.scalar(
+        select(func.max(func.coalesce(Delivery.sent_at, Delivery.next_attempt_at))).where(
+            Delivery.job == job.name, Delivery.channel == channel
+        )
+    )
+    return max(now, latest + job.spacing) if latest is not None else now
+
+
+def _oldest_first(posts: Sequence[PostView]) -> list[PostView]:
+    """Posts sent one by one go out in the order they were published."""
+    floor = datetime.min.replace(tzinfo=UTC)
+    return sorted(posts, key=lambda post: post.published_at or floor)
 
 
 def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | None]]:

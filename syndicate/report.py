@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from syndicate.db.models import Delivery, DeliveryState
+from syndicate.db.models import Delivery, DeliveryState, PausedTarget
 from syndicate.db.session import Database
 
-__all__ = ["delivery_table", "recent_problems"]
+__all__ = ["delivery_table", "paused_targets", "recent_problems"]
 
 _ORDER = {state: index for index, state in enumerate(DeliveryState.ALL)}
 
@@ -53,4 +53,16 @@ def recent_problems(
         return [
             (id_, job_, channel_, target, state, (error or "")[:120])
             for id_, job_, channel_, target, state, error in session.execute(query)
+        ]
+
+
+def paused_targets(db: Database, *, channel: str | None = None) -> list[tuple[str, str, str, str]]:
+    """(channel, target, since, reason) of every chat a channel stopped sending to."""
+    query = select(PausedTarget).order_by(PausedTarget.paused_at)
+    if channel:
+        query = query.where(PausedTarget.channel == channel)
+    with db.session() as session:
+        return [
+            (row.channel, row.target, row.paused_at.strftime("%Y-%m-%d %H:%M UTC"), row.reason)
+            for row in session.scalars(query)
         ]

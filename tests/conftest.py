@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+# The `site` fixture (a site with settings, jobs, a database and real peers) lives there.
+pytest_plugins = ["tests.sites"]
+
 PG_ADMIN_URL = os.environ.get(
     "SYNDICATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -8,193 +8,27 @@ SQLite and on a real PostgreSQL; the claim race runs on PostgreSQL only.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
 
-from syndicate.channels.base import Channel
-from syndicate.channels.registry import build_channels
-from syndicate.config import Config, load_config
 from syndicate.db.models import (
-    Attempt,
     Delivery,
     DeliveryState,
-    Subscriber,
     SubscriberStatus,
     utcnow,
 )
 from syndicate.db.session import Database, open_database
-from syndicate.delivery import DeliveryPolicy, _claim, deliver_due, requeue
+from syndicate.delivery import DeliveryPolicy, _claim, requeue
 from syndicate.demo import write_sample_feed
-from syndicate.ingest.poll import poll_sources
-from syndicate.jobs import JobOutcome, run_job
 from syndicate.subscribers import add_subscriber, import_csv, remove_subscriber
 from tests.botapi import TEST_TOKEN, BotApiServer
 from tests.feedserver import FeedServer
+from tests.sites import FEED_PATH, Site, job_toml
 from tests.smtpserver import SmtpServer
-
-FEED_PATH = "/feeds/posts/default"
-FIRST_SLOT = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
-# Retries come quickly here, so a test waits for them in a fraction of a second.
-QUICK = DeliveryPolicy(backoff_base=timedelta(milliseconds=50))
-
-SETTINGS = """\
-[site]
-name = "Kabar Pilihan"
-base_url = "http://localhost:8080"
-locale = "id"
-timezone = "Asia/Jakarta"
-
-[database]
-url = "{database_url}"
-
-[scheduler]
-jobs_dir = "jobs"
-
-[[sources]]
-name = "warta"
-url = "{feed_url}"
-poll = "15m"
-
-[channels.newsletter]
-type = "email"
-smtp_url = "{smtp_url}"
-from = "Kabar Pilihan <redaksi@example.org>"
-list = "newsletter"
-timeout = 5
-
-[channels.telegram]
-type = "telegram"
-token = "{token}"
-chat_id = "@kabarpilihan"
-api_base_url = "{bot_url}"
-timeout = 1
-
-[channels.siaran]
-type = "telegram"
-token = "{token}"
-chat_id = ["@siaran_satu", "@siaran_dua", "@siaran_tiga"]
-api_base_url = "{bot_url}"
-timeout = 1
-
-[channels.outbox]
-type = "outbox"
-path = "outbox"
-list = "newsletter"
-"""
-
-
-def job_toml(channel: str, *, new: int = 10) -> str:
-    """A digest job on one channel, taking the `new` newest posts of the past week."""
-    return (
-        f'every = "10m"\nchannels = ["{channel}"]\nformat = "digest"\n'
-        f'[select]\nnew = {new}\nwindow = "7d"\n'
-    )
-
-
-def slot(n: int) -> datetime:
-    return FIRST_SLOT + timedelta(hours=n)
-
-
-@dataclass
-class Site:
-    """A site with its peers; `open` reads the jobs, builds channels and polls the feed."""
-
-    folder: Path
-    database_url: str
-    smtp: SmtpServer
-    bot: BotApiServer
-    feed_url: str
-    config: Config = field(init=False)
-    channels: dict[str, Channel] = field(init=False)
-    db: Database = field(init=False)
-
-    def open(self, **jobs: str) -> Site:
-        (self.folder / "jobs").mkdir(exist_ok=True)
-        for name, text in jobs.items():
-            (self.folder / "jobs" / f"{name}.toml").write_text(text, encoding="utf-8")
-        settings = self.folder / "syndicate.toml"
-        settings.write_text(
-            SETTINGS.format(
-                database_url=self.database_url,
-                feed_url=self.feed_url,
-                smtp_url=self.smtp.url,
-                token=TEST_TOKEN,
-                bot_url=self.bot.base_url,
-            ),
-            encoding="utf-8",
-        )
-        self.config = load_config(settings)
-        self.channels = build_channels(self.config)
-        self.db = open_database(self.config.database_url)
-        reports = asyncio.run(poll_sources(self.db, self.config.sources))
-        assert [report.error for report in reports] == [None]
-        return self
-
-    def run(self, job: str, n: int = 0) -> JobOutcome:
-        return run_job(
-            self.db, self.config, self.channels, self.config.job(job), scheduled_for=slot(n)
-        )
-
-    def deliver(self, policy: DeliveryPolicy = QUICK, wait: float = 0) -> dict[str, int]:
-        outcomes = asyncio.run(
-            deliver_due(
-                self.db,
-                self.config,
-                self.channels,
-                policy=policy,
-                wait_for_retries=timedelta(seconds=wait),
-            )
-        )
-        return dict(outcomes)
-
-    def rows(self, channel: str | None = None) -> list[Delivery]:
-        query = select(Delivery).order_by(Delivery.id)
-        if channel is not None:
-            query = query.where(Delivery.channel == channel)
-        with self.db.session() as session:
-            return list(session.scalars(query))
-
-    def row(self, channel: str, target: str) -> Delivery:
-        (found,) = [row for row in self.rows(channel) if row.target == target]
-        return found
-
-    def attempts(self, delivery_id: int) -> list[str]:
-        with self.db.session() as session:
-            return list(
-                session.scalars(
-                    select(Attempt.outcome)
-                    .where(Attempt.delivery_id == delivery_id)
-                    .order_by(Attempt.id)
-                )
-            )
-
-    def subscriber(self, email: str) -> Subscriber:
-        with self.db.session() as session:
-            return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
-
-    def sent_to(self) -> list[str]:
-        return [to for message in self.smtp.messages for to in message.envelope_to]
-
-
-@pytest.fixture
-def site(tmp_path: Path, database_url: str) -> Iterator[Site]:
-    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
-    with FeedServer() as feeds, SmtpServer() as smtp, BotApiServer(token=TEST_TOKEN) as bot:
-        feeds.add(FEED_PATH, feed, "application/atom+xml")
-        site = Site(tmp_path, database_url, smtp, bot, feeds.url(FEED_PATH))
-        try:
-            yield site
-        finally:
-            if hasattr(site, "db"):
-                site.db.dispose()
-
 
 # -- email ------------------------------------------------------------------------------
 
