@@ -167,9 +167,16 @@ def _parser() -> argparse.ArgumentParser:
         "send",
         _send,
         "Fire a job now, outside its schedule, and deliver what it queues.",
-        "Posts the job already sent are not sent again.",
+        "Posts the job already sent are not sent again. With --to, only one test copy\n"
+        "of the job's email goes to that address (the latest edition when nothing is new).",
     )
     send.add_argument("job", help="the job's name (its file name in the jobs folder)")
+    send.add_argument(
+        "--to",
+        metavar="ADDRESS",
+        help="send one test copy of the job's email to this address instead; "
+        "its subject says [TEST] and nothing is recorded",
+    )
 
     deliveries = command(
         "deliveries",
@@ -462,6 +469,8 @@ def _send(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     job = site.config.job(args.job)
+    if args.to:
+        return _test_send(site, job, args.to)
     outcome = run_job(site.db, site.config, site.channels, job)
     if not outcome.queued:
         print(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
@@ -470,6 +479,26 @@ def _send(args: argparse.Namespace) -> int:
         if outcome.queued:
             print(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
         print(_counts_sentence(counts))
+    return 0
+
+
+def _test_send(site: Site, job: Any, address: str) -> int:
+    from syndicate.channels.base import ChannelError
+    from syndicate.jobs import NothingToSend, test_send
+    from syndicate.subscribers import normalize_address
+
+    try:
+        normalize_address(address)
+    except ValueError as error:
+        raise UserError(f'"{address}" is not a valid email address: {error}') from None
+    try:
+        answers = asyncio.run(test_send(site.db, site.config, site.channels, job, address))
+    except NothingToSend as error:
+        raise UserError(str(error)) from None
+    except ChannelError as error:
+        raise UserError(f"The test copy was not sent: {error}") from None
+    for answer in answers:
+        print(f"Test copy of {job.name} sent to {address} ({answer}). Nothing was recorded.")
     return 0
 
 

@@ -45,7 +45,15 @@ from syndicate.render.templates import template_environment
 from syndicate.select import select_posts
 from syndicate.trickle import send_times
 
-__all__ = ["JobOutcome", "RenderedPart", "preview_job", "render_parts", "run_job"]
+__all__ = [
+    "JobOutcome",
+    "NothingToSend",
+    "RenderedPart",
+    "preview_job",
+    "render_parts",
+    "run_job",
+    "test_send",
+]
 
 log = logging.getLogger(__name__)
 
@@ -128,13 +136,9 @@ def preview_job(
     letterhead = Letterhead.for_site(db, config)
     now = utcnow()
     with db.sessions() as session:
-        posts = select_posts(session, job, now)
-        if not posts:
+        view = _draft(session, config, job, select_posts(session, job, now))
+        if view is None:
             return []
-        edition = Edition(
-            id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=now
-        )
-        view = _edition_view(session, config, job, edition, posts)
         for name in job.channels:
             outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
             target = _preview_target(session, outbox)
@@ -153,6 +157,76 @@ def preview_job(
                 )
                 written.append(Path(_write_now(outbox, message)))
     return written
+
+
+class NothingToSend(Exception):
+    """A job has no post to show yet; the message says so in one sentence."""
+
+
+async def test_send(
+    db: Database, config: Config, channels: dict[str, Channel], job: Job, address: str
+) -> list[str]:
+    """Send one copy of the job's email to `address`, marked as a test; record nothing.
+
+    The copy carries what the job would send now, or, when it has nothing new, its latest
+    edition. Returns what each email channel's server answered.
+    """
+    emails = [channels[name] for name in job.channels if channels[name].medium == "email"]
+    if not emails:
+        raise NothingToSend(f"Job {job.name} sends no email, so there is nothing to test-send.")
+    letterhead = Letterhead.for_site(db, config)
+    now = utcnow()
+    with db.sessions() as session:
+        posts = select_posts(session, job, now) or _latest_edition_posts(session, job)
+        view = _draft(session, config, job, posts)
+    if view is None:
+        raise NothingToSend(f"Job {job.name} has no posts to show yet (run `syndicate fetch`).")
+    answers = []
+    for channel in emails:
+        for part in render_parts(config, channel, job, view):
+            body = {**part.body, "subject": f"[TEST] {part.body['subject']}"}
+            message = compose(
+                channel,
+                body,
+                target=address,
+                item=f"test:{now:%Y%m%d%H%M%S%f}:{part.item}",
+                job=job.name,
+                edition_id=None,
+                letterhead=letterhead,
+                now=now,
+            )
+            try:
+                result = await channel.send(message)
+            finally:
+                await channel.close()
+            answers.append(f"{channel.name}: {result.detail or 'sent'}")
+    return answers
+
+
+def _draft(session: Session, config: Config, job: Job, posts: Sequence[Post]) -> EditionView | None:
+    """An edition that is shown or tested, never stored."""
+    if not posts:
+        return None
+    edition = Edition(
+        id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=utcnow()
+    )
+    return _edition_view(session, config, job, edition, posts)
+
+
+def _latest_edition_posts(session: Session, job: Job) -> list[Post]:
+    latest = session.scalar(
+        select(Edition.id).where(Edition.job == job.name).order_by(Edition.id.desc()).limit(1)
+    )
+    if latest is None:
+        return []
+    return list(
+        session.scalars(
+            select(Post)
+            .join(EditionPost, EditionPost.post_id == Post.id)
+            .where(EditionPost.edition_id == latest)
+            .order_by(EditionPost.position)
+        )
+    )
 
 
 def _write_now(outbox: OutboxChannel, message: Any) -> str:
