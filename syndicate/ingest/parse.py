@@ -12,7 +12,7 @@ import re
 import time
 import xml.sax
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -20,6 +20,7 @@ import feedparser
 import lxml.html
 
 from syndicate.ingest.clean import clean_html, html_to_text, lift_credit, repair_mojibake
+from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.identity import content_hash, entry_key
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
 from syndicate.render import Credit
@@ -28,7 +29,6 @@ __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "parse_feed"]
 
 logger = logging.getLogger(__name__)
 
-_FUTURE_TOLERANCE = timedelta(minutes=5)
 _UNTITLED = "(untitled)"
 _TITLE_WORDS = 12
 _FULL_TEXT_CHARS = 1000
@@ -71,13 +71,18 @@ class FeedError(Exception):
         self.url = url
 
 
-def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse a feed document fetched from `url` (relative links are resolved against it)."""
+def parse_feed(
+    body: bytes, *, url: str, content_type: str | None = None, timezone: tzinfo | None = None
+) -> ParsedFeed:
+    """Parse a feed document fetched from `url` (relative links are resolved against it).
+
+    `timezone` is the source's zone, for dates it writes without one.
+    """
     if not body.strip():
         raise FeedError(url, "the document is empty")
     if looks_like_json_feed(body, content_type):
         return _parse_json(body, url)
-    return _parse_xml(body, url, content_type)
+    return _parse_xml(body, url, content_type, timezone)
 
 
 def _parse_json(body: bytes, url: str) -> ParsedFeed:
@@ -113,8 +118,8 @@ def _entry_from_json(item: JsonFeedItem, feed_url: str, now: datetime) -> FeedEn
         raw_html=body,
         summary_only=summary_only,
         author=item.author,
-        published_at=_clamp(item.published_at, now),
-        updated_at=_clamp(item.updated_at, now),
+        published_at=clamp(item.published_at, now),
+        updated_at=clamp(item.updated_at, now),
         image_url=item.image,
         feed_origin=origin,
         comments=None,
@@ -122,7 +127,7 @@ def _entry_from_json(item: JsonFeedItem, feed_url: str, now: datetime) -> FeedEn
     )
 
 
-def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+def _parse_xml(body: bytes, url: str, content_type: str | None, zone: tzinfo | None) -> ParsedFeed:
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -136,7 +141,7 @@ def _parse_xml(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     feed = document.feed
     site_url = _absolute(feed.get("link"), url)
     now = datetime.now(UTC)
-    entries = [_entry_from_xml(entry, url, site_url, now) for entry in document.entries]
+    entries = [_entry_from_xml(entry, url, site_url, now, zone) for entry in document.entries]
     return ParsedFeed(
         title=_plain(_detail_text(feed, "title")) or None,
         site_url=site_url,
@@ -156,7 +161,9 @@ def _not_a_feed_reason(body: bytes, document: Any) -> str:
     return "no feed elements were found"
 
 
-def _entry_from_xml(entry: Any, feed_url: str, site_url: str | None, now: datetime) -> FeedEntry:
+def _entry_from_xml(
+    entry: Any, feed_url: str, site_url: str | None, now: datetime, zone: tzinfo | None
+) -> FeedEntry:
     original_link = _absolute(entry.get("feedburner_origlink"), feed_url)
     url = original_link or _absolute(entry.get("link"), feed_url)
     contents = [c for c in entry.get("content", []) if (c.get("value") or "").strip()]
@@ -175,8 +182,8 @@ def _entry_from_xml(entry: Any, feed_url: str, site_url: str | None, now: dateti
         raw_html=body,
         summary_only=summary_only,
         author=_author(entry),
-        published_at=_clamp(_date(entry.get("published_parsed")), now),
-        updated_at=_clamp(_date(entry.get("updated_parsed")), now),
+        published_at=_entry_date(entry, "published", zone, now),
+        updated_at=_entry_date(entry, "updated", zone, now),
         image_url=_xml_image(entry, feed_url),
         feed_origin=_xml_origin(entry, original_link, site_url),
         comments=_count(entry.get("thr_total") or entry.get("slash_comments")),
@@ -292,6 +299,12 @@ def _author(entry: Any) -> str | None:
     return _plain(name)
 
 
+def _entry_date(entry: Any, name: str, zone: tzinfo | None, now: datetime) -> datetime | None:
+    """Our own reading first (it knows Indonesian and zone-less dates), then feedparser's."""
+    when = parse_date(entry.get(name), zone) or _date(entry.get(f"{name}_parsed"))
+    return clamp(when, now)
+
+
 def _date(parsed: time.struct_time | None) -> datetime | None:
     if not parsed:
         return None
@@ -299,13 +312,6 @@ def _date(parsed: time.struct_time | None) -> datetime | None:
         return datetime(*parsed[:6], tzinfo=UTC)
     except (TypeError, ValueError):
         return None
-
-
-def _clamp(when: datetime | None, now: datetime) -> datetime | None:
-    """A date in the future is a wrong clock or a wrong zone: treat it as now."""
-    if when is not None and when > now + _FUTURE_TOLERANCE:
-        return now
-    return when
 
 
 def _count(value: object) -> int | None:
@@ -374,54 +380,3 @@ def _home(link: str | None) -> str | None:
         return None
     parts = urlsplit(link)
     return f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else link
-
-
-# Indonesian dates ("Senin, 23 November 2026 10:15 WIB", "23 Agu 2026 08.30"), which
-# feedparser's own handlers do not read.
-_ID_MONTHS = {
-    "januari": 1, "jan": 1, "februari": 2, "pebruari": 2, "feb": 2, "maret": 3, "mar": 3,
-    "april": 4, "apr": 4, "mei": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7,
-    "agustus": 8, "agu": 8, "agt": 8, "ags": 8, "september": 9, "sep": 9, "sept": 9,
-    "oktober": 10, "okt": 10, "november": 11, "nopember": 11, "nov": 11,
-    "desember": 12, "des": 12,
-}  # fmt: skip
-_ID_ONLY = {"januari", "februari", "pebruari", "maret", "mei", "juni", "juli", "agustus",
-            "agu", "agt", "ags", "oktober", "okt", "nopember", "desember", "des"}  # fmt: skip
-_ID_ZONES = {"wib": 7, "wita": 8, "wit": 9}
-_ID_DATE = re.compile(
-    r"^(?:[a-z']+,?\s+)?(?P<day>\d{1,2})\s+(?P<month>[a-z]+)\.?\s+(?P<year>\d{4})"
-    r"(?:[\s,]+(?:pukul\s+|jam\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2})(?:[:.](?P<second>\d{2}))?)?"
-    r"\s*(?P<zone>wib|wita|wit|[+-]\d{2}:?\d{2}|gmt|utc|z)?$"
-)
-
-
-def _indonesian_date(value: str) -> time.struct_time | None:
-    match = _ID_DATE.match(" ".join(value.lower().split()))
-    if match is None or match["month"] not in _ID_MONTHS:
-        return None
-    zone = match["zone"] or ""
-    if match["month"] not in _ID_ONLY and zone not in _ID_ZONES:
-        return None  # an English date: feedparser reads those itself
-    if zone in _ID_ZONES:
-        offset = timedelta(hours=_ID_ZONES[zone])
-    elif zone[:1] in "+-" and zone:
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        offset = -offset if zone[0] == "-" else offset
-    else:
-        offset = timedelta(hours=7)  # an Indonesian date without a zone is Jakarta time
-    try:
-        local = datetime(
-            int(match["year"]),
-            _ID_MONTHS[match["month"]],
-            int(match["day"]),
-            int(match["hour"] or 0),
-            int(match["minute"] or 0),
-            int(match["second"] or 0),
-        )
-    except ValueError:
-        return None
-    return (local - offset).timetuple()
-
-
-feedparser.registerDateHandler(_indonesian_date)
