@@ -24,6 +24,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Attempt",
     "Base",
+    "Click",
     "Delivery",
     "DeliveryState",
     "Edition",
@@ -301,6 +302,19 @@ class PausedTarget(Base):
     target: Mapped[str] = mapped_column(String(320), primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
     paused_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Click(Base):
+    """A reader followed a tracked link (`/r/<token>`) of a job to a post: a trending signal."""
+
+    __tablename__ = "clicks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    job: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_clicks_post_at", "post_id", "at"),)
 
 
 class SiteSecret(Base):
