@@ -300,6 +300,14 @@ class Job:
     track_clicks: bool = False  # links go through /r/<token> (needs [web])
 
     @property
+    def local_hour(self) -> time | None:
+        """For a local-time job: the hour and minute of its cron line, else None."""
+        if not self.local_time or self.schedule is None:
+            return None
+        minute, hour = self.schedule.split()[:2]
+        return time(int(hour), int(minute))
+
+    @property
     def schedule_text(self) -> str:
         """The schedule as the editor wrote it: a cron line, or "every 10m"."""
         if self.schedule is not None:
@@ -535,8 +543,8 @@ def _read_job(path: Path, config: Config) -> Job:
         local_time=table.bool("local_time", False),
         track_clicks=table.bool("track_clicks", False),
     )
-    if job.local_time and job.schedule is None:
-        table.fail("local_time", 'needs a daily schedule such as schedule = "0 7 * * *"')
+    if job.local_time and not re.fullmatch(r"\d{1,2} \d{1,2}( \S+){3}", job.schedule or ""):
+        table.fail("local_time", 'needs a schedule at one hour, such as schedule = "0 7 * * *"')
     if job.track_clicks and config.web is None:
         table.fail("track_clicks", "needs a [web] table in the settings: clicks go through it")
     table.done()

@@ -8,12 +8,13 @@ unique, running a job twice, or two processes firing the same slot, sends nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -52,6 +53,7 @@ __all__ = [
     "preview_job",
     "render_parts",
     "run_job",
+    "subscriber_zones",
     "test_send",
 ]
 
@@ -85,8 +87,13 @@ def run_job(
     job: Job,
     *,
     scheduled_for: datetime | None = None,
+    local_date: date | None = None,
 ) -> JobOutcome:
-    """Fire `job` for one slot; a slot that already ran is not run again."""
+    """Fire `job` for one slot; a slot that already ran is not run again.
+
+    With `local_date` (a local-time job fired by the clock), each subscriber's copy is
+    held until the job's hour on that date in the subscriber's own time zone.
+    """
     now = utcnow()
     slot = scheduled_for or now
     with db.session() as session:
@@ -114,7 +121,8 @@ def run_job(
         )
         view = _edition_view(session, config, job, edition, posts)
         queued = sum(
-            _enqueue(session, config, channels[name], job, edition, view) for name in job.channels
+            _enqueue(session, config, channels[name], job, edition, view, local_date)
+            for name in job.channels
         )
         run.outcome, run.finished_at = "edition", utcnow()
         run.detail = f"{len(posts)} posts, {queued} deliveries"
@@ -279,9 +287,11 @@ def _enqueue(
     job: Job,
     edition: Edition,
     view: EditionView,
+    local_date: date | None = None,
 ) -> int:
     queued = 0
     parts = render_parts(config, channel, job, view)
+    local = _local_wave(job, config, local_date if channel.medium == "email" else None)
     times = send_times(
         len(parts),
         earliest=_trickle_start(session, job, channel.name),
@@ -305,10 +315,35 @@ def _enqueue(
         }
         for batch in _batches(_targets(session, channel)):
             rows = [
-                {**common, "target": target, "subscriber_id": sub_id} for target, sub_id in batch
+                {**common, "target": target, "subscriber_id": sub_id, **local(zone)}
+                for target, sub_id, zone in batch
             ]
             queued += insert_new(session, Delivery, rows, ("channel", "target", "item"))
     return queued
+
+
+def _local_wave(
+    job: Job, config: Config, local_date: date | None
+) -> Callable[[str | None], dict[str, datetime]]:
+    """For a local-time edition: each subscriber's copy waits for the hour in their zone."""
+    if local_date is None or job.local_hour is None:
+        return lambda zone: {}
+    hour = job.local_hour
+
+    def at(zone: str | None) -> dict[str, datetime]:
+        tz = _zone_or(zone, config.site.timezone)
+        return {"next_attempt_at": datetime.combine(local_date, hour, tzinfo=tz).astimezone(UTC)}
+
+    return at
+
+
+def _zone_or(name: str | None, default: ZoneInfo) -> ZoneInfo:
+    if not name:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
 
 
 def _trickle_start(session: Session, job: Job, channel: str) -> datetime:
@@ -330,17 +365,20 @@ def _oldest_first(posts: Sequence[PostView]) -> list[PostView]:
     return sorted(posts, key=lambda post: post.published_at or floor)
 
 
-def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | None]]:
-    """Who receives what this channel sends: a list's active subscribers, or its chats."""
+def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | None, str | None]]:
+    """Who receives what this channel sends: a list's active subscribers, or its chats.
+
+    Each target comes with its subscriber id and time zone, when it is a subscriber.
+    """
     if channel.medium != "email":
         for chat in channel.targets():
-            yield chat, None
+            yield chat, None, None
         return
     if channel.list_name is None:
-        yield PREVIEW_RECIPIENT, None
+        yield PREVIEW_RECIPIENT, None, None
         return
     query = (
-        select(Subscriber.email, Subscriber.id)
+        select(Subscriber.email, Subscriber.id, Subscriber.timezone)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .join(MailingList, MailingList.id == Subscription.list_id)
         .where(MailingList.name == channel.list_name, Subscriber.status == SubscriberStatus.ACTIVE)
@@ -349,10 +387,23 @@ def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | No
     yield from session.execute(query)
 
 
+def subscriber_zones(session: Session, channels: Sequence[Channel], site_zone: str) -> set[str]:
+    """The time zones a local-time job's subscribers live in (the site's for those unset)."""
+    lists = [channel.list_name for channel in channels if channel.medium == "email"]
+    query = (
+        select(func.coalesce(Subscriber.timezone, site_zone))
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(MailingList.name.in_(lists), Subscriber.status == SubscriberStatus.ACTIVE)
+        .distinct()
+    )
+    return set(session.scalars(query)) | {site_zone}
+
+
 def _preview_target(session: Session, channel: Channel) -> tuple[str, int | None, str | None]:
     if channel.medium != "email":
         return (channel.targets() or ("preview",))[0], None, None
-    for email, subscriber_id in _targets(session, channel):
+    for email, subscriber_id, _zone in _targets(session, channel):
         name = session.get(Subscriber, subscriber_id).name if subscriber_id else None
         return email, subscriber_id, name
     return PREVIEW_RECIPIENT, None, None

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
@@ -21,9 +22,9 @@ from syndicate.db.models import utcnow
 from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
-from syndicate.jobs import JobOutcome, run_job
+from syndicate.jobs import JobOutcome, run_job, subscriber_zones
 
-__all__ = ["Clock", "current_slot", "next_fire_times"]
+__all__ = ["Clock", "current_slot", "last_fire", "local_edition_date", "next_fire_times"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ POLL_TICK = timedelta(seconds=60)
 RETRY_TICK = timedelta(seconds=30)
 # A slot fired this late (the process was busy or asleep) still counts as that slot.
 MISFIRE_GRACE = timedelta(hours=1)
+# How far back a local-time job looks for an hour some zone reached (a day and a bit).
+LOCAL_LOOKBACK = timedelta(hours=27)
 
 
 def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
@@ -46,12 +49,45 @@ def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, da
 
 def current_slot(trigger: Any, now: datetime, grace: timedelta = MISFIRE_GRACE) -> datetime:
     """The latest fire time of `trigger` at or before `now` (within `grace`), else `now`."""
+    return (last_fire(trigger, now, grace) or now).astimezone(UTC)
+
+
+def last_fire(trigger: Any, now: datetime, grace: timedelta) -> datetime | None:
+    """The latest fire time of `trigger` in (now - grace, now], or None."""
     slot = None
     candidate = trigger.get_next_fire_time(None, now - grace)
     while candidate is not None and candidate <= now:
         slot = candidate
         candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(microseconds=1))
-    return (slot or now).astimezone(UTC)
+    return slot
+
+
+def local_edition_date(job: Job, now: datetime, zones: Iterable[str]) -> date | None:
+    """For a local-time job: the newest date whose hour has come in one of `zones`.
+
+    The edition of that date is made when the first zone reaches the hour; every
+    subscriber's copy then waits for the hour in their own zone.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    newest: date | None = None
+    for name in zones:
+        zone = ZoneInfo(name)
+        trigger = CronTrigger.from_crontab(job.schedule or "", timezone=zone)
+        fired = last_fire(trigger, now, LOCAL_LOOKBACK)
+        if fired is not None:
+            day = fired.astimezone(zone).date()
+            newest = day if newest is None else max(newest, day)
+    return newest
+
+
+def local_tick(job: Job) -> Any:
+    """Every 15 minutes on the job's minute: when some time zone reaches the job's hour."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    assert job.local_hour is not None
+    minutes = sorted({(job.local_hour.minute + 15 * step) % 60 for step in range(4)})
+    return CronTrigger(minute=",".join(map(str, minutes)), timezone=UTC)
 
 
 class Clock:
@@ -77,7 +113,17 @@ class Clock:
             coalesce=True,
         )
         for job in self.config.jobs.values():
-            if job.enabled:
+            if job.enabled and job.local_time:
+                scheduler.add_job(
+                    self._fire_local,
+                    local_tick(job),
+                    args=[job],
+                    id=f"job:{job.name}",
+                    max_instances=1,
+                    coalesce=True,
+                    next_run_time=datetime.now(UTC),
+                )
+            elif job.enabled:
                 scheduler.add_job(
                     self._fire,
                     job.trigger(self.config.site.timezone),
@@ -123,6 +169,41 @@ class Clock:
             log.exception("job %s: the run at %s failed", job.name, slot.isoformat())
             return JobOutcome(job.name, note="failed")
         if outcome.queued:
+            self._work.set()
+        return outcome
+
+    async def _fire_local(self, job: Job) -> JobOutcome | None:
+        """A local-time job: make the edition of the newest date some zone has reached."""
+        now = datetime.now(UTC)
+        channels = [self.channels[name] for name in job.channels]
+        with self.db.session() as session:
+            zones = subscriber_zones(session, channels, self.config.site.timezone.key)
+        day = local_edition_date(job, now, zones)
+        if day is None:
+            return None
+        slot = datetime.combine(day, time(0), tzinfo=UTC)
+        try:
+            async with self._polling:
+                await poll_sources(self.db, self.config.sources, only_due=True)
+            outcome = await asyncio.to_thread(
+                run_job,
+                self.db,
+                self.config,
+                self.channels,
+                job,
+                scheduled_for=slot,
+                local_date=day,
+            )
+        except Exception:
+            log.exception("job %s: the edition of %s failed", job.name, day.isoformat())
+            return None
+        if outcome.queued:
+            log.info(
+                "job %s: edition of %s goes out at %s in each subscriber's zone",
+                job.name,
+                day.isoformat(),
+                job.local_hour,
+            )
             self._work.set()
         return outcome
 
