@@ -62,8 +62,12 @@ def compose(
     now: datetime,
     subscriber_id: int | None = None,
     subscriber_name: str | None = None,
+    test: bool = False,
 ) -> Message:
-    """The message `channel` sends to `target` for one stored rendering."""
+    """The message `channel` sends to `target` for one stored rendering.
+
+    `test=True` makes an email a test copy ("[TEST] " subject, a Message-ID of its own).
+    """
     if channel.medium != "email":
         return SocialPost(target=target, **body)
     sender = channel.sender or f"{letterhead.site_name} <noreply@localhost>"
@@ -79,6 +83,8 @@ def compose(
         unsubscribe_url=letterhead.links.unsubscribe(subscriber_id or 0, list_name),
         view_url=letterhead.links.view(job, edition_id) if edition_id else None,
         extra_headers=_list_headers(channel, letterhead, job),
+        unsubscribe_mailto=getattr(channel, "unsubscribe_mailto", None),
+        test=test,
     )
 
 
