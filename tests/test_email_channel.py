@@ -92,8 +92,8 @@ def test_a_dropped_connection_is_reopened_for_the_next_send() -> None:
 
         async def scenario() -> None:
             await channel.send(message_to("a@example.org"))
-            assert channel._smtp is not None
-            channel._smtp.sock.close()  # the server hung up while we were idle
+            (idle,) = channel._pool._idle
+            idle.sock.close()  # the server hung up while we were idle
             await channel.send(message_to("b@example.org"))
             await channel.close()
 

@@ -227,7 +227,7 @@ def test_list_headers_and_one_click_unsubscribe(rendered: RenderedEdition) -> No
     assert message["List-Id"] == LIST_ID
     assert message["Auto-Submitted"] == "auto-generated"
     assert message["MIME-Version"] == "1.0"
-    assert message["Date"] == "Thu, 09 Mar 2023 00:05:00 +0000"
+    assert message["Date"] == "Thu, 09 Mar 2023 07:05:00 +0700"  # the site's zone, Jakarta
     assert message["From"].addresses[0].addr_spec == "kabar@kabarpilihan.example.id"
 
 

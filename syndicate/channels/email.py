@@ -8,11 +8,29 @@ Settings (one ``[channels.NAME]`` table with ``type = "email"``)::
     reply_to = "redaksi@example.org" # optional
     timeout  = 30                    # seconds (default 30)
     ca_file  = "certs/ca.pem"        # optional: trust this CA instead of the system's
+    connections    = 4               # SMTP connections used at once (default 4)
+    max_per_second = 10              # optional: messages in any one second (below 1: one
+                                     # message every 1/n seconds)
+    max_per_hour   = 20000           # optional: messages in any one hour
+    bounce_after   = 3               # hard bounces before an address is marked bounced
+    unsubscribe_mailto = "unsubscribe@example.org"   # optional: a mailto in List-Unsubscribe
+    dkim_private_key   = "dkim.pem"  # optional: sign with DKIM (RSA key, PEM)
+    dkim_selector      = "kabar"     # required with a key: the DNS name is
+                                     # kabar._domainkey.<dkim_domain>
+    dkim_domain        = "example.org"  # default: the From address's domain
 
 ``smtp://`` speaks plain SMTP and upgrades with STARTTLS when the server offers it (like
 Postfix's "may" level: encrypted, but the certificate is not checked unless `ca_file` is
 given); ``smtp+starttls://`` insists on STARTTLS with a checked certificate; ``smtps://``
 is TLS from the first byte (port 465).
+
+Connections are pooled: each send takes an idle connection (or opens one, up to
+`connections`), uses it alone, and gives it back; a connection the server closed is
+replaced. The rate limits count every message handed to the server, in a sliding window,
+from the moment the server answered, so the server never sees more than the limit in any
+second or hour (per process). A wait of more than `_LONGEST_WAIT` seconds (an hourly limit
+used up) is not waited out inside `send`: it is a `TransientError` with `retry_after`, so the
+delivery layer puts the channel's messages back until then.
 
 How SMTP outcomes map onto the channel errors:
 
@@ -30,16 +48,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import smtplib
 import ssl
 import threading
+import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
+
+import dkim
 
 from syndicate.channels.base import (
     Channel,
@@ -57,12 +80,16 @@ from syndicate.render.email import parse_mailbox
 if TYPE_CHECKING:
     from syndicate.config import ConfigTable
 
-__all__ = ["EmailChannel", "SmtpServerAddress"]
+__all__ = ["DkimSigner", "EmailChannel", "SendRate", "SmtpServerAddress"]
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
 _ENHANCED_STATUS = re.compile(r"^5\.(\d{1,3})\.(\d{1,3})\b")
+_DNS_LABELS = re.compile(r"(?i)^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
+# Longer waits for the rate limit are left to the delivery layer (a retry_after), so a
+# claimed row never sits in `send` for longer than its lease.
+_LONGEST_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -100,8 +127,179 @@ class SmtpServerAddress:
         return cls(scheme, parts.hostname, port, user, password)
 
 
+@dataclass(frozen=True)
+class DkimSigner:
+    """Adds a DKIM-Signature (RFC 6376, rsa-sha256, relaxed/relaxed) made with dkimpy.
+
+    The headers below are signed when present; From and the List-Unsubscribe pair are
+    signed once more than they occur, so nobody can add a second one without breaking
+    the signature.
+    """
+
+    selector: str
+    domain: str
+    private_key: bytes  # PEM
+
+    SIGNED: ClassVar[tuple[str, ...]] = (
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "Reply-To",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "List-Archive",
+        "Auto-Submitted",
+        "MIME-Version",
+        "Content-Type",
+    )
+    OVERSIGNED: ClassVar[tuple[str, ...]] = ("From", "List-Unsubscribe", "List-Unsubscribe-Post")
+
+    def __post_init__(self) -> None:
+        for what, value in (("selector", self.selector), ("domain", self.domain)):
+            if not _DNS_LABELS.match(value):
+                raise ValueError(f'"{value}" is not a DKIM {what} (letters, digits, -, _ and .).')
+        try:
+            dkim.crypto.parse_pem_private_key(self.private_key)
+        except (dkim.crypto.UnparsableKeyError, ValueError, IndexError) as error:
+            raise ValueError(f"it is not an RSA private key in PEM form ({error}).") from None
+
+    def sign(self, data: bytes) -> bytes:
+        """The message with its DKIM-Signature header in front."""
+        head = data.split(b"\r\n\r\n", 1)[0].lower()
+        present = [
+            name.lower().encode()
+            for name in self.SIGNED
+            if head.startswith(name.lower().encode() + b":")
+            or b"\r\n" + name.lower().encode() + b":" in head
+        ]
+        signed = present + [name.lower().encode() for name in self.OVERSIGNED]
+        signature = dkim.sign(
+            data,
+            self.selector.encode(),
+            self.domain.encode(),
+            self.private_key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=signed,
+        )
+        return signature + data
+
+
+class SendRate:
+    """At most `count` messages in any `period` seconds, for every (count, period) given.
+
+    A message counts from the moment its send finished (the server has answered by then),
+    and a message still in flight counts as if it had just finished; so however the
+    network delays each one, the server never receives more than `count` in any window of
+    `period` seconds. One instance is shared by the sends of one channel in one process.
+    """
+
+    def __init__(self, limits: list[tuple[int, float]]) -> None:
+        self.limits = limits
+        self._finished: list[deque[float]] = [deque() for _ in limits]
+        self._in_flight = 0
+        self._lock = threading.Lock()  # sends may come from several event loops
+
+    def __bool__(self) -> bool:
+        return bool(self.limits)
+
+    async def acquire(self, longest_wait: float = _LONGEST_WAIT) -> None:
+        """Wait for room; past `longest_wait`, raise TransientError with the wait asked."""
+        while (wait := self._reserve()) is not None:
+            if wait > longest_wait:
+                raise TransientError(
+                    f"the rate limit is used up for the next {math.ceil(wait)} seconds",
+                    retry_after=wait,
+                    scope="channel",
+                )
+            await asyncio.sleep(wait)
+
+    def release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            now = time.monotonic()
+            for finished in self._finished:
+                finished.append(now)
+
+    def _reserve(self) -> float | None:
+        """Take a place and return None, or return how long to wait before trying again."""
+        with self._lock:
+            now = time.monotonic()
+            wait = 0.0
+            for (count, period), finished in zip(self.limits, self._finished, strict=True):
+                while finished and finished[0] <= now - period:
+                    finished.popleft()
+                excess = len(finished) + self._in_flight - count + 1
+                if excess <= 0:
+                    continue
+                if excess <= len(finished):
+                    wait = max(wait, finished[excess - 1] + period - now)
+                else:  # only sends still in flight fill the window: look again soon
+                    wait = max(wait, min(period, 0.005))
+            if wait > 0:
+                return wait
+            self._in_flight += 1
+            return None
+
+
+class _ConnectionPool:
+    """Up to `size` SMTP connections; each used by one send at a time, reused afterwards."""
+
+    def __init__(self, size: int, connect: Any) -> None:
+        self.size = size
+        self._connect = connect
+        self._idle: list[_TrackingSMTP] = []
+        self._open = 0
+        self._changed = threading.Condition()
+
+    def take(self) -> tuple[_TrackingSMTP, bool]:
+        """An idle open connection, or a new one (True) when fewer than `size` are open."""
+        with self._changed:
+            while True:
+                while self._idle:
+                    smtp = self._idle.pop()
+                    if smtp.sock is not None:
+                        return smtp, False
+                    self._open -= 1
+                if self._open < self.size:
+                    self._open += 1
+                    break
+                self._changed.wait()
+        try:
+            return self._connect(), True  # outside the lock: connections open in parallel
+        except BaseException:
+            with self._changed:
+                self._open -= 1
+                self._changed.notify()
+            raise
+
+    def give_back(self, smtp: _TrackingSMTP) -> None:
+        with self._changed:
+            self._idle.append(smtp)
+            self._changed.notify()
+
+    def discard(self, smtp: _TrackingSMTP) -> None:
+        _quietly_close(smtp)
+        with self._changed:
+            self._open -= 1
+            self._changed.notify()
+
+    def close_idle(self) -> None:
+        with self._changed:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._changed.notify_all()
+        for smtp in idle:
+            if smtp.sock is not None:
+                with contextlib.suppress(OSError):  # SMTPException is an OSError
+                    smtp.quit()
+            _quietly_close(smtp)
+
+
 class EmailChannel(Channel):
-    """Mails a subscriber list through one SMTP server, reusing one connection."""
+    """Mails a subscriber list through one SMTP server, over a pool of reused connections."""
 
     type: ClassVar[str] = "email"
     # A crashed send is sent again: the deterministic Message-ID lets receivers drop a copy.
@@ -118,6 +316,12 @@ class EmailChannel(Channel):
         reply_to: str | None = None,
         timeout: float = 30.0,
         ca_file: Path | None = None,
+        connections: int = 4,
+        max_per_second: float | None = None,
+        max_per_hour: int | None = None,
+        bounce_after: int | None = None,
+        unsubscribe_mailto: str | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         super().__init__(name)
         self.server = server
@@ -126,8 +330,14 @@ class EmailChannel(Channel):
         self.reply_to = str(parse_mailbox(reply_to)) if reply_to else None
         self.timeout = timeout
         self.ca_file = ca_file
-        self._smtp: _TrackingSMTP | None = None
-        self._lock = threading.Lock()  # smtplib is not thread-safe; sends take turns
+        self.concurrency = connections
+        self.bounce_limit = bounce_after
+        self.unsubscribe_mailto = (
+            parse_mailbox(unsubscribe_mailto).addr_spec if unsubscribe_mailto else None
+        )
+        self.dkim = dkim
+        self.rate = SendRate(_limits(max_per_second, max_per_hour))
+        self._pool = _ConnectionPool(connections, self._connect)
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> EmailChannel:
@@ -137,13 +347,25 @@ class EmailChannel(Channel):
         reply_to = table.str("reply_to", None)
         timeout = table.raw("timeout", 30)
         ca_file = table.path("ca_file", None)
+        connections = table.int("connections", 4, minimum=1)
+        max_per_second = table.raw("max_per_second", None)
+        max_per_hour = table.int("max_per_hour", None, minimum=1)
+        bounce_after = table.int("bounce_after", None, minimum=1)
+        mailto = table.str("unsubscribe_mailto", None)
+        key_file = table.path("dkim_private_key", None)
+        selector = table.str("dkim_selector", None)
+        dkim_domain = table.str("dkim_domain", None)
         table.str("type", None)  # the registry's key, read here so done() accepts it
         table.done()
         try:
             server = SmtpServerAddress.parse(url)
         except ValueError as error:
             table.fail("smtp_url", str(error).rstrip("."))
-        for key, value in (("from", sender), ("reply_to", reply_to)):
+        for key, value in (
+            ("from", sender),
+            ("reply_to", reply_to),
+            ("unsubscribe_mailto", mailto),
+        ):
             if value is None:
                 continue
             try:
@@ -152,8 +374,15 @@ class EmailChannel(Channel):
                 table.fail(key, str(error).rstrip("."))
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             table.fail("timeout", f"expected a number of seconds above 0, found {timeout!r}")
+        if max_per_second is not None and (
+            isinstance(max_per_second, bool)
+            or not isinstance(max_per_second, int | float)
+            or max_per_second <= 0
+        ):
+            table.fail("max_per_second", f"expected a number above 0, found {max_per_second!r}")
         if ca_file is not None and not ca_file.is_file():
             table.fail("ca_file", f"the file {ca_file} does not exist")
+        signer = _dkim_signer(table, key_file, selector, dkim_domain or _domain(sender))
         return cls(
             name,
             server=server,
@@ -162,6 +391,12 @@ class EmailChannel(Channel):
             reply_to=reply_to,
             timeout=float(timeout),
             ca_file=ca_file,
+            connections=connections,
+            max_per_second=max_per_second,
+            max_per_hour=max_per_hour,
+            bounce_after=bounce_after,
+            unsubscribe_mailto=mailto,
+            dkim=signer,
         )
 
     @property
@@ -178,57 +413,80 @@ class EmailChannel(Channel):
         return MappingProxyType({"Reply-To": self.reply_to} if self.reply_to else {})
 
     async def open(self) -> None:
-        await asyncio.to_thread(self._connected)
+        """Open one connection now, so a wrong password or address shows before any send."""
+        smtp, _fresh = await asyncio.to_thread(self._pool.take)
+        self._pool.give_back(smtp)
 
     async def send(self, message: Message) -> SendResult:
         if not isinstance(message, EmailMessage):
             raise PermanentError(f'Email channel "{self.name}" can only send email messages.')
-        return await asyncio.to_thread(self._send_blocking, message)
+        if not self.rate:
+            return await asyncio.to_thread(self._send_blocking, message)
+        try:
+            await self.rate.acquire()
+        except TransientError as error:
+            raise TransientError(
+                f'Email channel "{self.name}": {error}.', error.retry_after, scope="channel"
+            ) from None
+        try:
+            return await asyncio.to_thread(self._send_blocking, message)
+        finally:
+            self.rate.release()
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._close_blocking)
-
-    def _connected(self) -> _TrackingSMTP:
-        with self._lock:
-            return self._connection()[0]
+        await asyncio.to_thread(self._pool.close_idle)
 
     def _send_blocking(self, message: EmailMessage) -> SendResult:
-        with self._lock:
-            for attempt in (1, 2):
-                smtp, fresh = self._connection()
-                smtp.body_sent = False
-                try:
-                    smtp.sendmail(message.sender, [message.recipient], message.data)
-                except smtplib.SMTPRecipientsRefused as error:
-                    code, reply = next(iter(error.recipients.values()))
-                    stage = f"the recipient {message.recipient}"
-                    raise self._refusal(code, reply, stage) from None
-                except smtplib.SMTPSenderRefused as error:
-                    stage = f"the sender {message.sender}"
-                    raise self._refusal(error.smtp_code, error.smtp_error, stage) from None
-                except smtplib.SMTPResponseException as error:  # DATA refused, HELO refused
-                    stage = f"the message to {message.recipient}"
-                    raise self._refusal(error.smtp_code, error.smtp_error, stage) from None
-                except OSError as error:  # includes SMTPServerDisconnected and timeouts
-                    self._drop()
-                    if smtp.body_sent:
-                        raise UnknownOutcome(
-                            f'Email channel "{self.name}": the connection to {self._where} was '
-                            f"lost after the message to {message.recipient} was sent, before "
-                            f"the server confirmed it ({_describe(error)})."
-                        ) from None
-                    if not fresh and attempt == 1:
-                        logger.info("%s: the SMTP connection went stale; reconnecting", self.name)
-                        continue
-                    raise TransientError(
-                        f'Email channel "{self.name}": the connection to {self._where} was lost '
-                        f"before the message to {message.recipient} was sent "
-                        f"({_describe(error)})."
+        data = self.dkim.sign(message.data) if self.dkim is not None else message.data
+        for attempt in (1, 2):
+            smtp, fresh = self._pool.take()
+            smtp.body_sent = False
+            try:
+                smtp.sendmail(message.sender, [message.recipient], data)
+            except smtplib.SMTPRecipientsRefused as error:
+                self._after_refusal(smtp)
+                code, reply = next(iter(error.recipients.values()))
+                stage = f"the recipient {message.recipient}"
+                raise self._refusal(code, reply, stage) from None
+            except smtplib.SMTPSenderRefused as error:
+                self._after_refusal(smtp)
+                stage = f"the sender {message.sender}"
+                raise self._refusal(error.smtp_code, error.smtp_error, stage) from None
+            except smtplib.SMTPResponseException as error:  # DATA refused, HELO refused
+                self._after_refusal(smtp)
+                stage = f"the message to {message.recipient}"
+                raise self._refusal(error.smtp_code, error.smtp_error, stage) from None
+            except OSError as error:  # includes SMTPServerDisconnected and timeouts
+                self._pool.discard(smtp)
+                if smtp.body_sent:
+                    raise UnknownOutcome(
+                        f'Email channel "{self.name}": the connection to {self._where} was '
+                        f"lost after the message to {message.recipient} was sent, before "
+                        f"the server confirmed it ({_describe(error)})."
                     ) from None
-                code, reply = smtp.last_reply
-                logger.debug("%s: %s accepted %s", self.name, self._where, message.message_id)
-                return SendResult(external_id=message.message_id, detail=f"{code} {reply}")
+                if not fresh and attempt == 1:
+                    logger.info("%s: an SMTP connection went stale; reconnecting", self.name)
+                    continue
+                raise TransientError(
+                    f'Email channel "{self.name}": the connection to {self._where} was lost '
+                    f"before the message to {message.recipient} was sent "
+                    f"({_describe(error)})."
+                ) from None
+            except BaseException:
+                self._pool.discard(smtp)
+                raise
+            self._pool.give_back(smtp)
+            code, reply = smtp.last_reply
+            logger.debug("%s: %s accepted %s", self.name, self._where, message.message_id)
+            return SendResult(external_id=message.message_id, detail=f"{code} {reply}")
         raise AssertionError("unreachable")
+
+    def _after_refusal(self, smtp: _TrackingSMTP) -> None:
+        """smtplib sent RSET after a refusal; a connection that still answers is reused."""
+        if smtp.sock is None or smtp.last_reply[0] == 421:
+            self._pool.discard(smtp)
+        else:
+            self._pool.give_back(smtp)
 
     def _refusal(self, code: int, reply: bytes | str, stage: str) -> ChannelError:
         text = reply.decode(errors="replace") if isinstance(reply, bytes) else reply
@@ -247,14 +505,6 @@ class EmailChannel(Channel):
     @property
     def _where(self) -> str:
         return f"the SMTP server {self.server.host}:{self.server.port}"
-
-    def _connection(self) -> tuple[_TrackingSMTP, bool]:
-        """The open connection, or a new one; True when it was just made."""
-        if self._smtp is not None and self._smtp.sock is not None:
-            return self._smtp, False
-        self._smtp = None
-        self._smtp = self._connect()
-        return self._smtp, True
 
     def _connect(self) -> _TrackingSMTP:
         server = self.server
@@ -321,16 +571,50 @@ class EmailChannel(Channel):
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _drop(self) -> None:
-        _quietly_close(self._smtp)
-        self._smtp = None
 
-    def _close_blocking(self) -> None:
-        with self._lock:
-            if self._smtp is not None and self._smtp.sock is not None:
-                with contextlib.suppress(OSError):  # SMTPException is an OSError
-                    self._smtp.quit()
-            self._drop()
+def _limits(per_second: float | None, per_hour: int | None) -> list[tuple[int, float]]:
+    limits: list[tuple[int, float]] = []
+    if per_second is not None:
+        # 0.5 per second means one message in any two seconds.
+        limits.append((int(per_second), 1.0) if per_second >= 1 else (1, 1.0 / per_second))
+    if per_hour is not None:
+        limits.append((per_hour, 3600.0))
+    return limits
+
+
+def _domain(sender: str) -> str:
+    try:
+        return parse_mailbox(sender).domain
+    except ValueError:
+        return ""  # from_config has already said what is wrong with it
+
+
+def _dkim_signer(
+    table: ConfigTable, key_file: Path | None, selector: str | None, domain: str
+) -> DkimSigner | None:
+    if key_file is None:
+        if selector is not None:
+            table.fail("dkim_selector", "is set but dkim_private_key is not")
+        return None
+    if selector is None:
+        table.fail("dkim_selector", "is required with dkim_private_key")
+    try:
+        key = key_file.read_bytes()
+    except OSError as error:
+        table.fail("dkim_private_key", f"cannot read {key_file} ({error.strerror})")
+    try:
+        return DkimSigner(selector=selector, domain=domain, private_key=key)
+    except ValueError as error:
+        name = "dkim_private_key"
+        text = str(error).rstrip(".")
+        if "selector" in text:
+            name = "dkim_selector"
+        elif "domain" in text:
+            name = "dkim_domain"
+        else:
+            text = f"{key_file}: {text}"
+        table.fail(name, text)
+    raise AssertionError("unreachable")
 
 
 class _TrackingSMTP(smtplib.SMTP):

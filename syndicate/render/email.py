@@ -11,6 +11,7 @@ import hashlib
 import html
 import logging
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +22,8 @@ from email.message import MIMEPart
 from email.utils import format_datetime as rfc5322_date
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import cssutils
 import jinja2
@@ -33,6 +35,7 @@ from syndicate.render.locale import format_date, format_datetime, labels
 
 __all__ = [
     "EXCERPT_WORDS",
+    "TEST_SUBJECT_PREFIX",
     "TOKENS",
     "Recipient",
     "RenderedEdition",
@@ -45,6 +48,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+TEST_SUBJECT_PREFIX = "[TEST] "
 EXCERPT_WORDS = 60
 EXCERPT_CHARS = 420
 _TOKEN_PREFIX = "SYNDICATEx7"
@@ -81,6 +85,9 @@ _STANDARD_HEADERS = frozenset(
     )
 )
 
+# Headers set raw (List-Unsubscribe) are written as given; the others are folded at 78.
+_POLICY = policy.SMTP.clone(refold_source="none")
+
 # cssutils reports every property it does not know (mso-*, -webkit-*) at WARNING level.
 cssutils.log.setLevel(logging.CRITICAL)
 
@@ -94,6 +101,7 @@ class RenderedEdition:
     text: str
     greeting: str = "Hello, {name}!"  # in the edition's language; `{name}` is filled
     greeting_anonymous: str = "Hello!"  # for a subscriber without a name
+    timezone: str | None = None  # the site's zone: the Date header is written in it
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ def render_edition(
         text=text,
         greeting=words["greeting"],
         greeting_anonymous=words["greeting_anonymous"],
+        timezone=edition.timezone,
     )
 
 
@@ -132,10 +141,18 @@ def personalize(
     unsubscribe_url: str,
     view_url: str | None,
     extra_headers: Mapping[str, str] = MappingProxyType({}),
+    unsubscribe_mailto: str | None = None,
+    test: bool = False,
 ) -> EmailMessage:
     """One subscriber's complete message: placeholders filled, MIME built, headers checked.
 
     No template is rendered here: the cost is a few string replacements and the MIME encoding.
+
+    `unsubscribe_mailto` (an address) adds a ``<mailto:…>`` to List-Unsubscribe whose
+    subject is "unsubscribe TOKEN", TOKEN being the last path segment of `unsubscribe_url`
+    (the signed token of `Links.unsubscribe`), so a mail to it names the subscriber and
+    the list. `test=True` makes a test copy: "[TEST] " before the subject and a Message-ID
+    of its own, so the real copy is not taken for a duplicate of it.
     """
     to = _mailbox(recipient.email, recipient.name)
     sender_address = parse_mailbox(sender)
@@ -150,21 +167,31 @@ def personalize(
         TOKENS["greeting"]: greeting,
         TOKENS["recipient"]: to.addr_spec,
     }
-    mime = MimeMessage(policy=policy.SMTP)
-    mime["Message-ID"] = f"<{_checked_message_id(message_id)}>"
-    mime["Date"] = rfc5322_date(_aware(date))
+    _checked_message_id(message_id)
+    subject = _one_line(rendered.subject)
+    if test:
+        subject = TEST_SUBJECT_PREFIX + subject
+        message_id = f"test.{secrets.token_hex(6)}.{message_id}"
+    mime = MimeMessage(policy=_POLICY)
+    mime["Message-ID"] = f"<{message_id}>"
+    mime["Date"] = rfc5322_date(_site_time(_aware(date), rendered.timezone))
     mime["From"] = sender_address
     mime["To"] = to
-    mime["Subject"] = _one_line(rendered.subject)
+    mime["Subject"] = subject
     mime["List-Id"] = _list_id(list_id)
-    mime["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    unsubscribe = [f"<{unsubscribe_url}>"]
+    if unsubscribe_mailto:
+        unsubscribe.append(f"<{_mailto(unsubscribe_mailto, unsubscribe_url)}>")
+    # Raw, one URI a line: the header folder would turn a long URL into encoded words,
+    # which no mailbox provider reads as a link.
+    mime.set_raw("List-Unsubscribe", ",\r\n ".join(unsubscribe))
     mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mime["Auto-Submitted"] = "auto-generated"
     mime["MIME-Version"] = "1.0"
     for header, value in extra_headers.items():
         _add_extra_header(mime, header, value)
     mime.set_content(_fill(rendered.text, fills, view_url, escape=False), cte="quoted-printable")
-    html_part = MIMEPart(policy=policy.SMTP)
+    html_part = MIMEPart(policy=_POLICY)
     html_part.set_content(
         _fill(rendered.html, fills, view_url, escape=True), subtype="html", cte="quoted-printable"
     )
@@ -178,6 +205,24 @@ def personalize(
         message_id=message_id,
         data=mime.as_bytes(),
     )
+
+
+def _mailto(address: str, unsubscribe_url: str) -> str:
+    addr_spec = parse_mailbox(address).addr_spec
+    if not addr_spec.isascii():
+        raise ValueError(f'The unsubscribe address "{address}" must be plain ASCII.')
+    token = urlsplit(unsubscribe_url).path.rstrip("/").rsplit("/", 1)[-1]
+    subject = f"unsubscribe {token}".strip()
+    return f"mailto:{quote(addr_spec, safe='@')}?subject={quote(subject, safe='')}"
+
+
+def _site_time(date: datetime, timezone: str | None) -> datetime:
+    if not timezone:
+        return date
+    try:
+        return date.astimezone(ZoneInfo(timezone))
+    except (KeyError, ValueError):  # a zone this machine does not know: keep the given one
+        return date
 
 
 def make_message_id(edition_key: str, recipient_key: str, sender: str) -> str:
@@ -303,12 +348,16 @@ def _add_extra_header(mime: MimeMessage, header: str, value: str) -> None:
     if header.lower() in _STANDARD_HEADERS:
         raise ValueError(f'The header "{header}" is set by syndicate and cannot be overridden.')
     del mime[header]
-    mime[header] = _one_line(value)
+    value = _one_line(value)
+    if value.isascii():
+        mime.set_raw(header, value)  # e.g. List-Archive: a long URL stays a URL
+    else:
+        mime[header] = value
 
 
 def _checked_url(url: str, what: str) -> str:
     checked = _http_url(url)
-    if checked is None or any(char in url for char in ' <>"'):
+    if checked is None or not url.isascii() or any(char in url for char in ' <>"'):
         raise ValueError(f'The {what} "{url}" is not an http:// or https:// address.')
     return checked
 
