@@ -591,11 +591,12 @@ def _check_cron(table: ConfigTable, expression: str, timezone: ZoneInfo) -> None
 
 
 def _make_trigger(schedule: str | None, every: timedelta | None, timezone: ZoneInfo) -> Any:
-    from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
+    from syndicate.wallclock import WallClockCron
+
     if schedule is not None:
-        return CronTrigger.from_crontab(schedule, timezone=timezone)
+        return WallClockCron(schedule, timezone)
     assert every is not None
     # A fixed anchor puts every process's slots on the same instants (":00, :10, :20"),
     # so the database can tell that two processes fired the same slot.

@@ -23,6 +23,7 @@ from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
+from syndicate.wallclock import WallClockCron
 
 __all__ = ["Clock", "current_slot", "last_fire", "local_edition_date", "next_fire_times"]
 
@@ -68,12 +69,10 @@ def local_edition_date(job: Job, now: datetime, zones: Iterable[str]) -> date | 
     The edition of that date is made when the first zone reaches the hour; every
     subscriber's copy then waits for the hour in their own zone.
     """
-    from apscheduler.triggers.cron import CronTrigger
-
     newest: date | None = None
     for name in zones:
         zone = ZoneInfo(name)
-        trigger = CronTrigger.from_crontab(job.schedule or "", timezone=zone)
+        trigger = WallClockCron(job.schedule or "", zone)
         fired = last_fire(trigger, now, LOCAL_LOOKBACK)
         if fired is not None:
             day = fired.astimezone(zone).date()
