@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from syndicate.wallclock import WallClockCron
@@ -38,7 +39,7 @@ def test_a_daily_slot_in_the_hour_that_is_skipped_fires_just_after_the_jump() ->
 
 def test_half_hourly_slots_never_go_backwards_or_repeat_across_the_fall_back() -> None:
     times = fire_times("*/30 * * * *", datetime(2026, 11, 1, 0, 50, tzinfo=NEW_YORK), 6)
-    assert all(later > earlier for earlier, later in zip(times, times[1:], strict=False))
+    assert all(later > earlier for earlier, later in pairwise(times))
     assert wall(times) == [
         "11-01 01:00",
         "11-01 01:30",
