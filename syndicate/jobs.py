@@ -192,16 +192,16 @@ async def test_send(
     answers = []
     for channel in emails:
         for part in render_parts(config, channel, job, view):
-            body = {**part.body, "subject": f"[TEST] {part.body['subject']}"}
             message = compose(
                 channel,
-                body,
+                part.body,
                 target=address,
-                item=f"test:{now:%Y%m%d%H%M%S%f}:{part.item}",
+                item=part.item,
                 job=job.name,
                 edition_id=None,
                 letterhead=letterhead,
                 now=now,
+                test=True,
             )
             try:
                 result = await channel.send(message)
