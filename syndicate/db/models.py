@@ -137,10 +137,15 @@ class Post(Base):
     published_at: Mapped[datetime | None]
     updated_at: Mapped[datetime | None]
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The same story from several sources: the id of the cluster's first stored post.
+    cluster_id: Mapped[int | None] = mapped_column(Integer)
 
     source: Mapped[Source] = relationship()
 
-    __table_args__ = (Index("ix_posts_published", "published_at"),)
+    __table_args__ = (
+        Index("ix_posts_published", "published_at"),
+        Index("ix_posts_cluster", "cluster_id"),
+    )
 
 
 class MailingList(Base):
