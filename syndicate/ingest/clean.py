@@ -18,9 +18,17 @@ import lxml.etree
 import lxml.html
 import nh3
 
+from syndicate.ingest.identity import strip_tracking
 from syndicate.render import Credit
 
-__all__ = ["clean_html", "html_to_text", "is_noise_line", "lift_credit", "repair_mojibake"]
+__all__ = [
+    "break_runs",
+    "clean_html",
+    "html_to_text",
+    "is_noise_line",
+    "lift_credit",
+    "repair_mojibake",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +99,9 @@ _NOISE_LINES = [
     r"posting(?:an)? (?:lebih baru|lama|lebih lama)",
     r"beranda",
     r"(?:subscribe to|langganan)\s*:? (?:post comments|posting komentar|komentar).*",
+    # WordPress's own feed footer names the site itself: it is not a credit.
+    r"the post .{1,300} appeared first on .{1,120}",
+    r"(?:download|unduh) (?:the )?(?:apps?|aplikasi)\b.{0,80}",
 ]
 _NOISE_LINE_RE = re.compile("|".join(f"(?:{p})" for p in _NOISE_LINES))
 # Noise lines that head a list of links: the list goes with them.
@@ -227,7 +238,7 @@ def _fix_links_and_images(root: lxml.html.HtmlElement, base_url: str | None) -> 
     for link in root.iter("a"):
         href = (link.get("href") or "").strip()
         if href:
-            link.set("href", _absolute(href, base_url))
+            link.set("href", strip_tracking(_absolute(href, base_url)))
         if _TRACKER_RE.search(href):
             _drop(link)
 
@@ -287,6 +298,17 @@ def _paragraphs(root: lxml.html.HtmlElement) -> None:
         elif element.tag in _PARAGRAPH_LIKE and not any(map(_is_block, element.iterdescendants())):
             element.tag = "p"
             element.attrib.clear()
+
+
+def break_runs(root: lxml.html.HtmlElement) -> None:
+    """Give each run of loose text between <br>s and blocks its own <p>, in a whole page.
+
+    Blogger posts are text runs separated by <br>; extractors drop a run that is the tail
+    of a block (the lead paragraph after a picture, typically).
+    """
+    for element in list(root.iter()):
+        if _is_block(element) and element.tag not in {"ul", "ol", "table", "p"}:
+            _split_runs(element)
 
 
 def _split_runs(element: lxml.html.HtmlElement) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["content_hash", "entry_key", "normalize_url"]
+__all__ = ["content_hash", "entry_key", "normalize_url", "strip_tracking"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,30 @@ def normalize_url(url: str) -> str:
     ]
     query.sort()
     return urlunsplit((scheme, host, path, urlencode(query), ""))
+
+
+def strip_tracking(url: str) -> str:
+    """Return a link without its tracking parameters (utm_*, fbclid, …), otherwise as written.
+
+    Unlike `normalize_url` this is for display: the order of the other parameters, the
+    case of the path and the fragment are kept.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in pairs if not _is_tracking_param(name)]
+    if len(kept) == len(pairs):
+        return url
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
+def _is_tracking_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
 
 
 def content_hash(title: str, text: str) -> str:

@@ -1,0 +1,99 @@
+"""Attribution: who really wrote a post, and the proper name to show for them.
+
+The original is found, in this order of trust, in the feed (`<source>`, `dc:source`,
+`feedburner:origLink` on another site), in a credit line at the end of the text ("Sumber:
+Kompas.com", "Artikel ini telah tayang di …", "Originally published at …"), and on the
+article page (a `rel=canonical` that points at another site). A site's own name never counts
+as an origin. The `[credits]` table of the settings turns short names into proper ones
+("inilah" → "Inilah.com", with its site), whenever a post's credit is shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from syndicate.config import CreditName
+from syndicate.render import Credit
+
+__all__ = ["choose_origin", "host_of", "resolve_credit"]
+
+
+def choose_origin(
+    *,
+    feed: Credit | None,
+    credit_line: Credit | None,
+    canonical_url: str | None,
+    page_url: str | None,
+    publisher_url: str | None = None,
+) -> Credit | None:
+    """The post's original outlet, or None when the publisher wrote it itself."""
+    canonical = _cross_domain(canonical_url, page_url)
+    for candidate in (feed, credit_line):
+        if candidate is None or _same_site(candidate.url, publisher_url or page_url):
+            continue
+        if candidate.url is None and canonical is not None:
+            return Credit(candidate.name, canonical)
+        return candidate
+    if canonical is not None:
+        return Credit(host_of(canonical) or canonical, canonical)
+    return None
+
+
+def resolve_credit(credit: Credit | None, credits: Mapping[str, CreditName]) -> Credit | None:
+    """The credit as the `[credits]` table names it: "inilah" → "Inilah.com".
+
+    The table is searched by the name as written, then by the site's host ("inilah.com")
+    and its first label ("inilah"). A link the credit line carried (to the article itself)
+    is kept; the table's site is used when the line had none.
+    """
+    if credit is None or not credits:
+        return credit
+    for key in _lookup_keys(credit):
+        proper = credits.get(key)
+        if proper is not None:
+            return Credit(proper.name, credit.url or proper.url)
+    return credit
+
+
+def host_of(url: str | None) -> str | None:
+    """The site's host without "www.", or None when `url` has none."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.").removeprefix("m.") if host else None
+
+
+def _lookup_keys(credit: Credit) -> list[str]:
+    name = " ".join(credit.name.split()).casefold()
+    keys = [name, name.removeprefix("www.")]
+    for host in (name if "." in name and " " not in name else None, host_of(credit.url)):
+        if host:
+            keys += [host, host.split(".")[0]]
+    return list(dict.fromkeys(keys))
+
+
+def _cross_domain(url: str | None, page_url: str | None) -> str | None:
+    if not url or not url.startswith(("http://", "https://")):
+        return None
+    if page_url is None or _same_site(url, page_url):
+        return None
+    return url
+
+
+def _same_site(one: str | None, other: str | None) -> bool:
+    first, second = _registrable(host_of(one)), _registrable(host_of(other))
+    return first is not None and first == second
+
+
+def _registrable(host: str | None) -> str | None:
+    """ "news.kompas.com" → "kompas.com", "x.co.id" stays: close enough without a suffix list."""
+    if not host:
+        return None
+    labels = host.split(".")
+    if len(labels) >= 3 and labels[-2] in {"co", "or", "ac", "go", "web", "my", "sch", "com"}:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])

@@ -1,0 +1,335 @@
+"""Full text: fetch an article's page and extract its main text and metadata.
+
+A feed that carries only a summary (or a source with `full_text = "always"`) gets its
+article from the page itself. Pages are fetched politely — each URL once (cached), at most
+`PER_HOST` requests to one site at a time, with a timeout — and read with trafilatura
+(comments off). What trafilatura keeps then goes through the same cleaning as feed HTML
+(widgets, "Baca Juga:" lines, copyright footers, mojibake, lazy images), and the closing
+credit line is lifted out. A page that cannot be fetched or read leaves the entry as the
+feed gave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
+from typing import ClassVar
+from urllib.parse import urljoin
+
+import httpx
+import lxml.etree
+import lxml.html
+
+from syndicate.ingest.attribution import choose_origin
+from syndicate.ingest.clean import (
+    break_runs,
+    clean_html,
+    html_to_text,
+    lift_credit,
+    repair_mojibake,
+)
+from syndicate.ingest.dates import clamp, parse_date
+from syndicate.ingest.identity import normalize_url, strip_tracking
+from syndicate.ingest.parse import FeedEntry
+from syndicate.render import Credit
+
+__all__ = ["PER_HOST", "Article", "ArticleFetcher", "complete_entries", "extract_article"]
+
+logger = logging.getLogger(__name__)
+
+PER_HOST = 2  # requests to one site at a time
+PAGE_TIMEOUT = 15.0  # seconds
+MAX_PAGE_BYTES = 5 * 1024 * 1024
+_CACHE_SIZE = 1024
+_CACHE_SECONDS = 6 * 3600
+_LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-orig-file")
+
+
+@dataclass(frozen=True)
+class Article:
+    """What an article page says, cleaned."""
+
+    url: str  # the page's address after redirects
+    title: str | None
+    content_html: str  # sanitized, widgets and credit line removed
+    excerpt: str  # plain text of content_html
+    published_at: datetime | None  # aware UTC, never in the future
+    image_url: str | None
+    site_name: str | None  # og:site_name
+    canonical_url: str | None
+    credit: Credit | None  # the credit line lifted from the text
+
+
+def extract_article(
+    page: bytes | str, url: str, *, zone: tzinfo | None = None, now: datetime | None = None
+) -> Article | None:
+    """Read an article page; None when it holds no article text."""
+    import trafilatura  # slow to import: only when a page is really read
+
+    text = page if isinstance(page, str) else _decode(page)
+    text = repair_mojibake(text)
+    try:
+        tree = lxml.html.document_fromstring(text)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    meta = _metadata(tree)
+    _promote_lazy_images(tree)
+    break_runs(tree)
+    body = trafilatura.extract(
+        tree,
+        url=url,
+        output_format="html",
+        include_comments=False,
+        include_images=True,
+        include_links=True,
+        include_tables=False,
+        favor_precision=True,
+    )
+    if not body:
+        return None
+    title = _title(meta)
+    content, credit = lift_credit(clean_html(_body_of(body, title), url))
+    excerpt = html_to_text(content)
+    if not excerpt:
+        return None
+    published = parse_date(meta.get("published"), zone)
+    return Article(
+        url=url,
+        title=title,
+        content_html=content,
+        excerpt=excerpt,
+        published_at=clamp(published, now or datetime.now(UTC)),
+        image_url=_image(meta.get("image"), url) or _first_image(content),
+        site_name=meta.get("site_name"),
+        canonical_url=_absolute(meta.get("canonical"), url),
+        credit=credit,
+    )
+
+
+def _decode(page: bytes) -> str:
+    head = page[:4096].decode("ascii", "replace").lower()
+    declared = re.search(r"charset=[\"']?([\w-]+)", head)
+    for encoding in (declared.group(1) if declared else None, "utf-8", "cp1252"):
+        if not encoding:
+            continue
+        try:
+            return page.decode(encoding)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return page.decode("utf-8", "replace")
+
+
+def _metadata(tree: lxml.html.HtmlElement) -> dict[str, str]:
+    found: dict[str, str] = {}
+
+    def first(*paths: str) -> str | None:
+        for path in paths:
+            for value in tree.xpath(path):
+                value = " ".join(str(value).split())
+                if value:
+                    return value
+        return None
+
+    pairs = {
+        "title": ("//meta[@property='og:title']/@content",),
+        "page_title": ("//title/text()",),
+        "site_name": ("//meta[@property='og:site_name']/@content",),
+        "canonical": ("//link[@rel='canonical']/@href",),
+        "image": ("//meta[@property='og:image']/@content",),
+        "published": (
+            "//meta[@property='article:published_time']/@content",
+            "//meta[@itemprop='datePublished']/@content",
+            "//*[@itemprop='datePublished']/@datetime",
+            "//time[@datetime]/@datetime",
+            "//abbr[contains(@class, 'published')]/@title",
+        ),
+    }
+    for name, paths in pairs.items():
+        value = first(*paths)
+        if value:
+            found[name] = value
+    if "published" not in found:
+        found.update(_json_ld_date(tree))
+    return found
+
+
+def _json_ld_date(tree: lxml.html.HtmlElement) -> dict[str, str]:
+    for script in tree.xpath("//script[@type='application/ld+json']/text()"):
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict) and isinstance(item.get("datePublished"), str):
+                return {"published": item["datePublished"]}
+    return {}
+
+
+def _promote_lazy_images(tree: lxml.html.HtmlElement) -> None:
+    """Lazy-loading themes put the picture in data-src and a placeholder in src."""
+    for img in tree.iter("img"):
+        src = (img.get("src") or "").strip()
+        if src and not src.startswith("data:") and "placeholder" not in src and "lazy" not in src:
+            continue
+        for attr in _LAZY_ATTRS:
+            if (img.get(attr) or "").strip():
+                img.set("src", img.get(attr).strip())
+                break
+
+
+def _title(meta: dict[str, str]) -> str | None:
+    """og:title, else the page's <title> without the " | Site Name" it ends with."""
+    if meta.get("title"):
+        return meta["title"]
+    title = meta.get("page_title")
+    site = meta.get("site_name")
+    if title and site:
+        title = re.sub(rf"\s+[|\-–—:]\s+{re.escape(site)}$", "", title, flags=re.IGNORECASE)
+    return title
+
+
+def _body_of(html: str, title: str | None) -> str:
+    """The inside of trafilatura's output, without a leading repeat of the title or date.
+
+    Themes put the headline and the date line inside the article container; the post shows
+    both already.
+    """
+    root = lxml.html.document_fromstring(html)
+    body = root.find("body")
+    node = body if body is not None else root
+    children = list(node)
+    while children and _is_heading_or_date(children[0], title):
+        children.pop(0)
+    return "".join(lxml.html.tostring(child, encoding="unicode") for child in children)
+
+
+def _is_heading_or_date(element: lxml.html.HtmlElement, title: str | None) -> bool:
+    text = " ".join(element.text_content().split())
+    if not text or element.find(".//img") is not None:
+        return False
+    if parse_date(text) is not None:
+        return True
+    return title is not None and _letters(text) == _letters(title)
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def _image(link: str | None, base: str) -> str | None:
+    return strip_tracking(urljoin(base, link)) if link else None
+
+
+def _absolute(link: str | None, base: str) -> str | None:
+    return urljoin(base, link) if link else None
+
+
+def _first_image(content_html: str) -> str | None:
+    match = re.search(r'<img[^>]+src="([^"]+)"', content_html)
+    return match.group(1) if match else None
+
+
+class ArticleFetcher:
+    """Fetches article pages politely: cached by URL, `PER_HOST` at a time, with a timeout.
+
+    The cache outlives one poll (it is the class's), so two sources linking the same
+    article, or the same entry seen again, cost one request.
+    """
+
+    _cache: ClassVar[OrderedDict[str, tuple[float, Article | None]]] = OrderedDict()
+
+    def __init__(self, client: httpx.AsyncClient, *, per_host: int = PER_HOST) -> None:
+        self.client = client
+        self.per_host = per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    async def article(self, url: str, *, zone: tzinfo | None = None) -> Article | None:
+        key = normalize_url(url)
+        cached = self._cache.get(key)
+        if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        host = httpx.URL(url).host
+        limit = self._hosts.setdefault(host, asyncio.Semaphore(self.per_host))
+        async with limit:
+            page = await self._download(url)
+        article = None
+        if page is not None:
+            body, final_url = page
+            article = await asyncio.to_thread(extract_article, body, final_url, zone=zone)
+        self._remember(key, article)
+        return article
+
+    async def _download(self, url: str) -> tuple[bytes, str] | None:
+        try:
+            response = await self.client.get(
+                url, timeout=PAGE_TIMEOUT, headers={"Accept": "text/html,*/*;q=0.5"}
+            )
+        except httpx.HTTPError as error:
+            logger.info("article page %s could not be fetched (%s)", url, error)
+            return None
+        kind = response.headers.get("Content-Type", "text/html")
+        if response.status_code != 200 or "html" not in kind:
+            logger.info("article page %s: %s, %s", url, response.status_code, kind)
+            return None
+        if len(response.content) > MAX_PAGE_BYTES:
+            logger.info("article page %s is larger than %d bytes", url, MAX_PAGE_BYTES)
+            return None
+        return response.content, str(response.url)
+
+    def _remember(self, key: str, article: Article | None) -> None:
+        self._cache[key] = (time.monotonic(), article)
+        self._cache.move_to_end(key)
+        while len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+
+async def complete_entries(
+    entries: Sequence[FeedEntry],
+    fetcher: ArticleFetcher,
+    *,
+    full_text: str = "auto",
+    zone: tzinfo | None = None,
+) -> list[FeedEntry]:
+    """The entries, those that need it completed from their article page.
+
+    `full_text` is the source's setting: "auto" reads the page of summary-only entries,
+    "always" of every entry, "never" of none.
+    """
+    if full_text == "never":
+        return list(entries)
+
+    async def one(entry: FeedEntry) -> FeedEntry:
+        wanted = full_text == "always" or entry.summary_only
+        if not wanted or not entry.url or not entry.url.startswith(("http://", "https://")):
+            return entry
+        article = await fetcher.article(entry.url, zone=zone)
+        return with_article(entry, article) if article is not None else entry
+
+    return list(await asyncio.gather(*(one(entry) for entry in entries)))
+
+
+def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
+    """The entry with the page's text, picture, date and attribution where the feed lacked them."""
+    longer = len(article.excerpt) > len(entry.excerpt)
+    origin = choose_origin(
+        feed=entry.origin,
+        credit_line=article.credit,
+        canonical_url=article.canonical_url,
+        page_url=article.url,
+    )
+    return replace(
+        entry,
+        content_html=article.content_html if longer else entry.content_html,
+        excerpt=article.excerpt if longer else entry.excerpt,
+        summary_only=entry.summary_only and not longer,
+        image_url=entry.image_url or article.image_url,
+        published_at=entry.published_at or article.published_at,
+        origin=origin,
+    )
