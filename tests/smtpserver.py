@@ -16,19 +16,26 @@ Usage::
     server.fail_next("RCPT", "550 5.1.1 No such user", times=3)
     server.fail_next("DATA", "421 4.3.2 Shutting down")
     server.fail_next("DATA", DROP)   # close the connection after the body, without a reply
+    server.fail_next("DATA", ACCEPT_THEN_DROP, after=3)  # the 4th DATA: keep it, then hang up
 
-Failures are answered in the order they were queued, per command. The server runs
-aiosmtpd in its own thread, so synchronous and asyncio tests can both use it.
+    SmtpServer(close_after=3)        # hang up (after the 250) every 3 messages on a connection
+
+Failures are answered in the order they were queued, per command; `after=n` lets n
+commands through first. `connections` counts client sessions, `most_open` the most open
+at once, and every `ReceivedMessage` has the server's `received_at` (time.monotonic()).
+The server runs aiosmtpd in its own thread, so synchronous and asyncio tests can both use it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import ipaddress
 import socket
 import ssl
 import threading
+import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from email import policy
@@ -40,9 +47,17 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-__all__ = ["DROP", "ReceivedMessage", "SmtpServer", "TlsFiles", "make_tls_files"]
+__all__ = [
+    "ACCEPT_THEN_DROP",
+    "DROP",
+    "ReceivedMessage",
+    "SmtpServer",
+    "TlsFiles",
+    "make_tls_files",
+]
 
 DROP = "DROP"  # a reply that closes the connection instead of answering
+ACCEPT_THEN_DROP = "ACCEPT_THEN_DROP"  # DATA only: keep the message, then close, no reply
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class ReceivedMessage:
     data: bytes
     message: EmailMessage
     authenticated_as: str | None
+    received_at: float = 0.0  # time.monotonic() when the server took it
 
 
 @dataclass(frozen=True)
@@ -98,7 +114,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if (reply := self._server._next_failure("DATA", server)) is not None:
+        reply = self._server._next_failure("DATA", server, accept_then_drop=True)
+        if reply is not None and reply != ACCEPT_THEN_DROP:
             return reply
         data = bytes(envelope.original_content or b"")
         parsed = email.message_from_bytes(data, policy=policy.default)
@@ -110,8 +127,20 @@ class _Handler:
                 data=data,
                 message=parsed,  # type: ignore[arg-type]
                 authenticated_as=login,
+                received_at=time.monotonic(),
             )
         )
+        if reply == ACCEPT_THEN_DROP:
+            assert server.transport is not None
+            server.transport.abort()  # taken, but the client never hears so
+            return "250 OK"
+        accepted = getattr(session, "accepted", 0) + 1
+        session.accepted = accepted  # type: ignore[attr-defined]
+        limit = self._server.close_after
+        if limit is not None and accepted % limit == 0 and server.transport is not None:
+            # Like a server with a per-connection message limit: answer, then hang up.
+            # call_soon runs after the reply is written; close() sends it before the FIN.
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 Message accepted for delivery"
 
 
@@ -132,15 +161,19 @@ class SmtpServer:
         tls: TlsFiles | None = None,
         implicit_tls: bool = False,
         require_starttls: bool = False,
+        close_after: int | None = None,
     ) -> None:
         self.host = "127.0.0.1"
         self.port = _free_port(self.host)
         self.messages: list[ReceivedMessage] = []
         self.connections = 0  # how many client sessions the server has seen
+        self.open_now = 0  # client sessions open right now
+        self.most_open = 0  # the most client sessions open at once
+        self.close_after = close_after
         self._user = user
         self._password = password
         self._implicit_tls = implicit_tls
-        self._failures: dict[str, deque[str]] = defaultdict(deque)
+        self._failures: dict[str, deque[str | None]] = defaultdict(deque)
         self._lock = threading.Lock()
         tls_context = _server_context(tls) if tls else None
         auth = user is not None
@@ -168,17 +201,20 @@ class SmtpServer:
         scheme = "smtps" if self._implicit_tls else "smtp"
         return f"{scheme}://{self.host}:{self.port}"
 
-    def fail_next(self, command: str, reply: str, times: int = 1) -> None:
-        """Answer the next `times` MAIL, RCPT or DATA commands with `reply` (or DROP)."""
+    def fail_next(self, command: str, reply: str, times: int = 1, after: int = 0) -> None:
+        """Answer `times` MAIL, RCPT or DATA commands with `reply`, after `after` pass."""
         command = command.upper()
         if command not in ("MAIL", "RCPT", "DATA"):
             raise ValueError(f"fail_next takes MAIL, RCPT or DATA, not {command!r}.")
+        if reply == ACCEPT_THEN_DROP and command != "DATA":
+            raise ValueError("ACCEPT_THEN_DROP is a DATA reply.")
         with self._lock:
-            self._failures[command].extend([reply] * times)
+            self._failures[command].extend([None] * after + [reply] * times)
 
     def start(self) -> SmtpServer:
         self._controller.start()
         self.connections = 0  # the Controller's own readiness check is not a client
+        self.most_open = self.open_now
         return self
 
     def stop(self) -> None:
@@ -195,10 +231,14 @@ class SmtpServer:
     ) -> None:
         self.stop()
 
-    def _next_failure(self, command: str, server: SMTP) -> str | None:
+    def _next_failure(
+        self, command: str, server: SMTP, *, accept_then_drop: bool = False
+    ) -> str | None:
         with self._lock:
             queue = self._failures[command]
             reply = queue.popleft() if queue else None
+        if reply == ACCEPT_THEN_DROP and accept_then_drop:
+            return reply
         if reply == DROP:
             assert server.transport is not None
             server.transport.abort()  # no reply at all: the client cannot know what happened
@@ -231,7 +271,26 @@ class _CountingController(Controller):
 
     def factory(self) -> SMTP:
         self._owner.connections += 1
-        return super().factory()
+        return _CountedSMTP(self._owner, self.handler, **self.SMTP_kwargs)
+
+
+class _CountedSMTP(SMTP):
+    """An aiosmtpd session that keeps the server's count of open sessions."""
+
+    def __init__(self, owner: SmtpServer, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._owner = owner
+
+    def connection_made(self, transport: Any) -> None:
+        with self._owner._lock:
+            self._owner.open_now += 1
+            self._owner.most_open = max(self._owner.most_open, self._owner.open_now)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        with self._owner._lock:
+            self._owner.open_now -= 1
+        super().connection_lost(error)
 
 
 def make_tls_files(directory: Path) -> TlsFiles:

@@ -438,7 +438,9 @@ class EmailChannel(Channel):
 
     def _send_blocking(self, message: EmailMessage) -> SendResult:
         data = self.dkim.sign(message.data) if self.dkim is not None else message.data
-        for attempt in (1, 2):
+        # A reused connection may have been closed by the server since; each such one is
+        # dropped and the message tried on another, at worst a new one.
+        for _ in range(self._pool.size + 1):
             smtp, fresh = self._pool.take()
             smtp.body_sent = False
             try:
@@ -450,6 +452,12 @@ class EmailChannel(Channel):
                 raise self._refusal(code, reply, stage) from None
             except smtplib.SMTPSenderRefused as error:
                 self._after_refusal(smtp)
+                if error.smtp_code == 421 and not fresh:
+                    # "421 too many messages on this connection": a new one will do.
+                    logger.info(
+                        "%s: the server closed a reused connection; reconnecting", self.name
+                    )
+                    continue
                 stage = f"the sender {message.sender}"
                 raise self._refusal(error.smtp_code, error.smtp_error, stage) from None
             except smtplib.SMTPResponseException as error:  # DATA refused, HELO refused
@@ -464,7 +472,7 @@ class EmailChannel(Channel):
                         f"lost after the message to {message.recipient} was sent, before "
                         f"the server confirmed it ({_describe(error)})."
                     ) from None
-                if not fresh and attempt == 1:
+                if not fresh:
                     logger.info("%s: an SMTP connection went stale; reconnecting", self.name)
                     continue
                 raise TransientError(

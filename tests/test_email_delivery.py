@@ -1,0 +1,434 @@
+"""The email digest through the whole pipeline, against a real SMTP server (aiosmtpd).
+
+Each test writes a site (settings, a job, a feed file), adds subscribers, fires the job
+with `run_job` and sends with `deliver_due`, then reads back what the server received
+with the `email` package and where every delivery row ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import dkim
+import pytest
+from sqlalchemy import select
+
+from syndicate.channels.base import Channel
+from syndicate.channels.registry import build_channels
+from syndicate.config import Config, load_config
+from syndicate.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
+from syndicate.db.session import Database, open_database
+from syndicate.delivery import DeliveryPolicy, deliver_due
+from syndicate.demo import write_sample_feed
+from syndicate.ingest.poll import poll_sources
+from syndicate.jobs import JobOutcome, run_job
+from syndicate.links import Links
+from syndicate.subscribers import add_subscriber, import_csv, remove_subscriber
+from syndicate.tokens import site_secret
+from tests.smtpserver import ACCEPT_THEN_DROP, DROP, SmtpServer
+
+pytestmark = pytest.mark.filterwarnings("ignore:Session.login_data is deprecated")
+
+QUICK = DeliveryPolicy(backoff_base=timedelta(milliseconds=50))
+SLOT = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+SETTINGS = """\
+[site]
+name = "Kabar Pilihan"
+base_url = "https://kabarpilihan.example.id"
+locale = "{locale}"
+timezone = "Asia/Jakarta"
+
+[database]
+url = "sqlite:///{folder}/syndicate.db"
+
+[scheduler]
+jobs_dir = "jobs"
+
+[[sources]]
+name = "warta"
+url = "{feed_url}"
+poll = "15m"
+
+[channels.newsletter]
+type = "email"
+smtp_url = "{smtp_url}"
+from = "Kabar Pilihan <redaksi@kabarpilihan.example.id>"
+list = "newsletter"
+timeout = 5
+{extra}
+"""
+DIGEST = 'every = "10m"\nchannels = ["newsletter"]\nformat = "digest"\nsubject = "Kabar pagi"\n'
+EACH = 'every = "10m"\nchannels = ["newsletter"]\nformat = "each"\n'
+
+
+@dataclass
+class Newsletter:
+    """A site with one email channel, its database and the SMTP server it mails."""
+
+    config: Config
+    channels: dict[str, Channel]
+    db: Database
+    smtp: SmtpServer
+
+    def subscribe(self, *addresses: str) -> None:
+        for address in addresses:
+            add_subscriber(self.db, address, "newsletter")
+
+    def run(self, n: int = 0) -> JobOutcome:
+        job = self.config.job("pagi")
+        return run_job(
+            self.db, self.config, self.channels, job, scheduled_for=SLOT + timedelta(hours=n)
+        )
+
+    def deliver(self, wait: float = 0) -> dict[str, int]:
+        outcomes = deliver_due(
+            self.db,
+            self.config,
+            self.channels,
+            policy=QUICK,
+            wait_for_retries=timedelta(seconds=wait),
+        )
+        return dict(asyncio.run(outcomes))
+
+    def rows(self) -> dict[str, Delivery]:
+        with self.db.session() as session:
+            return {row.target: row for row in session.scalars(select(Delivery))}
+
+    def received(self) -> list[EmailMessage]:
+        return [message.message for message in self.smtp.messages]
+
+    def links(self) -> Links:
+        return Links(self.config.site.base_url, site_secret(self.db, None))
+
+
+@pytest.fixture
+def make_site(tmp_path: Path) -> Iterator:
+    opened: list[tuple[Database, SmtpServer]] = []
+
+    def make(
+        extra: str = "",
+        *,
+        job: str = DIGEST,
+        feed: Path | None = None,
+        locale: str = "id",
+        smtp: SmtpServer | None = None,
+    ) -> Newsletter:
+        server = (smtp or SmtpServer()).start()
+        feed = feed or write_sample_feed(tmp_path / "feed.xml")
+        (tmp_path / "jobs").mkdir(exist_ok=True)
+        (tmp_path / "jobs" / "pagi.toml").write_text(job, encoding="utf-8")
+        settings = tmp_path / "syndicate.toml"
+        settings.write_text(
+            SETTINGS.format(
+                locale=locale,
+                folder=tmp_path.as_posix(),
+                feed_url=feed.as_uri(),
+                smtp_url=server.url,
+                extra=extra,
+            ),
+            encoding="utf-8",
+        )
+        config = load_config(settings)
+        db = open_database(config.database_url)
+        opened.append((db, server))
+        reports = asyncio.run(poll_sources(db, config.sources))
+        assert [report.error for report in reports] == [None]
+        return Newsletter(config, build_channels(config), db, server)
+
+    yield make
+    for db, server in opened:
+        db.dispose()
+        server.stop()
+
+
+# -- the message ------------------------------------------------------------------------
+
+
+def test_delivered_digest_has_the_one_click_pair_and_a_matching_mailto(make_site) -> None:
+    site = make_site('unsubscribe_mailto = "berhenti@kabarpilihan.example.id"')
+    site.subscribe("sari@example.org", "budi@example.org")
+    assert site.run().queued == 2
+
+    assert site.deliver() == {"sent": 2}
+
+    rows = site.rows()
+    with site.db.session() as session:
+        ids = dict(session.execute(select(Subscriber.email, Subscriber.id)).all())
+    for received in site.smtp.messages:
+        message = received.message
+        (address,) = received.envelope_to
+        assert message["To"].addresses[0].addr_spec == address
+        assert message["Subject"] == "Kabar pagi"
+        assert message["From"].addresses[0].addr_spec == "redaksi@kabarpilihan.example.id"
+        assert message["Message-ID"] == f"<{rows[address].external_id}>"
+        assert message["Message-ID"].endswith("@kabarpilihan.example.id>")
+        assert message["List-Id"] == "Kabar Pilihan <newsletter.kabarpilihan.example.id>"
+        assert message["Auto-Submitted"] == "auto-generated"
+        assert message["Date"].endswith("+0700")  # the site's zone, Asia/Jakarta
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        https, mailto = re.fullmatch(
+            r"<(https://[^>]+)>, <(mailto:[^>]+)>", message["List-Unsubscribe"]
+        ).groups()
+        token = https.rsplit("/", 1)[1]
+        assert https == f"https://kabarpilihan.example.id/unsubscribe/{token}"
+        assert site.links().read_unsubscribe(token) == (ids[address], "newsletter")
+        assert mailto == f"mailto:berhenti@kabarpilihan.example.id?subject=unsubscribe%20{token}"
+        assert b"=?" not in received.data.split(b"\r\n\r\n", 1)[0]  # no encoded words at all
+        assert message.get_content_type() == "multipart/alternative"
+        assert [part.get_content_type() for part in message.iter_parts()] == [
+            "text/plain",
+            "text/html",
+        ]
+        text = message.get_body(("plain",)).get_content()
+        assert f"Berhenti berlangganan: {https}" in text
+        assert f"Email ini dikirim ke {address}." in text
+
+
+def test_feed_title_with_cr_lf_adds_no_header(make_site, tmp_path: Path) -> None:
+    published = (datetime.now(UTC) - timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    feed = tmp_path / "sneaky.xml"
+    feed.write_text(
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        "<title>Warta</title><link>https://warta.example.org/</link>"
+        "<item><title>Harga naik&#13;&#10;Bcc: korban@example.com&#13;&#10;X-Evil: 1"
+        "&#13;&#10;&#13;&#10;badan palsu</title>"
+        "<link>https://warta.example.org/harga</link><guid>harga-1</guid>"
+        f"<pubDate>{published}</pubDate><description>Isi berita.</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    site = make_site(job=EACH, feed=feed)
+    site.subscribe("sari@example.org")
+    assert site.run().queued == 1
+
+    assert site.deliver() == {"sent": 1}
+
+    (received,) = site.smtp.messages
+    names = [name.lower() for name in received.message]
+    assert "bcc" not in names and "x-evil" not in names
+    assert received.envelope_to == ["sari@example.org"]
+    assert received.message["Subject"].startswith("Harga naik Bcc: korban@example.com")
+    assert "\n" not in received.message["Subject"]
+
+
+def test_english_site_sends_english_labels_and_dates_in_its_zone(make_site) -> None:
+    site = make_site(locale="en")
+    site.subscribe("sari@example.org")
+    site.run()
+
+    assert site.deliver() == {"sent": 1}
+
+    text = site.received()[0].get_body(("plain",)).get_content()
+    assert "Unsubscribe: https://kabarpilihan.example.id/unsubscribe/" in text
+    assert "Read more: https://" in text
+    assert "Berhenti berlangganan" not in text
+    now_in_jakarta = datetime.now(UTC).astimezone(site.config.site.timezone)
+    assert f"{now_in_jakarta:%A}, {now_in_jakarta.day} {now_in_jakarta:%B %Y}" in text
+
+
+# -- SMTP outcomes ----------------------------------------------------------------------
+
+
+def test_451_on_data_is_retried_and_then_sent_once(make_site) -> None:
+    site = make_site()
+    site.subscribe("sari@example.org", "budi@example.org")
+    site.run()
+    site.smtp.fail_next("DATA", "451 4.7.1 Greylisted, come back later")
+
+    assert site.deliver(wait=5) == {"queued": 1, "sent": 2}
+
+    assert Counter(to for m in site.smtp.messages for to in m.envelope_to) == {
+        "sari@example.org": 1,
+        "budi@example.org": 1,
+    }
+    assert {row.state for row in site.rows().values()} == {DeliveryState.SENT}
+
+
+def test_550_on_one_recipient_of_many_fails_only_that_one_and_bounces_it(make_site) -> None:
+    site = make_site("bounce_after = 1\nconnections = 1")
+    addresses = [f"pembaca{n}@example.org" for n in range(6)]
+    site.subscribe(*addresses)
+    site.run()
+    site.smtp.fail_next("RCPT", "550 5.1.1 <pembaca2@example.org>: no such user", after=2)
+
+    assert site.deliver() == {"sent": 5, "failed": 1}
+
+    rows = site.rows()
+    assert rows["pembaca2@example.org"].state == DeliveryState.FAILED
+    assert "550 5.1.1" in (rows["pembaca2@example.org"].error or "")
+    assert sorted(to for m in site.smtp.messages for to in m.envelope_to) == sorted(
+        set(addresses) - {"pembaca2@example.org"}
+    )
+    with site.db.session() as session:
+        statuses = dict(session.execute(select(Subscriber.email, Subscriber.status)).all())
+    assert statuses["pembaca2@example.org"] == SubscriberStatus.BOUNCED  # bounce_after = 1
+    assert statuses["pembaca3@example.org"] == SubscriberStatus.ACTIVE
+
+
+def test_connection_dropped_mid_batch_loses_nothing_and_repeats_nothing(make_site) -> None:
+    site = make_site("connections = 1")
+    addresses = [f"pembaca{n}@example.org" for n in range(10)]
+    site.subscribe(*addresses)
+    site.run()
+    # The 4th message is taken, then the line dies before the 250; the 7th RCPT dies.
+    site.smtp.fail_next("DATA", ACCEPT_THEN_DROP, after=3)
+    site.smtp.fail_next("RCPT", DROP, after=6)
+
+    assert site.deliver(wait=5) == {"sent": 9, "unknown": 1}
+    assert site.deliver(wait=1) == {}  # nothing left to send, nothing sent again
+
+    rows = site.rows()
+    assert rows["pembaca3@example.org"].state == DeliveryState.UNKNOWN
+    received = Counter(to for m in site.smtp.messages for to in m.envelope_to)
+    assert received == Counter(addresses)  # every one exactly once, the unknown one too
+    assert site.smtp.connections == 3
+
+
+def test_server_that_hangs_up_every_few_messages_gets_each_message_once(make_site) -> None:
+    site = make_site("connections = 2", smtp=SmtpServer(close_after=3))
+    addresses = [f"pembaca{n}@example.org" for n in range(20)]
+    site.subscribe(*addresses)
+    site.run()
+
+    assert site.deliver(wait=5) == {"sent": 20}
+
+    received = Counter(to for m in site.smtp.messages for to in m.envelope_to)
+    assert received == Counter(addresses)
+    assert site.smtp.connections >= 7  # ceil(20 / 3): dropped connections were replaced
+
+
+# -- fan-out, pool and rate limit -------------------------------------------------------
+
+
+def test_thousand_subscribers_get_exactly_one_message_each_over_the_pool(
+    make_site, tmp_path: Path
+) -> None:
+    site = make_site("connections = 4")
+    csv = tmp_path / "readers.csv"
+    addresses = [f"pembaca{n:04d}@example.org" for n in range(1002)]
+    csv.write_text("email,name\n" + "".join(f"{a},Pembaca {a[7:11]}\n" for a in addresses))
+    import_csv(site.db, csv, "newsletter")
+    remove_subscriber(site.db, "pembaca0000@example.org")  # left before the edition
+    assert site.run().queued == 1001
+    remove_subscriber(site.db, "pembaca0001@example.org")  # left before the send
+
+    assert site.deliver() == {"sent": 1000, "skipped": 1}
+
+    messages = site.smtp.messages
+    assert len(messages) == 1000
+    recipients = [to for m in messages for to in m.envelope_to]
+    assert sorted(recipients) == addresses[2:]
+    assert len({m.message["Message-ID"] for m in messages}) == 1000
+    assert all(m.message["To"].addresses[0].addr_spec == m.envelope_to[0] for m in messages)
+    rows = site.rows()
+    assert rows["pembaca0001@example.org"].state == DeliveryState.SKIPPED
+    assert "pembaca0000@example.org" not in rows
+    sent = [row for row in rows.values() if row.state == DeliveryState.SENT]
+    assert len(sent) == 1000
+    assert {f"<{row.external_id}>" for row in sent} == {m.message["Message-ID"] for m in messages}
+    # The pool: several connections at once, never more than configured, each reused.
+    assert 2 <= site.smtp.most_open <= 4
+    assert site.smtp.connections <= 4
+
+
+def test_per_second_limit_is_never_exceeded_at_the_server(make_site) -> None:
+    site = make_site("connections = 4\nmax_per_second = 20")
+    site.subscribe(*(f"pembaca{n}@example.org" for n in range(70)))
+    site.run()
+
+    assert site.deliver() == {"sent": 70}
+
+    times = sorted(message.received_at for message in site.smtp.messages)
+    # Any 21 consecutive arrivals span at least one second: no second holds more than 20.
+    assert all(times[i + 20] - times[i] >= 1.0 for i in range(len(times) - 20))
+
+
+def test_per_hour_limit_sends_that_many_and_keeps_the_rest_for_the_next_hour(make_site) -> None:
+    site = make_site("max_per_hour = 3")
+    site.subscribe(*(f"pembaca{n}@example.org" for n in range(5)))
+    site.run()
+    before = datetime.now(UTC)
+
+    outcomes = site.deliver()
+
+    assert outcomes["sent"] == 3 and len(site.smtp.messages) == 3
+    waiting = [row for row in site.rows().values() if row.state == DeliveryState.QUEUED]
+    assert len(waiting) == 2
+    for row in waiting:
+        assert row.next_attempt_at.replace(tzinfo=UTC) > before + timedelta(minutes=55)
+        assert row.attempts <= 1
+    assert any("rate limit" in (row.error or "") for row in waiting)
+
+
+# -- DKIM -------------------------------------------------------------------------------
+
+
+def _rsa_key(folder: Path) -> tuple[Path, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = folder / "dkim.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def test_dkim_signature_verifies_against_the_public_key(make_site, tmp_path: Path) -> None:
+    pytest.importorskip("cryptography", reason="cryptography makes the test key")
+    _path, record = _rsa_key(tmp_path)
+    site = make_site(
+        'dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"\n'
+        'unsubscribe_mailto = "berhenti@kabarpilihan.example.id"'
+    )
+    site.subscribe("sari@example.org")
+    site.run()
+    assert site.deliver() == {"sent": 1}
+    lookups: list[bytes] = []
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        lookups.append(name)
+        return record if name == b"kabar._domainkey.kabarpilihan.example.id." else b""
+
+    (received,) = site.smtp.messages
+    assert dkim.verify(received.data, dnsfunc=dns)
+    assert lookups == [b"kabar._domainkey.kabarpilihan.example.id."]
+    signature = received.message["DKIM-Signature"]
+    signed = {name.strip() for name in re.search(r"h=([^;]+)", signature).group(1).split(":")}
+    assert {"from", "subject", "list-unsubscribe", "list-unsubscribe-post", "to"} <= signed
+    assert {"message-id", "date", "list-id"} <= signed
+    assert "d=kabarpilihan.example.id" in signature
+    tampered = received.data.replace(b"Subject: Kabar pagi", b"Subject: Kabar sore", 1)
+    assert tampered != received.data
+    assert not dkim.verify(tampered, dnsfunc=dns)
+    unsubscribe = received.data.index(b"List-Unsubscribe:")
+    added = received.data[:unsubscribe] + b"List-Unsubscribe: <https://evil.example/>\r\n"
+    assert not dkim.verify(added + received.data[unsubscribe:], dnsfunc=dns)
+
+
+def test_parsed_back_messages_are_plain_email_objects(make_site) -> None:
+    site = make_site()
+    site.subscribe("sari@example.org")
+    site.run()
+    site.deliver()
+    (received,) = site.smtp.messages
+    again = email.message_from_bytes(received.data, policy=policy.default)
+    assert again["Subject"] == "Kabar pagi"
