@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "ConfigTable",
     "CreditName",
+    "DeliverySettings",
     "Job",
     "Selection",
     "Site",
@@ -251,6 +252,19 @@ class CreditName:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """How deliveries are retried and how long a claimed row stays a worker's."""
+
+    max_attempts: int = 5
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(hours=1)
+    # A worker renews its rows' lease while it lives; a dead worker's rows are taken
+    # over by another once the lease has run out.
+    lease: timedelta = timedelta(seconds=30)
+    batch_size: int = 200
+
+
+@dataclass(frozen=True)
 class Web:
     """`syndicate serve`: where it listens and who may use the dashboard."""
 
@@ -329,6 +343,7 @@ class Config:
     channels: dict[str, ChannelConfig]
     jobs: dict[str, Job] = field(default_factory=dict)
     web: Web | None = None  # None when there is no [web] table: no pages are served
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     credits: dict[str, CreditName] = field(default_factory=dict)  # keys case-folded
 
     def job(self, name: str) -> Job:
@@ -361,10 +376,12 @@ def load_config(path: Path) -> Config:
     channels = _read_channels(top)
     web = _read_web(top.section("web")) if "web" in top else None
     credits = _read_credits(top.section("credits"))
+    delivery = _read_delivery(top.section("delivery"))
     top.done()
-    config = Config(path, site, database_url, jobs_dir, sources, channels, {}, web, credits)
+    extra = {"web": web, "credits": credits, "delivery": delivery}
+    config = Config(path, site, database_url, jobs_dir, sources, channels, **extra)
     jobs = {job.name: job for job in _read_jobs(config)}
-    return Config(path, site, database_url, jobs_dir, sources, channels, jobs, web, credits)
+    return Config(path, site, database_url, jobs_dir, sources, channels, jobs, **extra)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -460,6 +477,21 @@ def _read_web(table: ConfigTable) -> Web:
         table.fail("admin_password", "give both admin_user and admin_password, or neither")
     table.done()
     return web
+
+
+def _read_delivery(table: ConfigTable) -> DeliverySettings:
+    default = DeliverySettings()
+    settings = DeliverySettings(
+        max_attempts=table.int("max_attempts", default.max_attempts, minimum=1),
+        backoff_base=table.duration("backoff_base", default.backoff_base),
+        backoff_cap=table.duration("backoff_cap", default.backoff_cap),
+        lease=table.duration("lease", default.lease),
+        batch_size=table.int("batch_size", default.batch_size, minimum=1),
+    )
+    if settings.lease < timedelta(seconds=3):
+        table.fail("lease", "must be at least 3 seconds")
+    table.done()
+    return settings
 
 
 def _read_credits(table: ConfigTable) -> dict[str, CreditName]:

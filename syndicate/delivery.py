@@ -9,8 +9,11 @@ in flight, and what a channel confirmed is never sent again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
+import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from syndicate.channels.base import (
     Channel,
@@ -28,7 +32,7 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from syndicate.config import Config, format_duration
+from syndicate.config import Config, DeliverySettings, format_duration
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
     Attempt,
@@ -56,9 +60,19 @@ class DeliveryPolicy:
     max_attempts: int = 5
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_cap: timedelta = timedelta(hours=1)
-    lease: timedelta = timedelta(minutes=5)
+    lease: timedelta = timedelta(seconds=30)
     batch_size: int = 200
     bounces_to_stop: int = 3  # hard failures before an address is marked bounced
+
+    @classmethod
+    def from_settings(cls, settings: DeliverySettings) -> DeliveryPolicy:
+        return cls(
+            max_attempts=settings.max_attempts,
+            backoff_base=settings.backoff_base,
+            backoff_cap=settings.backoff_cap,
+            lease=settings.lease,
+            batch_size=settings.batch_size,
+        )
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential backoff with full jitter: a random wait up to base·2^(n-1), capped."""
@@ -99,15 +113,24 @@ async def deliver_due(
     With `wait_for_retries`, retries due within that time are waited for and sent too.
     When `stopping` is set, no new batch is claimed: what is in flight finishes.
     """
-    policy = policy or DeliveryPolicy()
+    policy = policy or DeliveryPolicy.from_settings(config.delivery)
     outcomes: Counter[str] = Counter()
     recover_expired_leases(db, channels)
     letterhead = Letterhead.for_site(db, config)
-    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress)
+    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
+    heartbeat = asyncio.create_task(sender.keep_leases())
+    worker = uuid.uuid4().hex[:16]
     deadline = utcnow() + wait_for_retries
+    recovered_at = time.monotonic()
     try:
-        while stopping is None or not stopping.is_set():
-            claimed = _claim(db, list(channels), policy)
+        for batch in itertools.count():
+            if stopping is not None and stopping.is_set():
+                break
+            if time.monotonic() - recovered_at > policy.lease.total_seconds() / 2:
+                # Another worker may have died: its rows are ours once their lease ran out.
+                recover_expired_leases(db, channels)
+                recovered_at = time.monotonic()
+            claimed = _claim(db, list(channels), policy, f"{worker}-{batch}")
             if claimed:
                 await sender.send_batch(claimed)
                 continue
@@ -116,6 +139,7 @@ async def deliver_due(
                 break
             await asyncio.sleep(wait)
     finally:
+        heartbeat.cancel()
         await sender.close()
     return outcomes
 
@@ -132,14 +156,39 @@ class _Sender:
         policy: DeliveryPolicy,
         outcomes: Counter[str],
         progress: Progress | None,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.db, self.config, self.channels, self.letterhead = db, config, channels, letterhead
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
+        self.stopping = stopping
+        self.in_flight: set[int] = set()  # claimed rows not finished or released yet
         self.opened: dict[str, ChannelError | None] = {}
         self.bodies: dict[int, dict[str, Any]] = {}
         self.paused: dict[tuple[str, str], str] = {}
 
+    async def keep_leases(self) -> None:
+        """While this worker lives, the rows it holds stay its own."""
+        every = self.policy.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            held = list(self.in_flight)
+            if not held:
+                continue
+            until = utcnow() + self.policy.lease
+            try:
+                self.db.run(
+                    lambda session, held=held, until=until: session.execute(
+                        update(Delivery)
+                        .where(Delivery.id.in_(held), Delivery.state == DeliveryState.SENDING)
+                        .values(lease_until=until)
+                    ),
+                    doing="renewing leases",
+                )
+            except Exception:
+                log.exception("could not renew the leases of %d deliveries", len(held))
+
     async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
+        self.in_flight.update(row.id for row in claimed)
         self._load_bodies({row.rendering_id for row in claimed})
         self._load_paused()
         people = self._load_subscribers({row.subscriber_id for row in claimed} - {None})
@@ -159,6 +208,8 @@ class _Sender:
         queue = deque(rows)
         lanes = max(1, min(channel.concurrency, len(rows)))
         await asyncio.gather(*(self._lane(channel, queue, people, problem) for _ in range(lanes)))
+        if queue:  # stopping: what was not started goes back to the queue, untouched
+            self._release(list(queue), utcnow())
 
     async def _lane(
         self,
@@ -167,7 +218,7 @@ class _Sender:
         people: dict[int, _Person],
         problem: ChannelError | None,
     ) -> None:
-        while queue:
+        while queue and not (self.stopping is not None and self.stopping.is_set()):
             row = queue.popleft()
             if problem is not None:
                 self._record_error(channel, row, problem)
@@ -314,9 +365,13 @@ class _Sender:
             values["error"] = detail
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
-        with self.db.session() as session:
+
+        def record(session: Session) -> None:
             session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
             session.add(Attempt(delivery_id=row.id, at=now, outcome=outcome, detail=detail))
+
+        self.db.run(record, doing=f"recording delivery {row.id}")
+        self.in_flight.discard(row.id)
         self.outcomes[state] += 1
         if self.progress is not None:
             self.progress(row.channel, state)
@@ -328,17 +383,21 @@ class _Sender:
         if isinstance(until, TransientError):
             wait = until.retry_after or self.policy.backoff_base.total_seconds()
             until = utcnow() + timedelta(seconds=wait)
-        with self.db.session() as session:
-            session.execute(
+        ids = [row.id for row in rows]
+        self.db.run(
+            lambda session: session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_([row.id for row in rows]))
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING)
                 .values(
                     state=DeliveryState.QUEUED,
                     lease_until=None,
                     attempts=Delivery.attempts - 1,
                     next_attempt_at=until,
                 )
-            )
+            ),
+            doing="giving deliveries back to the queue",
+        )
+        self.in_flight.difference_update(ids)
 
     def _count_bounce(self, subscriber_id: int, limit: int | None) -> None:
         with self.db.session() as session:
@@ -409,26 +468,29 @@ def _waiting_with(row: _Claimed, rest: Sequence[_Claimed], scope: str) -> list[_
     return []
 
 
-def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_Claimed]:
+def _claim(db: Database, channels: list[str], policy: DeliveryPolicy, token: str) -> list[_Claimed]:
     """Mark a batch of due rows `sending` with a lease, and return them.
 
     PostgreSQL skips rows another worker has locked; on both databases the UPDATE only
-    takes rows still queued, so two claimers never get the same row.
+    takes rows still queued, so two claimers never get the same row. The rows are tagged
+    with `token` and read back by it, so a claim whose answer was lost with the connection
+    is found again when the claim is retried.
     """
-    now = utcnow()
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.state == DeliveryState.QUEUED,
-            Delivery.next_attempt_at <= now,
-            Delivery.channel.in_(channels),
+
+    def claim(session: Session) -> list[_Claimed]:
+        now = utcnow()
+        due = (
+            select(Delivery.id)
+            .where(
+                Delivery.state == DeliveryState.QUEUED,
+                Delivery.next_attempt_at <= now,
+                Delivery.channel.in_(channels),
+            )
+            .order_by(Delivery.next_attempt_at, Delivery.id)
+            .limit(policy.batch_size)
+            .with_for_update(skip_locked=True)
         )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(policy.batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    with db.session() as session:
-        rows = session.execute(
+        session.execute(
             update(Delivery)
             .where(Delivery.id.in_(due.scalar_subquery()), Delivery.state == DeliveryState.QUEUED)
             .values(
@@ -436,8 +498,11 @@ def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_C
                 lease_until=now + policy.lease,
                 attempts=Delivery.attempts + 1,
                 updated_at=now,
+                claimed_by=token,
             )
-            .returning(
+        )
+        rows = session.execute(
+            select(
                 Delivery.id,
                 Delivery.job,
                 Delivery.edition_id,
@@ -449,32 +514,44 @@ def _claim(db: Database, channels: list[str], policy: DeliveryPolicy) -> list[_C
                 Delivery.attempts,
                 Delivery.created_at,
             )
-        ).all()
-    return sorted((_Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+            .where(Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
+            .order_by(Delivery.id)
+        )
+        return [_Claimed(*row) for row in rows]
+
+    return db.run(claim, doing="claiming deliveries")
 
 
 def _next_due_in(db: Database, channels: list[str], deadline: datetime) -> float | None:
     """Seconds until the next queued row is due, if that is before `deadline`."""
-    with db.session() as session:
-        soonest = session.scalar(
+    soonest = db.run(
+        lambda session: session.scalar(
             select(Delivery.next_attempt_at)
             .where(Delivery.state == DeliveryState.QUEUED, Delivery.channel.in_(channels))
             .order_by(Delivery.next_attempt_at)
             .limit(1)
-        )
+        ),
+        doing="looking for due deliveries",
+    )
     if soonest is None or soonest > deadline:
         return None
     return max((soonest - utcnow()).total_seconds(), 0.05)
 
 
 def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
-    """Rows left `sending` by a crashed worker: re-queue or mark unknown, by channel."""
-    now = utcnow()
-    with db.session() as session:
+    """Rows left `sending` by a stopped worker: re-queue or mark unknown, by channel.
+
+    A row's lease runs out only when no live worker renews it, so these rows belong to
+    a worker that crashed or lost its database. Email goes back to the queue (the
+    receiving side drops a copy by its Message-ID); a public post becomes `unknown`.
+    """
+
+    def recover(session: Session) -> int:
+        now = utcnow()
         stale = session.scalars(
-            select(Delivery).where(
-                Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now
-            )
+            select(Delivery)
+            .where(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
+            .with_for_update(skip_locked=True)
         ).all()
         for row in stale:
             channel = channels.get(row.channel)
@@ -486,9 +563,12 @@ def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
                 note = "the sender stopped while sending; it may or may not have arrived"
             row.error, row.lease_until, row.updated_at = note, None, now
             session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
-    if stale:
-        log.warning("recovered %d deliveries left in flight by a stopped sender", len(stale))
-    return len(stale)
+        return len(stale)
+
+    count = db.run(recover, doing="recovering deliveries of a stopped worker")
+    if count:
+        log.warning("recovered %d deliveries left in flight by a stopped sender", count)
+    return count
 
 
 def requeue(db: Database, state: str, *, job: str | None = None, channel: str | None = None) -> int:

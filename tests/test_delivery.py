@@ -8,6 +8,7 @@ SQLite and on a real PostgreSQL; the claim race runs on PostgreSQL only.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -339,8 +340,8 @@ def _claim_from_two_workers(url: str, *, batch_size: int) -> list[list[int]]:
         db = open_database(url, upgrade=False)
         try:
             start.wait()
-            while True:
-                batch = _claim(db, ["outbox"], policy)
+            for n in itertools.count():
+                batch = _claim(db, ["outbox"], policy, f"worker{index}-{n}")
                 claimed[index].extend(row.id for row in batch)
                 if not batch and not _any_queued(db):
                     return

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["Database", "DatabaseError", "open_database"]
+
+T = TypeVar("T")
+# A lost connection is tried again this many times, waiting about thirty seconds in all.
+RECONNECT_TRIES = 10
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,29 @@ class Database:
         """A session that commits when the block ends and rolls back on an error."""
         with self.sessions() as session, session.begin():
             yield session
+
+    def run(self, work: Callable[[Session], T], *, doing: str) -> T:
+        """Run `work` in a transaction, again from the start if the connection is lost.
+
+        A dropped connection (a restarted database, `pg_terminate_backend`, a busy SQLite
+        file) is waited out for about thirty seconds before the error is let through.
+        `work` must be safe to run twice: it runs again only when its transaction did not
+        commit, or when its commit's answer was lost.
+        """
+        for attempt in range(RECONNECT_TRIES):
+            try:
+                with self.session() as session:
+                    return work(session)
+            except (OperationalError, DBAPIError) as error:
+                if not _is_connection_problem(error) or attempt == RECONNECT_TRIES - 1:
+                    raise
+                log.warning(
+                    "the database connection was lost while %s; trying again (%s)",
+                    doing,
+                    str(error.orig).strip().splitlines()[0] if error.orig else error,
+                )
+                time.sleep(min(0.1 * 2**attempt, 5.0))
+        raise AssertionError  # unreachable
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -73,6 +103,13 @@ def _make_engine(url: str) -> Engine:
             ) from None
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     raise DatabaseError(f"{url!r} is neither a SQLite nor a PostgreSQL database URL.")
+
+
+def _is_connection_problem(error: DBAPIError) -> bool:
+    if error.connection_invalidated or isinstance(error, OperationalError):
+        return True
+    text = str(error.orig or error).lower()
+    return "closed" in text or "terminat" in text or "connection" in text
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:
