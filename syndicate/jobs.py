@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
 from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import render_telegram_digest, render_telegram_post
@@ -96,6 +97,8 @@ def run_job(
     """
     now = utcnow()
     slot = scheduled_for or now
+    # Read (or make) the signing secret before the run's transaction holds the database.
+    links = Letterhead.for_site(db, config).links if job.track_clicks else None
     with db.session() as session:
         inserted = insert_new(
             session, JobRun, [{"job": job.name, "scheduled_for": slot}], ("job", "scheduled_for")
@@ -119,7 +122,7 @@ def run_job(
             EditionPost(edition_id=edition.id, post_id=post.id, position=index)
             for index, post in enumerate(posts)
         )
-        view = _edition_view(session, config, job, edition, posts)
+        view = _edition_view(session, config, job, edition, posts, links)
         queued = sum(
             _enqueue(session, config, channels[name], job, edition, view, local_date)
             for name in job.channels
@@ -144,7 +147,7 @@ def preview_job(
     letterhead = Letterhead.for_site(db, config)
     now = utcnow()
     with db.sessions() as session:
-        view = _draft(session, config, job, select_posts(session, job, now))
+        view = _draft(session, config, job, select_posts(session, job, now), letterhead.links)
         if view is None:
             return []
         for name in job.channels:
@@ -186,7 +189,7 @@ async def test_send(
     now = utcnow()
     with db.sessions() as session:
         posts = select_posts(session, job, now) or _latest_edition_posts(session, job)
-        view = _draft(session, config, job, posts)
+        view = _draft(session, config, job, posts, letterhead.links)
     if view is None:
         raise NothingToSend(f"Job {job.name} has no posts to show yet (run `syndicate fetch`).")
     answers = []
@@ -211,14 +214,16 @@ async def test_send(
     return answers
 
 
-def _draft(session: Session, config: Config, job: Job, posts: Sequence[Post]) -> EditionView | None:
+def _draft(
+    session: Session, config: Config, job: Job, posts: Sequence[Post], links: Links
+) -> EditionView | None:
     """An edition that is shown or tested, never stored."""
     if not posts:
         return None
     edition = Edition(
         id=0, job=job.name, subject=_subject(job, config), format=job.format, created_at=utcnow()
     )
-    return _edition_view(session, config, job, edition, posts)
+    return _edition_view(session, config, job, edition, posts, links)
 
 
 def _latest_edition_posts(session: Session, job: Job) -> list[Post]:
@@ -421,9 +426,21 @@ def _batches(rows: Iterator[tuple[str, int | None]]) -> Iterator[Sequence[tuple[
 
 
 def _edition_view(
-    session: Session, config: Config, job: Job, edition: Edition, posts: Sequence[Post]
+    session: Session,
+    config: Config,
+    job: Job,
+    edition: Edition,
+    posts: Sequence[Post],
+    links: Links | None = None,
 ) -> EditionView:
+    """The edition as renderers see it; with `track_clicks`, post links go through /r/."""
     sources = {source.id: source for source in session.scalars(select(Source))}
+    views = [post_view(post, sources[post.source_id]) for post in posts]
+    if job.track_clicks and links is not None:
+        views = [
+            replace(view, url=links.click(post.id, job.name)) if post.url else view
+            for view, post in zip(views, posts, strict=True)
+        ]
     return EditionView(
         key=f"e{edition.id}",
         job=job.name,
@@ -433,7 +450,7 @@ def _edition_view(
         locale=config.site.locale,
         timezone=config.site.timezone.key,
         created_at=edition.created_at or utcnow(),
-        posts=tuple(post_view(post, sources[post.source_id]) for post in posts),
+        posts=tuple(views),
     )
 
 
