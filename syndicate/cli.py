@@ -151,6 +151,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--once", action="store_true", help="do one round now and exit")
 
+    command(
+        "worker",
+        _worker,
+        "Deliver queued messages, and nothing else, until stopped.",
+        "For larger sites on PostgreSQL: run one `syndicate scheduler` and as many\n"
+        "workers as you like; they share the queue without sending anything twice.\n"
+        "On SQLite, only one process may deliver: use `syndicate run` there.",
+    )
+    command(
+        "scheduler",
+        _scheduler,
+        "Poll sources and fire jobs on their schedules, without delivering.",
+        "Pair it with one or more `syndicate worker` processes. Several schedulers may\n"
+        "run for safety: each job's slot still runs once.",
+    )
+
     command("fetch", _fetch, "Poll every source now and store new posts; send nothing.")
 
     preview = command(
@@ -208,6 +224,19 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("channel", help="the channel's name in the settings")
     resume.add_argument("target", nargs="?", help="only this chat, e.g. @kabarpilihan")
 
+    serve = command(
+        "serve",
+        _serve,
+        "Serve the web pages: subscribe, unsubscribe, archive, clicks, the dashboard.",
+        "Listens on [web] host and port until stopped. Links point at [site] base_url.\n"
+        "For [web] admin_password, --hash-password prints a hash of a password you type.",
+    )
+    serve.add_argument(
+        "--hash-password",
+        action="store_true",
+        help="print a hash for admin_password of a password typed in, and exit",
+    )
+
     _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
 
     command(
@@ -263,7 +292,7 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING
-    if getattr(args, "handler", None) in (_run,) or args.verbose:
+    if getattr(args, "handler", None) in (_run, _worker, _scheduler) or args.verbose:
         level = logging.INFO
     if args.verbose:
         level = logging.DEBUG
@@ -354,21 +383,39 @@ def _init(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     site = Site.load(args)
-    if args.once:
-        return _run_once(site, args)
+    with site.db.sending_lock():
+        if args.once:
+            return _run_once(site, args)
+        return _clock(site, fire=True, deliver=True, what="syndicate is running")
+
+
+def _worker(args: argparse.Namespace) -> int:
+    site = Site.load(args)
+    with site.db.sending_lock():
+        return _clock(site, fire=False, deliver=True, what="worker is delivering")
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    return _clock(Site.load(args), fire=True, deliver=False, what="scheduler is running")
+
+
+def _clock(site: Site, *, fire: bool, deliver: bool, what: str) -> int:
     from syndicate.scheduler import Clock
 
-    clock = Clock(site.db, site.config, site.channels)
+    clock = Clock(site.db, site.config, site.channels, fire=fire, deliver=deliver)
     jobs = sum(job.enabled for job in site.config.jobs.values())
     asyncio.run(
         clock.run(
             on_start=lambda: log.info(
-                "syndicate is running: %d sources, %d jobs (Ctrl+C to stop)",
+                "%s: %d sources, %d jobs, %d channels (Ctrl+C to stop)",
+                what,
                 len(site.config.sources),
                 jobs,
+                len(site.channels),
             )
         )
     )
+    log.info("stopped")
     return 0
 
 
@@ -462,15 +509,20 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
+    site = Site.load(args)
+    job = site.config.job(args.job)
+    if args.to:
+        return _test_send(site, job, args.to)
+    with site.db.sending_lock():
+        return _send_now(site, job, args)
+
+
+def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
     from syndicate.delivery import deliver_due
     from syndicate.jobs import run_job
 
-    site = Site.load(args)
-    job = site.config.job(args.job)
-    if args.to:
-        return _test_send(site, job, args.to)
     outcome = run_job(site.db, site.config, site.channels, job)
     if not outcome.queued:
         print(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
@@ -543,6 +595,24 @@ def _resume(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.channel} sends to {', '.join(targets)} again.")
     print(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.hash_password:
+        from getpass import getpass
+
+        from syndicate.web.security import hash_password
+
+        password = getpass("Password: ")
+        if not password or password != getpass("The same again: "):
+            raise UserError("The two passwords differ, or are empty; nothing was printed.")
+        print(hash_password(password))
+        return 0
+    from syndicate.web import serve
+
+    site = Site.load(args)
+    serve(site.config, site.db, site.channels)
     return 0
 
 

@@ -16,9 +16,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
-from syndicate.db.models import utcnow
+from syndicate.db.models import JobRun, utcnow
 from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
@@ -35,6 +38,13 @@ RETRY_TICK = timedelta(seconds=30)
 MISFIRE_GRACE = timedelta(hours=1)
 # How far back a local-time job looks for an hour some zone reached (a day and a bit).
 LOCAL_LOOKBACK = timedelta(hours=27)
+# Slots missed while stopped are looked for this far back at start.
+CATCH_UP_LOOKBACK = timedelta(days=7)
+# A worker alone looks for due deliveries this often.
+WORKER_TICK = timedelta(seconds=2)
+# On SIGTERM, what is in flight gets this long to finish.
+SHUTDOWN_GRACE = timedelta(seconds=30)
+FIRE_TRIES = 5
 
 
 def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
@@ -90,15 +100,58 @@ def local_tick(job: Job) -> Any:
 
 
 class Clock:
-    """`syndicate run`: one process that polls, fires and delivers until it is stopped."""
+    """The long-running process: fires jobs and polls (`fire`), delivers (`deliver`).
 
-    def __init__(self, db: Database, config: Config, channels: dict[str, Channel]) -> None:
+    `syndicate run` does both; `syndicate scheduler` only fires and polls, and any number
+    of `syndicate worker` processes only deliver.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        channels: dict[str, Channel],
+        *,
+        fire: bool = True,
+        deliver: bool = True,
+    ) -> None:
         self.db, self.config, self.channels = db, config, channels
+        self.fire, self.deliver = fire, deliver
         self._work = asyncio.Event()
         self._stop = asyncio.Event()
         self._polling = asyncio.Lock()  # the poll tick and a firing job share one poll
 
     async def run(self, on_start: Callable[[], None] | None = None) -> None:
+        self._install_signal_handlers()
+        scheduler = self._start_scheduler() if self.fire else None
+        if on_start is not None:
+            on_start()
+        try:
+            if self.fire:
+                await self._catch_up()
+            work = asyncio.create_task(
+                self._deliver_forever() if self.deliver else self._stop.wait()
+            )
+            await asyncio.wait(
+                {work, asyncio.create_task(self._stop.wait())}, return_when=asyncio.FIRST_COMPLETED
+            )
+            try:
+                await asyncio.wait_for(work, SHUTDOWN_GRACE.total_seconds())
+            except TimeoutError:
+                log.warning(
+                    "stopped after %d s with sends still in flight; their leases run out "
+                    "and they are recovered at the next start",
+                    SHUTDOWN_GRACE.total_seconds(),
+                )
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=False)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._work.set()
+
+    def _start_scheduler(self) -> Any:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
         scheduler = AsyncIOScheduler(timezone=self.config.site.timezone)
@@ -112,38 +165,53 @@ class Clock:
             coalesce=True,
         )
         for job in self.config.jobs.values():
-            if job.enabled and job.local_time:
-                scheduler.add_job(
-                    self._fire_local,
-                    local_tick(job),
-                    args=[job],
-                    id=f"job:{job.name}",
-                    max_instances=1,
-                    coalesce=True,
-                    next_run_time=datetime.now(UTC),
-                )
-            elif job.enabled:
-                scheduler.add_job(
-                    self._fire,
-                    job.trigger(self.config.site.timezone),
-                    args=[job],
-                    id=f"job:{job.name}",
-                    max_instances=1,
-                    coalesce=True,
-                    misfire_grace_time=int(MISFIRE_GRACE.total_seconds()),
-                )
-        self._install_signal_handlers()
+            if not job.enabled:
+                continue
+            if job.local_time:
+                trigger, run = local_tick(job), self._fire_local
+                first: dict[str, Any] = {"next_run_time": datetime.now(UTC)}
+            else:
+                trigger, run = job.trigger(self.config.site.timezone), self._fire
+                first = {"misfire_grace_time": int(MISFIRE_GRACE.total_seconds())}
+            scheduler.add_job(
+                run,
+                trigger,
+                args=[job],
+                id=f"job:{job.name}",
+                max_instances=1,
+                coalesce=True,
+                **first,
+            )
         scheduler.start()
-        if on_start is not None:
-            on_start()
-        try:
-            await self._deliver_forever()
-        finally:
-            scheduler.shutdown(wait=False)
+        return scheduler
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._work.set()
+    async def _catch_up(self) -> None:
+        """Slots missed while no scheduler ran are run once now (the latest), and said so."""
+        now = datetime.now(UTC)
+        for job in self.config.jobs.values():
+            if not job.enabled or job.local_time:
+                continue
+            trigger = job.trigger(self.config.site.timezone)
+            latest = last_fire(trigger, now, CATCH_UP_LOOKBACK)
+            last_run = self.db.run(
+                lambda session, name=job.name: session.scalar(
+                    select(func.max(JobRun.scheduled_for)).where(JobRun.job == name)
+                ),
+                doing="reading the last runs",
+            )
+            # A job that never ran missed nothing: it starts at its next slot.
+            if latest is None or last_run is None or last_run >= latest:
+                continue
+            missed = _count_fires(trigger, last_run, latest)
+            log.warning(
+                "job %s: %d run%s missed while syndicate was stopped (the last at %s); "
+                "running it once now",
+                job.name,
+                missed,
+                "" if missed == 1 else "s",
+                latest.astimezone(self.config.site.timezone).strftime("%Y-%m-%d %H:%M %Z"),
+            )
+            await self._fire(job, slot=latest.astimezone(UTC))
 
     async def _poll(self) -> None:
         async with self._polling:
@@ -155,65 +223,70 @@ class Clock:
                 sum(report.new_posts for report in reports),
             )
 
-    async def _fire(self, job: Job) -> JobOutcome:
-        slot = current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
-        try:
-            # Polling first lets a job scheduled on the hour see the news of the hour.
-            async with self._polling:
-                await poll_sources(self.db, self.config.sources, only_due=True)
-            outcome = await asyncio.to_thread(
-                run_job, self.db, self.config, self.channels, job, scheduled_for=slot
-            )
-        except Exception:
-            log.exception("job %s: the run at %s failed", job.name, slot.isoformat())
-            return JobOutcome(job.name, note="failed")
-        if outcome.queued:
-            self._work.set()
-        return outcome
+    async def _fire(self, job: Job, slot: datetime | None = None) -> JobOutcome:
+        slot = slot or current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
+        return await self._run_slot(job, slot, None)
 
     async def _fire_local(self, job: Job) -> JobOutcome | None:
         """A local-time job: make the edition of the newest date some zone has reached."""
         now = datetime.now(UTC)
         channels = [self.channels[name] for name in job.channels]
-        with self.db.session() as session:
-            zones = subscriber_zones(session, channels, self.config.site.timezone.key)
+        zones = self.db.run(
+            lambda session: subscriber_zones(session, channels, self.config.site.timezone.key),
+            doing="reading subscribers' time zones",
+        )
         day = local_edition_date(job, now, zones)
         if day is None:
             return None
-        slot = datetime.combine(day, time(0), tzinfo=UTC)
-        try:
-            async with self._polling:
-                await poll_sources(self.db, self.config.sources, only_due=True)
-            outcome = await asyncio.to_thread(
-                run_job,
-                self.db,
-                self.config,
-                self.channels,
-                job,
-                scheduled_for=slot,
-                local_date=day,
-            )
-        except Exception:
-            log.exception("job %s: the edition of %s failed", job.name, day.isoformat())
-            return None
+        outcome = await self._run_slot(job, datetime.combine(day, time(0), tzinfo=UTC), day)
         if outcome.queued:
             log.info(
-                "job %s: edition of %s goes out at %s in each subscriber's zone",
+                "job %s: the edition of %s goes out at %s in each subscriber's zone",
                 job.name,
                 day.isoformat(),
                 job.local_hour,
             )
-            self._work.set()
         return outcome
 
+    async def _run_slot(self, job: Job, slot: datetime, day: date | None) -> JobOutcome:
+        """Poll, then run the job for `slot`; a lost database connection is waited out."""
+        for attempt in range(FIRE_TRIES):
+            try:
+                # Polling first lets a job scheduled on the hour see the news of the hour.
+                async with self._polling:
+                    await poll_sources(self.db, self.config.sources, only_due=True)
+                outcome = await asyncio.to_thread(
+                    run_job,
+                    self.db,
+                    self.config,
+                    self.channels,
+                    job,
+                    scheduled_for=slot,
+                    local_date=day,
+                )
+            except DBAPIError as error:
+                log.warning("job %s: database problem, trying again (%s)", job.name, error.orig)
+                await asyncio.sleep(min(2**attempt, 10))
+                continue
+            except Exception:
+                log.exception("job %s: the run at %s failed", job.name, slot.isoformat())
+                return JobOutcome(job.name, note="failed")
+            if outcome.queued:
+                self._work.set()
+            return outcome
+        log.error("job %s: the run at %s failed: the database stayed away", job.name, slot)
+        return JobOutcome(job.name, note="failed")
+
     async def _deliver_forever(self) -> None:
+        # Alone, a worker looks for work often; beside the clock it is woken when a job runs.
+        tick = RETRY_TICK if self.fire else WORKER_TICK
         while not self._stop.is_set():
             try:
                 await deliver_due(self.db, self.config, self.channels, stopping=self._stop)
             except Exception:
                 log.exception("delivery pass failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._work.wait(), RETRY_TICK.total_seconds())
+                await asyncio.wait_for(self._work.wait(), tick.total_seconds())
             self._work.clear()
 
     def _install_signal_handlers(self) -> None:
@@ -228,3 +301,11 @@ class Clock:
             "received %s: finishing what is in flight, then stopping", signal.Signals(signum).name
         )
         self.stop()
+
+
+def _count_fires(trigger: Any, after: datetime, until: datetime, cap: int = 10_000) -> int:
+    count, moment = 0, trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    while moment is not None and moment <= until and count < cap:
+        count += 1
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+    return count

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -66,6 +67,40 @@ class Database:
                 )
                 time.sleep(min(0.1 * 2**attempt, 5.0))
         raise AssertionError  # unreachable
+
+    @contextmanager
+    def sending_lock(self) -> Iterator[None]:
+        """On SQLite, one process at a time may deliver; PostgreSQL takes any number.
+
+        The lock is the operating system's, on a file beside the database, so it is gone
+        the moment the process holding it dies.
+        """
+        database = self.engine.url.database
+        if not self.is_sqlite or not database or database == ":memory:":
+            yield
+            return
+        import fcntl
+
+        path = Path(f"{database}.sending.lock")
+        with path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise DatabaseError(
+                    f"{holder} is already sending from the SQLite database {database}; "
+                    "SQLite allows one sending process (use PostgreSQL to run several "
+                    "workers)."
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"syndicate (process {os.getpid()})")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def dispose(self) -> None:
         self.engine.dispose()
