@@ -237,19 +237,6 @@ def _parser() -> argparse.ArgumentParser:
         help="print a hash for admin_password of a password typed in, and exit",
     )
 
-    serve = command(
-        "serve",
-        _serve,
-        "Serve the web pages: subscribe, unsubscribe, archive, clicks, the dashboard.",
-        "Listens on [web] host and port until stopped. Links point at [site] base_url.\n"
-        "For [web] admin_password, --hash-password prints a hash of a password you type.",
-    )
-    serve.add_argument(
-        "--hash-password",
-        action="store_true",
-        help="print a hash for admin_password of a password typed in, and exit",
-    )
-
     _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
 
     command(
@@ -608,24 +595,6 @@ def _resume(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.channel} sends to {', '.join(targets)} again.")
     print(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
-    return 0
-
-
-def _serve(args: argparse.Namespace) -> int:
-    if args.hash_password:
-        from getpass import getpass
-
-        from syndicate.web.security import hash_password
-
-        password = getpass("Password: ")
-        if not password or password != getpass("The same again: "):
-            raise UserError("The two passwords differ, or are empty; nothing was printed.")
-        print(hash_password(password))
-        return 0
-    from syndicate.web import serve
-
-    site = Site.load(args)
-    serve(site.config, site.db, site.channels)
     return 0
 
 
