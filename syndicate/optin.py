@@ -1,0 +1,228 @@
+"""Double opt-in and a subscriber's own choices: join, confirm, leave, pick lists.
+
+A subscribe request changes nothing a reader could notice: a new address is stored as
+`pending`, a known one is left as it is. The lists are joined only when the owner of the
+address opens the confirmation link, which is signed, names the subscriber and the lists,
+expires, and stops working once anything about the subscriber changed (including the
+confirmation itself), so an old link cannot undo a later unsubscribe.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage as MimeMessage
+from email.utils import format_datetime
+
+import jinja2
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from syndicate.channels.base import EmailMessage
+from syndicate.db.insert import insert_new
+from syndicate.db.models import (
+    MailingList,
+    Subscriber,
+    SubscriberStatus,
+    Subscription,
+    utcnow,
+)
+from syndicate.db.session import Database
+from syndicate.render.email import make_message_id, parse_mailbox
+from syndicate.subscribers import normalize_address
+from syndicate.tokens import TokenError, make_token, read_token
+
+__all__ = [
+    "CONFIRM_LIFETIME",
+    "ConfirmationRequest",
+    "TokenError",
+    "confirm",
+    "confirm_token",
+    "confirmation_message",
+    "preferences_token",
+    "read_preferences_token",
+    "request_subscription",
+    "set_lists",
+    "subscriber_lists",
+    "unsubscribe",
+]
+
+CONFIRM = "confirm"
+PREFERENCES = "preferences"
+CONFIRM_LIFETIME = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class ConfirmationRequest:
+    """Whom to send a confirmation link to, and what the link will confirm."""
+
+    subscriber_id: int
+    email: str
+    lists: tuple[str, ...]
+    stamp: int  # the subscriber's last change, as the token must find it
+
+
+def request_subscription(db: Database, email: str, lists: Iterable[str]) -> ConfirmationRequest:
+    """Store a new address as pending (a known one stays as it is); ValueError if invalid."""
+    address, key = normalize_address(email)
+    with db.session() as session:
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+        if subscriber is None:
+            now = utcnow()
+            insert_new(
+                session,
+                Subscriber,
+                [
+                    {
+                        "email": address,
+                        "email_key": key,
+                        "status": SubscriberStatus.PENDING,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                ],
+                ("email_key",),
+            )
+            subscriber = session.scalars(
+                select(Subscriber).where(Subscriber.email_key == key)
+            ).one()
+        return ConfirmationRequest(
+            subscriber.id, subscriber.email, tuple(sorted(set(lists))), _stamp(subscriber)
+        )
+
+
+def confirm_token(secret: bytes, request: ConfirmationRequest, now: datetime) -> str:
+    expires = int((now + CONFIRM_LIFETIME).timestamp())
+    payload = json.dumps([request.subscriber_id, request.stamp, expires, list(request.lists)])
+    return make_token(secret, CONFIRM, payload)
+
+
+def confirm(db: Database, secret: bytes, token: str, now: datetime) -> tuple[int, tuple[str, ...]]:
+    """Join the lists a confirmation link names; (subscriber id, lists) or TokenError."""
+    try:
+        subscriber_id, stamp, expires, lists = json.loads(read_token(secret, CONFIRM, token))
+    except (ValueError, TypeError):
+        raise TokenError("the link is not valid") from None
+    if now.timestamp() > expires:
+        raise TokenError("the link has expired")
+    with db.session() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None or _stamp(subscriber) != stamp:
+            raise TokenError("the link was already used, or is out of date")
+        _join(session, subscriber, lists, now)
+    return subscriber_id, tuple(lists)
+
+
+def unsubscribe(db: Database, subscriber_id: int, list_name: str) -> bool:
+    """Take a subscriber off one list; True when they were on it. Safe to repeat."""
+    with db.session() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        list_id = session.scalar(select(MailingList.id).where(MailingList.name == list_name))
+        if subscriber is None or list_id is None:
+            return False
+        removed = session.execute(
+            delete(Subscription).where(
+                Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id
+            )
+        ).rowcount  # type: ignore[attr-defined]
+        if removed:
+            subscriber.updated_at = utcnow()  # outdated confirmation links stop working
+        return bool(removed)
+
+
+def preferences_token(secret: bytes, subscriber_id: int) -> str:
+    return make_token(secret, PREFERENCES, str(subscriber_id))
+
+
+def read_preferences_token(secret: bytes, token: str) -> int:
+    value = read_token(secret, PREFERENCES, token)
+    if not value.isdigit():
+        raise TokenError("the link is not valid")
+    return int(value)
+
+
+def subscriber_lists(db: Database, subscriber_id: int) -> tuple[str, frozenset[str]] | None:
+    """(address, the lists they are on), or None for an unknown subscriber."""
+    with db.session() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return None
+        names = session.scalars(
+            select(MailingList.name)
+            .join(Subscription, Subscription.list_id == MailingList.id)
+            .where(Subscription.subscriber_id == subscriber_id)
+        )
+        on = frozenset(names) if subscriber.status == SubscriberStatus.ACTIVE else frozenset()
+        return subscriber.email, on
+
+
+def set_lists(db: Database, subscriber_id: int, chosen: set[str], offered: set[str]) -> None:
+    """Put the subscriber on exactly the `chosen` lists among the `offered` ones."""
+    now = utcnow()
+    with db.session() as session:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            return
+        leave = offered - chosen
+        if leave:
+            ids = select(MailingList.id).where(MailingList.name.in_(leave))
+            session.execute(
+                delete(Subscription).where(
+                    Subscription.subscriber_id == subscriber_id, Subscription.list_id.in_(ids)
+                )
+            )
+        subscriber.updated_at = now
+        if chosen & offered:
+            _join(session, subscriber, sorted(chosen & offered), now)
+
+
+def confirmation_message(
+    env: jinja2.Environment,
+    *,
+    site_name: str,
+    sender: str,
+    recipient: str,
+    lists: Iterable[str],
+    confirm_url: str,
+    now: datetime,
+) -> EmailMessage:
+    """The mail with the confirmation link, in plain text and HTML."""
+    context = {"site_name": site_name, "lists": list(lists), "confirm_url": confirm_url}
+    sender_address = parse_mailbox(sender)
+    message_id = make_message_id(f"confirm-{secrets.token_hex(8)}", recipient, sender)
+    mime = MimeMessage(policy=policy.SMTP)
+    mime["Message-ID"] = f"<{message_id}>"
+    mime["Date"] = format_datetime(now)
+    mime["From"] = sender_address
+    mime["To"] = recipient
+    mime["Subject"] = f"{' '.join(site_name.split())}: please confirm your subscription"
+    mime["Auto-Submitted"] = "auto-generated"
+    mime.set_content(env.get_template("web/confirm_email.txt").render(context))
+    mime.add_alternative(env.get_template("web/confirm_email.html").render(context), subtype="html")
+    return EmailMessage(
+        recipient=recipient,
+        sender=sender_address.addr_spec,
+        message_id=message_id,
+        data=mime.as_bytes(),
+    )
+
+
+def _join(session: Session, subscriber: Subscriber, lists: Iterable[str], now: datetime) -> None:
+    names = list(lists)
+    insert_new(session, MailingList, [{"name": name} for name in names], ("name",))
+    ids = list(session.scalars(select(MailingList.id).where(MailingList.name.in_(names))))
+    insert_new(
+        session,
+        Subscription,
+        [{"subscriber_id": subscriber.id, "list_id": list_id} for list_id in ids],
+        ("subscriber_id", "list_id"),
+    )
+    subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
+
+
+def _stamp(subscriber: Subscriber) -> int:
+    return int(subscriber.updated_at.timestamp() * 1_000_000)

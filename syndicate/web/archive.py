@@ -1,0 +1,258 @@
+"""The public archive (editions per job, each edition's page, an Atom feed) and tracked clicks.
+
+An edition's page is the email as it was sent, filled in for an anonymous reader: no
+name, no address, and the unsubscribe link pointing at the subscribe page. A Telegram-only
+edition shows its posts. A click link (`/r/<token>`) is signed for one post and one job,
+is recorded, and redirects only to that post's own address: never an open redirect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import urlsplit
+
+import nh3
+from sqlalchemy import select
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering
+from syndicate.db.session import Database
+from syndicate.render.email import TOKENS
+from syndicate.tokens import TokenError
+from syndicate.web.app import Pages
+from syndicate.web.security import EMAIL_FRAME_POLICY
+
+__all__ = ["ROUTES", "TelegramBubble", "fill_for_reader", "record_click", "telegram_bubble"]
+
+ARCHIVE_PAGE = 50
+_VIEW_BLOCK = re.compile(f"{TOKENS['view_begin']}.*?{TOKENS['view_end']}", re.DOTALL)
+# What Telegram's HTML parse mode knows; anything else is dropped before showing a post.
+_TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
+_TELEGRAM_TAGS |= {"blockquote", "span", "tg-spoiler"}
+
+
+@dataclass(frozen=True)
+class TelegramBubble:
+    """A social post as Telegram shows it: photo, text, and the link preview's site."""
+
+    html: str
+    photo: str | None
+    link: str | None
+    link_host: str | None
+
+
+def telegram_bubble(body: dict[str, Any]) -> TelegramBubble:
+    text = str(body.get("text") or "")
+    if body.get("parse_mode", "HTML") == "HTML":
+        html = nh3.clean(text, tags=_TELEGRAM_TAGS, attributes={"a": {"href"}}, link_rel=None)
+    else:
+        html = nh3.clean_text(text)
+    photo = _http(body.get("photo"))
+    link = _http(body.get("link"))
+    host = urlsplit(link).hostname if link and body.get("link_preview", True) else None
+    return TelegramBubble(html, photo, link, host)
+
+
+def fill_for_reader(body: dict[str, Any], subscribe_url: str) -> str:
+    """An edition's stored email HTML with the per-subscriber parts filled anonymously."""
+    html = _VIEW_BLOCK.sub("", str(body.get("html", "")))
+    fills = {
+        TOKENS["unsubscribe_url"]: subscribe_url,
+        TOKENS["greeting"]: str(body.get("greeting_anonymous", "")),
+        TOKENS["recipient"]: "…",
+        TOKENS["view_url"]: "",
+    }
+    for token, value in fills.items():
+        html = html.replace(token, escape(value))
+    return html
+
+
+def record_click(db: Database, post_id: int, job: str) -> str | None:
+    """Record the click and return the post's own address; None for an unknown post."""
+    with db.session() as session:
+        post = session.get(Post, post_id)
+        url = _http(post.url) if post is not None else None
+        if url is None:
+            return None
+        session.add(Click(post_id=post_id, job=job))
+        return url
+
+
+async def click(request: Request) -> Response:
+    pages = _pages(request)
+    try:
+        post_id, job = pages.links.read_click(request.path_params["token"])
+    except TokenError:
+        raise HTTPException(404, "This link is not valid.") from None
+    url = await pages.call(record_click, pages.db, post_id, job)
+    if url is None:
+        raise HTTPException(404, "This post is no longer here.")
+    return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
+
+
+async def archive_index(request: Request) -> Response:
+    pages = _pages(request)
+    return pages.page(request, "archive_index.html", jobs=sorted(pages.config.jobs))
+
+
+async def job_archive(request: Request) -> Response:
+    pages = _pages(request)
+    job = _job(pages, request)
+    editions = await pages.call(_editions, pages.db, job, ARCHIVE_PAGE)
+    return pages.page(request, "archive.html", job=job, editions=editions)
+
+
+async def job_feed(request: Request) -> Response:
+    pages = _pages(request)
+    job = _job(pages, request)
+    editions = await pages.call(_editions, pages.db, job, ARCHIVE_PAGE, with_posts=True)
+    body = pages.env.get_template("web/feed.xml").render(
+        site_name=pages.config.site.name,
+        base_url=pages.base_url,
+        job=job,
+        editions=editions,
+        contents={edition.id: _feed_content(edition) for edition in editions},
+        updated=editions[0].created_at if editions else None,
+    )
+    return Response(body, media_type="application/atom+xml; charset=utf-8")
+
+
+async def edition_page(request: Request) -> Response:
+    pages = _pages(request)
+    job = _job(pages, request)
+    edition_id = request.path_params["edition"]
+    found = await pages.call(_edition_parts, pages.db, job, edition_id)
+    if found is None:
+        raise HTTPException(404)
+    edition, renderings = found
+    media = {name: channel.medium for name, channel in pages.channels.items()}
+    emails = [r for r in renderings if media.get(r.channel) == "email"]
+    part = _part_number(request, len(emails))
+    if emails:
+        html = fill_for_reader(emails[part].body, f"{pages.base_url}/subscribe")
+        return HTMLResponse(
+            html,
+            headers={
+                "content-security-policy": EMAIL_FRAME_POLICY.replace(
+                    "frame-ancestors 'self'", "frame-ancestors 'none'"
+                ),
+                "cache-control": "no-cache",
+            },
+        )
+    social = [r for r in renderings if media.get(r.channel) not in (None, "email")]
+    seen: set[str] = set()
+    bubbles = []
+    for rendering in social:  # one post per part, whichever channel posted it
+        if rendering.part not in seen:
+            seen.add(rendering.part)
+            bubbles.append(telegram_bubble(rendering.body))
+    return pages.page(
+        request,
+        "edition_posts.html",
+        job=job,
+        edition=edition,
+        bubbles=bubbles,
+        remote_images=True,
+    )
+
+
+@dataclass(frozen=True)
+class EditionEntry:
+    id: int
+    subject: str
+    created_at: datetime
+    posts: tuple[tuple[str, str], ...] = ()  # (title, url)
+
+
+def _feed_content(edition: EditionEntry) -> str:
+    """The edition's posts as HTML text; the template escapes it once more, as Atom wants."""
+    items = "".join(
+        f'<li><a href="{escape(url)}">{escape(title)}</a></li>'
+        if url
+        else f"<li>{escape(title)}</li>"
+        for title, url in edition.posts
+    )
+    return f"<ul>{items}</ul>"
+
+
+def _editions(db: Database, job: str, limit: int, with_posts: bool = False) -> list[EditionEntry]:
+    with db.sessions() as session:
+        rows = list(
+            session.scalars(
+                select(Edition).where(Edition.job == job).order_by(Edition.id.desc()).limit(limit)
+            )
+        )
+        posts: dict[int, list[tuple[str, str]]] = {}
+        if with_posts and rows:
+            query = (
+                select(EditionPost.edition_id, Post.title, Post.url)
+                .join(Post, Post.id == EditionPost.post_id)
+                .where(EditionPost.edition_id.in_([row.id for row in rows]))
+                .order_by(EditionPost.edition_id, EditionPost.position)
+            )
+            for edition_id, title, url in session.execute(query):
+                posts.setdefault(edition_id, []).append((title, _http(url) or ""))
+        return [
+            EditionEntry(row.id, row.subject, row.created_at, tuple(posts.get(row.id, ())))
+            for row in rows
+        ]
+
+
+def _edition_parts(
+    db: Database, job: str, edition_id: int
+) -> tuple[EditionEntry, list[Rendering]] | None:
+    with db.sessions() as session:
+        edition = session.get(Edition, edition_id)
+        if edition is None or edition.job != job:
+            return None
+        renderings = list(
+            session.scalars(
+                select(Rendering).where(Rendering.edition_id == edition_id).order_by(Rendering.id)
+            )
+        )
+        return EditionEntry(edition.id, edition.subject, edition.created_at), renderings
+
+
+def _part_number(request: Request, count: int) -> int:
+    try:
+        number = int(request.query_params.get("part", "1"))
+    except ValueError:
+        number = 1
+    return min(max(number, 1), max(count, 1)) - 1
+
+
+def _job(pages: Pages, request: Request) -> str:
+    name = request.path_params["job"]
+    if name not in pages.config.jobs:
+        raise HTTPException(404)
+    return name
+
+
+def _http(url: Any) -> str | None:
+    if not isinstance(url, str) or not url.strip():
+        return None
+    url = url.strip()
+    if urlsplit(url).scheme.lower() not in ("http", "https") or any(c in url for c in "\r\n"):
+        return None
+    return url
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+ROUTES: Sequence[Route] = (
+    Route("/archive", archive_index),
+    Route("/archive/{job}", job_archive),
+    Route("/archive/{job}/feed.atom", job_feed),
+    Route("/archive/{job}/{edition:int}", edition_page),
+    Route("/r/{token}", click),
+)

@@ -1,0 +1,258 @@
+"""The editor's dashboard at /admin: health, schedule, previews, deliveries, subscribers.
+
+Everything here needs a login (`[web] admin_user` / `admin_password`); without them the
+dashboard is off. A preview runs the job's own preview (select and render, record
+nothing) and shows each email as a subscriber sees it, in a sandboxed frame, and each
+social post the way Telegram shows it.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email import policy
+from pathlib import Path
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from syndicate.db.models import DeliveryState
+from syndicate.jobs import preview_job
+from syndicate.scheduler import next_fire_times
+from syndicate.subscribers import ImportReport, SubscriberError, import_csv
+from syndicate.web import overview
+from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages
+from syndicate.web.archive import TelegramBubble, telegram_bubble
+from syndicate.web.chart import STATE_COLOURS, delivery_chart
+from syndicate.web.security import EMAIL_FRAME_POLICY, check_password
+from syndicate.web.subscriber_pages import mailing_lists
+
+__all__ = ["ROUTES", "Preview", "make_preview"]
+
+PREVIEW_FRESH_FOR = 120.0  # seconds: the frame shows the preview its page was made with
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Preview:
+    job: str
+    emails: list[tuple[str, str, str]] = field(default_factory=list)  # channel, subject, html
+    posts: list[tuple[str, TelegramBubble]] = field(default_factory=list)  # channel, bubble
+    made_at: float = 0.0
+
+
+def make_preview(pages: Pages, job: str) -> Preview:
+    """What `job` would send now, read back from the files its preview writes."""
+    preview = Preview(job, made_at=time.monotonic())
+    with tempfile.TemporaryDirectory(prefix="syndicate-preview-") as folder:
+        root = Path(folder)
+        paths = preview_job(pages.db, pages.config, pages.channels, pages.config.job(job), root)
+        for path in paths:
+            channel = path.relative_to(root).parts[0]
+            if path.suffix == ".eml":
+                message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+                body = message.get_body(("html",))
+                html = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+                preview.emails.append((channel, str(message["Subject"] or ""), html))
+            elif path.suffix == ".json":
+                data = json.loads(path.read_text(encoding="utf-8"))
+                preview.posts.append((channel, telegram_bubble(data)))
+    return preview
+
+
+async def login_form(request: Request) -> Response:
+    pages = _pages(request, login=False)
+    return pages.page(request, "login.html")
+
+
+async def login(request: Request) -> Response:
+    pages = _pages(request, login=False)
+    form = await pages.form(request)
+    if not pages.login_by_client.allow(pages.client(request)):
+        raise HTTPException(429, "Too many login attempts; wait a few minutes.")
+    web = pages.config.web
+    assert web is not None and web.admin_user and web.admin_password and pages.sessions
+    user, password = str(form.get("user") or ""), str(form.get("password") or "")
+    valid = await pages.call(check_password, web.admin_password, password)
+    if not (valid and user == web.admin_user):
+        return pages.page(request, "login.html", status=401, problem="Wrong name or password.")
+    response = RedirectResponse(f"{pages.base_url}/admin", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        pages.sessions.make(user),
+        httponly=True,
+        samesite="strict",
+        secure=pages.secure_cookies,
+        path="/admin",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    pages = _pages(request, login=False)
+    await pages.form(request)
+    response = RedirectResponse(f"{pages.base_url}/admin/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    return response
+
+
+async def dashboard(request: Request) -> Response:
+    pages = _pages(request)
+    config = pages.config
+    jobs = sorted(config.jobs)
+    return pages.page(
+        request,
+        "dashboard.html",
+        sources=await pages.call(overview.source_health, pages.db, config),
+        jobs=[config.jobs[name] for name in jobs],
+        next_fire=next_fire_times(config),
+        editions=await pages.call(overview.recent_editions, pages.db, jobs),
+        counts=await pages.call(overview.delivery_counts, pages.db),
+        chart=delivery_chart(await pages.call(overview.daily_counts, pages.db)),
+        colours=STATE_COLOURS,
+        states=DeliveryState.ALL,
+        problems=await pages.call(overview.problem_deliveries, pages.db),
+        requeued=request.query_params.get("requeued"),
+        timezone=config.site.timezone,
+    )
+
+
+async def preview_page(request: Request) -> Response:
+    pages = _pages(request)
+    preview = await _preview(pages, request, fresh=True)
+    response = pages.page(request, "preview.html", preview=preview)
+    response.headers["content-security-policy"] = PREVIEW_POLICY
+    return response
+
+
+async def preview_frame(request: Request) -> Response:
+    """One email of a preview, alone, for the preview page's sandboxed frame."""
+    pages = _pages(request)
+    preview = await _preview(pages, request, fresh=False)
+    number = request.path_params["number"]
+    if not 1 <= number <= len(preview.emails):
+        raise HTTPException(404)
+    html = preview.emails[number - 1][2]
+    # Links open outside the frame (the sandbox lets them open as new tabs).
+    html = html.replace("<head>", '<head><base target="_blank">', 1)
+    return HTMLResponse(
+        html,
+        headers={
+            "content-security-policy": EMAIL_FRAME_POLICY,
+            "x-frame-options": "SAMEORIGIN",
+            "cache-control": "no-store",
+        },
+    )
+
+
+async def requeue(request: Request) -> Response:
+    pages = _pages(request)
+    form = await pages.form(request)
+    delivery_id = str(form.get("delivery") or "")
+    count = 0
+    if delivery_id.isdigit():
+        count = int(await pages.call(overview.requeue_delivery, pages.db, int(delivery_id)))
+    elif form.get("state") in (DeliveryState.FAILED, DeliveryState.UNKNOWN):
+        from syndicate.delivery import requeue as requeue_state
+
+        count = await pages.call(requeue_state, pages.db, str(form.get("state")))
+    return RedirectResponse(f"{pages.base_url}/admin?requeued={count}#problems", status_code=303)
+
+
+async def subscribers_page(request: Request) -> Response:
+    pages = _pages(request)
+    text = request.query_params.get("q", "")
+    rows = await pages.call(overview.search_subscribers, pages.db, text)
+    return pages.page(
+        request,
+        "subscribers.html",
+        query=text,
+        rows=rows,
+        lists=list(mailing_lists(pages.channels)),
+    )
+
+
+async def subscribers_import(request: Request) -> Response:
+    pages = _pages(request)
+    form = await pages.form(request)
+    upload, list_name = form.get("csv"), str(form.get("list") or "")
+    lists = list(mailing_lists(pages.channels))
+    problem, report = None, None
+    if list_name not in lists:
+        problem = "Choose a list."
+    elif upload is None or isinstance(upload, str):
+        problem = "Choose a CSV file."
+    else:
+        data = await upload.read(MAX_IMPORT_BYTES + 1)
+        if len(data) > MAX_IMPORT_BYTES:
+            problem = (
+                "The file is larger than 20 MB; import it with `syndicate subscribers import`."
+            )
+        else:
+            try:
+                report = await pages.call(_import, pages, data, list_name)
+            except SubscriberError as error:
+                problem = str(error).replace(str(Path(tempfile.gettempdir())), "the file")
+    return pages.page(
+        request,
+        "subscribers.html",
+        status=400 if problem else 200,
+        query="",
+        rows=await pages.call(overview.search_subscribers, pages.db, ""),
+        lists=lists,
+        problem=problem,
+        report=report,
+        imported_to=list_name,
+    )
+
+
+def _import(pages: Pages, data: bytes, list_name: str) -> ImportReport:
+    with tempfile.NamedTemporaryFile(suffix=".csv") as file:
+        file.write(data)
+        file.flush()
+        return import_csv(pages.db, Path(file.name), list_name)
+
+
+async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:
+    job = request.path_params["job"]
+    if job not in pages.config.jobs:
+        raise HTTPException(404)
+    cached = pages.previews.get(job)
+    if fresh or cached is None or time.monotonic() - cached.made_at > PREVIEW_FRESH_FOR:
+        cached = await pages.call(make_preview, pages, job)
+        pages.previews[job] = cached
+    return cached
+
+
+def _pages(request: Request, *, login: bool = True) -> Pages:
+    """The pages, once the dashboard is on and (unless `login` is False) someone logged in."""
+    pages: Pages = request.app.state.pages
+    if pages.sessions is None:
+        raise HTTPException(404, "The dashboard is off: set admin_user and admin_password.")
+    if login and pages.admin_user(request) is None:
+        raise _LoginNeeded(pages.base_url)
+    return pages
+
+
+class _LoginNeeded(HTTPException):
+    def __init__(self, base_url: str) -> None:
+        super().__init__(303, headers={"location": f"{base_url}/admin/login"})
+
+
+ROUTES: Sequence[Route] = (
+    Route("/admin/login", login_form, methods=["GET"]),
+    Route("/admin/login", login, methods=["POST"]),
+    Route("/admin/logout", logout, methods=["POST"]),
+    Route("/admin", dashboard, methods=["GET"]),
+    Route("/admin/preview/{job}", preview_page, methods=["GET"]),
+    Route("/admin/preview/{job}/email/{number:int}", preview_frame, methods=["GET"]),
+    Route("/admin/requeue", requeue, methods=["POST"]),
+    Route("/admin/subscribers", subscribers_page, methods=["GET"]),
+    Route("/admin/subscribers/import", subscribers_import, methods=["POST"]),
+)

@@ -1,0 +1,231 @@
+"""The subscriber's pages: subscribe (double opt-in), confirm, unsubscribe, preferences.
+
+The subscribe answer is the same whoever the address belongs to, so the form tells nobody
+who is subscribed. Confirming is a button, not the link itself: mail scanners that open
+every link in a message must not subscribe anyone. The unsubscribe POST is RFC 8058's
+one-click: it needs no cookie and no form token, and answers 200 without a redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from syndicate.channels.base import Channel, ChannelError
+from syndicate.db.models import utcnow
+from syndicate.optin import (
+    ConfirmationRequest,
+    confirm,
+    confirm_token,
+    confirmation_message,
+    preferences_token,
+    read_preferences_token,
+    request_subscription,
+    set_lists,
+    subscriber_lists,
+    unsubscribe,
+)
+from syndicate.tokens import TokenError
+from syndicate.web.app import Pages
+
+__all__ = ["ROUTES", "home", "mailing_lists"]
+
+log = logging.getLogger(__name__)
+
+
+def mailing_lists(channels: dict[str, Channel]) -> dict[str, Channel]:
+    """Each subscriber list and the email channel that mails it (SMTP before an outbox)."""
+    found: dict[str, Channel] = {}
+    for channel in sorted(channels.values(), key=lambda c: c.type != "email"):
+        if channel.medium == "email" and channel.list_name and channel.list_name not in found:
+            found[channel.list_name] = channel
+    return dict(sorted(found.items()))
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse(f"{_pages(request).base_url}/subscribe", status_code=303)
+
+
+async def subscribe_form(request: Request) -> Response:
+    pages = _pages(request)
+    return pages.page(request, "subscribe.html", lists=list(mailing_lists(pages.channels)))
+
+
+async def subscribe(request: Request) -> Response:
+    pages = _pages(request)
+    form = await pages.form(request)
+    lists = mailing_lists(pages.channels)
+    chosen = [name for name in form.getlist("list") if name in lists]
+    if len(lists) == 1:
+        chosen = list(lists)
+    email = str(form.get("email") or "").strip()
+    problem = None if chosen else "Choose at least one list."
+    if not pages.subscribe_by_client.allow(pages.client(request)):
+        raise HTTPException(429, "Too many subscribe requests from here; try again later.")
+    try:
+        request_made = await pages.call(request_subscription, pages.db, email, chosen)
+    except ValueError:
+        request_made, problem = None, problem or "That is not an email address."
+    if problem or request_made is None:
+        return pages.page(
+            request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
+        )
+    task = None
+    if pages.subscribe_by_address.allow(request_made.email.lower()):
+        task = BackgroundTask(_send_confirmations, pages, request_made, lists)
+    response = pages.page(request, "check_inbox.html", email=email)
+    response.background = task
+    return response
+
+
+async def _send_confirmations(
+    pages: Pages, request: ConfirmationRequest, lists: dict[str, Channel]
+) -> None:
+    """One mail per email channel concerned, each through that channel."""
+    by_channel: dict[str, list[str]] = {}
+    for name in request.lists:
+        by_channel.setdefault(lists[name].name, []).append(name)
+    now = utcnow()
+    for channel_name, names in by_channel.items():
+        channel = pages.channels[channel_name]
+        part = ConfirmationRequest(
+            request.subscriber_id, request.email, tuple(names), request.stamp
+        )
+        url = f"{pages.base_url}/confirm/{confirm_token(pages.secret, part, now)}"
+        message = confirmation_message(
+            pages.env,
+            site_name=pages.config.site.name,
+            sender=channel.sender or f"{pages.config.site.name} <noreply@localhost>",
+            recipient=request.email,
+            lists=names,
+            confirm_url=url,
+            now=now,
+        )
+        try:
+            await channel.send(message)
+        except ChannelError as error:
+            log.warning("confirmation mail through %s failed: %s", channel_name, error)
+        finally:
+            await channel.close()
+
+
+async def confirm_page(request: Request) -> Response:
+    pages = _pages(request)
+    return pages.page(request, "confirm.html", token=request.path_params["token"])
+
+
+async def confirm_post(request: Request) -> Response:
+    pages = _pages(request)
+    await pages.form(request)
+    try:
+        subscriber_id, lists = await pages.call(
+            confirm, pages.db, pages.secret, request.path_params["token"], utcnow()
+        )
+    except TokenError as error:
+        return pages.page(
+            request,
+            "message.html",
+            status=400,
+            title="This link does not work",
+            message=f"{str(error).capitalize()}. Subscribe again to get a new one.",
+            link=f"{pages.base_url}/subscribe",
+        )
+    return pages.page(
+        request,
+        "confirmed.html",
+        lists=lists,
+        preferences=_preferences_url(pages, subscriber_id),
+    )
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    pages = _pages(request)
+    subscriber_id, list_name = _read_unsubscribe(pages, request)
+    return pages.page(
+        request,
+        "unsubscribe.html",
+        list_name=list_name,
+        action=f"{pages.base_url}/unsubscribe/{request.path_params['token']}",
+        preferences=_preferences_url(pages, subscriber_id),
+    )
+
+
+async def unsubscribe_post(request: Request) -> Response:
+    """RFC 8058 one-click (and the page's button): 200, no redirect, no cookie set."""
+    pages = _pages(request)
+    subscriber_id, list_name = _read_unsubscribe(pages, request)
+    await pages.call(unsubscribe, pages.db, subscriber_id, list_name)
+    body = pages.env.get_template("web/unsubscribed.html").render(
+        site_name=pages.config.site.name,
+        base_url=pages.base_url,
+        list_name=list_name,
+        preferences=_preferences_url(pages, subscriber_id),
+        admin=None,
+    )
+    return HTMLResponse(body, headers={"cache-control": "no-store"})
+
+
+async def preferences_page(request: Request) -> Response:
+    pages = _pages(request)
+    subscriber_id = _read_preferences(pages, request)
+    found = await pages.call(subscriber_lists, pages.db, subscriber_id)
+    if found is None:
+        raise HTTPException(404)
+    email, on = found
+    return pages.page(
+        request,
+        "preferences.html",
+        email=email,
+        lists=[(name, name in on) for name in mailing_lists(pages.channels)],
+        action=_preferences_url(pages, subscriber_id),
+    )
+
+
+async def preferences_post(request: Request) -> Response:
+    pages = _pages(request)
+    subscriber_id = _read_preferences(pages, request)
+    form = await pages.form(request)
+    offered = set(mailing_lists(pages.channels))
+    chosen = {name for name in form.getlist("list") if name in offered}
+    await pages.call(set_lists, pages.db, subscriber_id, chosen, offered)
+    return RedirectResponse(_preferences_url(pages, subscriber_id) + "?saved=1", status_code=303)
+
+
+def _read_unsubscribe(pages: Pages, request: Request) -> tuple[int, str]:
+    try:
+        return pages.links.read_unsubscribe(request.path_params["token"])
+    except TokenError:
+        raise HTTPException(404, "This unsubscribe link is not valid.") from None
+
+
+def _read_preferences(pages: Pages, request: Request) -> int:
+    try:
+        return read_preferences_token(pages.secret, request.path_params["token"])
+    except TokenError:
+        raise HTTPException(404, "This link is not valid.") from None
+
+
+def _preferences_url(pages: Pages, subscriber_id: int) -> str:
+    return f"{pages.base_url}/preferences/{preferences_token(pages.secret, subscriber_id)}"
+
+
+def _pages(request: Request) -> Pages:
+    return request.app.state.pages
+
+
+ROUTES: Sequence[Route] = (
+    Route("/subscribe", subscribe_form, methods=["GET"]),
+    Route("/subscribe", subscribe, methods=["POST"]),
+    Route("/confirm/{token}", confirm_page, methods=["GET"]),
+    Route("/confirm/{token}", confirm_post, methods=["POST"]),
+    Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
+    Route("/unsubscribe/{token}", unsubscribe_post, methods=["POST"]),
+    Route("/preferences/{token}", preferences_page, methods=["GET"]),
+    Route("/preferences/{token}", preferences_post, methods=["POST"]),
+)
