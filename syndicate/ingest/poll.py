@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -13,6 +13,8 @@ from sqlalchemy import select
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
+from syndicate.ingest.cluster import assign_clusters
+from syndicate.ingest.extract import ArticleFetcher, complete_entries
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
 from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed, parse_feed
 
@@ -68,10 +70,11 @@ async def poll_sources(
     limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
     reports: list[PollReport] = []
     async with make_client() as client:
+        pages = ArticleFetcher(client)  # shared: its per-site limit spans all sources
 
         async def one(source: SourceConfig) -> None:
             async with limit:
-                report = await _poll_one(db, client, source)
+                report = await _poll_one(db, client, source, pages)
             reports.append(report)
             if progress is not None:
                 progress(report)
@@ -87,13 +90,17 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
     return [s for s in sources if next_poll.get(s.name) is None or next_poll[s.name] <= now]
 
 
-async def _poll_one(db: Database, client: object, source: SourceConfig) -> PollReport:
+async def _poll_one(
+    db: Database, client: object, source: SourceConfig, pages: ArticleFetcher
+) -> PollReport:
     with db.session() as session:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
         etag, last_modified = row.etag, row.last_modified
     try:
         result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
-        feed = None if result.not_modified else await asyncio.to_thread(_parse, result)
+        feed = None if result.not_modified else await asyncio.to_thread(_parse, result, source)
+        if feed is not None:
+            feed = await _with_full_text(db, pages, source, feed)
     except (FetchError, FeedError) as error:
         message = str(error)
         log.warning("source %s: %s", source.name, message)
@@ -111,8 +118,30 @@ async def _poll_one(db: Database, client: object, source: SourceConfig) -> PollR
     return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
 
 
-def _parse(result: FetchResult) -> ParsedFeed:
-    return parse_feed(result.body, url=result.final_url, content_type=result.content_type)
+def _parse(result: FetchResult, source: SourceConfig) -> ParsedFeed:
+    return parse_feed(
+        result.body,
+        url=result.final_url,
+        content_type=result.content_type,
+        timezone=source.timezone,
+    )
+
+
+async def _with_full_text(
+    db: Database, pages: ArticleFetcher, source: SourceConfig, feed: ParsedFeed
+) -> ParsedFeed:
+    """Complete the entries not stored yet from their pages, as the source's full_text says."""
+    if source.full_text == "never" or not feed.entries:
+        return feed
+    with db.session() as session:
+        keys = [entry.key for entry in feed.entries]
+        known = set(session.scalars(select(Post.key).where(Post.key.in_(keys))))
+    fresh = [entry for entry in feed.entries if entry.key not in known]
+    completed = await complete_entries(
+        fresh, pages, full_text=source.full_text, zone=source.timezone
+    )
+    by_key = {entry.key: entry for entry in completed}
+    return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
 def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
@@ -124,7 +153,10 @@ def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
         known = set(session.scalars(select(Post.key).where(Post.key.in_([e.key for e in entries]))))
         fresh = [entry for entry in entries if entry.key not in known]
-        session.add_all(_post(row.id, entry) for entry in fresh)
+        posts = [_post(row.id, entry) for entry in fresh]
+        session.add_all(posts)
+        session.flush()
+        assign_clusters(session, posts)
         return len(fresh)
 
 
