@@ -11,12 +11,16 @@ as an origin. The `[credits]` table of the settings turns short names into prope
 from __future__ import annotations
 
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+
+from sqlalchemy.orm import object_session
 
 from syndicate.config import CreditName
+from syndicate.db.models import Post
+from syndicate.ingest.cluster import cluster_credit
+from syndicate.ingest.identity import host_of
 from syndicate.render import Credit
 
-__all__ = ["choose_origin", "host_of", "resolve_credit"]
+__all__ = ["choose_origin", "resolve_credit", "shown_origin"]
 
 
 def choose_origin(
@@ -56,15 +60,18 @@ def resolve_credit(credit: Credit | None, credits: Mapping[str, CreditName]) -> 
     return credit
 
 
-def host_of(url: str | None) -> str | None:
-    """The site's host without "www.", or None when `url` has none."""
-    if not url:
-        return None
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return host.removeprefix("www.").removeprefix("m.") if host else None
+def shown_origin(post: Post, credits: Mapping[str, CreditName]) -> Credit | None:
+    """The origin an email or a Telegram post names for a stored post.
+
+    The post's own origin, else its cluster's original when another site wrote it first,
+    named as the `[credits]` table says.
+    """
+    session = object_session(post)
+    if session is None:
+        origin = Credit(post.origin_name, post.origin_url) if post.origin_name else None
+    else:
+        origin = cluster_credit(session, post)
+    return resolve_credit(origin, credits)
 
 
 def _lookup_keys(credit: Credit) -> list[str]:

@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
-from syndicate.ingest.attribution import host_of
+from syndicate.ingest.identity import host_of
 from syndicate.render import Credit
 
 __all__ = [

@@ -309,7 +309,11 @@ async def complete_entries(
         wanted = full_text == "always" or entry.summary_only
         if not wanted or not entry.url or not entry.url.startswith(("http://", "https://")):
             return entry
-        article = await fetcher.article(entry.url, zone=zone)
+        try:
+            article = await fetcher.article(entry.url, zone=zone)
+        except Exception:  # a page that breaks the extractor keeps the feed's text
+            logger.exception("article page %s could not be read", entry.url)
+            return entry
         return with_article(entry, article) if article is not None else entry
 
     return list(await asyncio.gather(*(one(entry) for entry in entries)))

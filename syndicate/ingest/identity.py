@@ -6,7 +6,7 @@ import hashlib
 import logging
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-__all__ = ["content_hash", "entry_key", "normalize_url", "strip_tracking"]
+__all__ = ["content_hash", "entry_key", "host_of", "normalize_url", "strip_tracking"]
 
 logger = logging.getLogger(__name__)
 
@@ -113,3 +113,14 @@ def entry_key(url: str | None, guid: str | None, content_hash: str) -> str:
     if guid and guid.strip():
         return f"guid:{guid.strip()}"
     return f"hash:{content_hash}"
+
+
+def host_of(url: str | None) -> str | None:
+    """The site's host without "www.", or None when `url` has none."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.removeprefix("www.").removeprefix("m.") if host else None
