@@ -1,12 +1,18 @@
 """Clusters: the same story carried by several sources, sent once and credited to its original.
 
-Two posts tell the same story when they share enough of their words in order: each post's
-fingerprint is the set of word 3-shingles of its title and its first `LEAD_WORDS` words,
-and two fingerprints match when the smaller one is at least `THRESHOLD` contained in the
-larger (containment, not Jaccard, so a feed's short summary still matches the full copy
-another site printed). Posts are compared only with posts published within `WINDOW` of
-them. `THRESHOLD` was chosen on the labelled set in `tests/data/clusters.json`; the test
-that reads it prints the precision and recall.
+Two posts tell the same story when they share enough of their words in order. A post's
+fingerprint is the set of word 3-shingles of its first `LEAD_WORDS` words, and the set of
+word pairs of its title. Similarity is containment (how much of the smaller set the larger
+holds, not Jaccard), so a feed's short summary still matches the full copy another site
+printed. Two posts published within `WINDOW` of each other are the same story when
+
+- their texts match at least `THRESHOLD` and their titles at least `TITLE_THRESHOLD`, or
+- their texts match at least `COPY_THRESHOLD` (a copy under a new headline).
+
+The title condition keeps apart daily reports written from one template ("Harga emas hari
+ini …", where only the figures change). The thresholds were chosen on the labelled set in
+`tests/data/clusters.json`; `tests/test_clusters.py` prints precision and recall for a
+sweep of them. Independent rewrites of one event share too few words to be found this way.
 
 A cluster is named by the id of its first stored post (`Post.cluster_id`); a post alone is
 its own cluster. Its original is the member the others credit, else the earliest.
@@ -29,12 +35,19 @@ from syndicate.ingest.identity import host_of
 from syndicate.render import Credit
 
 __all__ = [
+    "COPY_THRESHOLD",
     "LEAD_WORDS",
     "THRESHOLD",
+    "TITLE_THRESHOLD",
     "WINDOW",
+    "Candidate",
+    "Fingerprint",
     "assign_clusters",
     "cluster_credit",
     "fingerprint",
+    "join",
+    "original_of",
+    "same_story",
     "similarity",
 ]
 
@@ -43,36 +56,67 @@ logger = logging.getLogger(__name__)
 WINDOW = timedelta(hours=72)
 LEAD_WORDS = 120
 SHINGLE_WORDS = 3
-THRESHOLD = 0.5
+THRESHOLD = 0.3
+TITLE_THRESHOLD = 0.7
+COPY_THRESHOLD = 0.9
 MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
 _EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fingerprint(title: str, text: str) -> frozenset[int]:
-    """The word 3-shingles of a title and the lead of a text, hashed."""
-    words = _WORD.findall(title.casefold())
-    words += _WORD.findall(text.casefold())[:LEAD_WORDS]
-    return frozenset(
-        zlib.crc32(" ".join(words[i : i + SHINGLE_WORDS]).encode())
-        for i in range(max(len(words) - SHINGLE_WORDS + 1, 0))
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a post's words look like to the comparison: hashed shingles."""
+
+    text: frozenset[int]  # word 3-shingles of the lead
+    title: frozenset[int]  # word pairs of the title
+
+
+def fingerprint(title: str, text: str) -> Fingerprint:
+    """The fingerprint of a post's title and the lead of its text."""
+    lead = _WORD.findall(text.casefold())[:LEAD_WORDS]
+    return Fingerprint(
+        _shingles(lead, SHINGLE_WORDS), _shingles(_WORD.findall(title.casefold()), 2)
     )
 
 
-def similarity(first: frozenset[int], second: frozenset[int]) -> float:
-    """How much of the smaller fingerprint the larger one contains, from 0 to 1."""
+def _shingles(words: list[str], size: int) -> frozenset[int]:
+    if len(words) < size:
+        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
+    return frozenset(
+        zlib.crc32(" ".join(words[i : i + size]).encode()) for i in range(len(words) - size + 1)
+    )
+
+
+def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
+    """How alike two posts' texts and titles are, each from 0 to 1 (containment)."""
+    return (
+        _containment(first.text, second.text, MIN_SHINGLES),
+        _containment(first.title, second.title, 1),
+    )
+
+
+def same_story(first: Fingerprint, second: Fingerprint) -> bool:
+    """Whether two posts (published within `WINDOW` of each other) tell the same story."""
+    text, title = similarity(first, second)
+    return text >= COPY_THRESHOLD or (text >= THRESHOLD and title >= TITLE_THRESHOLD)
+
+
+def _containment(first: frozenset[int], second: frozenset[int], minimum: int) -> float:
     smaller = min(len(first), len(second))
-    if smaller < MIN_SHINGLES:
+    if smaller < minimum:
         return 0.0
     return len(first & second) / smaller
 
 
 @dataclass
-class _Candidate:
+class Candidate:
+    """A post already placed in a cluster, as new posts are compared with it."""
+
     post_id: int
     cluster_id: int
     when: datetime
-    shingles: frozenset[int]
+    shingles: Fingerprint
 
 
 def assign_clusters(session: Session, posts: Sequence[Post]) -> None:
@@ -83,22 +127,28 @@ def assign_clusters(session: Session, posts: Sequence[Post]) -> None:
     candidates = _candidates(session, min(times) - WINDOW, max(times) + WINDOW, posts)
     for post, when in zip(posts, times, strict=True):
         shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
-        best, best_score = None, THRESHOLD
-        for candidate in candidates:
-            if abs(candidate.when - when) > WINDOW:
-                continue
-            score = similarity(shingles, candidate.shingles)
-            if score >= best_score:
-                best, best_score = candidate, score
-        post.cluster_id = best.cluster_id if best is not None else post.id
-        if best is not None:
-            logger.debug("post %s joins cluster %s (%.2f)", post.id, best.cluster_id, best_score)
-        candidates.append(_Candidate(post.id, post.cluster_id, when, shingles))
+        post.cluster_id = join(candidates, shingles, when, post.id)
+        candidates.append(Candidate(post.id, post.cluster_id, when, shingles))
+
+
+def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime, own: int) -> int:
+    """The cluster a post joins: that of its closest match among the candidates, or its own."""
+    best, best_text = None, -1.0
+    for candidate in candidates:
+        if abs(candidate.when - when) > WINDOW or not same_story(shingles, candidate.shingles):
+            continue
+        text, _ = similarity(shingles, candidate.shingles)
+        if text > best_text:
+            best, best_text = candidate, text
+    if best is None:
+        return own
+    logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
+    return best.cluster_id
 
 
 def _candidates(
     session: Session, start: datetime, end: datetime, exclude: Iterable[Post]
-) -> list[_Candidate]:
+) -> list[Candidate]:
     published = func.coalesce(Post.published_at, Post.first_seen_at)
     excluded = {post.id for post in exclude}
     rows = session.execute(
@@ -112,7 +162,7 @@ def _candidates(
         ).where(published >= start, published <= end)
     )
     return [
-        _Candidate(post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""))
+        Candidate(post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""))
         for post_id, cluster_id, published_at, seen, title, excerpt in rows
         if post_id not in excluded
     ]
