@@ -72,25 +72,31 @@ class FeedError(Exception):
 
 
 def parse_feed(
-    body: bytes, *, url: str, content_type: str | None = None, timezone: tzinfo | None = None
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    timezone: tzinfo | None = None,
+    now: datetime | None = None,
 ) -> ParsedFeed:
     """Parse a feed document fetched from `url` (relative links are resolved against it).
 
-    `timezone` is the source's zone, for dates it writes without one.
+    `timezone` is the source's zone, for dates it writes without one; dates later than
+    `now` (the fetch time) become `now`.
     """
     if not body.strip():
         raise FeedError(url, "the document is empty")
+    now = now or datetime.now(UTC)
     if looks_like_json_feed(body, content_type):
-        return _parse_json(body, url)
-    return _parse_xml(body, url, content_type, timezone)
+        return _parse_json(body, url, now)
+    return _parse_xml(body, url, content_type, timezone, now)
 
 
-def _parse_json(body: bytes, url: str) -> ParsedFeed:
+def _parse_json(body: bytes, url: str, now: datetime) -> ParsedFeed:
     try:
         feed = read_json_feed(body, url)
     except ValueError as error:
         raise FeedError(url, str(error)) from error
-    now = datetime.now(UTC)
     entries = [_entry_from_json(item, url, now) for item in feed.items]
     return ParsedFeed(
         title=_plain(feed.title) or None,
@@ -127,7 +133,9 @@ def _entry_from_json(item: JsonFeedItem, feed_url: str, now: datetime) -> FeedEn
     )
 
 
-def _parse_xml(body: bytes, url: str, content_type: str | None, zone: tzinfo | None) -> ParsedFeed:
+def _parse_xml(
+    body: bytes, url: str, content_type: str | None, zone: tzinfo | None, now: datetime
+) -> ParsedFeed:
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -140,7 +148,6 @@ def _parse_xml(body: bytes, url: str, content_type: str | None, zone: tzinfo | N
         raise FeedError(url, _not_a_feed_reason(body, document))
     feed = document.feed
     site_url = _absolute(feed.get("link"), url)
-    now = datetime.now(UTC)
     entries = [_entry_from_xml(entry, url, site_url, now, zone) for entry in document.entries]
     return ParsedFeed(
         title=_plain(_detail_text(feed, "title")) or None,
