@@ -184,7 +184,7 @@ async def _error_page(request: Request, error: Exception) -> Response:
         "message.html",
         status=error.status_code,
         title=titles.get(error.status_code, "Something is wrong"),
-        message=error.detail if error.status_code != 404 else "There is no such page.",
+        message=error.detail if error.detail != "Not Found" else "There is no such page.",
     )
 
 

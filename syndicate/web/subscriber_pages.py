@@ -87,32 +87,29 @@ async def subscribe(request: Request) -> Response:
 async def _send_confirmations(
     pages: Pages, request: ConfirmationRequest, lists: dict[str, Channel]
 ) -> None:
-    """One mail per email channel concerned, each through that channel."""
-    by_channel: dict[str, list[str]] = {}
-    for name in request.lists:
-        by_channel.setdefault(lists[name].name, []).append(name)
+    """One mail, through the email channel of the first list chosen, confirming them all.
+
+    One link for all lists: confirming changes the subscriber, which retires every
+    earlier link, so a second mail's link would not work once the first was used.
+    """
+    channel = lists[request.lists[0]]
     now = utcnow()
-    for channel_name, names in by_channel.items():
-        channel = pages.channels[channel_name]
-        part = ConfirmationRequest(
-            request.subscriber_id, request.email, tuple(names), request.stamp
-        )
-        url = f"{pages.base_url}/confirm/{confirm_token(pages.secret, part, now)}"
-        message = confirmation_message(
-            pages.env,
-            site_name=pages.config.site.name,
-            sender=channel.sender or f"{pages.config.site.name} <noreply@localhost>",
-            recipient=request.email,
-            lists=names,
-            confirm_url=url,
-            now=now,
-        )
-        try:
-            await channel.send(message)
-        except ChannelError as error:
-            log.warning("confirmation mail through %s failed: %s", channel_name, error)
-        finally:
-            await channel.close()
+    url = f"{pages.base_url}/confirm/{confirm_token(pages.secret, request, now)}"
+    message = confirmation_message(
+        pages.env,
+        site_name=pages.config.site.name,
+        sender=channel.sender or f"{pages.config.site.name} <noreply@localhost>",
+        recipient=request.email,
+        lists=request.lists,
+        confirm_url=url,
+        now=now,
+    )
+    try:
+        await channel.send(message)
+    except ChannelError as error:
+        log.warning("confirmation mail through %s failed: %s", channel.name, error)
+    finally:
+        await channel.close()
 
 
 async def confirm_page(request: Request) -> Response:
