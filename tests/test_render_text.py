@@ -142,7 +142,30 @@ def test_shorten_gives_nothing_when_not_even_the_ellipsis_fits() -> None:
 
 
 _PIECES = st.sampled_from(
-    [FAMILY, FLAG, E_ACUTE, "中文", "<b>", "&amp;", '"', " ", "\n", "kata", "x" * 40, "😀"]
+    [
+        FAMILY,
+        FLAG,
+        E_ACUTE,
+        "👍🏿",  # a skin tone
+        "👩🏽\u200d💻",
+        "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # a tag flag
+        "1\ufe0f\u20e3",  # a keycap
+        "a\u0301\u0302\u0323",  # stacked combining marks
+        "\u1100\u1161\u11a8",  # Hangul jamo: one syllable
+        "नमस्ते",
+        "中文",
+        "مرحبا",
+        "\u202eשלום\u202c",
+        "<b>",
+        "&amp;",
+        '"',
+        " ",
+        "\n",
+        "kata",
+        "x" * 40,
+        "https://example.org/" + "a" * 60,
+        "😀",
+    ]
 )
 _TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=40).map("".join)
 

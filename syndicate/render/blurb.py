@@ -3,8 +3,9 @@
 The templates (`templates/social/`) decide the look; this module enforces the budget. It
 renders a template with the full excerpt and, when Telegram would count too many
 characters, keeps the longest excerpt that fits, cut on a grapheme and word boundary with
-an ellipsis. The frame — title, credit line, link — is never cut; only a title so long
-that the frame alone is over budget is shortened, as a last resort.
+an ellipsis. The frame — title, credit line, link — is never cut: a post whose frame does
+not fit a photo caption (1024) is sent as text (4096) instead; only a title so long that
+the frame alone is over 4096 is shortened, as a last resort.
 
 Templates receive `labels`, a small mapping of words in the job's language (Indonesian
 when the locale starts with "id", English otherwise): `read_more` ("Baca selengkapnya"),
@@ -78,7 +79,8 @@ def render_telegram_post(
     """One post as one Telegram message: a photo with a caption when it has an image.
 
     A photo post carries the text version (4096 units) as `fallback_text`, for when
-    Telegram refuses the photo; its caption is fitted to 1024.
+    Telegram refuses the photo; its caption is fitted to 1024. A post whose frame alone
+    (title, credit, link) is too long for a caption goes out as text without the photo.
     """
     page = env.get_template(template)
     context = {
@@ -103,6 +105,10 @@ def render_telegram_post(
         "message_thread_id": message_thread_id,
     }
     if not post.image_url:
+        return SocialPost(text=text, **fitted)
+    if telegram_visible_length(renderer(True)(title, "")) > TELEGRAM_CAPTION_LIMIT:
+        # Cutting the title to fit a caption would break the frame; a text message holds it.
+        logger.info("the title of %s is too long for a photo caption; posting text", post.key)
         return SocialPost(text=text, **fitted)
     caption = _fit(renderer(True), title, excerpt, TELEGRAM_CAPTION_LIMIT, post.key)
     return SocialPost(text=caption, photo=post.image_url, fallback_text=text, **fitted)
