@@ -65,6 +65,12 @@ def current_slot(trigger: Any, now: datetime, grace: timedelta = MISFIRE_GRACE) 
 
 def last_fire(trigger: Any, now: datetime, grace: timedelta) -> datetime | None:
     """The latest fire time of `trigger` in (now - grace, now], or None."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if isinstance(trigger, IntervalTrigger):  # arithmetic, not a walk through every slot
+        steps = (now - trigger.start_date) // trigger.interval
+        slot = trigger.start_date + steps * trigger.interval
+        return slot if steps >= 0 and now - slot < grace else None
     slot = None
     candidate = trigger.get_next_fire_time(None, now - grace)
     while candidate is not None and candidate <= now:
@@ -304,6 +310,12 @@ class Clock:
 
 
 def _count_fires(trigger: Any, after: datetime, until: datetime, cap: int = 10_000) -> int:
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if isinstance(trigger, IntervalTrigger):
+        return max(0, (until - trigger.start_date) // trigger.interval) - max(
+            0, (after - trigger.start_date) // trigger.interval
+        )
     count, moment = 0, trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
     while moment is not None and moment <= until and count < cap:
         count += 1
