@@ -202,6 +202,16 @@ def _parser() -> argparse.ArgumentParser:
     deliveries.add_argument("--job", help="only this job")
     deliveries.add_argument("--channel", help="only this channel")
 
+    trending = command(
+        "trending",
+        _trending,
+        "Rank the stories of the last days by their trending score, with the reasons.",
+        "The score counts the sources carrying a story, the comments their feeds report\n"
+        "and the clicks on tracked links, divided by the story's age (see the README).",
+    )
+    trending.add_argument("--limit", type=int, default=20, help="how many (default: 20)")
+    trending.add_argument("--window", help='how far back, e.g. "24h" (default: 72h)')
+
     retry = command(
         "retry",
         _retry,
@@ -571,6 +581,25 @@ def _deliveries(args: argparse.Namespace) -> int:
     if problems:
         print("\nLatest problems:")
         _print_table(("id", "job", "channel", "target", "state", "error"), problems)
+    return 0
+
+
+def _trending(args: argparse.Namespace) -> int:
+    from syndicate.config import parse_duration
+    from syndicate.db.models import utcnow
+    from syndicate.trending import trending_table
+
+    site = Site.load(args)
+    try:
+        window = parse_duration(args.window) if args.window else None
+    except ValueError:
+        message = f'--window "{args.window}" is not a duration such as "24h" or "3d"'
+        raise UserError(message) from None
+    rows = trending_table(site.db, utcnow(), limit=args.limit, window=window)
+    if not rows:
+        print("No stories in the window yet: run `syndicate fetch` first.")
+        return 0
+    _print_table(("score", "title", "source", "why"), rows)
     return 0
 
 

@@ -8,7 +8,7 @@ unique, running a job twice, or two processes firing the same slot, sends nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from syndicate.channels.base import Channel
 from syndicate.channels.outbox import OutboxChannel
-from syndicate.config import Config, Job
+from syndicate.config import Config, CreditName, Job
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
     Delivery,
@@ -38,6 +38,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.ingest.attribution import shown_origin
 from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
 from syndicate.render import Credit, EditionView, PostView
@@ -435,7 +436,7 @@ def _edition_view(
 ) -> EditionView:
     """The edition as renderers see it; with `track_clicks`, post links go through /r/."""
     sources = {source.id: source for source in session.scalars(select(Source))}
-    views = [post_view(post, sources[post.source_id]) for post in posts]
+    views = [post_view(post, sources[post.source_id], config.credits) for post in posts]
     if job.track_clicks and links is not None:
         views = [
             replace(view, url=links.click(post.id, job.name)) if post.url else view
@@ -454,10 +455,16 @@ def _edition_view(
     )
 
 
-def post_view(post: Post, source: Source) -> PostView:
-    """A stored post as renderers see it, credited to its publisher and its origin."""
+def post_view(
+    post: Post, source: Source, credits: Mapping[str, CreditName] | None = None
+) -> PostView:
+    """A stored post as renderers see it, credited to its publisher and its origin.
+
+    The origin is the one the post names, else its story's original on another site,
+    with the proper name the `[credits]` table gives.
+    """
     publisher_url = source.site_url or _home(post.url or source.url)
-    origin = Credit(post.origin_name, post.origin_url) if post.origin_name else None
+    origin = shown_origin(post, credits or {})
     return PostView(
         key=f"p{post.id}",
         title=post.title,

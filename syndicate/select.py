@@ -1,13 +1,15 @@
-"""Choosing what a job sends: the newest posts it has not sent yet (trending comes later).
+"""Choosing what a job sends: the newest posts it has not sent yet, and the trending ones.
 
-Each way of choosing is a function from (session, job, now, already chosen) to posts; a
-job's `[select]` table says how many each one contributes, and no post appears twice in
-one edition.
+Each way of choosing is a function from (session, job, now, already chosen) to candidate
+posts, best first; a job's `[select]` table says how many each one contributes (`new`,
+`trending`). A story is sent once: no edition carries two posts of one cluster, and a
+cluster a job already sent is not sent by it again. When a story's original is among the
+candidates' cluster, the original is the post sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -15,21 +17,38 @@ from sqlalchemy.orm import Session
 
 from syndicate.config import Job
 from syndicate.db.models import Edition, EditionPost, Post, Source
+from syndicate.ingest.cluster import original_of
+from syndicate.trending import rank_stories
 
 __all__ = ["select_posts"]
 
 Chooser = Callable[[Session, Job, datetime, set[int]], list[Post]]
+_SPARE = 3  # candidates asked for per wanted post: some are copies of a story already taken
 
 
 def select_posts(session: Session, job: Job, now: datetime) -> list[Post]:
     """The posts the job's next edition carries, in the order they are shown."""
     chosen: list[Post] = []
     taken: set[int] = set()
-    for chooser in _CHOOSERS:
-        for post in chooser(session, job, now, taken):
-            if post.id not in taken:
-                taken.add(post.id)
-                chosen.append(post)
+    stories: set[int] = set()
+    choosers: list[tuple[Chooser, int]] = [
+        (_new, job.selection.new),
+        (_trending, job.selection.trending),
+    ]
+    for chooser, wanted in choosers:
+        if wanted <= 0:
+            continue
+        count = 0
+        for candidate in chooser(session, job, now, taken):
+            if count >= wanted:
+                break
+            post = _representative(session, job, candidate)
+            if post.id in taken or _story(post) in stories:
+                continue
+            taken.add(post.id)
+            stories.add(_story(post))
+            chosen.append(post)
+            count += 1
     return chosen
 
 
@@ -38,17 +57,23 @@ def published(post_table: type[Post] = Post) -> object:
     return func.coalesce(post_table.published_at, post_table.first_seen_at)
 
 
-def _new(session: Session, job: Job, now: datetime, taken: set[int]) -> list[Post]:
-    """The newest posts within the window that no edition of this job has carried."""
-    wanted = job.selection.new
-    if wanted <= 0:
-        return []
-    sent_by_job = (
-        select(EditionPost.post_id)
+def _story(post: Post) -> int:
+    return post.cluster_id or post.id
+
+
+def _sent_stories(job: Job) -> object:
+    """The clusters (stories) this job's editions have carried."""
+    return (
+        select(func.coalesce(Post.cluster_id, Post.id))
+        .join(EditionPost, EditionPost.post_id == Post.id)
         .join(Edition, Edition.id == EditionPost.edition_id)
         .where(Edition.job == job.name)
     )
-    query = select(Post).where(Post.id.not_in(sent_by_job))
+
+
+def _new(session: Session, job: Job, now: datetime, taken: set[int]) -> list[Post]:
+    """The newest posts within the window whose story no edition of this job has carried."""
+    query = select(Post).where(func.coalesce(Post.cluster_id, Post.id).not_in(_sent_stories(job)))
     if taken:
         query = query.where(Post.id.not_in(taken))
     if job.selection.window is not None:
@@ -57,8 +82,33 @@ def _new(session: Session, job: Job, now: datetime, taken: set[int]) -> list[Pos
         query = query.join(Source, Source.id == Post.source_id).where(
             Source.name.in_(job.selection.sources)
         )
-    query = query.order_by(published().desc(), Post.id.desc()).limit(wanted)
+    limit = job.selection.new * _SPARE + 10
+    query = query.order_by(published().desc(), Post.id.desc()).limit(limit)
     return list(session.scalars(query))
 
 
-_CHOOSERS: Sequence[Chooser] = (_new,)
+def _trending(session: Session, job: Job, now: datetime, taken: set[int]) -> list[Post]:
+    """The highest-scoring stories this job has not carried (see `syndicate.trending`)."""
+    sent = set(session.scalars(_sent_stories(job)))
+    trends = rank_stories(
+        session,
+        now,
+        window=job.selection.window,
+        sources=job.selection.sources,
+        exclude_clusters=sent,
+        exclude_posts=taken,
+    )
+    return [trend.post for trend in trends]
+
+
+def _representative(session: Session, job: Job, post: Post) -> Post:
+    """The story's original when the job may send it, else the post itself."""
+    if post.cluster_id is None:
+        return post
+    members = list(session.scalars(select(Post).where(Post.cluster_id == post.cluster_id)))
+    if len(members) < 2:
+        return post
+    if job.selection.sources:
+        members = [m for m in members if m.source.name in job.selection.sources]
+    original = original_of(members)
+    return original if original is not None else post
