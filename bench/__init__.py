@@ -1,0 +1,1 @@
+"""Benchmarks with their peers, run by hand; results in BENCHMARKS.md."""
