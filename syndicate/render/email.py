@@ -195,7 +195,7 @@ def personalize(
         (
             head,
             shared,
-            f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'.encode(),
+            f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n\r\n'.encode(),
             f"--{boundary}\r\n".encode(),
             _PART_HEAD % b"plain",
             text,
@@ -272,8 +272,12 @@ def _shared_headers(
 
 def _qp(body: str) -> bytes:
     """UTF-8, CRLF line ends, quoted-printable (lines of at most 76 characters)."""
-    lines = body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    return binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+    lines = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not lines.endswith("\n"):
+        lines += "\n"
+    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True)
+    # b2a_qp ends its soft breaks the way the text ends its lines: make both CRLF.
+    return encoded.replace(b"\n", b"\r\n")
 
 
 def _mailto(address: str, unsubscribe_url: str) -> str:
