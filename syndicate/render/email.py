@@ -304,7 +304,7 @@ def make_message_id(edition_key: str, recipient_key: str, sender: str) -> str:
     A re-sent copy (at-least-once delivery) therefore looks like the same message to the
     receiving side. The ID is on the sender's domain and has no angle brackets.
     """
-    domain = parse_mailbox(sender).domain.lower()
+    domain = _parse_sender(sender).domain.lower()
     digest = hashlib.sha256(f"{edition_key}\0{recipient_key}\0{domain}".encode()).hexdigest()
     readable = re.sub(r"[^A-Za-z0-9_-]", "", edition_key)[:32] or "edition"
     return f"syn.{readable}.{digest[:24]}@{domain}"
