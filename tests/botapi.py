@@ -16,7 +16,17 @@ What it checks, like Telegram:
 
 Every accepted message is recorded in `BotApiServer.messages` (a `SentMessage` each), and
 every request in `BotApiServer.requests`, both safe to read from the test's thread.
-Faults are programmed per method with `BotApiServer.fail_next`; see `FAULT_KINDS`.
+Faults are programmed per method (and optionally per chat) with `BotApiServer.fail_next`;
+see `FAULT_KINDS`.
+
+Flood control, as Telegram does it, when given ``limits=RateLimits(...)``: at most
+``per_second`` send requests a second for the bot, ``per_minute_per_group`` a minute to one
+channel or group ("@name" or a negative id) and ``per_second_per_private_chat`` a second to
+one private chat (a positive id), in sliding windows; over that it answers ``429 Too Many
+Requests`` with ``retry_after`` and records the refusal in `BotApiServer.throttled`. A
+request answered 429 does not count against the windows. ``random_429=0.1`` answers one
+send request in ten 429 at random (recorded in `BotApiServer.random_refusals`), and
+``delay`` holds every answer that many seconds (a slow server).
 
 A fixture for a test module::
 
@@ -40,6 +50,8 @@ import email.parser
 import email.policy
 import html
 import json
+import math
+import random
 import re
 import socket
 import threading
@@ -56,7 +68,9 @@ __all__ = [
     "TEST_TOKEN",
     "ApiRequest",
     "BotApiServer",
+    "RateLimits",
     "SentMessage",
+    "Throttled",
     "parse_html",
     "utf16_length",
 ]
@@ -101,6 +115,24 @@ class SentMessage:
     def caption(self) -> str | None:
         """The caption of a photo (the same as `text`); None for a text message."""
         return self.text if self.method == "sendPhoto" else None
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Telegram's flood limits for a bot; 0 turns one off."""
+
+    per_second: int = 30
+    per_minute_per_group: int = 20
+    per_second_per_private_chat: int = 1
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """One send request the server refused with 429 because a limit was exceeded."""
+
+    chat_id: str
+    limit: str  # "bot", "group" or "private"
+    retry_after: int
 
 
 @dataclass(frozen=True)
@@ -247,9 +279,28 @@ class BotApiServer:
     `messages` and `requests` are copies of what arrived so far.
     """
 
-    def __init__(self, token: str = TEST_TOKEN, *, username: str = "syndicate_test_bot") -> None:
+    def __init__(
+        self,
+        token: str = TEST_TOKEN,
+        *,
+        username: str = "syndicate_test_bot",
+        limits: RateLimits | None = None,
+        random_429: float = 0.0,
+        random_retry_after: int = 1,
+        seed: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
         self.token = token
         self.username = username
+        self.limits = limits
+        self.random_429 = random_429
+        self.random_retry_after = random_retry_after
+        self.delay = delay
+        self._random = random.Random(seed)
+        self._taken: deque[float] = deque()  # when the bot's counted send requests arrived
+        self._taken_by_chat: dict[str, deque[float]] = defaultdict(deque)
+        self._throttled: list[Throttled] = []
+        self._random_refusals = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._messages: list[SentMessage] = []
@@ -318,11 +369,24 @@ class BotApiServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def throttled(self) -> list[Throttled]:
+        """The 429 answers flood control gave because the client sent too much."""
+        with self._lock:
+            return list(self._throttled)
+
+    @property
+    def random_refusals(self) -> int:
+        """How many send requests `random_429` answered 429."""
+        with self._lock:
+            return self._random_refusals
+
     def fail_next(self, method: str, kind: str, **options: Any) -> None:
         """Make the next call of `method` fail as `kind` (one of `FAULT_KINDS`).
 
         Options: ``seconds`` (retry_after, timeout), ``new_chat_id`` (migrate),
-        ``description`` (forbidden, bad_photo, bad_request). Faults queue up in order.
+        ``description`` (forbidden, bad_photo, bad_request), ``chat_id`` (only a call
+        to that chat). Faults queue up in order.
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"{kind!r} is not one of {', '.join(FAULT_KINDS)}")
@@ -340,11 +404,17 @@ class BotApiServer:
         """Answer one call; raises `_ApiError` for Telegram's refusals."""
         with self._lock:
             self._requests.append(ApiRequest(method, token, dict(params)))
-            fault = self._faults[method].popleft() if self._faults[method] else None
+            fault = self._next_fault(method, str(params.get("chat_id", "")).strip())
         if token != self.token:
             raise _ApiError(401, "Unauthorized")
         if method not in ("getMe", "close", "logOut", "sendMessage", "sendPhoto"):
             raise _ApiError(404, "Not Found: method not found")
+        if fault is not None and fault.kind == "retry_after":  # a 429 takes no place
+            self._raise_fault(fault, params)
+        if method in ("sendMessage", "sendPhoto"):
+            self._flood_control(str(params.get("chat_id", "")).strip())
+            if self.delay:
+                self._closing.wait(self.delay)
         if fault is not None:
             self._raise_fault(fault, params)
         result: Any = True  # what close and logOut answer
@@ -355,6 +425,61 @@ class BotApiServer:
         if fault is not None and fault.kind == "timeout":
             self._closing.wait(float(fault.options.get("seconds", 2.0)))
         return result
+
+    def _next_fault(self, method: str, chat_id: str) -> _Fault | None:
+        for fault in self._faults[method]:
+            if fault.options.get("chat_id") in (None, chat_id):
+                self._faults[method].remove(fault)
+                return fault
+        return None
+
+    def _flood_control(self, chat_id: str) -> None:
+        """Count a send request, or answer 429 as Telegram would."""
+        now = time.monotonic()
+        with self._lock:
+            refusal = self._over_limit(chat_id, now)
+            if refusal is None and self.random_429 and self._random.random() < self.random_429:
+                self._random_refusals += 1
+                seconds = self.random_retry_after
+                raise _ApiError(
+                    429, f"Too Many Requests: retry after {seconds}", retry_after=seconds
+                )
+            if refusal is not None:
+                self._throttled.append(refusal)
+                raise _ApiError(
+                    429,
+                    f"Too Many Requests: retry after {refusal.retry_after}",
+                    retry_after=refusal.retry_after,
+                )
+            if self.limits is not None:
+                self._taken.append(now)
+                self._taken_by_chat[chat_id].append(now)
+
+    def _over_limit(self, chat_id: str, now: float) -> Throttled | None:
+        if self.limits is None:
+            return None
+        limits = self.limits
+        private = not chat_id.startswith(("@", "-"))
+        chat_limit, chat_period = (
+            (limits.per_second_per_private_chat, 1.0)
+            if private
+            else (limits.per_minute_per_group, 60.0)
+        )
+        for taken, limit, period, name in (
+            (self._taken, limits.per_second, 1.0, "bot"),
+            (
+                self._taken_by_chat[chat_id],
+                chat_limit,
+                chat_period,
+                "private" if private else "group",
+            ),
+        ):
+            while taken and taken[0] <= now - period:
+                taken.popleft()
+            if limit and len(taken) >= limit:
+                wait = taken[len(taken) - limit] + period - now
+                return Throttled(chat_id, name, max(1, math.ceil(wait)))
+        return None
 
     def _bot_user(self) -> dict[str, Any]:
         return {

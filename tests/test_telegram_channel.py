@@ -22,7 +22,7 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from syndicate.channels.telegram import TelegramChannel
+from syndicate.channels.telegram import Pacing, TelegramChannel
 from syndicate.config import ConfigError, ConfigTable
 from tests.botapi import TEST_TOKEN, BotApiServer, parse_html, utf16_length
 
@@ -97,6 +97,26 @@ def test_link_preview_is_disabled_by_the_post_or_the_channel(bot_api: BotApiServ
     send(make_channel(bot_api.base_url, link_preview=False), post(link="https://a.id/x"))
 
     assert [m.link_preview_options for m in bot_api.messages] == [{"is_disabled": True}] * 2
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"link_preview_size": "small"}, {"url": "https://a.id/x", "prefer_small_media": True}),
+        ({"link_preview_size": "large"}, {"url": "https://a.id/x", "prefer_large_media": True}),
+        (
+            {"link_preview_above_text": True},
+            {"url": "https://a.id/x", "show_above_text": True},
+        ),
+        ({"link_preview": False, "link_preview_size": "large"}, {"is_disabled": True}),
+    ],
+)
+def test_link_preview_options_reach_telegram(
+    bot_api: BotApiServer, options: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    send(make_channel(bot_api.base_url, **options), post(link="https://a.id/x"))
+
+    assert [m.link_preview_options for m in bot_api.messages] == [expected]
 
 
 def test_forum_topic_comes_from_the_post_before_the_channel(bot_api: BotApiServer) -> None:
@@ -284,13 +304,32 @@ def test_config_reads_every_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
             api_base_url="http://127.0.0.1:8081/bot",
             message_thread_id=5,
             link_preview=False,
+            link_preview_size="large",
+            link_preview_above_text=True,
             timeout=3,
+            max_per_second=10,
+            max_per_minute_per_group=0,
+            max_per_second_per_private_chat=2,
         ),
     )
 
     assert channel.targets() == ("@kabarpilihan", "-1001234567890")
     assert channel.base_file_url == "http://127.0.0.1:8081/file/bot"
     assert (channel.message_thread_id, channel.link_preview, channel.timeout) == (5, False, 3)
+    assert (channel.link_preview_size, channel.link_preview_above_text) == ("large", True)
+    assert channel.pacing == Pacing(
+        max_per_second=10, max_per_minute_per_group=0, max_per_second_per_private_chat=2
+    )
+    assert channel.concurrency == 10
+
+
+def test_config_defaults_pace_like_telegrams_limits(tmp_path: Path) -> None:
+    channel = TelegramChannel.from_config("t", table(tmp_path, token=TEST_TOKEN, chat_id="@kabar"))
+
+    assert channel.pacing == Pacing(30, 20, 1)
+    assert channel.concurrency == 30
+    assert (channel.link_preview, channel.link_preview_size) == (True, "auto")
+    assert channel.link_preview_above_text is False
 
 
 def test_config_accepts_a_single_chat_and_an_unquoted_chat_number(tmp_path: Path) -> None:
@@ -326,6 +365,14 @@ def test_config_accepts_a_single_chat_and_an_unquoted_chat_number(tmp_path: Path
         (
             {"token": TEST_TOKEN, "chat_id": "@kabar", "api_base_url": "ftp://x/bot"},
             'api_base_url: "ftp://x/bot" must start with http://, https://.',
+        ),
+        (
+            {"token": TEST_TOKEN, "chat_id": "@kabar", "link_preview_size": "huge"},
+            'link_preview_size: "huge" is not one of "auto", "small", "large".',
+        ),
+        (
+            {"token": TEST_TOKEN, "chat_id": "@kabar", "max_per_second": -1},
+            "max_per_second: must be at least 0, found -1.",
         ),
     ],
 )

@@ -2,7 +2,8 @@
 
 How Telegram's answers map onto the channel error tree (see `syndicate.channels.base`)::
 
-    RetryAfter (429, flood control)          TransientError(retry_after=seconds)
+    RetryAfter (429, flood control)          TransientError(retry_after=seconds,
+                                             scope="target"); that chat is paused
     TimedOut from a connect or pool timeout  TransientError   (the request never left)
     NetworkError from httpx.ConnectError     TransientError   (the request never left)
     TimedOut / NetworkError otherwise, 5xx   UnknownOutcome   (the message may be posted)
@@ -13,17 +14,35 @@ How Telegram's answers map onto the channel error tree (see `syndicate.channels.
 
 Telegram is at-most-once: a second copy in a public channel is worse than a missing one,
 so nothing here retries on its own and every doubt becomes `UnknownOutcome`.
+
+Pacing. Telegram limits a bot to about 30 messages a second overall, 20 a minute in one
+channel or group, and one a second in one private chat; over that it answers 429. The
+channel keeps under all three (`Pacing`, each configurable) so it never provokes a 429:
+every request waits for a place in sliding windows kept per bot and per chat. A place is
+held from the moment a request is let go until one window length after its answer came
+back — Telegram saw the request somewhere in between, so it can never count more
+requests in its window than the channel did. A 429 answer takes no place (Telegram did
+not take the message) and pauses that chat for the time Telegram asks: a send to it
+before then raises the same `TransientError(scope="target")` without a request. A wait
+longer than `MAX_INLINE_WAIT` is not waited out in place: the send raises
+`TransientError(scope="target", retry_after=...)`, so the delivery layer holds back only
+that chat's messages and keeps the others going (`concurrency` sends at once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import re
+import time
 import warnings
+from collections import deque
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import httpx
 from telegram import Bot, LinkPreviewOptions
@@ -52,12 +71,17 @@ from syndicate.channels.base import (
 )
 from syndicate.config import ConfigTable
 
-__all__ = ["DEFAULT_API_BASE_URL", "TelegramChannel"]
+__all__ = ["DEFAULT_API_BASE_URL", "LINK_PREVIEW_SIZES", "Pacing", "TelegramChannel"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TIMEOUT = 10.0
+LINK_PREVIEW_SIZES = ("auto", "small", "large")
+# Longer waits for a chat are handed back to the delivery layer as a retry_after.
+MAX_INLINE_WAIT = 5.0
+# Held on top of each window, so a server that stamps a request late still agrees.
+_WINDOW_MARGIN = 0.001
 # Set by each Bot API call in the task that made it, so concurrent sends do not mix.
 _last_description: ContextVar[str | None] = ContextVar("telegram_description", default=None)
 _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
@@ -99,15 +123,26 @@ class TelegramChannel(Channel):
         api_base_url: str = DEFAULT_API_BASE_URL,
         message_thread_id: int | None = None,
         link_preview: bool = True,
+        link_preview_size: str = "auto",
+        link_preview_above_text: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
+        pacing: Pacing | None = None,
     ) -> None:
         super().__init__(name)
+        if link_preview_size not in LINK_PREVIEW_SIZES:
+            raise ValueError(f"link_preview_size must be one of {LINK_PREVIEW_SIZES}")
         self._token = token
         self._chat_ids = chat_ids
         self.api_base_url = api_base_url
         self.message_thread_id = message_thread_id
         self.link_preview = link_preview
+        self.link_preview_size = link_preview_size
+        self.link_preview_above_text = link_preview_above_text
         self.timeout = timeout
+        self.pacing = pacing or Pacing()
+        # Enough sends at once that other chats keep going while one waits its turn.
+        self.concurrency = self.pacing.concurrency
+        self._pacer = _Pacer.for_bot(api_base_url, token, self.pacing)
         self._bot: Bot | None = None
         self._migrated: dict[str, str] = {}
         self._hide_token = _HideToken(token)
@@ -131,7 +166,14 @@ class TelegramChannel(Channel):
             api_base_url=table.url("api_base_url", ("http", "https"), DEFAULT_API_BASE_URL),
             message_thread_id=table.int("message_thread_id", None, minimum=1),
             link_preview=table.bool("link_preview", True),
+            link_preview_size=table.choice("link_preview_size", LINK_PREVIEW_SIZES, "auto"),
+            link_preview_above_text=table.bool("link_preview_above_text", False),
             timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+            pacing=Pacing(
+                max_per_second=table.int("max_per_second", 30),
+                max_per_minute_per_group=table.int("max_per_minute_per_group", 20),
+                max_per_second_per_private_chat=table.int("max_per_second_per_private_chat", 1),
+            ),
         )
         table.done()
         return channel
@@ -221,47 +263,70 @@ class TelegramChannel(Channel):
             ) from again
 
     async def _call(self, post: SocialPost, form: str, chat_id: str) -> int:
-        """Send once and return Telegram's message_id, or raise a channel error."""
-        assert self._bot is not None
-        thread = post.message_thread_id or self.message_thread_id
+        """Send once, in turn, and return Telegram's message_id, or raise a channel error."""
         try:
-            if form == "photo":
-                sent = await self._bot.send_photo(
-                    chat_id=chat_id,
-                    photo=post.photo,  # type: ignore[arg-type]
-                    caption=post.text,
-                    parse_mode=post.parse_mode,
-                    message_thread_id=thread,
-                )
-            else:
-                text = (post.fallback_text or post.text) if post.photo else post.text
-                sent = await self._bot.send_message(
-                    chat_id=chat_id,
-                    text=text,
-                    parse_mode=post.parse_mode,
-                    link_preview_options=self._preview(post),
-                    message_thread_id=thread,
-                )
+            async with self._pacer.turn(post.target, chat_id) as turn:
+                try:
+                    return await self._request_once(post, form, chat_id)
+                except RetryAfter as error:
+                    turn.refused()  # Telegram did not take it: it holds no place
+                    self._pacer.pause(post.target, _retry_seconds(error))
+                    raise
+        except _NotYet as later:
+            raise TransientError(
+                f'channel "{self.name}": {later.reason}; not sent yet.',
+                retry_after=later.seconds,
+                scope="target",
+            ) from None
         except ChatMigrated:
             raise
         except TelegramError as error:
             if form == "photo" and isinstance(error, BadRequest) and _is_photo_problem(error):
                 raise _PhotoRefused(_describe(error)) from error
             raise self._translate(error, chat_id) from error
+
+    async def _request_once(self, post: SocialPost, form: str, chat_id: str) -> int:
+        assert self._bot is not None
+        thread = post.message_thread_id or self.message_thread_id
+        if form == "photo":
+            sent = await self._bot.send_photo(
+                chat_id=chat_id,
+                photo=post.photo,  # type: ignore[arg-type]
+                caption=post.text,
+                parse_mode=post.parse_mode,
+                message_thread_id=thread,
+            )
+        else:
+            text = (post.fallback_text or post.text) if post.photo else post.text
+            sent = await self._bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=post.parse_mode,
+                link_preview_options=self._preview(post),
+                message_thread_id=thread,
+            )
         return sent.message_id
 
     def _preview(self, post: SocialPost) -> LinkPreviewOptions:
         if not (self.link_preview and post.link_preview):
             return LinkPreviewOptions(is_disabled=True)
-        return LinkPreviewOptions(url=post.link) if post.link else LinkPreviewOptions()
+        # None leaves a choice to Telegram, and PTB leaves it out of the request.
+        return LinkPreviewOptions(
+            url=post.link or None,
+            prefer_small_media=True if self.link_preview_size == "small" else None,
+            prefer_large_media=True if self.link_preview_size == "large" else None,
+            show_above_text=True if self.link_preview_above_text else None,
+        )
 
     def _translate(self, error: TelegramError, chat_id: str) -> Exception:
         where = f'channel "{self.name}"'
         if isinstance(error, RetryAfter):
             seconds = _retry_seconds(error)
             return TransientError(
-                f"{where}: Telegram asks to wait {seconds:g} seconds (flood control).",
+                f"{where}: Telegram asks to wait {seconds:g} seconds before sending to "
+                f"{chat_id} again (flood control).",
                 retry_after=seconds,
+                scope="target",
             )
         if isinstance(error, BadRequest):  # a NetworkError subclass: test it first
             return PermanentError(
@@ -288,13 +353,201 @@ class TelegramChannel(Channel):
     def _request(self) -> HTTPXRequest:
         # Every phase bounded; httpx's transport does not retry (retries=0 by default).
         return _DescribedRequest(
-            connection_pool_size=8,
+            connection_pool_size=max(8, self.concurrency),
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
             write_timeout=self.timeout,
             pool_timeout=self.timeout,
             media_write_timeout=self.timeout,
         )
+
+
+# -- pacing ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """How many messages the bot may send: Telegram's published limits by default.
+
+    0 turns a limit off (e.g. for a local Bot API server that enforces none).
+    """
+
+    max_per_second: int = 30  # the whole bot, all chats together
+    max_per_minute_per_group: int = 20  # one channel, supergroup or group
+    max_per_second_per_private_chat: int = 1  # one person's chat with the bot
+
+    @property
+    def concurrency(self) -> int:
+        """Sends in flight at once: up to one second's worth, at most 30."""
+        return min(self.max_per_second or 30, 30)
+
+    def chat_window(self, chat_id: str) -> tuple[int, float]:
+        """(limit, seconds) for one chat: "@name" and negative ids are channels or groups."""
+        if chat_id.startswith(("@", "-")):
+            return self.max_per_minute_per_group, 60.0
+        return self.max_per_second_per_private_chat, 1.0
+
+
+class _NotYet(Exception):
+    """A request may not go now: the chat is paused, or its turn is too far away."""
+
+    def __init__(self, reason: str, seconds: float) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.seconds = seconds
+
+
+@dataclass
+class _Window:
+    """At most `limit` requests in any `period` seconds; 0 is no limit.
+
+    A request holds its place from `take` until `period` after `finish`, or only until
+    `finish` when the server refused it with a 429. Waiters queue in order.
+    """
+
+    limit: int
+    period: float
+    in_flight: int = 0
+    expiries: deque[float] = field(default_factory=deque)  # when finished places free up
+    queue: deque[object] = field(default_factory=deque)
+
+    def wait(self, now: float, ahead: int = 0) -> float:
+        """Seconds until a place is free for the request after `ahead` queued ones."""
+        if not self.limit:
+            return 0.0
+        while self.expiries and self.expiries[0] <= now:
+            self.expiries.popleft()
+        excess = self.in_flight + len(self.expiries) + ahead - self.limit
+        if excess < 0:
+            return 0.0
+        if excess < len(self.expiries):
+            return self.expiries[excess] - now
+        # Only requests still in flight can free a place: a whole period away at least.
+        return ((excess - len(self.expiries)) // self.limit + 1) * self.period
+
+    def take(self) -> None:
+        self.in_flight += 1
+
+    def finish(self, now: float, counted: bool) -> None:
+        self.in_flight -= 1
+        if counted and self.limit:
+            self.expiries.append(now + self.period + _WINDOW_MARGIN)
+
+
+class _Turn:
+    """One request's places in the windows; `refused()` when Telegram answered 429."""
+
+    counted = True
+
+    def refused(self) -> None:
+        self.counted = False
+
+
+class _Pacer:
+    """The windows of one bot (overall and per chat) and the chats paused by a 429.
+
+    Shared by every channel of the same bot (same API and token) with the same limits,
+    in one process: Telegram counts per bot, whatever our channel tables are called.
+    """
+
+    _shared: ClassVar[dict[tuple[str, str, Pacing], _Pacer]] = {}
+
+    def __init__(self, pacing: Pacing) -> None:
+        self.pacing = pacing
+        self._bot = _Window(pacing.max_per_second, 1.0)
+        self._chats: dict[str, _Window] = {}
+        self._paused: dict[str, float] = {}  # target -> when the pause ends (monotonic)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+
+    @classmethod
+    def for_bot(cls, api_base_url: str, token: str, pacing: Pacing) -> _Pacer:
+        key = (api_base_url, token, pacing)
+        if key not in cls._shared:
+            cls._shared[key] = cls(pacing)
+        return cls._shared[key]
+
+    def pause(self, target: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        self._paused[target] = max(until, self._paused.get(target, 0.0))
+        log.warning("Telegram asked to wait %g seconds before sending to %s", seconds, target)
+
+    def _check_pause(self, target: str) -> None:
+        left = self._paused.get(target, 0.0) - time.monotonic()
+        if left > 0:
+            raise _NotYet(f"{target} is paused for {left:.1f} more seconds (flood control)", left)
+        self._paused.pop(target, None)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, target: str, chat_id: str) -> AsyncIterator[_Turn]:
+        """Wait for a place for one request to `chat_id`, or raise `_NotYet`."""
+        self._check_pause(target)
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            chat = self._chats[chat_id] = _Window(*self.pacing.chat_window(chat_id))
+        await self._take(chat, MAX_INLINE_WAIT, chat_id)
+        turn = _Turn()
+        try:
+            await self._take(self._bot, None, chat_id)
+        except BaseException:
+            chat.finish(time.monotonic(), counted=False)
+            self._wake()
+            raise
+        try:
+            self._check_pause(target)  # a 429 may have come in while this one waited
+        except _NotYet:
+            turn.refused()
+            self._finish(turn, chat)
+            raise
+        try:
+            yield turn
+        finally:
+            self._finish(turn, chat)
+
+    def _finish(self, turn: _Turn, chat: _Window) -> None:
+        now = time.monotonic()
+        chat.finish(now, turn.counted)
+        self._bot.finish(now, turn.counted)
+        self._wake()
+
+    async def _take(self, window: _Window, longest: float | None, chat_id: str) -> None:
+        """Take a place in `window`, in order; raise `_NotYet` rather than wait > `longest`."""
+        wait = window.wait(time.monotonic(), ahead=len(window.queue))
+        if wait <= 0 and not window.queue:
+            window.take()
+            return
+        if longest is not None and wait > longest:
+            raise _NotYet(
+                f"{chat_id} has had its {window.limit} messages per {window.period:g} s; "
+                f"the next place is {wait:.1f} s away",
+                wait,
+            )
+        ticket = object()
+        window.queue.append(ticket)
+        try:
+            while True:
+                timeout: float | None = None
+                if window.queue[0] is ticket:
+                    timeout = window.wait(time.monotonic())
+                    if timeout <= 0:
+                        window.take()
+                        return
+                await self._sleep(timeout)
+        finally:
+            window.queue.remove(ticket)
+            self._wake()  # the next in line looks again
+
+    async def _sleep(self, seconds: float | None) -> None:
+        """Sleep `seconds`, or until a place may have freed up (a request finished)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # an Event belongs to the loop that first waits on it
+            self._loop, self._changed = loop, asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
 class _DescribedRequest(HTTPXRequest):
