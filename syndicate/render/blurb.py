@@ -10,8 +10,9 @@ the frame alone is over 4096 is shortened, as a last resort.
 Templates receive `labels`, a small mapping of words in the job's language (Indonesian
 when the locale starts with "id", English otherwise): `read_more` ("Baca selengkapnya"),
 `source` ("Sumber") and `more_at` ("Selengkapnya di"). Every rendered message is passed
-through `sanitize_telegram_html`, so a site's own template cannot send Telegram a tag or a
-link it would refuse.
+through the Telegram policy of `syndicate.render.safety`, so neither a post's fields nor a
+site's own template can send Telegram a tag or a link it would refuse; a post's picture is
+sent only from an http(s) address that is not a tracking pixel.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from babel.dates import format_date, format_datetime
 
 from syndicate.channels.base import SocialPost
 from syndicate.render import Credit, EditionView, PostView
-from syndicate.render.text import sanitize_telegram_html, shorten, telegram_visible_length
+from syndicate.render.safety import clean_telegram_html, safe_image_url, safe_url
+from syndicate.render.text import shorten, telegram_visible_length
 
 __all__ = [
     "DIGEST_EXCERPT_LIMIT",
@@ -100,18 +102,19 @@ def render_telegram_post(
     text = _fit(renderer(False), title, excerpt, TELEGRAM_TEXT_LIMIT, post.key)
     fitted = {
         "target": target,
-        "link": post.url,
+        "link": safe_url(post.url),
         "link_preview": link_preview,
         "message_thread_id": message_thread_id,
     }
-    if not post.image_url:
+    photo = safe_image_url(post.image_url)
+    if photo is None:
         return SocialPost(text=text, **fitted)
     if telegram_visible_length(renderer(True)(title, "")) > TELEGRAM_CAPTION_LIMIT:
         # Cutting the title to fit a caption would break the frame; a text message holds it.
         logger.info("the title of %s is too long for a photo caption; posting text", post.key)
         return SocialPost(text=text, **fitted)
     caption = _fit(renderer(True), title, excerpt, TELEGRAM_CAPTION_LIMIT, post.key)
-    return SocialPost(text=caption, photo=post.image_url, fallback_text=text, **fitted)
+    return SocialPost(text=caption, photo=photo, fallback_text=text, **fitted)
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def render_telegram_digest(
         SocialPost(
             target=target,
             text=render(message, index == 0, index == len(messages) - 1),
-            link=edition.site_url,
+            link=safe_url(edition.site_url),
             link_preview=link_preview,
             message_thread_id=message_thread_id,
         )
@@ -226,7 +229,7 @@ def _drop_bare_ellipsis(excerpt: str) -> str:
 
 
 def _finish(rendered: str) -> str:
-    return sanitize_telegram_html(rendered).strip()
+    return clean_telegram_html(rendered).strip()
 
 
 def _credits(post: PostView) -> tuple[Credit, ...]:
