@@ -503,7 +503,10 @@ class EmailChannel(Channel):
             f'Email channel "{self.name}": {self._where} refused {stage} with "{code} {text}".'
         )
         if 400 <= code < 500:
-            return TransientError(sentence)
+            # A busy or greylisted mailbox delays only its own message; 421 and refusals
+            # of the sender or the body mean the server itself wants everyone to wait.
+            mailbox_only = stage.startswith("the recipient") and code != 421
+            return TransientError(sentence, scope="message" if mailbox_only else "channel")
         if stage.startswith("the recipient") and _address_gone(code, text):
             return TargetGone(sentence)
         if 500 <= code < 600:
