@@ -110,6 +110,7 @@ class SentMessage:
     parse_mode: str | None
     link_preview_options: dict[str, Any] | None
     message_thread_id: int | None
+    at: float = 0.0  # time.monotonic() when the server took it
 
     @property
     def caption(self) -> str | None:
@@ -547,6 +548,7 @@ class BotApiServer:
                     parse_mode=parse_mode,
                     link_preview_options=_json_value(params.get("link_preview_options")),
                     message_thread_id=None if thread is None else int(thread),
+                    at=time.monotonic(),
                 )
             )
         return self._message_object(chat_id, message_id, visible, photo)
