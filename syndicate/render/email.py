@@ -34,6 +34,7 @@ from premailer import Premailer
 from syndicate.channels.base import EmailMessage
 from syndicate.render import EditionView, PostView
 from syndicate.render.locale import format_date, format_datetime, labels
+from syndicate.render.safety import clean_email_html, safe_image_url
 
 __all__ = [
     "EXCERPT_WORDS",
@@ -124,7 +125,9 @@ def render_edition(
     words = labels(edition.locale)
     return RenderedEdition(
         subject=context["subject"],
-        html=_inline_css(html_source),
+        # The email policy (syndicate.render.safety) decides what the HTML may hold; then
+        # premailer only moves the template's own CSS into style attributes.
+        html=_inline_css(clean_email_html(html_source, placeholders=TOKENS.values())),
         text=text,
         greeting=words["greeting"],
         greeting_anonymous=words["greeting_anonymous"],
@@ -371,7 +374,7 @@ def _post_context(post: PostView, edition: EditionView) -> dict[str, Any]:
         "credit_line": _untokened(post.credit_line),
         "publisher_url": _http_url(post.publisher.url),
         "excerpt": shorten_excerpt(_untokened(post.excerpt)),
-        "image_url": _http_url(post.image_url),
+        "image_url": safe_image_url(post.image_url),
         "published": published,
     }
 

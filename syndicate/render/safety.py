@@ -11,14 +11,18 @@ Email (`clean_email_html`), the HTML the digest template needs, with nh3:
 - body tags: `EMAIL_BODY_TAGS` (tables for layout, headings, paragraphs, lists, links,
   images, simple emphasis); any other tag is dropped and its text kept, except
   `DROPPED_WITH_CONTENT` (script, iframe, object, embed, form and the like), which goes
-  with everything inside it;
-- attributes: `EMAIL_ATTRIBUTES` — layout and presentation ones on any tag (`style` as
-  premailer wrote it from the template's CSS: no post field reaches a style), `href` on
-  links, `src` and `alt` on images; no `on*=` handler survives, nor `id` or `name`;
+  with everything inside it. `tbody` is left out on purpose: the parser would add one to
+  every table, and a table's rows read the same without it;
+- attributes: `EMAIL_ATTRIBUTES` — layout and presentation ones on any tag (`style` is the
+  template's own: no post field reaches a style), `href` on links, `src` and `alt` on
+  images; no `on*=` handler survives, nor `id` or `name`;
 - URLs in href and src: `EMAIL_URL_SCHEMES` (http, https, mailto); a relative URL only
   when it is one of the placeholders `personalize` fills (the unsubscribe and view links);
   an image from a known tracker is left without a source;
-- the head keeps only `meta`, `title` and `style` (the @media rules premailer leaves).
+- the head keeps only `meta`, `title` and `style`.
+
+The email policy runs on the rendered template, before premailer moves the template's CSS
+into style attributes; premailer adds nothing but those.
 
 Telegram (`clean_telegram_html`), Telegram's HTML subset (`TELEGRAM_TAGS`): `href` on links
 (http, https, tg), `class="language-…"` on code, `expandable` on blockquotes, nothing
@@ -58,7 +62,7 @@ __all__ = [
 
 EMAIL_BODY_TAGS = frozenset(
     {
-        "table", "thead", "tbody", "tfoot", "tr", "td", "th", "div", "span", "center",
+        "table", "tr", "td", "th", "div", "span", "center",
         "p", "br", "hr", "h1", "h2", "h3", "h4", "ul", "ol", "li", "blockquote",
         "a", "img", "b", "strong", "i", "em", "u", "s", "small", "sup", "sub",
     }
