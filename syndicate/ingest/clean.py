@@ -20,6 +20,7 @@ import nh3
 
 from syndicate.ingest.identity import strip_tracking
 from syndicate.render import Credit
+from syndicate.render.safety import is_tracker_url
 
 __all__ = [
     "break_runs",
@@ -114,12 +115,6 @@ _SECTION_HEAD_RE = re.compile(
 _MAX_NOISE_LINE = 200
 _BULLETS = " \t\r\n-–—•·»«▶►>|*#:"
 
-_TRACKER_RE = re.compile(
-    r"feeds\.feedburner\.com/~(?:r|ff)/|blogger\.googleusercontent\.com/tracker/"
-    r"|stats\.wordpress\.com|pixel\.wp\.com|doubleclick\.net|google-analytics\.com"
-    r"|/(?:pixel|tracking|track|beacon|open)(?:\.gif|\.png|/|\?)",
-    re.IGNORECASE,
-)
 _LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-orig-file")
 
 
@@ -239,12 +234,12 @@ def _fix_links_and_images(root: lxml.html.HtmlElement, base_url: str | None) -> 
         href = (link.get("href") or "").strip()
         if href:
             link.set("href", strip_tracking(_absolute(href, base_url)))
-        if _TRACKER_RE.search(href):
+        if is_tracker_url(href):
             _drop(link)
 
 
 def _is_tracking_pixel(img: lxml.html.HtmlElement, src: str) -> bool:
-    if _TRACKER_RE.search(src):
+    if is_tracker_url(src):
         return True
     sizes = [img.get("width"), img.get("height")]
     style = (img.get("style") or "").replace(" ", "").lower()
