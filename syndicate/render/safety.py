@@ -19,7 +19,8 @@ Email (`clean_email_html`), the HTML the digest template needs, with nh3:
 - URLs in href and src: `EMAIL_URL_SCHEMES` (http, https, mailto); a relative URL only
   when it is one of the placeholders `personalize` fills (the unsubscribe and view links);
   an image from a known tracker is left without a source;
-- the head keeps only `meta`, `title` and `style`.
+- the head keeps only `meta` (no refresh: `http-equiv` only as X-UA-Compatible or
+  Content-Type), `title` and `style`.
 
 The email policy runs on the rendered template, before premailer moves the template's CSS
 into style attributes; premailer adds nothing but those.
@@ -165,7 +166,9 @@ def _scrub_tag(markup: str) -> str:
 _EMAIL_HEAD = nh3.Cleaner(
     tags=set(EMAIL_HEAD_TAGS),
     clean_content_tags=set(DROPPED_WITH_CONTENT - EMAIL_HEAD_TAGS),
-    attributes={"meta": {"charset", "name", "content", "http-equiv"}},
+    attributes={"meta": {"charset", "name", "content"}},
+    # A refresh could send the reader anywhere; these two only tell the client how to read.
+    tag_attribute_values={"meta": {"http-equiv": {"X-UA-Compatible", "Content-Type"}}},
     link_rel=None,
 )
 
