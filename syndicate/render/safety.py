@@ -18,7 +18,8 @@ Email (`clean_email_html`), the HTML the digest template needs, with nh3:
   images; no `on*=` handler survives, nor `id` or `name`;
 - URLs in href and src: `EMAIL_URL_SCHEMES` (http, https, mailto); a relative URL only
   when it is one of the placeholders `personalize` fills (the unsubscribe and view links);
-  an image from a known tracker is left without a source;
+- images: an image without a source, from a known tracker, or 1×1 (0 or 1 pixel wide or
+  high, by attribute or style) is dropped: it can only be a tracking pixel;
 - the head keeps only `meta` (no refresh: `http-equiv` only as X-UA-Compatible or
   Content-Type), `title` and `style`.
 
@@ -138,13 +139,13 @@ def clean_email_html(document: str, *, placeholders: Collection[str] = ()) -> st
     parts = _DOCUMENT.fullmatch(document)
     body_cleaner = _email_body_cleaner(frozenset(placeholders))
     if parts is None:
-        return body_cleaner.clean(document)
+        return _drop_pixels(body_cleaner.clean(document))
     return "".join(
         (
             _scrub_tag(parts["start"]),
             _EMAIL_HEAD.clean(parts["head"]),
             _scrub_tag(parts["middle"]),
-            body_cleaner.clean(parts["body"]),
+            _drop_pixels(body_cleaner.clean(parts["body"])),
             parts["end"],
         )
     )
@@ -191,6 +192,26 @@ def _email_attribute(tag: str, attribute: str, value: str) -> str | None:
     if tag == "img" and attribute == "src" and is_tracker_url(value):
         return None
     return value
+
+
+# nh3's output quotes every attribute value with " and escapes " inside it.
+_IMG = re.compile(r'<img\b(?:[^>"]|"[^"]*")*>', re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'([\w:-]+)="([^"]*)"')
+_PIXEL_SIZE = re.compile(r"(?:^|;)\s*(?:width|height)\s*:\s*[01](?:\.\d*)?(?:px)?\s*(?:;|$)")
+
+
+def _drop_pixels(html: str) -> str:
+    """`html` (nh3's output) without images that can only be tracking pixels."""
+    return _IMG.sub(lambda image: "" if _is_pixel(image.group()) else image.group(), html)
+
+
+def _is_pixel(tag: str) -> bool:
+    attributes = {name.lower(): value for name, value in _ATTRIBUTE.findall(tag)}
+    if not attributes.get("src"):
+        return True  # what is left of a tracker's image, or of a data: one
+    sizes = [attributes.get("width", ""), attributes.get("height", "")]
+    tiny = any(size.strip().removesuffix("px").strip() in {"0", "1"} for size in sizes)
+    return tiny or _PIXEL_SIZE.search(attributes.get("style", "").lower()) is not None
 
 
 _TELEGRAM = nh3.Cleaner(
