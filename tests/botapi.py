@@ -26,7 +26,8 @@ one private chat (a positive id), in sliding windows; over that it answers ``429
 Requests`` with ``retry_after`` and records the refusal in `BotApiServer.throttled`. A
 request answered 429 does not count against the windows. ``random_429=0.1`` answers one
 send request in ten 429 at random (recorded in `BotApiServer.random_refusals`), and
-``delay`` holds every answer that many seconds (a slow server).
+``delay`` holds every send request that many seconds before taking it (a slow server;
+``(low, high)`` for a random delay in between, so concurrent requests overtake each other).
 
 A fixture for a test module::
 
@@ -289,7 +290,7 @@ class BotApiServer:
         random_429: float = 0.0,
         random_retry_after: int = 1,
         seed: int | None = None,
-        delay: float = 0.0,
+        delay: float | tuple[float, float] = 0.0,
     ) -> None:
         self.token = token
         self.username = username
@@ -415,7 +416,7 @@ class BotApiServer:
         if method in ("sendMessage", "sendPhoto"):
             self._flood_control(str(params.get("chat_id", "")).strip())
             if self.delay:
-                self._closing.wait(self.delay)
+                self._closing.wait(self._delay())
         if fault is not None:
             self._raise_fault(fault, params)
         result: Any = True  # what close and logOut answer
@@ -426,6 +427,12 @@ class BotApiServer:
         if fault is not None and fault.kind == "timeout":
             self._closing.wait(float(fault.options.get("seconds", 2.0)))
         return result
+
+    def _delay(self) -> float:
+        if isinstance(self.delay, tuple):
+            with self._lock:
+                return self._random.uniform(*self.delay)
+        return float(self.delay)
 
     def _next_fault(self, method: str, chat_id: str) -> _Fault | None:
         for fault in self._faults[method]:

@@ -123,6 +123,35 @@ def test_a_slow_server_still_sees_no_more_than_the_limits(limited: BotApiServer)
     assert limited.throttled == []
 
 
+def test_posts_to_one_chat_arrive_in_the_order_they_were_handed_over(
+    limited: BotApiServer,
+) -> None:
+    limited.delay = (0.0, 0.1)  # uneven answers: concurrent sends would overtake each other
+    texts = [f"berita {n}" for n in range(8)]
+    results = send_all(make_channel(limited), [post("@kabarpilihan", t) for t in texts])
+
+    assert all(isinstance(result, SendResult) for result in results), results
+    assert [m.text for m in limited.messages] == texts
+
+
+def test_sends_waiting_for_a_chat_the_bot_was_removed_from_are_not_made(
+    limited: BotApiServer,
+) -> None:
+    limited.fail_next("sendMessage", "forbidden", chat_id="@satu")
+    posts = [post("@satu", "a"), post("@dua", "b"), post("@satu", "c"), post("@satu", "d")]
+    results = send_all(make_channel(limited, "@satu", "@dua"), posts)
+
+    assert [type(result).__name__ for result in results] == [
+        "TargetGone",
+        "SendResult",
+        "TargetGone",
+        "TargetGone",
+    ]
+    assert "paused while this message waited" in str(results[2])
+    assert sends_to(limited, "@satu") == 1
+    assert [m.chat_id for m in limited.messages] == ["@dua"]
+
+
 # -- a 429 pauses one chat -----------------------------------------------------------------
 
 

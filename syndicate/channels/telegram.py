@@ -27,6 +27,10 @@ before then raises the same `TransientError(scope="target")` without a request. 
 longer than `MAX_INLINE_WAIT` is not waited out in place: the send raises
 `TransientError(scope="target", retry_after=...)`, so the delivery layer holds back only
 that chat's messages and keeps the others going (`concurrency` sends at once).
+
+Sends to one chat go one at a time, in the order they were handed over, so posts reach a
+channel in order; when the bot turns out to be removed from a chat (403), the sends that
+were already waiting for it raise `TargetGone` without a request.
 """
 
 from __future__ import annotations
@@ -229,6 +233,21 @@ class TelegramChannel(Channel):
                 f'channel "{self.name}": a Telegram channel sends social posts, not email.'
             )
         await self.open()
+        # One message at a time per chat, in the order they were handed over: posts reach
+        # a channel in order, and one refusal is known before the next message leaves.
+        async with self._pacer.in_order(message.target) as gone:
+            if gone is not None:
+                raise TargetGone(
+                    f'channel "{self.name}": not sent: {message.target} was paused while '
+                    f"this message waited ({gone})"
+                )
+            try:
+                return await self._send_in_turn(message)
+            except TargetGone as error:
+                self._pacer.gone(message.target, str(error))
+                raise
+
+    async def _send_in_turn(self, message: SocialPost) -> SendResult:
         known_id = self._migrated.get(message.target)
         notes: list[str] = []
         if message.photo is None:
@@ -457,8 +476,10 @@ class _Pacer:
         self._bot = _Window(pacing.max_per_second, 1.0)
         self._chats: dict[str, _Window] = {}
         self._paused: dict[str, float] = {}  # target -> when the pause ends (monotonic)
+        self._gone: dict[str, tuple[float, str]] = {}  # target -> (when, why) it went away
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
+        self._lines: dict[str, asyncio.Lock] = {}  # one line of sends per target
 
     @classmethod
     def for_bot(cls, api_base_url: str, token: str, pacing: Pacing) -> _Pacer:
@@ -466,6 +487,27 @@ class _Pacer:
         if key not in cls._shared:
             cls._shared[key] = cls(pacing)
         return cls._shared[key]
+
+    @contextlib.asynccontextmanager
+    async def in_order(self, target: str) -> AsyncIterator[str | None]:
+        """Wait for the sends to `target` handed over before this one, then send.
+
+        Yields why `target` went away (the bot was removed) while this send waited in
+        line, or None: a send that arrives after that is the delivery layer's to stop.
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # asyncio locks belong to the loop that uses them
+            self._loop, self._changed, self._lines = loop, asyncio.Event(), {}
+        line = self._lines.get(target)
+        if line is None:
+            line = self._lines[target] = asyncio.Lock()  # FIFO: its waiters queue in order
+        entered = time.monotonic()
+        async with line:
+            went = self._gone.get(target)
+            yield went[1] if went is not None and went[0] > entered else None
+
+    def gone(self, target: str, reason: str) -> None:
+        self._gone[target] = (time.monotonic(), reason)
 
     def pause(self, target: str, seconds: float) -> None:
         until = time.monotonic() + seconds
@@ -541,7 +583,7 @@ class _Pacer:
         """Sleep `seconds`, or until a place may have freed up (a request finished)."""
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # an Event belongs to the loop that first waits on it
-            self._loop, self._changed = loop, asyncio.Event()
+            self._loop, self._changed, self._lines = loop, asyncio.Event(), {}
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), seconds)
 
