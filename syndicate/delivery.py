@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from syndicate.channels.base import (
@@ -78,6 +78,32 @@ class DeliveryPolicy:
         """Exponential backoff with full jitter: a random wait up to base·2^(n-1), capped."""
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
         return ceiling * random.random()
+
+
+# Outcomes of resendable channels are written together: this many rows, or this often.
+FLUSH_ROWS = 100
+FLUSH_SECONDS = 0.5
+
+_columns = Delivery.__table__.c
+_RECORD_OUTCOME = (
+    update(Delivery)
+    .where(_columns.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        lease_until=None,
+        updated_at=bindparam("b_now", type_=_columns.updated_at.type),
+        sent_at=func.coalesce(
+            bindparam("b_sent_at", type_=_columns.sent_at.type), _columns.sent_at
+        ),
+        external_id=func.coalesce(
+            bindparam("b_external_id", type_=_columns.external_id.type), _columns.external_id
+        ),
+        error=bindparam("b_error", type_=_columns.error.type),
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=_columns.next_attempt_at.type), _columns.next_attempt_at
+        ),
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -140,6 +166,7 @@ async def deliver_due(
             await asyncio.sleep(wait)
     finally:
         heartbeat.cancel()
+        sender.flush()
         await sender.close()
     return outcomes
 
@@ -161,7 +188,9 @@ class _Sender:
         self.db, self.config, self.channels, self.letterhead = db, config, channels, letterhead
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
         self.stopping = stopping
-        self.in_flight: set[int] = set()  # claimed rows not finished or released yet
+        self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
+        self._pending: list[dict[str, Any]] = []  # outcomes not written yet
+        self._flushed_at = time.monotonic()
         self.opened: dict[str, ChannelError | None] = {}
         self.bodies: dict[int, dict[str, Any]] = {}
         self.paused: dict[tuple[str, str], str] = {}
@@ -171,6 +200,10 @@ class _Sender:
         every = self.policy.lease.total_seconds() / 3
         while True:
             await asyncio.sleep(every)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("could not record delivery outcomes; trying again shortly")
             held = list(self.in_flight)
             if not held:
                 continue
@@ -198,6 +231,7 @@ class _Sender:
         await asyncio.gather(
             *(self._send_channel(name, rows, people) for name, rows in by_channel.items())
         )
+        self.flush()
 
     async def _send_channel(
         self, name: str, rows: list[_Claimed], people: dict[int, _Person]
@@ -357,24 +391,62 @@ class _Sender:
         external_id: str | None = None,
         retry_at: datetime | None = None,
     ) -> None:
+        """Record where a row ended, with its attempt; written in small groups.
+
+        Outcomes of channels that re-send after a crash (email) are written together, up
+        to FLUSH_ROWS rows or FLUSH_SECONDS: a crash before the write re-sends at most
+        those, like any row in flight. Other channels' outcomes are written at once.
+        """
         now = utcnow()
-        values: dict[str, Any] = {"state": state, "lease_until": None, "updated_at": now}
-        if state == DeliveryState.SENT:
-            values.update(sent_at=now, external_id=external_id, error=None)
-        else:
-            values["error"] = detail
-        if retry_at is not None:
-            values["next_attempt_at"] = retry_at
-
-        def record(session: Session) -> None:
-            session.execute(update(Delivery).where(Delivery.id == row.id).values(**values))
-            session.add(Attempt(delivery_id=row.id, at=now, outcome=outcome, detail=detail))
-
-        self.db.run(record, doing=f"recording delivery {row.id}")
-        self.in_flight.discard(row.id)
+        sent = state == DeliveryState.SENT
+        self._pending.append(
+            {
+                "b_id": row.id,
+                "b_state": state,
+                "b_now": now,
+                "b_sent_at": now if sent else None,
+                "b_external_id": external_id if sent else None,
+                "b_error": None if sent else detail,
+                "b_next": retry_at,
+                "b_outcome": outcome,
+                "b_detail": detail,
+            }
+        )
         self.outcomes[state] += 1
         if self.progress is not None:
             self.progress(row.channel, state)
+        channel = self.channels.get(row.channel)
+        if (
+            channel is None
+            or channel.after_crash != "requeue"
+            or len(self._pending) >= FLUSH_ROWS
+            or time.monotonic() - self._flushed_at >= FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the outcomes waiting to be recorded, in one transaction."""
+        pending, self._pending = self._pending, []
+        self._flushed_at = time.monotonic()
+        if not pending:
+            return
+        attempts = [
+            {
+                "delivery_id": p["b_id"],
+                "at": p["b_now"],
+                "outcome": p["b_outcome"],
+                "detail": p["b_detail"],
+            }
+            for p in pending
+        ]
+
+        def record(session: Session) -> None:
+            connection = session.connection()
+            connection.execute(_RECORD_OUTCOME, pending)
+            connection.execute(insert(Attempt), attempts)
+
+        self.db.run(record, doing=f"recording {len(pending)} deliveries")
+        self.in_flight.difference_update(p["b_id"] for p in pending)
 
     def _release(self, rows: Sequence[_Claimed], until: datetime | TransientError) -> None:
         """Give claimed rows back untried, to go at `until` (or after the wait asked for)."""

@@ -242,6 +242,18 @@ def _with_new_entry(feed_text: str, title: str) -> str:
         entry,
     )
     entry = re.sub(r'title="[^"]*"', 'title="Banjir"', entry)
+    # A new story, not a copy of the first one (a copy would be the same story, sent once).
+    body = (
+        "&lt;p&gt;Air laut yang sempat menggenangi permukiman pesisir Muara Baru surut sejak "
+        "Selasa pagi. Ratusan nelayan kembali melaut setelah tiga hari menambatkan perahu, "
+        "sementara warga membersihkan lumpur dari rumah dan musala.&lt;/p&gt;"
+    )
+    entry = re.sub(
+        r"<content type='html'>.*?</content>",
+        f"<content type='html'>{body}</content>",
+        entry,
+        flags=re.S,
+    )
     now = datetime.now(UTC).isoformat(timespec="seconds")
     entry = re.sub(r"<published>[^<]+</published>", f"<published>{now}</published>", entry)
     return feed_text[:start] + entry + feed_text[start:]
