@@ -273,12 +273,16 @@ class _Sender:
             try:
                 result = await channel.send(message)
             except TransientError as error:
-                self._record_error(channel, row, error)
-                # The network asked us to slow down or is down: what it concerns waits.
+                # The network (or the channel's own pacing) asks us to wait: what it
+                # concerns waits; a wait the channel decided alone costs no attempt.
                 waiting = _waiting_with(row, list(queue), error.scope)
                 for other in waiting:
                     queue.remove(other)
-                self._release(waiting, error)
+                if error.attempted:
+                    self._record_error(channel, row, error)
+                    self._release(waiting, error)
+                else:
+                    self._release([row, *waiting], error, note=str(error))
             except ChannelError as error:
                 self._record_error(channel, row, error)
             except Exception as error:  # an adapter's bug: the message may have left
@@ -448,8 +452,13 @@ class _Sender:
         self.db.run(record, doing=f"recording {len(pending)} deliveries")
         self.in_flight.difference_update(p["b_id"] for p in pending)
 
-    def _release(self, rows: Sequence[_Claimed], until: datetime | TransientError) -> None:
-        """Give claimed rows back untried, to go at `until` (or after the wait asked for)."""
+    def _release(
+        self, rows: Sequence[_Claimed], until: datetime | TransientError, note: str | None = None
+    ) -> None:
+        """Give claimed rows back untried, to go at `until` (or after the wait asked for).
+
+        `note` says why they wait (shown with the row); it costs no attempt.
+        """
         if not rows:
             return
         if isinstance(until, TransientError):
@@ -465,6 +474,7 @@ class _Sender:
                     lease_until=None,
                     attempts=Delivery.attempts - 1,
                     next_attempt_at=until,
+                    **({"error": note} if note else {}),
                 )
             ),
             doing="giving deliveries back to the queue",

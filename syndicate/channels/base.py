@@ -92,13 +92,21 @@ class TransientError(ChannelError):
     """
 
     def __init__(
-        self, message: str, retry_after: float | None = None, *, scope: str = "channel"
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        scope: str = "channel",
+        attempted: bool = True,
     ) -> None:
         super().__init__(message)
         if scope not in ("channel", "target", "message"):
             raise ValueError(f"unknown scope {scope!r}")
         self.retry_after = retry_after
         self.scope = scope
+        # False when the channel held the message back itself (its own rate limit, a
+        # pause it remembers) without asking the network: that costs no attempt.
+        self.attempted = attempted
 
 
 class PermanentError(ChannelError):

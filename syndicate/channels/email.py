@@ -426,7 +426,10 @@ class EmailChannel(Channel):
             await self.rate.acquire()
         except TransientError as error:
             raise TransientError(
-                f'Email channel "{self.name}": {error}.', error.retry_after, scope="channel"
+                f'Email channel "{self.name}": {error}.',
+                error.retry_after,
+                scope="channel",
+                attempted=False,
             ) from None
         try:
             return await asyncio.to_thread(self._send_blocking, message)

@@ -296,6 +296,7 @@ class TelegramChannel(Channel):
                 f'channel "{self.name}": {later.reason}; not sent yet.',
                 retry_after=later.seconds,
                 scope="target",
+                attempted=False,
             ) from None
         except ChatMigrated:
             raise
