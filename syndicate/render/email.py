@@ -192,8 +192,8 @@ def personalize(
         f"List-Unsubscribe: {_URI_SEPARATOR.join(unsubscribe)}\r\n"
     ).encode("ascii")
     shared = _shared_headers(sender, rendered.subject, list_id, tuple(extra_headers.items()), test)
-    text = _qp(_fill(rendered.text, fills, view_url, escape=False))
-    html_body = _qp(_fill(rendered.html, fills, view_url, escape=True))
+    text = _qp_filled(rendered.text, fills, view_url is not None, escape=False)
+    html_body = _qp_filled(rendered.html, fills, view_url is not None, escape=True)
     data = b"".join(
         (
             head,
@@ -217,6 +217,14 @@ def personalize(
 
 
 _URI_SEPARATOR = ",\r\n "
+# The placeholders filled per subscriber (the view block markers are settled per edition).
+_FILL_TOKENS = re.compile(
+    "("
+    + "|".join(
+        re.escape(TOKENS[name]) for name in ("unsubscribe_url", "view_url", "greeting", "recipient")
+    )
+    + ")"
+)
 _PART_HEAD = (
     b'Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
 )
@@ -273,13 +281,41 @@ def _shared_headers(
     return mime.as_bytes()[: -len(b"\r\n")]  # the headers, without the empty line after
 
 
-def _qp(body: str) -> bytes:
-    """UTF-8, CRLF line ends, quoted-printable (lines of at most 76 characters)."""
-    lines = body.replace("\r\n", "\n").replace("\r", "\n")
-    if not lines.endswith("\n"):
-        lines += "\n"
-    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True)
-    # b2a_qp ends its soft breaks the way the text ends its lines: make both CRLF.
+def _qp_filled(body: str, fills: Mapping[str, str], with_view: bool, *, escape: bool) -> bytes:
+    """The body filled in for one copy, quoted-printable, CRLF, lines of at most 76.
+
+    Encoding it whole would cost more than everything else a copy needs.
+
+    The edition's body is encoded once (cached) in pieces split at the placeholders; each
+    copy joins those pieces with its own encoded values, a soft line break on both sides
+    of each value, which any reader of quoted-printable removes.
+    """
+    pieces, tokens = _encoded_pieces(body, with_view, escape)
+    out = [pieces[0]]
+    for token, piece in zip(tokens, pieces[1:], strict=True):
+        value = html.escape(fills[token]) if escape else fills[token]
+        out += (b"=\r\n", _qp_value(value), b"=\r\n", piece)
+    return b"".join(out)
+
+
+@functools.lru_cache(maxsize=16)
+def _encoded_pieces(
+    body: str, with_view: bool, escape: bool
+) -> tuple[tuple[bytes, ...], tuple[str, ...]]:
+    if with_view:
+        body = body.replace(TOKENS["view_begin"], "").replace(TOKENS["view_end"], "")
+    else:
+        body = _VIEW_BLOCK.sub("", body)
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    if not body.endswith("\n"):
+        body += "\n"
+    parts = _FILL_TOKENS.split(body)
+    pieces = tuple(_qp_value(part) for part in parts[0::2])
+    return pieces, tuple(parts[1::2])
+
+
+def _qp_value(text: str) -> bytes:
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
     return encoded.replace(b"\n", b"\r\n")
 
 
