@@ -699,7 +699,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from syndicate.channels.registry import build_channels
     from syndicate.config import find_config_path, load_config
-    from syndicate.scheduler import next_fire_times
+    from syndicate.slots import next_fire_times
 
     config = load_config(find_config_path(args.config))
     channels = build_channels(config)

@@ -11,33 +11,35 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
-from syndicate.db.models import JobRun, utcnow
+from syndicate.db.models import JobRun
 from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
-from syndicate.wallclock import WallClockCron
+from syndicate.slots import (
+    MISFIRE_GRACE,
+    count_fires,
+    current_slot,
+    last_fire,
+    local_edition_date,
+    local_tick,
+)
 
-__all__ = ["Clock", "current_slot", "last_fire", "local_edition_date", "next_fire_times"]
+__all__ = ["Clock"]
 
 log = logging.getLogger(__name__)
 
 POLL_TICK = timedelta(seconds=60)
 RETRY_TICK = timedelta(seconds=30)
-# A slot fired this late (the process was busy or asleep) still counts as that slot.
-MISFIRE_GRACE = timedelta(hours=1)
-# How far back a local-time job looks for an hour some zone reached (a day and a bit).
-LOCAL_LOOKBACK = timedelta(hours=27)
 # Slots missed while stopped are looked for this far back at start.
 CATCH_UP_LOOKBACK = timedelta(days=7)
 # A worker alone looks for due deliveries this often.
@@ -45,64 +47,6 @@ WORKER_TICK = timedelta(seconds=2)
 # On SIGTERM, what is in flight gets this long to finish.
 SHUTDOWN_GRACE = timedelta(seconds=30)
 FIRE_TRIES = 5
-
-
-def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
-    """Each enabled job's next fire time, in the site's time zone."""
-    now = (now or utcnow()).astimezone(config.site.timezone)
-    times: dict[str, datetime | None] = {}
-    for job in config.jobs.values():
-        times[job.name] = (
-            job.trigger(config.site.timezone).get_next_fire_time(None, now) if job.enabled else None
-        )
-    return times
-
-
-def current_slot(trigger: Any, now: datetime, grace: timedelta = MISFIRE_GRACE) -> datetime:
-    """The latest fire time of `trigger` at or before `now` (within `grace`), else `now`."""
-    return (last_fire(trigger, now, grace) or now).astimezone(UTC)
-
-
-def last_fire(trigger: Any, now: datetime, grace: timedelta) -> datetime | None:
-    """The latest fire time of `trigger` in (now - grace, now], or None."""
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    if isinstance(trigger, IntervalTrigger):  # arithmetic, not a walk through every slot
-        steps = (now - trigger.start_date) // trigger.interval
-        slot = trigger.start_date + steps * trigger.interval
-        return slot if steps >= 0 and now - slot < grace else None
-    slot = None
-    candidate = trigger.get_next_fire_time(None, now - grace)
-    while candidate is not None and candidate <= now:
-        slot = candidate
-        candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(microseconds=1))
-    return slot
-
-
-def local_edition_date(job: Job, now: datetime, zones: Iterable[str]) -> date | None:
-    """For a local-time job: the newest date whose hour has come in one of `zones`.
-
-    The edition of that date is made when the first zone reaches the hour; every
-    subscriber's copy then waits for the hour in their own zone.
-    """
-    newest: date | None = None
-    for name in zones:
-        zone = ZoneInfo(name)
-        trigger = WallClockCron(job.schedule or "", zone)
-        fired = last_fire(trigger, now, LOCAL_LOOKBACK)
-        if fired is not None:
-            day = fired.astimezone(zone).date()
-            newest = day if newest is None else max(newest, day)
-    return newest
-
-
-def local_tick(job: Job) -> Any:
-    """Every 15 minutes on the job's minute: when some time zone reaches the job's hour."""
-    from apscheduler.triggers.cron import CronTrigger
-
-    assert job.local_hour is not None
-    minutes = sorted({(job.local_hour.minute + 15 * step) % 60 for step in range(4)})
-    return CronTrigger(minute=",".join(map(str, minutes)), timezone=UTC)
 
 
 class Clock:
@@ -208,7 +152,7 @@ class Clock:
             # A job that never ran missed nothing: it starts at its next slot.
             if latest is None or last_run is None or last_run >= latest:
                 continue
-            missed = _count_fires(trigger, last_run, latest)
+            missed = count_fires(trigger, last_run, latest)
             log.warning(
                 "job %s: %d run%s missed while syndicate was stopped (the last at %s); "
                 "running it once now",
@@ -307,17 +251,3 @@ class Clock:
             "received %s: finishing what is in flight, then stopping", signal.Signals(signum).name
         )
         self.stop()
-
-
-def _count_fires(trigger: Any, after: datetime, until: datetime, cap: int = 10_000) -> int:
-    from apscheduler.triggers.interval import IntervalTrigger
-
-    if isinstance(trigger, IntervalTrigger):
-        return max(0, (until - trigger.start_date) // trigger.interval) - max(
-            0, (after - trigger.start_date) // trigger.interval
-        )
-    count, moment = 0, trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
-    while moment is not None and moment <= until and count < cap:
-        count += 1
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
-    return count

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from syndicate.config import load_config
 from syndicate.db.models import DeliveryState, utcnow
 from syndicate.jobs import run_job
-from syndicate.scheduler import local_edition_date
+from syndicate.slots import local_edition_date
 from syndicate.subscribers import add_subscriber
 from tests.sites import Site
 

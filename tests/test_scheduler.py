@@ -18,7 +18,7 @@ from syndicate.config import load_config
 from syndicate.db.models import Delivery, DeliveryState, JobRun
 from syndicate.db.session import open_database
 from syndicate.demo import write_sample_feed
-from syndicate.scheduler import current_slot, next_fire_times
+from syndicate.slots import current_slot, next_fire_times
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 

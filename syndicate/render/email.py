@@ -27,9 +27,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-import cssutils
 import jinja2
-from premailer import Premailer
 
 from syndicate.channels.base import EmailMessage
 from syndicate.render import EditionView, PostView
@@ -91,8 +89,6 @@ _STANDARD_HEADERS = frozenset(
 # Headers set raw (List-Unsubscribe) are written as given; the others are folded at 78.
 _POLICY = policy.SMTP.clone(refold_source="none")
 
-# cssutils reports every property it does not know (mso-*, -webkit-*) at WARNING level.
-cssutils.log.setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
@@ -416,6 +412,12 @@ def _post_context(post: PostView, edition: EditionView) -> dict[str, Any]:
 
 
 def _inline_css(source: str) -> str:
+    # Imported here: premailer and cssutils are heavy, and only a render needs them.
+    import cssutils
+    from premailer import Premailer
+
+    # cssutils reports every property it does not know (mso-*, -webkit-*) at WARNING level.
+    cssutils.log.setLevel(logging.CRITICAL)
     premailer = Premailer(
         source,
         base_url=None,

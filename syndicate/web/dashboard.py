@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from syndicate.db.models import DeliveryState
 from syndicate.jobs import preview_job
-from syndicate.scheduler import next_fire_times
+from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.web import overview
 from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages
