@@ -273,11 +273,16 @@ def render_parts(
             RenderedPart(
                 f"post:{_id(post)}",
                 f"post:{_id(post)}",
-                social_body(render_telegram_post(post, target="", **common)),
+                social_body(
+                    channel.fit_post(post, **common)
+                    or render_telegram_post(post, target="", **common)
+                ),
             )
             for post in _oldest_first(view.posts)
         ]
-    messages = render_telegram_digest(view, target="", **common)
+    messages = channel.fit_digest(view, **common)
+    if messages is None:
+        messages = render_telegram_digest(view, target="", **common)
     if len(messages) == 1:
         return [RenderedPart("edition", edition_item, social_body(messages[0]))]
     return [

@@ -28,7 +28,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from syndicate.config import ConfigTable
+    from syndicate.render import EditionView, PostView
 
 __all__ = [
     "Channel",
@@ -166,6 +169,24 @@ class Channel(abc.ABC):
     def headers(self) -> Mapping[str, str]:
         """Extra headers every email of this channel carries (e.g. Reply-To)."""
         return {}
+
+    def fit_post(
+        self, post: PostView, *, env: Environment, locale: str, timezone: str
+    ) -> SocialPost | None:
+        """This network's blurb for one post, fitted to its limits.
+
+        None (the default) uses the renderer of the channel's `medium`: Telegram's for
+        "telegram". A network with other limits (Mastodon, Bluesky) returns its own. The
+        frame — title, credit, link — must never be cut; only the excerpt shortens.
+        `target` of the returned post is ignored: the delivery fills it in.
+        """
+        return None
+
+    def fit_digest(
+        self, edition: EditionView, *, env: Environment, locale: str, timezone: str
+    ) -> list[SocialPost] | None:
+        """This network's messages for a whole edition (`format = "digest"`), or None."""
+        return None
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, log in, or check credentials before the first send."""
