@@ -16,7 +16,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,23 +56,14 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class DeliveryPolicy:
-    max_attempts: int = 5
-    backoff_base: timedelta = timedelta(seconds=30)
-    backoff_cap: timedelta = timedelta(hours=1)
-    lease: timedelta = timedelta(seconds=30)
-    batch_size: int = 200
+class DeliveryPolicy(DeliverySettings):
+    """The `[delivery]` settings, and what the delivery does with them."""
+
     bounces_to_stop: int = 3  # hard failures before an address is marked bounced
 
     @classmethod
     def from_settings(cls, settings: DeliverySettings) -> DeliveryPolicy:
-        return cls(
-            max_attempts=settings.max_attempts,
-            backoff_base=settings.backoff_base,
-            backoff_cap=settings.backoff_cap,
-            lease=settings.lease,
-            batch_size=settings.batch_size,
-        )
+        return cls(**asdict(settings))
 
     def backoff(self, attempts: int) -> timedelta:
         """Exponential backoff with full jitter: a random wait up to base·2^(n-1), capped."""
