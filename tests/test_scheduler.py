@@ -116,3 +116,50 @@ def _job_trigger(cron: str) -> object:
     from apscheduler.triggers.cron import CronTrigger
 
     return CronTrigger.from_crontab(cron, timezone=JAKARTA)
+
+
+def test_missed_slots_are_caught_up_once_at_start_and_logged(tmp_path: Path) -> None:
+    site = _site(tmp_path, 'schedule = "0 7 * * *"')
+    (tmp_path / "jobs" / "baru.toml").write_text(
+        'schedule = "0 7 * * *"\nchannels = ["telegram"]\nformat = "each"\n', encoding="utf-8"
+    )
+    config = load_config(site)
+    db = open_database(config.database_url)
+    latest = current_slot(
+        config.job("kilat").trigger(JAKARTA), datetime.now(UTC), timedelta(days=2)
+    )
+    with db.session() as session:  # the job last ran three days before its latest slot
+        session.add(
+            JobRun(job="kilat", scheduled_for=latest - timedelta(days=3), outcome="edition")
+        )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syndicate", "--config", str(site), "scheduler"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _runs(db, "kilat") < 2:
+            time.sleep(0.2)
+        time.sleep(1)  # give a wrong second catch-up (or the new job) the chance to show
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with db.session() as session:
+        runs = list(session.scalars(select(JobRun).order_by(JobRun.scheduled_for)))
+    db.dispose()
+    assert [(run.job, run.scheduled_for) for run in runs] == [
+        ("kilat", latest - timedelta(days=3)),
+        ("kilat", latest),
+    ], "the latest missed slot runs once; a job that never ran is not caught up"
+    assert "3 runs missed" in stderr and "running it once now" in stderr
+
+
+def _runs(db, job: str) -> int:
+    from sqlalchemy import func
+
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(JobRun).where(JobRun.job == job))
