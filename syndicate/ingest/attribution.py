@@ -44,17 +44,45 @@ def choose_origin(
     return None
 
 
+# Outlets Indonesian republishers credit most often, by the short names their credit
+# lines use. A site's own `[credits]` table is searched first and can rename any of them.
+KNOWN_OUTLETS: Mapping[str, CreditName] = {
+    "inilah": CreditName("Inilah.com", "https://www.inilah.com"),
+    "kompas": CreditName("Kompas.com", "https://www.kompas.com"),
+    "detik": CreditName("detikcom", "https://www.detik.com"),
+    "detiknews": CreditName("detikNews", "https://news.detik.com"),
+    "cnn indonesia": CreditName("CNN Indonesia", "https://www.cnnindonesia.com"),
+    "cnnindonesia": CreditName("CNN Indonesia", "https://www.cnnindonesia.com"),
+    "cnbc indonesia": CreditName("CNBC Indonesia", "https://www.cnbcindonesia.com"),
+    "cnbcindonesia": CreditName("CNBC Indonesia", "https://www.cnbcindonesia.com"),
+    "antara": CreditName("ANTARA", "https://www.antaranews.com"),
+    "antaranews": CreditName("ANTARA", "https://www.antaranews.com"),
+    "tempo": CreditName("Tempo.co", "https://www.tempo.co"),
+    "tribunnews": CreditName("Tribunnews.com", "https://www.tribunnews.com"),
+    "liputan6": CreditName("Liputan6.com", "https://www.liputan6.com"),
+    "okezone": CreditName("Okezone", "https://www.okezone.com"),
+    "republika": CreditName("Republika", "https://www.republika.co.id"),
+    "suara": CreditName("Suara.com", "https://www.suara.com"),
+    "viva": CreditName("VIVA.co.id", "https://www.viva.co.id"),
+    "merdeka": CreditName("Merdeka.com", "https://www.merdeka.com"),
+    "sindonews": CreditName("SINDOnews", "https://www.sindonews.com"),
+    "jpnn": CreditName("JPNN.com", "https://www.jpnn.com"),
+    "kumparan": CreditName("kumparan", "https://kumparan.com"),
+}
+
+
 def resolve_credit(credit: Credit | None, credits: Mapping[str, CreditName]) -> Credit | None:
     """The credit as the `[credits]` table names it: "inilah" → "Inilah.com".
 
     The table is searched by the name as written, then by the site's host ("inilah.com")
-    and its first label ("inilah"). A link the credit line carried (to the article itself)
-    is kept; the table's site is used when the line had none.
+    and its first label ("inilah"); then the well-known outlets above. A link the credit
+    line carried (to the article itself) is kept; the table's site is used when the line
+    had none.
     """
-    if credit is None or not credits:
+    if credit is None:
         return credit
     for key in _lookup_keys(credit):
-        proper = credits.get(key)
+        proper = credits.get(key) or KNOWN_OUTLETS.get(key)
         if proper is not None:
             return Credit(proper.name, credit.url or proper.url)
     return credit
