@@ -31,8 +31,9 @@ digest to your subscribers and as short posts to your Telegram channel, each one
 credited to the site that wrote it. Every message to every recipient is recorded, so
 nothing is sent twice.
 
-Start with `syndicate demo` to see it work on a sample news site, then copy
-config.example.toml to syndicate.toml and describe your own sources and channels.
+Start with `syndicate demo` to see it work on a sample news site, then
+`syndicate init mysite` to start your own: describe your sources and channels in
+mysite/syndicate.toml, your schedules in mysite/jobs/, and run `syndicate check`.
 """
 
 SETTINGS_HELP = """\
