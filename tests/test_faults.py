@@ -301,3 +301,21 @@ def terminate_other_connections(site: Site) -> int:
         ).scalar()
         connection.commit()
     return int(killed or 0)
+
+
+def test_sigterm_mid_fan_out_finishes_or_gives_back_everything_and_exits_0(site: Site) -> None:
+    assert site.queue("pagi", subscribers=2_000) == 2_000
+    worker = site.start()
+    try:
+        site.wait_until(lambda: site.states()["sent"] >= 200, "the fan-out to start")
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, worker.stderr.read() if worker.stderr else ""
+    states = site.states()
+    assert states["sending"] == 0, "a row was left in flight"
+    assert states["sent"] + states["queued"] == 2_000 and states["queued"] > 0
+    # What the database says was sent is exactly what the server received.
+    assert len(recipients(site)) == states["sent"]
