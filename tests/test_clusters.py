@@ -108,6 +108,21 @@ def test_clusters_formed_in_publication_order_keep_precision_and_recall(
     assert len(set().union(*(by_story[s] for s in gold))) == 3, "daily reports were merged"
 
 
+def test_the_poll_index_places_every_post_where_join_does() -> None:
+    """One poll's ClusterIndex (an inverted index) forms exactly the linear join's clusters."""
+    items = sorted(_items(), key=lambda item: item["hours"])
+    placed: list[Candidate] = []
+    index = cluster.ClusterIndex()
+    for number, item in enumerate(items):
+        when = START + timedelta(hours=item["hours"])
+        shingles = fingerprint(item["title"], item["text"])
+        expected = join(placed, shingles, when, number)
+        assert index.join(shingles, when, number) == expected, item["id"]
+        placed.append(Candidate(number, expected, when, shingles))
+        index.add(number, expected, when, shingles)
+    assert len({c.cluster_id for c in placed}) < len(placed)  # some posts did join others
+
+
 def test_a_template_report_the_next_day_is_another_story() -> None:
     items = {item["id"]: item for item in _items()}
     first, second = (items[f"emas-{n}/lain"] for n in (2, 3))

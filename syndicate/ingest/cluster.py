@@ -16,6 +16,11 @@ sweep of them. Independent rewrites of one event share too few words to be found
 
 A cluster is named by the id of its first stored post (`Post.cluster_id`); a post alone is
 its own cluster. Its original is the member the others credit, else the earliest.
+
+A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
+window are fingerprinted once per poll (not once per source), and a new post is compared
+only with the posts that share a shingle with it, found through an inverted index. Two
+posts that share none cannot reach `THRESHOLD`, so the result is the one `join` gives.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +47,7 @@ __all__ = [
     "TITLE_THRESHOLD",
     "WINDOW",
     "Candidate",
+    "ClusterIndex",
     "Fingerprint",
     "assign_clusters",
     "cluster_credit",
@@ -99,6 +106,10 @@ def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
 def same_story(first: Fingerprint, second: Fingerprint) -> bool:
     """Whether two posts (published within `WINDOW` of each other) tell the same story."""
     text, title = similarity(first, second)
+    return _alike(text, title)
+
+
+def _alike(text: float, title: float) -> bool:
     return text >= COPY_THRESHOLD or (text >= THRESHOLD and title >= TITLE_THRESHOLD)
 
 
@@ -119,16 +130,107 @@ class Candidate:
     shingles: Fingerprint
 
 
-def assign_clusters(session: Session, posts: Sequence[Post]) -> None:
-    """Give each new (flushed) post the cluster of its closest earlier match, or its own."""
+def assign_clusters(
+    session: Session, posts: Sequence[Post], index: ClusterIndex | None = None
+) -> None:
+    """Give each new (flushed) post the cluster of its closest earlier match, or its own.
+
+    Pass the poll's `index` when several sources' posts are placed one batch after another.
+    """
     if not posts:
         return
+    index = index if index is not None else ClusterIndex()
     times = [_when(post) for post in posts]
-    candidates = _candidates(session, min(times) - WINDOW, max(times) + WINDOW, posts)
+    index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
     for post, when in zip(posts, times, strict=True):
         shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
-        post.cluster_id = join(candidates, shingles, when, post.id)
-        candidates.append(Candidate(post.id, post.cluster_id, when, shingles))
+        post.cluster_id = index.join(shingles, when, post.id)
+        index.add(post.id, post.cluster_id, when, shingles)
+
+
+@dataclass(frozen=True)
+class _Member:
+    post_id: int
+    cluster_id: int
+    when: datetime
+    size: int  # how many text shingles
+    title: frozenset[int]
+
+
+class ClusterIndex:
+    """Placed posts of a time span, found by the text shingles they share with a new post.
+
+    It reads the posts published in the span it is asked to `cover` from the database once
+    (a later, wider span reads only what is missing) and keeps, per post, its cluster, its
+    time, its number of text shingles and its title's word pairs; the text shingles
+    themselves live only in the inverted index.
+    """
+
+    def __init__(self) -> None:
+        self._span: tuple[datetime, datetime] | None = None
+        self._ids: set[int] = set()
+        self._members: list[_Member] = []
+        self._postings: dict[int, int | list[int]] = {}
+
+    def cover(
+        self, session: Session, start: datetime, end: datetime, exclude: Iterable[int] = ()
+    ) -> None:
+        """Read the posts published between `start` and `end` not read yet (but `exclude`)."""
+        if self._span is None:
+            missing = [(start, end)]
+            self._span = (start, end)
+        else:
+            low, high = self._span
+            missing = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
+            self._span = (min(start, low), max(end, high))
+        skip = set(exclude) | self._ids
+        for first, last in missing:
+            for found in _candidates(session, first, last, skip):
+                self.add(found.post_id, found.cluster_id, found.when, found.shingles)
+
+    def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
+        """Make a placed post a candidate for the posts placed after it."""
+        position = len(self._members)
+        self._members.append(_Member(post_id, cluster_id, when, len(shingles.text), shingles.title))
+        self._ids.add(post_id)
+        postings = self._postings
+        for shingle in shingles.text:
+            found = postings.get(shingle)
+            if found is None:
+                postings[shingle] = position
+            elif isinstance(found, int):
+                postings[shingle] = [found, position]
+            else:
+                found.append(position)
+
+    def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
+        """The cluster a post joins, as `join` would choose it among the indexed posts."""
+        shared: Counter[int] = Counter()
+        for shingle in shingles.text:
+            found = self._postings.get(shingle)
+            if found is None:
+                continue
+            if isinstance(found, int):
+                shared[found] += 1
+            else:
+                shared.update(found)
+        best: _Member | None = None
+        best_text = -1.0
+        for position, count in shared.items():
+            member = self._members[position]
+            if abs(member.when - when) > WINDOW:
+                continue
+            smaller = min(len(shingles.text), member.size)
+            text = count / smaller if smaller >= MIN_SHINGLES else 0.0
+            title = _containment(shingles.title, member.title, 1)
+            if not _alike(text, title):
+                continue
+            if text > best_text or (text == best_text and best and member.post_id < best.post_id):
+                best, best_text = member, text
+        if best is None:
+            return own
+        logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
+        return best.cluster_id
 
 
 def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime, own: int) -> int:
@@ -147,10 +249,9 @@ def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime,
 
 
 def _candidates(
-    session: Session, start: datetime, end: datetime, exclude: Iterable[Post]
+    session: Session, start: datetime, end: datetime, excluded: set[int]
 ) -> list[Candidate]:
     published = func.coalesce(Post.published_at, Post.first_seen_at)
-    excluded = {post.id for post in exclude}
     rows = session.execute(
         select(
             Post.id,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
-from syndicate.ingest.cluster import assign_clusters
+from syndicate.ingest.cluster import ClusterIndex, assign_clusters
 from syndicate.ingest.extract import ArticleFetcher, complete_entries
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
 from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed, parse_feed
@@ -69,12 +69,14 @@ async def poll_sources(
         enabled = _due(db, enabled)
     limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
     reports: list[PollReport] = []
+    # One index for the whole poll: each stored post is fingerprinted once, not per source.
+    clusters = ClusterIndex()
     async with make_client() as client:
         pages = ArticleFetcher(client)  # shared: its per-site limit spans all sources
 
         async def one(source: SourceConfig) -> None:
             async with limit:
-                report = await _poll_one(db, client, source, pages)
+                report = await _poll_one(db, client, source, pages, clusters)
             reports.append(report)
             if progress is not None:
                 progress(report)
@@ -91,7 +93,11 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
 
 
 async def _poll_one(
-    db: Database, client: object, source: SourceConfig, pages: ArticleFetcher
+    db: Database,
+    client: object,
+    source: SourceConfig,
+    pages: ArticleFetcher,
+    clusters: ClusterIndex,
 ) -> PollReport:
     with db.session() as session:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
@@ -111,7 +117,7 @@ async def _poll_one(
         log.exception("source %s: %s", source.name, message)
         _record_failure(db, source, message)
         return PollReport(source.name, source.url, error=message)
-    new_posts = 0 if feed is None else _store(db, source, feed)
+    new_posts = 0 if feed is None else _store(db, source, feed, clusters)
     _record_success(db, source, result, feed)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
@@ -144,7 +150,7 @@ async def _with_full_text(
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
-def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
+def _store(db: Database, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex) -> int:
     """Insert the entries not seen before; a post seen twice is stored once."""
     entries = _unique(feed.entries)
     if not entries:
@@ -156,7 +162,7 @@ def _store(db: Database, source: SourceConfig, feed: ParsedFeed) -> int:
         posts = [_post(row.id, entry) for entry in fresh]
         session.add_all(posts)
         session.flush()
-        assign_clusters(session, posts)
+        assign_clusters(session, posts, clusters)
         return len(fresh)
 
 
