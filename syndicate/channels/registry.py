@@ -25,6 +25,8 @@ BUILTIN = {
     "email": "syndicate.channels.email:EmailChannel",
     "telegram": "syndicate.channels.telegram:TelegramChannel",
     "outbox": "syndicate.channels.outbox:OutboxChannel",
+    "mastodon": "syndicate.channels.mastodon:MastodonChannel",
+    "bluesky": "syndicate.channels.bluesky:BlueskyChannel",
 }
 
 

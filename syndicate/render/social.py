@@ -1,0 +1,183 @@
+"""Plain-text blurbs for networks that count characters their own way (Mastodon, Bluesky).
+
+A network module gives a template, a `measure` (how the network counts) and a `limit`;
+this module keeps the frame — title, credit line, link — whole and shortens only the
+excerpt, on a grapheme and word boundary, with an ellipsis. Only when the frame alone is
+over the limit is the title shortened, as a last resort, and logged; the credit and the
+link are never cut. Digests are packed the same way: items whole, split between posts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jinja2
+
+from syndicate.render import Credit, EditionView, PostView
+from syndicate.render.blurb import telegram_labels
+from syndicate.render.safety import safe_url
+from syndicate.render.text import shorten
+
+__all__ = [
+    "ELLIPSIS",
+    "DigestItem",
+    "Measure",
+    "PlainRender",
+    "credits",
+    "fit_plain",
+    "one_line",
+    "pack_digest",
+    "render_plain_digest",
+    "render_plain_post",
+]
+
+log = logging.getLogger(__name__)
+
+ELLIPSIS = "…"
+Measure = Callable[[str], int]
+# render(title, excerpt) -> the finished text
+PlainRender = Callable[[str, str], str]
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace made one space: a title or name on one line."""
+    return " ".join(text.split())
+
+
+def credits(post: PostView) -> tuple[Credit, ...]:
+    """The credits `post.credit_line` names, in its order."""
+    if post.origin and post.origin.name.casefold() != post.publisher.name.casefold():
+        return (post.origin, post.publisher)
+    return (post.publisher,)
+
+
+def fit_plain(
+    render: PlainRender, title: str, excerpt: str, limit: int, measure: Measure, key: str
+) -> tuple[str, str]:
+    """The title and excerpt to render so that `measure(render(...)) <= limit`."""
+
+    def size(title: str, excerpt: str) -> int:
+        return measure(render(title, excerpt))
+
+    if size(title, excerpt) <= limit:
+        return title, excerpt
+    if size(title, "") <= limit:
+        cut = shorten(excerpt, limit, measure=lambda part: size(title, part), ellipsis=ELLIPSIS)
+        return title, _drop_bare_ellipsis(cut)
+    log.warning("the title of %s is too long for its network; shortening it", key)
+    cut_title = shorten(title, limit, measure=lambda part: size(part, ""), ellipsis=ELLIPSIS)
+    if not cut_title:
+        raise ValueError(f"{key}: the credit and link alone exceed the network's {limit} limit.")
+    return cut_title, ""
+
+
+def _drop_bare_ellipsis(excerpt: str) -> str:
+    return "" if not excerpt.removesuffix(ELLIPSIS).strip() else excerpt
+
+
+def render_plain_post(
+    post: PostView,
+    *,
+    env: jinja2.Environment,
+    template: str,
+    locale: str,
+    limit: int,
+    measure: Measure,
+    excerpt_limit: int,
+    **extra: Any,
+) -> str:
+    """One post rendered with `template`, fitted to `limit`.
+
+    The template gets `post`, `title` and `excerpt` (fitted, on one line / plain),
+    `credit_line`, `labels` and `extra`'s keys.
+    """
+    page = env.get_template(template)
+    context = {"post": post, "credit_line": one_line(post.credit_line), **extra}
+    context["labels"] = telegram_labels(locale)
+
+    def render(title: str, excerpt: str) -> str:
+        return page.render(context, title=title, excerpt=excerpt).strip()
+
+    title = one_line(post.title)
+    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
+    return render(*fit_plain(render, title, excerpt, limit, measure, post.key))
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One post as a digest template sees it: its title fitted, its credit on one line."""
+
+    post: PostView
+    title: str
+    credit_line: str
+    link_text: str
+
+
+def pack_digest(
+    items: Sequence[DigestItem],
+    render: Callable[[Sequence[DigestItem], bool, bool], str],
+    limit: int,
+    measure: Measure,
+    key: str,
+) -> list[list[DigestItem]]:
+    """Items grouped into posts that each fit `limit`; an item is never split."""
+
+    def size(group: Sequence[DigestItem], first: bool) -> int:
+        return measure(render(group, first, True))  # as if last: fits either way
+
+    pending = list(items)
+    groups: list[list[DigestItem]] = []
+    while pending:
+        first = not groups
+        item = pending.pop(0)
+
+        def alone(title: str, _excerpt: str, item: DigestItem = item, first: bool = first) -> str:
+            return render([replace(item, title=title)], first, True)
+
+        title, _ = fit_plain(alone, item.title, "", limit, measure, f"{key}/{item.post.key}")
+        group = [replace(item, title=title)]
+        while pending and size([*group, pending[0]], first) <= limit:
+            group.append(pending.pop(0))
+        groups.append(group)
+    return groups
+
+
+def render_plain_digest(
+    edition: EditionView,
+    *,
+    env: jinja2.Environment,
+    template: str,
+    limit: int,
+    measure: Measure,
+    link_text: Callable[[str], str] = lambda url: url,
+    **extra: Any,
+) -> list[tuple[str, list[DigestItem]]]:
+    """An edition as posts listing its items: (text, items) each, fitted to `limit`.
+
+    The template gets `edition`, `items`, `first`, `last`, `labels` and `extra`'s keys; each
+    item's `link_text` is `link_text(url)` of its post. The header goes in
+    the first post and the footer in the last. An empty edition gives [].
+    """
+    page = env.get_template(template)
+    context = {"edition": edition, "labels": telegram_labels(edition.locale), **extra}
+
+    def render(items: Sequence[DigestItem], first: bool, last: bool) -> str:
+        return page.render(context, items=list(items), first=first, last=last).strip()
+
+    items = [
+        DigestItem(
+            post,
+            one_line(post.title),
+            one_line(post.credit_line),
+            link_text(safe_url(post.url) or ""),
+        )
+        for post in edition.posts
+    ]
+    groups = pack_digest(items, render, limit, measure, edition.key)
+    return [
+        (render(group, index == 0, index == len(groups) - 1), group)
+        for index, group in enumerate(groups)
+    ]
