@@ -27,6 +27,7 @@ BUILTIN = {
     "outbox": "syndicate.channels.outbox:OutboxChannel",
     "mastodon": "syndicate.channels.mastodon:MastodonChannel",
     "bluesky": "syndicate.channels.bluesky:BlueskyChannel",
+    "webhook": "syndicate.channels.webhook:WebhookChannel",
 }
 
 
