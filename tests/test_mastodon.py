@@ -157,8 +157,11 @@ def test_the_budget_is_the_instances_and_the_status_goes_out_with_its_described_
 def test_a_picture_still_processing_is_waited_for() -> None:
     with MastodonServer(processing_polls=2) as server:
         post = replace(a_post("A", "b", "https://x.org/"), image_url=server.picture_url("p", JPEG))
-        asyncio.run(fit_and_send(channel_for(server), post))
+        channel = channel_for(server)
+        channel.media_poll_interval = 0.01
+        asyncio.run(fit_and_send(channel, post))
         assert len(server.statuses[0]["media_attachments"]) == 1
+        assert sum(r.path.startswith("/api/v1/media/") for r in server.requests) == 3
 
 
 def test_an_unreachable_picture_is_left_out_and_said_so(instance: MastodonServer) -> None:

@@ -14,6 +14,8 @@
   over 256, a description over 4096, embeds over 6000 characters together, or neither
   content nor embeds; with ``?wait=true`` it answers 200 and the message with its
   ``id``, else 204.
+- ``/hooks/<id>``: a Mattermost incoming webhook: ``400`` without ``text`` or with more
+  than 16383 characters.
 - anything else: ``404 {"code": 10015, "message": "Unknown Webhook"}``.
 
 Accepted bodies are in `WebhookReceiver.received` (path, headers, parsed JSON).
@@ -74,6 +76,9 @@ class WebhookReceiver(LocalServer):
                 return text_answer(400, "invalid_payload")
             if _slack_problem(body.get("blocks") or []):
                 return text_answer(400, "invalid_blocks")
+        elif path.startswith("/hooks/"):  # Mattermost
+            if not isinstance(body, dict) or not 0 < len(body.get("text") or "") <= 16383:
+                return json_answer(400, {"id": "web.incoming_webhook.text.app_error"})
         elif path == "/discord":
             if not isinstance(body, dict) or _discord_problem(body):
                 return json_answer(400, {"code": 50035, "message": "Invalid Form Body"})

@@ -156,6 +156,7 @@ class MastodonChannel(Channel):
         self._client: httpx.AsyncClient | None = None
         # Pictures come from other hosts: fetched without the account's token.
         self._pictures: httpx.AsyncClient | None = None
+        self.media_poll_interval = MEDIA_POLL_INTERVAL
 
     def __repr__(self) -> str:  # never show the token
         return f"MastodonChannel(name={self.name!r}, instance_url={self.instance_url!r})"
@@ -308,7 +309,7 @@ class MastodonChannel(Channel):
             polls += 1
             if polls > MEDIA_POLLS:
                 return None, "Mastodon did not finish processing the picture"
-            await asyncio.sleep(MEDIA_POLL_INTERVAL)
+            await asyncio.sleep(self.media_poll_interval)
             response = await self._request("GET", f"/api/v1/media/{media['id']}")
             media = response.json() if response.status_code == 200 else media
         return str(media["id"]), ""
