@@ -10,7 +10,8 @@ for the calls syndicate makes: ``GET /api/v2/instance`` (with ``max_characters``
 
 What it refuses, like Mastodon:
 
-- a missing or wrong bearer token (the instance's description is public): ``401 {"error": "The access token is invalid"}``;
+- a missing or wrong bearer token (the instance's description is public):
+  ``401 {"error": "The access token is invalid"}``;
 - a status over ``max_characters``, counted as Mastodon's server counts: grapheme
   clusters, every http(s) link on a public domain as 23 (``422 Validation failed: Text
   character limit of N exceeded``); an empty status; an unknown visibility;
