@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import asdict
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from syndicate.channels.base import (
     Channel,
@@ -22,6 +22,11 @@ from syndicate.channels.base import (
     SocialPost,
 )
 from syndicate.config import ConfigTable
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from syndicate.render import EditionView, PostView
 
 __all__ = ["OutboxChannel"]
 
@@ -51,6 +56,7 @@ class OutboxChannel(Channel):
         self._list_name = list_name
         self._sender = sender
         self._targets = targets
+        self._stands_in_for: Channel | None = None
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> OutboxChannel:
@@ -67,15 +73,37 @@ class OutboxChannel(Channel):
 
     @classmethod
     def standing_in_for(cls, channel: Channel, folder: Path) -> OutboxChannel:
-        """An outbox that receives what `channel` would have sent, into `folder`."""
-        return cls(
+        """An outbox that receives what `channel` would have sent, into `folder`.
+
+        It fits posts the way `channel` does (Mastodon's, Bluesky's budget...), so a
+        preview shows what that network would get.
+        """
+        outbox = cls(
             channel.name,
             folder,
-            medium=channel.medium if channel.medium in MEDIA else "telegram",
+            medium=channel.medium,
             list_name=channel.list_name,
             sender=channel.sender or DEFAULT_SENDER,
             targets=channel.targets() or ("outbox",),
         )
+        outbox._stands_in_for = channel
+        return outbox
+
+    def fit_post(
+        self, post: PostView, *, env: Environment, locale: str, timezone: str
+    ) -> SocialPost | None:
+        original = self._stands_in_for
+        if original is None:
+            return None
+        return original.fit_post(post, env=env, locale=locale, timezone=timezone)
+
+    def fit_digest(
+        self, edition: EditionView, *, env: Environment, locale: str, timezone: str
+    ) -> list[SocialPost] | None:
+        original = self._stands_in_for
+        if original is None:
+            return None
+        return original.fit_digest(edition, env=env, locale=locale, timezone=timezone)
 
     def targets(self) -> tuple[str, ...]:
         return self._targets
