@@ -44,6 +44,27 @@ def test_a_feed_polled_twice_stores_each_post_once_and_answers_304(
     assert row.consecutive_failures == 0 and row.last_error is None
 
 
+def test_a_304_without_validators_keeps_the_stored_ones(database_url: str, tmp_path: Path) -> None:
+    """Some servers answer 304 without ETag or Last-Modified: the next poll stays conditional."""
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        route = server.add("/feed", feed, "application/atom+xml")
+        sources = [source("warta", server.url("/feed"))]
+        asyncio.run(poll_sources(db, sources))
+        # From now on the server sends no validators, on its 304s either.
+        server._server.RequestHandlerClass._validators = lambda self, route: None  # type: ignore[attr-defined]
+        second = asyncio.run(poll_sources(db, sources))
+        third = asyncio.run(poll_sources(db, sources))
+        conditional = server.requests[-1].headers
+    with db.session() as session:
+        row = session.scalars(select(Source)).one()
+    db.dispose()
+    assert second[0].not_modified and third[0].not_modified
+    assert conditional.get("if-none-match") == route.etag
+    assert (row.etag, row.last_modified) == (route.etag, route.last_modified)
+
+
 def test_a_broken_source_is_recorded_and_stops_no_other(database_url: str) -> None:
     tails = (CORPUS / "rss2email" / "tails" / "feed.rss").read_bytes()
     db = open_database(database_url)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
@@ -36,20 +36,30 @@ class PollReport:
     error: str | None = None
 
 
-def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> None:
-    """Make the sources table match the settings file (by name; rows are never deleted)."""
+Validators = tuple[str | None, str | None]  # the ETag and Last-Modified last received
+
+
+def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
+    """Make the sources table match the settings file (by name; rows are never deleted).
+
+    Returns each source's stored validators, to be sent back on its next fetch.
+    """
+    validators: dict[str, Validators] = {}
     with db.session() as session:
         rows = {row.name: row for row in session.scalars(select(Source))}
         for source in sources:
             row = rows.get(source.name)
             if row is None:
                 session.add(Source(name=source.name, url=source.url, site_name=source.site_name))
+                validators[source.name] = (None, None)
                 continue
             if row.url != source.url:
                 # A new address is a new feed: its validators mean nothing there.
                 row.url, row.etag, row.last_modified = source.url, None, None
             if source.site_name:
                 row.site_name = source.site_name
+            validators[source.name] = (row.etag, row.last_modified)
+    return validators
 
 
 async def poll_sources(
@@ -63,7 +73,7 @@ async def poll_sources(
 
     A source that fails is recorded as failing and skipped; it never stops the others.
     """
-    sync_sources(db, sources)
+    validators = sync_sources(db, sources)
     enabled = [source for source in sources if source.enabled]
     if only_due:
         enabled = _due(db, enabled)
@@ -76,7 +86,9 @@ async def poll_sources(
 
         async def one(source: SourceConfig) -> None:
             async with limit:
-                report = await _poll_one(db, client, source, pages, clusters)
+                report = await _poll_one(
+                    db, client, source, validators[source.name], pages, clusters
+                )
             reports.append(report)
             if progress is not None:
                 progress(report)
@@ -96,12 +108,11 @@ async def _poll_one(
     db: Database,
     client: object,
     source: SourceConfig,
+    stored: Validators,
     pages: ArticleFetcher,
     clusters: ClusterIndex,
 ) -> PollReport:
-    with db.session() as session:
-        row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        etag, last_modified = row.etag, row.last_modified
+    etag, last_modified = stored
     try:
         result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
         feed = None if result.not_modified else await asyncio.to_thread(_parse, result, source)
@@ -118,7 +129,7 @@ async def _poll_one(
         _record_failure(db, source, message)
         return PollReport(source.name, source.url, error=message)
     new_posts = 0 if feed is None else _store(db, source, feed, clusters)
-    _record_success(db, source, result, feed)
+    _record_success(db, source, result, feed, stored)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
     return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
@@ -195,19 +206,35 @@ def _post(source_id: int, entry: FeedEntry) -> Post:
 
 
 def _record_success(
-    db: Database, source: SourceConfig, result: FetchResult, feed: ParsedFeed | None
+    db: Database,
+    source: SourceConfig,
+    result: FetchResult,
+    feed: ParsedFeed | None,
+    stored: Validators,
 ) -> None:
     now = utcnow()
+    etag, last_modified = result.etag, result.last_modified
+    if result.not_modified:  # a 304 without validators leaves the stored ones valid
+        etag, last_modified = etag or stored[0], last_modified or stored[1]
+    healthy = {
+        "etag": etag,
+        "last_modified": last_modified,
+        "last_fetched_at": now,
+        "last_success_at": now,
+        "last_error": None,
+        "consecutive_failures": 0,
+        "next_poll_at": now + source.poll,
+    }
     with db.session() as session:
+        if feed is None:  # nothing else to learn: one UPDATE, no row loaded
+            session.execute(update(Source).where(Source.name == source.name).values(**healthy))
+            return
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        row.etag, row.last_modified = result.etag, result.last_modified
-        row.last_fetched_at = row.last_success_at = now
-        row.last_error, row.consecutive_failures = None, 0
-        row.next_poll_at = now + source.poll
-        if feed is not None:
-            row.site_url = feed.site_url or row.site_url
-            if not source.site_name and feed.title:
-                row.site_name = feed.title
+        for name, value in healthy.items():
+            setattr(row, name, value)
+        row.site_url = feed.site_url or row.site_url
+        if not source.site_name and feed.title:
+            row.site_name = feed.title
 
 
 def _record_failure(
