@@ -330,14 +330,19 @@ class Site:
         self.config, self.db, self.channels = config, db, channels
 
     @classmethod
-    def load(cls, args: argparse.Namespace) -> Site:
-        from syndicate.channels.registry import build_channels
+    def load(cls, args: argparse.Namespace, *, channels: bool = True) -> Site:
+        """Load the site; `channels=False` for a command that sends nothing (and so need
+        not import the channels' libraries, python-telegram-bot among them)."""
         from syndicate.config import find_config_path, load_config
         from syndicate.db.session import open_database
 
         config = load_config(find_config_path(args.config))
-        channels = build_channels(config)
-        return cls(config, open_database(config.database_url), channels)
+        built: dict[str, Channel] = {}
+        if channels:
+            from syndicate.channels.registry import build_channels
+
+            built = build_channels(config)
+        return cls(config, open_database(config.database_url), built)
 
 
 def _progress(label: str, total: int | None = None) -> Any:
@@ -492,7 +497,7 @@ def _counts_sentence(counts: Any) -> str:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    site = Site.load(args)
+    site = Site.load(args, channels=False)
     reports = _poll(site, args)
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
