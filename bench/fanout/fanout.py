@@ -222,6 +222,15 @@ def _deliver(settings: str, profile: str | None, results: Any) -> None:
 
 
 def _maxrss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries the parent's
+    size at fork into the ru_maxrss of the child it execs, so a child spawned by a large
+    parent (`python -m bench` after the ingest benchmark) would report the parent's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     kilobytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
     return kilobytes / 1024
 
@@ -248,7 +257,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="write a cProfile of the delivery to this file")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     options = parser.parse_args(argv)
+    result = _measure(options)
+    _report(result, options)
+    return 0 if result["sent_rows"] == options.subscribers else 1
 
+
+def measure(subscribers: int, *, bare: int = 20_000, connections: int = 4) -> dict[str, Any]:
+    """One fan-out run as data, for `python -m bench` (SQLite, no DKIM, no profile)."""
+    options = argparse.Namespace(
+        subscribers=subscribers,
+        bare=bare,
+        connections=connections,
+        database=None,
+        dkim=False,
+        profile=None,
+    )
+    return _measure(options)
+
+
+def _measure(options: argparse.Namespace) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     port, count, stop = context.Value("i", 0), context.Value("l", 0), context.Event()
     sink = context.Process(target=_sink, args=(port, count, stop), daemon=True)
@@ -260,12 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(0.05)
     try:
         with tempfile.TemporaryDirectory(prefix="fanout-") as folder:
-            result = _run(Path(folder), port.value, options, count)
+            return _run(Path(folder), port.value, options, count)
     finally:
         stop.set()
         sink.join(10)
-    _report(result, options)
-    return 0 if result["sent_rows"] == options.subscribers else 1
 
 
 def _run(folder: Path, port: int, options: argparse.Namespace, count: Any) -> dict[str, Any]:
