@@ -240,3 +240,67 @@ def test_rss_details_relative_links_html_titles_and_indonesian_dates() -> None:
     assert second.origin == Credit("Tempo")
     assert third.title == "(untitled)"
     assert third.published_at == datetime(2026, 11, 18, 0, 30, tzinfo=UTC)
+
+
+# Fields both readers must agree on for every feed; in the sanitizer's torture tests the
+# HTML itself may differ (feedparser re-serializes it before cleaning), never its safety.
+_READER_FIELDS = ("guid", "url", "author", "published_at", "updated_at", "image_url", "origin",
+                  "comments")  # fmt: skip
+_TEXT_FIELDS = ("key", "title", "excerpt", "summary_only", "content_hash")
+
+
+@pytest.mark.skipif(not CORPUS_FEEDS, reason="the shared feed corpus is not here")
+def test_lxml_reader_and_feedparser_agree_on_every_corpus_feed_it_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import syndicate.ingest.parse as parse_module
+    from syndicate.ingest.xmlfeed import read_xml_feed
+
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    url = "https://corpus.example/feed.xml"
+    read, problems = 0, []
+    for path in CORPUS_FEEDS:
+        body = path.read_bytes()
+        if read_xml_feed(body, url) is None:
+            continue
+        read += 1
+        fast = parse_feed(body, url=url, now=now)
+        with monkeypatch.context() as patch:
+            patch.setattr(parse_module, "read_xml_feed", lambda *args, **kwargs: None)
+            slow = parse_feed(body, url=url, now=now)
+        if (fast.title, fast.site_url, len(fast.entries)) != (
+            slow.title, slow.site_url, len(slow.entries)
+        ):  # fmt: skip
+            problems.append(f"{path}: feed {fast.title!r} {len(fast.entries)} != {slow.title!r}")
+            continue
+        fields = _READER_FIELDS + (() if "sanitize" in path.parts else _TEXT_FIELDS)
+        for ours, theirs in zip(fast.entries, slow.entries, strict=True):
+            for field in fields:
+                if getattr(ours, field) != getattr(theirs, field):
+                    problems.append(f"{path}: {field} {getattr(ours, field)!r} "
+                                    f"!= {getattr(theirs, field)!r}")  # fmt: skip
+    assert not problems, "\n".join(problems[:20])
+    assert read > 400  # most real feeds are well-formed and take the fast road
+
+
+def test_a_feed_lxml_cannot_read_is_read_by_feedparser() -> None:
+    # An undeclared HTML entity is not XML: lxml refuses it, feedparser reads it.
+    body = (
+        b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Kabar'
+        b"</title><item><title>Harga&nbsp;naik</title><link>https://kabar.example/a</link>"
+        b"<description>Isi berita yang cukup.</description></item></channel></rss>"
+    )
+    from syndicate.ingest.xmlfeed import read_xml_feed
+
+    assert read_xml_feed(body, "https://kabar.example/feed") is None
+    feed = parse_feed(body, url="https://kabar.example/feed")
+    assert [entry.title for entry in feed.entries] == ["Harga naik"]
+    assert feed.entries[0].url == "https://kabar.example/a"
+
+
+def test_windows_1252_quotes_sent_as_latin1_controls_become_quotes() -> None:
+    body = '<rss version="2.0"><channel><item><title>don\x92t</title><description>' \
+        "it\x92s \x93quoted\x94</description></item></channel></rss>"  # fmt: skip
+    feed = parse_feed(body.encode("utf-8"), url="https://kabar.example/feed")
+    assert feed.entries[0].title == "don’t"
+    assert feed.entries[0].excerpt == "it’s “quoted”"

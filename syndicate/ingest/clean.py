@@ -120,11 +120,22 @@ _LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 
 def repair_mojibake(text: str) -> str:
     """Undo UTF-8 read as Windows-1252 ("â€™" → "’"), leaving correct text alone."""
-    if not _MOJIBAKE_RE.search(text):
-        return text
-    text = _MOJIBAKE_RE.sub(_unmangle, text)
-    # "”" is E2 80 9D, and 9D has no Windows-1252 character: it is usually lost on the way.
-    return text.replace("â€\x9d", "”").replace("â€", "”")
+    if _MOJIBAKE_RE.search(text):
+        text = _MOJIBAKE_RE.sub(_unmangle, text)
+        # "”" is E2 80 9D, and 9D has no Windows-1252 character: it is usually lost on the way.
+        text = text.replace("â€\x9d", "”").replace("â€", "”")
+    # Windows-1252 quotes written as if they were Latin-1 ("don\x92t"): never meant as controls.
+    return _C1_RE.sub(_from_cp1252, text) if _C1_RE.search(text) else text
+
+
+_C1_RE = re.compile("[\u0080-\u009f]")
+
+
+def _from_cp1252(match: re.Match[str]) -> str:
+    try:
+        return match.group().encode("latin-1").decode("cp1252")
+    except UnicodeDecodeError:  # 81, 8D, 8F, 90, 9D mean nothing in Windows-1252 either
+        return match.group()
 
 
 _MOJIBAKE_RE = re.compile(

@@ -18,11 +18,13 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import lxml.html
+from feedparser.datetimes import _parse_date
 
 from syndicate.ingest.clean import clean_html, html_to_text, lift_credit, repair_mojibake
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.identity import content_hash, entry_key
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
+from syndicate.ingest.xmlfeed import read_xml_feed
 from syndicate.render import Credit
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "parse_feed"]
@@ -136,6 +138,21 @@ def _entry_from_json(item: JsonFeedItem, feed_url: str, now: datetime) -> FeedEn
 def _parse_xml(
     body: bytes, url: str, content_type: str | None, zone: tzinfo | None, now: datetime
 ) -> ParsedFeed:
+    document = read_xml_feed(body, url, content_type)
+    if document is None:  # not plain well-formed RSS or Atom: feedparser reads anything
+        feed, items = _feedparser(body, url, content_type)
+    else:
+        feed, items = document
+    site_url = _absolute(feed.get("link"), url)
+    entries = [_entry_from_xml(entry, url, site_url, now, zone) for entry in items]
+    return ParsedFeed(
+        title=_plain(_detail_text(feed, "title")) or None,
+        site_url=site_url,
+        entries=_unique(entries, url),
+    )
+
+
+def _feedparser(body: bytes, url: str, content_type: str | None) -> tuple[Any, list[Any]]:
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -146,14 +163,7 @@ def _parse_xml(
         logger.debug("%s is not well-formed: %s", url, document.get("bozo_exception"))
     if not document.get("version") and not document.entries:
         raise FeedError(url, _not_a_feed_reason(body, document))
-    feed = document.feed
-    site_url = _absolute(feed.get("link"), url)
-    entries = [_entry_from_xml(entry, url, site_url, now, zone) for entry in document.entries]
-    return ParsedFeed(
-        title=_plain(_detail_text(feed, "title")) or None,
-        site_url=site_url,
-        entries=_unique(entries, url),
-    )
+    return document.feed, document.entries
 
 
 def _not_a_feed_reason(body: bytes, document: Any) -> str:
@@ -194,7 +204,7 @@ def _entry_from_xml(
         image_url=_xml_image(entry, feed_url),
         feed_origin=_xml_origin(entry, original_link, site_url),
         comments=_count(entry.get("thr_total") or entry.get("slash_comments")),
-        base_url=url or feed_url,
+        base_url=entry.get("content_base") or url or feed_url,
     )
 
 
@@ -308,7 +318,11 @@ def _author(entry: Any) -> str | None:
 
 def _entry_date(entry: Any, name: str, zone: tzinfo | None, now: datetime) -> datetime | None:
     """Our own reading first (it knows Indonesian and zone-less dates), then feedparser's."""
-    when = parse_date(entry.get(name), zone) or _date(entry.get(f"{name}_parsed"))
+    raw = entry.get(name)
+    when = parse_date(raw, zone)
+    if when is None and raw:
+        parsed = entry[f"{name}_parsed"] if f"{name}_parsed" in entry else _parse_date(raw)
+        when = _date(parsed)
     return clamp(when, now)
 
 
