@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
-import lxml.html
 import nh3
 
 from syndicate.ingest.identity import strip_tracking
@@ -23,7 +23,9 @@ from syndicate.render import Credit
 from syndicate.render.safety import is_tracker_url
 
 __all__ = [
+    "CleanArticle",
     "break_runs",
+    "clean_article",
     "clean_html",
     "html_to_text",
     "is_noise_line",
@@ -172,6 +174,43 @@ def _normalize_line(text: str) -> str:
     return " ".join(text.split()).strip(_BULLETS).casefold()
 
 
+@dataclass(frozen=True)
+class CleanArticle:
+    """An article's HTML cleaned, its plain text, its credit line and its first picture."""
+
+    html: str  # sanitized, widgets and the credit line removed
+    text: str  # plain text of `html`: one paragraph a line, a blank line between
+    credit: Credit | None  # the closing "Sumber: …" line, lifted out
+    image: str | None  # the first picture's address
+    raw_chars: int  # how long the text was before cleaning (a summary is short)
+
+
+def clean_article(html: str, base_url: str | None, *, measure: bool = False) -> CleanArticle:
+    """Clean an article and lift its credit line, reading the HTML only twice.
+
+    The same as `clean_html`, then `lift_credit`, then `html_to_text` on the result, but
+    each step works on the tree the one before left (feeds carry thousands of entries).
+    `raw_chars` is measured only when asked (`measure`), and is 0 otherwise.
+    """
+    html = repair_mojibake(html or "")
+    if not html.strip():
+        return CleanArticle("", "", None, None, 0)
+    root = _fragment(html)
+    raw_chars = len(_plain_text(root, html)) if measure else 0
+    root = _cleaned_tree(root, base_url)
+    content = _serialize(root).strip()
+    if not content or not re.search(r"<[a-zA-Z/!]", content):  # plain text: no tree to keep
+        content, credit = lift_credit(content)
+        return CleanArticle(content, html_to_text(content), credit, None, raw_chars)
+    _split_runs(root)
+    credit = _lift_from_tree(root)
+    if credit is not None:
+        _tidy_tree(root)
+        content = _serialize(root).strip()
+    image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
+    return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars)
+
+
 def clean_html(html: str, base_url: str | None) -> str:
     """Return the article's HTML without widgets, ads, trackers or anything unsafe.
 
@@ -180,7 +219,11 @@ def clean_html(html: str, base_url: str | None) -> str:
     html = repair_mojibake(html or "")
     if not html.strip():
         return ""
-    root = _fragment(html)
+    return _serialize(_cleaned_tree(_fragment(html), base_url)).strip()
+
+
+def _cleaned_tree(root: lxml.etree._Element, base_url: str | None) -> lxml.etree._Element:
+    """The fragment without furniture, sanitized by nh3 and read again, tidied."""
     for element in list(root.iter(lxml.etree.Comment, lxml.etree.ProcessingInstruction)):
         _drop(element)
     for element in list(root.iter(*_DROPPED_WITH_CONTENT)):
@@ -196,21 +239,37 @@ def clean_html(html: str, base_url: str | None) -> str:
         url_schemes={"http", "https", "mailto"},
         strip_comments=True,
     )
-    return _tidy(cleaned)
+    root = _fragment(cleaned) if cleaned.strip() else lxml.etree.Element("div")
+    _tidy_tree(root)
+    return root
 
 
-def _fragment(html: str) -> lxml.html.HtmlElement:
+# lxml.etree's own HTML parser: lxml.html's element classes cost a Python call per node.
+_HTML_PARSER = lxml.etree.HTMLParser()
+
+
+def _fragment(html: str) -> lxml.etree._Element:
+    """A <div> holding the parsed fragment (as lxml.html.fragment_fromstring makes it)."""
     try:
-        return lxml.html.fragment_fromstring(html, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        root = lxml.html.Element("div")
+        document = lxml.etree.fromstring(f"<html><body>{html}</body></html>", _HTML_PARSER)
+    except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
+        document = None
+    body = document.find("body") if document is not None else None
+    if body is None:
+        root = lxml.etree.Element("div")
         root.text = html
         return root
+    document.remove(body)
+    body.tag = "div"
+    body.attrib.clear()
+    if body.text is not None and not body.text.strip():
+        body.text = None
+    return body
 
 
-def _serialize(root: lxml.html.HtmlElement) -> str:
+def _serialize(root: lxml.etree._Element) -> str:
     parts = [root.text or ""]
-    parts.extend(lxml.html.tostring(child, encoding="unicode") for child in root)
+    parts.extend(lxml.etree.tostring(child, encoding="unicode", method="html") for child in root)
     return "".join(parts)
 
 
@@ -229,7 +288,7 @@ def _drop(element: lxml.etree._Element) -> None:
             parent.text = (parent.text or "") + tail
 
 
-def _fix_links_and_images(root: lxml.html.HtmlElement, base_url: str | None) -> None:
+def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> None:
     for img in list(root.iter("img")):
         src = (img.get("src") or "").strip()
         for attr in _LAZY_SRC_ATTRS:
@@ -249,7 +308,7 @@ def _fix_links_and_images(root: lxml.html.HtmlElement, base_url: str | None) -> 
             _drop(link)
 
 
-def _is_tracking_pixel(img: lxml.html.HtmlElement, src: str) -> bool:
+def _is_tracking_pixel(img: lxml.etree._Element, src: str) -> bool:
     if is_tracker_url(src):
         return True
     sizes = [img.get("width"), img.get("height")]
@@ -268,7 +327,7 @@ def _absolute(url: str, base_url: str | None) -> str:
         return url
 
 
-def _drop_noise_containers(root: lxml.html.HtmlElement) -> None:
+def _drop_noise_containers(root: lxml.etree._Element) -> None:
     total = len(_text(root))
     for element in list(root.iter()):
         if element is root or not isinstance(element.tag, str):
@@ -291,7 +350,7 @@ def _is_block(element: lxml.etree._Element) -> bool:
     return isinstance(element.tag, str) and element.tag in _BLOCK_TAGS
 
 
-def _paragraphs(root: lxml.html.HtmlElement) -> None:
+def _paragraphs(root: lxml.etree._Element) -> None:
     """Give every run of loose text its own <p>, splitting on <br>, as Blogger posts need."""
     for element in list(root.iter()):
         if element is root or (_is_block(element) and element.tag not in {"ul", "ol", "table"}):
@@ -306,7 +365,7 @@ def _paragraphs(root: lxml.html.HtmlElement) -> None:
             element.attrib.clear()
 
 
-def break_runs(root: lxml.html.HtmlElement) -> None:
+def break_runs(root: lxml.etree._Element) -> None:
     """Give each run of loose text between <br>s and blocks its own <p>, in a whole page.
 
     Blogger posts are text runs separated by <br>; extractors drop a run that is the tail
@@ -317,7 +376,7 @@ def break_runs(root: lxml.html.HtmlElement) -> None:
             _split_runs(element)
 
 
-def _split_runs(element: lxml.html.HtmlElement) -> None:
+def _split_runs(element: lxml.etree._Element) -> None:
     children = list(element)
     has_br = any(child.tag == "br" for child in children)
     has_block = any(_is_block(child) for child in children)
@@ -326,15 +385,15 @@ def _split_runs(element: lxml.html.HtmlElement) -> None:
     )
     if not (has_br or (has_block and has_inline)):
         return
-    runs: list[lxml.html.HtmlElement] = []
-    current = lxml.html.Element("p")
+    runs: list[lxml.etree._Element] = []
+    current = lxml.etree.Element("p")
     current.text = element.text
 
     def flush() -> None:
         nonlocal current
         if (current.text or "").strip() or len(current):
             runs.append(current)
-        current = lxml.html.Element("p")
+        current = lxml.etree.Element("p")
 
     for child in children:
         element.remove(child)
@@ -371,7 +430,7 @@ def _leaf_blocks(root: lxml.etree._Element) -> Iterator[lxml.etree._Element]:
             yield element
 
 
-def _drop_noise_blocks(root: lxml.html.HtmlElement) -> None:
+def _drop_noise_blocks(root: lxml.etree._Element) -> None:
     for block in list(_leaf_blocks(root)):
         if block.getparent() is None or not is_noise_line(_text(block)):
             continue
@@ -412,14 +471,44 @@ def _tidy(html: str) -> str:
     if not html.strip():
         return ""
     root = _fragment(html)
+    _tidy_tree(root)
+    return _serialize(root).strip()
+
+
+def _tidy_tree(root: lxml.etree._Element) -> None:
     for element in list(root.iter("p", "li", "ul", "ol", "blockquote", "h2", "h3", "h4")):
-        empty = not _text(element) and element.find(".//img") is None
+        empty = not _has_text(element) and element.find(".//img") is None
         if empty and element.getparent() is not None:
             _drop(element)
     for link in list(root.iter("a")):
         if not link.get("href") and not len(link):
-            link.drop_tag()
-    return _serialize(root).strip()
+            _unwrap(link)
+
+
+def _has_text(element: lxml.etree._Element) -> bool:
+    return any(not piece.isspace() for piece in element.itertext() if piece)
+
+
+def _unwrap(element: lxml.etree._Element) -> None:
+    """Remove an element's tag, keeping its text and children in its place (drop_tag)."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    previous = element.getprevious()
+    if element.text:
+        if previous is None:
+            parent.text = (parent.text or "") + element.text
+        else:
+            previous.tail = (previous.tail or "") + element.text
+    if element.tail:
+        if len(element):
+            element[-1].tail = (element[-1].tail or "") + element.tail
+        elif previous is None:
+            parent.text = (parent.text or "") + element.tail
+        else:
+            previous.tail = (previous.tail or "") + element.tail
+    index = parent.index(element)
+    parent[index : index + 1] = element[:]
 
 
 def html_to_text(html: str) -> str:
@@ -428,28 +517,37 @@ def html_to_text(html: str) -> str:
         return ""
     if "<" not in html and "&" not in html:
         return _collapse_paragraphs(html)
-    root = _fragment(html)
+    return _plain_text(_fragment(html), None)
+
+
+def _plain_text(root: lxml.etree._Element, html: str | None) -> str:
+    """`html_to_text` of a parsed fragment (`html`, when given, is its source)."""
+    if html is not None and "<" not in html and "&" not in html:
+        return _collapse_paragraphs(html)
     parts: list[str] = []
     _collect_text(root, parts)
     return _collapse_paragraphs("".join(parts))
 
 
-_WHITESPACE = re.compile(r"\s+")
+# What str.splitlines() would break a line at: inside a text node it is only a space
+# (`_collapse_paragraphs` then squeezes the spaces).
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
 
 
 def _collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
-    if isinstance(element.tag, str) and element.tag not in _DROPPED_WITH_CONTENT:
-        block = element.tag in _BLOCK_TAGS
-        if block or element.tag == "br":
+    tag = element.tag
+    if isinstance(tag, str) and tag not in _DROPPED_WITH_CONTENT:
+        block = tag in _BLOCK_TAGS
+        if block or tag == "br":
             parts.append("\n")
         if element.text:
-            parts.append(_WHITESPACE.sub(" ", element.text))
+            parts.append(element.text.translate(_LINE_BREAKS))
         for child in element:
             _collect_text(child, parts)
         if block:
             parts.append("\n")
     if element.tail:
-        parts.append(_WHITESPACE.sub(" ", element.tail))
+        parts.append(element.tail.translate(_LINE_BREAKS))
 
 
 def _collapse_paragraphs(text: str) -> str:
@@ -508,14 +606,22 @@ def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
 def _lift_from_html(html: str) -> tuple[str, Credit | None]:
     root = _fragment(html)
     _split_runs(root)
-    blocks = [b for b in _leaf_blocks(root) if _text(b)]
+    credit = _lift_from_tree(root)
+    if credit is None:
+        return html, None
+    return _tidy(_serialize(root)), credit
+
+
+def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
+    """Drop the credit line from among the last blocks of `root`; the credit it gave."""
+    blocks = [b for b in _leaf_blocks(root) if _has_text(b)]
     for block in reversed(blocks[-_CREDIT_WINDOW:]):
         links = [a.get("href") for a in block.iter("a") if a.get("href")]
         credit = _credit_from_line(_text(block), links[0] if links else None)
         if credit is not None:
             _drop(block)
-            return _tidy(_serialize(root)), credit
-    return html, None
+            return credit
+    return None
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:

@@ -30,9 +30,7 @@ import lxml.html
 from syndicate.ingest.attribution import choose_origin
 from syndicate.ingest.clean import (
     break_runs,
-    clean_html,
-    html_to_text,
-    lift_credit,
+    clean_article,
     repair_mojibake,
 )
 from syndicate.ingest.dates import clamp, parse_date
@@ -95,8 +93,8 @@ def extract_article(
     if not body:
         return None
     title = _title(meta)
-    content, credit = lift_credit(clean_html(_body_of(body, title), url))
-    excerpt = html_to_text(content)
+    article = clean_article(_body_of(body, title), url)
+    content, excerpt, credit = article.html, article.text, article.credit
     if not excerpt:
         return None
     published = parse_date(meta.get("published"), zone)
@@ -106,7 +104,7 @@ def extract_article(
         content_html=content,
         excerpt=excerpt,
         published_at=clamp(published, now or datetime.now(UTC)),
-        image_url=_image(meta.get("image"), url) or _first_image(content),
+        image_url=_image(meta.get("image"), url) or article.image,
         site_name=meta.get("site_name"),
         canonical_url=_absolute(meta.get("canonical"), url),
         credit=credit,
@@ -229,11 +227,6 @@ def _image(link: str | None, base: str) -> str | None:
 
 def _absolute(link: str | None, base: str) -> str | None:
     return urljoin(base, link) if link else None
-
-
-def _first_image(content_html: str) -> str | None:
-    match = re.search(r'<img[^>]+src="([^"]+)"', content_html)
-    return match.group(1) if match else None
 
 
 class ArticleFetcher:

@@ -17,10 +17,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
-import lxml.html
 from feedparser.datetimes import _parse_date
 
-from syndicate.ingest.clean import clean_html, html_to_text, lift_credit, repair_mojibake
+from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.identity import content_hash, entry_key
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
@@ -190,8 +189,7 @@ def _entry_from_xml(
     else:
         detail = entry.get("summary_detail") or {}
         body = _as_html(entry.get("summary") or "", detail.get("type"))
-        # Many RSS feeds put the whole article in <description>: that is not a summary.
-        summary_only = len(html_to_text(body)) < _FULL_TEXT_CHARS
+        summary_only = None  # judged by its length: many feeds put the whole article here
     return _make_entry(
         guid=(entry.get("id") or "").strip() or None,
         url=url,
@@ -214,7 +212,7 @@ def _make_entry(
     url: str | None,
     title: str,
     raw_html: str,
-    summary_only: bool,
+    summary_only: bool | None,
     author: str | None,
     published_at: datetime | None,
     updated_at: datetime | None,
@@ -223,8 +221,10 @@ def _make_entry(
     comments: int | None,
     base_url: str,
 ) -> FeedEntry:
-    content, credit = lift_credit(clean_html(raw_html, base_url))
-    excerpt = html_to_text(content)
+    article = clean_article(raw_html, base_url, measure=summary_only is None)
+    content, excerpt = article.html, article.text
+    if summary_only is None:
+        summary_only = article.raw_chars < _FULL_TEXT_CHARS
     if not title:
         words = excerpt.split()
         title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
@@ -242,8 +242,8 @@ def _make_entry(
         author=author,
         published_at=published_at,
         updated_at=updated_at,
-        image_url=_larger_image(image_url or _first_image(content)),
-        origin=feed_origin or credit,
+        image_url=_larger_image(image_url or article.image),
+        origin=feed_origin or article.credit,
         comments=comments,
         content_hash=digest,
     )
@@ -354,15 +354,6 @@ def _xml_image(entry: Any, feed_url: str) -> str | None:
     for link in entry.get("links") or []:
         if link.get("rel") == "enclosure" and (link.get("type") or "").startswith("image/"):
             return _absolute(link.get("href"), feed_url)
-    return None
-
-
-def _first_image(content_html: str) -> str | None:
-    if "<img" not in content_html:
-        return None
-    for img in lxml.html.fragment_fromstring(content_html, create_parent="div").iter("img"):
-        if img.get("src"):
-            return img.get("src")
     return None
 
 
