@@ -1,20 +1,34 @@
-"""Alembic, run from inside the package: the migrations ship with the code."""
+"""Alembic, run from inside the package: the migrations ship with the code.
+
+Every command opens the database through `upgrade_schema`; when the database already
+stands at the newest migration (one query says so) Alembic is not even imported, which
+saves a quarter of a second on each command.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 
-__all__ = ["alembic_config", "upgrade_schema"]
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+__all__ = ["alembic_config", "head_revision", "upgrade_schema"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_REVISION = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=]+)?=\s*['\"]?([\w-]+|None)['\"]?", re.MULTILINE
+)
 
 
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
@@ -22,8 +36,34 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     return config
 
 
+def head_revision() -> str | None:
+    """The newest migration, read from the migration files (None if they branch)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:  # no table yet: a new database
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def upgrade_schema(engine: Engine) -> None:
     """Bring the schema to the newest migration; quiet unless something is applied."""
+    head = head_revision()
+    if head is not None and _current_revision(engine) == head:
+        return
+    from alembic import command
+
     alembic_logger = logging.getLogger("alembic")
     level = alembic_logger.level
     alembic_logger.setLevel(logging.WARNING)
@@ -42,6 +82,7 @@ def new_revision(message: str) -> Path:
     """
     import tempfile
 
+    from alembic import command
     from alembic.script import ScriptDirectory
     from sqlalchemy import create_engine
 
