@@ -1,7 +1,10 @@
 """Measuring a program run: wall time, CPU time and peak memory of a child process.
 
 A child is started by a tiny launcher process and reaped there with `os.wait4`, so its
-resource usage (user and system CPU seconds, ``ru_maxrss``) is that one process's own.
+resource usage (user and system CPU seconds, ``ru_maxrss``) is that process's own and that
+of the processes it started and waited for (syndicate's feed-parsing workers). Since
+``ru_maxrss`` is the largest single process, the launcher also samples, every 0.1 s, the
+resident memory of the program and all its descendants together (`tree_rss_mb`).
 The launcher matters for memory: Linux carries a process's resident size at `fork` into
 the ``ru_maxrss`` of what it `exec`s, so a program started straight from this (large)
 benchmark process would report at least this process's size. Started from the launcher
@@ -34,15 +37,45 @@ class Run:
 
     seconds: float  # wall clock, start to exit
     cpu_seconds: float  # user + system
-    maxrss_mb: float  # peak resident memory
+    maxrss_mb: float  # peak resident memory of the largest single process
+    tree_rss_mb: float  # peak of the program's processes together (sampled)
     returncode: int
     stdout: str
     stderr: str
 
 
 _LAUNCHER = """
-import json, os, sys, time
+import json, os, sys, threading, time
 report, argv = sys.argv[1], sys.argv[2:]
+page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+peak_kb = 0
+
+def tree_kb(root):
+    parents, sizes = {}, {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(name)], sizes[int(name)] = int(fields[1]), int(fields[21]) * page_kb
+    total, stack = 0, [root]
+    children = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
+    while stack:
+        pid = stack.pop()
+        total += sizes.get(pid, 0)
+        stack.extend(children.get(pid, ()))
+    return total
+
+def sample(pid, done):
+    global peak_kb
+    while not done.wait(0.1):
+        peak_kb = max(peak_kb, tree_kb(pid))
+
 started = time.perf_counter()
 pid = os.fork()
 if pid == 0:
@@ -50,11 +83,16 @@ if pid == 0:
         os.execvp(argv[0], argv)
     finally:
         os._exit(127)
+done = threading.Event()
+sampler = threading.Thread(target=sample, args=(pid, done), daemon=True)
+sampler.start()
 _, status, usage = os.wait4(pid, 0)
 seconds = time.perf_counter() - started
+done.set()
+sampler.join()
 with open(report, "w") as out:
     json.dump([seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
-               os.waitstatus_to_exitcode(status)], out)
+               os.waitstatus_to_exitcode(status), max(peak_kb, usage.ru_maxrss)], out)
 """
 
 
@@ -83,15 +121,16 @@ def run_program(
         err.seek(0)
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     try:
-        seconds, cpu_seconds, maxrss_kb, returncode = json.loads(report.read_text())
+        seconds, cpu_seconds, maxrss_kb, returncode, tree_kb = json.loads(report.read_text())
     except (OSError, ValueError):  # killed by the watchdog
-        seconds, cpu_seconds, maxrss_kb, returncode = timeout, 0.0, 0, -9
+        seconds, cpu_seconds, maxrss_kb, returncode, tree_kb = timeout, 0.0, 0, -9, 0
     for path in (report, Path(f"{base}.out"), Path(f"{base}.err")):
         path.unlink(missing_ok=True)
     return Run(
         seconds=seconds,
         cpu_seconds=cpu_seconds,
         maxrss_mb=maxrss_kb / 1024,  # kB on Linux
+        tree_rss_mb=tree_kb / 1024,
         returncode=returncode,
         stdout=stdout,
         stderr=stderr,

@@ -48,6 +48,12 @@ class RecordedRequest:
     headers: dict[str, str]  # header names lowercased
 
 
+class _Server(ThreadingHTTPServer):
+    # Python's default backlog of 5 drops SYNs when 16 fetches connect at once (each then
+    # waits a second for the retransmission); a publisher's server has a real backlog.
+    request_queue_size = 128
+
+
 class FeedServer:
     """A threaded HTTP server on 127.0.0.1 and a free port; use it as a context manager."""
 
@@ -55,7 +61,7 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # a slow route must not hold up the test's end
         self._thread = threading.Thread(

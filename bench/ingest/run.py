@@ -91,7 +91,8 @@ def compare(
                 log(
                     f"  ingest {feeds} feeds (delay {delay:g} s), {tool} run {number + 1}/{runs}: "
                     f"first {first.seconds:.2f} s, second {second.seconds:.2f} s, "
-                    f"{first.maxrss_mb:.0f} MB (load {loads[-1]:.1f})"
+                    f"{first.maxrss_mb:.0f} MB, all processes {first.tree_rss_mb:.0f} MB, "
+                    f"CPU {first.cpu_seconds:.1f} s (load {loads[-1]:.1f})"
                 )
     for tool, both in polls.items():
         results[tool] = {
@@ -101,12 +102,15 @@ def compare(
             "second_cpu_seconds": [r.cpu_seconds for r in both["second"]],
             "first_maxrss_mb": [r.maxrss_mb for r in both["first"]],
             "second_maxrss_mb": [r.maxrss_mb for r in both["second"]],
+            "first_tree_rss_mb": [r.tree_rss_mb for r in both["first"]],
         }
         summary = results[tool]
         summary["first"] = median(summary["first_seconds"])
         summary["second"] = median(summary["second_seconds"])
         summary["second_share"] = summary["second"] / summary["first"]
         summary["maxrss_mb"] = median(summary["first_maxrss_mb"])
+        summary["tree_rss_mb"] = median(summary["first_tree_rss_mb"])
+        summary["cpu"] = median(summary["first_cpu_seconds"])
     if "rss2email" in results:
         # Ratios of runs taken side by side, then their median.
         peer, ours = results["rss2email"], results["syndicate"]

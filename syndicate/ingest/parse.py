@@ -70,6 +70,10 @@ class FeedError(Exception):
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"{url}: this is not an RSS, Atom or JSON feed ({reason}).")
         self.url = url
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FeedError], tuple[str, str]]:
+        return FeedError, (self.url, self.reason)  # it crosses from a worker process
 
 
 def parse_feed(
