@@ -49,11 +49,13 @@ __all__ = [
     "Candidate",
     "ClusterIndex",
     "Fingerprint",
+    "NewPost",
     "assign_clusters",
     "cluster_credit",
     "fingerprint",
     "join",
     "original_of",
+    "place_posts",
     "same_story",
     "similarity",
 ]
@@ -68,6 +70,7 @@ TITLE_THRESHOLD = 0.7
 COPY_THRESHOLD = 0.9
 MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
 _EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
+_LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -81,18 +84,32 @@ class Fingerprint:
 
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
-    lead = _WORD.findall(text.casefold())[:LEAD_WORDS]
     return Fingerprint(
-        _shingles(lead, SHINGLE_WORDS), _shingles(_WORD.findall(title.casefold()), 2)
+        _shingles(_lead(text), SHINGLE_WORDS), _shingles(_WORD.findall(title.casefold()), 2)
     )
+
+
+def _lead(text: str) -> list[str]:
+    """The first `LEAD_WORDS` words of `text`, casefolded, reading only as much as needed.
+
+    A lead usually fits in its first `_LEAD_CHARS` characters; when more than `LEAD_WORDS`
+    words are found there, none of the first `LEAD_WORDS` can have been cut short.
+    (Casefolding maps each character alone, so it commutes with taking a prefix.)
+    """
+    prefix = text[:_LEAD_CHARS]
+    words = _WORD.findall(prefix.casefold())
+    if len(words) <= LEAD_WORDS and len(prefix) < len(text):
+        words = _WORD.findall(text.casefold())
+    return words[:LEAD_WORDS]
 
 
 def _shingles(words: list[str], size: int) -> frozenset[int]:
     if len(words) < size:
         return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    return frozenset(
-        zlib.crc32(" ".join(words[i : i + size]).encode()) for i in range(len(words) - size + 1)
-    )
+    # The hash of each run of `size` words joined by spaces, all in C: a post is
+    # fingerprinted on every poll that places it or compares with it.
+    runs = zip(*(words[i:] for i in range(size)), strict=False)
+    return frozenset(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
 
 
 def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
@@ -130,6 +147,16 @@ class Candidate:
     shingles: Fingerprint
 
 
+@dataclass(frozen=True)
+class NewPost:
+    """A stored post not placed in a cluster yet: what placing it needs."""
+
+    id: int
+    title: str
+    excerpt: str
+    when: datetime  # published, else first seen
+
+
 def assign_clusters(
     session: Session, posts: Sequence[Post], index: ClusterIndex | None = None
 ) -> None:
@@ -137,15 +164,29 @@ def assign_clusters(
 
     Pass the poll's `index` when several sources' posts are placed one batch after another.
     """
+    new = [NewPost(post.id, post.title, post.excerpt, _when(post)) for post in posts]
+    for post, cluster_id in zip(posts, place_posts(session, new, index), strict=True):
+        post.cluster_id = cluster_id
+
+
+def place_posts(
+    session: Session, posts: Sequence[NewPost], index: ClusterIndex | None = None
+) -> list[int]:
+    """The cluster of each new (stored) post, in order: its closest earlier match's, or its
+    own id. The caller stores them (`assign_clusters` does, on ORM objects).
+    """
     if not posts:
-        return
+        return []
     index = index if index is not None else ClusterIndex()
-    times = [_when(post) for post in posts]
+    times = [post.when for post in posts]
     index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
-    for post, when in zip(posts, times, strict=True):
+    clusters = []
+    for post in posts:
         shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
-        post.cluster_id = index.join(shingles, when, post.id)
-        index.add(post.id, post.cluster_id, when, shingles)
+        cluster_id = index.join(shingles, post.when, post.id)
+        index.add(post.id, cluster_id, post.when, shingles)
+        clusters.append(cluster_id)
+    return clusters
 
 
 @dataclass(frozen=True)
@@ -194,34 +235,36 @@ class ClusterIndex:
         self._members.append(_Member(post_id, cluster_id, when, len(shingles.text), shingles.title))
         self._ids.add(post_id)
         postings = self._postings
+        known = postings.setdefault
         for shingle in shingles.text:
-            found = postings.get(shingle)
-            if found is None:
-                postings[shingle] = position
-            elif isinstance(found, int):
+            found = known(shingle, position)
+            if found is position:  # a shingle seen first here
+                continue
+            if found.__class__ is int:
                 postings[shingle] = [found, position]
             else:
                 found.append(position)
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
         """The cluster a post joins, as `join` would choose it among the indexed posts."""
-        shared: Counter[int] = Counter()
-        for shingle in shingles.text:
-            found = self._postings.get(shingle)
+        positions: list[int] = []
+        for found in map(self._postings.get, shingles.text):
             if found is None:
                 continue
-            if isinstance(found, int):
-                shared[found] += 1
+            if found.__class__ is int:
+                positions.append(found)
             else:
-                shared.update(found)
+                positions.extend(found)
+        size = len(shingles.text)
+        lowest = min(THRESHOLD, COPY_THRESHOLD)  # no post is alike below this
         best: _Member | None = None
         best_text = -1.0
-        for position, count in shared.items():
+        for position, count in Counter(positions).items():
             member = self._members[position]
-            if abs(member.when - when) > WINDOW:
-                continue
-            smaller = min(len(shingles.text), member.size)
+            smaller = min(size, member.size)
             text = count / smaller if smaller >= MIN_SHINGLES else 0.0
+            if text < lowest or abs(member.when - when) > WINDOW:
+                continue
             title = _containment(shingles.title, member.title, 1)
             if not _alike(text, title):
                 continue

@@ -6,14 +6,16 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
 
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
-from syndicate.ingest.cluster import ClusterIndex, assign_clusters
+from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.extract import ArticleFetcher, complete_entries
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
 from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed, parse_feed
@@ -151,8 +153,7 @@ async def _with_full_text(
     if source.full_text == "never" or not feed.entries:
         return feed
     with db.session() as session:
-        keys = [entry.key for entry in feed.entries]
-        known = set(session.scalars(select(Post.key).where(Post.key.in_(keys))))
+        known = _known_keys(session, [entry.key for entry in feed.entries])
     fresh = [entry for entry in feed.entries if entry.key not in known]
     completed = await complete_entries(
         fresh, pages, full_text=source.full_text, zone=source.timezone
@@ -161,20 +162,50 @@ async def _with_full_text(
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
+# Statements built once: on a first poll, building one costs more than running it.
+_POSTS = Post.__table__
+_SOURCES = Source.__table__
+_SOURCE_ID = select(_SOURCES.c.id).where(_SOURCES.c.name == bindparam("source"))
+_KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
+# Core, not the ORM, which splits a batch where its values are None. Each id is matched by
+# its key: SQLite does not promise RETURNING rows in VALUES order, and asking SQLAlchemy
+# to sort them makes it insert one row per statement.
+_INSERT_POSTS = insert(_POSTS).returning(_POSTS.c.key, _POSTS.c.id)
+# These two set the columns named in the parameters they are given.
+_UPDATE_POST = update(_POSTS).where(_POSTS.c.id == bindparam("post"))
+_UPDATE_SOURCE = update(_SOURCES).where(_SOURCES.c.name == bindparam("source"))
+
+
 def _store(db: Database, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex) -> int:
-    """Insert the entries not seen before; a post seen twice is stored once."""
+    """Insert the entries not seen before; a post seen twice is stored once.
+
+    One transaction inserts them with one statement, places them in clusters, and writes
+    their clusters with one more.
+    """
     entries = _unique(feed.entries)
     if not entries:
         return 0
     with db.session() as session:
-        row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        known = set(session.scalars(select(Post.key).where(Post.key.in_([e.key for e in entries]))))
-        fresh = [entry for entry in entries if entry.key not in known]
-        posts = [_post(row.id, entry) for entry in fresh]
-        session.add_all(posts)
-        session.flush()
-        assign_clusters(session, posts, clusters)
-        return len(fresh)
+        source_id = session.scalars(_SOURCE_ID, {"source": source.name}).one()
+        known = _known_keys(session, [entry.key for entry in entries])
+        rows = [_post(source_id, entry) for entry in entries if entry.key not in known]
+        if not rows:
+            return 0
+        id_of = dict(session.execute(_INSERT_POSTS, rows).all())
+        new = [NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row)) for row in rows]
+        placed = place_posts(session, new, clusters)
+        session.execute(
+            _UPDATE_POST,
+            [
+                {"post": post.id, "cluster_id": cluster_id}
+                for post, cluster_id in zip(new, placed, strict=True)
+            ],
+        )
+        return len(rows)
+
+
+def _known_keys(session: Session, keys: list[str]) -> set[str]:
+    return set(session.scalars(_KNOWN_KEYS, {"keys": keys}))
 
 
 def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
@@ -184,25 +215,31 @@ def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
     return list(seen.values())
 
 
-def _post(source_id: int, entry: FeedEntry) -> Post:
-    return Post(
-        source_id=source_id,
-        key=entry.key,
-        guid=entry.guid,
-        url=entry.url,
-        title=entry.title,
-        content_html=entry.content_html,
-        excerpt=entry.excerpt,
-        summary_only=entry.summary_only,
-        author=entry.author,
-        image_url=entry.image_url,
-        origin_name=entry.origin.name if entry.origin else None,
-        origin_url=entry.origin.url if entry.origin else None,
-        comments=entry.comments,
-        content_hash=entry.content_hash,
-        published_at=entry.published_at,
-        updated_at=entry.updated_at,
-    )
+def _post(source_id: int, entry: FeedEntry) -> dict[str, Any]:
+    """The row of a new post (every column given, so the batch is one INSERT)."""
+    return {
+        "source_id": source_id,
+        "key": entry.key,
+        "guid": entry.guid,
+        "url": entry.url,
+        "title": entry.title,
+        "content_html": entry.content_html,
+        "excerpt": entry.excerpt,
+        "summary_only": entry.summary_only,
+        "author": entry.author,
+        "image_url": entry.image_url,
+        "origin_name": entry.origin.name if entry.origin else None,
+        "origin_url": entry.origin.url if entry.origin else None,
+        "comments": entry.comments,
+        "content_hash": entry.content_hash,
+        "published_at": entry.published_at,
+        "updated_at": entry.updated_at,
+        "first_seen_at": utcnow(),
+    }
+
+
+def _when(row: dict[str, Any]) -> datetime:
+    return row["published_at"] or row["first_seen_at"]
 
 
 def _record_success(
@@ -216,7 +253,7 @@ def _record_success(
     etag, last_modified = result.etag, result.last_modified
     if result.not_modified:  # a 304 without validators leaves the stored ones valid
         etag, last_modified = etag or stored[0], last_modified or stored[1]
-    healthy = {
+    healthy: dict[str, Any] = {
         "etag": etag,
         "last_modified": last_modified,
         "last_fetched_at": now,
@@ -225,16 +262,13 @@ def _record_success(
         "consecutive_failures": 0,
         "next_poll_at": now + source.poll,
     }
-    with db.session() as session:
-        if feed is None:  # nothing else to learn: one UPDATE, no row loaded
-            session.execute(update(Source).where(Source.name == source.name).values(**healthy))
-            return
-        row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        for name, value in healthy.items():
-            setattr(row, name, value)
-        row.site_url = feed.site_url or row.site_url
+    if feed is not None:  # what the feed says of its site; a missing part keeps the stored one
+        if feed.site_url:
+            healthy["site_url"] = feed.site_url
         if not source.site_name and feed.title:
-            row.site_name = feed.title
+            healthy["site_name"] = feed.title
+    with db.session() as session:  # one UPDATE, no row loaded
+        session.execute(_UPDATE_SOURCE, {"source": source.name, **healthy})
 
 
 def _record_failure(
