@@ -18,7 +18,8 @@ from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.extract import ArticleFetcher, complete_entries
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
-from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed, parse_feed
+from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed
+from syndicate.ingest.workers import FeedParsers
 
 __all__ = ["PollReport", "poll_sources", "sync_sources"]
 
@@ -70,10 +71,13 @@ async def poll_sources(
     *,
     only_due: bool = False,
     progress: Callable[[PollReport], None] | None = None,
+    workers: int | None = None,
 ) -> list[PollReport]:
     """Fetch the given sources (all, or only those whose poll interval has passed).
 
     A source that fails is recorded as failing and skipped; it never stops the others.
+    Feeds are parsed in `workers` processes (0: in threads); by default a poll of many
+    sources uses one process per core (see `syndicate.ingest.workers`).
     """
     validators = sync_sources(db, sources)
     enabled = [source for source in sources if source.enabled]
@@ -83,13 +87,13 @@ async def poll_sources(
     reports: list[PollReport] = []
     # One index for the whole poll: each stored post is fingerprinted once, not per source.
     clusters = ClusterIndex()
-    async with make_client() as client:
+    async with make_client() as client, FeedParsers(len(enabled), workers) as parsers:
         pages = ArticleFetcher(client)  # shared: its per-site limit spans all sources
 
         async def one(source: SourceConfig) -> None:
             async with limit:
                 report = await _poll_one(
-                    db, client, source, validators[source.name], pages, clusters
+                    db, client, source, validators[source.name], pages, clusters, parsers
                 )
             reports.append(report)
             if progress is not None:
@@ -113,11 +117,19 @@ async def _poll_one(
     stored: Validators,
     pages: ArticleFetcher,
     clusters: ClusterIndex,
+    parsers: FeedParsers,
 ) -> PollReport:
     etag, last_modified = stored
     try:
         result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
-        feed = None if result.not_modified else await asyncio.to_thread(_parse, result, source)
+        feed = None
+        if not result.not_modified:
+            feed = await parsers.parse(
+                result.body,
+                url=result.final_url,
+                content_type=result.content_type,
+                timezone=source.timezone,
+            )
         if feed is not None:
             feed = await _with_full_text(db, pages, source, feed)
     except (FetchError, FeedError) as error:
@@ -135,15 +147,6 @@ async def _poll_one(
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
     return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
-
-
-def _parse(result: FetchResult, source: SourceConfig) -> ParsedFeed:
-    return parse_feed(
-        result.body,
-        url=result.final_url,
-        content_type=result.content_type,
-        timezone=source.timezone,
-    )
 
 
 async def _with_full_text(

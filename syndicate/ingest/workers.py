@@ -1,0 +1,130 @@
+"""Parsing feeds in worker processes, so that a poll of many feeds uses every core.
+
+Reading a feed (XML, then cleaning every entry's HTML) is Python work that holds the GIL:
+threads cannot share it out. A poll of many sources hands each fetched document to a
+pool of processes while the main process goes on fetching and storing; a poll of a few
+parses in a thread, where starting processes would cost more than it saves.
+
+The workers come from a fork server that has imported the parser once, never from a fork
+of the scheduler itself (its threads may hold locks at the moment of the fork). A worker
+that dies (out of memory on a monstrous feed, say) costs nothing: the pool is given up and
+the rest of the poll parses in threads, as a small poll would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import tzinfo
+from types import TracebackType
+
+from syndicate.ingest.parse import ParsedFeed, parse_feed
+
+__all__ = ["PARALLEL_FROM", "FeedParsers"]
+
+log = logging.getLogger(__name__)
+
+# Feeds in one poll from which worker processes pay for their start (about half a second).
+PARALLEL_FROM = 8
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class FeedParsers:
+    """Where a poll's feeds are parsed: `workers` processes, or a thread when 0.
+
+    By default a poll of `PARALLEL_FROM` feeds or more gets one process per core.
+    Use as an async context manager around the poll.
+    """
+
+    def __init__(self, feeds: int, workers: int | None = None) -> None:
+        if workers is None:
+            cores = usable_cores()
+            workers = cores if feeds >= PARALLEL_FROM and cores > 1 else 0
+        self.workers = workers
+        self._pool: Executor | None = None
+        self._broken = False
+
+    async def __aenter__(self) -> FeedParsers:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(_stop, pool)
+
+    @property
+    def parallel(self) -> bool:
+        """Whether feeds go to worker processes (false once a worker has died)."""
+        return bool(self.workers) and not self._broken
+
+    async def parse(
+        self, body: bytes, *, url: str, content_type: str | None, timezone: tzinfo | None
+    ) -> ParsedFeed:
+        """`parse_feed` in a worker process (or a thread); its FeedError comes back as is.
+
+        The processes start with the first feed to parse: a poll answered only by
+        "not modified" starts none.
+        """
+        if self._pool is None and self.parallel:
+            self._pool = _start_pool(self.workers)
+        pool = self._pool
+        if pool is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(
+                    pool, _parse, body, url, content_type, timezone
+                )
+            except BrokenProcessPool:
+                if self._pool is pool:
+                    log.warning(
+                        "a feed-parsing process stopped unexpectedly; "
+                        "the rest of this poll parses feeds one at a time"
+                    )
+                    self._pool, self._broken = None, True
+                    pool.shutdown(wait=False, cancel_futures=True)
+        return await asyncio.to_thread(_parse, body, url, content_type, timezone)
+
+
+def _parse(
+    body: bytes, url: str, content_type: str | None, timezone: tzinfo | None
+) -> ParsedFeed:
+    return parse_feed(body, url=url, content_type=content_type, timezone=timezone)
+
+
+def _stop(pool: Executor) -> None:
+    """Stop the workers and their fork server: between polls no process is left waiting
+    (and the processes' CPU time and memory count as the poll's, where one measures it)."""
+    pool.shutdown(wait=True, cancel_futures=True)
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        try:
+            stop()
+        except OSError:
+            log.debug("the fork server had already stopped")
+
+
+def _start_pool(workers: int) -> Executor:
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # The server imports the parser once; each worker is a fork of it, ready at once.
+        context.set_forkserver_preload([__name__])
+    else:  # macOS and Windows
+        context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)

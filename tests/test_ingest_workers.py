@@ -1,0 +1,142 @@
+"""Feeds parsed in worker processes: the same posts as in a thread, errors intact, no leftovers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from syndicate.config import Source as SourceConfig
+from syndicate.db.models import Post, Source
+from syndicate.db.session import open_database
+from syndicate.ingest.parse import FeedError
+from syndicate.ingest.poll import poll_sources
+from syndicate.ingest.workers import PARALLEL_FROM, FeedParsers
+from tests.corpus import CORPUS
+from tests.feedserver import FeedServer
+
+FEEDS = {
+    "tails": ("rss2email/tails/feed.rss", "application/rss+xml"),
+    "quiltville": ("rss2email/quiltville/feed.atom", "application/atom+xml"),
+    "bbc": ("rss2email/bbc-chinese/feed.atom", "application/atom+xml"),
+    "tumblr": ("rss2email/tumblr/feed.rss", "application/rss+xml"),
+    "gmane": ("rss2email/gmane/feed.rss", "application/rss+xml"),
+}
+
+
+def _poll(database_url: str, server: FeedServer, workers: int) -> dict[str, list[tuple]]:
+    db = open_database(database_url)
+    sources = [
+        SourceConfig(name, server.url(f"/{name}"), timedelta(minutes=15), None, True)
+        for name in FEEDS
+    ]
+    sources.append(SourceConfig("broken", server.url("/broken"), timedelta(minutes=15), None, True))
+    reports = asyncio.run(poll_sources(db, sources, workers=workers))
+    with db.session() as session:
+        stored = session.execute(
+            select(Source.name, Post.key, Post.title, Post.excerpt, Post.origin_name)
+            .join(Post.source)
+            .order_by(Post.key)
+        ).all()
+        errors = dict(session.execute(select(Source.name, Source.last_error)).all())
+    db.dispose()
+    posts: dict[str, list[tuple]] = {}
+    for name, *post in stored:
+        posts.setdefault(name, []).append(tuple(post))
+    assert {report.source for report in reports} == {*FEEDS, "broken"}
+    return {"posts": posts, "errors": errors}  # type: ignore[dict-item]
+
+
+@pytest.fixture
+def served() -> FeedServer:
+    with FeedServer() as server:
+        for name, (path, kind) in FEEDS.items():
+            server.add(f"/{name}", (CORPUS / path).read_bytes(), kind)
+        server.add("/broken", b"<html><body>Maintenance</body></html>", "text/html")
+        yield server
+
+
+def test_a_poll_in_worker_processes_stores_what_a_poll_in_threads_stores(
+    database_url: str, served: FeedServer, tmp_path: Path
+) -> None:
+    in_processes = _poll(database_url, served, workers=2)
+    assert multiprocessing.active_children() == []  # the workers and their server are gone
+    other = f"sqlite:///{tmp_path / 'threads.db'}"
+    in_threads = _poll(other, served, workers=0)
+    assert in_processes["posts"] == in_threads["posts"]
+    assert set(in_processes["posts"]) == set(FEEDS)
+    assert sum(map(len, in_processes["posts"].values())) > 50
+    # The broken feed's one sentence came back from the worker as it would from a thread.
+    assert in_processes["errors"]["broken"] == in_threads["errors"]["broken"]
+    assert "this is not an RSS, Atom or JSON feed" in in_processes["errors"]["broken"]
+    assert all(in_processes["errors"][name] is None for name in FEEDS)
+
+
+def test_a_big_poll_uses_worker_processes_and_a_small_one_does_not() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert FeedParsers(PARALLEL_FROM - 1).workers == 0
+    assert FeedParsers(PARALLEL_FROM).workers == (cores if cores > 1 else 0)
+    assert FeedParsers(1, workers=3).workers == 3
+
+
+def test_a_worker_that_dies_costs_no_feed(caplog: pytest.LogCaptureFixture) -> None:
+    body = (CORPUS / FEEDS["tails"][0]).read_bytes()
+
+    async def scenario() -> list[int]:
+        counts = []
+        async with FeedParsers(1, workers=1) as parsers:
+            first = await parsers.parse(
+                body, url="https://t.example/", content_type=None, timezone=None
+            )
+            counts.append(len(first.entries))
+            for process in list(parsers._pool._processes.values()):  # type: ignore[union-attr]
+                os.kill(process.pid, signal.SIGKILL)
+                process.join()
+            second = await parsers.parse(
+                body, url="https://t.example/", content_type=None, timezone=None
+            )
+            counts.append(len(second.entries))
+            assert not parsers.parallel  # the rest of the poll parses in threads
+            with pytest.raises(FeedError, match="not an RSS"):
+                await parsers.parse(
+                    b"<html></html>",
+                    url="https://t.example/x",
+                    content_type="text/html",
+                    timezone=None,
+                )
+        return counts
+
+    with caplog.at_level(logging.WARNING, logger="syndicate.ingest.workers"):
+        counts = asyncio.run(scenario())
+    assert counts[0] == counts[1] > 0
+    assert "stopped unexpectedly" in caplog.text
+    assert multiprocessing.active_children() == []
+
+
+def test_a_feed_error_crosses_from_a_worker_process_whole() -> None:
+    async def scenario() -> FeedError:
+        async with FeedParsers(1, workers=1) as parsers:
+            try:
+                await parsers.parse(
+                    b"<html><body>Maintenance</body></html>",
+                    url="https://k.example/feed",
+                    content_type="text/html",
+                    timezone=None,
+                )
+            except FeedError as error:
+                return error
+        raise AssertionError("no error")
+
+    error = asyncio.run(scenario())
+    assert error.url == "https://k.example/feed"
+    assert (
+        str(error)
+        == "https://k.example/feed: this is not an RSS, Atom or JSON feed (it is an HTML page)."
+    )
