@@ -1,7 +1,5 @@
 """`python -m syndicate` runs the same command as `syndicate`."""
 
-import sys
+from syndicate.cli import run
 
-from syndicate.cli import main
-
-sys.exit(main())
+run()

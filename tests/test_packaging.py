@@ -102,7 +102,7 @@ def test_wheel_declares_the_syndicate_command(wheel: Path) -> None:
         ]
         text = archive.read(entry_points).decode()
     assert "[console_scripts]" in text
-    assert "syndicate = syndicate.cli:main" in text
+    assert "syndicate = syndicate.cli:run" in text
 
 
 def test_installed_wheel_runs_the_demo_from_its_own_files(installed: Path, tmp_path: Path) -> None:

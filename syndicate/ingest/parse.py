@@ -11,7 +11,6 @@ import logging
 import re
 import time
 import xml.sax
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -21,6 +20,7 @@ from feedparser.datetimes import _parse_date
 
 from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake
 from syndicate.ingest.dates import clamp, parse_date
+from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
 from syndicate.ingest.identity import content_hash, entry_key
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
 from syndicate.ingest.xmlfeed import read_xml_feed
@@ -33,47 +33,6 @@ logger = logging.getLogger(__name__)
 _UNTITLED = "(untitled)"
 _TITLE_WORDS = 12
 _FULL_TEXT_CHARS = 1000
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    """One article as a feed carried it, cleaned and identified."""
-
-    key: str  # normalized link, else "guid:"+guid, else "hash:"+content_hash
-    guid: str | None
-    url: str | None  # the article link as published (absolute)
-    title: str  # plain text, never empty
-    content_html: str  # sanitized, widgets and credit line removed
-    excerpt: str  # plain text of content_html, paragraphs separated by a blank line
-    summary_only: bool  # the feed carried only a summary, no full content
-    author: str | None
-    published_at: datetime | None  # aware, UTC
-    updated_at: datetime | None  # aware, UTC
-    image_url: str | None
-    origin: Credit | None  # the outlet that wrote it, when this is a copy
-    comments: int | None  # thr:total / slash:comments
-    content_hash: str  # sha256 hex of title and excerpt
-
-
-@dataclass(frozen=True)
-class ParsedFeed:
-    """A feed's own name and home page, and its entries in feed order."""
-
-    title: str | None
-    site_url: str | None
-    entries: tuple[FeedEntry, ...]
-
-
-class FeedError(Exception):
-    """A document is not a readable feed; `str(error)` is one sentence naming the URL."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"{url}: this is not an RSS, Atom or JSON feed ({reason}).")
-        self.url = url
-        self.reason = reason
-
-    def __reduce__(self) -> tuple[type[FeedError], tuple[str, str]]:
-        return FeedError, (self.url, self.reason)  # it crosses from a worker process
 
 
 def parse_feed(

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -16,10 +16,12 @@ from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
-from syndicate.ingest.extract import ArticleFetcher, complete_entries
+from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
-from syndicate.ingest.parse import FeedEntry, FeedError, ParsedFeed
 from syndicate.ingest.workers import FeedParsers
+
+if TYPE_CHECKING:
+    from syndicate.ingest.extract import ArticleFetcher
 
 __all__ = ["PollReport", "poll_sources", "sync_sources"]
 
@@ -87,19 +89,43 @@ async def poll_sources(
     reports: list[PollReport] = []
     # One index for the whole poll: each stored post is fingerprinted once, not per source.
     clusters = ClusterIndex()
+    # Sources that answered 304 are recorded together at the end (a poll of 200 unchanged
+    # feeds is then one transaction, not 200); lost with a killed poll, they cost only
+    # one more conditional request next time.
+    unchanged: list[dict[str, Any]] = []
     async with make_client() as client, FeedParsers(len(enabled), workers) as parsers:
-        pages = ArticleFetcher(client)  # shared: its per-site limit spans all sources
+        fetcher: ArticleFetcher | None = None
+
+        def pages() -> ArticleFetcher:
+            """One fetcher for the poll (its per-site limit spans all sources), made when a
+            source first needs article pages: most polls need none, nor trafilatura."""
+            nonlocal fetcher
+            if fetcher is None:
+                from syndicate.ingest.extract import ArticleFetcher
+
+                fetcher = ArticleFetcher(client)
+            return fetcher
 
         async def one(source: SourceConfig) -> None:
             async with limit:
                 report = await _poll_one(
-                    db, client, source, validators[source.name], pages, clusters, parsers
+                    db,
+                    client,
+                    source,
+                    validators[source.name],
+                    pages,
+                    clusters,
+                    parsers,
+                    unchanged,
                 )
             reports.append(report)
             if progress is not None:
                 progress(report)
 
-        await asyncio.gather(*(one(source) for source in enabled))
+        try:
+            await asyncio.gather(*(one(source) for source in enabled))
+        finally:
+            _record_unchanged(db, unchanged)
     return reports
 
 
@@ -115,9 +141,10 @@ async def _poll_one(
     client: object,
     source: SourceConfig,
     stored: Validators,
-    pages: ArticleFetcher,
+    pages: Callable[[], ArticleFetcher],
     clusters: ClusterIndex,
     parsers: FeedParsers,
+    unchanged: list[dict[str, Any]],
 ) -> PollReport:
     etag, last_modified = stored
     try:
@@ -142,24 +169,31 @@ async def _poll_one(
         log.exception("source %s: %s", source.name, message)
         _record_failure(db, source, message)
         return PollReport(source.name, source.url, error=message)
-    new_posts = 0 if feed is None else _store(db, source, feed, clusters)
-    _record_success(db, source, result, feed, stored)
+    health = _health(source, result, feed, stored)
+    if feed is None:
+        unchanged.append(health)  # written with the others when the poll ends
+        return PollReport(source.name, source.url, not_modified=result.not_modified)
+    new_posts = _store(db, source, feed, clusters, health)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
     return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
 
 
 async def _with_full_text(
-    db: Database, pages: ArticleFetcher, source: SourceConfig, feed: ParsedFeed
+    db: Database, pages: Callable[[], ArticleFetcher], source: SourceConfig, feed: ParsedFeed
 ) -> ParsedFeed:
     """Complete the entries not stored yet from their pages, as the source's full_text says."""
     if source.full_text == "never" or not feed.entries:
         return feed
+    if source.full_text == "auto" and not any(entry.summary_only for entry in feed.entries):
+        return feed  # every entry carries its whole article
+    from syndicate.ingest.extract import complete_entries
+
     with db.session() as session:
         known = _known_keys(session, [entry.key for entry in feed.entries])
     fresh = [entry for entry in feed.entries if entry.key not in known]
     completed = await complete_entries(
-        fresh, pages, full_text=source.full_text, zone=source.timezone
+        fresh, pages(), full_text=source.full_text, zone=source.timezone
     )
     by_key = {entry.key: entry for entry in completed}
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
@@ -179,32 +213,45 @@ _UPDATE_POST = update(_POSTS).where(_POSTS.c.id == bindparam("post"))
 _UPDATE_SOURCE = update(_SOURCES).where(_SOURCES.c.name == bindparam("source"))
 
 
-def _store(db: Database, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex) -> int:
-    """Insert the entries not seen before; a post seen twice is stored once.
-
-    One transaction inserts them with one statement, places them in clusters, and writes
-    their clusters with one more.
+def _store(
+    db: Database,
+    source: SourceConfig,
+    feed: ParsedFeed,
+    clusters: ClusterIndex,
+    health: dict[str, Any],
+) -> int:
+    """Insert the entries not seen before (a post seen twice is stored once) and record the
+    source's health, in one transaction: the posts with one statement, their clusters with
+    one more, the source with a third.
     """
+    with db.session() as session:
+        stored = _insert_posts(session, source, feed, clusters)
+        session.execute(_UPDATE_SOURCE, health)
+        return stored
+
+
+def _insert_posts(
+    session: Session, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
+) -> int:
     entries = _unique(feed.entries)
     if not entries:
         return 0
-    with db.session() as session:
-        source_id = session.scalars(_SOURCE_ID, {"source": source.name}).one()
-        known = _known_keys(session, [entry.key for entry in entries])
-        rows = [_post(source_id, entry) for entry in entries if entry.key not in known]
-        if not rows:
-            return 0
-        id_of = dict(session.execute(_INSERT_POSTS, rows).all())
-        new = [NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row)) for row in rows]
-        placed = place_posts(session, new, clusters)
-        session.execute(
-            _UPDATE_POST,
-            [
-                {"post": post.id, "cluster_id": cluster_id}
-                for post, cluster_id in zip(new, placed, strict=True)
-            ],
-        )
-        return len(rows)
+    source_id = session.scalars(_SOURCE_ID, {"source": source.name}).one()
+    known = _known_keys(session, [entry.key for entry in entries])
+    rows = [_post(source_id, entry) for entry in entries if entry.key not in known]
+    if not rows:
+        return 0
+    id_of = dict(session.execute(_INSERT_POSTS, rows).all())
+    new = [NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row)) for row in rows]
+    placed = place_posts(session, new, clusters)
+    session.execute(
+        _UPDATE_POST,
+        [
+            {"post": post.id, "cluster_id": cluster_id}
+            for post, cluster_id in zip(new, placed, strict=True)
+        ],
+    )
+    return len(rows)
 
 
 def _known_keys(session: Session, keys: list[str]) -> set[str]:
@@ -245,18 +292,16 @@ def _when(row: dict[str, Any]) -> datetime:
     return row["published_at"] or row["first_seen_at"]
 
 
-def _record_success(
-    db: Database,
-    source: SourceConfig,
-    result: FetchResult,
-    feed: ParsedFeed | None,
-    stored: Validators,
-) -> None:
+def _health(
+    source: SourceConfig, result: FetchResult, feed: ParsedFeed | None, stored: Validators
+) -> dict[str, Any]:
+    """The source row's new health after a successful fetch (the UPDATE's parameters)."""
     now = utcnow()
     etag, last_modified = result.etag, result.last_modified
     if result.not_modified:  # a 304 without validators leaves the stored ones valid
         etag, last_modified = etag or stored[0], last_modified or stored[1]
     healthy: dict[str, Any] = {
+        "source": source.name,
         "etag": etag,
         "last_modified": last_modified,
         "last_fetched_at": now,
@@ -270,8 +315,14 @@ def _record_success(
             healthy["site_url"] = feed.site_url
         if not source.site_name and feed.title:
             healthy["site_name"] = feed.title
-    with db.session() as session:  # one UPDATE, no row loaded
-        session.execute(_UPDATE_SOURCE, {"source": source.name, **healthy})
+    return healthy
+
+
+def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:
+    """The sources answered "not modified", all in one statement: no row loaded."""
+    if healths:
+        with db.session() as session:
+            session.execute(_UPDATE_SOURCE, healths)
 
 
 def _record_failure(

@@ -23,7 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import tzinfo
 from types import TracebackType
 
-from syndicate.ingest.parse import ParsedFeed, parse_feed
+from syndicate.ingest.entries import ParsedFeed
 
 __all__ = ["PARALLEL_FROM", "FeedParsers"]
 
@@ -87,9 +87,7 @@ class FeedParsers:
         if pool is not None:
             loop = asyncio.get_running_loop()
             try:
-                return await loop.run_in_executor(
-                    pool, _parse, body, url, content_type, timezone
-                )
+                return await loop.run_in_executor(pool, _parse, body, url, content_type, timezone)
             except BrokenProcessPool:
                 if self._pool is pool:
                     log.warning(
@@ -101,9 +99,9 @@ class FeedParsers:
         return await asyncio.to_thread(_parse, body, url, content_type, timezone)
 
 
-def _parse(
-    body: bytes, url: str, content_type: str | None, timezone: tzinfo | None
-) -> ParsedFeed:
+def _parse(body: bytes, url: str, content_type: str | None, timezone: tzinfo | None) -> ParsedFeed:
+    from syndicate.ingest.parse import parse_feed  # imported once, where feeds are parsed
+
     return parse_feed(body, url=url, content_type=content_type, timezone=timezone)
 
 
@@ -124,7 +122,7 @@ def _start_pool(workers: int) -> Executor:
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
         # The server imports the parser once; each worker is a fork of it, ready at once.
-        context.set_forkserver_preload([__name__])
+        context.set_forkserver_preload([__name__, "syndicate.ingest.parse"])
     else:  # macOS and Windows
         context = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
