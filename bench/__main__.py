@@ -101,7 +101,7 @@ def _startup(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, An
 
 
 def _ingest(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any]:
-    from bench.ingest.run import compare
+    from bench.ingest.run import compare, in_process
     from bench.scaling.run import ingest_curve, verdict
 
     sizes = [50, 200] if options.quick else [50, 200, 800]
@@ -115,9 +115,11 @@ def _ingest(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any
     distant = None
     if not options.quick:  # one more pair, with a network's round trip on every answer
         distant = compare(200, 1, venv, delay=DELAY, log=say)
+    running = in_process(200, runs, log=say)  # both polls inside one process, as `run` has
     return {
         "comparison": comparison,
         "distant": distant,
+        "in_process": running,
         "curve": curve,
         "verdict": verdict(curve, "feeds", "first_seconds", "maxrss_mb"),
     }

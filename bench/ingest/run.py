@@ -30,7 +30,7 @@ from bench.measure import Run, load_average, median, run_program
 from bench.peers import r2e_command, syndicate_command
 from bench.site import SiteSource, write_site
 
-__all__ = ["compare", "main"]
+__all__ = ["compare", "in_process", "main"]
 
 R2E_CONFIG = """\
 [DEFAULT]
@@ -148,6 +148,38 @@ def _one_run(
         polls.append(result)
     _check_stored(tool, folder, len(sources) * ENTRIES, polls[0])
     return polls[0], polls[1]
+
+
+def in_process(feeds: int, runs: int, *, log: Any = print) -> dict[str, Any]:
+    """Both polls inside one running process (`bench.ingest.polls`), as the scheduler
+    makes them: no start-up in either figure."""
+    firsts, seconds = [], []
+    with FeedsServer() as server, tempfile.TemporaryDirectory(prefix="bench-polls-") as tmp:
+        sources = serve(server, feeds)
+        for number in range(runs):
+            folder = Path(tmp) / f"run-{number}"
+            settings = write_site(folder, sources, {})
+            argv = [*syndicate_command(), "--config", str(settings)]
+            _checked(run_program([*argv, "db", "upgrade"]), "syndicate db upgrade")
+            program = [sys.executable, "-m", "bench.ingest.polls", "--config", str(settings)]
+            run = _checked(run_program(program, cwd=folder, env=_env()), "two polls")
+            polls = json.loads(run.stdout.strip().splitlines()[-1])
+            if polls["new_posts"] != feeds * ENTRIES or polls["not_modified"] != feeds:
+                raise RuntimeError(f"two polls in one process: {polls}")
+            firsts.append(polls["first"])
+            seconds.append(polls["second"])
+            log(
+                f"  two polls of {feeds} feeds in one process, run {number + 1}/{runs}: "
+                f"first {polls['first']:.2f} s, second {polls['second']:.2f} s"
+            )
+    return {
+        "feeds": feeds,
+        "first_seconds": firsts,
+        "second_seconds": seconds,
+        "first": median(firsts),
+        "second": median(seconds),
+        "second_share": median(seconds) / median(firsts),
+    }
 
 
 def _check_stored(tool: str, folder: Path, expected: int, first: Run) -> None:
