@@ -140,3 +140,29 @@ def test_a_feed_error_crosses_from_a_worker_process_whole() -> None:
         str(error)
         == "https://k.example/feed: this is not an RSS, Atom or JSON feed (it is an HTML page)."
     )
+
+
+def test_when_no_process_can_start_feeds_are_parsed_in_place(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    def no_more_processes(self: ProcessPoolExecutor) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork's EAGAIN
+
+    monkeypatch.setattr(ProcessPoolExecutor, "_adjust_process_count", no_more_processes)
+    body = (CORPUS / FEEDS["tails"][0]).read_bytes()
+
+    async def scenario() -> tuple[int, bool]:
+        async with FeedParsers(20) as parsers:
+            assert parsers.parallel or len(os.sched_getaffinity(0)) == 1
+            feed = await parsers.parse(
+                body, url="https://t.example/", content_type=None, timezone=None
+            )
+            return len(feed.entries), parsers.parallel
+
+    with caplog.at_level(logging.WARNING, logger="syndicate.ingest.workers"):
+        entries, parallel = asyncio.run(scenario())
+    assert entries > 0 and not parallel
+    if len(os.sched_getaffinity(0)) > 1:
+        assert "Resource temporarily unavailable" in caplog.text

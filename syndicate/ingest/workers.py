@@ -88,11 +88,12 @@ class FeedParsers:
             loop = asyncio.get_running_loop()
             try:
                 return await loop.run_in_executor(pool, _parse, body, url, content_type, timezone)
-            except BrokenProcessPool:
+            except (BrokenProcessPool, OSError) as error:  # died, or could not be started
                 if self._pool is pool:
                     log.warning(
-                        "a feed-parsing process stopped unexpectedly; "
-                        "the rest of this poll parses feeds one at a time"
+                        "a feed-parsing process stopped unexpectedly (%s); "
+                        "the rest of this poll parses feeds one at a time",
+                        error or type(error).__name__,
                     )
                     self._pool, self._broken = None, True
                     pool.shutdown(wait=False, cancel_futures=True)
