@@ -1,6 +1,6 @@
 """`python -m bench`: run every benchmark and rewrite BENCHMARKS.md with what was measured.
 
-    python -m bench                 # everything, about 15 minutes on 2 cores
+    python -m bench                 # everything, about 20 minutes on 2 cores
     python -m bench --quick         # smaller sizes and fewer runs, about 4 minutes
     python -m bench --only ingest idle startup
     python -m bench --no-write      # measure and print, leave the files alone
