@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import re
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -166,3 +167,40 @@ def test_when_no_process_can_start_feeds_are_parsed_in_place(
     assert entries > 0 and not parallel
     if len(os.sched_getaffinity(0)) > 1:
         assert "Resource temporarily unavailable" in caplog.text
+
+
+def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_once(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    names = [f"{name}{copy}" for name in FEEDS for copy in (1, 2)]  # 10 sources: workers
+    assert len(names) >= PARALLEL_FROM
+    with FeedServer() as server:
+        for name in names:
+            path, kind = FEEDS[name[:-1]]
+            server.add(f"/{name}", (CORPUS / path).read_bytes(), kind)
+        sources = "".join(
+            f'\n[[sources]]\nname = "{name}"\nurl = "{server.url("/" + name)}"\n' for name in names
+        )
+        settings = tmp_path / "syndicate.toml"
+        settings.write_text(
+            '[site]\nname = "Kabar"\nbase_url = "https://kabar.example"\n'
+            f'[database]\nurl = "sqlite:///{tmp_path / "site.db"}"\n' + sources,
+            encoding="utf-8",
+        )
+        (tmp_path / "jobs").mkdir()
+        command = [sys.executable, "-m", "syndicate", "--config", str(settings), "fetch"]
+        first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+        second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    found = re.search(r"10 sources fetched: (\d+) new posts, 0 failed\.", first.stdout)
+    assert found and int(found.group(1)) > 50, first.stdout + first.stderr
+    # Two copies of each feed: the same articles, stored once.
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with db.session() as session:
+        keys = session.scalars(select(Post.key)).all()
+    db.dispose()
+    assert len(keys) == len(set(keys)) == int(found.group(1))
+    assert "10 sources fetched: 0 new posts, 0 failed." in second.stdout, second.stderr
