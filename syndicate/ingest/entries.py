@@ -11,7 +11,7 @@ from datetime import datetime
 
 from syndicate.render import Credit
 
-__all__ = ["FeedEntry", "FeedError", "ParsedFeed"]
+__all__ = ["FeedEntry", "FeedError", "ParsedFeed", "wants_page"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,11 @@ class FeedError(Exception):
 
     def __reduce__(self) -> tuple[type[FeedError], tuple[str, str]]:
         return FeedError, (self.url, self.reason)  # it crosses from a worker process
+
+
+def wants_page(entry: FeedEntry, full_text: str) -> bool:
+    """Whether a source's `full_text` setting ("auto", "always", "never") asks for this
+    entry's article page: "auto" reads the pages of summary-only entries."""
+    if full_text == "never" or not entry.url or not entry.url.startswith(("http://", "https://")):
+        return False
+    return full_text == "always" or entry.summary_only

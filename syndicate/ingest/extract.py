@@ -34,8 +34,8 @@ from syndicate.ingest.clean import (
     repair_mojibake,
 )
 from syndicate.ingest.dates import clamp, parse_date
+from syndicate.ingest.entries import FeedEntry, wants_page
 from syndicate.ingest.identity import normalize_url, strip_tracking
-from syndicate.ingest.parse import FeedEntry
 from syndicate.render import Credit
 
 __all__ = ["PER_HOST", "Article", "ArticleFetcher", "complete_entries", "extract_article"]
@@ -299,8 +299,7 @@ async def complete_entries(
         return list(entries)
 
     async def one(entry: FeedEntry) -> FeedEntry:
-        wanted = full_text == "always" or entry.summary_only
-        if not wanted or not entry.url or not entry.url.startswith(("http://", "https://")):
+        if not wants_page(entry, full_text) or entry.url is None:  # (None: for the type checker)
             return entry
         try:
             article = await fetcher.article(entry.url, zone=zone)

@@ -16,7 +16,7 @@ from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
-from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
+from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
 from syndicate.ingest.workers import FeedParsers
 
@@ -183,10 +183,8 @@ async def _with_full_text(
     db: Database, pages: Callable[[], ArticleFetcher], source: SourceConfig, feed: ParsedFeed
 ) -> ParsedFeed:
     """Complete the entries not stored yet from their pages, as the source's full_text says."""
-    if source.full_text == "never" or not feed.entries:
-        return feed
-    if source.full_text == "auto" and not any(entry.summary_only for entry in feed.entries):
-        return feed  # every entry carries its whole article
+    if not any(wants_page(entry, source.full_text) for entry in feed.entries):
+        return feed  # no page to read: neither the database nor trafilatura is needed
     from syndicate.ingest.extract import complete_entries
 
     with db.session() as session:

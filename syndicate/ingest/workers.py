@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 PARALLEL_FROM = 8
 
 
-def usable_cores() -> int:
+def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -49,7 +49,7 @@ class FeedParsers:
 
     def __init__(self, feeds: int, workers: int | None = None) -> None:
         if workers is None:
-            cores = usable_cores()
+            cores = _usable_cores()
             workers = cores if feeds >= PARALLEL_FROM and cores > 1 else 0
         self.workers = workers
         self._pool: Executor | None = None
