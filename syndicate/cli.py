@@ -455,7 +455,7 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     from syndicate.delivery import deliver_due
     from syndicate.jobs import run_job
 
-    _poll(site, args)
+    _poll(site.config, args, site.db)
     outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
@@ -474,13 +474,24 @@ def _enabled_jobs(site: Site) -> list[Any]:
     return [job for job in site.config.jobs.values() if job.enabled]
 
 
-def _poll(site: Site, args: argparse.Namespace) -> list[Any]:
-    from syndicate.ingest.poll import poll_sources
+def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) -> list[Any]:
+    """Poll every source once: first the quick look (which answers for the feeds whose
+    servers say "not modified"), then the ordinary poll of the rest, in `db` or in the
+    database the settings name (opened only when something is left to fetch)."""
+    from syndicate.ingest.recheck import look
 
-    progress = _progress("Fetching sources", len(site.config.sources)) if not args.quiet else None
-    reports = asyncio.run(
-        poll_sources(site.db, site.config.sources, progress=progress.step if progress else None)
-    )
+    progress = _progress("Fetching sources", len(config.sources)) if not args.quiet else None
+    quick = asyncio.run(look(config.database_url, config.sources))
+    reports = list(quick.unchanged)
+    if progress:
+        progress.update(len(reports))
+    if quick.rest:
+        from syndicate.db.session import open_database
+        from syndicate.ingest.poll import poll_sources
+
+        db = db or open_database(config.database_url)
+        step = progress.step if progress else None
+        reports += asyncio.run(poll_sources(db, quick.rest, progress=step))
     if progress:
         progress.done()
     for report in reports:
@@ -511,8 +522,9 @@ def _counts_sentence(counts: Any) -> str:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    site = Site.load(args, channels=False)
-    reports = _poll(site, args)
+    from syndicate.config import find_config_path, load_config
+
+    reports = _poll(load_config(find_config_path(args.config)), args)
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
         failed = sum(1 for report in reports if report.error)

@@ -10,23 +10,20 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
 
+from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp
+
 __all__ = ["MAX_BODY_BYTES", "USER_AGENT", "FetchError", "FetchResult", "fetch_feed", "make_client"]
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "syndicate/0.1 (+https://github.com/syndicate)"
 MAX_BODY_BYTES = 20 * 1024 * 1024
-_ACCEPT = (
-    "application/atom+xml, application/rss+xml, application/feed+json, application/json;q=0.9, "
-    "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, */*;q=0.5"
-)
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
         max_redirects=10,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        headers={"User-Agent": USER_AGENT, "Accept": _ACCEPT},
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
@@ -155,7 +152,7 @@ def _read_file(url: str, last_modified: str | None) -> FetchResult:
         stat = path.stat()
         if stat.st_size > MAX_BODY_BYTES:
             raise FetchError(url, f"the feed is larger than {MAX_BODY_BYTES // 2**20} MB.")
-        stamp = format_datetime(datetime.fromtimestamp(int(stat.st_mtime), UTC), usegmt=True)
+        stamp = file_stamp(stat.st_mtime)
         if last_modified == stamp:
             return FetchResult(True, b"", None, stamp, url, None)
         body = path.read_bytes()

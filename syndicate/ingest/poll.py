@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
+from syndicate.ingest.recheck import PollReport, Validators, healthy
+from syndicate.ingest.request import MAX_CONCURRENT_FETCHES
 from syndicate.ingest.workers import FeedParsers
 
 if TYPE_CHECKING:
@@ -27,21 +29,8 @@ __all__ = ["PollReport", "poll_sources", "sync_sources"]
 
 log = logging.getLogger(__name__)
 
-MAX_CONCURRENT_FETCHES = 16
 # A failing source waits longer each time, up to this, so a dead site costs little.
 MAX_BACKOFF = timedelta(hours=6)
-
-
-@dataclass(frozen=True)
-class PollReport:
-    source: str
-    url: str
-    new_posts: int = 0
-    not_modified: bool = False
-    error: str | None = None
-
-
-Validators = tuple[str | None, str | None]  # the ETag and Last-Modified last received
 
 
 def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
@@ -294,26 +283,16 @@ def _health(
     source: SourceConfig, result: FetchResult, feed: ParsedFeed | None, stored: Validators
 ) -> dict[str, Any]:
     """The source row's new health after a successful fetch (the UPDATE's parameters)."""
-    now = utcnow()
     etag, last_modified = result.etag, result.last_modified
     if result.not_modified:  # a 304 without validators leaves the stored ones valid
         etag, last_modified = etag or stored[0], last_modified or stored[1]
-    healthy: dict[str, Any] = {
-        "source": source.name,
-        "etag": etag,
-        "last_modified": last_modified,
-        "last_fetched_at": now,
-        "last_success_at": now,
-        "last_error": None,
-        "consecutive_failures": 0,
-        "next_poll_at": now + source.poll,
-    }
+    health = healthy(source, etag, last_modified, utcnow())
     if feed is not None:  # what the feed says of its site; a missing part keeps the stored one
         if feed.site_url:
-            healthy["site_url"] = feed.site_url
+            health["site_url"] = feed.site_url
         if not source.site_name and feed.title:
-            healthy["site_name"] = feed.title
-    return healthy
+            health["site_name"] = feed.title
+    return health
 
 
 def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:

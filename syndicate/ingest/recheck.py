@@ -1,0 +1,346 @@
+"""The quick look a one-shot poll takes first: which feeds are unchanged since last time?
+
+Most feeds a newsroom polls have not changed since the last poll, and their servers say so
+with 304 Not Modified. Asking through httpx and recording the answers through SQLAlchemy
+costs a command more in imports than the answers take: `syndicate fetch` of 200 unchanged
+feeds spent 0.6 s, of which the requests took 0.05 s. So `syndicate fetch` first asks with
+the standard library alone: one HTTP/1.1 request per feed over asyncio streams, and the
+database's own driver (sqlite3 or psycopg) to read the validators and record the 304s.
+
+Only a source that has validators from an earlier fetch, and whose stored row matches the
+settings, is asked. Whatever else happens (a 200, a redirect, an error, a timeout, a proxy
+in the environment, a database that needs a migration), the source goes on to the ordinary
+poll, which fetches it again and reports any problem in its own words. The quick look never
+records a failure; a feed that did change costs one extra request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import SplitResult, quote, unquote, urlsplit
+
+from syndicate.ingest.request import (
+    ACCEPT,
+    ACCEPT_ENCODING,
+    MAX_CONCURRENT_FETCHES,
+    USER_AGENT,
+    file_stamp,
+)
+
+if TYPE_CHECKING:
+    import ssl
+
+    from syndicate.config import Source as SourceConfig
+
+__all__ = ["PollReport", "QuickLook", "Validators", "healthy", "look"]
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 10.0  # seconds for one question, connecting included
+
+Validators = tuple[str | None, str | None]  # the ETag and Last-Modified last received
+
+
+@dataclass(frozen=True)
+class PollReport:
+    """What polling one source came to."""
+
+    source: str
+    url: str
+    new_posts: int = 0
+    not_modified: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class QuickLook:
+    unchanged: list[PollReport]  # answered 304, and recorded
+    rest: list[SourceConfig]  # for the ordinary poll, in the settings' order
+
+
+def healthy(
+    source: SourceConfig, etag: str | None, last_modified: str | None, now: datetime
+) -> dict[str, Any]:
+    """A source row's columns after a successful fetch ("source" names the row)."""
+    return {
+        "source": source.name,
+        "etag": etag,
+        "last_modified": last_modified,
+        "last_fetched_at": now,
+        "last_success_at": now,
+        "last_error": None,
+        "consecutive_failures": 0,
+        "next_poll_at": now + source.poll,
+    }
+
+
+async def look(database_url: str, sources: Sequence[SourceConfig]) -> QuickLook:
+    """Ask each source that can be asked whether its feed changed, and record the 304s."""
+    everything = QuickLook([], list(sources))
+    store = _Store.open(database_url)
+    if store is None:
+        return everything
+    try:
+        rows = store.sources()
+        askable = [
+            (source, (row.etag, row.last_modified))
+            for source in sources
+            if (row := rows.get(source.name)) and _matches(source, row) and _askable(source, row)
+        ]
+        limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+        answers = await asyncio.gather(*(_ask(limit, s, stored) for s, stored in askable))
+        now = datetime.now(UTC)
+        confirmed = {
+            source.name: healthy(source, *answer, now)
+            for (source, _), answer in zip(askable, answers, strict=True)
+            if answer is not None
+        }
+        store.record([(health, rows[name].url) for name, health in confirmed.items()])
+    except store.errors as error:  # the ordinary poll will meet it again and say so
+        log.debug("quick look given up: %s", error)
+        return everything
+    finally:
+        store.close()
+    unchanged = [
+        PollReport(source.name, source.url, not_modified=True)
+        for source in sources
+        if source.name in confirmed
+    ]
+    rest = [
+        source
+        for source in sources
+        if source.name not in confirmed
+        # A disabled source is polled by no one; the ordinary poll only adds its row.
+        and (source.enabled or not (source.name in rows and _matches(source, rows[source.name])))
+    ]
+    return QuickLook(unchanged, rest)
+
+
+class _Row(NamedTuple):
+    url: str
+    site_name: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+def _matches(source: SourceConfig, row: _Row) -> bool:
+    """Whether the stored row says what the settings say (else the ordinary poll updates it)."""
+    return row.url == source.url and (not source.site_name or row.site_name == source.site_name)
+
+
+def _askable(source: SourceConfig, row: _Row) -> bool:
+    url = source.url
+    if not source.enabled or not (row.etag or row.last_modified):
+        return False
+    # Only plain ASCII URLs without credentials: anything else is for httpx to encode.
+    if not all(32 < ord(c) < 127 for c in url) or "@" in url.partition("?")[0]:
+        return False
+    scheme = url.partition(":")[0].lower()
+    if scheme == "file":
+        return True
+    return scheme in ("http", "https") and not _proxied(scheme)
+
+
+def _proxied(scheme: str) -> bool:
+    """Whether the environment sends this scheme through a proxy (httpx would use it)."""
+    names = (f"{scheme}_proxy", "all_proxy")
+    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
+
+
+async def _ask(
+    limit: asyncio.Semaphore, source: SourceConfig, stored: Validators
+) -> Validators | None:
+    """The validators to keep after a 304 (a 304 without them keeps the stored ones), or
+    None when the feed is to be fetched the ordinary way."""
+    parts = urlsplit(source.url)
+    try:
+        if parts.scheme.lower() == "file":
+            return _ask_file(parts, stored)
+        async with limit:
+            status, headers = await asyncio.wait_for(_exchange(parts, stored), TIMEOUT)
+    except Exception as error:  # whatever it was, the ordinary poll will say it properly
+        log.debug("quick look at %s: %r", source.url, error)
+        return None
+    if status != 304:
+        return None
+    return headers.get("etag") or stored[0], headers.get("last-modified") or stored[1]
+
+
+def _ask_file(parts: SplitResult, stored: Validators) -> Validators | None:
+    from pathlib import Path
+    from urllib.request import url2pathname
+
+    stamp = file_stamp(Path(url2pathname(unquote(parts.path))).stat().st_mtime)
+    return (stored[0], stamp) if stamp == stored[1] else None
+
+
+async def _exchange(parts: SplitResult, stored: Validators) -> tuple[int, dict[str, str]]:
+    """Send a conditional GET and read the answer's head; the body is never read."""
+    secure = parts.scheme.lower() == "https"
+    if not parts.hostname:
+        raise ValueError("no host")
+    reader, writer = await asyncio.open_connection(
+        parts.hostname, parts.port or (443 if secure else 80), ssl=_tls() if secure else None
+    )
+    try:
+        writer.write(_request(parts, stored))
+        head = await reader.readuntil(b"\r\n\r\n")
+    finally:
+        if secure:
+            writer.transport.abort()  # no TLS goodbye to wait for: the answer is in
+        else:
+            writer.close()
+    return _parse_head(head)
+
+
+def _request(parts: SplitResult, stored: Validators) -> bytes:
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [
+        f"GET {target} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        f"User-Agent: {USER_AGENT}",
+        f"Accept: {ACCEPT}",
+        f"Accept-Encoding: {ACCEPT_ENCODING}",
+        "Connection: close",
+    ]
+    etag, last_modified = stored
+    if etag:
+        lines.append(f"If-None-Match: {etag}")
+    if last_modified:
+        lines.append(f"If-Modified-Since: {last_modified}")
+    text = "\r\n".join(lines) + "\r\n\r\n"
+    if text.count("\n") != len(lines) + 1:
+        raise ValueError("a stored validator holds a line break")
+    return text.encode("ascii")
+
+
+def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    version, status = status_line.split(" ", 2)[:2]
+    if not version.startswith("HTTP/1."):
+        raise ValueError(f"not an HTTP/1 answer: {status_line[:40]!r}")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return int(status), headers
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The certificates httpx trusts: SSL_CERT_FILE or SSL_CERT_DIR if set, else certifi's."""
+    import ssl
+
+    if os.environ.get("SSL_CERT_FILE"):
+        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    if os.environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
+    import certifi
+
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+_SQLITE = re.compile(r"^sqlite(?:\+\w+)?:///([^?]+)")
+_POSTGRES = re.compile(r"^postgresql(?:\+\w+)?://")
+
+
+class _Store:
+    """The sources table through the database's own driver, SQLite's or psycopg."""
+
+    def __init__(self, connection: Any, errors: tuple[type[Exception], ...], sqlite: bool) -> None:
+        self.connection, self.errors, self.sqlite = connection, errors, sqlite
+
+    @classmethod
+    def open(cls, url: str) -> _Store | None:
+        """The store, or None when the quick look cannot be taken: the database does not
+        exist yet, cannot be reached, or awaits a migration (all for the ordinary poll)."""
+        try:
+            store = cls._connect(url)
+        except Exception as error:
+            log.debug("quick look: the database cannot be opened (%s)", error)
+            return None
+        if store is not None and not store._current():
+            store.close()
+            return None
+        return store
+
+    @classmethod
+    def _connect(cls, url: str) -> _Store | None:
+        if found := _SQLITE.match(url):
+            import sqlite3
+
+            path = found.group(1)
+            if path == ":memory:":
+                return None
+            # mode=rw: a database that does not exist is not created here.
+            uri = f"file:{quote(path)}?mode=rw"
+            return cls(sqlite3.connect(uri, uri=True, timeout=30), (sqlite3.Error,), True)
+        if _POSTGRES.match(url):
+            import psycopg
+
+            conninfo = _POSTGRES.sub("postgresql://", url)
+            connection = psycopg.connect(conninfo, connect_timeout=10, autocommit=True)
+            return cls(connection, (psycopg.Error,), False)
+        return None
+
+    def _current(self) -> bool:
+        from syndicate.db.migrate import head_revision
+
+        try:
+            rows = self.connection.execute("SELECT version_num FROM alembic_version").fetchall()
+        except self.errors:
+            return False
+        return rows == [(head_revision(),)]
+
+    def sources(self) -> dict[str, _Row]:
+        query = "SELECT name, url, site_name, etag, last_modified FROM sources"
+        return {name: _Row(*rest) for name, *rest in self.connection.execute(query)}
+
+    def record(self, healths: list[tuple[dict[str, Any], str]]) -> None:
+        """Write each source's health, where its row still has the URL it was asked at."""
+        if not healths:
+            return
+        mark = "?" if self.sqlite else "%s"
+        statement = (
+            f"UPDATE sources SET etag = {mark}, last_modified = {mark}, "
+            f"last_fetched_at = {mark}, last_success_at = {mark}, last_error = NULL, "
+            f"consecutive_failures = 0, next_poll_at = {mark} "
+            f"WHERE name = {mark} AND url = {mark}"
+        )
+        rows = [
+            (
+                health["etag"],
+                health["last_modified"],
+                self._stamp(health["last_fetched_at"]),
+                self._stamp(health["last_success_at"]),
+                self._stamp(health["next_poll_at"]),
+                health["source"],
+                url,
+            )
+            for health, url in healths
+        ]
+        if self.sqlite:
+            with self.connection:
+                self.connection.executemany(statement, rows)
+        else:
+            with self.connection.transaction(), self.connection.cursor() as cursor:
+                cursor.executemany(statement, rows)
+
+    def _stamp(self, moment: datetime) -> datetime | str:
+        # On SQLite, a timestamp is the text SQLAlchemy writes: UTC, without a zone.
+        if self.sqlite:
+            return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return moment
+
+    def close(self) -> None:
+        self.connection.close()
