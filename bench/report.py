@@ -261,18 +261,20 @@ are stored with one INSERT and their clusters with one UPDATE, in the same trans
 the source's health. rss2email 3.14 parses every feed with feedparser, sanitizes with
 its HTML sanitizer and runs html2text, on one core.
 
-Why the second poll, as a command, misses 10% of the first: a `syndicate fetch` that
-only hears 304s is mostly start-up. Python and the imports it needs (SQLAlchemy alone is
-about half) take 0.4–0.8 s on this machine, and 200 conditional requests through httpx
-about 0.5 s more; rss2email's own second poll (the row above) is not much shorter. The
-first poll became four times faster (0.84× rss2email before these changes, in the same
-benchmark), so that fixed cost became a larger share of it.
-What was cut from it: Alembic is no longer imported to check the schema (one query
-does), the parsers are not imported when no feed changed, the 304s are recorded in one
-statement, and the command skips the interpreter's last garbage-collection sweep at exit
-(`gc.freeze`, about 0.25 s). Inside a running `syndicate run`, which is where polls repeat
-every few minutes, there is no start-up, and the figure above the notes is what a second
-poll costs there.
+What makes the second poll, as a command, cheap: a `syndicate fetch` whose feeds all
+answer 304 was mostly start-up (about 1.5 s on the machine of the previous measurement,
+19.8% of the first poll then): Python and the imports (SQLAlchemy alone about half) plus
+200 conditional requests through httpx. It now takes a quick look first
+(`syndicate/ingest/recheck.py`): with the standard library alone it reads the stored
+validators through the database's own driver (sqlite3, or psycopg), asks every feed
+"changed since?" with one HTTP/1.1 request over asyncio streams, and records the 304s in
+one statement. Only what is left (a feed that changed, a new source, any error, a proxy,
+a database awaiting a migration) goes to the ordinary poll, so a poll where nothing
+changed never imports SQLAlchemy, httpx or the parsers (a test checks this), and a feed
+that did change costs one extra request. Earlier cuts still count: Alembic is imported
+only for a migration, the command skips the interpreter's last garbage-collection sweep
+at exit (`gc.freeze`). Inside a running `syndicate run`, where polls repeat every few
+minutes, there is no start-up to save; that figure is the one above the notes.
 
 Two traps this benchmark fell into, now avoided: the server's listen backlog was Python's
 default of 5, so 16 connections opened at once lost SYNs and waited a second for the
