@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+from urllib.parse import urljoin
 
-from syndicate.ingest.identity import content_hash, entry_key, normalize_url
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syndicate.ingest.identity import content_hash, entry_key, normalize_url, resolve_url
 
 
 @pytest.mark.parametrize(
@@ -45,3 +49,21 @@ def test_entry_key_prefers_link_then_guid_then_hash() -> None:
     assert entry_key(None, "g-1", digest) == "guid:g-1"
     assert entry_key("  ", None, digest) == f"hash:{digest}"
     assert len(digest) == 64
+
+
+_LINK_PIECES = st.sampled_from(
+    ["http://", "https://", "HTTP://", "//", "/", "a", "b.example", ":8080", "..", ".", "?",
+     "#", "=", "&", ";", " ", "\t", "%20", "[::1]", "@", "ä", "mailto:", "x"]
+)  # fmt: skip
+
+
+@given(st.lists(_LINK_PIECES, max_size=8).map("".join))
+@settings(max_examples=500)
+def test_resolve_url_gives_what_urljoin_gives(link: str) -> None:
+    """Its shortcut for links that are absolute already changes no result."""
+    for base in ("https://kabar.example/dir/page.html", "http://kabar.example:8080/"):
+        try:
+            expected = urljoin(base, link)
+        except ValueError:
+            expected = link
+        assert resolve_url(base, link) == expected

@@ -304,3 +304,36 @@ def test_windows_1252_quotes_sent_as_latin1_controls_become_quotes() -> None:
     feed = parse_feed(body.encode("utf-8"), url="https://kabar.example/feed")
     assert feed.entries[0].title == "don’t"
     assert feed.entries[0].excerpt == "it’s “quoted”"
+
+
+def test_both_readers_resolve_links_against_nested_xml_base() -> None:
+    """Links are relative to the nearest xml:base, else to the feed's own address."""
+    body = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://kabar.example/berita/">
+  <title>Kabar</title><link href="./"/>
+  <entry xml:base="/daerah/"><id>tag:kabar,1</id><title>Banjir surut</title>
+    <link href="banjir-surut.html"/><content type="html">Air sudah surut pagi ini.</content>
+  </entry>
+  <entry><id>tag:kabar,2</id><title>Harga cabai</title>
+    <link href="harga-cabai.html"/><content type="html">Harga turun di pasar.</content>
+  </entry>
+</feed>"""
+    import syndicate.ingest.parse as parse_module
+    from syndicate.ingest.xmlfeed import read_xml_feed
+
+    url = "https://feeds.kabar.example/atom.xml"
+    assert read_xml_feed(body, url) is not None  # the lxml road is taken
+    fast = parse_feed(body, url=url)
+    original = parse_module.read_xml_feed
+    parse_module.read_xml_feed = lambda *args, **kwargs: None
+    try:
+        slow = parse_feed(body, url=url)
+    finally:
+        parse_module.read_xml_feed = original
+    links = [entry.url for entry in fast.entries]
+    assert links == [
+        "https://kabar.example/daerah/banjir-surut.html",
+        "https://kabar.example/berita/harga-cabai.html",
+    ]
+    assert links == [entry.url for entry in slow.entries]
+    assert fast.site_url == slow.site_url == "https://kabar.example/berita/"

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-__all__ = ["content_hash", "entry_key", "host_of", "normalize_url", "strip_tracking"]
+__all__ = [
+    "content_hash",
+    "entry_key",
+    "host_of",
+    "normalize_url",
+    "resolve_url",
+    "strip_tracking",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +48,25 @@ def _is_tracking(name: str, value: str) -> bool:
     if lowered == "m" and value in {"0", "1"}:
         return True
     return lowered in {"amp", "outputtype"} and value.lower() in {"", "1", "true", "amp"}
+
+
+# An absolute http(s) link that urljoin would give back unchanged: a host, no spaces or
+# controls (urljoin strips them), no empty "?" or "#" (it drops them).
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[^\x00-\x20\x7f/?#]+(?:/[^\x00-\x20\x7f?#]*)?"
+    r"(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?\Z"
+)
+
+
+def resolve_url(base: str | None, link: str) -> str:
+    """`link` made absolute against `base`, as urljoin does (a link it cannot read stays as
+    it is); most links in a feed are absolute already and are recognised without parsing."""
+    if not base or _PLAIN_ABSOLUTE.match(link):
+        return link
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
 
 
 def normalize_url(url: str) -> str:

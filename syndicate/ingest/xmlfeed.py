@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urljoin
 
 import lxml.etree
 from feedparser.mixin import _FeedParserMixin
+
+from syndicate.ingest.identity import resolve_url
 
 __all__ = ["XmlFeed", "read_xml_feed"]
 
@@ -65,7 +66,9 @@ def read_xml_feed(body: bytes, url: str, content_type: str | None = None) -> Xml
         root = lxml.etree.fromstring(body, _PARSER, base_url=url)
     except (lxml.etree.XMLSyntaxError, ValueError):
         return None
-    found = _read(root)
+    # Where no element has an xml:base, every link is relative to the feed's own address,
+    # and asking lxml for each element's base (a walk up the tree) is wasted.
+    found = _read(root, None if b"xml:base" in body else url)
     if found is None or not found[1]:  # no entries: feedparser may find some anyway
         return None
     for entry in found[1]:
@@ -75,21 +78,26 @@ def read_xml_feed(body: bytes, url: str, content_type: str | None = None) -> Xml
     return found
 
 
-def _read(root: Any) -> XmlFeed | None:
+def _read(root: Any, base: str | None) -> XmlFeed | None:
+    """The feed's fields and entries; `base` is the address links are relative to, or
+    None when elements carry their own (xml:base)."""
     if root.tag == "rss":
         channel = root.find("channel")
         if channel is None:
             return None
-        return _rss_feed(channel, None), [_rss_entry(item, None) for item in channel.iter("item")]
+        entries = [_rss_entry(item, None, base) for item in channel.iter("item")]
+        return _rss_feed(channel, None, base), entries
     if root.tag == f"{{{RDF}}}RDF":
         for namespace in (RSS1, RSS090):
             channel = root.find(f"{{{namespace}}}channel")
             if channel is not None:
                 items = root.iter(f"{{{namespace}}}item")
-                return _rss_feed(channel, namespace), [_rss_entry(i, namespace) for i in items]
+                entries = [_rss_entry(item, namespace, base) for item in items]
+                return _rss_feed(channel, namespace, base), entries
         return None
     if root.tag == f"{{{ATOM}}}feed":
-        return _atom_feed(root), [_atom_entry(entry) for entry in root.iter(f"{{{ATOM}}}entry")]
+        entries = [_atom_entry(entry, base) for entry in root.iter(f"{{{ATOM}}}entry")]
+        return _atom_feed(root, base), entries
     return None
 
 
@@ -108,31 +116,31 @@ def _is_utf8(head: bytes, content_type: str | None) -> bool:
 # --- RSS ---------------------------------------------------------------------------------
 
 
-def _rss_feed(channel: Any, namespace: str | None) -> dict[str, Any]:
+def _rss_feed(channel: Any, namespace: str | None, base: str | None) -> dict[str, Any]:
     feed: dict[str, Any] = {}
     title = _child(channel, namespace, "title")
     if title is not None:
         feed.update(_text_construct("title", _text(title), "text/plain", guess=True))
     link = _child(channel, namespace, "link")
     if link is not None and _text(link).strip():
-        feed["link"] = _resolve(link, _text(link).strip())
+        feed["link"] = _resolve(link, _text(link).strip(), base)
     return feed
 
 
-def _rss_entry(item: Any, namespace: str | None) -> dict[str, Any]:
+def _rss_entry(item: Any, namespace: str | None, base: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     about = item.get(f"{{{RDF}}}about")
     if about:
         entry["id"] = about
     link = _child(item, namespace, "link")
     if link is not None and _text(link).strip():
-        entry["link"] = _resolve(link, _text(link).strip())
+        entry["link"] = _resolve(link, _text(link).strip(), base)
     guid = item.find("guid")
     if guid is not None:
         entry["id"] = _text(guid)
         permalink = guid.get("isPermaLink", "true") == "true"
         if permalink and "link" not in entry and entry["id"].strip():
-            entry["link"] = _resolve(guid, entry["id"].strip())
+            entry["link"] = _resolve(guid, entry["id"].strip(), base)
     title = _child(item, namespace, "title")
     if title is not None:
         entry.update(_text_construct("title", _text(title), "text/plain", guess=True))
@@ -154,7 +162,7 @@ def _rss_entry(item: Any, namespace: str | None) -> dict[str, Any]:
     for enclosure in item.iter("enclosure"):
         href = enclosure.get("url") or enclosure.get("href")
         if href:
-            link = {"rel": "enclosure", "href": _resolve(enclosure, href)}
+            link = {"rel": "enclosure", "href": _resolve(enclosure, href, base)}
             link["type"] = enclosure.get("type") or ""
             entry.setdefault("links", []).append(link)
     source = item.find("source")
@@ -168,27 +176,27 @@ def _rss_entry(item: Any, namespace: str | None) -> dict[str, Any]:
 # --- Atom --------------------------------------------------------------------------------
 
 
-def _atom_feed(root: Any) -> dict[str, Any]:
+def _atom_feed(root: Any, base: str | None) -> dict[str, Any]:
     feed: dict[str, Any] = {}
     title = root.find(f"{{{ATOM}}}title")
     if title is not None:
         feed.update(_atom_text("title", title))
-    link = _alternate(root)
+    link = _alternate(root, base)
     found = root.find(f"{{{ATOM}}}id")
     if link or (found is not None and _text(found)):  # the id stands in, as in feedparser
         feed["link"] = link or _text(found)
     return feed
 
 
-def _atom_entry(element: Any) -> dict[str, Any]:
+def _atom_entry(element: Any, base: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {}
     found = element.find(f"{{{ATOM}}}id")
     if found is not None:
         entry["id"] = _text(found)
-    link = _alternate(element)
+    link = _alternate(element, base)
     if link or entry.get("id"):  # feedparser takes the id for a link when there is none
         entry["link"] = link or entry["id"]
-    links = [_atom_link(e) for e in element.findall(f"{{{ATOM}}}link") if e.get("href")]
+    links = [_atom_link(e, base) for e in element.findall(f"{{{ATOM}}}link") if e.get("href")]
     if links:
         entry["links"] = links
     title = element.find(f"{{{ATOM}}}title")
@@ -205,7 +213,8 @@ def _atom_entry(element: Any) -> dict[str, Any]:
             item = {"value": text["content"], "type": text["content_detail"]["type"]}
             entry["content"].append(item)
         # Relative links in the content are relative to its xml:base, not to the page.
-        if contents[0].base and contents[0].base != element.getroottree().docinfo.URL:
+        own = base is None and contents[0].base
+        if own and own != element.getroottree().docinfo.URL:
             entry["content_base"] = contents[0].base
     author = element.find(f"{{{ATOM}}}author")
     name = author.find(f"{{{ATOM}}}name") if author is not None else None
@@ -217,7 +226,7 @@ def _atom_entry(element: Any) -> dict[str, Any]:
         source_title = source.find(f"{{{ATOM}}}title")
         if source_title is not None and _text(source_title):
             entry["source"]["title"] = _atom_text("title", source_title)["title"]
-        home = _alternate(source)
+        home = _alternate(source, base)
         if home:
             entry["source"]["link"] = home
         found = source.find(f"{{{ATOM}}}id")
@@ -226,7 +235,7 @@ def _atom_entry(element: Any) -> dict[str, Any]:
     return entry
 
 
-def _alternate(element: Any) -> str | None:
+def _alternate(element: Any, base: str | None) -> str | None:
     """The last alternate HTML link, as feedparser picks it."""
     chosen = None
     for link in element.findall(f"{{{ATOM}}}link"):
@@ -234,13 +243,14 @@ def _alternate(element: Any) -> str | None:
         kind = link.get("type", "text/html")
         if rel == "alternate" and kind in {"text/html", "application/xhtml+xml", "html"}:
             chosen = link if link.get("href") else chosen
-    return _resolve(chosen, chosen.get("href")) if chosen is not None else None
+    return _resolve(chosen, chosen.get("href"), base) if chosen is not None else None
 
 
-def _atom_link(link: Any) -> dict[str, str]:
+def _atom_link(link: Any, base: str | None) -> dict[str, str]:
     rel = link.get("rel", "alternate")
     default = "application/atom+xml" if rel == "self" else "text/html"
-    return {"rel": rel, "href": _resolve(link, link.get("href")), "type": link.get("type", default)}
+    href = _resolve(link, link.get("href"), base)
+    return {"rel": rel, "href": href, "type": link.get("type", default)}
 
 
 def _atom_text(key: str, element: Any) -> dict[str, Any]:
@@ -334,11 +344,5 @@ def _text(element: Any) -> str:
     return "".join(element.itertext()) if len(element) else (element.text or "")
 
 
-def _resolve(element: Any, link: str) -> str:
-    base = element.base
-    if not base:
-        return link
-    try:
-        return urljoin(base, link)
-    except ValueError:
-        return link
+def _resolve(element: Any, link: str, base: str | None) -> str:
+    return resolve_url(element.base if base is None else base, link)
