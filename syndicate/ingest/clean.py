@@ -328,18 +328,26 @@ def _absolute(url: str, base_url: str | None) -> str:
 
 
 def _drop_noise_containers(root: lxml.etree._Element) -> None:
-    total = len(_text(root))
+    total: int | None = None  # the article's length, measured when first needed
     for element in list(root.iter()):
         if element is root or not isinstance(element.tag, str):
             continue
-        words = re.split(r"[\s_\-]+", f"{element.get('class', '')} {element.get('id', '')}")
+        marks = element.get("class"), element.get("id")
+        if not any(marks):
+            continue
+        words = _CLASS_WORD_SPLIT.split(" ".join(filter(None, marks)))
         if not _NOISE_CLASS_WORDS.intersection(w.lower() for w in words if w):
             continue
+        if total is None:
+            total = len(_text(root))
         size = len(_text(element))
         # A theme may wrap the whole article in a "widget" box: never drop the article.
         if size > 300 and size > total / 2:
             continue
         _drop(element)
+
+
+_CLASS_WORD_SPLIT = re.compile(r"[\s_\-]+")
 
 
 def _text(element: lxml.etree._Element) -> str:
@@ -486,7 +494,8 @@ def _tidy_tree(root: lxml.etree._Element) -> None:
 
 
 def _has_text(element: lxml.etree._Element) -> bool:
-    return any(not piece.isspace() for piece in element.itertext() if piece)
+    text = "".join(element.itertext())
+    return bool(text) and not text.isspace()
 
 
 def _unwrap(element: lxml.etree._Element) -> None:
@@ -614,8 +623,8 @@ def _lift_from_html(html: str) -> tuple[str, Credit | None]:
 
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     """Drop the credit line from among the last blocks of `root`; the credit it gave."""
-    blocks = [b for b in _leaf_blocks(root) if _has_text(b)]
-    for block in reversed(blocks[-_CREDIT_WINDOW:]):
+    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_CREDIT_WINDOW]
+    for block in blocks:
         links = [a.get("href") for a in block.iter("a") if a.get("href")]
         credit = _credit_from_line(_text(block), links[0] if links else None)
         if credit is not None:

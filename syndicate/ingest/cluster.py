@@ -26,6 +26,7 @@ posts that share none cannot reach `THRESHOLD`, so the result is the one `join` 
 from __future__ import annotations
 
 import logging
+import math
 import re
 import zlib
 from collections import Counter
@@ -235,11 +236,11 @@ class ClusterIndex:
         self._members.append(_Member(post_id, cluster_id, when, len(shingles.text), shingles.title))
         self._ids.add(post_id)
         postings = self._postings
-        known = postings.setdefault
-        for shingle in shingles.text:
-            found = known(shingle, position)
-            if found is position:  # a shingle seen first here
-                continue
+        # Most shingles are new to the index: those go in at once, in C.
+        seen = shingles.text & postings.keys()
+        postings.update(dict.fromkeys(shingles.text - seen, position))
+        for shingle in seen:
+            found = postings[shingle]
             if found.__class__ is int:
                 postings[shingle] = [found, position]
             else:
@@ -247,19 +248,23 @@ class ClusterIndex:
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
         """The cluster a post joins, as `join` would choose it among the indexed posts."""
+        postings = self._postings
+        # Only the shingles some indexed post has too, found in C: few or none, usually.
         positions: list[int] = []
-        for found in map(self._postings.get, shingles.text):
-            if found is None:
-                continue
+        for found in map(postings.__getitem__, shingles.text & postings.keys()):
             if found.__class__ is int:
                 positions.append(found)
             else:
                 positions.extend(found)
         size = len(shingles.text)
         lowest = min(THRESHOLD, COPY_THRESHOLD)  # no post is alike below this
+        # Sharing fewer shingles than this, a post is below `lowest` whatever its size.
+        fewest = math.ceil(lowest * MIN_SHINGLES)
         best: _Member | None = None
         best_text = -1.0
         for position, count in Counter(positions).items():
+            if count < fewest:
+                continue
             member = self._members[position]
             smaller = min(size, member.size)
             text = count / smaller if smaller >= MIN_SHINGLES else 0.0

@@ -13,7 +13,7 @@ import time
 import xml.sax
 from datetime import UTC, datetime, tzinfo
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import feedparser
 from feedparser.datetimes import _parse_date
@@ -21,7 +21,7 @@ from feedparser.datetimes import _parse_date
 from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
-from syndicate.ingest.identity import content_hash, entry_key
+from syndicate.ingest.identity import content_hash, entry_key, resolve_url
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
 from syndicate.ingest.xmlfeed import read_xml_feed
 from syndicate.render import Credit
@@ -254,10 +254,7 @@ def _text_as_html(text: str) -> str:
 def _absolute(link: str | None, base: str) -> str | None:
     if not link or not link.strip():
         return None
-    try:
-        return urljoin(base, link.strip())
-    except ValueError:
-        return link.strip()
+    return resolve_url(base, link.strip())
 
 
 def _host(link: str | None) -> str | None:
