@@ -80,9 +80,10 @@ class _Story:
 
 
 def _story(site: int, n: int) -> _Story:
-    # A copy of the previous site's story: same words, another headline.
+    # A copy of the previous site's next story (never a copy itself, so that each copy
+    # has an original to join): same words, another headline.
     copied = n % 20 == 7 and site > 0
-    rng = random.Random(f"{site - 1 if copied else site}:{n}")
+    rng = random.Random(f"{site - 1}:{n + 1}" if copied else f"{site}:{n}")
     title_words = rng.sample(_WORDS, 8)
     paragraphs = tuple(
         " ".join(rng.choice(_WORDS) for _ in range(rng.randint(35, 90))).capitalize() + "."
