@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
@@ -171,7 +171,7 @@ def assign_clusters(
 
 
 def place_posts(
-    session: Session, posts: Sequence[NewPost], index: ClusterIndex | None = None
+    session: Session | Connection, posts: Sequence[NewPost], index: ClusterIndex | None = None
 ) -> list[int]:
     """The cluster of each new (stored) post, in order: its closest earlier match's, or its
     own id. The caller stores them (`assign_clusters` does, on ORM objects).
@@ -215,7 +215,11 @@ class ClusterIndex:
         self._postings: dict[int, int | list[int]] = {}
 
     def cover(
-        self, session: Session, start: datetime, end: datetime, exclude: Iterable[int] = ()
+        self,
+        session: Session | Connection,
+        start: datetime,
+        end: datetime,
+        exclude: Iterable[int] = (),
     ) -> None:
         """Read the posts published between `start` and `end` not read yet (but `exclude`)."""
         if self._span is None:
@@ -297,7 +301,7 @@ def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime,
 
 
 def _candidates(
-    session: Session, start: datetime, end: datetime, excluded: set[int]
+    session: Session | Connection, start: datetime, end: datetime, excluded: set[int]
 ) -> list[Candidate]:
     published = func.coalesce(Post.published_at, Post.first_seen_at)
     rows = session.execute(

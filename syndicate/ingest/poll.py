@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from syndicate.config import Source as SourceConfig
@@ -211,14 +211,16 @@ def _store(
     source's health, in one transaction: the posts with one statement, their clusters with
     one more, the source with a third.
     """
-    with db.session() as session:
-        stored = _insert_posts(session, source, feed, clusters)
-        session.execute(_UPDATE_SOURCE, health)
+    # A connection, not an ORM session: these are Core statements, and a session's
+    # bookkeeping would cost more than they do.
+    with db.engine.begin() as connection:
+        stored = _insert_posts(connection, source, feed, clusters)
+        connection.execute(_UPDATE_SOURCE, health)
         return stored
 
 
 def _insert_posts(
-    session: Session, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
+    session: Connection, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
 ) -> int:
     entries = _unique(feed.entries)
     if not entries:
@@ -241,7 +243,7 @@ def _insert_posts(
     return len(rows)
 
 
-def _known_keys(session: Session, keys: list[str]) -> set[str]:
+def _known_keys(session: Session | Connection, keys: list[str]) -> set[str]:
     return set(session.scalars(_KNOWN_KEYS, {"keys": keys}))
 
 
