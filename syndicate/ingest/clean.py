@@ -122,6 +122,8 @@ _LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "d
 
 def repair_mojibake(text: str) -> str:
     """Undo UTF-8 read as Windows-1252 ("â€™" → "’"), leaving correct text alone."""
+    if text.isascii():  # known without reading it: nothing to undo
+        return text
     if _MOJIBAKE_RE.search(text):
         text = _MOJIBAKE_RE.sub(_unmangle, text)
         # "”" is E2 80 9D, and 9D has no Windows-1252 character: it is usually lost on the way.
@@ -440,9 +442,12 @@ def _leaf_blocks(root: lxml.etree._Element) -> Iterator[lxml.etree._Element]:
 
 def _drop_noise_blocks(root: lxml.etree._Element) -> None:
     for block in list(_leaf_blocks(root)):
-        if block.getparent() is None or not is_noise_line(_text(block)):
+        if block.getparent() is None:
             continue
-        if _SECTION_HEAD_RE.fullmatch(_normalize_line(_text(block))):
+        line = _text(block).strip(_BULLETS).casefold()  # `_normalize_line`, spaces done
+        if not line or len(line) > _MAX_NOISE_LINE or not _NOISE_LINE_RE.fullmatch(line):
+            continue
+        if _SECTION_HEAD_RE.fullmatch(line):
             _drop_following_links(block)
         parent = block.getparent()
         _drop(block)
@@ -560,8 +565,8 @@ def _collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
 
 
 def _collapse_paragraphs(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n\n".join(line for line in lines if line)
+    # Each line's words joined by one space, empty lines left out: all in C.
+    return "\n\n".join(filter(None, map(" ".join, map(str.split, text.splitlines()))))
 
 
 _SEP = r"\s*[:：]\s*"
