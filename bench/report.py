@@ -273,8 +273,8 @@ a database awaiting a migration) goes to the ordinary poll, so a poll where noth
 changed never imports SQLAlchemy, httpx or the parsers (a test checks this), and a feed
 that did change costs one extra request. Earlier cuts still count: Alembic is imported
 only for a migration, the command skips the interpreter's last garbage-collection sweep
-at exit (`gc.freeze`). Inside a running `syndicate run`, where polls repeat every few
-minutes, there is no start-up to save; that figure is the one above the notes.
+at exit (`gc.freeze`). A running `syndicate run` takes the same quick look at every
+poll; it has no start-up to save, and its figure is the one above the notes.
 
 Two traps this benchmark fell into, now avoided: the server's listen backlog was Python's
 default of 5, so 16 connections opened at once lost SYNs and waited a second for the

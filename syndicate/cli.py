@@ -491,7 +491,7 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
 
         db = db or open_database(config.database_url)
         step = progress.step if progress else None
-        reports += asyncio.run(poll_sources(db, quick.rest, progress=step))
+        reports += asyncio.run(poll_sources(db, quick.rest, progress=step, look_first=False))
     if progress:
         progress.done()
     for report in reports:

@@ -356,3 +356,46 @@ def _nonsense_server() -> int:
 def _stop_nonsense() -> None:
     while _nonsense:
         _nonsense.pop().close()
+
+
+def test_a_scheduled_poll_asks_only_the_sources_that_are_due(
+    database_url: str, feed: bytes
+) -> None:
+    """`syndicate run` polls with only_due: a source whose next poll is still to come is
+    neither asked nor fetched, unless its settings changed (then its row is updated)."""
+    with FeedServer() as server:
+        for path in ("/due", "/later", "/moved", "/elsewhere"):
+            server.add(path, feed, "application/atom+xml")
+        sources = [
+            source("due", server.url("/due")),
+            source("later", server.url("/later")),
+            source("moved", server.url("/moved")),
+        ]
+        polled(database_url, sources)
+        _make_due(database_url, "due")
+        sources[2] = source("moved", server.url("/elsewhere"))
+        hits = len(server.requests)
+        quick = asyncio.run(look(database_url, sources, only_due=True))
+        asked = [request.path for request in server.requests[hits:]]
+        _make_due(database_url, "due")  # the look above moved its next poll on
+        hits = len(server.requests)
+        db = open_database(database_url)
+        reports = asyncio.run(poll_sources(db, sources, only_due=True))
+        db.dispose()
+        polled_paths = [request.path for request in server.requests[hits:]]
+    assert [r.source for r in quick.unchanged] == ["due"]
+    assert [s.name for s in quick.rest] == ["moved"]
+    assert asked == ["/due"]
+    # The whole scheduled poll: "due" confirmed by one request (the quick look's), "later"
+    # left alone, "moved" recorded at its new address but not fetched before its time.
+    assert [(r.source, r.not_modified) for r in reports] == [("due", True)]
+    assert polled_paths == ["/due"]
+    assert rows(database_url)["moved"].url == server.url("/elsewhere")
+
+
+def _make_due(database_url: str, name: str) -> None:
+    db = open_database(database_url)
+    with db.session() as session:
+        row = session.scalars(select(Source).where(Source.name == name)).one()
+        row.next_poll_at = utcnow() - timedelta(seconds=1)
+    db.dispose()

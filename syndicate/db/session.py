@@ -34,6 +34,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # As the settings gave it: the quick look of a poll opens its own connection.
+        self.url = engine.url.render_as_string(hide_password=False)
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,7 +18,7 @@ from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
-from syndicate.ingest.recheck import PollReport, Validators, healthy
+from syndicate.ingest.recheck import PollReport, Validators, healthy, look
 from syndicate.ingest.request import MAX_CONCURRENT_FETCHES
 from syndicate.ingest.workers import FeedParsers
 
@@ -63,19 +63,32 @@ async def poll_sources(
     only_due: bool = False,
     progress: Callable[[PollReport], None] | None = None,
     workers: int | None = None,
+    look_first: bool = True,
 ) -> list[PollReport]:
     """Fetch the given sources (all, or only those whose poll interval has passed).
 
     A source that fails is recorded as failing and skipped; it never stops the others.
-    Feeds are parsed in `workers` processes (0: in threads); by default a poll of many
-    sources uses one process per core (see `syndicate.ingest.workers`).
+    First the quick look (`syndicate.ingest.recheck`) asks which feeds changed since the
+    last fetch and records those that did not; only the rest are fetched here (pass
+    `look_first=False` when the caller took the look itself). Feeds are parsed in
+    `workers` processes (0: in threads); by default a poll of many sources uses one
+    process per core (see `syndicate.ingest.workers`).
     """
+    reports: list[PollReport] = []
+    if look_first:
+        quick = await look(db.url, sources, only_due=only_due)
+        reports += quick.unchanged
+        if progress is not None:
+            for report in quick.unchanged:
+                progress(report)
+        sources = quick.rest
+        if not sources:
+            return reports
     validators = sync_sources(db, sources)
     enabled = [source for source in sources if source.enabled]
     if only_due:
         enabled = _due(db, enabled)
     limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
-    reports: list[PollReport] = []
     # One index for the whole poll: each stored post is fingerprinted once, not per source.
     clusters = ClusterIndex()
     # Sources that answered 304 are recorded together at the end (a poll of 200 unchanged

@@ -1,11 +1,13 @@
-"""The quick look a one-shot poll takes first: which feeds are unchanged since last time?
+"""The quick look every poll takes first: which feeds are unchanged since last time?
 
 Most feeds a newsroom polls have not changed since the last poll, and their servers say so
 with 304 Not Modified. Asking through httpx and recording the answers through SQLAlchemy
-costs a command more in imports than the answers take: `syndicate fetch` of 200 unchanged
-feeds spent 0.6 s, of which the requests took 0.05 s. So `syndicate fetch` first asks with
+costs more than the answers take (a command pays the imports too: `syndicate fetch` of 200
+unchanged feeds spent 0.6 s, of which the requests took 0.05 s). So a poll first asks with
 the standard library alone: one HTTP/1.1 request per feed over asyncio streams, and the
 database's own driver (sqlite3 or psycopg) to read the validators and record the 304s.
+`syndicate fetch` takes the look before it even imports SQLAlchemy and httpx;
+`poll_sources` takes it for the scheduler.
 
 Only a source that has validators from an earlier fetch, and whose stored row matches the
 settings, is asked. Whatever else happens (a 200, a redirect, an error, a timeout, a proxy
@@ -82,22 +84,35 @@ def healthy(
     }
 
 
-async def look(database_url: str, sources: Sequence[SourceConfig]) -> QuickLook:
-    """Ask each source that can be asked whether its feed changed, and record the 304s."""
+async def look(
+    database_url: str, sources: Sequence[SourceConfig], *, only_due: bool = False
+) -> QuickLook:
+    """Ask each source that can be asked whether its feed changed, and record the 304s.
+
+    With `only_due`, a source whose next poll is still to come is not asked, nor passed on
+    (unless its settings changed, which the ordinary poll records).
+    """
     everything = QuickLook([], list(sources))
     store = _Store.open(database_url)
     if store is None:
         return everything
     try:
         rows = store.sources()
+        now = datetime.now(UTC)
+        waiting = {
+            name for name, row in rows.items() if only_due and not store.due(row.next_poll, now)
+        }
         askable = [
             (source, (row.etag, row.last_modified))
             for source in sources
-            if (row := rows.get(source.name)) and _matches(source, row) and _askable(source, row)
+            if (row := rows.get(source.name))
+            and source.name not in waiting
+            and _matches(source, row)
+            and _askable(source, row)
         ]
         limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
         answers = await asyncio.gather(*(_ask(limit, s, stored) for s, stored in askable))
-        now = datetime.now(UTC)
+        now = datetime.now(UTC)  # when the answers came
         confirmed = {
             source.name: healthy(source, *answer, now)
             for (source, _), answer in zip(askable, answers, strict=True)
@@ -118,8 +133,13 @@ async def look(database_url: str, sources: Sequence[SourceConfig]) -> QuickLook:
         source
         for source in sources
         if source.name not in confirmed
-        # A disabled source is polled by no one; the ordinary poll only adds its row.
-        and (source.enabled or not (source.name in rows and _matches(source, rows[source.name])))
+        # A disabled source, or one not due, is left alone once its row says what the
+        # settings say; the ordinary poll adds or updates the row.
+        and not (
+            (not source.enabled or source.name in waiting)
+            and source.name in rows
+            and _matches(source, rows[source.name])
+        )
     ]
     return QuickLook(unchanged, rest)
 
@@ -129,6 +149,7 @@ class _Row(NamedTuple):
     site_name: str | None
     etag: str | None
     last_modified: str | None
+    next_poll: Any  # datetime, or SQLite's text of one, or None
 
 
 def _matches(source: SourceConfig, row: _Row) -> bool:
@@ -303,7 +324,7 @@ class _Store:
         return rows == [(head_revision(),)]
 
     def sources(self) -> dict[str, _Row]:
-        query = "SELECT name, url, site_name, etag, last_modified FROM sources"
+        query = "SELECT name, url, site_name, etag, last_modified, next_poll_at FROM sources"
         return {name: _Row(*rest) for name, *rest in self.connection.execute(query)}
 
     def record(self, healths: list[tuple[dict[str, Any], str]]) -> None:
@@ -335,6 +356,13 @@ class _Store:
         else:
             with self.connection.transaction(), self.connection.cursor() as cursor:
                 cursor.executemany(statement, rows)
+
+    def due(self, next_poll: datetime | str | None, now: datetime) -> bool:
+        if next_poll is None:
+            return True
+        if isinstance(next_poll, str):  # SQLite: the text SQLAlchemy wrote, in UTC
+            next_poll = datetime.fromisoformat(next_poll).replace(tzinfo=UTC)
+        return next_poll <= now
 
     def _stamp(self, moment: datetime) -> datetime | str:
         # On SQLite, a timestamp is the text SQLAlchemy writes: UTC, without a zone.
