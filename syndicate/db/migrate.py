@@ -8,6 +8,7 @@ quick look of `syndicate fetch` (ingest/recheck.py) checks the schema with it to
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from pathlib import Path
@@ -35,8 +36,10 @@ def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest migration, read from the migration files (None if they branch)."""
+    """The newest migration, read from the migration files (None if they branch); read
+    once per process (every poll's quick look asks)."""
     revisions, parents = set(), set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
         found = dict(_REVISION.findall(path.read_text(encoding="utf-8")))
