@@ -486,6 +486,9 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     if progress:
         progress.update(len(reports))
     if quick.rest:
+        from syndicate.ingest.workers import start_early
+
+        start_early(len(quick.rest))
         from syndicate.db.session import open_database
         from syndicate.ingest.poll import poll_sources
 

@@ -25,7 +25,7 @@ from types import TracebackType
 
 from syndicate.ingest.entries import ParsedFeed
 
-__all__ = ["PARALLEL_FROM", "FeedParsers"]
+__all__ = ["PARALLEL_FROM", "FeedParsers", "start_early"]
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,23 @@ def _stop(pool: Executor) -> None:
             log.debug("the fork server had already stopped")
 
 
+def start_early(feeds: int) -> None:
+    """Start the fork server now, for a poll of `feeds` feeds about to begin: it imports
+    the parser on another core while the caller loads the rest (a command's database
+    layer). A poll too small for worker processes starts nothing."""
+    if FeedParsers(feeds).workers and _forkserver() is not None:
+        multiprocessing.forkserver.ensure_running()
+
+
+def _forkserver() -> multiprocessing.context.ForkServerContext | None:
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None  # macOS and Windows
+    context = multiprocessing.get_context("forkserver")
+    # The server imports the parser once; each worker is a fork of it, ready at once.
+    context.set_forkserver_preload([__name__, "syndicate.ingest.parse"])
+    return context
+
+
 def _start_pool(workers: int) -> Executor:
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        # The server imports the parser once; each worker is a fork of it, ready at once.
-        context.set_forkserver_preload([__name__, "syndicate.ingest.parse"])
-    else:  # macOS and Windows
-        context = multiprocessing.get_context("spawn")
+    context = _forkserver() or multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
