@@ -213,24 +213,6 @@ def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_
     assert "10 sources fetched: 0 new posts, 0 failed." in second.stdout, second.stderr
 
 
-def _forkservers() -> list[int]:
-    """This process's children that are multiprocessing fork servers (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        parent = re.search(r"^PPid:\s+(\d+)", status, re.MULTILINE)
-        if parent and int(parent.group(1)) == os.getpid() and b"forkserver" in command:
-            found.append(int(entry.name))
-    return found
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc")
 def test_start_early_starts_the_fork_server_only_for_a_big_poll() -> None:
     """`syndicate fetch` starts the parsing processes' server while it loads the database
     layer; a poll too small for worker processes starts nothing."""
@@ -238,15 +220,16 @@ def test_start_early_starts_the_fork_server_only_for_a_big_poll() -> None:
 
     from syndicate.ingest.workers import start_early
 
+    server = multiprocessing.forkserver._forkserver  # the process's one fork server
     start_early(PARALLEL_FROM - 1)
-    assert _forkservers() == []
+    assert server._forkserver_pid is None
     start_early(PARALLEL_FROM)
     try:
         if FeedParsers(PARALLEL_FROM).workers:  # more than one core
-            assert len(_forkservers()) == 1
-            with multiprocessing.get_context("forkserver").Pool(1) as pool:  # it serves
+            assert server._forkserver_pid is not None
+            os.kill(server._forkserver_pid, 0)  # it is alive
+            with multiprocessing.get_context("forkserver").Pool(1) as pool:  # and serves
                 assert pool.apply(os.getpid) != os.getpid()
     finally:
-        server = multiprocessing.forkserver._forkserver
         server._stop()
-    assert _forkservers() == []
+    assert server._forkserver_pid is None
