@@ -9,6 +9,7 @@ it as a `Credit`; `html_to_text` gives the plain text renderers shorten.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Iterator
@@ -271,8 +272,11 @@ def _fragment(html: str) -> lxml.etree._Element:
 
 def _serialize(root: lxml.etree._Element) -> str:
     parts = [root.text or ""]
-    parts.extend(lxml.etree.tostring(child, encoding="unicode", method="html") for child in root)
+    parts.extend(map(_HTML_OF, root))
     return "".join(parts)
+
+
+_HTML_OF = functools.partial(lxml.etree.tostring, encoding="unicode", method="html")
 
 
 def _drop(element: lxml.etree._Element) -> None:
@@ -387,6 +391,8 @@ def break_runs(root: lxml.etree._Element) -> None:
 
 
 def _split_runs(element: lxml.etree._Element) -> None:
+    if not len(element):  # no <br> or block inside: nothing to split (most paragraphs)
+        return
     children = list(element)
     has_br = any(child.tag == "br" for child in children)
     has_block = any(_is_block(child) for child in children)
@@ -499,6 +505,9 @@ def _tidy_tree(root: lxml.etree._Element) -> None:
 
 
 def _has_text(element: lxml.etree._Element) -> bool:
+    first = element.text
+    if first and not first.isspace():  # most paragraphs: known from their first words
+        return True
     text = "".join(element.itertext())
     return bool(text) and not text.isspace()
 
