@@ -57,8 +57,16 @@ _LINK_PIECES = st.sampled_from(
 )  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "link", ["http://a.example/b;", "http://a.example/b;?q", "http://http://;", "https://a/b;p=1"]
+)
+def test_resolve_url_keeps_urljoin_s_way_with_params(link: str) -> None:
+    base = "https://kabar.example/dir/page.html"
+    assert resolve_url(base, link) == urljoin(base, link)
+
+
 @given(st.lists(_LINK_PIECES, max_size=8).map("".join))
-@settings(max_examples=500)
+@settings(max_examples=2000)
 def test_resolve_url_gives_what_urljoin_gives(link: str) -> None:
     """Its shortcut for links that are absolute already changes no result."""
     for base in ("https://kabar.example/dir/page.html", "http://kabar.example:8080/"):

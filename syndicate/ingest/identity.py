@@ -51,9 +51,10 @@ def _is_tracking(name: str, value: str) -> bool:
 
 
 # An absolute http(s) link that urljoin would give back unchanged: a host, no spaces or
-# controls (urljoin strips them), no empty "?" or "#" (it drops them).
+# controls (urljoin strips them), no empty "?" or "#" (it drops them), no ";" before the
+# query (urljoin drops an empty ";params").
 _PLAIN_ABSOLUTE = re.compile(
-    r"https?://[^\x00-\x20\x7f/?#]+(?:/[^\x00-\x20\x7f?#]*)?"
+    r"https?://[^\x00-\x20\x7f/?#;]+(?:/[^\x00-\x20\x7f?#;]*)?"
     r"(?:\?[^\x00-\x20\x7f#]+)?(?:#[^\x00-\x20\x7f]+)?\Z"
 )
 
