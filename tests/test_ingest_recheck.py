@@ -399,3 +399,23 @@ def _make_due(database_url: str, name: str) -> None:
         row = session.scalars(select(Source).where(Source.name == name)).one()
         row.next_poll_at = utcnow() - timedelta(seconds=1)
     db.dispose()
+
+
+def test_a_failure_inside_the_quick_look_costs_only_the_shortcut(
+    tmp_path: Path, feed: bytes, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'syndicate.db'}"
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        sources = [source("feed", server.url("/feed"))]
+        polled(url, sources)
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(recheck, "healthy", broken)
+        db = open_database(url)
+        reports = asyncio.run(poll_sources(db, sources))
+        db.dispose()
+    assert [(r.source, r.not_modified, r.error) for r in reports] == [("feed", True, None)]
+    assert "the quick look at the feeds failed" in caplog.text

@@ -122,6 +122,9 @@ async def look(
     except store.errors as error:  # the ordinary poll will meet it again and say so
         log.debug("quick look given up: %s", error)
         return everything
+    except Exception:  # a bug here must cost only the shortcut, never the poll
+        log.exception("the quick look at the feeds failed; every source is fetched instead")
+        return everything
     finally:
         store.close()
     unchanged = [
