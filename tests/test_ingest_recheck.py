@@ -419,3 +419,14 @@ def test_a_failure_inside_the_quick_look_costs_only_the_shortcut(
         db.dispose()
     assert [(r.source, r.not_modified, r.error) for r in reports] == [("feed", True, None)]
     assert "the quick look at the feeds failed" in caplog.text
+
+
+def test_an_at_sign_in_the_path_is_no_credential(tmp_path: Path, feed: bytes) -> None:
+    """medium.com/feed/@newsroom style addresses are asked like any other."""
+    url = f"sqlite:///{tmp_path / 'syndicate.db'}"
+    with FeedServer() as server:
+        server.add("/feed/@newsroom", feed, "application/atom+xml")
+        sources = [source("medium", server.url("/feed/@newsroom"))]
+        polled(url, sources)
+        quick = asyncio.run(look(url, sources))
+    assert [r.source for r in quick.unchanged] == ["medium"] and quick.rest == []

@@ -40,6 +40,12 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def _default_workers(feeds: int) -> int:
+    """One process per core for a poll of `PARALLEL_FROM` feeds or more, else none."""
+    cores = _usable_cores()
+    return cores if feeds >= PARALLEL_FROM and cores > 1 else 0
+
+
 class FeedParsers:
     """Where a poll's feeds are parsed: `workers` processes, or a thread when 0.
 
@@ -48,10 +54,7 @@ class FeedParsers:
     """
 
     def __init__(self, feeds: int, workers: int | None = None) -> None:
-        if workers is None:
-            cores = _usable_cores()
-            workers = cores if feeds >= PARALLEL_FROM and cores > 1 else 0
-        self.workers = workers
+        self.workers = _default_workers(feeds) if workers is None else workers
         self._pool: Executor | None = None
         self._broken = False
 
@@ -123,7 +126,7 @@ def start_early(feeds: int) -> None:
     """Start the fork server now, for a poll of `feeds` feeds about to begin: it imports
     the parser on another core while the caller loads the rest (a command's database
     layer). A poll too small for worker processes starts nothing."""
-    if FeedParsers(feeds).workers and _forkserver() is not None:
+    if _default_workers(feeds) and _forkserver() is not None:
         multiprocessing.forkserver.ensure_running()
 
 
