@@ -262,6 +262,10 @@ class DeliverySettings:
     # over by another once the lease has run out.
     lease: timedelta = timedelta(seconds=30)
     batch_size: int = 200
+    # A channel that cannot reach its server waits this long, then twice as long... (no
+    # message counts an attempt meanwhile), but never longer than the cap.
+    outage_backoff_base: timedelta = timedelta(seconds=2)
+    outage_backoff_cap: timedelta = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -487,6 +491,8 @@ def _read_delivery(table: ConfigTable) -> DeliverySettings:
         backoff_cap=table.duration("backoff_cap", default.backoff_cap),
         lease=table.duration("lease", default.lease),
         batch_size=table.int("batch_size", default.batch_size, minimum=1),
+        outage_backoff_base=table.duration("outage_backoff_base", default.outage_backoff_base),
+        outage_backoff_cap=table.duration("outage_backoff_cap", default.outage_backoff_cap),
     )
     if settings.lease < timedelta(seconds=3):
         table.fail("lease", "must be at least 3 seconds")

@@ -1,21 +1,30 @@
 """Sending queued deliveries: claim, send through the channel, record what happened.
 
-A delivery row moves queued → sending → sent / failed / unknown (see DESIGN.md). The row
-is marked `sending`, with a lease, and committed before the channel is called, and the
-outcome is committed right after, one recipient at a time: a crash loses at most what was
-in flight, and what a channel confirmed is never sent again.
+A delivery row moves queued → claimed → sending → sent / failed / unknown (see DESIGN.md).
+A worker claims a batch of due rows with a lease; a row counts as in flight only from the
+moment its own request starts. For a channel that must not post twice (Telegram) that
+moment is written to the database before the request leaves, so after a crash only such
+rows become `unknown`, at most one per chat; email is sent again after a crash, so its
+claimed and in-flight rows alike go back to the queue and no write is spent on them.
+
+Outcomes are written in small groups and kept until the database has them: while it is
+away nothing new is sent, and waiting for it never blocks the event loop. A channel that
+cannot reach its server is paused as a whole, with its own growing wait; its rows go back
+to the queue and no row counts an attempt that the network never answered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
 import time
 import uuid
+import weakref
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,12 +34,15 @@ from sqlalchemy.orm import Session
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
     ChannelError,
+    ChannelRefused,
     Message,
     PermanentError,
     TargetGone,
     TransientError,
     UnknownOutcome,
+    request_started,
 )
 from syndicate.config import Config, DeliverySettings, format_duration
 from syndicate.db.insert import insert_new
@@ -54,6 +66,9 @@ __all__ = ["DeliveryPolicy", "deliver_due", "recover_expired_leases", "requeue",
 
 log = logging.getLogger(__name__)
 
+# A row a worker holds: claimed (not started yet) or sending (its request started).
+HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy(DeliverySettings):
@@ -70,6 +85,20 @@ class DeliveryPolicy(DeliverySettings):
         ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
         return ceiling * random.random()
 
+    def outage_wait(self, failures: int, *, refused: bool) -> float:
+        """Seconds a channel waits after its `failures`-th failed try to reach its server.
+
+        Doubling from the base to the cap, with a little jitter so workers do not probe
+        together; a server that refuses the channel itself (login, certificate) waits
+        the cap at once: only an editor can fix that.
+        """
+        base, cap = (
+            self.outage_backoff_base.total_seconds(),
+            self.outage_backoff_cap.total_seconds(),
+        )
+        wait = cap if refused else min(cap, base * 2 ** max(failures - 1, 0))
+        return max(wait * random.uniform(0.85, 1.0), 0.1)
+
 
 # Outcomes of resendable channels are written together: this many rows, or this often.
 FLUSH_ROWS = 100
@@ -82,6 +111,7 @@ _RECORD_OUTCOME = (
     .values(
         state=bindparam("b_state"),
         lease_until=None,
+        attempts=_columns.attempts + bindparam("b_counted", type_=_columns.attempts.type),
         updated_at=bindparam("b_now", type_=_columns.updated_at.type),
         sent_at=func.coalesce(
             bindparam("b_sent_at", type_=_columns.sent_at.type), _columns.sent_at
@@ -107,8 +137,37 @@ class _Claimed:
     item: str
     rendering_id: int
     subscriber_id: int | None
-    attempts: int
+    attempts: int  # answers about this message so far
     created_at: datetime
+    claimed_by: str
+
+
+class _ClaimLost(Exception):
+    """The row is no longer this worker's: its lease ran out while the database was away."""
+
+
+@dataclass
+class _Outage:
+    """A channel that cannot reach its server: when it tries again, and since when."""
+
+    failures: int = 0
+    until: float = 0.0  # time.monotonic() of the next try
+    since: float | None = None
+    reason: str = ""
+
+    def remaining(self) -> float:
+        return max(self.until - time.monotonic(), 0.0)
+
+
+# Kept per channel object, across delivery passes, for as long as the channel lives.
+_outages: weakref.WeakKeyDictionary[Channel, _Outage] = weakref.WeakKeyDictionary()
+
+
+def _outage(channel: Channel) -> _Outage:
+    outage = _outages.get(channel)
+    if outage is None:
+        outage = _outages[channel] = _Outage()
+    return outage
 
 
 Progress = Callable[[str, str], None]  # (channel, outcome)
@@ -132,11 +191,14 @@ async def deliver_due(
     """
     policy = policy or DeliveryPolicy.from_settings(config.delivery)
     outcomes: Counter[str] = Counter()
-    recover_expired_leases(db, channels)
-    letterhead = Letterhead.for_site(db, config)
-    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
-    heartbeat = asyncio.create_task(sender.keep_leases())
+    await _recover(db, channels)
+    letterhead = await db.call_patiently(
+        lambda: Letterhead.for_site(db, config), doing="reading the site's signing secret"
+    )
     worker = uuid.uuid4().hex[:16]
+    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
+    sender.worker = worker
+    heartbeat = asyncio.create_task(sender.keep_leases())
     deadline = utcnow() + wait_for_retries
     recovered_at = time.monotonic()
     try:
@@ -145,25 +207,43 @@ async def deliver_due(
                 break
             if time.monotonic() - recovered_at > policy.lease.total_seconds() / 2:
                 # Another worker may have died: its rows are ours once their lease ran out.
-                recover_expired_leases(db, channels)
+                await _recover(db, channels)
                 recovered_at = time.monotonic()
-            claimed = _claim(db, list(channels), policy, f"{worker}-{batch}")
+            reachable = [name for name, ch in channels.items() if not _outage(ch).remaining()]
+            claimed = []
+            if reachable:
+                claimed = await db.run_patiently(
+                    lambda session, names=reachable, token=f"{worker}-{batch}": _claim(
+                        session, names, policy, token
+                    ),
+                    doing="claiming deliveries",
+                )
             if claimed:
                 await sender.send_batch(claimed)
                 continue
-            wait = _next_due_in(db, list(channels), deadline)
+            wait = await _next_due_in(db, channels, deadline)
             if wait is None:
                 break
-            await asyncio.sleep(wait)
+            await _sleep_unless(stopping, wait)
     finally:
         heartbeat.cancel()
-        sender.flush()
+        await sender.flush()
         await sender.close()
     return outcomes
 
 
+async def _sleep_unless(stopping: asyncio.Event | None, seconds: float) -> None:
+    if stopping is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stopping.wait(), seconds)
+
+
 class _Sender:
     """Sends claimed rows, channel by channel, and records each outcome as it comes."""
+
+    worker = ""
 
     def __init__(
         self,
@@ -180,11 +260,21 @@ class _Sender:
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
         self.stopping = stopping
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
+        self.started: set[int] = set()  # rows whose request started (written, where needed)
+        self.lost: set[int] = set()  # rows another worker took over after our lease ran out
+        self.leases_until = time.monotonic() + policy.lease.total_seconds()
         self._pending: list[dict[str, Any]] = []  # outcomes not written yet
+        self._pending_bounces: list[tuple[int, int | None]] = []  # (subscriber, limit)
+        self._pending_pauses: list[tuple[Channel, str, str]] = []  # (channel, target, why)
         self._flushed_at = time.monotonic()
+        self._flushing = asyncio.Lock()
+        self._recorded = asyncio.Event()  # clear while outcomes wait for the database
+        self._recorded.set()
         self.opened: dict[str, ChannelError | None] = {}
         self.bodies: dict[int, dict[str, Any]] = {}
         self.paused: dict[tuple[str, str], str] = {}
+
+    # -- leases ----------------------------------------------------------------------------
 
     async def keep_leases(self) -> None:
         """While this worker lives, the rows it holds stay its own."""
@@ -192,108 +282,250 @@ class _Sender:
         while True:
             await asyncio.sleep(every)
             try:
-                self.flush()
+                await self.flush()
+                await self._renew_leases()
             except Exception:
-                log.exception("could not record delivery outcomes; trying again shortly")
-            held = list(self.in_flight)
-            if not held:
-                continue
-            until = utcnow() + self.policy.lease
-            try:
-                self.db.run(
-                    lambda session, held=held, until=until: session.execute(
-                        update(Delivery)
-                        .where(Delivery.id.in_(held), Delivery.state == DeliveryState.SENDING)
-                        .values(lease_until=until)
-                    ),
-                    doing="renewing leases",
+                log.exception("could not record deliveries or renew their leases; trying again")
+
+    async def _renew_leases(self) -> None:
+        held = list(self.in_flight)
+        if not held:
+            self.leases_until = time.monotonic() + self.policy.lease.total_seconds()
+            return
+        asked_at = time.monotonic()
+        until = utcnow() + self.policy.lease
+
+        def renew(session: Session) -> set[int]:
+            mine = session.scalars(
+                update(Delivery)
+                .where(
+                    Delivery.id.in_(held),
+                    Delivery.state.in_(HELD),
+                    Delivery.claimed_by.startswith(f"{self.worker}-"),
                 )
-            except Exception:
-                log.exception("could not renew the leases of %d deliveries", len(held))
+                .values(lease_until=until)
+                .returning(Delivery.id)
+            )
+            return set(mine)
+
+        mine = await self.db.run_patiently(renew, doing="renewing leases")
+        taken = set(held) - mine - self.started
+        if taken:
+            log.warning(
+                "%d claimed deliveries were taken over by another worker while the database "
+                "was away; this worker leaves them alone",
+                len(taken),
+            )
+            self.lost.update(taken)
+            self.in_flight.difference_update(taken)
+        self.leases_until = asked_at + self.policy.lease.total_seconds()
+
+    async def _ready_to_send(self) -> None:
+        """Nothing new goes out while outcomes wait for the database or a lease may be gone."""
+        await self._recorded.wait()
+        if time.monotonic() > self.leases_until - 1.0:
+            await self._renew_leases()
+
+    # -- sending ---------------------------------------------------------------------------
 
     async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
         self.in_flight.update(row.id for row in claimed)
-        self._load_bodies({row.rendering_id for row in claimed})
-        self._load_paused()
-        people = self._load_subscribers({row.subscriber_id for row in claimed} - {None})
+        await self._load_bodies({row.rendering_id for row in claimed})
+        await self._load_paused()
+        people = await self._load_subscribers({row.subscriber_id for row in claimed} - {None})
         by_channel: dict[str, list[_Claimed]] = {}
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
         await asyncio.gather(
             *(self._send_channel(name, rows, people) for name, rows in by_channel.items())
         )
-        self.flush()
+        await self.flush()
 
     async def _send_channel(
         self, name: str, rows: list[_Claimed], people: dict[int, _Person]
     ) -> None:
         """Send one channel's rows, `channel.concurrency` at a time, oldest first."""
         channel = self.channels[name]
-        problem = await self._open(channel)
         queue = deque(rows)
-        lanes = max(1, min(channel.concurrency, len(rows)))
-        await asyncio.gather(*(self._lane(channel, queue, people, problem) for _ in range(lanes)))
-        if queue:  # stopping: what was not started goes back to the queue, untouched
-            self._release(list(queue), utcnow())
+        if await self._open(channel):
+            lanes = max(1, min(channel.concurrency, len(rows)))
+            await asyncio.gather(*(self._lane(channel, queue, people) for _ in range(lanes)))
+        if not queue:
+            return
+        outage = _outage(channel)
+        if outage.remaining():  # the server is down: the rest wait for it, untouched
+            until = utcnow() + timedelta(seconds=outage.remaining())
+            await self._release(list(queue), until, note=f"waiting: {outage.reason}")
+        else:  # stopping: what was not started goes back to the queue, untouched
+            await self._release(list(queue), utcnow())
 
     async def _lane(
+        self, channel: Channel, queue: deque[_Claimed], people: dict[int, _Person]
+    ) -> None:
+        outage = _outage(channel)
+        while queue and not (self.stopping is not None and self.stopping.is_set()):
+            if outage.remaining():
+                return  # another lane found the server down
+            await self._ready_to_send()
+            if not queue:
+                return
+            row = queue.popleft()
+            if row.id in self.lost:
+                continue
+            await self._send_one(channel, row, queue, people)
+            await self._flush_when_due(channel)
+
+    async def _send_one(
         self,
         channel: Channel,
+        row: _Claimed,
         queue: deque[_Claimed],
         people: dict[int, _Person],
-        problem: ChannelError | None,
     ) -> None:
-        while queue and not (self.stopping is not None and self.stopping.is_set()):
-            row = queue.popleft()
-            if problem is not None:
-                self._record_error(channel, row, problem)
-                continue
-            if self._held_by_job(row) or self._held_by_pause(channel, row):
-                continue
-            if row.subscriber_id is not None and not _still_subscribed(
-                channel, people.get(row.subscriber_id)
-            ):
-                self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
-                continue
-            try:
-                message = self._compose(channel, row, people)
-            except Exception as error:  # nothing left: a bad address or rendering
-                problem_text = f"the message could not be built: {error}"
-                self._record_error(channel, row, PermanentError(problem_text))
-                continue
-            try:
-                result = await channel.send(message)
-            except TransientError as error:
-                # The network (or the channel's own pacing) asks us to wait: what it
-                # concerns waits; a wait the channel decided alone costs no attempt.
-                waiting = _waiting_with(row, list(queue), error.scope)
-                for other in waiting:
-                    queue.remove(other)
-                if error.attempted:
-                    self._record_error(channel, row, error)
-                    self._release(waiting, error)
-                else:
-                    self._release([row, *waiting], error, note=str(error))
-            except ChannelError as error:
-                self._record_error(channel, row, error)
-            except Exception as error:  # an adapter's bug: the message may have left
-                log.exception("channel %s: unexpected error", channel.name)
-                self._record_error(channel, row, UnknownOutcome(f"unexpected error: {error!r}"))
-            else:
-                detail = result.detail or "sent"
-                self._finish(row, DeliveryState.SENT, "sent", detail, result.external_id)
+        if await self._held_by_job(row) or self._held_by_pause(channel, row):
+            return
+        if row.subscriber_id is not None and not _still_subscribed(
+            channel, people.get(row.subscriber_id)
+        ):
+            self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
+            return
+        try:
+            message = self._compose(channel, row, people)
+        except Exception as error:  # nothing left: a bad address or rendering
+            problem = PermanentError(f"the message could not be built: {error}")
+            self._record_error(channel, row, problem)
+            return
+        hook = request_started.set(self._starter(channel, row))
+        try:
+            if not channel.announces_requests:
+                await self._start(channel, row)
+            result = await channel.send(message)
+        except _ClaimLost:
+            log.info("delivery %d was taken over by another worker; not sent here", row.id)
+            self.in_flight.discard(row.id)
+        except (ChannelDown, ChannelRefused) as error:
+            await self._channel_down(channel, error, row, queue)
+        except TransientError as error:
+            await self._wait_after(channel, row, queue, error)
+        except ChannelError as error:
+            self._record_error(channel, row, error)
+        except Exception as error:  # an adapter's bug: the message may have left
+            log.exception("channel %s: unexpected error", channel.name)
+            self._record_error(channel, row, UnknownOutcome(f"unexpected error: {error!r}"))
+        else:
+            self._back_up(channel)
+            detail = result.detail or "sent"
+            self._finish(row, DeliveryState.SENT, "sent", detail, result.external_id)
+        finally:
+            request_started.reset(hook)
 
-    async def _open(self, channel: Channel) -> ChannelError | None:
+    def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
+        return lambda: self._start(channel, row)
+
+    async def _start(self, channel: Channel, row: _Claimed) -> None:
+        """The row's request leaves now: where a crash must not send it twice, say so first."""
+        if row.id in self.started:
+            return
+        if channel.after_crash != "requeue":
+            until = utcnow() + self.policy.lease
+
+            def mark(session: Session) -> bool:
+                marked = session.execute(
+                    update(Delivery)
+                    .where(
+                        Delivery.id == row.id,
+                        Delivery.state.in_(HELD),
+                        Delivery.claimed_by == row.claimed_by,
+                    )
+                    .values(state=DeliveryState.SENDING, lease_until=until, updated_at=utcnow())
+                )
+                return bool(marked.rowcount)  # type: ignore[attr-defined]
+
+            if not await self.db.run_patiently(mark, doing="marking a delivery as sending"):
+                raise _ClaimLost(row.id)
+        self.started.add(row.id)
+
+    async def _channel_down(
+        self, channel: Channel, error: ChannelError, row: _Claimed, queue: deque[_Claimed]
+    ) -> None:
+        """The server cannot be reached: the channel waits, its rows keep their place."""
+        rows = [row, *queue]
+        queue.clear()
+        if isinstance(error, ChannelDown) and error.maybe_sent and channel.after_crash != "requeue":
+            self._record_error(channel, row, UnknownOutcome(str(error)))
+            rows.remove(row)
+        until = self._pause_channel(channel, error)
+        await self._release(rows, until, note=f"waiting: {error}")
+
+    def _pause_channel(self, channel: Channel, error: ChannelError) -> datetime:
+        outage = _outage(channel)
+        outage.failures += 1
+        refused = isinstance(error, ChannelRefused)
+        wait = self.policy.outage_wait(outage.failures, refused=refused)
+        outage.until, outage.reason = time.monotonic() + wait, str(error)
+        first = outage.since is None
+        if first:
+            outage.since = time.monotonic()
+        if refused:
+            log.error(
+                "channel %s cannot send: %s Nothing is lost: its deliveries wait; trying again "
+                "in %.0f s.",
+                channel.name,
+                str(error).rstrip("."),
+                wait,
+            )
+        elif first or outage.failures % 10 == 0:
+            log.warning(
+                "channel %s cannot reach its server: %s Nothing is lost: its deliveries wait "
+                "and no attempt is counted; trying again in %.0f s.",
+                channel.name,
+                str(error).rstrip(".") + ".",
+                wait,
+            )
+        return utcnow() + timedelta(seconds=wait)
+
+    def _back_up(self, channel: Channel) -> None:
+        outage = _outages.get(channel)
+        if outage is None or outage.since is None:
+            return
+        log.warning(
+            "channel %s is sending again after %.0f s",
+            channel.name,
+            time.monotonic() - outage.since,
+        )
+        _outages.pop(channel, None)
+
+    async def _wait_after(
+        self, channel: Channel, row: _Claimed, queue: deque[_Claimed], error: TransientError
+    ) -> None:
+        """The network (or the channel's own pacing) asks to wait: what it concerns waits.
+
+        A wait the channel decided alone costs no attempt.
+        """
+        waiting = _waiting_with(row, list(queue), error.scope)
+        for other in waiting:
+            queue.remove(other)
+        if error.attempted:
+            self._record_error(channel, row, error)
+            await self._release(waiting, error)
+        else:
+            await self._release([row, *waiting], error, note=str(error))
+
+    async def _open(self, channel: Channel) -> bool:
+        """Whether the channel could be opened; one that cannot is paused as a whole."""
         if channel.name not in self.opened:
             try:
                 await channel.open()
                 self.opened[channel.name] = None
             except ChannelError as error:
-                log.error("channel %s: %s", channel.name, error)
+                if not isinstance(error, ChannelDown | ChannelRefused):
+                    # An adapter's open() speaks for the whole channel, whatever it raised.
+                    error = ChannelDown(str(error))
+                self._pause_channel(channel, error)
                 self.opened[channel.name] = error
-        return self.opened[channel.name]
+        return self.opened[channel.name] is None
 
-    def _held_by_job(self, row: _Claimed) -> bool:
+    async def _held_by_job(self, row: _Claimed) -> bool:
         """The job's trickle rules: stale rows are dropped, quiet hours are waited out."""
         job = self.config.jobs.get(row.job)
         if job is None:
@@ -301,12 +533,12 @@ class _Sender:
         now = utcnow()
         if job.max_delay is not None and now - row.created_at > job.max_delay:
             note = f"waited longer than max_delay ({format_duration(job.max_delay)}): stale"
-            self._finish(row, DeliveryState.SKIPPED, "skipped", note)
+            self._finish(row, DeliveryState.SKIPPED, "skipped", note, counted=False)
             return True
         if job.quiet_hours is not None:
             end = quiet_hours_end(now, job.quiet_hours, self.config.site.timezone)
             if end is not None:
-                self._release([row], end)
+                await self._release([row], end)
                 return True
         return False
 
@@ -315,13 +547,15 @@ class _Sender:
         if reason is None:
             return False
         note = f"not sent: {channel.name} is paused for {row.target} ({reason})"
-        self._finish(row, DeliveryState.FAILED, "failed", note)
+        self._finish(row, DeliveryState.FAILED, "failed", note, counted=False)
         return True
 
-    def _pause(self, channel: Channel, target: str, reason: str) -> None:
-        with self.db.session() as session:
-            rows = [{"channel": channel.name, "target": target, "reason": reason}]
-            insert_new(session, PausedTarget, rows, ("channel", "target"))
+    async def _pause_target(self, channel: Channel, target: str, reason: str) -> None:
+        rows = [{"channel": channel.name, "target": target, "reason": reason}]
+        await self.db.run_patiently(
+            lambda session: insert_new(session, PausedTarget, rows, ("channel", "target")),
+            doing="pausing a target",
+        )
         self.paused[(channel.name, target)] = reason
         log.error(
             "channel %s: stopped sending to %s: %s. Fix it, then run `syndicate resume %s`.",
@@ -331,12 +565,14 @@ class _Sender:
             channel.name,
         )
 
-    def _load_paused(self) -> None:
-        with self.db.session() as session:
-            rows = session.execute(
+    async def _load_paused(self) -> None:
+        rows = await self.db.run_patiently(
+            lambda session: session.execute(
                 select(PausedTarget.channel, PausedTarget.target, PausedTarget.reason)
-            )
-            self.paused = {(channel, target): reason for channel, target, reason in rows}
+            ).all(),
+            doing="reading paused targets",
+        )
+        self.paused = {(channel, target): reason for channel, target, reason in rows}
 
     def _compose(self, channel: Channel, row: _Claimed, people: dict[int, _Person]) -> Message:
         name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
@@ -353,17 +589,30 @@ class _Sender:
             subscriber_name=name,
         )
 
+    # -- outcomes --------------------------------------------------------------------------
+
     def _record_error(self, channel: Channel, row: _Claimed, error: ChannelError) -> None:
+        """An answer about this message: it counts an attempt."""
         message = str(error) or type(error).__name__
+        tries = row.attempts + 1
         if isinstance(error, TransientError):
-            if row.attempts >= self.policy.max_attempts:
-                note = f"gave up after {row.attempts} attempts: {message}"
+            if tries >= self.policy.max_attempts:
+                note = f"gave up after {tries} attempts: {message}"
                 self._finish(row, DeliveryState.FAILED, "failed", note)
+                log.warning(
+                    "job %s: gave up on delivery %d via %s to %s after %d attempts: %s",
+                    row.job,
+                    row.id,
+                    channel.name,
+                    row.target,
+                    tries,
+                    message,
+                )
                 return
             wait = (
                 timedelta(seconds=error.retry_after)
                 if error.retry_after is not None
-                else self.policy.backoff(row.attempts)
+                else self.policy.backoff(tries)
             )
             self._finish(row, DeliveryState.QUEUED, "retry", message, retry_at=utcnow() + wait)
         elif isinstance(error, PermanentError):
@@ -372,10 +621,19 @@ class _Sender:
                 if row.subscriber_id is not None:
                     self._count_bounce(row.subscriber_id, channel.bounce_limit)
                 elif channel.medium != "email":
-                    self._pause(channel, row.target, message)
+                    # Later rows to the target fail at once; the pause is written with this.
+                    self.paused[(channel.name, row.target)] = message
+                    self._pending_pauses.append((channel, row.target, message))
         else:
             self._finish(row, DeliveryState.UNKNOWN, "unknown", message)
-        log.warning("delivery %d via %s to %s: %s", row.id, channel.name, row.target, message)
+        log.warning(
+            "job %s: delivery %d via %s to %s: %s",
+            row.job,
+            row.id,
+            channel.name,
+            row.target,
+            message,
+        )
 
     def _finish(
         self,
@@ -385,12 +643,15 @@ class _Sender:
         detail: str,
         external_id: str | None = None,
         retry_at: datetime | None = None,
+        *,
+        counted: bool = True,
     ) -> None:
         """Record where a row ended, with its attempt; written in small groups.
 
         Outcomes of channels that re-send after a crash (email) are written together, up
         to FLUSH_ROWS rows or FLUSH_SECONDS: a crash before the write re-sends at most
         those, like any row in flight. Other channels' outcomes are written at once.
+        `counted`: whether the network answered about this message (an attempt).
         """
         now = utcnow()
         sent = state == DeliveryState.SENT
@@ -398,6 +659,7 @@ class _Sender:
             {
                 "b_id": row.id,
                 "b_state": state,
+                "b_counted": 1 if counted else 0,
                 "b_now": now,
                 "b_sent_at": now if sent else None,
                 "b_external_id": external_id if sent else None,
@@ -410,43 +672,47 @@ class _Sender:
         self.outcomes[state] += 1
         if self.progress is not None:
             self.progress(row.channel, state)
-        channel = self.channels.get(row.channel)
+
+    async def _flush_when_due(self, channel: Channel) -> None:
         if (
-            channel is None
-            or channel.after_crash != "requeue"
+            channel.after_crash != "requeue"
             or len(self._pending) >= FLUSH_ROWS
             or time.monotonic() - self._flushed_at >= FLUSH_SECONDS
+            or self._pending_pauses
+            or self._pending_bounces
         ):
-            self.flush()
+            await self.flush()
 
-    def flush(self) -> None:
-        """Write the outcomes waiting to be recorded, in one transaction."""
-        pending, self._pending = self._pending, []
-        self._flushed_at = time.monotonic()
-        if not pending:
-            return
-        attempts = [
-            {
-                "delivery_id": p["b_id"],
-                "at": p["b_now"],
-                "outcome": p["b_outcome"],
-                "detail": p["b_detail"],
-            }
-            for p in pending
-        ]
+    async def flush(self) -> None:
+        """Write the outcomes waiting to be recorded; while the database is away, wait.
 
-        def record(session: Session) -> None:
-            connection = session.connection()
-            connection.execute(_RECORD_OUTCOME, pending)
-            connection.execute(insert(Attempt), attempts)
+        Outcomes stay in memory until written, however long that takes, and no lane
+        starts a new send meanwhile.
+        """
+        async with self._flushing:
+            while self._pending or self._pending_bounces or self._pending_pauses:
+                pending = list(self._pending)
+                bounces = list(self._pending_bounces)
+                pauses = list(self._pending_pauses)
+                await self.db.run_patiently(
+                    lambda session, p=pending, b=bounces: _record(session, p, b, self.policy),
+                    doing=f"recording {len(pending)} deliveries",
+                    on_outage=self._recorded.clear,
+                )
+                del self._pending[: len(pending)]
+                del self._pending_bounces[: len(bounces)]
+                del self._pending_pauses[: len(pauses)]
+                self.in_flight.difference_update(p["b_id"] for p in pending)
+                self.started.difference_update(p["b_id"] for p in pending)
+                for channel, target, reason in pauses:
+                    await self._pause_target(channel, target, reason)
+            self._flushed_at = time.monotonic()
+            self._recorded.set()
 
-        self.db.run(record, doing=f"recording {len(pending)} deliveries")
-        self.in_flight.difference_update(p["b_id"] for p in pending)
-
-    def _release(
+    async def _release(
         self, rows: Sequence[_Claimed], until: datetime | TransientError, note: str | None = None
     ) -> None:
-        """Give claimed rows back untried, to go at `until` (or after the wait asked for).
+        """Give held rows back untried, to go at `until` (or after the wait asked for).
 
         `note` says why they wait (shown with the row); it costs no attempt.
         """
@@ -456,62 +722,51 @@ class _Sender:
             wait = until.retry_after or self.policy.backoff_base.total_seconds()
             until = utcnow() + timedelta(seconds=wait)
         ids = [row.id for row in rows]
-        self.db.run(
+        await self.db.run_patiently(
             lambda session: session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.state.in_(HELD),
+                    Delivery.claimed_by.startswith(f"{self.worker}-"),
+                )
                 .values(
                     state=DeliveryState.QUEUED,
                     lease_until=None,
-                    attempts=Delivery.attempts - 1,
                     next_attempt_at=until,
+                    updated_at=utcnow(),
                     **({"error": note} if note else {}),
                 )
             ),
             doing="giving deliveries back to the queue",
+            on_outage=self._recorded.clear,
         )
         self.in_flight.difference_update(ids)
+        self.started.difference_update(ids)
 
     def _count_bounce(self, subscriber_id: int, limit: int | None) -> None:
-        with self.db.session() as session:
-            subscriber = session.get(Subscriber, subscriber_id)
-            if subscriber is None:
-                return
-            subscriber.hard_bounces += 1
-            if subscriber.hard_bounces >= (limit or self.policy.bounces_to_stop):
-                subscriber.status = SubscriberStatus.BOUNCED
-                subscriber.updated_at = utcnow()
+        self._pending_bounces.append((subscriber_id, limit))
 
-    def _load_bodies(self, ids: set[int]) -> None:
+    # -- reads -----------------------------------------------------------------------------
+
+    async def _load_bodies(self, ids: set[int]) -> None:
         missing = ids - self.bodies.keys()
         if not missing:
             return
-        with self.db.session() as session:
-            rows = session.execute(
+        rows = await self.db.run_patiently(
+            lambda session: session.execute(
                 select(Rendering.id, Rendering.body).where(Rendering.id.in_(missing))
-            )
-            self.bodies.update(dict(rows.all()))
+            ).all(),
+            doing="reading the messages to send",
+        )
+        self.bodies.update(dict(rows))
 
-    def _load_subscribers(self, ids: set[int | None]) -> dict[int, _Person]:
+    async def _load_subscribers(self, ids: set[int | None]) -> dict[int, _Person]:
         if not ids:
             return {}
-        with self.db.session() as session:
-            rows = session.execute(
-                select(Subscriber.id, Subscriber.status, Subscriber.name).where(
-                    Subscriber.id.in_(ids)
-                )
-            ).all()
-            lists: dict[int, set[str]] = {}
-            for sub_id, list_name in session.execute(
-                select(Subscription.subscriber_id, MailingList.name)
-                .join(MailingList, MailingList.id == Subscription.list_id)
-                .where(Subscription.subscriber_id.in_(ids))
-            ):
-                lists.setdefault(sub_id, set()).add(list_name)
-        return {
-            sub_id: (status, name, frozenset(lists.get(sub_id, ())))
-            for sub_id, status, name in rows
-        }
+        return await self.db.run_patiently(
+            lambda session: _read_people(session, ids), doing="reading subscribers"
+        )
 
     async def close(self) -> None:
         for name, problem in self.opened.items():
@@ -520,6 +775,52 @@ class _Sender:
                     await self.channels[name].close()
                 except Exception:
                     log.exception("channel %s: error while closing", name)
+
+
+def _record(
+    session: Session,
+    pending: list[dict[str, Any]],
+    bounces: list[tuple[int, int | None]],
+    policy: DeliveryPolicy,
+) -> None:
+    """Write outcomes, their attempts and the hard bounces they caused, in one transaction."""
+    connection = session.connection()
+    if pending:
+        connection.execute(_RECORD_OUTCOME, pending)
+        attempts = [
+            {
+                "delivery_id": p["b_id"],
+                "at": p["b_now"],
+                "outcome": p["b_outcome"],
+                "detail": p["b_detail"],
+            }
+            for p in pending
+        ]
+        connection.execute(insert(Attempt), attempts)
+    for subscriber_id, limit in bounces:
+        subscriber = session.get(Subscriber, subscriber_id)
+        if subscriber is None:
+            continue
+        subscriber.hard_bounces += 1
+        if subscriber.hard_bounces >= (limit or policy.bounces_to_stop):
+            subscriber.status = SubscriberStatus.BOUNCED
+            subscriber.updated_at = utcnow()
+
+
+def _read_people(session: Session, ids: set[int | None]) -> dict[int, _Person]:
+    rows = session.execute(
+        select(Subscriber.id, Subscriber.status, Subscriber.name).where(Subscriber.id.in_(ids))
+    ).all()
+    lists: dict[int, set[str]] = {}
+    for sub_id, list_name in session.execute(
+        select(Subscription.subscriber_id, MailingList.name)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(Subscription.subscriber_id.in_(ids))
+    ):
+        lists.setdefault(sub_id, set()).add(list_name)
+    return {
+        sub_id: (status, name, frozenset(lists.get(sub_id, ()))) for sub_id, status, name in rows
+    }
 
 
 def _still_subscribed(channel: Channel, person: _Person | None) -> bool:
@@ -541,107 +842,168 @@ def _waiting_with(row: _Claimed, rest: Sequence[_Claimed], scope: str) -> list[_
     return []
 
 
-def _claim(db: Database, channels: list[str], policy: DeliveryPolicy, token: str) -> list[_Claimed]:
-    """Mark a batch of due rows `sending` with a lease, and return them.
+def _claim(
+    session: Session, channels: list[str], policy: DeliveryPolicy, token: str
+) -> list[_Claimed]:
+    """Mark at most `batch_size` due rows `claimed` with a lease, and return them.
 
-    PostgreSQL skips rows another worker has locked; on both databases the UPDATE only
-    takes rows still queued, so two claimers never get the same row. The rows are tagged
-    with `token` and read back by it, so a claim whose answer was lost with the connection
-    is found again when the claim is retried.
+    On PostgreSQL the ids are chosen in a materialized CTE (`LIMIT … FOR UPDATE SKIP
+    LOCKED`), then updated by a join: whatever plan the planner picks, the LIMIT is applied
+    once, so one claim can never take the whole queue, and rows another worker has
+    locked are skipped. The rows are tagged with `token` and read back by it, so a claim
+    whose answer was lost with the connection finds its rows again instead of taking more.
     """
-
-    def claim(session: Session) -> list[_Claimed]:
-        now = utcnow()
-        due = (
-            select(Delivery.id)
-            .where(
-                Delivery.state == DeliveryState.QUEUED,
-                Delivery.next_attempt_at <= now,
-                Delivery.channel.in_(channels),
-            )
-            .order_by(Delivery.next_attempt_at, Delivery.id)
-            .limit(policy.batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(due.scalar_subquery()), Delivery.state == DeliveryState.QUEUED)
-            .values(
-                state=DeliveryState.SENDING,
-                lease_until=now + policy.lease,
-                attempts=Delivery.attempts + 1,
-                updated_at=now,
-                claimed_by=token,
-            )
-        )
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.job,
-                Delivery.edition_id,
-                Delivery.channel,
-                Delivery.target,
-                Delivery.item,
-                Delivery.rendering_id,
-                Delivery.subscriber_id,
-                Delivery.attempts,
-                Delivery.created_at,
-            )
-            .where(Delivery.claimed_by == token, Delivery.state == DeliveryState.SENDING)
-            .order_by(Delivery.id)
-        )
-        return [_Claimed(*row) for row in rows]
-
-    return db.run(claim, doing="claiming deliveries")
-
-
-def _next_due_in(db: Database, channels: list[str], deadline: datetime) -> float | None:
-    """Seconds until the next queued row is due, if that is before `deadline`."""
-    soonest = db.run(
-        lambda session: session.scalar(
-            select(Delivery.next_attempt_at)
-            .where(Delivery.state == DeliveryState.QUEUED, Delivery.channel.in_(channels))
-            .order_by(Delivery.next_attempt_at)
-            .limit(1)
-        ),
-        doing="looking for due deliveries",
+    mine = select(*_CLAIMED_COLUMNS).where(
+        Delivery.claimed_by == token, Delivery.state == DeliveryState.CLAIMED
     )
-    if soonest is None or soonest > deadline:
+    found = session.execute(mine.order_by(Delivery.id)).all()
+    if found:  # this claim was made already; its answer was lost
+        return [_Claimed(*row) for row in found]
+    now = utcnow()
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.next_attempt_at <= now,
+            Delivery.channel.in_(channels),
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(policy.batch_size)
+        .with_for_update(skip_locked=True)
+    )
+    values = {
+        "state": DeliveryState.CLAIMED,
+        "lease_until": now + policy.lease,
+        "updated_at": now,
+        "claimed_by": token,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        chosen = due.cte("due").prefix_with("MATERIALIZED")
+        where = [Delivery.id == chosen.c.id]
+    else:  # SQLite runs the IN subquery once; one process sends at a time anyway
+        where = [Delivery.id.in_(due.scalar_subquery())]
+    session.execute(
+        update(Delivery).where(*where, Delivery.state == DeliveryState.QUEUED).values(**values)
+    )
+    return [_Claimed(*row) for row in session.execute(mine.order_by(Delivery.id))]
+
+
+_CLAIMED_COLUMNS = (
+    Delivery.id,
+    Delivery.job,
+    Delivery.edition_id,
+    Delivery.channel,
+    Delivery.target,
+    Delivery.item,
+    Delivery.rendering_id,
+    Delivery.subscriber_id,
+    Delivery.attempts,
+    Delivery.created_at,
+    Delivery.claimed_by,
+)
+
+
+async def _next_due_in(
+    db: Database, channels: dict[str, Channel], deadline: datetime
+) -> float | None:
+    """Seconds until a queued row can go (its time came, its channel is up), if before
+    `deadline`; None when nothing can go by then."""
+    down = {name: _outage(channel).remaining() for name, channel in channels.items()}
+    up = [name for name, left in down.items() if not left]
+    down = {name: left for name, left in down.items() if left}
+
+    def soonest(session: Session) -> tuple[datetime | None, bool]:
+        queued = select(Delivery.next_attempt_at).where(Delivery.state == DeliveryState.QUEUED)
+        first = session.scalar(
+            queued.where(Delivery.channel.in_(up)).order_by(Delivery.next_attempt_at).limit(1)
+        )
+        waiting = session.scalar(queued.where(Delivery.channel.in_(down)).limit(1))
+        return first, waiting is not None
+
+    first, waiting = await db.run_patiently(soonest, doing="looking for due deliveries")
+    now = utcnow()
+    candidates = []
+    if first is not None:
+        candidates.append((first - now).total_seconds())
+    if waiting:
+        candidates.append(min(down.values()))
+    if not candidates:
         return None
-    return max((soonest - utcnow()).total_seconds(), 0.05)
+    wait = min(candidates)
+    if now + timedelta(seconds=wait) > deadline:
+        return None
+    return max(wait, 0.05)
+
+
+async def _recover(db: Database, channels: dict[str, Channel]) -> None:
+    counts = await db.run_patiently(
+        lambda session: _recover_rows(session, channels),
+        doing="recovering deliveries of a stopped worker",
+    )
+    _report_recovery(counts)
 
 
 def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
-    """Rows left `sending` by a stopped worker: re-queue or mark unknown, by channel.
+    """Rows held by a worker whose lease ran out: back to the queue, or `unknown`.
 
     A row's lease runs out only when no live worker renews it, so these rows belong to
-    a worker that crashed or lost its database. Email goes back to the queue (the
-    receiving side drops a copy by its Message-ID); a public post becomes `unknown`.
+    a worker that crashed or lost its database. A `claimed` row was never started: it
+    goes back to the queue. A `sending` row may have reached the service: email goes back
+    to the queue (the receiving side drops a copy by its Message-ID); a public post
+    becomes `unknown`.
     """
+    counts = db.run(
+        lambda session: _recover_rows(session, channels),
+        doing="recovering deliveries of a stopped worker",
+    )
+    _report_recovery(counts)
+    return sum(counts.values())
 
-    def recover(session: Session) -> int:
-        now = utcnow()
-        stale = session.scalars(
-            select(Delivery)
-            .where(Delivery.state == DeliveryState.SENDING, Delivery.lease_until < now)
-            .with_for_update(skip_locked=True)
-        ).all()
-        for row in stale:
-            channel = channels.get(row.channel)
-            if channel is not None and channel.after_crash == "requeue":
-                row.state, row.next_attempt_at = DeliveryState.QUEUED, now
-                note = "the sender stopped while sending; queued again"
-            else:
-                row.state = DeliveryState.UNKNOWN
-                note = "the sender stopped while sending; it may or may not have arrived"
-            row.error, row.lease_until, row.updated_at = note, None, now
+
+def _recover_rows(session: Session, channels: dict[str, Channel]) -> Counter[str]:
+    now = utcnow()
+    stale = session.scalars(
+        select(Delivery)
+        .where(Delivery.state.in_(HELD), Delivery.lease_until < now)
+        .with_for_update(skip_locked=True)
+    ).all()
+    counts: Counter[str] = Counter()
+    for row in stale:
+        channel = channels.get(row.channel)
+        if row.state == DeliveryState.CLAIMED:
+            row.state = DeliveryState.QUEUED
+            row.next_attempt_at = min(row.next_attempt_at, now)
+            counts["unstarted"] += 1
+        elif channel is not None and channel.after_crash == "requeue":
+            row.state, row.next_attempt_at = DeliveryState.QUEUED, now
+            note = "the sender stopped while sending; queued again"
             session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
-        return len(stale)
+            row.error = note
+            counts["requeued"] += 1
+        else:
+            row.state = DeliveryState.UNKNOWN
+            note = "the sender stopped while sending; it may or may not have arrived"
+            session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
+            row.error = note
+            counts["unknown"] += 1
+        row.lease_until, row.updated_at = None, now
+    return counts
 
-    count = db.run(recover, doing="recovering deliveries of a stopped worker")
-    if count:
-        log.warning("recovered %d deliveries left in flight by a stopped sender", count)
-    return count
+
+def _report_recovery(counts: Counter[str]) -> None:
+    if counts["unstarted"]:
+        log.warning(
+            "%d deliveries claimed by a stopped worker, never started, went back to the queue",
+            counts["unstarted"],
+        )
+    if counts["requeued"] or counts["unknown"]:
+        log.warning(
+            "a stopped worker was sending %d deliveries: %d queued again (email), %d marked "
+            "unknown (they may have arrived; `syndicate retry` sends them again)",
+            counts["requeued"] + counts["unknown"],
+            counts["requeued"],
+            counts["unknown"],
+        )
 
 
 def requeue(db: Database, state: str, *, job: str | None = None, channel: str | None = None) -> int:

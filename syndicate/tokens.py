@@ -11,6 +11,10 @@ import hashlib
 import hmac
 import secrets
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from syndicate.db.insert import insert_new
 from syndicate.db.models import SiteSecret
 from syndicate.db.session import Database
 
@@ -27,12 +31,19 @@ def site_secret(db: Database, configured: str | None) -> bytes:
     """The configured secret, or one generated once and kept in the database."""
     if configured:
         return configured.encode()
-    with db.session() as session:
-        row = session.get(SiteSecret, "signing")
-        if row is None:
-            row = SiteSecret(name="signing", value=secrets.token_urlsafe(32))
-            session.add(row)
-        return row.value.encode()
+
+    def read_or_make(session: Session) -> bytes:
+        # Two processes starting together on a new database may both make one: the
+        # first to commit wins and the other reads the winner's.
+        stored = select(SiteSecret.value).where(SiteSecret.name == "signing")
+        value = session.scalar(stored)
+        if value is None:
+            fresh = {"name": "signing", "value": secrets.token_urlsafe(32)}
+            insert_new(session, SiteSecret, [fresh], ("name",))
+            value = session.scalars(stored).one()
+        return value
+
+    return db.run(read_or_make, doing="reading the site's signing secret").encode()
 
 
 def make_token(secret: bytes, purpose: str, value: str) -> str:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from syndicate.channels.base import (
+    ChannelDown,
+    ChannelRefused,
     EmailMessage,
     PermanentError,
     SendResult,
     TargetGone,
     TransientError,
-    UnknownOutcome,
 )
 from syndicate.channels.email import EmailChannel, SmtpServerAddress
 from syndicate.config import ConfigError, ConfigTable
@@ -136,7 +137,7 @@ def test_wrong_password_names_the_channel_but_not_the_password(tls_files: TlsFil
     with SmtpServer(user="kabar", password="rahasia", tls=tls_files) as server:
         url = f"smtp+starttls://kabar:salah-sekali@{server.host}:{server.port}"
         channel = channel_for(server, smtp_url=url, ca_file=str(tls_files.cert))
-        with pytest.raises(PermanentError) as caught:
+        with pytest.raises(ChannelRefused) as caught:
             asyncio.run(send_all(channel, message_to("sari@example.org")))
         assert '"newsletter"' in str(caught.value) and "kabar" in str(caught.value)
         assert "salah-sekali" not in str(caught.value)
@@ -183,34 +184,36 @@ def test_550_for_policy_is_permanent_but_the_address_is_not_gone() -> None:
         assert not isinstance(caught.value, TargetGone)
 
 
-def test_421_after_data_is_transient() -> None:
+def test_421_after_data_means_the_server_is_down_not_the_message() -> None:
     with SmtpServer() as server:
         server.fail_next("DATA", "421 4.3.2 Service shutting down")
         channel = channel_for(server)
-        with pytest.raises(TransientError, match="421"):
+        with pytest.raises(ChannelDown, match="421"):
             asyncio.run(send_all(channel, message_to("sari@example.org")))
 
 
-def test_connection_lost_after_the_body_is_an_unknown_outcome() -> None:
+def test_connection_lost_after_the_body_may_have_sent_it_and_is_the_servers_fault() -> None:
     with SmtpServer() as server:
         server.fail_next("DATA", DROP)
         channel = channel_for(server)
-        with pytest.raises(UnknownOutcome, match="lost after the message"):
+        with pytest.raises(ChannelDown, match="lost after the message") as caught:
             asyncio.run(send_all(channel, message_to("sari@example.org")))
+        assert caught.value.maybe_sent
 
 
-def test_connection_lost_before_data_is_transient() -> None:
+def test_connection_lost_before_data_means_the_server_is_down() -> None:
     with SmtpServer() as server:
         server.fail_next("RCPT", DROP)
         channel = channel_for(server)
-        with pytest.raises(TransientError, match="before the message"):
+        with pytest.raises(ChannelDown, match="before the message") as caught:
             asyncio.run(send_all(channel, message_to("sari@example.org")))
+        assert not caught.value.maybe_sent
 
 
-def test_connection_refused_is_transient() -> None:
+def test_connection_refused_means_the_server_is_down() -> None:
     server = SmtpServer()  # never started: nothing listens on its port
     channel = channel_for(server, timeout=2)
-    with pytest.raises(TransientError, match="cannot reach"):
+    with pytest.raises(ChannelDown, match="cannot reach"):
         asyncio.run(send_all(channel, message_to("sari@example.org")))
 
 

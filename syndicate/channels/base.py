@@ -8,13 +8,25 @@ Errors a channel raises, and what the delivery does with them::
 
     ChannelError                 base class; never raised itself
     ├── TransientError           nothing was delivered; try again later (retry_after hint;
-    │                            scope: what else waits — the channel, the target, or
-    │                            just this message)
+    │   │                        scope: what else waits — the channel, the target, or
+    │   │                        just this message); the message counts an attempt
+    │   └── ChannelDown          the network cannot be reached now (connection refused or
+    │                            timed out, SMTP 421, a server that stopped answering):
+    │                            nothing is known of this message, so it costs no attempt;
+    │                            the whole channel waits with its own backoff.
+    │                            `maybe_sent`: the line died after the request left
     ├── PermanentError           the network refused this message for good: failed
-    │   └── TargetGone           the target left (bot removed, address bounced): failed,
-    │                            and the channel stops sending to it
+    │   ├── TargetGone           the target left (bot removed, address bounced): failed,
+    │   │                        and the channel stops sending to it
+    │   └── ChannelRefused       the network refuses the channel itself (a wrong password
+    │                            or token, an untrusted certificate): no message is at
+    │                            fault; the channel waits until an editor fixes it
     └── UnknownOutcome           the request may or may not have been delivered (a timeout
                                  after it left); never re-sent without an editor's say
+
+A channel whose requests may be held back before they leave (its own pacing) calls
+`request_starts()` just before each request, so the delivery records the moment a message
+is really in flight; for any other channel the delivery records it just before `send`.
 
 Any other exception from `send` is treated like `UnknownOutcome` when it escapes after the
 request may have left, so a bug in an adapter cannot make syndicate post twice.
@@ -23,7 +35,8 @@ request may have left, so a bug in an adapter cannot make syndicate post twice.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -35,7 +48,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Channel",
+    "ChannelDown",
     "ChannelError",
+    "ChannelRefused",
     "EmailMessage",
     "Message",
     "PermanentError",
@@ -44,6 +59,7 @@ __all__ = [
     "TargetGone",
     "TransientError",
     "UnknownOutcome",
+    "request_starts",
 ]
 
 
@@ -112,6 +128,20 @@ class TransientError(ChannelError):
         self.attempted = attempted
 
 
+class ChannelDown(TransientError):
+    """The network cannot be reached now; this message is not at fault.
+
+    The delivery pauses the whole channel (growing waits while the outage lasts) and
+    gives its messages back to the queue without counting an attempt. `maybe_sent` says
+    the connection died after the request left: a channel that re-sends after a crash
+    (email) sends it again, any other records it as an unknown outcome.
+    """
+
+    def __init__(self, message: str, *, maybe_sent: bool = False) -> None:
+        super().__init__(message, scope="channel", attempted=False)
+        self.maybe_sent = maybe_sent
+
+
 class PermanentError(ChannelError):
     """The network refused this message; sending it again would fail the same way."""
 
@@ -120,8 +150,32 @@ class TargetGone(PermanentError):
     """The target is gone for good: the bot was removed, the address does not exist."""
 
 
+class ChannelRefused(PermanentError):
+    """The network refuses the channel itself (login, token, certificate), not a message.
+
+    No message counts an attempt: the channel waits until the settings are fixed.
+    """
+
+
 class UnknownOutcome(ChannelError):
     """The request may have been delivered; sending again could make a copy."""
+
+
+# Set by the delivery around each `send`: called when the message's request is let go.
+request_started: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar(
+    "request_started", default=None
+)
+
+
+async def request_starts() -> None:
+    """Say that the request for the message being sent leaves now (after any pacing).
+
+    Only channels with `announces_requests = True` call it; calling it twice for one
+    message (a photo refused, then the text) is harmless.
+    """
+    hook = request_started.get()
+    if hook is not None:
+        await hook()
 
 
 class Channel(abc.ABC):
@@ -138,6 +192,9 @@ class Channel(abc.ABC):
     # (right for email, where the Message-ID lets the receiver drop a copy); "unknown"
     # leaves it for an editor (right for public posts, where a copy is worse than a gap).
     after_crash: ClassVar[str] = "unknown"
+    # True when `send` calls `request_starts()` itself, after its own pacing: messages
+    # waiting for their turn then never count as in flight.
+    announces_requests: ClassVar[bool] = False
     # How many messages of this channel may be in flight at once (e.g. an SMTP pool).
     concurrency: int = 1
     # Hard bounces before an email address is marked bounced; None: the delivery default.

@@ -27,7 +27,7 @@ How the PDS's answers map onto the channel error tree::
     403, 400 AccountTakedown/Deactivated    TargetGone: the channel stops posting there
     429, 503                                TransientError(retry_after from Retry-After or
                                             ratelimit-reset)
-    connection refused                      TransientError
+    connection refused                      ChannelDown (the channel waits)
     a timeout or dropped connection after   UnknownOutcome: the post may exist; atproto has
     the request left, other 5xx             no idempotency key, so it is not sent again
 """
@@ -44,6 +44,7 @@ import httpx
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
     Message,
     PermanentError,
     SendResult,
@@ -189,7 +190,7 @@ class BlueskyChannel(Channel):
         try:
             return await self._client.post(f"/xrpc/{method}", headers=headers, **kwargs)
         except _NEVER_LEFT as error:
-            raise TransientError(
+            raise ChannelDown(
                 f'channel "{self.name}": cannot reach {self.pds_url} ({error!r}).'
             ) from error
         except httpx.HTTPError as error:

@@ -34,13 +34,17 @@ delivery layer puts the channel's messages back until then.
 
 How SMTP outcomes map onto the channel errors:
 
-- a 4xx reply, or a connection refused, reset or timed out before the message body was
-  sent → `TransientError`;
+- a server that cannot be reached (refused, reset, timed out, silent), 421 at any point,
+  or a 4xx to the greeting, EHLO or the sender → `ChannelDown`: the server, not the
+  message, is the problem, so the channel waits and no message counts an attempt;
+- a 4xx to the recipient or to the body → `TransientError` for that message alone;
 - a 5xx reply → `PermanentError`; for the recipient's address ("550 5.1.1 no such user",
   551, 553) → `TargetGone`;
 - the connection lost after the body was sent, before the server's final reply →
-  `UnknownOutcome` (the server may have taken the message);
-- a refused login → `PermanentError` naming the channel and user, never the password.
+  `ChannelDown(maybe_sent=True)`: the server may have taken the message, and email is
+  sent again (the Message-ID lets the receiver drop a copy);
+- a refused login, an untrusted certificate, a missing STARTTLS → `ChannelRefused`
+  naming the channel and user, never the password.
 """
 
 from __future__ import annotations
@@ -66,14 +70,15 @@ import dkim
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
     ChannelError,
+    ChannelRefused,
     EmailMessage,
     Message,
     PermanentError,
     SendResult,
     TargetGone,
     TransientError,
-    UnknownOutcome,
 )
 from syndicate.render.email import parse_mailbox
 
@@ -470,15 +475,16 @@ class EmailChannel(Channel):
             except OSError as error:  # includes SMTPServerDisconnected and timeouts
                 self._pool.discard(smtp)
                 if smtp.body_sent:
-                    raise UnknownOutcome(
+                    raise ChannelDown(
                         f'Email channel "{self.name}": the connection to {self._where} was '
                         f"lost after the message to {message.recipient} was sent, before "
-                        f"the server confirmed it ({_describe(error)})."
+                        f"the server confirmed it ({_describe(error)}).",
+                        maybe_sent=True,
                     ) from None
                 if not fresh:
                     logger.info("%s: an SMTP connection went stale; reconnecting", self.name)
                     continue
-                raise TransientError(
+                raise ChannelDown(
                     f'Email channel "{self.name}": the connection to {self._where} was lost '
                     f"before the message to {message.recipient} was sent "
                     f"({_describe(error)})."
@@ -506,12 +512,16 @@ class EmailChannel(Channel):
             f'Email channel "{self.name}": {self._where} refused {stage} with "{code} {text}".'
         )
         if 400 <= code < 500:
-            # A busy or greylisted mailbox delays only its own message; 421 and refusals
-            # of the sender or the body mean the server itself wants everyone to wait.
-            mailbox_only = stage.startswith("the recipient") and code != 421
-            return TransientError(sentence, scope="message" if mailbox_only else "channel")
+            # A busy or greylisted mailbox, or a body put off for now, delays only its own
+            # message; 421 and a refusal of the connection or the sender mean the server
+            # itself wants everyone to wait.
+            if stage.startswith(("the recipient", "the message")) and code != 421:
+                return TransientError(sentence, scope="message")
+            return ChannelDown(sentence)
         if stage.startswith("the recipient") and _address_gone(code, text):
             return TargetGone(sentence)
+        if stage == "the connection" and 500 <= code < 600:
+            return ChannelRefused(sentence)
         if 500 <= code < 600:
             return PermanentError(sentence)
         return TransientError(sentence)
@@ -536,19 +546,19 @@ class EmailChannel(Channel):
                 smtp.login(server.user, server.password or "")
         except smtplib.SMTPAuthenticationError as error:
             _quietly_close(smtp)
-            raise PermanentError(
+            raise ChannelRefused(
                 f'Email channel "{self.name}": {self._where} refused the login of user '
                 f'"{server.user}" ({error.smtp_code}); check the user and password in smtp_url.'
             ) from None
         except smtplib.SMTPNotSupportedError as error:
             _quietly_close(smtp)
             what = "STARTTLS" if "STARTTLS" in str(error).upper() else "AUTH (login)"
-            raise PermanentError(
+            raise ChannelRefused(
                 f'Email channel "{self.name}": {self._where} does not offer {what}.'
             ) from None
         except ssl.SSLCertVerificationError as error:
             _quietly_close(smtp)
-            raise PermanentError(
+            raise ChannelRefused(
                 f'Email channel "{self.name}": the TLS certificate of {self._where} is not '
                 f"trusted ({error.verify_message}); set ca_file or fix the certificate."
             ) from None
@@ -557,7 +567,7 @@ class EmailChannel(Channel):
             raise self._refusal(error.smtp_code, error.smtp_error, "the connection") from None
         except OSError as error:
             _quietly_close(smtp)
-            raise TransientError(
+            raise ChannelDown(
                 f'Email channel "{self.name}": cannot reach {self._where} ({_describe(error)}).'
             ) from None
         logger.info("%s: connected to %s", self.name, self._where)

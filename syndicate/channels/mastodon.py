@@ -51,6 +51,7 @@ import httpx
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
     Message,
     PermanentError,
     SendResult,
@@ -236,7 +237,7 @@ class MastodonChannel(Channel):
                 self.max_characters = _max_characters(await client.get("/api/v2/instance"))
         except httpx.HTTPError as error:
             await client.aclose()
-            raise TransientError(
+            raise ChannelDown(
                 f'channel "{self.name}": cannot reach {self.instance_url} ({error!r}).'
             ) from error
         except PermanentError:

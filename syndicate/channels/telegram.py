@@ -4,12 +4,12 @@ How Telegram's answers map onto the channel error tree (see `syndicate.channels.
 
     RetryAfter (429, flood control)          TransientError(retry_after=seconds,
                                              scope="target"); that chat is paused
-    TimedOut from a connect or pool timeout  TransientError   (the request never left)
-    NetworkError from httpx.ConnectError     TransientError   (the request never left)
+    TimedOut from a connect or pool timeout  ChannelDown      (the request never left)
+    NetworkError from httpx.ConnectError     ChannelDown      (the request never left)
     TimedOut / NetworkError otherwise, 5xx   UnknownOutcome   (the message may be posted)
     BadRequest (400)                         PermanentError with Telegram's description
     Forbidden (403)                          TargetGone       (bot removed or blocked)
-    InvalidToken (401, 404)                  PermanentError
+    InvalidToken (401, 404)                  ChannelRefused
     ChatMigrated                             sent once more to the new chat id
 
 Telegram is at-most-once: a second copy in a public channel is worse than a missing one,
@@ -65,6 +65,8 @@ from telegram.warnings import PTBDeprecationWarning
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
+    ChannelRefused,
     Message,
     PermanentError,
     SendResult,
@@ -72,6 +74,7 @@ from syndicate.channels.base import (
     TargetGone,
     TransientError,
     UnknownOutcome,
+    request_starts,
 )
 from syndicate.config import ConfigTable
 
@@ -117,6 +120,7 @@ class TelegramChannel(Channel):
     type = "telegram"
     medium = "telegram"
     after_crash = "unknown"  # a second copy in a public channel is worse than a gap
+    announces_requests = True  # a post waiting for its place in the pacing is not in flight
 
     def __init__(
         self,
@@ -209,12 +213,12 @@ class TelegramChannel(Channel):
         except InvalidToken:
             await bot.shutdown()
             # from None: PTB's own message quotes the token.
-            raise PermanentError(
+            raise ChannelRefused(
                 f'channel "{self.name}": Telegram refused the bot token (Unauthorized).'
             ) from None
         except TelegramError as error:
             await bot.shutdown()
-            raise TransientError(
+            raise ChannelDown(
                 f'channel "{self.name}": cannot reach the Telegram Bot API ({error}).'
             ) from error
         self._bot = bot
@@ -285,6 +289,11 @@ class TelegramChannel(Channel):
         """Send once, in turn, and return Telegram's message_id, or raise a channel error."""
         try:
             async with self._pacer.turn(post.target, chat_id) as turn:
+                try:
+                    await request_starts()  # its turn came: from now on it is in flight
+                except BaseException:
+                    turn.refused()
+                    raise
                 try:
                     return await self._request_once(post, form, chat_id)
                 except RetryAfter as error:
@@ -357,9 +366,9 @@ class TelegramChannel(Channel):
                 f"{where}: the bot was removed from {chat_id} or blocked ({_describe(error)})."
             )
         if isinstance(error, InvalidToken):
-            return PermanentError(f"{where}: Telegram refused the bot token (Unauthorized).")
+            return ChannelRefused(f"{where}: Telegram refused the bot token (Unauthorized).")
         if isinstance(error, NetworkError) and _never_left(error):
-            return TransientError(f"{where}: cannot reach the Telegram Bot API ({error}).")
+            return ChannelDown(f"{where}: cannot reach the Telegram Bot API ({error}).")
         if isinstance(error, TimedOut):
             return UnknownOutcome(
                 f"{where}: Telegram did not answer in {self.timeout:g} seconds; "

@@ -31,7 +31,7 @@ How the receiver's answers map onto the channel error tree::
                                  Webhook", Slack "channel_is_archived")
     other 4xx                    PermanentError with the receiver's answer
     500, 502, 504, timeouts      UnknownOutcome: the receiver may have acted on it
-    connection refused           TransientError
+    connection refused           ChannelDown (the channel waits)
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import httpx
 
 from syndicate.channels.base import (
     Channel,
+    ChannelDown,
     Message,
     PermanentError,
     SendResult,
@@ -170,7 +171,7 @@ class WebhookChannel(Channel):
         try:
             response = await self._client.post(url, content=body, headers=headers)
         except _NEVER_LEFT as error:
-            raise TransientError(
+            raise ChannelDown(
                 f'channel "{self.name}": cannot reach {self.targets()[0]} ({error!r}).'
             ) from error
         except httpx.HTTPError as error:

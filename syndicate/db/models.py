@@ -81,12 +81,13 @@ class Base(DeclarativeBase):
 
 class DeliveryState:
     QUEUED = "queued"
+    CLAIMED = "claimed"  # a worker holds it (with a lease) but its request has not started
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
-    ALL = (QUEUED, SENDING, SENT, FAILED, UNKNOWN, SKIPPED)
+    ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, UNKNOWN, SKIPPED)
 
 
 class SubscriberStatus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -15,11 +16,21 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "DatabaseError", "open_database"]
+__all__ = [
+    "Database",
+    "DatabaseError",
+    "describe_outage",
+    "is_connection_problem",
+    "open_database",
+]
 
 T = TypeVar("T")
 # A lost connection is tried again this many times, waiting about thirty seconds in all.
 RECONNECT_TRIES = 10
+# While the database stays away, the patient callers say so this often.
+OUTAGE_REPORT_EVERY = 30.0
+# How SQLite and PostgreSQL say their disk is full.
+_DISK_FULL = ("database or disk is full", "no space left on device", "disk full")
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +71,63 @@ class Database:
                 with self.session() as session:
                     return work(session)
             except (OperationalError, DBAPIError) as error:
-                if not _is_connection_problem(error) or attempt == RECONNECT_TRIES - 1:
+                if not is_connection_problem(error) or attempt == RECONNECT_TRIES - 1:
                     raise
-                log.warning(
-                    "the database connection was lost while %s; trying again (%s)",
-                    doing,
-                    str(error.orig).strip().splitlines()[0] if error.orig else error,
-                )
+                log.warning("%s while %s; trying again", describe_outage(error), doing)
                 time.sleep(min(0.1 * 2**attempt, 5.0))
         raise AssertionError  # unreachable
+
+    async def run_patiently(
+        self,
+        work: Callable[[Session], T],
+        *,
+        doing: str,
+        on_outage: Callable[[], None] | None = None,
+    ) -> T:
+        """`run`, in a thread, waiting out an outage of any length without blocking the loop.
+
+        The sending side uses it: an outcome it cannot record yet is kept and written
+        once the database is back, however long that takes. `on_outage` is called when
+        the first try fails.
+        """
+        return await self.call_patiently(
+            lambda: self._run_once(work), doing=doing, on_outage=on_outage
+        )
+
+    async def call_patiently(
+        self, call: Callable[[], T], *, doing: str, on_outage: Callable[[], None] | None = None
+    ) -> T:
+        """`call()` (which uses this database) in a thread, retried while the database is away."""
+        waited, since = 0.5, time.monotonic()
+        warned_at: float | None = None
+        while True:
+            try:
+                result = await asyncio.to_thread(call)
+            except (OperationalError, DBAPIError) as error:
+                if not is_connection_problem(error):
+                    raise
+                now = time.monotonic()
+                if warned_at is None and on_outage is not None:
+                    on_outage()
+                if warned_at is None or now - warned_at >= OUTAGE_REPORT_EVERY:
+                    log.warning(
+                        "%s while %s; waiting for it (%.0f s so far)",
+                        describe_outage(error),
+                        doing,
+                        now - since,
+                    )
+                    warned_at = now
+                await asyncio.sleep(waited)
+                waited = min(waited * 2, 5.0)
+                continue
+            if warned_at is not None:
+                back_after = time.monotonic() - since
+                log.warning("the database is back after %.0f s (%s)", back_after, doing)
+            return result
+
+    def _run_once(self, work: Callable[[Session], T]) -> T:
+        with self.session() as session:
+            return work(session)
 
     @contextmanager
     def sending_lock(self) -> Iterator[None]:
@@ -142,11 +201,25 @@ def _make_engine(url: str) -> Engine:
     raise DatabaseError(f"{url!r} is neither a SQLite nor a PostgreSQL database URL.")
 
 
-def _is_connection_problem(error: DBAPIError) -> bool:
+def is_connection_problem(error: DBAPIError) -> bool:
+    """Whether the database is away (or its disk full): waiting may help, the work is fine."""
     if error.connection_invalidated or isinstance(error, OperationalError):
         return True
     text = str(error.orig or error).lower()
-    return "closed" in text or "terminat" in text or "connection" in text
+    return "closed" in text or "terminat" in text or "connection" in text or _disk_full(text)
+
+
+def describe_outage(error: DBAPIError) -> str:
+    """One clause for the log: a full disk is called that, not a lost connection."""
+    text = str(error.orig or error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    if _disk_full(text.lower()):
+        return f"the database's disk is full ({first})"
+    return f"the database connection was lost ({first})"
+
+
+def _disk_full(text: str) -> bool:
+    return any(sign in text for sign in _DISK_FULL)
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -14,6 +14,7 @@ __all__ = ["STATE_COLOURS", "delivery_chart"]
 STATE_COLOURS = {
     DeliveryState.SENT: "#15803d",
     DeliveryState.QUEUED: "#2563eb",
+    DeliveryState.CLAIMED: "#60a5fa",
     DeliveryState.SENDING: "#7c3aed",
     DeliveryState.SKIPPED: "#9ca3af",
     DeliveryState.UNKNOWN: "#d97706",
