@@ -20,6 +20,12 @@ Usage::
 
     SmtpServer(close_after=3)        # hang up (after the 250) every 3 messages on a connection
 
+    server.fault = "greeting-421"    # until set back to None: 421 instead of the greeting;
+                                     # "command-421" (MAIL), "hang-before-data" (MAIL never
+                                     # answered), "hang-after-data" (the body, no reply)
+    server.refuse = {"x@example.org"}   # 550 5.1.1 for these recipients
+    server.down(); server.up()       # stop listening, then listen again on the same port
+
 Failures are answered in the order they were queued, per command; `after=n` lets n
 commands through first. `connections` counts client sessions, `most_open` the most open
 at once, and every `ReceivedMessage` has the server's `received_at` (time.monotonic()).
@@ -50,6 +56,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 __all__ = [
     "ACCEPT_THEN_DROP",
     "DROP",
+    "FAULTS",
     "ReceivedMessage",
     "SmtpServer",
     "TlsFiles",
@@ -58,6 +65,7 @@ __all__ = [
 
 DROP = "DROP"  # a reply that closes the connection instead of answering
 ACCEPT_THEN_DROP = "ACCEPT_THEN_DROP"  # DATA only: keep the message, then close, no reply
+FAULTS = ("greeting-421", "command-421", "hang-before-data", "hang-after-data")
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,14 @@ class _Handler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        if self._server.fault == "command-421":
+            return "421 4.3.2 Service shutting down, try again later"
+        if self._server.fault == "greeting-421":  # going down: answer, hang up, greet no one
+            assert server.transport is not None
+            asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.3.2 Service not available, closing the connection"
+        while self._server.fault == "hang-before-data":
+            await asyncio.sleep(0.05)
         if (reply := self._server._next_failure("MAIL", server)) is not None:
             return reply
         envelope.mail_from = address
@@ -110,10 +126,17 @@ class _Handler:
     ) -> str:
         if (reply := self._server._next_failure("RCPT", server)) is not None:
             return reply
+        if address in self._server.refuse:
+            return f"550 5.1.1 <{address}>: no such user"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self._server.fault == "hang-after-data":
+            while self._server.fault == "hang-after-data":
+                await asyncio.sleep(0.05)
+            # The client gave up waiting: like a server that crashed, it keeps nothing.
+            return "451 4.3.0 Too late"
         reply = self._server._next_failure("DATA", server, accept_then_drop=True)
         if reply is not None and reply != ACCEPT_THEN_DROP:
             return reply
@@ -165,6 +188,8 @@ class SmtpServer:
     ) -> None:
         self.host = "127.0.0.1"
         self.port = _free_port(self.host)
+        self.fault: str | None = None  # one of FAULTS while it lasts
+        self.refuse: set[str] = set()  # recipients answered 550 5.1.1
         self.messages: list[ReceivedMessage] = []
         self.connections = 0  # how many client sessions the server has seen
         self.open_now = 0  # client sessions open right now
@@ -193,6 +218,7 @@ class SmtpServer:
         else:
             options["tls_context"] = tls_context
             options["require_starttls"] = require_starttls
+        self._options = options
         self._controller = _CountingController(self, _Handler(self), **options)
 
     @property
@@ -219,6 +245,17 @@ class SmtpServer:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def down(self) -> None:
+        """Stop listening (connections are refused) until `up()`."""
+        self._controller.stop()
+
+    def up(self) -> None:
+        """Listen again, on the same port, keeping what was received."""
+        self._controller = _CountingController(self, _Handler(self), **self._options)
+        connections = self.connections
+        self._controller.start()
+        self.connections = connections  # the readiness check is not a client
 
     def __enter__(self) -> SmtpServer:
         return self.start()
@@ -280,6 +317,14 @@ class _CountedSMTP(SMTP):
     def __init__(self, owner: SmtpServer, handler: Any, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._owner = owner
+
+    async def _handle_client(self) -> None:
+        if self._owner.fault == "greeting-421":
+            await self.push("421 4.3.2 Service not available, try again later")
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super()._handle_client()
 
     def connection_made(self, transport: Any) -> None:
         with self._owner._lock:
