@@ -229,6 +229,8 @@ async def deliver_due(
         heartbeat.cancel()
         await sender.flush()
         await sender.close()
+    if sender.waiting:  # still queued: their server was down (the log says which)
+        outcomes["waiting for their server"] = len(sender.waiting)
     return outcomes
 
 
@@ -262,6 +264,7 @@ class _Sender:
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
         self.started: set[int] = set()  # rows whose request started (written, where needed)
         self.lost: set[int] = set()  # rows another worker took over after our lease ran out
+        self.waiting: set[int] = set()  # rows given back because their server was down
         self.leases_until = time.monotonic() + policy.lease.total_seconds()
         self._pending: list[dict[str, Any]] = []  # outcomes not written yet
         self._pending_bounces: list[tuple[int, int | None]] = []  # (subscriber, limit)
@@ -356,6 +359,7 @@ class _Sender:
         if outage.remaining():  # the server is down: the rest wait for it, untouched
             until = utcnow() + timedelta(seconds=outage.remaining())
             await self._release(list(queue), until, note=f"waiting: {outage.reason}")
+            self.waiting.update(row.id for row in queue)
         else:  # stopping: what was not started goes back to the queue, untouched
             await self._release(list(queue), utcnow())
 
@@ -456,6 +460,7 @@ class _Sender:
             rows.remove(row)
         until = self._pause_channel(channel, error)
         await self._release(rows, until, note=f"waiting: {error}")
+        self.waiting.update(row.id for row in rows)
 
     def _pause_channel(self, channel: Channel, error: ChannelError) -> datetime:
         outage = _outage(channel)
@@ -655,6 +660,7 @@ class _Sender:
         """
         now = utcnow()
         sent = state == DeliveryState.SENT
+        self.waiting.discard(row.id)
         self._pending.append(
             {
                 "b_id": row.id,
@@ -743,6 +749,8 @@ class _Sender:
         )
         self.in_flight.difference_update(ids)
         self.started.difference_update(ids)
+        if not self._pending:
+            self._recorded.set()
 
     def _count_bounce(self, subscriber_id: int, limit: int | None) -> None:
         self._pending_bounces.append((subscriber_id, limit))

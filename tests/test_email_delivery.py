@@ -444,3 +444,24 @@ def test_parsed_back_messages_are_plain_email_objects(make_site) -> None:
     (received,) = site.smtp.messages
     again = email.message_from_bytes(received.data, policy=policy.default)
     assert again["Subject"] == "Kabar pagi"
+
+
+def test_a_server_that_is_down_costs_no_attempt_and_the_mail_waits_for_it(make_site) -> None:
+    site = make_site("connections = 1")
+    site.subscribe("sari@example.org", "budi@example.org")
+    site.run()
+    site.smtp.down()
+
+    assert site.deliver() == {"waiting for their server": 2}
+    rows = site.rows()
+    assert {(row.state, row.attempts) for row in rows.values()} == {(DeliveryState.QUEUED, 0)}
+    assert all(
+        "waiting" in (row.error or "") and "cannot reach" in (row.error or "")
+        for row in rows.values()
+    )
+
+    site.smtp.up()
+    assert site.deliver(wait=10) == {"sent": 2}
+    received = Counter(to for m in site.smtp.messages for to in m.envelope_to)
+    assert received == Counter(["sari@example.org", "budi@example.org"])
+    assert {row.attempts for row in site.rows().values()} == {1}
