@@ -22,6 +22,7 @@ __all__ = [
     "local_edition_date",
     "local_tick",
     "next_fire_times",
+    "upcoming_fires",
 ]
 
 # A slot fired this late (the process was busy or asleep) still counts as that slot.
@@ -38,6 +39,16 @@ def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, da
         times[job.name] = (
             job.trigger(config.site.timezone).get_next_fire_time(None, now) if job.enabled else None
         )
+    return times
+
+
+def upcoming_fires(trigger: Any, now: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times of `trigger` after `now` (fewer if it stops)."""
+    times: list[datetime] = []
+    moment = trigger.get_next_fire_time(None, now)
+    while moment is not None and len(times) < count:
+        times.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
     return times
 
 

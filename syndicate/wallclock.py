@@ -2,7 +2,8 @@
 
 APScheduler 3's CronTrigger fires twice in the hour a clock falls back (01:30 EDT, then
 01:30 EST) and can step backwards inside that hour. Here a schedule is worked out on the
-wall clock as a calendar shows it, and each wall-clock slot becomes one instant:
+wall clock as a calendar shows it (`syndicate.cron`), and each wall-clock slot becomes one
+instant:
 
 - a time that happens twice (the clock falls back) fires once, at its first occurrence;
 - a time that does not exist (the clock springs forward) fires when the clock would have
@@ -15,7 +16,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
+
+from syndicate.cron import CronLine
 
 __all__ = ["WallClockCron"]
 
@@ -23,13 +25,12 @@ _TICK = timedelta(microseconds=1)
 
 
 class WallClockCron(BaseTrigger):
-    """A five-field cron line, read on the wall clock of `timezone`."""
+    """A five-field cron line (cron's meaning), read on the wall clock of `timezone`."""
 
     def __init__(self, expression: str, timezone: ZoneInfo) -> None:
         self.expression = expression
         self.timezone = timezone
-        # The same line on a clock without daylight saving: wall time treated as UTC.
-        self._wall = CronTrigger.from_crontab(expression, timezone=UTC)
+        self.line = CronLine.parse(expression)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
@@ -37,15 +38,13 @@ class WallClockCron(BaseTrigger):
         floor = self._wall_time(now)
         if previous_fire_time is not None:
             floor = max(floor, self._wall_time(previous_fire_time) + _TICK)
-        while True:
-            wall = self._wall.get_next_fire_time(None, floor)
-            if wall is None:
-                return None
+        while (wall := self.line.next_time(floor)) is not None:
             instant = self.instant(wall)
             if instant >= now:
                 return instant
             # In the repeated hour after a fall-back, a wall time can map before `now`.
             floor = wall + _TICK
+        return None
 
     def instant(self, wall: datetime) -> datetime:
         """The one real instant of a wall-clock time (given as naive or UTC-tagged)."""
@@ -53,7 +52,7 @@ class WallClockCron(BaseTrigger):
         return local.astimezone(UTC).astimezone(self.timezone)
 
     def _wall_time(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.timezone).replace(tzinfo=UTC)
+        return moment.astimezone(self.timezone).replace(tzinfo=None)
 
     def __str__(self) -> str:
         return f"cron[{self.expression}] on the wall clock of {self.timezone.key}"

@@ -163,6 +163,35 @@ def test_bad_cron_expression_names_the_job_file(
     assert "not a valid cron expression" in error_of(site, capsys)
 
 
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("0 7 * * 8", "(day of week: 8 is outside 0-7)"),
+        ("0 7 * * monday", '(day of week: "monday" is not a number 0-7 or a name sun-sat)'),
+        ("0 7 * * fri-mon", 'cron ranges do not wrap; write "fri-sat,sun-mon")'),
+        ("0 7 30 2 *", "(it never fires: no month it names has day 30)"),
+        ("0 7 * * 1-5 *", "cron needs 5 fields"),
+    ],
+)
+def test_a_schedule_cron_would_not_run_is_one_sentence_naming_file_and_key(
+    site: Path, capsys: pytest.CaptureFixture[str], schedule: str, reason: str
+) -> None:
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace("0 7 * * *", schedule), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert f'pagi.toml: schedule: "{schedule}" is not a valid cron expression' in message
+    assert reason in message and message.endswith(".")
+
+
+def test_every_weekday_form_cron_accepts_is_accepted(site: Path) -> None:
+    for schedule in ("0 7 * * 7", "0 7 * * 0,7", "0 7 * * Mon-FRI", "0 7 1 jan-jun sun/2"):
+        (site.parent / "jobs" / "pagi.toml").write_text(
+            PAGI.replace("0 7 * * *", schedule), encoding="utf-8"
+        )
+        assert load_config(site).job("pagi").schedule == schedule
+
+
 def test_job_naming_a_missing_channel_is_refused(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
