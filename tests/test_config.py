@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -138,6 +138,27 @@ def test_check_lists_jobs_with_next_fire_time_in_site_zone(
     assert "Asia/Jakarta" in out
     line = next(line for line in out.splitlines() if line.startswith("pagi"))
     assert "07:00 WIB" in line and "newsletter" in line
+
+
+def test_check_shows_the_next_runs_with_their_weekdays(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = site.parent / "jobs"
+    (jobs / "pagi.toml").write_text(PAGI.replace("0 7 * * *", "0 7 * * 1-5"), encoding="utf-8")
+    (jobs / "minggu.toml").write_text(PAGI.replace("0 7 * * *", "0 9 * * 7"), encoding="utf-8")
+    assert main(["--config", str(site), "check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    for job, days in (("pagi", names[:5]), ("minggu", ["Sun"])):
+        row = next(line for line in lines if line.startswith(job)).split()
+        weekday, day = row[-4], date.fromisoformat(row[-3])
+        assert weekday in days and weekday == names[day.weekday()], row
+    block = lines[lines.index("Next 5 runs:") + 1 :]
+    runs = {line.split()[0]: line.split(maxsplit=1)[1].split(", ") for line in block}
+    assert sorted({run.split()[0] for run in runs["pagi"]}, key=names.index) == names[:5]
+    assert all(run.split()[0] == "Sun" and run.endswith("09:00") for run in runs["minggu"])
+    assert len(runs["minggu"]) == len(runs["pagi"]) == 5
 
 
 def test_unknown_key_names_file_key_and_a_suggestion(
