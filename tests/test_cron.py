@@ -52,8 +52,15 @@ def test_each_weekday_number_is_the_day_cron_means(number: int, day: str) -> Non
 
 @pytest.mark.parametrize(
     ("name", "day"),
-    [("sun", "Sun"), ("MON", "Mon"), ("Tue", "Tue"), ("wed", "Wed")]
-    + [("thu", "Thu"), ("fri", "Fri"), ("sat", "Sat")],
+    [
+        ("sun", "Sun"),
+        ("MON", "Mon"),
+        ("Tue", "Tue"),
+        ("wed", "Wed"),
+        ("thu", "Thu"),
+        ("fri", "Fri"),
+        ("sat", "Sat"),
+    ],
 )
 def test_weekday_names_in_any_case(name: str, day: str) -> None:
     assert weekdays(name) == [day] * 2
