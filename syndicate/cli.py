@@ -11,6 +11,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -743,7 +744,8 @@ def _check(args: argparse.Namespace) -> int:
     print(
         f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
     )
-    times = next_fire_times(config)
+    now = datetime.now(UTC)
+    times = next_fire_times(config, now)
     rows = []
     for job in config.jobs.values():
         when = times[job.name]
@@ -753,15 +755,37 @@ def _check(args: argparse.Namespace) -> int:
                 job.schedule_text,
                 ",".join(job.channels),
                 job.format,
-                when.strftime("%Y-%m-%d %H:%M %Z") if when else "disabled",
+                f"{_weekday(when)} {when:%Y-%m-%d %H:%M %Z}" if when else "disabled",
             )
         )
     if rows:
         print(f"\nJobs (times in {zone}):")
         _print_table(("job", "schedule", "channels", "format", "next run"), rows)
+        _print_next_runs(config, now)
     else:
         print(f"\nNo jobs in {_shown(config.jobs_dir)}.")
     return 0
+
+
+def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:
+    """The next runs of each cron job, with their weekdays: "1-5" can be seen to mean Mon-Fri."""
+    from syndicate.slots import upcoming_fires
+
+    jobs = [job for job in config.jobs.values() if job.enabled and job.schedule is not None]
+    if not jobs:
+        return
+    print(f"\nNext {count} runs:")
+    width = max(len(job.name) for job in jobs)
+    for job in jobs:
+        times = upcoming_fires(job.trigger(config.site.timezone), now, count)
+        shown = ", ".join(f"{_weekday(when)} {when:%d %b %H:%M}" for when in times)
+        print(f"  {job.name.ljust(width)}  {shown}")
+
+
+def _weekday(when: datetime) -> str:
+    from syndicate.cron import WEEKDAY_NAMES
+
+    return WEEKDAY_NAMES[when.isoweekday() % 7]
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

@@ -2,7 +2,8 @@
 
 Every mistake an editor can make in a file ends in one `ConfigError` whose message is a
 single sentence naming the file, the key and the problem, e.g.
-``jobs/pagi.toml: schedule: "0 7 * *" is not a cron expression with 5 fields.``
+``jobs/pagi.toml: schedule: "0 7 * * 8" is not a valid cron expression (day of week: 8 is
+outside 0-7).``
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from syndicate.cron import CronError, CronLine
 
 __all__ = [
     "ChannelConfig",
@@ -322,8 +325,8 @@ class Job:
         """For a local-time job: the hour and minute of its cron line, else None."""
         if not self.local_time or self.schedule is None:
             return None
-        minute, hour = self.schedule.split()[:2]
-        return time(int(hour), int(minute))
+        line = CronLine.parse(self.schedule)
+        return time(min(line.hours), min(line.minutes))
 
     @property
     def schedule_text(self) -> str:
@@ -554,7 +557,7 @@ def _read_job(path: Path, config: Config) -> Job:
     if (schedule is None) == (every is None):
         table.fail("schedule", 'give either schedule = "0 7 * * *" (cron) or every = "10m"')
     if schedule is not None:
-        _check_cron(table, schedule, config.site.timezone)
+        _check_cron(table, schedule)
     channels = table.str_list("channels")
     for channel in channels:
         if channel not in config.channels:
@@ -581,7 +584,7 @@ def _read_job(path: Path, config: Config) -> Job:
         local_time=table.bool("local_time", False),
         track_clicks=table.bool("track_clicks", False),
     )
-    if job.local_time and not re.fullmatch(r"\d{1,2} \d{1,2}( \S+){3}", job.schedule or ""):
+    if job.local_time and not _at_one_time_of_day(job.schedule):
         table.fail("local_time", 'needs a schedule at one hour, such as schedule = "0 7 * * *"')
     if job.track_clicks and config.web is None:
         table.fail("track_clicks", "needs a [web] table in the settings: clicks go through it")
@@ -619,13 +622,18 @@ def _read_selection(table: ConfigTable, config: Config) -> Selection:
     return Selection(new, window, tuple(sources), trending)
 
 
-def _check_cron(table: ConfigTable, expression: str, timezone: ZoneInfo) -> None:
-    if len(expression.split()) != 5:
-        table.fail("schedule", f'"{expression}" is not a cron expression with 5 fields')
+def _check_cron(table: ConfigTable, expression: str) -> None:
     try:
-        _make_trigger(expression, None, timezone)
-    except ValueError as error:
+        CronLine.parse(expression)
+    except CronError as error:
         table.fail("schedule", f'"{expression}" is not a valid cron expression ({error})')
+
+
+def _at_one_time_of_day(schedule: str | None) -> bool:
+    if schedule is None:
+        return False
+    line = CronLine.parse(schedule)
+    return len(line.hours) == len(line.minutes) == 1
 
 
 def _make_trigger(schedule: str | None, every: timedelta | None, timezone: ZoneInfo) -> Any:

@@ -135,9 +135,9 @@ class Clock:
         scheduler.start()
         return scheduler
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self, now: datetime | None = None) -> None:
         """Slots missed while no scheduler ran are run once now (the latest), and said so."""
-        now = datetime.now(UTC)
+        now = now or datetime.now(UTC)
         for job in self.config.jobs.values():
             if not job.enabled or job.local_time:
                 continue

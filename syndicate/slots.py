@@ -22,12 +22,14 @@ __all__ = [
     "local_edition_date",
     "local_tick",
     "next_fire_times",
+    "upcoming_fires",
 ]
 
 # A slot fired this late (the process was busy or asleep) still counts as that slot.
 MISFIRE_GRACE = timedelta(hours=1)
 # How far back a local-time job looks for an hour some zone reached (a day and a bit).
 LOCAL_LOOKBACK = timedelta(hours=27)
+_TICK = timedelta(microseconds=1)
 
 
 def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
@@ -41,6 +43,16 @@ def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, da
     return times
 
 
+def upcoming_fires(trigger: Any, now: datetime, count: int) -> list[datetime]:
+    """The next `count` fire times of `trigger` after `now` (fewer if it stops)."""
+    times: list[datetime] = []
+    moment = trigger.get_next_fire_time(None, now)
+    while moment is not None and len(times) < count:
+        times.append(moment)
+        moment = trigger.get_next_fire_time(moment, _after(moment))
+    return times
+
+
 def current_slot(trigger: Any, now: datetime, grace: timedelta = MISFIRE_GRACE) -> datetime:
     """The latest fire time of `trigger` at or before `now` (within `grace`), else `now`."""
     return (last_fire(trigger, now, grace) or now).astimezone(UTC)
@@ -50,15 +62,20 @@ def last_fire(trigger: Any, now: datetime, grace: timedelta) -> datetime | None:
     """The latest fire time of `trigger` in (now - grace, now], or None."""
     from apscheduler.triggers.interval import IntervalTrigger
 
+    # In UTC: `now - grace` on a local time is wall-clock arithmetic, an hour out across
+    # a daylight-saving change (and slots are real intervals from the anchor, as
+    # APScheduler counts them).
+    now = now.astimezone(UTC)
     if isinstance(trigger, IntervalTrigger):  # arithmetic, not a walk through every slot
-        steps = (now - trigger.start_date) // trigger.interval
-        slot = trigger.start_date + steps * trigger.interval
+        start = trigger.start_date.astimezone(UTC)
+        steps = (now - start) // trigger.interval
+        slot = start + steps * trigger.interval
         return slot if steps >= 0 and now - slot < grace else None
     slot = None
     candidate = trigger.get_next_fire_time(None, now - grace)
     while candidate is not None and candidate <= now:
         slot = candidate
-        candidate = trigger.get_next_fire_time(candidate, candidate + timedelta(microseconds=1))
+        candidate = trigger.get_next_fire_time(candidate, _after(candidate))
     return slot
 
 
@@ -92,11 +109,17 @@ def count_fires(trigger: Any, after: datetime, until: datetime, cap: int = 10_00
     from apscheduler.triggers.interval import IntervalTrigger
 
     if isinstance(trigger, IntervalTrigger):
-        return max(0, (until - trigger.start_date) // trigger.interval) - max(
-            0, (after - trigger.start_date) // trigger.interval
+        start = trigger.start_date.astimezone(UTC)
+        return max(0, (until.astimezone(UTC) - start) // trigger.interval) - max(
+            0, (after.astimezone(UTC) - start) // trigger.interval
         )
-    count, moment = 0, trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
-    while moment is not None and moment <= until and count < cap:
+    count, moment = 0, trigger.get_next_fire_time(None, _after(after))
+    while moment is not None and moment <= until.astimezone(UTC) and count < cap:
         count += 1
-        moment = trigger.get_next_fire_time(moment, moment + timedelta(microseconds=1))
+        moment = trigger.get_next_fire_time(moment, _after(moment))
     return count
+
+
+def _after(moment: datetime) -> datetime:
+    """The instant just after `moment` (in UTC, where adding is not wall-clock arithmetic)."""
+    return moment.astimezone(UTC) + _TICK

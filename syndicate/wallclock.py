@@ -2,11 +2,15 @@
 
 APScheduler 3's CronTrigger fires twice in the hour a clock falls back (01:30 EDT, then
 01:30 EST) and can step backwards inside that hour. Here a schedule is worked out on the
-wall clock as a calendar shows it, and each wall-clock slot becomes one instant:
+wall clock as a calendar shows it (`syndicate.cron`), and each wall-clock slot becomes one
+instant: the first instant at which the clock shows that time or a later one. So
 
 - a time that happens twice (the clock falls back) fires once, at its first occurrence;
-- a time that does not exist (the clock springs forward) fires when the clock would have
-  shown it, i.e. just after the jump (02:30 → 03:30 summer time).
+- a time that does not exist (the clock springs forward) fires at the jump, as cron runs
+  such a job: 02:30 fires at 03:00 summer time, and shares that instant with any other
+  slot in the gap (and with 03:00 itself), so it runs once;
+- a later wall time never gets an earlier instant, so slots keep their order and "the
+  slots up to now" are the slots whose wall time the clock has already reached.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
+
+from syndicate.cron import CronLine
 
 __all__ = ["WallClockCron"]
 
@@ -23,37 +28,57 @@ _TICK = timedelta(microseconds=1)
 
 
 class WallClockCron(BaseTrigger):
-    """A five-field cron line, read on the wall clock of `timezone`."""
+    """A five-field cron line (cron's meaning), read on the wall clock of `timezone`."""
 
     def __init__(self, expression: str, timezone: ZoneInfo) -> None:
         self.expression = expression
         self.timezone = timezone
-        # The same line on a clock without daylight saving: wall time treated as UTC.
-        self._wall = CronTrigger.from_crontab(expression, timezone=UTC)
+        self.line = CronLine.parse(expression)
 
     def get_next_fire_time(
         self, previous_fire_time: datetime | None, now: datetime
     ) -> datetime | None:
-        floor = self._wall_time(now)
+        # In UTC: two times of one zone compare (and add) as wall times, so 01:30 EDT
+        # would count as later than 01:10 EST, which comes forty minutes after it.
+        now = now.astimezone(UTC)
+        # A slot at or after `now` names a wall time later than the clock showed just
+        # before `now`; after a jump forward that is earlier than the clock shows at `now`.
+        floor = self._wall_time(now - _TICK) + _TICK
         if previous_fire_time is not None:
             floor = max(floor, self._wall_time(previous_fire_time) + _TICK)
-        while True:
-            wall = self._wall.get_next_fire_time(None, floor)
-            if wall is None:
-                return None
+        while (wall := self.line.next_time(floor)) is not None:
             instant = self.instant(wall)
             if instant >= now:
                 return instant
             # In the repeated hour after a fall-back, a wall time can map before `now`.
             floor = wall + _TICK
+        return None
 
     def instant(self, wall: datetime) -> datetime:
-        """The one real instant of a wall-clock time (given as naive or UTC-tagged)."""
-        local = wall.replace(tzinfo=None).replace(tzinfo=self.timezone, fold=0)
-        return local.astimezone(UTC).astimezone(self.timezone)
+        """The first instant the clock shows `wall` (naive or UTC-tagged) or a later time."""
+        naive = wall.replace(tzinfo=None)
+        first = naive.replace(tzinfo=self.timezone, fold=0).astimezone(UTC)
+        if self._wall_time(first) == naive:
+            return first.astimezone(self.timezone)
+        # `wall` fell in a gap: fold=0 reads it with the offset before the jump, which
+        # lands after the jump, and fold=1 with the offset after it, which lands before.
+        before = naive.replace(tzinfo=self.timezone, fold=1).astimezone(UTC)
+        return self._jump(before, first).astimezone(self.timezone)
+
+    def _jump(self, before: datetime, after: datetime) -> datetime:
+        """The instant in (before, after] at which the zone's offset changed."""
+        offset = after.astimezone(self.timezone).utcoffset()
+        low, high = int(before.timestamp()), int(after.timestamp())
+        while high - low > 1:  # zone offsets change on a whole second
+            middle = (low + high) // 2
+            if datetime.fromtimestamp(middle, self.timezone).utcoffset() == offset:
+                high = middle
+            else:
+                low = middle
+        return datetime.fromtimestamp(high, UTC)
 
     def _wall_time(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.timezone).replace(tzinfo=UTC)
+        return moment.astimezone(self.timezone).replace(tzinfo=None)
 
     def __str__(self) -> str:
         return f"cron[{self.expression}] on the wall clock of {self.timezone.key}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -140,6 +140,27 @@ def test_check_lists_jobs_with_next_fire_time_in_site_zone(
     assert "07:00 WIB" in line and "newsletter" in line
 
 
+def test_check_shows_the_next_runs_with_their_weekdays(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = site.parent / "jobs"
+    (jobs / "pagi.toml").write_text(PAGI.replace("0 7 * * *", "0 7 * * 1-5"), encoding="utf-8")
+    (jobs / "minggu.toml").write_text(PAGI.replace("0 7 * * *", "0 9 * * 7"), encoding="utf-8")
+    assert main(["--config", str(site), "check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    for job, days in (("pagi", names[:5]), ("minggu", ["Sun"])):
+        row = next(line for line in lines if line.startswith(job)).split()
+        weekday, day = row[-4], date.fromisoformat(row[-3])
+        assert weekday in days and weekday == names[day.weekday()], row
+    block = lines[lines.index("Next 5 runs:") + 1 :]
+    runs = {line.split()[0]: line.split(maxsplit=1)[1].split(", ") for line in block}
+    assert sorted({run.split()[0] for run in runs["pagi"]}, key=names.index) == names[:5]
+    assert all(run.split()[0] == "Sun" and run.endswith("09:00") for run in runs["minggu"])
+    assert len(runs["minggu"]) == len(runs["pagi"]) == 5
+
+
 def test_unknown_key_names_file_key_and_a_suggestion(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,6 +182,35 @@ def test_bad_cron_expression_names_the_job_file(
         PAGI.replace("0 7 * * *", "0 25 * * *"), encoding="utf-8"
     )
     assert "not a valid cron expression" in error_of(site, capsys)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "reason"),
+    [
+        ("0 7 * * 8", "(day of week: 8 is outside 0-7)"),
+        ("0 7 * * monday", '(day of week: "monday" is not a number 0-7 or a name sun-sat)'),
+        ("0 7 * * fri-mon", 'cron ranges do not wrap; write "fri-sat,sun-mon")'),
+        ("0 7 30 2 *", "(it never fires: no month it names has day 30)"),
+        ("0 7 * * 1-5 *", "cron needs 5 fields"),
+    ],
+)
+def test_a_schedule_cron_would_not_run_is_one_sentence_naming_file_and_key(
+    site: Path, capsys: pytest.CaptureFixture[str], schedule: str, reason: str
+) -> None:
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace("0 7 * * *", schedule), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert f'pagi.toml: schedule: "{schedule}" is not a valid cron expression' in message
+    assert reason in message and message.endswith(".")
+
+
+def test_every_weekday_form_cron_accepts_is_accepted(site: Path) -> None:
+    for schedule in ("0 7 * * 7", "0 7 * * 0,7", "0 7 * * Mon-FRI", "0 7 1 jan-jun sun/2"):
+        (site.parent / "jobs" / "pagi.toml").write_text(
+            PAGI.replace("0 7 * * *", schedule), encoding="utf-8"
+        )
+        assert load_config(site).job("pagi").schedule == schedule
 
 
 def test_job_naming_a_missing_channel_is_refused(

@@ -46,6 +46,17 @@ def test_the_edition_date_is_the_newest_one_a_zone_has_reached() -> None:
     assert local_edition_date(job, now, ["Asia/Jakarta"]) == date(2026, 11, 26)
 
 
+def test_a_weekday_local_job_reads_its_days_as_cron_does() -> None:
+    job = _job("0 7 * * 1-5")  # Monday to Friday
+    saturday = datetime(2027, 1, 9, 13, 0, tzinfo=UTC)  # 20:00 on Saturday in Jakarta
+    assert local_edition_date(job, saturday, ["Asia/Jakarta"]) is None
+    monday = datetime(2027, 1, 11, 1, 0, tzinfo=UTC)  # 08:00 on Monday
+    assert local_edition_date(job, monday, ["Asia/Jakarta"]) == date(2027, 1, 11)
+    sunday_job = _job("0 7 * * 7")
+    sunday = datetime(2027, 1, 10, 3, 0, tzinfo=UTC)
+    assert local_edition_date(sunday_job, sunday, ["Asia/Jakarta"]) == date(2027, 1, 10)
+
+
 def test_each_subscriber_gets_the_edition_at_seven_in_their_own_zone(site: Site) -> None:
     site.open(pagi=LOCAL)
     past, soon, day = zones_around_seven(utcnow())
@@ -74,14 +85,19 @@ def test_local_time_needs_a_schedule_at_one_hour(tmp_path) -> None:
 
     (tmp_path / "jobs").mkdir()
     (tmp_path / "syndicate.toml").write_text('[channels.x]\ntype = "outbox"\npath = "o"\n')
+    for timing in ('every = "1h"', 'schedule = "0 7,19 * * *"', 'schedule = "*/30 7 * * *"'):
+        (tmp_path / "jobs" / "pagi.toml").write_text(
+            f'{timing}\nlocal_time = true\nchannels = ["x"]\n'
+        )
+        with pytest.raises(ConfigError, match="local_time: needs a schedule at one hour"):
+            load_config(tmp_path / "syndicate.toml")
     (tmp_path / "jobs" / "pagi.toml").write_text(
-        'every = "1h"\nlocal_time = true\nchannels = ["x"]\n'
+        'schedule = "30 07 * * mon-fri"\nlocal_time = true\nchannels = ["x"]\n'
     )
-    with pytest.raises(ConfigError, match="local_time: needs a schedule at one hour"):
-        load_config(tmp_path / "syndicate.toml")
+    assert load_config(tmp_path / "syndicate.toml").job("pagi").local_hour == time(7, 30)
 
 
-def _job():
+def _job(schedule: str = "0 7 * * *"):
     from syndicate.config import Job, Selection
 
     return Job(
@@ -91,6 +107,6 @@ def _job():
         format="digest",
         subject=None,
         selection=Selection(3, timedelta(days=7), ()),
-        schedule="0 7 * * *",
+        schedule=schedule,
         local_time=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -12,12 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
+from syndicate.channels.registry import build_channels
 from syndicate.config import load_config
 from syndicate.db.models import Delivery, DeliveryState, JobRun
 from syndicate.db.session import open_database
 from syndicate.demo import write_sample_feed
+from syndicate.scheduler import Clock
 from syndicate.slots import current_slot, next_fire_times
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
@@ -163,3 +167,101 @@ def _runs(db, job: str) -> int:
 
     with db.session() as session:
         return session.scalar(select(func.count()).select_from(JobRun).where(JobRun.job == job))
+
+
+# --- daylight saving: the clock driven with fixed times ---------------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")  # springs forward 2027-03-14, falls back 2027-11-07
+
+
+def _new_york_clock(folder: Path, schedule: str) -> Clock:
+    settings = _site(folder, f'schedule = "{schedule}"')
+    settings.write_text(
+        settings.read_text().replace("Asia/Jakarta", "America/New_York"), encoding="utf-8"
+    )
+    config = load_config(settings)
+    return Clock(open_database(config.database_url), config, {}, deliver=False)
+
+
+def _slots_run(clock: Clock) -> list[datetime]:
+    with clock.db.session() as session:
+        query = select(JobRun.scheduled_for).order_by(JobRun.scheduled_for)
+        return list(session.scalars(query))
+
+
+def _ran(clock: Clock, slot: datetime) -> None:
+    with clock.db.session() as session:
+        session.add(JobRun(job="kilat", scheduled_for=slot, outcome="edition"))
+
+
+@pytest.mark.parametrize("started", ["03:00:01", "03:10", "03:29", "03:45", "04:30"])
+def test_a_clock_started_after_the_spring_forward_jump_runs_the_skipped_slot_once(
+    tmp_path: Path, started: str
+) -> None:
+    clock = _new_york_clock(tmp_path, "30 2 * * *")
+    clock.channels = build_channels(clock.config)
+    saturday = datetime(2027, 3, 13, 7, 30, tzinfo=UTC)  # 02:30 EST, the day before
+    _ran(clock, saturday)
+    now = datetime.fromisoformat(f"2027-03-14T{started}").replace(tzinfo=NEW_YORK)
+
+    asyncio.run(clock._catch_up(now=now))
+    asyncio.run(clock._catch_up(now=now + timedelta(minutes=5)))  # and a restart after it
+
+    # 02:30 never showed on the clock: its slot is the jump, 03:00 EDT.
+    gap_slot = datetime(2027, 3, 14, 7, 0, tzinfo=UTC)
+    assert _slots_run(clock) == [saturday, gap_slot]
+    # The scheduler's own next fire is the next day: the slot is not run a second time.
+    trigger = clock.config.job("kilat").trigger(NEW_YORK)
+    assert trigger.get_next_fire_time(None, now) == datetime(2027, 3, 15, 2, 30, tzinfo=NEW_YORK)
+    clock.db.dispose()
+
+
+@pytest.mark.parametrize("started", ["01:10", "01:35"])
+def test_a_clock_started_in_the_repeated_hour_does_not_run_the_slot_again(
+    tmp_path: Path, started: str
+) -> None:
+    clock = _new_york_clock(tmp_path, "30 1 * * *")
+    clock.channels = build_channels(clock.config)
+    first = datetime(2027, 11, 7, 5, 30, tzinfo=UTC)  # 01:30 EDT, before the fall-back
+    _ran(clock, first)
+    # The clock shows 01:10 or 01:35 again, now in EST.
+    now = datetime.fromisoformat(f"2027-11-07T{started}").replace(tzinfo=NEW_YORK, fold=1)
+    assert now.utcoffset() == timedelta(hours=-5)
+
+    asyncio.run(clock._catch_up(now=now))
+
+    assert _slots_run(clock) == [first]
+    trigger = clock.config.job("kilat").trigger(NEW_YORK)
+    assert trigger.get_next_fire_time(None, now) == datetime(2027, 11, 8, 1, 30, tzinfo=NEW_YORK)
+    clock.db.dispose()
+
+
+def test_a_slot_missed_across_the_fall_back_is_caught_up_once(tmp_path: Path) -> None:
+    clock = _new_york_clock(tmp_path, "30 1 * * *")
+    clock.channels = build_channels(clock.config)
+    saturday = datetime(2027, 11, 6, 5, 30, tzinfo=UTC)
+    _ran(clock, saturday)
+    now = datetime(2027, 11, 7, 1, 40, tzinfo=NEW_YORK, fold=1)  # 01:40 EST
+
+    asyncio.run(clock._catch_up(now=now))
+    asyncio.run(clock._catch_up(now=now + timedelta(minutes=5)))
+
+    assert _slots_run(clock) == [saturday, datetime(2027, 11, 7, 5, 30, tzinfo=UTC)]
+    clock.db.dispose()
+
+
+@pytest.mark.parametrize("day", ["2027-01-15", "2027-07-15"])
+def test_an_interval_slot_is_the_instant_it_fired_in_winter_and_summer_time(
+    tmp_path: Path, day: str
+) -> None:
+    clock = _new_york_clock(tmp_path, "0 7 * * *")
+    settings = clock.config.file
+    (settings.parent / "jobs" / "kilat.toml").write_text(
+        'every = "10m"\nchannels = ["telegram"]\n', encoding="utf-8"
+    )
+    trigger = load_config(settings).job("kilat").trigger(NEW_YORK)
+    fired = trigger.get_next_fire_time(None, datetime.fromisoformat(f"{day}T12:03:00+00:00"))
+    assert fired.astimezone(UTC) == datetime.fromisoformat(f"{day}T12:10:00+00:00")
+    late = fired.astimezone(UTC) + timedelta(seconds=3)
+    assert current_slot(trigger, late) == fired.astimezone(UTC)
+    clock.db.dispose()
