@@ -143,7 +143,7 @@ class Clock:
                 continue
             trigger = job.trigger(self.config.site.timezone)
             latest = last_fire(trigger, now, CATCH_UP_LOOKBACK)
-            last_run = self.db.run(
+            last_run = await self.db.run_patiently(
                 lambda session, name=job.name: session.scalar(
                     select(func.max(JobRun.scheduled_for)).where(JobRun.job == name)
                 ),
@@ -181,7 +181,7 @@ class Clock:
         """A local-time job: make the edition of the newest date some zone has reached."""
         now = datetime.now(UTC)
         channels = [self.channels[name] for name in job.channels]
-        zones = self.db.run(
+        zones = await self.db.run_patiently(
             lambda session: subscriber_zones(session, channels, self.config.site.timezone.key),
             doing="reading subscribers' time zones",
         )

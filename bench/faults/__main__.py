@@ -2,6 +2,7 @@
 
     python -m bench.faults                  # every fault, about 8 minutes on 2 cores
     python -m bench.faults -k "smtp"        # only some (pytest's -k)
+    python -m bench.faults -k down_then --smtp-outage 600   # the SMTP server down 10 min
 
 Each test in tests/test_outages.py makes one fault for real against `syndicate worker`
 processes (the SMTP server down or answering 421 or hanging, PostgreSQL stopped or its
@@ -27,12 +28,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__)
     parser.add_argument("-k", default=None, help="only the fault tests matching this")
+    parser.add_argument(
+        "--smtp-outage", type=float, default=20, help="seconds the SMTP server is down"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         figures = Path(folder) / "figures.jsonl"
         command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
         command += ["tests/test_outages.py", *(["-k", args.k] if args.k else [])]
-        env = {**os.environ, "SYNDICATE_FAULT_REPORT": str(figures)}
+        env = {
+            **os.environ,
+            "SYNDICATE_FAULT_REPORT": str(figures),
+            "SYNDICATE_SMTP_OUTAGE": str(args.smtp_outage),
+        }
         finished = subprocess.run(command, cwd=ROOT, env=env)
         rows = (
             [json.loads(line) for line in figures.read_text().splitlines()]
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| fault | lost | duplicates (bound) | back to sending after |",
+        "| fault | lost | duplicates (bound) | sending again after the fault ended |",
         "|---|---|---|---|",
     ]
     for row in rows:
