@@ -114,9 +114,13 @@ def _build(match: re.Match[str], zone: tzinfo | None) -> datetime | None:
     except ValueError:
         return None
     indonesian = month_text in _INDONESIAN_MONTHS or (dayname or "") in _INDONESIAN_DAYS
-    written = _zone(parts.get("zone"))
-    chosen = written or zone or (_JAKARTA if indonesian else UTC)
-    return local.replace(tzinfo=chosen).astimezone(UTC)
+    try:
+        chosen = _zone(parts.get("zone")) or zone or (_JAKARTA if indonesian else UTC)
+        return local.replace(tzinfo=chosen).astimezone(UTC)
+    except ValueError:  # a zone a day or more away from UTC: "+9999"
+        return None
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        return None
 
 
 _INDONESIAN_DAYS = frozenset(

@@ -36,11 +36,13 @@ class FeedEntry:
 
 @dataclass(frozen=True)
 class ParsedFeed:
-    """A feed's own name and home page, and its entries in feed order."""
+    """A feed's own name and home page, its entries in feed order, and those left out."""
 
     title: str | None
     site_url: str | None
     entries: tuple[FeedEntry, ...]
+    # The entries left out because they could not be read, each said with its reason.
+    dropped: tuple[str, ...] = ()
 
 
 class FeedError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,9 @@ from urllib.parse import urljoin
 __all__ = ["JsonFeed", "JsonFeedItem", "looks_like_json_feed", "read_json_feed"]
 
 logger = logging.getLogger(__name__)
+
+_INTEGER_DIGITS = 100
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -52,8 +56,9 @@ def looks_like_json_feed(body: bytes, content_type: str | None) -> bool:
 def read_json_feed(body: bytes, url: str) -> JsonFeed:
     """Read a JSON Feed document; raises ValueError saying what is wrong with it."""
     try:
-        document = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # A byte that is not UTF-8 spoils one string, not the feed: it reads as U+FFFD.
+        document = json.loads(body.decode("utf-8-sig", errors="replace"), parse_int=_integer)
+    except json.JSONDecodeError as error:
         raise ValueError(f"the JSON cannot be read: {error}") from error
     if not isinstance(document, dict):
         raise ValueError("the JSON is not an object")
@@ -71,9 +76,8 @@ def read_json_feed(body: bytes, url: str) -> JsonFeed:
 
 
 def _item(item: dict[str, Any], base: str, feed_author: str | None) -> JsonFeedItem:
-    item_id = item.get("id")
     return JsonFeedItem(
-        id=str(item_id) if isinstance(item_id, str | int) and str(item_id).strip() else None,
+        id=_id(item.get("id")),
         url=_absolute(_string(item.get("url")), base),
         external_url=_absolute(_string(item.get("external_url")), base),
         title=_string(item.get("title")),
@@ -87,10 +91,26 @@ def _item(item: dict[str, Any], base: str, feed_author: str | None) -> JsonFeedI
     )
 
 
+def _id(value: object) -> str | None:
+    if isinstance(value, str | int) and str(value).strip():
+        return _whole(value) if isinstance(value, str) else str(value)
+    return None
+
+
+def _integer(digits: str) -> int | str:
+    """A number too long for Python to read as one (4300 digits) is kept as its digits."""
+    return int(digits) if len(digits) <= _INTEGER_DIGITS else digits
+
+
 def _string(value: object) -> str | None:
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return _whole(value.strip())
     return None
+
+
+def _whole(text: str) -> str:
+    """JSON can escape half a surrogate pair ("\\ud800"), which no encoder takes: U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _absolute(link: str | None, base: str) -> str | None:
@@ -125,4 +145,8 @@ def _date(value: object) -> datetime | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        logger.debug("JSON Feed date beyond the calendar %r", value)
+        return None

@@ -11,12 +11,14 @@ import logging
 import re
 import time
 import xml.sax
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import feedparser
 from feedparser.datetimes import _parse_date
+from feedparser.mixin import _FeedParserMixin
 
 from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake
 from syndicate.ingest.dates import clamp, parse_date
@@ -30,9 +32,33 @@ __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "parse_feed"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 _UNTITLED = "(untitled)"
 _TITLE_WORDS = 12
 _FULL_TEXT_CHARS = 1000
+_MOST_COMMENTS = 10_000_000
+_LABEL_CHARS = 100  # of an entry's id, link or title, naming an entry that was left out
+_AUTHOR_CHARS = 500  # no name is longer; the first characters of a longer one are kept
+
+
+def _author_in_reach(sync: Any) -> Any:
+    """feedparser looks for an address in an author line with a pattern that backtracks:
+    a megabyte of letters in <author> takes it hours. The line is cut before it looks."""
+
+    def _sync_author_detail(self: Any, key: str = "author") -> None:
+        context = self._get_context()
+        author = context.get(key)
+        if isinstance(author, str) and len(author) > _AUTHOR_CHARS:
+            context[key] = author[:_AUTHOR_CHARS]
+        sync(self, key)
+
+    return _sync_author_detail
+
+
+_FeedParserMixin._sync_author_detail = _author_in_reach(  # type: ignore[method-assign]
+    _FeedParserMixin._sync_author_detail
+)
 
 
 def parse_feed(
@@ -61,11 +87,14 @@ def _parse_json(body: bytes, url: str, now: datetime) -> ParsedFeed:
         feed = read_json_feed(body, url)
     except ValueError as error:
         raise FeedError(url, str(error)) from error
-    entries = [_entry_from_json(item, url, now) for item in feed.items]
+    entries, dropped = _read_entries(
+        feed.items, lambda item: _entry_from_json(item, url, now), _json_label
+    )
     return ParsedFeed(
         title=_plain(feed.title) or None,
         site_url=feed.home_page_url,
         entries=_unique(entries, url),
+        dropped=dropped,
     )
 
 
@@ -106,12 +135,39 @@ def _parse_xml(
     else:
         feed, items = document
     site_url = _absolute(feed.get("link"), url)
-    entries = [_entry_from_xml(entry, url, site_url, now, zone) for entry in items]
+    entries, dropped = _read_entries(
+        items, lambda entry: _entry_from_xml(entry, url, site_url, now, zone), _xml_label
+    )
     return ParsedFeed(
         title=_plain(_detail_text(feed, "title")) or None,
         site_url=site_url,
         entries=_unique(entries, url),
+        dropped=dropped,
     )
+
+
+def _read_entries(
+    items: Sequence[T], read: Callable[[T], FeedEntry], label: Callable[[T], str | None]
+) -> tuple[list[FeedEntry], tuple[str, ...]]:
+    """Each item read on its own: one that cannot be read is left out, and said why."""
+    entries: list[FeedEntry] = []
+    dropped: list[str] = []
+    for number, item in enumerate(items, 1):
+        try:
+            entries.append(read(item))
+        except Exception as error:  # a hostile entry costs itself, never its neighbours
+            name = label(item)
+            shown = f"entry {number}" + (f" ({name[:_LABEL_CHARS]!r})" if name else "")
+            dropped.append(f"{shown} could not be read ({type(error).__name__}: {error})")
+    return entries, tuple(dropped)
+
+
+def _xml_label(entry: Any) -> str | None:
+    return entry.get("id") or entry.get("link") or entry.get("title")
+
+
+def _json_label(item: JsonFeedItem) -> str | None:
+    return item.id or item.url or item.title
 
 
 def _feedparser(body: bytes, url: str, content_type: str | None) -> tuple[Any, list[Any]]:
@@ -300,7 +356,8 @@ def _count(value: object) -> int | None:
         count = int(str(value).strip())
     except (TypeError, ValueError):
         return None
-    return count if count >= 0 else None
+    # Beyond any real discussion, a count is a broken feed: it must not make a story trend.
+    return count if 0 <= count <= _MOST_COMMENTS else None
 
 
 def _xml_image(entry: Any, feed_url: str) -> str | None:

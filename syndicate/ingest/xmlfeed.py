@@ -47,6 +47,7 @@ _EMAIL = re.compile(
     r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([a-zA-Z0-9\-]+\.)+))"
     r"([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
 )
+_EMAIL_WITHIN = 500  # characters of an author line searched for an address
 _PARSER = lxml.etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
 )
@@ -319,7 +320,8 @@ def _author(entry: dict[str, Any], rss_author: Any, creator: Any, atom_name: Any
             entry["author"], entry["author_detail"] = text, {"name": text}
             return
         entry["author"] = text
-        name, email = text, _EMAIL.search(text)
+        # Looked for near the start only: the pattern backtracks over a long name.
+        name, email = text, _EMAIL.search(text, 0, _EMAIL_WITHIN)
         if email:
             name = name.replace(email.group(0), "").replace("()", "").replace("<>", "").strip()
             name = name.removeprefix("(").removesuffix(")").strip()
