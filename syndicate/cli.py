@@ -13,7 +13,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+
+from syndicate.printable import printable
+from syndicate.redaction import redact
 
 if TYPE_CHECKING:
     from syndicate.channels.base import Channel
@@ -25,6 +28,7 @@ __all__ = ["main"]
 log = logging.getLogger("syndicate")
 
 EXIT_USAGE = 2
+_ERROR_CHARS = 160  # of a source's last error, in a table
 
 DESCRIPTION = """\
 syndicate reads your news sources, picks new posts, and sends them out: as an email
@@ -70,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except KeyboardInterrupt:
-        print("Stopped.", file=sys.stderr)
+        _echo("Stopped.", file=sys.stderr)
         return 130
     except Exception as error:
         return _report(error, args)
@@ -82,14 +86,14 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
     from syndicate.subscribers import SubscriberError
 
     if isinstance(error, ConfigError | DatabaseError | SubscriberError | UserError):
-        print(f"syndicate: {error}", file=sys.stderr)
+        _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
-        print(f"syndicate: the database cannot be used ({_first_line(error)}).", file=sys.stderr)
+        _echo(f"syndicate: the database cannot be used ({_first_line(error)}).", file=sys.stderr)
         return EXIT_USAGE
     if args.verbose:
         raise error
-    print(
+    _echo(
         f"syndicate: something went wrong that is not your fault: {_first_line(error)} "
         "(run again with --verbose for details, and report it).",
         file=sys.stderr,
@@ -210,6 +214,14 @@ def _parser() -> argparse.ArgumentParser:
         "its subject says [TEST] and nothing is recorded",
     )
 
+    command(
+        "sources",
+        _sources,
+        "Show each source's health: its last success, failures in a row, last error.",
+        "A failing source is polled less and less often (up to every six hours) until it\n"
+        "answers again; its error says what went wrong.",
+    )
+
     deliveries = command(
         "deliveries",
         _deliveries,
@@ -324,13 +336,16 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.DEBUG
     if args.quiet:
         level = logging.WARNING
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        if level <= logging.INFO
-        else "%(levelname)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        _LogFormatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"
+            if level <= logging.INFO
+            else "%(levelname)s: %(message)s",
+            datefmt="%Y-%m-%d %H:%M:%S",
+        )
     )
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("httpx", "httpcore", "apscheduler", "telegram", "aiosmtpd", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -375,15 +390,15 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(Path(args.folder))
     if args.quiet:
         return 0
-    print(f"The demo site is in {_shown(result.folder)}. What each job delivered:\n")
+    _echo(f"The demo site is in {_shown(result.folder)}. What each job delivered:\n")
     if not result.sent_now:
-        print("(This run sent nothing new: every sample post was already delivered.)\n")
+        _echo("(This run sent nothing new: every sample post was already delivered.)\n")
     _print_table(("job", "channel", "state", "count"), result.rows)
-    print("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
+    _echo("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
     for channel, files in result.files.items():
         shown = ", ".join(path.name for path in files[:3]) + (" …" if len(files) > 3 else "")
-        print(f"  {_shown(result.folder / 'outbox' / channel)}/  ({len(files)} files: {shown})")
-    print(
+        _echo(f"  {_shown(result.folder / 'outbox' / channel)}/  ({len(files)} files: {shown})")
+    _echo(
         f"\nEmails (.eml) open in any mail program; Telegram posts (.json) hold the exact text."
         f"\nTo explore further: syndicate --config {_shown(result.settings)} deliveries"
     )
@@ -399,16 +414,16 @@ def _init(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     settings, jobs = folder / "syndicate.toml", folder / "jobs"
     if settings.exists():
-        print(f"{_shown(settings)} already exists; left as it is.")
+        _echo(f"{_shown(settings)} already exists; left as it is.")
     else:
         shutil.copyfile(bundled_path("config.example.toml"), settings)
-        print(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
+        _echo(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
     if jobs.exists():
-        print(f"{_shown(jobs)} already exists; left as it is.")
+        _echo(f"{_shown(jobs)} already exists; left as it is.")
     else:
         shutil.copytree(bundled_path("jobs"), jobs)
-        print(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
-    print("Then run: syndicate check")
+        _echo(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
+    _echo("Then run: syndicate check")
     return 0
 
 
@@ -466,8 +481,8 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
                 if outcome.queued
                 else outcome.note
             )
-            print(f"job {outcome.job}: {what or 'nothing to deliver'}")
-        print(_counts_sentence(counts))
+            _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
+        _echo(_counts_sentence(counts))
     return 0
 
 
@@ -500,7 +515,7 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
         progress.done()
     for report in reports:
         if report.error:
-            print(f"  {report.source}: {report.error}", file=sys.stderr)
+            _echo(f"  {report.source}: {report.error}", file=sys.stderr)
     return reports
 
 
@@ -532,7 +547,7 @@ def _fetch(args: argparse.Namespace) -> int:
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
         failed = sum(1 for report in reports if report.error)
-        print(f"{len(reports)} sources fetched: {new} new posts, {failed} failed.")
+        _echo(f"{len(reports)} sources fetched: {new} new posts, {failed} failed.")
     return 0
 
 
@@ -546,11 +561,11 @@ def _preview(args: argparse.Namespace) -> int:
     folder = Path(args.out) / job.name / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = preview_job(site.db, site.config, site.channels, job, folder.resolve())
     if not paths:
-        print(f"Job {job.name} has nothing new to send now (run `syndicate fetch` first?).")
+        _echo(f"Job {job.name} has nothing new to send now (run `syndicate fetch` first?).")
         return 0
-    print(f"What job {job.name} would send now (nothing was sent):")
+    _echo(f"What job {job.name} would send now (nothing was sent):")
     for path in paths:
-        print(f"  {_shown(path)}")
+        _echo(f"  {_shown(path)}")
     return 0
 
 
@@ -571,12 +586,12 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
 
     outcome = run_job(site.db, site.config, site.channels, job)
     if not outcome.queued:
-        print(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
+        _echo(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         if outcome.queued:
-            print(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
-        print(_counts_sentence(counts))
+            _echo(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
+        _echo(_counts_sentence(counts))
     return 0
 
 
@@ -596,7 +611,7 @@ def _test_send(site: Site, job: Any, address: str) -> int:
     except ChannelError as error:
         raise UserError(f"The test copy was not sent: {error}") from None
     for answer in answers:
-        print(f"Test copy of {job.name} sent to {address} ({answer}). Nothing was recorded.")
+        _echo(f"Test copy of {job.name} sent to {address} ({answer}). Nothing was recorded.")
     return 0
 
 
@@ -606,18 +621,48 @@ def _deliveries(args: argparse.Namespace) -> int:
     site = Site.load(args)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
     if not rows:
-        print("No deliveries yet.")
+        _echo("No deliveries yet.")
         return 0
     _print_table(("job", "channel", "state", "count"), rows)
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
-        print("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
+        _echo("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
         _print_table(("channel", "target", "since", "why"), paused)
     problems = recent_problems(site.db, job=args.job, channel=args.channel)
     if problems:
-        print("\nLatest problems:")
+        _echo("\nLatest problems:")
         _print_table(("id", "job", "channel", "target", "state", "error"), problems)
     return 0
+
+
+def _sources(args: argparse.Namespace) -> int:
+    from syndicate.report import source_health
+
+    site = Site.load(args, channels=False)
+    sources = source_health(site.db, site.config)
+    if not sources:
+        _echo("No sources in the settings.")
+        return 0
+    zone = site.config.site.timezone
+    rows = [
+        (
+            source.name,
+            "FAILING" if source.failing else "ok" if source.last_success_at else "not yet read",
+            _when(source.last_success_at, zone),
+            source.failures_in_a_row,
+            (source.last_error or "-")[:_ERROR_CHARS],
+        )
+        for source in sources
+    ]
+    _print_table(("source", "state", "last success", "failures", "last error"), rows)
+    failing = sum(source.failing for source in sources)
+    if failing:
+        _echo(f"\n{failing} of {len(sources)} sources failing: their last errors say why.")
+    return 0
+
+
+def _when(moment: Any, zone: Any) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
 def _trending(args: argparse.Namespace) -> int:
@@ -633,7 +678,7 @@ def _trending(args: argparse.Namespace) -> int:
         raise UserError(message) from None
     rows = trending_table(site.db, utcnow(), limit=args.limit, window=window)
     if not rows:
-        print("No stories in the window yet: run `syndicate fetch` first.")
+        _echo("No stories in the window yet: run `syndicate fetch` first.")
         return 0
     _print_table(("score", "title", "source", "why"), rows)
     return 0
@@ -644,7 +689,7 @@ def _retry(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
-    print(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
+    _echo(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
     return 0
 
 
@@ -656,10 +701,10 @@ def _resume(args: argparse.Namespace) -> int:
         raise UserError(f'There is no channel named "{args.channel}" in the settings.')
     targets = resume(site.db, args.channel, args.target)
     if not targets:
-        print(f"Nothing was paused on {args.channel}.")
+        _echo(f"Nothing was paused on {args.channel}.")
         return 0
-    print(f"{args.channel} sends to {', '.join(targets)} again.")
-    print(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
+    _echo(f"{args.channel} sends to {', '.join(targets)} again.")
+    _echo(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
     return 0
 
 
@@ -672,7 +717,7 @@ def _serve(args: argparse.Namespace) -> int:
         password = getpass("Password: ")
         if not password or password != getpass("The same again: "):
             raise UserError("The two passwords differ, or are empty; nothing was printed.")
-        print(hash_password(password))
+        _echo(hash_password(password))
         return 0
     from syndicate.web import serve
 
@@ -689,7 +734,7 @@ def _subscribers_add(args: argparse.Namespace) -> int:
         site.db, args.email, args.list_name, name=args.name, timezone=args.timezone
     )
     state = "added to" if added else "already on"
-    print(f"{args.email} {state} the list {args.list_name}.")
+    _echo(f"{args.email} {state} the list {args.list_name}.")
     return 0
 
 
@@ -704,8 +749,8 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     if progress:
         progress.done()
     for bad in report.invalid:
-        print(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
-    print(
+        _echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
+    _echo(
         f"{report.added} new subscribers, {report.subscribed} existing ones added to "
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
@@ -718,7 +763,7 @@ def _subscribers_list(args: argparse.Namespace) -> int:
     site = Site.load(args)
     for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
         lists = ",".join(line.lists) or "-"
-        print(f"{line.email}\t{lists}\t{line.status}")
+        _echo(f"{line.email}\t{lists}\t{line.status}")
     return 0
 
 
@@ -728,7 +773,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
     site = Site.load(args)
     remove_subscriber(site.db, args.email, list_name=args.list_name)
     where = f"taken off the list {args.list_name}" if args.list_name else "unsubscribed"
-    print(f"{args.email} {where}; their history is kept.")
+    _echo(f"{args.email} {where}; their history is kept.")
     return 0
 
 
@@ -740,8 +785,8 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(find_config_path(args.config))
     channels = build_channels(config)
     zone = config.site.timezone.key
-    print(f"Settings OK: {_shown(config.file)}")
-    print(
+    _echo(f"Settings OK: {_shown(config.file)}")
+    _echo(
         f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
     )
     now = datetime.now(UTC)
@@ -759,11 +804,11 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     if rows:
-        print(f"\nJobs (times in {zone}):")
+        _echo(f"\nJobs (times in {zone}):")
         _print_table(("job", "schedule", "channels", "format", "next run"), rows)
         _print_next_runs(config, now)
     else:
-        print(f"\nNo jobs in {_shown(config.jobs_dir)}.")
+        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}.")
     return 0
 
 
@@ -794,20 +839,35 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     config = load_config(find_config_path(args.config))
     open_database(config.database_url).dispose()
-    print("The database schema is up to date.")
+    _echo("The database schema is up to date.")
     return 0
 
 
 # --- output ----------------------------------------------------------------------------
 
 
+def _echo(*values: object, file: TextIO | None = None) -> None:
+    """Print, as everything a command prints: without control characters or terminal
+    escape sequences (a feed's title may carry some) and without a URL's secrets."""
+    text = " ".join(str(value) for value in values)
+    print(redact(printable(text)), file=file or sys.stdout)
+
+
+class _LogFormatter(logging.Formatter):
+    """Log lines as `_echo` prints: a logged title or URL is shown the same way."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(printable(super().format(record)))
+
+
 def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(cell) for cell in row] for row in rows]
+    # Each cell on one line, cleaned before it is measured.
+    cells = [[" ".join(printable(str(cell)).split()) for cell in row] for row in rows]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    print("  ".join("-" * w for w in widths))
+    _echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    _echo("  ".join("-" * w for w in widths))
     for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _shown(path: Path) -> str:

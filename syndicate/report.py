@@ -1,15 +1,66 @@
-"""What editors read about deliveries: counts by job, channel and state, and problems."""
+"""What editors read, in the CLI and on the dashboard: each source's health, and deliveries
+by job, channel and state, with their problems."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import func, select
 
-from syndicate.db.models import Delivery, DeliveryState, PausedTarget
+from syndicate.config import Config
+from syndicate.db.models import Delivery, DeliveryState, PausedTarget, Source
 from syndicate.db.session import Database
+from syndicate.redaction import redact, redact_url
 
-__all__ = ["delivery_table", "paused_targets", "recent_problems"]
+__all__ = [
+    "SourceHealth",
+    "delivery_table",
+    "paused_targets",
+    "recent_problems",
+    "source_health",
+]
 
 _ORDER = {state: index for index, state in enumerate(DeliveryState.ALL)}
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What a source's last polls said; its address and error shown without secrets."""
+
+    name: str
+    url: str
+    last_fetched_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    failures_in_a_row: int
+    next_poll_at: datetime | None
+
+    @property
+    def failing(self) -> bool:
+        return self.failures_in_a_row > 0
+
+
+def source_health(db: Database, config: Config) -> list[SourceHealth]:
+    """Every configured source, fetched or not yet, with what its last poll said."""
+    with db.sessions() as session:
+        stored = {row.name: row for row in session.scalars(select(Source))}
+    health = []
+    for source in config.sources:
+        row = stored.get(source.name)
+        error = row.last_error if row else None
+        health.append(
+            SourceHealth(
+                source.name,
+                redact_url(source.url),
+                row.last_fetched_at if row else None,
+                row.last_success_at if row else None,
+                redact(error) if error else None,  # older rows may hold one unredacted
+                row.consecutive_failures if row else 0,
+                row.next_poll_at if row else None,
+            )
+        )
+    return health
 
 
 def delivery_table(

@@ -23,7 +23,7 @@ from syndicate.config import Config, Job
 from syndicate.db.models import JobRun
 from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
-from syndicate.ingest.poll import poll_sources
+from syndicate.ingest.poll import PollReport, poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
 from syndicate.slots import (
     MISFIRE_GRACE,
@@ -164,14 +164,24 @@ class Clock:
             await self._fire(job, slot=latest.astimezone(UTC))
 
     async def _poll(self) -> None:
-        async with self._polling:
-            reports = await poll_sources(self.db, self.config.sources, only_due=True)
+        reports = await self._poll_due()
         if any(report.new_posts for report in reports):
             log.info(
                 "polled %d sources: %d new posts",
                 len(reports),
                 sum(report.new_posts for report in reports),
             )
+
+    async def _poll_due(self) -> list[PollReport]:
+        """Poll the sources that are due. Each source's failure is its own (recorded on it);
+        should the poll itself fail, it is logged and tried at the next tick, and the job
+        that asked runs with the posts already stored."""
+        try:
+            async with self._polling:
+                return await poll_sources(self.db, self.config.sources, only_due=True)
+        except Exception:
+            log.exception("polling the sources failed; trying again at the next tick")
+            return []
 
     async def _fire(self, job: Job, slot: datetime | None = None) -> JobOutcome:
         slot = slot or current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
@@ -203,8 +213,7 @@ class Clock:
         for attempt in range(FIRE_TRIES):
             try:
                 # Polling first lets a job scheduled on the hour see the news of the hour.
-                async with self._polling:
-                    await poll_sources(self.db, self.config.sources, only_due=True)
+                await self._poll_due()
                 outcome = await asyncio.to_thread(
                     run_job,
                     self.db,

@@ -51,6 +51,11 @@ NAMING = {
 }
 
 
+# How long a text column's values may be, where shorter than `syndicate.db.fit.TEXT_CHARS`
+# (the info is read when a row is fitted; it is not part of the schema).
+URL_CHARS = {"max_chars": 8000}
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -106,12 +111,12 @@ class Source(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     url: Mapped[str] = mapped_column(Text)
     site_name: Mapped[str | None] = mapped_column(String(300))
-    site_url: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str | None] = mapped_column(Text, info=URL_CHARS)
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
     last_fetched_at: Mapped[datetime | None]
     last_success_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text, info={"max_chars": 2000})
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     next_poll_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -123,16 +128,16 @@ class Post(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     key: Mapped[str] = mapped_column(String(700), unique=True)
-    guid: Mapped[str | None] = mapped_column(Text)
-    url: Mapped[str | None] = mapped_column(Text)
-    title: Mapped[str] = mapped_column(Text)
+    guid: Mapped[str | None] = mapped_column(Text, info=URL_CHARS)
+    url: Mapped[str | None] = mapped_column(Text, info=URL_CHARS)
+    title: Mapped[str] = mapped_column(Text, info={"max_chars": 1000})
     content_html: Mapped[str] = mapped_column(Text, default="")
     excerpt: Mapped[str] = mapped_column(Text, default="")
     summary_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    author: Mapped[str | None] = mapped_column(Text)
-    image_url: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text, info={"max_chars": 300})
+    image_url: Mapped[str | None] = mapped_column(Text, info=URL_CHARS)
     origin_name: Mapped[str | None] = mapped_column(String(300))
-    origin_url: Mapped[str | None] = mapped_column(Text)
+    origin_url: Mapped[str | None] = mapped_column(Text, info=URL_CHARS)
     comments: Mapped[int | None] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime | None]

@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from syndicate.config import Source as SourceConfig
+from syndicate.db.fit import fit_row, fit_value
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
@@ -21,6 +23,7 @@ from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_cli
 from syndicate.ingest.recheck import PollReport, Validators, healthy, look
 from syndicate.ingest.request import MAX_CONCURRENT_FETCHES
 from syndicate.ingest.workers import FeedParsers
+from syndicate.redaction import redact
 
 if TYPE_CHECKING:
     from syndicate.ingest.extract import ArticleFetcher
@@ -31,6 +34,10 @@ log = logging.getLogger(__name__)
 
 # A failing source waits longer each time, up to this, so a dead site costs little.
 MAX_BACKOFF = timedelta(hours=6)
+_ERROR_CHARS = 300  # of a database's or a bug's message, in a source's error
+_KEY_CHARS = 200  # of an entry's key, naming an entry that was left out
+# What the database (or its driver, binding a value) answers a row it cannot take.
+_REFUSED = (SQLAlchemyError, ValueError, OverflowError)
 
 
 def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
@@ -148,6 +155,8 @@ async def _poll_one(
     parsers: FeedParsers,
     unchanged: list[dict[str, Any]],
 ) -> PollReport:
+    """Fetch, parse and store one source; whatever goes wrong is recorded as its failure,
+    never raised: one source never stops the others."""
     etag, last_modified = stored
     try:
         result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
@@ -160,25 +169,48 @@ async def _poll_one(
                 timezone=source.timezone,
             )
         if feed is not None:
+            for reason in feed.dropped:
+                log.warning("source %s: %s; it was left out", source.name, redact(reason))
             feed = await _with_full_text(db, pages, source, feed)
+        health = _health(source, result, feed, stored)
+        if feed is None:
+            unchanged.append(health)  # written with the others when the poll ends
+            return PollReport(source.name, source.url, not_modified=result.not_modified)
+        new_posts = _store(db, source, feed, clusters, health)
     except (FetchError, FeedError) as error:
-        message = str(error)
-        log.warning("source %s: %s", source.name, message)
-        _record_failure(db, source, message, getattr(error, "retry_after", None))
-        return PollReport(source.name, source.url, error=message)
-    except Exception as error:  # a bug must not stop the other sources
-        message = f"{source.url}: unexpected error while reading the feed ({error!r})."
-        log.exception("source %s: %s", source.name, message)
-        _record_failure(db, source, message)
-        return PollReport(source.name, source.url, error=message)
-    health = _health(source, result, feed, stored)
-    if feed is None:
-        unchanged.append(health)  # written with the others when the poll ends
-        return PollReport(source.name, source.url, not_modified=result.not_modified)
-    new_posts = _store(db, source, feed, clusters, health)
+        return _failed(db, source, str(error), getattr(error, "retry_after", None))
+    except Exception as error:  # a bug, or a database that refused the source's row
+        message = f"{source.url}: unexpected error while reading the feed ({_first_line(error)})."
+        log.exception("source %s: %s", source.name, redact(message))
+        return _failed(db, source, message, logged=True)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
     return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
+
+
+def _failed(
+    db: Database,
+    source: SourceConfig,
+    message: str,
+    retry_after: float | None = None,
+    *,
+    logged: bool = False,
+) -> PollReport:
+    """Record and report a source's failure; its message never shows a secret of its URL."""
+    message = redact(message)
+    if not logged:
+        log.warning("source %s: %s", source.name, message)
+    try:
+        _record_failure(db, source, message, retry_after)
+    except Exception:  # the database is away: the next poll finds the source due again
+        log.exception("source %s: its failure could not be recorded", source.name)
+    return PollReport(source.name, source.url, error=message)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else ""
+    return f"{type(error).__name__}: {text[:_ERROR_CHARS]}" if text else type(error).__name__
 
 
 async def _with_full_text(
@@ -221,57 +253,102 @@ def _store(
     health: dict[str, Any],
 ) -> int:
     """Insert the entries not seen before (a post seen twice is stored once) and record the
-    source's health, in one transaction: the posts with one statement, their clusters with
-    one more, the source with a third.
+    source's health, in one transaction: the source with one statement, the posts with one
+    more (unless the database refuses one of them), their clusters with a third.
     """
     # A connection, not an ORM session: these are Core statements, and a session's
     # bookkeeping would cost more than they do.
     with db.engine.begin() as connection:
-        stored = _insert_posts(connection, source, feed, clusters)
-        connection.execute(_UPDATE_SOURCE, health)
-        return stored
+        # The source's row first: on SQLite that write opens the transaction (pysqlite
+        # begins one only at a write), so the savepoints below nest inside it.
+        connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, health))
+        return _insert_posts(connection, source, feed, clusters)
 
 
 def _insert_posts(
-    session: Connection, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
+    connection: Connection, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
 ) -> int:
-    entries = _unique(feed.entries)
+    # Each key as it will be stored: a hostile one is cleaned, and must be found again.
+    entries = _unique((fit_value(_POSTS.c.key, entry.key), entry) for entry in feed.entries)
     if not entries:
         return 0
-    source_id = session.scalars(_SOURCE_ID, {"source": source.name}).one()
-    known = _known_keys(session, [entry.key for entry in entries])
-    rows = [_post(source_id, entry) for entry in entries if entry.key not in known]
+    source_id = connection.scalars(_SOURCE_ID, {"source": source.name}).one()
+    known = _known_keys(connection, list(entries))
+    rows = [
+        fit_row(_POSTS, _post(source_id, key, entry))
+        for key, entry in entries.items()
+        if key not in known
+    ]
     if not rows:
         return 0
-    id_of = dict(session.execute(_INSERT_POSTS, rows).all())
-    new = [NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row)) for row in rows]
-    placed = place_posts(session, new, clusters)
-    session.execute(
+    id_of = _insert(connection, source, rows)
+    new = [
+        NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row))
+        for row in rows
+        if row["key"] in id_of
+    ]
+    if not new:
+        return 0
+    placed = place_posts(connection, new, clusters)
+    connection.execute(
         _UPDATE_POST,
         [
             {"post": post.id, "cluster_id": cluster_id}
             for post, cluster_id in zip(new, placed, strict=True)
         ],
     )
-    return len(rows)
+    return len(new)
+
+
+def _insert(
+    connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]
+) -> dict[str, int]:
+    """Insert the rows with one statement, each id by its key. Should the database refuse
+    the batch, each row is inserted on its own, and a row it still refuses is left out (and
+    said so): one entry never costs the others."""
+    try:
+        with connection.begin_nested():
+            return dict(connection.execute(_INSERT_POSTS, rows).all())
+    except _REFUSED as error:
+        if len(rows) > 1:
+            log.info(
+                "source %s: the database refused %d new posts together (%s); "
+                "storing them one by one",
+                source.name,
+                len(rows),
+                _first_line(error),
+            )
+    id_of: dict[str, int] = {}
+    for row in rows:
+        try:
+            with connection.begin_nested():
+                id_of.update(connection.execute(_INSERT_POSTS, [row]).all())
+        except _REFUSED as error:
+            log.warning(
+                "source %s: entry %r was left out: the database refused it (%s)",
+                source.name,
+                redact(row["key"])[:_KEY_CHARS],
+                _first_line(error),
+            )
+    return id_of
 
 
 def _known_keys(session: Session | Connection, keys: list[str]) -> set[str]:
     return set(session.scalars(_KNOWN_KEYS, {"keys": keys}))
 
 
-def _unique(entries: Iterable[FeedEntry]) -> list[FeedEntry]:
+def _unique(keyed: Iterable[tuple[str, FeedEntry]]) -> dict[str, FeedEntry]:
     seen: dict[str, FeedEntry] = {}
-    for entry in entries:
-        seen.setdefault(entry.key, entry)
-    return list(seen.values())
+    for key, entry in keyed:
+        seen.setdefault(key, entry)
+    return seen
 
 
-def _post(source_id: int, entry: FeedEntry) -> dict[str, Any]:
+def _post(source_id: int, key: str, entry: FeedEntry) -> dict[str, Any]:
     """The row of a new post (every column given, so the batch is one INSERT)."""
     return {
         "source_id": source_id,
-        "key": entry.key,
+        "key": key,
         "guid": entry.guid,
         "url": entry.url,
         "title": entry.title,
@@ -312,9 +389,13 @@ def _health(
 
 def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:
     """The sources answered "not modified", all in one statement: no row loaded."""
-    if healths:
+    if not healths:
+        return
+    try:
         with db.session() as session:
-            session.execute(_UPDATE_SOURCE, healths)
+            session.execute(_UPDATE_SOURCE, [fit_row(_SOURCES, health) for health in healths])
+    except Exception:  # they are polled again next time, as if they had changed
+        log.exception("the health of %d unchanged sources could not be recorded", len(healths))
 
 
 def _record_failure(
@@ -324,7 +405,7 @@ def _record_failure(
     with db.session() as session:
         row = session.scalars(select(Source).where(Source.name == source.name)).one()
         row.last_fetched_at = now
-        row.last_error = message
+        row.last_error = fit_value(_SOURCES.c.last_error, message)
         row.consecutive_failures += 1
         wait = _backoff(source.poll, row.consecutive_failures)
         if retry_after is not None:  # the server said when to come back: do not come sooner

@@ -36,6 +36,7 @@ from syndicate.ingest.request import (
     USER_AGENT,
     file_stamp,
 )
+from syndicate.redaction import redact, redact_url
 
 if TYPE_CHECKING:
     import ssl
@@ -193,7 +194,7 @@ async def _ask(
         async with limit:
             status, headers = await asyncio.wait_for(_exchange(parts, stored), TIMEOUT)
     except Exception as error:  # whatever it was, the ordinary poll will say it properly
-        log.debug("quick look at %s: %r", source.url, error)
+        log.debug("quick look at %s: %s", redact_url(source.url), redact(repr(error)))
         return None
     if status != 304:
         return None

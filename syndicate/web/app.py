@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import jinja2
+from sqlalchemy import Column
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, bundled_path
+from syndicate.db.fit import holds
 from syndicate.db.session import Database
 from syndicate.links import Links
 from syndicate.render.templates import template_environment
@@ -38,8 +40,9 @@ from syndicate.web.security import (
     csrf_token,
 )
 
-__all__ = ["Pages", "create_app"]
+__all__ = ["Pages", "create_app", "row_id", "whole_number"]
 
+MAX_DIGITS = 19  # of a number in a URL or a form: the largest 64-bit integer has 19
 CSRF_COOKIE = "syn_csrf"
 SESSION_COOKIE = "syn_admin"
 T = TypeVar("T")
@@ -143,6 +146,20 @@ class Pages:
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
+
+
+def row_id(text: str, column: Column[Any]) -> int | None:
+    """`text` (from a path or a form) as an id `column` can hold, else None: a page then
+    answers 404, never a database error over an id of twenty-three digits."""
+    value = whole_number(text)
+    return value if value is not None and holds(column, value) else None
+
+
+def whole_number(text: str) -> int | None:
+    """`text` as a whole number in ASCII digits, at most `MAX_DIGITS` of them, else None."""
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
+        return None
+    return int(text)
 
 
 def create_app(

@@ -27,7 +27,7 @@ from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering
 from syndicate.db.session import Database
 from syndicate.render.email import TOKENS
 from syndicate.tokens import TokenError
-from syndicate.web.app import Pages
+from syndicate.web.app import Pages, row_id
 from syndicate.web.security import EMAIL_FRAME_POLICY
 
 __all__ = ["ROUTES", "TelegramBubble", "fill_for_reader", "record_click", "telegram_bubble"]
@@ -128,7 +128,9 @@ async def job_feed(request: Request) -> Response:
 async def edition_page(request: Request) -> Response:
     pages = _pages(request)
     job = _job(pages, request)
-    edition_id = request.path_params["edition"]
+    edition_id = row_id(request.path_params["edition"], Edition.__table__.c.id)
+    if edition_id is None:
+        raise HTTPException(404)
     found = await pages.call(_edition_parts, pages.db, job, edition_id)
     if found is None:
         raise HTTPException(404)
@@ -253,6 +255,6 @@ ROUTES: Sequence[Route] = (
     Route("/archive", archive_index),
     Route("/archive/{job}", job_archive),
     Route("/archive/{job}/feed.atom", job_feed),
-    Route("/archive/{job}/{edition:int}", edition_page),
+    Route("/archive/{job}/{edition}", edition_page),
     Route("/r/{token}", click),
 )

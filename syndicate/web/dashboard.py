@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from syndicate.db.models import DeliveryState
+from syndicate.db.models import Delivery, DeliveryState
 from syndicate.jobs import preview_job
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.web import overview
-from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages
+from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages, row_id, whole_number
 from syndicate.web.archive import TelegramBubble, telegram_bubble
 from syndicate.web.chart import STATE_COLOURS, delivery_chart
 from syndicate.web.security import EMAIL_FRAME_POLICY, check_password
@@ -135,8 +135,8 @@ async def preview_frame(request: Request) -> Response:
     """One email of a preview, alone, for the preview page's sandboxed frame."""
     pages = _pages(request)
     preview = await _preview(pages, request, fresh=False)
-    number = request.path_params["number"]
-    if not 1 <= number <= len(preview.emails):
+    number = whole_number(request.path_params["number"])
+    if number is None or not 1 <= number <= len(preview.emails):
         raise HTTPException(404)
     html = preview.emails[number - 1][2]
     # Links open outside the frame (the sandbox lets them open as new tabs).
@@ -154,10 +154,10 @@ async def preview_frame(request: Request) -> Response:
 async def requeue(request: Request) -> Response:
     pages = _pages(request)
     form = await pages.form(request)
-    delivery_id = str(form.get("delivery") or "")
+    delivery_id = row_id(str(form.get("delivery") or ""), Delivery.__table__.c.id)
     count = 0
-    if delivery_id.isdigit():
-        count = int(await pages.call(overview.requeue_delivery, pages.db, int(delivery_id)))
+    if delivery_id is not None:
+        count = int(await pages.call(overview.requeue_delivery, pages.db, delivery_id))
     elif form.get("state") in (DeliveryState.FAILED, DeliveryState.UNKNOWN):
         from syndicate.delivery import requeue as requeue_state
 
@@ -251,7 +251,7 @@ ROUTES: Sequence[Route] = (
     Route("/admin/logout", logout, methods=["POST"]),
     Route("/admin", dashboard, methods=["GET"]),
     Route("/admin/preview/{job}", preview_page, methods=["GET"]),
-    Route("/admin/preview/{job}/email/{number:int}", preview_frame, methods=["GET"]),
+    Route("/admin/preview/{job}/email/{number}", preview_frame, methods=["GET"]),
     Route("/admin/requeue", requeue, methods=["POST"]),
     Route("/admin/subscribers", subscribers_page, methods=["GET"]),
     Route("/admin/subscribers/import", subscribers_import, methods=["POST"]),

@@ -12,18 +12,17 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 
-from syndicate.config import Config
 from syndicate.db.models import (
     Delivery,
     DeliveryState,
     Edition,
     MailingList,
-    Source,
     Subscriber,
     Subscription,
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.report import SourceHealth, source_health
 
 __all__ = [
     "DailyCounts",
@@ -38,17 +37,6 @@ __all__ = [
     "search_subscribers",
     "source_health",
 ]
-
-
-@dataclass(frozen=True)
-class SourceHealth:
-    name: str
-    url: str
-    last_fetched_at: datetime | None
-    last_success_at: datetime | None
-    last_error: str | None
-    failures_in_a_row: int
-    next_poll_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -73,27 +61,6 @@ class SubscriberRow:
 
 
 DailyCounts = list[tuple[date, Counter[str]]]
-
-
-def source_health(db: Database, config: Config) -> list[SourceHealth]:
-    """Every configured source, fetched or not yet, with what its last poll said."""
-    with db.sessions() as session:
-        stored = {row.name: row for row in session.scalars(select(Source))}
-    health = []
-    for source in config.sources:
-        row = stored.get(source.name)
-        health.append(
-            SourceHealth(
-                source.name,
-                source.url,
-                row.last_fetched_at if row else None,
-                row.last_success_at if row else None,
-                row.last_error if row else None,
-                row.consecutive_failures if row else 0,
-                row.next_poll_at if row else None,
-            )
-        )
-    return health
 
 
 def recent_editions(db: Database, jobs: list[str], per_job: int = 5) -> dict[str, list[Edition]]:

@@ -1,0 +1,31 @@
+"""Text safe to store and to show: control characters and terminal escape sequences removed.
+
+A feed's title can hold a NUL (which PostgreSQL refuses), a bell, or a whole escape sequence
+that recolours, clears or retitles the terminal a command prints it on (`ESC [31m`,
+`ESC ]0;title BEL`). `printable` removes them, keeping tabs and line breaks. The database's
+fitting step (`syndicate.db.fit`) and every line the CLI prints go through it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["printable"]
+
+# Whole sequences first, so that no "[31m" is left behind when the ESC goes.
+_SEQUENCES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|\x9b[0-?]*[ -/]*[@-~]"  # the same, introduced by the one-character C1 CSI
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC: titles, hyperlinks
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)?"  # DCS, SOS, PM, APC
+    r"|\x1b[ -/]*[0-~]"  # any other escape: charset switches, keypad modes, resets
+)
+# C0 but tab and line feed, DEL, C1, and halves of surrogate pairs (no encoder takes them).
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """`text` without control characters (but tab and line feed) and escape sequences."""
+    if _CONTROLS.search(text) is None:
+        return text  # the usual case, answered by one scan
+    return _CONTROLS.sub("", _SEQUENCES.sub("", text))
