@@ -56,8 +56,10 @@ def looks_like_json_feed(body: bytes, content_type: str | None) -> bool:
 def read_json_feed(body: bytes, url: str) -> JsonFeed:
     """Read a JSON Feed document; raises ValueError saying what is wrong with it."""
     try:
-        # A byte that is not UTF-8 spoils one string, not the feed: it reads as U+FFFD.
-        document = json.loads(body.decode("utf-8-sig", errors="replace"), parse_int=_integer)
+        # A byte that is not UTF-8 spoils one string, not the feed: it reads as U+FFFD. So
+        # does a control character JSON wants escaped (the store removes it).
+        text = body.decode("utf-8-sig", errors="replace")
+        document = json.loads(text, parse_int=_integer, strict=False)
     except json.JSONDecodeError as error:
         raise ValueError(f"the JSON cannot be read: {error}") from error
     if not isinstance(document, dict):
