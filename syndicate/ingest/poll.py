@@ -180,7 +180,8 @@ async def _poll_one(
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
     except Exception as error:  # a bug, or a database that refused the source's row
-        message = f"{source.url}: unexpected error while reading the feed ({_first_line(error)})."
+        problem = _first_line(error)
+        message = f"{source.url}: unexpected error while reading or storing the feed ({problem})."
         log.exception("source %s: %s", source.name, redact(message))
         return _failed(db, source, message, logged=True)
     if new_posts:
