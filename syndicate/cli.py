@@ -819,12 +819,12 @@ def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:
     jobs = [job for job in config.jobs.values() if job.enabled and job.schedule is not None]
     if not jobs:
         return
-    print(f"\nNext {count} runs:")
+    _echo(f"\nNext {count} runs:")
     width = max(len(job.name) for job in jobs)
     for job in jobs:
         times = upcoming_fires(job.trigger(config.site.timezone), now, count)
         shown = ", ".join(f"{_weekday(when)} {when:%d %b %H:%M}" for when in times)
-        print(f"  {job.name.ljust(width)}  {shown}")
+        _echo(f"  {job.name.ljust(width)}  {shown}")
 
 
 def _weekday(when: datetime) -> str:
