@@ -1,6 +1,6 @@
 """No feed can stop the poller: generated hostile entries in RSS, Atom and JSON Feed.
 
-Every field of an entry is poisoned in turn (tests/hostile.py): NUL and the other controls,
+Every field of an entry is poisoned in turn (tests/hostile_entries.py): NUL and the other controls,
 escape sequences, a megabyte of text, huge and negative numbers, dates in year 0 and
 99999, bytes that are not UTF-8, lone surrogates. Each poisoned feed keeps its good
 entries, every entry is stored fitted to its columns on SQLite and PostgreSQL, an entry
@@ -36,7 +36,7 @@ from syndicate.ingest.parse import parse_feed
 from syndicate.ingest.poll import poll_sources
 from syndicate.scheduler import Clock
 from tests.feedserver import FeedServer
-from tests.hostile import GOOD, hostile_feeds
+from tests.hostile_entries import GOOD, hostile_feeds
 
 FEEDS = list(hostile_feeds())
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
