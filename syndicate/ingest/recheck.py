@@ -59,7 +59,8 @@ class PollReport:
     url: str
     new_posts: int = 0
     not_modified: bool = False
-    error: str | None = None
+    error: str | None = None  # why the feed could not be read
+    problems: tuple[str, ...] = ()  # the feed was read; one sentence per page that was not
 
 
 @dataclass(frozen=True)

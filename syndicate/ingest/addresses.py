@@ -1,0 +1,214 @@
+"""Which network addresses a fetch may reach, checked where the connection is made.
+
+A feed's entries link wherever their author likes, and a page or a redirect may point at
+an address inside the network syndicate runs in (a router's admin page, a cloud metadata
+service, an intranet). What syndicate fetched there would be mailed to the subscribers. So
+every connection is made here, by the address that was checked:
+
+- the host name is resolved once, every address it resolves to is checked, and the
+  connection goes to one of those addresses (never to a second resolution, which a
+  hostile name server could answer differently); the request keeps the name in its Host
+  header and in TLS, so certificates are checked against the name as usual;
+- an address that is not public (loopback, private, link-local, multicast, reserved) is
+  refused unless the request's `Reach` allows its host: the host of the feed the editor
+  configured (a feed on localhost is theirs to choose), and the hosts listed in
+  `[ingest] private_hosts`;
+- a connection kept alive and used again is checked again, by the address it is
+  connected to, since it may have been opened for a request that was allowed more.
+
+Redirects pass through the same transport, so every hop is checked. The resolver is a
+seam: tests give names their own addresses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ipaddress
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import httpcore
+import httpx
+
+__all__ = [
+    "REACH",
+    "AddressRefused",
+    "GuardedTransport",
+    "Reach",
+    "Resolver",
+    "SystemResolver",
+    "address_kind",
+]
+
+REACH = "syndicate.reach"  # the request extension that carries its Reach
+
+_reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach")
+
+
+class Resolver(Protocol):
+    """Turns a host name into the addresses to connect to, best first."""
+
+    async def resolve(self, host: str, port: int) -> list[str]: ...
+
+
+class SystemResolver:
+    """The operating system's resolver (getaddrinfo, in a thread)."""
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        if _literal(host) is not None:
+            return [host]
+        loop = asyncio.get_running_loop()
+        found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in found))
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The hosts one request may find on an address that is not public."""
+
+    hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def around(cls, url: str, private_hosts: Iterable[str] = ()) -> Reach:
+        """A source's reach: its own host, and the hosts listed in private_hosts."""
+        own = (urlsplit(url).hostname or "").lower()
+        return cls(frozenset({own, *(host.lower() for host in private_hosts)}) - {""})
+
+    def allows(self, host: str) -> bool:
+        return host.lower().strip("[]") in self.hosts
+
+
+class AddressRefused(Exception):
+    """A request would have reached an address that is not public; `reason` says so."""
+
+    def __init__(self, url: str, address: str, kind: str) -> None:
+        self.url, self.address, self.kind = url, address, kind
+        self.host = urlsplit(url).hostname or address
+        super().__init__(f"{url} is on a {kind} address ({address})")
+
+    def reason(self, asked: str) -> str:
+        """One sentence's end, for a fetch that asked for `asked` (the first hop)."""
+        where = "it is" if self.url == asked else f"it redirects to {self.url}, which is"
+        return (
+            f"{where} on a {self.kind} address ({self.address}); list its host in "
+            "[ingest] private_hosts to allow it."
+        )
+
+
+def address_kind(address: str) -> str | None:
+    """None for a public address, else what it is ("loopback", "private network", ...)."""
+    ip = _literal(address)
+    if ip is None:
+        return "unreadable"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "loopback"
+    if ip.is_link_local:
+        return "link-local"
+    if ip.is_multicast:
+        return "multicast"
+    if ip.is_unspecified or ip.is_reserved:
+        return "reserved"
+    return None if ip.is_global else "private network"
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves once, checks every address, and connects to a checked one."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        reach = _reach.get(Reach())
+        addresses = await self.resolver.resolve(host, port)
+        if not reach.allows(host):
+            for address in addresses:
+                if kind := address_kind(address):
+                    raise _Refusal(address, kind)
+        error: Exception = httpcore.ConnectError(f"{host} has no address")
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as failed:
+                error = failed
+        raise error
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("syndicate fetches over TCP only")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
+
+
+class _Refusal(Exception):
+    """Raised where the URL is not known; the transport names the URL."""
+
+    def __init__(self, address: str, kind: str) -> None:
+        super().__init__(address, kind)
+        self.address, self.kind = address, kind
+
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport, connecting through the check above.
+
+    The request's `Reach` travels in its extensions (`REACH`), which httpx carries to
+    every redirect; without one, only public addresses are reached.
+    """
+
+    def __init__(self, resolver: Resolver | None = None, *, limits: httpx.Limits) -> None:
+        super().__init__(limits=limits)
+        # httpx offers no parameter for the network backend: its pool is made again here.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_GuardedBackend(resolver or SystemResolver()),
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        reach = request.extensions.get(REACH, Reach())
+        token = _reach.set(reach)
+        try:
+            response = await super().handle_async_request(request)
+        except _Refusal as refusal:
+            raise AddressRefused(str(request.url), refusal.address, refusal.kind) from None
+        finally:
+            _reach.reset(token)
+        peer = _peer(response)
+        kind = address_kind(peer) if peer else None
+        if kind and not reach.allows(request.url.host):
+            await response.aclose()
+            raise AddressRefused(str(request.url), peer or "", kind)
+        return response
+
+
+def _peer(response: httpx.Response) -> str | None:
+    """The address the response came from (None when the stream does not say)."""
+    stream = response.extensions.get("network_stream")
+    where = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(where[0]) if where else None
+
+
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return None
