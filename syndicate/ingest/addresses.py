@@ -5,16 +5,18 @@ an address inside the network syndicate runs in (a router's admin page, a cloud 
 service, an intranet). What syndicate fetched there would be mailed to the subscribers. So
 every connection is made here, by the address that was checked:
 
-- the host name is resolved once, every address it resolves to is checked, and the
-  connection goes to one of those addresses (never to a second resolution, which a
-  hostile name server could answer differently); the request keeps the name in its Host
-  header and in TLS, so certificates are checked against the name as usual;
+- the host name is resolved once (its addresses are kept a minute), every address it
+  resolves to is checked, and the connection goes to one of those addresses (never to a
+  second resolution, which a hostile name server could answer differently); the request
+  keeps the name in its Host header and in TLS, so certificates are checked against the
+  name as usual;
 - an address that is not public (loopback, private, link-local, multicast, reserved) is
   refused unless the request's `Reach` allows its host: the host of the feed the editor
   configured (a feed on localhost is theirs to choose), and the hosts listed in
   `[ingest] private_hosts`;
-- a connection kept alive and used again is checked again, by the address it is
-  connected to, since it may have been opened for a request that was allowed more.
+- a request is checked before it is sent, as a connection kept alive (perhaps opened for
+  a request that was allowed more) may carry it, and checked again by the address its
+  answer came from.
 
 Redirects pass through the same transport, so every hop is checked. The resolver is a
 seam: tests give names their own addresses.
@@ -26,6 +28,7 @@ import asyncio
 import contextvars
 import ipaddress
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -45,6 +48,8 @@ __all__ = [
 ]
 
 REACH = "syndicate.reach"  # the request extension that carries its Reach
+
+_REMEMBER = 60.0  # seconds a name's addresses are used before it is resolved again
 
 _reach: contextvars.ContextVar[Reach] = contextvars.ContextVar("reach")
 
@@ -118,11 +123,26 @@ def address_kind(address: str) -> str | None:
 
 
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Resolves once, checks every address, and connects to a checked one."""
+    """Resolves a name once (for `_REMEMBER` seconds), checks every address, and connects
+    to a checked one."""
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.inner = httpcore.AnyIOBackend()
+        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """The addresses of `host`, as resolved at most `_REMEMBER` seconds ago."""
+        now = time.monotonic()
+        known = self._resolved.get((host, port))
+        if known is not None and now - known[0] < _REMEMBER:
+            return known[1]
+        try:
+            addresses = await self.resolver.resolve(host, port)
+        except OSError as error:  # as httpcore says it when it resolves
+            raise httpcore.ConnectError(str(error)) from error
+        self._resolved[(host, port)] = (now, addresses)
+        return addresses
 
     async def connect_tcp(
         self,
@@ -132,12 +152,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        reach = _reach.get(Reach())
-        addresses = await self.resolver.resolve(host, port)
-        if not reach.allows(host):
-            for address in addresses:
-                if kind := address_kind(address):
-                    raise _Refusal(address, kind)
+        addresses = await self.addresses(host, port)
+        _check(host, addresses, _reach.get(Reach()))
         error: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:
@@ -165,38 +181,55 @@ class _Refusal(Exception):
         self.address, self.kind = address, kind
 
 
+def _check(host: str, addresses: list[str], reach: Reach) -> None:
+    if reach.allows(host):
+        return
+    for address in addresses:
+        if kind := address_kind(address):
+            raise _Refusal(address, kind)
+
+
 class GuardedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport, connecting through the check above.
 
     The request's `Reach` travels in its extensions (`REACH`), which httpx carries to
-    every redirect; without one, only public addresses are reached.
+    every redirect; without one, only public addresses are reached. A request is checked
+    before it is sent (a connection kept alive may be used for it), its connection when it
+    is made, and the address its answer came from.
     """
 
     def __init__(self, resolver: Resolver | None = None, *, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
+        self._backend = _GuardedBackend(resolver or SystemResolver())
         # httpx offers no parameter for the network backend: its pool is made again here.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_GuardedBackend(resolver or SystemResolver()),
+            network_backend=self._backend,
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         reach = request.extensions.get(REACH, Reach())
+        url, host = str(request.url), request.url.host
         token = _reach.set(reach)
         try:
+            if not reach.allows(host):
+                port = request.url.port or (443 if request.url.scheme == "https" else 80)
+                _check(host, await self._backend.addresses(host, port), reach)
             response = await super().handle_async_request(request)
         except _Refusal as refusal:
-            raise AddressRefused(str(request.url), refusal.address, refusal.kind) from None
+            raise AddressRefused(url, refusal.address, refusal.kind) from None
+        except httpcore.ConnectError as error:
+            raise httpx.ConnectError(str(error), request=request) from error
         finally:
             _reach.reset(token)
         peer = _peer(response)
         kind = address_kind(peer) if peer else None
-        if kind and not reach.allows(request.url.host):
+        if kind and not reach.allows(host):
             await response.aclose()
-            raise AddressRefused(str(request.url), peer or "", kind)
+            raise AddressRefused(url, peer or "", kind)
         return response
 
 
