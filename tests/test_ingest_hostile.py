@@ -294,3 +294,26 @@ def test_a_request_allowed_less_is_refused_though_a_connection_is_kept_alive(
 
     assert asyncio.run(run()) == ["read", "loopback"]
     assert server.hits("/a.html") == 1  # the second was never sent
+
+
+def test_through_a_proxy_from_the_environment_a_page_inside_is_still_refused(
+    db: Database, server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test server plays the proxy (it answers requests in absolute form): the proxy
+    connects, and each name is checked before anything is sent to it."""
+    feed, page = "http://news.example/feed.xml", "http://news.example/1.html"
+    secret = "http://inside.example/secret.html"
+    server.add(feed, summary_feed("Proksi", "http://news.example/", [page, secret]))
+    server.add(page, STORY, "text/html; charset=utf-8")
+    server.add(secret, SECRET, "text/html; charset=utf-8")
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.base_url)
+    resolver = HostsResolver({"news.example": ["93.184.216.34"], "inside.example": ["10.0.0.5"]})
+    reports = poll(db, [source("proksi", feed)], resolver=resolver)
+    assert reports["proksi"].problems == (
+        f"the article page {secret} was not fetched: it is on a private network address "
+        "(10.0.0.5); list its host in [ingest] private_hosts to allow it.",
+    )
+    assert (server.hits(feed), server.hits(page), server.hits(secret)) == (1, 1, 0)
+    assert any("Air di jalan" in text for text in stored(db)["proksi"])

@@ -18,8 +18,11 @@ every connection is made here, by the address that was checked:
   a request that was allowed more) may carry it, and checked again by the address its
   answer came from.
 
-Redirects pass through the same transport, so every hop is checked. The resolver is a
-seam: tests give names their own addresses.
+Redirects pass through the same transport, so every hop is checked. Through a proxy named
+in the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, as httpx reads them), the proxy
+makes the connection: the name is still resolved and checked before the request is sent,
+but the proxy resolves it again. The resolver is a seam: tests give names their own
+addresses.
 """
 
 from __future__ import annotations
@@ -198,17 +201,22 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     is made, and the address its answer came from.
     """
 
-    def __init__(self, resolver: Resolver | None = None, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits)
+    def __init__(
+        self, resolver: Resolver | None = None, *, limits: httpx.Limits, proxy: str | None = None
+    ) -> None:
+        super().__init__(limits=limits, proxy=proxy)
         self._backend = _GuardedBackend(resolver or SystemResolver())
-        # httpx offers no parameter for the network backend: its pool is made again here.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=self._backend,
-        )
+        # Through a proxy, the proxy connects: only the check before sending is ours.
+        self._proxied = proxy is not None
+        if not self._proxied:
+            # httpx offers no parameter for the network backend: its pool is made again.
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=httpx.create_ssl_context(),
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=self._backend,
+            )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         reach = request.extensions.get(REACH, Reach())
@@ -225,7 +233,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             raise httpx.ConnectError(str(error), request=request) from error
         finally:
             _reach.reset(token)
-        peer = _peer(response)
+        peer = None if self._proxied else _peer(response)
         kind = address_kind(peer) if peer else None
         if kind and not reach.allows(host):
             await response.aclose()

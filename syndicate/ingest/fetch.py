@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
+from httpx._utils import get_environment_proxies  # httpx's own reading, not public
 
 from syndicate.ingest.addresses import REACH, AddressRefused, GuardedTransport, Reach, Resolver
 from syndicate.ingest.body import BodyTooLarge, read_body
@@ -76,11 +77,18 @@ def make_client(
     """Return the HTTP client feeds and pages are fetched with: redirects followed, bounded
     waits, and every connection checked by `syndicate.ingest.addresses`."""
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    # A transport of our own turns off httpx's proxies from the environment: they are
+    # mounted here as httpx would (None: that host is reached directly).
+    proxies = {
+        pattern: GuardedTransport(resolver, limits=limits, proxy=proxy) if proxy else None
+        for pattern, proxy in get_environment_proxies().items()
+    }
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=10,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=GuardedTransport(resolver, limits=limits),
+        mounts=proxies,
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
@@ -149,14 +157,14 @@ async def download(
                 await response.aclose()
     except TimeoutError as error:
         what = "send the whole answer" if phase == "body" else "answer"
-        raise FetchError(url, f"the server did not {what} within {deadline:g} seconds.") from error
+        raise FetchError(url, f"the server did not {what} within {_seconds(deadline)}.") from error
     except BodyTooLarge as error:
         raise FetchError(url, f"{what} {error}.") from error
     except AddressRefused as refused:
         raise FetchError(url, refused.reason(url)) from refused
     except httpx.TimeoutException as error:
         timeout = client.timeout.read or client.timeout.connect
-        within = f" within {timeout:g} seconds" if timeout else ""
+        within = f" within {_seconds(timeout)}" if timeout else ""
         raise FetchError(url, f"the server did not answer{within}.") from error
     except httpx.TooManyRedirects as error:
         raise FetchError(url, "the server redirected too many times.") from error
@@ -207,6 +215,10 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _seconds(amount: float) -> str:
+    return f"{amount:g} second" + ("" if amount == 1 else "s")
 
 
 def _reason(error: Exception) -> str:
