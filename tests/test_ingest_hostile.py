@@ -22,6 +22,7 @@ from syndicate.db.models import Post, Source
 from syndicate.db.session import Database, open_database
 from syndicate.ingest.addresses import REACH, AddressRefused, GuardedTransport, Reach
 from syndicate.ingest.extract import ArticleFetcher
+from syndicate.ingest.fetch import FetchError, make_client
 from syndicate.ingest.poll import PollReport, poll_sources
 from tests.feedserver import FeedServer
 from tests.hostile import HostsResolver, drip, gzip_bomb, huge_page, summary_feed
@@ -317,3 +318,27 @@ def test_through_a_proxy_from_the_environment_a_page_inside_is_still_refused(
     )
     assert (server.hits(feed), server.hits(page), server.hits(secret)) == (1, 1, 0)
     assert any("Air di jalan" in text for text in stored(db)["proksi"])
+
+
+def test_a_page_one_source_may_read_is_not_handed_to_another_from_the_cache(
+    inside: FeedServer,
+) -> None:
+    """The intranet's own feed reads its page; a public feed linking the same page, in the
+    same poll, does not get it from the cache."""
+    secret = inside.url("/secret.html")
+
+    async def run() -> tuple[str, str]:
+        async with make_client() as client:
+            fetcher = ArticleFetcher(client)
+            article = await fetcher.article(secret, reach=Reach.around(inside.base_url))
+            try:
+                await fetcher.article(secret, reach=Reach())
+            except FetchError as error:
+                return (article.excerpt if article else ""), error.reason
+        return "", "read"
+
+    ArticleFetcher._cache.clear()
+    excerpt, second = asyncio.run(run())
+    assert "INTERNAL-SECRET" in excerpt
+    assert second == "it is " + LOOPBACK_REFUSAL.format(address="127.0.0.2")
+    assert inside.hits("/secret.html") == 1
