@@ -342,3 +342,15 @@ def test_a_page_one_source_may_read_is_not_handed_to_another_from_the_cache(
     assert "INTERNAL-SECRET" in excerpt
     assert second == "it is " + LOOPBACK_REFUSAL.format(address="127.0.0.2")
     assert inside.hits("/secret.html") == 1
+
+
+def test_many_pages_not_fetched_are_counted_past_the_first_three(
+    db: Database, server: FeedServer
+) -> None:
+    links = [server.url(f"/hilang/{n}.html") for n in range(5)]  # each answers 404
+    server.add("/feed.xml", summary_feed("Hilang", server.url("/"), links))
+    reports = poll(db, [source("hilang", server.url("/feed.xml"))])
+    assert len(reports["hilang"].problems) == 5
+    recorded = last_error(db, "hilang") or ""
+    assert recorded.count("was not fetched: the server answered 404 Not Found.") == 3
+    assert recorded.endswith(" 2 more article pages were not fetched.")

@@ -83,11 +83,11 @@ class Reach:
     @classmethod
     def around(cls, url: str, private_hosts: Iterable[str] = ()) -> Reach:
         """A source's reach: its own host, and the hosts listed in private_hosts."""
-        own = (urlsplit(url).hostname or "").lower()
-        return cls(frozenset({own, *(host.lower() for host in private_hosts)}) - {""})
+        hosts = {urlsplit(url).hostname or "", *private_hosts}
+        return cls(frozenset(_ascii(host) for host in hosts) - {""})
 
     def allows(self, host: str) -> bool:
-        return host.lower().strip("[]") in self.hosts
+        return _ascii(host) in self.hosts
 
 
 class AddressRefused(Exception):
@@ -95,7 +95,6 @@ class AddressRefused(Exception):
 
     def __init__(self, url: str, address: str, kind: str) -> None:
         self.url, self.address, self.kind = url, address, kind
-        self.host = urlsplit(url).hostname or address
         super().__init__(f"{url} is on a {kind} address ({address})")
 
     def reason(self, asked: str) -> str:
@@ -111,7 +110,7 @@ def address_kind(address: str) -> str | None:
     """None for a public address, else what it is ("loopback", "private network", ...)."""
     ip = _literal(address)
     if ip is None:
-        return "unreadable"
+        return "malformed"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
@@ -246,6 +245,15 @@ def _peer(response: httpx.Response) -> str | None:
     stream = response.extensions.get("network_stream")
     where = stream.get_extra_info("server_addr") if stream is not None else None
     return str(where[0]) if where else None
+
+
+def _ascii(host: str) -> str:
+    """A host as it goes on the wire: lowercased, international names in punycode."""
+    host = host.strip("[]").lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
 
 def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

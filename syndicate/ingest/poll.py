@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # A failing source waits longer each time, up to this, so a dead site costs little.
 MAX_BACKOFF = timedelta(hours=6)
+# Article pages not fetched, told one by one on the source's last error (the rest counted).
+MAX_PROBLEMS_SHOWN = 3
 
 
 def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
@@ -198,7 +200,7 @@ async def _poll_one(
         unchanged.append(health)  # written with the others when the poll ends
         return PollReport(source.name, source.url, not_modified=result.not_modified)
     if problems:  # the feed was read: the source is healthy, and says what it missed
-        health["last_error"] = " ".join(problems)
+        health["last_error"] = _pages_missed(problems)
     new_posts = _store(db, source, feed, clusters, health)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
@@ -345,6 +347,14 @@ def _health(
         if not source.site_name and feed.title:
             health["site_name"] = feed.title
     return health
+
+
+def _pages_missed(problems: list[str]) -> str:
+    """The first few sentences, and how many more (a source's last error stays readable)."""
+    shown, more = problems[:MAX_PROBLEMS_SHOWN], len(problems) - MAX_PROBLEMS_SHOWN
+    if more > 0:
+        shown.append(f"{more} more article page{'s were' if more > 1 else ' was'} not fetched.")
+    return " ".join(shown)
 
 
 def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:
