@@ -106,9 +106,8 @@ async def poll_sources(
     # one more conditional request next time.
     unchanged: list[dict[str, Any]] = []
     settings = settings or IngestSettings()
-    deadline = settings.feed_timeout.total_seconds()
-    client_made = make_client(deadline, resolver=resolver)
-    async with client_made as client, FeedParsers(len(enabled), workers) as parsers:
+    client = make_client(settings.feed_timeout.total_seconds(), resolver=resolver)
+    async with client, FeedParsers(len(enabled), workers) as parsers:
         fetcher: ArticleFetcher | None = None
 
         def pages() -> ArticleFetcher:
