@@ -265,6 +265,8 @@ def test_an_interval_slot_is_the_instant_it_fired_in_winter_and_summer_time(
     late = fired.astimezone(UTC) + timedelta(seconds=3)
     assert current_slot(trigger, late) == fired.astimezone(UTC)
     clock.db.dispose()
+
+
 def test_jobs_fire_on_schedule_while_a_feed_drips(tmp_path: Path) -> None:
     """A feed sends a byte a second and may take 5 minutes: the poll it holds never holds
     a job for more than the scheduler's POLL_WAIT."""
