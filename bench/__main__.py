@@ -7,9 +7,11 @@
 
 Benchmarks: startup (`syndicate --help`, `syndicate check`), ingest (`syndicate fetch` vs
 rss2email 3.14, and the ingest curve at 50, 200, 800 feeds), idle (`syndicate run`
-between ticks), fanout (bench.fanout at 1k, 10k, 100k subscribers) and telegram
-(bench.telegram). rss2email and matplotlib are installed from PyPI into a virtualenv of
-their own (--venv, default ~/.cache/syndicate-bench/venv) on first use.
+between ticks), fanout (bench.fanout at 1k, 10k, 100k subscribers), telegram
+(bench.telegram) and hostile (bench.hostile: the peak memory of a poll that meets a
+400 MB page and a gzip bomb). rss2email and matplotlib are installed from PyPI into a
+virtualenv of their own (--venv, default ~/.cache/syndicate-bench/venv) on first use, by
+the sections that need them (ingest, and fanout for the curves).
 
 The raw results go to bench/results.json, the curves to bench-scaling.png and the
 report to BENCHMARKS.md, all next to each other in the repository.
@@ -31,7 +33,9 @@ from bench.measure import load_average, machine
 from bench.peers import DEFAULT_VENV, ensure_venv, venv_python
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram")
+SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram", "hostile")
+_HEADING = ("machine", "date", "quick", "runs", "command", "load_before", "load_after", "minutes")
+NEED_VENV = {"ingest", "fanout"}  # rss2email, and matplotlib for the curves they redraw
 DELAY = 0.1  # seconds the server waits before each answer in the "distant" ingest run
 
 
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     sections = options.only or SECTIONS
     runs = options.runs or (1 if options.quick else 3)
-    venv = ensure_venv(options.venv)
+    venv = ensure_venv(options.venv) if NEED_VENV & set(sections) else options.venv
     started = time.monotonic()
     results: dict[str, Any] = {
         "machine": machine(),
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": load_average(),
     }
     stored = ROOT / "bench" / "results.json"
+    earlier: dict[str, Any] = {}
     if options.only and stored.exists():  # the sections not run keep their last figures
         earlier = json.loads(stored.read_text(encoding="utf-8"))
         results.update({name: earlier[name] for name in SECTIONS if name in earlier})
@@ -73,20 +78,24 @@ def main(argv: list[str] | None = None) -> int:
         results[section]["measured"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         results[section]["section_minutes"] = (time.monotonic() - began) / 60
         results[section]["section_load"] = load_average()
-    results["minutes"] = (time.monotonic() - started) / 60
+        results[section]["machine"] = machine()
+    minutes = (time.monotonic() - started) / 60
+    results["minutes"] = minutes
     results["load_after"] = load_average()
+    if earlier:  # the heading goes on describing the whole run; each section says its own
+        results.update({key: earlier[key] for key in _HEADING if key in earlier})
     text = json.dumps(results, indent=1, default=str) + "\n"
     if options.no_write:
         print(text)
     else:
         stored.write_text(text, encoding="utf-8")
-        _write(results, venv)
+        _write(results, venv, redraw=bool(NEED_VENV & set(sections)))
     from bench.report import targets
 
     failed = [row for row in targets(results) if row[-1] == "missed"]
     for row in targets(results):
         say(" | ".join(str(cell) for cell in row))
-    say(f"done in {results['minutes']:.1f} minutes; {len(failed)} targets missed")
+    say(f"done in {minutes:.1f} minutes; {len(failed)} targets missed")
     return 0
 
 
@@ -154,20 +163,27 @@ def _telegram(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, A
     return {"runs": [clean, noisy]}
 
 
+def _hostile(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any]:
+    from bench.hostile.run import measure
+
+    return measure(runs, log=say)
+
+
 RUNNERS = {
     "startup": _startup,
     "ingest": _ingest,
     "idle": _idle,
     "fanout": _fanout,
     "telegram": _telegram,
+    "hostile": _hostile,
 }
 
 
-def _write(results: dict[str, Any], venv: Path) -> None:
+def _write(results: dict[str, Any], venv: Path, *, redraw: bool = True) -> None:
     from bench.report import render
 
     plot = ROOT / "bench-scaling.png"
-    if "ingest" in results and "fanout" in results:
+    if redraw and "ingest" in results and "fanout" in results:
         data = {
             "fanout": results["fanout"]["curve"],
             "ingest": results["ingest"]["curve"],

@@ -510,12 +510,15 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
 
         db = db or open_database(config.database_url)
         step = progress.step if progress else None
-        reports += asyncio.run(poll_sources(db, quick.rest, progress=step, look_first=False))
+        reports += asyncio.run(
+            poll_sources(db, quick.rest, progress=step, look_first=False, settings=config.ingest)
+        )
     if progress:
         progress.done()
     for report in reports:
-        if report.error:
-            _echo(f"  {report.source}: {report.error}", file=sys.stderr)
+        for problem in (report.error, *report.problems):
+            if problem:
+                _echo(f"  {report.source}: {problem}", file=sys.stderr)
     return reports
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "ConfigTable",
     "CreditName",
     "DeliverySettings",
+    "IngestSettings",
     "Job",
     "Selection",
     "Site",
@@ -272,6 +273,18 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """How feeds and article pages are fetched ([ingest])."""
+
+    # Each fetch ends within this, connecting, redirects and the whole body included.
+    feed_timeout: timedelta = timedelta(seconds=30)
+    page_timeout: timedelta = timedelta(seconds=20)
+    # Hosts whose pages may be on private, loopback or link-local addresses (lowercased);
+    # a source's own host may always be.
+    private_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Web:
     """`syndicate serve`: where it listens and who may use the dashboard."""
 
@@ -352,6 +365,7 @@ class Config:
     web: Web | None = None  # None when there is no [web] table: no pages are served
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     credits: dict[str, CreditName] = field(default_factory=dict)  # keys case-folded
+    ingest: IngestSettings = field(default_factory=IngestSettings)
 
     def job(self, name: str) -> Job:
         if name not in self.jobs:
@@ -384,8 +398,9 @@ def load_config(path: Path) -> Config:
     web = _read_web(top.section("web")) if "web" in top else None
     credits = _read_credits(top.section("credits"))
     delivery = _read_delivery(top.section("delivery"))
+    ingest = _read_ingest(top.section("ingest"))
     top.done()
-    extra = {"web": web, "credits": credits, "delivery": delivery}
+    extra = {"web": web, "credits": credits, "delivery": delivery, "ingest": ingest}
     config = Config(path, site, database_url, jobs_dir, sources, channels, **extra)
     jobs = {job.name: job for job in _read_jobs(config)}
     return Config(path, site, database_url, jobs_dir, sources, channels, jobs, **extra)
@@ -499,6 +514,21 @@ def _read_delivery(table: ConfigTable) -> DeliverySettings:
     )
     if settings.lease < timedelta(seconds=3):
         table.fail("lease", "must be at least 3 seconds")
+    table.done()
+    return settings
+
+
+def _read_ingest(table: ConfigTable) -> IngestSettings:
+    default = IngestSettings()
+    hosts = table.str_list("private_hosts", []) if table.raw("private_hosts", []) else []
+    for host in hosts:
+        if not re.fullmatch(r"[\w.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]+", host.strip()):
+            table.fail("private_hosts", f'"{host}" is not a host name such as "intranet.example"')
+    settings = IngestSettings(
+        feed_timeout=table.duration("feed_timeout", default.feed_timeout),
+        page_timeout=table.duration("page_timeout", default.page_timeout),
+        private_hosts=tuple(host.strip().strip("[]").lower() for host in hosts),
+    )
     table.done()
     return settings
 

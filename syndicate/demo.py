@@ -101,7 +101,7 @@ def run_demo(folder: Path) -> DemoResult:
     try:
         for email, name in DEMO_SUBSCRIBERS:
             add_subscriber(db, email, "newsletter", name=name)
-        asyncio.run(poll_sources(db, config.sources))
+        asyncio.run(poll_sources(db, config.sources, settings=config.ingest))
         for job in config.jobs.values():
             run_job(db, config, channels, job)
         sent = asyncio.run(deliver_due(db, config, channels))

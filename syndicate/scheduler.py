@@ -23,7 +23,7 @@ from syndicate.config import Config, Job
 from syndicate.db.models import JobRun
 from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
-from syndicate.ingest.poll import PollReport, poll_sources
+from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
 from syndicate.slots import (
     MISFIRE_GRACE,
@@ -46,6 +46,10 @@ CATCH_UP_LOOKBACK = timedelta(days=7)
 WORKER_TICK = timedelta(seconds=2)
 # On SIGTERM, what is in flight gets this long to finish.
 SHUTDOWN_GRACE = timedelta(seconds=30)
+# A firing job waits this long at most for the poll (its own, or one already running),
+# then runs with the posts stored so far; the poll goes on and its posts make the next
+# slot. A slow feed or page can hold a poll for its whole deadline ([ingest]).
+POLL_WAIT = timedelta(seconds=10)
 FIRE_TRIES = 5
 
 
@@ -69,7 +73,7 @@ class Clock:
         self.fire, self.deliver = fire, deliver
         self._work = asyncio.Event()
         self._stop = asyncio.Event()
-        self._polling = asyncio.Lock()  # the poll tick and a firing job share one poll
+        self._polling: asyncio.Task[list[Any]] | None = None  # the poll under way, if any
 
     async def run(self, on_start: Callable[[], None] | None = None) -> None:
         self._install_signal_handlers()
@@ -163,25 +167,28 @@ class Clock:
             )
             await self._fire(job, slot=latest.astimezone(UTC))
 
+    def _start_poll(self) -> asyncio.Task[list[Any]]:
+        """The poll under way, or a new one: the poll tick and firing jobs share one."""
+        if self._polling is None or self._polling.done():
+            poll = poll_sources(
+                self.db, self.config.sources, only_due=True, settings=self.config.ingest
+            )
+            self._polling = asyncio.create_task(poll, name="poll")
+            self._polling.add_done_callback(_report_poll_failure)
+        return self._polling
+
     async def _poll(self) -> None:
-        reports = await self._poll_due()
+        poll = self._start_poll()
+        await asyncio.wait({poll})
+        if poll.cancelled() or poll.exception() is not None:
+            return  # said where it ended (_report_poll_failure)
+        reports = poll.result()
         if any(report.new_posts for report in reports):
             log.info(
                 "polled %d sources: %d new posts",
                 len(reports),
                 sum(report.new_posts for report in reports),
             )
-
-    async def _poll_due(self) -> list[PollReport]:
-        """Poll the sources that are due. Each source's failure is its own (recorded on it);
-        should the poll itself fail, it is logged and tried at the next tick, and the job
-        that asked runs with the posts already stored."""
-        try:
-            async with self._polling:
-                return await poll_sources(self.db, self.config.sources, only_due=True)
-        except Exception:
-            log.exception("polling the sources failed; trying again at the next tick")
-            return []
 
     async def _fire(self, job: Job, slot: datetime | None = None) -> JobOutcome:
         slot = slot or current_slot(job.trigger(self.config.site.timezone), datetime.now(UTC))
@@ -209,11 +216,12 @@ class Clock:
         return outcome
 
     async def _run_slot(self, job: Job, slot: datetime, day: date | None) -> JobOutcome:
-        """Poll, then run the job for `slot`; a lost database connection is waited out."""
+        """Poll (for `POLL_WAIT` at most), then run the job for `slot`; a lost database
+        connection is waited out."""
+        # Polling first lets a job scheduled on the hour see the news of the hour.
+        await self._wait_for_poll(job)
         for attempt in range(FIRE_TRIES):
             try:
-                # Polling first lets a job scheduled on the hour see the news of the hour.
-                await self._poll_due()
                 outcome = await asyncio.to_thread(
                     run_job,
                     self.db,
@@ -235,6 +243,19 @@ class Clock:
             return outcome
         log.error("job %s: the run at %s failed: the database stayed away", job.name, slot)
         return JobOutcome(job.name, note="failed")
+
+    async def _wait_for_poll(self, job: Job) -> None:
+        """Wait for the poll, never longer than POLL_WAIT; the poll's own failures are
+        logged where it ends (`_report_poll_failure`) and do not stop the job."""
+        poll = self._start_poll()
+        done, _ = await asyncio.wait({poll}, timeout=POLL_WAIT.total_seconds())
+        if not done:
+            log.warning(
+                "job %s: the poll is still running after %d s; the job runs with the posts "
+                "stored so far",
+                job.name,
+                POLL_WAIT.total_seconds(),
+            )
 
     async def _deliver_forever(self) -> None:
         # Alone, a worker looks for work often; beside the clock it is woken when a job runs.
@@ -260,3 +281,8 @@ class Clock:
             "received %s: finishing what is in flight, then stopping", signal.Signals(signum).name
         )
         self.stop()
+
+
+def _report_poll_failure(poll: asyncio.Task[list[Any]]) -> None:
+    if not poll.cancelled() and (error := poll.exception()) is not None:
+        log.error("the poll failed: %s", error, exc_info=error)

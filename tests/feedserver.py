@@ -8,8 +8,10 @@
 
 Every added feed gets an ETag and a Last-Modified and answers a matching conditional GET
 with 304. Paths can also fail on purpose: `add_status` (404, 500, 429 with Retry-After),
-`add_redirect`, and `add(..., delay=...)` for a slow server. Each request is recorded in
-`requests` (method, path, headers) so tests can check what the client sent.
+`add_redirect`, `add(..., delay=...)` for a slow server, and `add_stream` for a body made
+as it is sent (a drip, a body too large to hold: see tests/hostile.py). Each request is
+recorded in `requests` (method, path, headers) so tests can check what the client sent.
+`FeedServer("127.0.0.2")` listens on another loopback address: another host.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +40,8 @@ class Route:
     last_modified: str | None = None
     delay: float = 0.0  # seconds to wait before answering
     headers: dict[str, str] = field(default_factory=dict)  # extra response headers
+    # A body made as it is sent, without a Content-Length (the connection closes after it).
+    stream: Callable[[], Iterable[bytes]] | None = None
 
 
 @dataclass(frozen=True)
@@ -55,13 +60,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer:
-    """A threaded HTTP server on 127.0.0.1 and a free port; use it as a context manager."""
+    """A threaded HTTP server on 127.0.0.1 (or `host`) and a free port; use it as a context
+    manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server((host, 0), _handler_for(self))
         self._server.daemon_threads = True
         self._server.block_on_close = False  # a slow route must not hold up the test's end
         self._thread = threading.Thread(
@@ -123,6 +129,22 @@ class FeedServer:
         self.routes[path] = route
         return route
 
+    def add_stream(
+        self,
+        path: str,
+        stream: Callable[[], Iterable[bytes]],
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+    ) -> Route:
+        """Serve what `stream()` yields, chunk by chunk, as it is made (no Content-Length)."""
+        route = Route(content_type=content_type, headers=headers or {}, stream=stream)
+        self.routes[path] = route
+        return route
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
     def add_redirect(self, path: str, target: str, status: int = 301) -> Route:
         """Redirect `path` to `target` (a path on this server or an absolute URL)."""
         location = target if "://" in target else self.url(target)
@@ -170,12 +192,25 @@ def _handler_for(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             self._validators(route)
             for name, value in route.headers.items():
                 self.send_header(name, value)
+            if route.stream is not None:
+                self._stream(route.stream() if with_body else [])
+                return
             self.send_header("Content-Length", str(len(route.body)))
             self.end_headers()
             if with_body:
                 # The client may have given up already (a timeout test).
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(route.body)
+
+        def _stream(self, chunks: Iterable[bytes]) -> None:
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            # The client stops reading when it has had enough: that ends the stream.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for chunk in chunks:
+                    self.wfile.write(chunk)
+                    self.wfile.flush()
 
         def _validators(self, route: Route) -> None:
             if route.etag:

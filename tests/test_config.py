@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from syndicate.cli import main
-from syndicate.config import ConfigError, find_config_path, load_config
+from syndicate.config import ConfigError, IngestSettings, find_config_path, load_config
 
 SETTINGS = """\
 [site]
@@ -297,3 +297,39 @@ def test_config_error_is_one_exception_type(site: Path) -> None:
     site.write_text(SETTINGS.replace('name = "repelita"', "name = 3"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"\[sources #1\] name: expected text"):
         load_config(site)
+
+
+def test_ingest_settings_are_read_with_their_defaults(site: Path) -> None:
+    assert load_config(site).ingest == IngestSettings(
+        feed_timeout=timedelta(seconds=30), page_timeout=timedelta(seconds=20), private_hosts=()
+    )
+    with site.open("a", encoding="utf-8") as settings:
+        settings.write(
+            '\n[ingest]\nfeed_timeout = "2s"\npage_timeout = "1m"\n'
+            'private_hosts = ["Intranet.Example", "10.0.0.5", "[fd00::1]"]\n'
+        )
+    assert load_config(site).ingest == IngestSettings(
+        feed_timeout=timedelta(seconds=2),
+        page_timeout=timedelta(minutes=1),
+        private_hosts=("intranet.example", "10.0.0.5", "fd00::1"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "sentence"),
+    [
+        ('feed_timeout = "soon"', '[ingest] feed_timeout: "soon" is not a duration such as'),
+        ("page_timeout = 20", "[ingest] page_timeout: expected text in quotes, found"),
+        (
+            'private_hosts = ["http://intranet.example/"]',
+            '[ingest] private_hosts: "http://intranet.example/" is not a host name such as',
+        ),
+        ('feed_timout = "5s"', '[ingest] feed_timout: unknown key (did you mean "feed_timeout"?)'),
+    ],
+)
+def test_a_mistake_in_ingest_is_one_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], table: str, sentence: str
+) -> None:
+    with site.open("a", encoding="utf-8") as settings:
+        settings.write(f"\n[ingest]\n{table}\n")
+    assert sentence in error_of(site, capsys)

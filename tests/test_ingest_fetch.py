@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import zlib
 from pathlib import Path
 
 import httpx
@@ -148,3 +149,48 @@ def test_make_client_follows_redirects_with_timeouts() -> None:
         assert isinstance(client, httpx.AsyncClient)
     finally:
         asyncio.run(client.aclose())
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_a_deflated_feed_is_unpacked_with_or_without_its_zlib_header(
+    server: FeedServer, wbits: int
+) -> None:
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = packer.compress(FEED) + packer.flush()
+    server.add_stream("/feed.xml", lambda: [packed], headers={"Content-Encoding": "deflate"})
+    assert _fetch(server.url("/feed.xml")).body == FEED
+
+
+def test_a_feed_packed_in_an_encoding_not_asked_for_is_one_sentence(server: FeedServer) -> None:
+    server.add_stream("/feed.xml", lambda: [b"\x1b\x00"], headers={"Content-Encoding": "br"})
+    url = server.url("/feed.xml")
+    with pytest.raises(FetchError) as caught:
+        _fetch(url)
+    assert str(caught.value) == (
+        f"{url}: the download failed (it came packed as 'br', which syndicate did not ask for)."
+    )
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fetch, "MAX_BODY_BYTES", 2 * 2**20)
+    server.add("/big.xml", b"x" * (3 * 2**20))
+    with pytest.raises(FetchError, match=r": the feed is larger than 2 MB\.$"):
+        _fetch(server.url("/big.xml"))
+
+
+def test_the_deadline_covers_a_slow_redirect_chain(server: FeedServer) -> None:
+    """Each hop answers within the per-read timeout; together they pass the deadline."""
+    server.add("/feed.xml", FEED)
+    for hop in range(4):
+        server.add_redirect(f"/hop{hop}", f"/hop{hop + 1}" if hop < 3 else "/feed.xml")
+        server.routes[f"/hop{hop}"].delay = 0.4
+    url = server.url("/hop0")
+
+    async def run() -> FetchResult:
+        async with make_client(timeout=1.0) as client:
+            return await fetch_feed(client, url, deadline=1.0)
+
+    with pytest.raises(FetchError, match=r"did not answer within 1 second\.$"):
+        asyncio.run(run())

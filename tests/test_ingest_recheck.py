@@ -4,6 +4,7 @@ everything else left to the ordinary poll."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import subprocess
@@ -184,6 +185,26 @@ def test_a_server_that_is_down_or_speaks_nonsense_is_left_to_the_ordinary_poll(
     assert [s.name for s in quick.rest] == ["feed", "odd"]
 
 
+def test_a_304_that_drips_is_given_up_at_the_quick_looks_deadline(
+    tmp_path: Path, feed: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its deadline is for the whole question: connecting and every byte of the answer."""
+    url = f"sqlite:///{tmp_path / 'syndicate.db'}"
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        polled(url, [source("feed", server.url("/feed"))])
+    head = b'HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nConnection: close\r\n\r\n'
+    dripping = _nonsense_server(head, every=0.2)  # 12 s for the whole head
+    monkeypatch.setattr(recheck, "TIMEOUT", 1.0)
+    try:
+        sources = [source("drip", f"http://127.0.0.1:{dripping}/feed")]
+        _store_source(url, "drip", sources[0].url, etag='"x"')
+        quick = asyncio.run(look(url, sources))
+    finally:
+        _stop_nonsense()
+    assert quick.unchanged == [] and quick.rest == sources
+
+
 def test_no_quick_look_at_a_database_that_is_missing_or_awaits_a_migration(
     tmp_path: Path, feed: bytes
 ) -> None:
@@ -329,10 +350,12 @@ def _store_source(database_url: str, name: str, url: str, *, etag: str) -> None:
 _nonsense: list = []
 
 
-def _nonsense_server() -> int:
-    """A server that answers every request with a line that is not HTTP, then hangs up."""
+def _nonsense_server(answer: bytes = b"SSH-2.0-OpenSSH_9.2\r\n\r\n", every: float = 0) -> int:
+    """A server that answers every request with a line that is not HTTP, then hangs up
+    (or with `answer`, a byte every `every` seconds)."""
     import socket
     import threading
+    import time
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -344,9 +367,11 @@ def _nonsense_server() -> int:
                 connection, _ = listener.accept()
             except OSError:
                 return
-            with connection:
+            with connection, contextlib.suppress(OSError):
                 connection.recv(4096)
-                connection.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+                for piece in [answer[i : i + 1] for i in range(len(answer))] if every else [answer]:
+                    connection.sendall(piece)
+                    time.sleep(every)
 
     threading.Thread(target=serve, daemon=True).start()
     _nonsense.append(listener)

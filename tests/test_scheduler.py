@@ -265,3 +265,43 @@ def test_an_interval_slot_is_the_instant_it_fired_in_winter_and_summer_time(
     late = fired.astimezone(UTC) + timedelta(seconds=3)
     assert current_slot(trigger, late) == fired.astimezone(UTC)
     clock.db.dispose()
+
+
+def test_jobs_fire_on_schedule_while_a_feed_drips(tmp_path: Path) -> None:
+    """A feed sends a byte a second and may take 5 minutes: the poll it holds never holds
+    a job for more than the scheduler's POLL_WAIT."""
+    from tests.feedserver import FeedServer
+    from tests.hostile import drip, summary_feed
+
+    site = _site(tmp_path, 'every = "2s"')
+    with FeedServer() as server:
+        feed = summary_feed("Lambat", server.url("/"), [server.url("/1.html")]) * 10
+        server.add_stream("/lambat.xml", drip(feed, every=1.0), "application/rss+xml")
+        with site.open("a", encoding="utf-8") as settings:
+            settings.write(
+                f'\n[[sources]]\nname = "lambat"\nurl = "{server.url("/lambat.xml")}"\n'
+                '\n[ingest]\nfeed_timeout = "5m"\n'
+            )
+        process = subprocess.Popen(
+            [sys.executable, "-m", "syndicate", "--config", str(site), "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _runs(db, "kilat") < 2:
+                time.sleep(0.2)
+            runs = _runs(db, "kilat")
+            db.dispose()
+            still_dripping = server.hits("/lambat.xml") == 1 and process.poll() is None
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert runs >= 2, stderr
+    assert still_dripping, "the drip was over before the jobs ran: the test proved nothing"
+    assert "the poll is still running" in stderr
+    assert process.returncode == 0, stderr

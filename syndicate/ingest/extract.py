@@ -2,11 +2,12 @@
 
 A feed that carries only a summary (or a source with `full_text = "always"`) gets its
 article from the page itself. Pages are fetched politely — each URL once (cached), at most
-`PER_HOST` requests to one site at a time, with a timeout — and read with trafilatura
+`PER_HOST` requests to one site at a time, each within a deadline and a size cap, and only
+from public addresses unless the source's `Reach` allows the host — and read with trafilatura
 (comments off). What trafilatura keeps then goes through the same cleaning as feed HTML
 (widgets, "Baca Juga:" lines, copyright footers, mojibake, lazy images), and the closing
 credit line is lifted out. A page that cannot be fetched or read leaves the entry as the
-feed gave it.
+feed gave it; why it could not be fetched is one sentence the poll records on the source.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import httpx
 import lxml.etree
 import lxml.html
 
+from syndicate.ingest.addresses import Reach
 from syndicate.ingest.attribution import choose_origin
 from syndicate.ingest.clean import (
     break_runs,
@@ -35,16 +37,26 @@ from syndicate.ingest.clean import (
 )
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, wants_page
+from syndicate.ingest.fetch import FetchError, download, http_error
 from syndicate.ingest.identity import normalize_url, strip_tracking
 from syndicate.render import Credit
 
-__all__ = ["PER_HOST", "Article", "ArticleFetcher", "complete_entries", "extract_article"]
+__all__ = [
+    "MAX_PAGE_BYTES",
+    "PAGE_DEADLINE",
+    "PER_HOST",
+    "Article",
+    "ArticleFetcher",
+    "Completed",
+    "complete_entries",
+    "extract_article",
+]
 
 logger = logging.getLogger(__name__)
 
 PER_HOST = 2  # requests to one site at a time
-PAGE_TIMEOUT = 15.0  # seconds
-MAX_PAGE_BYTES = 5 * 1024 * 1024
+PAGE_DEADLINE = 20.0  # seconds for a whole page, redirects included: [ingest] page_timeout
+MAX_PAGE_BYTES = 5 * 1024 * 1024  # on the wire and unpacked
 _CACHE_SIZE = 1024
 _CACHE_SECONDS = 6 * 3600
 _LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-orig-file")
@@ -230,28 +242,44 @@ def _absolute(link: str | None, base: str) -> str | None:
 
 
 class ArticleFetcher:
-    """Fetches article pages politely: cached by URL, `PER_HOST` at a time, with a timeout.
+    """Fetches article pages politely: cached by URL, `PER_HOST` at a time, each within
+    `deadline` seconds and `MAX_PAGE_BYTES`.
 
     The cache outlives one poll (it is the class's), so two sources linking the same
-    article, or the same entry seen again, cost one request.
+    article, or the same entry seen again, cost one request. A page is kept apart by
+    whether its host could be reached on a private address, so a page one source may read
+    (its own intranet's) is never handed to another source that may not.
     """
 
-    _cache: ClassVar[OrderedDict[str, tuple[float, Article | None]]] = OrderedDict()
+    _cache: ClassVar[OrderedDict[tuple[str, bool], tuple[float, Article | None]]] = OrderedDict()
 
-    def __init__(self, client: httpx.AsyncClient, *, per_host: int = PER_HOST) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        per_host: int = PER_HOST,
+        deadline: float = PAGE_DEADLINE,
+    ) -> None:
         self.client = client
         self.per_host = per_host
+        self.deadline = deadline
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
-    async def article(self, url: str, *, zone: tzinfo | None = None) -> Article | None:
-        key = normalize_url(url)
+    async def article(
+        self, url: str, *, zone: tzinfo | None = None, reach: Reach | None = None
+    ) -> Article | None:
+        """The page's article (None when it holds none, or is not HTML); a page that cannot
+        be fetched is a `FetchError`. Only public addresses are reached, and the hosts
+        `reach` allows."""
+        reach = reach or Reach()
+        host = httpx.URL(url).host
+        key = (normalize_url(url), reach.allows(host))
         cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
             return cached[1]
-        host = httpx.URL(url).host
         limit = self._hosts.setdefault(host, asyncio.Semaphore(self.per_host))
         async with limit:
-            page = await self._download(url)
+            page = await self._download(url, reach)
         article = None
         if page is not None:
             body, final_url = page
@@ -259,28 +287,31 @@ class ArticleFetcher:
         self._remember(key, article)
         return article
 
-    async def _download(self, url: str) -> tuple[bytes, str] | None:
-        try:
-            response = await self.client.get(
-                url, timeout=PAGE_TIMEOUT, headers={"Accept": "text/html,*/*;q=0.5"}
-            )
-        except httpx.HTTPError as error:
-            logger.info("article page %s could not be fetched (%s)", url, error)
-            return None
+    async def _download(self, url: str, reach: Reach) -> tuple[bytes, str] | None:
+        headers = {"Accept": "text/html,*/*;q=0.5"}
+        answer = await download(self.client, url, headers, self.deadline, reach, MAX_PAGE_BYTES)
+        response = answer.response
+        if response.status_code >= 400:
+            raise http_error(url, response)
         kind = response.headers.get("Content-Type", "text/html")
         if response.status_code != 200 or "html" not in kind:
             logger.info("article page %s: %s, %s", url, response.status_code, kind)
             return None
-        if len(response.content) > MAX_PAGE_BYTES:
-            logger.info("article page %s is larger than %d bytes", url, MAX_PAGE_BYTES)
-            return None
-        return response.content, str(response.url)
+        return answer.body, str(response.url)
 
-    def _remember(self, key: str, article: Article | None) -> None:
+    def _remember(self, key: tuple[str, bool], article: Article | None) -> None:
         self._cache[key] = (time.monotonic(), article)
         self._cache.move_to_end(key)
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class Completed:
+    """Entries completed from their pages, and one sentence per page that was not fetched."""
+
+    entries: list[FeedEntry]
+    problems: list[str]
 
 
 async def complete_entries(
@@ -289,26 +320,34 @@ async def complete_entries(
     *,
     full_text: str = "auto",
     zone: tzinfo | None = None,
-) -> list[FeedEntry]:
+    reach: Reach | None = None,
+) -> Completed:
     """The entries, those that need it completed from their article page.
 
     `full_text` is the source's setting: "auto" reads the page of summary-only entries,
-    "always" of every entry, "never" of none.
+    "always" of every entry, "never" of none. `reach` says which hosts may be on private
+    addresses (the source's own, and [ingest] private_hosts).
     """
     if full_text == "never":
-        return list(entries)
+        return Completed(list(entries), [])
+    problems: list[str] = []
 
     async def one(entry: FeedEntry) -> FeedEntry:
         if not wants_page(entry, full_text) or entry.url is None:  # (None: for the type checker)
             return entry
         try:
-            article = await fetcher.article(entry.url, zone=zone)
+            article = await fetcher.article(entry.url, zone=zone, reach=reach)
+        except FetchError as error:
+            problems.append(f"the article page {entry.url} was not fetched: {error.reason}")
+            logger.info("%s", problems[-1])
+            return entry
         except Exception:  # a page that breaks the extractor keeps the feed's text
             logger.exception("article page %s could not be read", entry.url)
             return entry
         return with_article(entry, article) if article is not None else entry
 
-    return list(await asyncio.gather(*(one(entry) for entry in entries)))
+    completed = list(await asyncio.gather(*(one(entry) for entry in entries)))
+    return Completed(completed, problems)
 
 
 def with_article(entry: FeedEntry, article: Article) -> FeedEntry:

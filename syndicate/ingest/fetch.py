@@ -1,5 +1,10 @@
 """Fetching a feed over HTTP (or from a local file) with a conditional GET.
 
+`download` is the one way syndicate GETs a feed or an article page: within a total
+deadline (connecting, redirects, the head and the whole body together: a server that
+sends a byte now and then cannot hold a poll), the body read within a cap
+(`syndicate.ingest.body`), every connection checked (`syndicate.ingest.addresses`).
+
 Every failure a feed's owner or the network can cause becomes a `FetchError` whose message
 is one sentence naming the URL; `status` and `retry_after` tell the poller how to back off.
 """
@@ -16,14 +21,29 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 import httpx
+from httpx._utils import get_environment_proxies  # httpx's own reading, not public
 
+from syndicate.ingest.addresses import REACH, AddressRefused, GuardedTransport, Reach, Resolver
+from syndicate.ingest.body import BodyTooLarge, read_body
 from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp
 
-__all__ = ["MAX_BODY_BYTES", "USER_AGENT", "FetchError", "FetchResult", "fetch_feed", "make_client"]
+__all__ = [
+    "FEED_DEADLINE",
+    "MAX_BODY_BYTES",
+    "USER_AGENT",
+    "Answer",
+    "FetchError",
+    "FetchResult",
+    "download",
+    "fetch_feed",
+    "http_error",
+    "make_client",
+]
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_BODY_BYTES = 20 * 1024 * 1024  # a feed, on the wire and unpacked
+FEED_DEADLINE = 30.0  # seconds for a whole fetch: [ingest] feed_timeout
 
 
 @dataclass(frozen=True)
@@ -46,17 +66,29 @@ class FetchError(Exception):
     ) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
+        self.reason = reason  # the sentence's end, after the URL
         self.status = status  # the HTTP status, when the server answered
         self.retry_after = retry_after  # seconds the server asked us to wait, when it did
 
 
-def make_client(timeout: float = 20.0) -> httpx.AsyncClient:
-    """Return the HTTP client feeds are fetched with: redirects followed, bounded waits."""
+def make_client(
+    timeout: float = FEED_DEADLINE, *, resolver: Resolver | None = None
+) -> httpx.AsyncClient:
+    """Return the HTTP client feeds and pages are fetched with: redirects followed, bounded
+    waits, and every connection checked by `syndicate.ingest.addresses`."""
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    # A transport of our own turns off httpx's proxies from the environment: they are
+    # mounted here as httpx would (None: that host is reached directly).
+    proxies = {
+        pattern: GuardedTransport(resolver, limits=limits, proxy=proxy) if proxy else None
+        for pattern, proxy in get_environment_proxies().items()
+    }
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=10,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        transport=GuardedTransport(resolver, limits=limits),
+        mounts=proxies,
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
@@ -67,8 +99,15 @@ async def fetch_feed(
     *,
     etag: str | None = None,
     last_modified: str | None = None,
+    deadline: float = FEED_DEADLINE,
+    reach: Reach | None = None,
 ) -> FetchResult:
-    """Fetch `url`, sending back the validators from the last fetch so an unchanged feed is 304."""
+    """Fetch `url`, sending back the validators from the last fetch so an unchanged feed is 304.
+
+    The whole fetch (connecting, redirects, the answer and all its body) ends within
+    `deadline` seconds. `url` is a feed the editor configured: its own host may be on any
+    address; redirects elsewhere reach only public addresses, or the hosts `reach` allows.
+    """
     scheme = urlsplit(url).scheme.lower()
     if scheme == "file":
         return await asyncio.to_thread(_read_file, url, last_modified)
@@ -79,12 +118,53 @@ async def fetch_feed(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    reach = reach or Reach.around(url)
+    answer = await download(client, url, headers, deadline, reach, MAX_BODY_BYTES, "the feed")
+    return _result(url, answer)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer, its body read when it was a success (2xx)."""
+
+    response: httpx.Response  # closed: its head only
+    body: bytes
+
+
+async def download(
+    client: httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    deadline: float,
+    reach: Reach,
+    limit: int,
+    what: str = "it",
+) -> Answer:
+    """GET `url` within `deadline` seconds, reaching only what `reach` allows, and read a
+    successful answer's body up to `limit` bytes; any failure is a `FetchError` (a body
+    past the cap: "{what} is larger than 5 MB.")."""
+    phase = "answer"
     try:
-        async with client.stream("GET", url, headers=headers) as response:
-            return await _read_response(url, response)
+        async with asyncio.timeout(deadline):
+            request = client.build_request("GET", url, headers=headers, extensions={REACH: reach})
+            response = await client.send(request, stream=True)
+            try:
+                body = b""
+                if response.is_success:
+                    phase = "body"
+                    body = await read_body(response, limit)
+            finally:
+                await response.aclose()
+    except TimeoutError as error:
+        what = "send the whole answer" if phase == "body" else "answer"
+        raise FetchError(url, f"the server did not {what} within {_seconds(deadline)}.") from error
+    except BodyTooLarge as error:
+        raise FetchError(url, f"{what} {error}.") from error
+    except AddressRefused as refused:
+        raise FetchError(url, refused.reason(url)) from refused
     except httpx.TimeoutException as error:
         timeout = client.timeout.read or client.timeout.connect
-        within = f" within {timeout:g} seconds" if timeout else ""
+        within = f" within {_seconds(timeout)}" if timeout else ""
         raise FetchError(url, f"the server did not answer{within}.") from error
     except httpx.TooManyRedirects as error:
         raise FetchError(url, "the server redirected too many times.") from error
@@ -94,9 +174,11 @@ async def fetch_feed(
         raise FetchError(url, f"this is not a valid URL ({_reason(error)}).") from error
     except httpx.HTTPError as error:
         raise FetchError(url, f"the download failed ({_reason(error)}).") from error
+    return Answer(response, body)
 
 
-async def _read_response(url: str, response: httpx.Response) -> FetchResult:
+def _result(url: str, answer: Answer) -> FetchResult:
+    response = answer.response
     final_url = str(response.url)
     etag = response.headers.get("ETag")
     last_modified = response.headers.get("Last-Modified")
@@ -104,25 +186,20 @@ async def _read_response(url: str, response: httpx.Response) -> FetchResult:
     if response.status_code == 304:
         return FetchResult(True, b"", etag, last_modified, final_url, content_type)
     if response.status_code >= 400:
-        phrase = f"{response.status_code} {response.reason_phrase}".strip()
-        raise FetchError(
-            url,
-            f"the server answered {phrase}.",
-            status=response.status_code,
-            retry_after=_retry_after(response.headers.get("Retry-After")),
-        )
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise FetchError(url, f"the feed is larger than {MAX_BODY_BYTES // 2**20} MB.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise FetchError(url, f"the feed is larger than {MAX_BODY_BYTES // 2**20} MB.")
-        chunks.append(chunk)
-    logger.debug("fetched %s: %d bytes from %s", url, size, final_url)
-    return FetchResult(False, b"".join(chunks), etag, last_modified, final_url, content_type)
+        raise http_error(url, response)
+    logger.debug("fetched %s: %d bytes from %s", url, len(answer.body), final_url)
+    return FetchResult(False, answer.body, etag, last_modified, final_url, content_type)
+
+
+def http_error(url: str, response: httpx.Response) -> FetchError:
+    """The FetchError of an answer with an error status."""
+    phrase = f"{response.status_code} {response.reason_phrase}".strip()
+    return FetchError(
+        url,
+        f"the server answered {phrase}.",
+        status=response.status_code,
+        retry_after=_retry_after(response.headers.get("Retry-After")),
+    )
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -138,6 +215,10 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _seconds(amount: float) -> str:
+    return f"{amount:g} second" + ("" if amount == 1 else "s")
 
 
 def _reason(error: Exception) -> str:

@@ -13,10 +13,12 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from syndicate.config import IngestSettings
 from syndicate.config import Source as SourceConfig
 from syndicate.db.fit import fit_row, fit_value
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
+from syndicate.ingest.addresses import Reach, Resolver
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # A failing source waits longer each time, up to this, so a dead site costs little.
 MAX_BACKOFF = timedelta(hours=6)
+# Article pages not fetched, told one by one on the source's last error (the rest counted).
+MAX_PROBLEMS_SHOWN = 3
 _ERROR_CHARS = 300  # of a database's or a bug's message, in a source's error
 _KEY_CHARS = 200  # of an entry's key, naming an entry that was left out
 # What the database (or its driver, binding a value) answers a row it cannot take.
@@ -71,6 +75,8 @@ async def poll_sources(
     progress: Callable[[PollReport], None] | None = None,
     workers: int | None = None,
     look_first: bool = True,
+    settings: IngestSettings | None = None,
+    resolver: Resolver | None = None,
 ) -> list[PollReport]:
     """Fetch the given sources (all, or only those whose poll interval has passed).
 
@@ -80,6 +86,10 @@ async def poll_sources(
     `look_first=False` when the caller took the look itself). Feeds are parsed in
     `workers` processes (0: in threads); by default a poll of many sources uses one
     process per core (see `syndicate.ingest.workers`).
+
+    `settings` ([ingest]) give each feed and each article page its deadline and the hosts
+    that may be on private addresses; `resolver` turns host names into addresses (the
+    system's by default; see `syndicate.ingest.addresses`).
     """
     reports: list[PollReport] = []
     if look_first:
@@ -102,7 +112,9 @@ async def poll_sources(
     # feeds is then one transaction, not 200); lost with a killed poll, they cost only
     # one more conditional request next time.
     unchanged: list[dict[str, Any]] = []
-    async with make_client() as client, FeedParsers(len(enabled), workers) as parsers:
+    settings = settings or IngestSettings()
+    client = make_client(settings.feed_timeout.total_seconds(), resolver=resolver)
+    async with client, FeedParsers(len(enabled), workers) as parsers:
         fetcher: ArticleFetcher | None = None
 
         def pages() -> ArticleFetcher:
@@ -112,7 +124,7 @@ async def poll_sources(
             if fetcher is None:
                 from syndicate.ingest.extract import ArticleFetcher
 
-                fetcher = ArticleFetcher(client)
+                fetcher = ArticleFetcher(client, deadline=settings.page_timeout.total_seconds())
             return fetcher
 
         async def one(source: SourceConfig) -> None:
@@ -126,6 +138,7 @@ async def poll_sources(
                     clusters,
                     parsers,
                     unchanged,
+                    settings,
                 )
             reports.append(report)
             if progress is not None:
@@ -154,12 +167,22 @@ async def _poll_one(
     clusters: ClusterIndex,
     parsers: FeedParsers,
     unchanged: list[dict[str, Any]],
+    settings: IngestSettings,
 ) -> PollReport:
     """Fetch, parse and store one source; whatever goes wrong is recorded as its failure,
     never raised: one source never stops the others."""
     etag, last_modified = stored
+    reach = Reach.around(source.url, settings.private_hosts)
+    problems: list[str] = []  # article pages not fetched
     try:
-        result = await fetch_feed(client, source.url, etag=etag, last_modified=last_modified)  # type: ignore[arg-type]
+        result = await fetch_feed(
+            client,  # type: ignore[arg-type]
+            source.url,
+            etag=etag,
+            last_modified=last_modified,
+            deadline=settings.feed_timeout.total_seconds(),
+            reach=reach,
+        )
         feed = None
         if not result.not_modified:
             feed = await parsers.parse(
@@ -171,11 +194,13 @@ async def _poll_one(
         if feed is not None:
             for reason in feed.dropped:
                 log.warning("source %s: %s; it was left out", source.name, redact(reason))
-            feed = await _with_full_text(db, pages, source, feed)
+            feed = await _with_full_text(db, pages, source, feed, reach, problems)
         health = _health(source, result, feed, stored)
         if feed is None:
             unchanged.append(health)  # written with the others when the poll ends
             return PollReport(source.name, source.url, not_modified=result.not_modified)
+        if problems:  # the feed was read: the source is healthy, and says what it missed
+            health["last_error"] = redact(_pages_missed(problems))
         new_posts = _store(db, source, feed, clusters, health)
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
@@ -186,7 +211,13 @@ async def _poll_one(
         return _failed(db, source, message, logged=True)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
-    return PollReport(source.name, source.url, new_posts, not_modified=result.not_modified)
+    return PollReport(
+        source.name,
+        source.url,
+        new_posts,
+        not_modified=result.not_modified,
+        problems=tuple(problems),
+    )
 
 
 def _failed(
@@ -215,9 +246,15 @@ def _first_line(error: Exception) -> str:
 
 
 async def _with_full_text(
-    db: Database, pages: Callable[[], ArticleFetcher], source: SourceConfig, feed: ParsedFeed
+    db: Database,
+    pages: Callable[[], ArticleFetcher],
+    source: SourceConfig,
+    feed: ParsedFeed,
+    reach: Reach,
+    problems: list[str],
 ) -> ParsedFeed:
-    """Complete the entries not stored yet from their pages, as the source's full_text says."""
+    """Complete the entries not stored yet from their pages, as the source's full_text says;
+    a sentence for each page that could not be fetched goes into `problems`."""
     if not any(wants_page(entry, source.full_text) for entry in feed.entries):
         return feed  # no page to read: neither the database nor trafilatura is needed
     from syndicate.ingest.extract import complete_entries
@@ -226,9 +263,10 @@ async def _with_full_text(
         known = _known_keys(session, [entry.key for entry in feed.entries])
     fresh = [entry for entry in feed.entries if entry.key not in known]
     completed = await complete_entries(
-        fresh, pages(), full_text=source.full_text, zone=source.timezone
+        fresh, pages(), full_text=source.full_text, zone=source.timezone, reach=reach
     )
-    by_key = {entry.key: entry for entry in completed}
+    problems += completed.problems
+    by_key = {entry.key: entry for entry in completed.entries}
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
@@ -386,6 +424,14 @@ def _health(
         if not source.site_name and feed.title:
             health["site_name"] = feed.title
     return health
+
+
+def _pages_missed(problems: list[str]) -> str:
+    """The first few sentences, and how many more (a source's last error stays readable)."""
+    shown, more = problems[:MAX_PROBLEMS_SHOWN], len(problems) - MAX_PROBLEMS_SHOWN
+    if more > 0:
+        shown.append(f"{more} more article page{'s were' if more > 1 else ' was'} not fetched.")
+    return " ".join(shown)
 
 
 def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:

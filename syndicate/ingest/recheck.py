@@ -47,7 +47,9 @@ __all__ = ["PollReport", "QuickLook", "Validators", "healthy", "look"]
 
 log = logging.getLogger(__name__)
 
-TIMEOUT = 5.0  # seconds for one question, connecting included (a slow 304 is rare)
+# Seconds for one whole question: connecting, asking and the answer's head together, so a
+# server that drips its answer a byte at a time is given up too (a slow 304 is rare).
+TIMEOUT = 5.0
 
 Validators = tuple[str | None, str | None]  # the ETag and Last-Modified last received
 
@@ -60,7 +62,8 @@ class PollReport:
     url: str
     new_posts: int = 0
     not_modified: bool = False
-    error: str | None = None
+    error: str | None = None  # why the feed could not be read
+    problems: tuple[str, ...] = ()  # the feed was read; one sentence per page that was not
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,6 @@ _STANDARD_HEADERS = frozenset(
 _POLICY = policy.SMTP.clone(refold_source="none")
 
 
-
 @dataclass(frozen=True)
 class RenderedEdition:
     """An edition's finished subject, HTML and text, with placeholders for each subscriber."""

@@ -1,0 +1,83 @@
+"""Reading an answer's body within a cap, on the wire and once unpacked.
+
+A feed or a page may be far larger than anything worth reading (a 400 MB "article"), or
+small on the wire and enormous unpacked (1 MB of gzip that inflates to 1 GB). The body is
+read as it arrives and unpacked here, a bounded piece at a time, and reading stops as soon
+as either count passes the cap: no more than the cap is ever held.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+
+import httpx
+
+__all__ = ["BodyTooLarge", "read_body"]
+
+
+class BodyTooLarge(Exception):
+    """The body passed the cap; `str(error)` is a sentence's verb ("is larger than 5 MB")."""
+
+
+async def read_body(response: httpx.Response, limit: int) -> bytes:
+    """The body of a streamed `response`, unpacked, or BodyTooLarge past `limit` bytes."""
+    megabytes = f"{limit / 2**20:g} MB"
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"is larger than {megabytes}")
+    unpack = _unpacker(response.headers.get("Content-Encoding", ""))
+    chunks: list[bytes] = []
+    wire = size = 0
+    async for raw in response.aiter_raw():
+        wire += len(raw)
+        if wire > limit:
+            raise BodyTooLarge(f"is larger than {megabytes}")
+        for piece in unpack(raw, limit - size + 1):
+            size += len(piece)
+            if size > limit:
+                raise BodyTooLarge(f"unpacks to more than {megabytes}")
+            chunks.append(piece)
+    return b"".join(chunks)
+
+
+Unpacker = Callable[[bytes, int], list[bytes]]
+
+
+def _unpacker(encoding: str) -> Unpacker:
+    """How to unpack the body: gzip and deflate (the encodings syndicate asks for)."""
+    codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return lambda data, room: [data]
+    if codings in (["gzip"], ["x-gzip"], ["deflate"]):
+        return _Inflater(raw_fallback=codings == ["deflate"]).unpack
+    raise httpx.DecodingError(f"it came packed as {encoding!r}, which syndicate did not ask for")
+
+
+class _Inflater:
+    """zlib, never asked for more than `room` bytes at a time."""
+
+    def __init__(self, *, raw_fallback: bool) -> None:
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
+        self._raw_fallback = raw_fallback  # some servers send deflate without its header
+        self._started = False
+
+    def unpack(self, data: bytes, room: int) -> list[bytes]:
+        try:
+            pieces = self._unpack(data, room)
+        except zlib.error as error:
+            if not self._raw_fallback or self._started:
+                raise httpx.DecodingError(f"the packed body is broken ({error})") from error
+            self._zlib, self._raw_fallback = zlib.decompressobj(-zlib.MAX_WBITS), False
+            pieces = self._unpack(data, room)
+        self._started = True
+        return pieces
+
+    def _unpack(self, data: bytes, room: int) -> list[bytes]:
+        pieces = [self._zlib.decompress(data, room)]
+        taken = len(pieces[0])
+        while self._zlib.unconsumed_tail and taken < room:
+            pieces.append(self._zlib.decompress(self._zlib.unconsumed_tail, room - taken))
+            taken += len(pieces[-1])
+        return pieces
