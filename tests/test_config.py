@@ -333,3 +333,25 @@ def test_a_mistake_in_ingest_is_one_sentence(
     with site.open("a", encoding="utf-8") as settings:
         settings.write(f"\n[ingest]\n{table}\n")
     assert sentence in error_of(site, capsys)
+
+
+@pytest.mark.parametrize(
+    ("table", "sentence"),
+    [
+        ('lease = "0s"', '[delivery] lease: "0s" must be longer than 0 seconds.'),
+        ('backoff_base = "0m"', '[delivery] backoff_base: "0m" must be longer than 0 seconds.'),
+        ('lease = "100000000d"', "[delivery] lease: must be at most 1h."),
+        ('outage_backoff_cap = "999999999d"', "[delivery] outage_backoff_cap: must be at most 6h."),
+        (
+            'outage_backoff_base = "2m"\noutage_backoff_cap = "1m"',
+            "[delivery] outage_backoff_base: must not be longer than outage_backoff_cap (1m).",
+        ),
+        ("batch_size = 1000000000000", "[delivery] batch_size: must be at most 10000."),
+    ],
+)
+def test_a_delivery_setting_out_of_its_range_is_one_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], table: str, sentence: str
+) -> None:
+    with site.open("a", encoding="utf-8") as settings:
+        settings.write(f"\n[delivery]\n{table}\n")
+    assert sentence in error_of(site, capsys)
