@@ -205,6 +205,27 @@ def test_a_schedule_cron_would_not_run_is_one_sentence_naming_file_and_key(
     assert reason in message and message.endswith(".")
 
 
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("0 7\\u001c* * *", '"0 7\\x1c* * *" is not a valid cron expression ("\\x1c" is not'),
+        ("0 7\\u3000* * *", '("\\u3000" is not a space or a tab'),
+        ("1" * 5000 + " 7 * * *", "(minute: 11111111111111111111… (5000 characters) is outside"),
+    ],
+)
+def test_a_schedule_with_an_odd_character_or_a_huge_number_is_one_visible_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], written: str, reason: str
+) -> None:
+    # TOML spells the control character \u001c; the job reads the character itself.
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace('"0 7 * * *"', f'"{written}"'), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert "pagi.toml: schedule: " in message and "is not a valid cron expression" in message
+    assert reason in message and message.endswith(".")
+    assert message.isprintable() and len(message) < 300
+
+
 def test_every_weekday_form_cron_accepts_is_accepted(site: Path) -> None:
     for schedule in ("0 7 * * 7", "0 7 * * 0,7", "0 7 * * Mon-FRI", "0 7 1 jan-jun sun/2"):
         (site.parent / "jobs" / "pagi.toml").write_text(
