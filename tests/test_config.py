@@ -161,6 +161,19 @@ def test_check_shows_the_next_runs_with_their_weekdays(
     assert len(runs["minggu"]) == len(runs["pagi"]) == 5
 
 
+def test_check_shows_the_year_of_runs_years_apart(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The 29th of February when it is a Sunday: 2032, 2060, 2088, ...
+    jobs = site.parent / "jobs"
+    (jobs / "pagi.toml").write_text(PAGI.replace("0 7 * * *", "0 0 29 2 */8"), encoding="utf-8")
+    assert main(["--config", str(site), "check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    block = lines[lines.index("Next 5 runs:") + 1 :]
+    runs = next(line for line in block if line.split()[0] == "pagi").split(maxsplit=1)[1]
+    assert runs.split(", ")[:2] == ["Sun 2032-02-29 00:00", "Sun 2060-02-29 00:00"]
+
+
 def test_unknown_key_names_file_key_and_a_suggestion(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
