@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicate.cron import CronError, CronLine
+from syndicate.cron import CronError, CronLine, visible
 
 __all__ = [
     "ChannelConfig",
@@ -682,7 +682,8 @@ def _check_cron(table: ConfigTable, expression: str) -> None:
     try:
         CronLine.parse(expression)
     except CronError as error:
-        table.fail("schedule", f'"{expression}" is not a valid cron expression ({error})')
+        shown = visible(expression)
+        table.fail("schedule", f'"{shown}" is not a valid cron expression ({error})')
 
 
 def _at_one_time_of_day(schedule: str | None) -> bool:
