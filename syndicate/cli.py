@@ -816,7 +816,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:
-    """The next runs of each cron job, with their weekdays: "1-5" can be seen to mean Mon-Fri."""
+    """The next runs of each cron job, with their weekdays and years: "1-5" can be seen to
+    mean Mon-Fri, and a leap day's run to be years away."""
     from syndicate.slots import upcoming_fires
 
     jobs = [job for job in config.jobs.values() if job.enabled and job.schedule is not None]
@@ -826,7 +827,7 @@ def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:
     width = max(len(job.name) for job in jobs)
     for job in jobs:
         times = upcoming_fires(job.trigger(config.site.timezone), now, count)
-        shown = ", ".join(f"{_weekday(when)} {when:%d %b %H:%M}" for when in times)
+        shown = ", ".join(f"{_weekday(when)} {when:%Y-%m-%d %H:%M}" for when in times)
         _echo(f"  {job.name.ljust(width)}  {shown}")
 
 

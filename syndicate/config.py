@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syndicate.cron import CronError, CronLine
+from syndicate.cron import CronError, CronLine, visible
 
 __all__ = [
     "ChannelConfig",
@@ -184,6 +184,9 @@ class ConfigTable:
         try:
             return parse_duration(value)
         except ValueError:
+            compact = value.strip().lower().replace(" ", "") if isinstance(value, str) else ""
+            if compact and not _DURATION_PATTERN.sub("", compact):  # well formed, but 0
+                self.fail(key, f'"{value}" must be longer than 0 seconds')
             self.fail(key, f'"{value}" is not a duration such as "15m", "2h" or "7d"')
         raise AssertionError  # unreachable: fail() raises
 
@@ -514,8 +517,31 @@ def _read_delivery(table: ConfigTable) -> DeliverySettings:
     )
     if settings.lease < timedelta(seconds=3):
         table.fail("lease", "must be at least 3 seconds")
+    for key, longest in _LONGEST_DELIVERY_WAITS.items():
+        if getattr(settings, key) > longest:
+            table.fail(key, f"must be at most {format_duration(longest)}")
+    for base, cap in (
+        ("backoff_base", "backoff_cap"),
+        ("outage_backoff_base", "outage_backoff_cap"),
+    ):
+        if getattr(settings, base) > getattr(settings, cap):
+            table.fail(
+                base, f"must not be longer than {cap} ({format_duration(getattr(settings, cap))})"
+            )
+    if settings.batch_size > 10_000:
+        table.fail("batch_size", "must be at most 10000")
     table.done()
     return settings
+
+
+# Longer waits than these are mistakes (and past some, dates overflow).
+_LONGEST_DELIVERY_WAITS = {
+    "lease": timedelta(hours=1),
+    "backoff_base": timedelta(days=1),
+    "backoff_cap": timedelta(days=7),
+    "outage_backoff_base": timedelta(hours=1),
+    "outage_backoff_cap": timedelta(hours=6),
+}
 
 
 def _read_ingest(table: ConfigTable) -> IngestSettings:
@@ -656,7 +682,8 @@ def _check_cron(table: ConfigTable, expression: str) -> None:
     try:
         CronLine.parse(expression)
     except CronError as error:
-        table.fail("schedule", f'"{expression}" is not a valid cron expression ({error})')
+        shown = visible(expression)
+        table.fail("schedule", f'"{shown}" is not a valid cron expression ({error})')
 
 
 def _at_one_time_of_day(schedule: str | None) -> bool:

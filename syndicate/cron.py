@@ -6,8 +6,15 @@ matches either. So a schedule is parsed here, once, with Vixie cron's rules:
 
 - fields are minute (0-59), hour (0-23), day of month (1-31), month (1-12 or jan-dec) and
   day of week (0-7 or sun-sat; 0 and 7 are both Sunday); names are three letters, any case;
+- fields are separated by ASCII spaces and tabs, as crontab reads them; any other
+  whitespace or control character (a newline, U+00A0, U+3000) is refused, not read as a
+  separator;
+- `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`
+  stand for their five-field lines, as in Vixie cron; `@reboot` is refused, since a digest
+  has no "when cron starts";
 - a field is a comma list of `*`, `N` or `N-M`, each with an optional `/step`
-  (`N/step` runs from N to the field's end, as cronie and APScheduler read it);
+  (`N/step` runs from N to the field's end, as cronie and APScheduler read it); a step is
+  1 up to the field's width (60 for minutes), as OpenBSD cron has it;
 - a range that runs backwards (`5-1`, `fri-mon`) is refused: cron ranges do not wrap
   (Vixie cron 3 silently matched nothing, ISC cron 4 refuses the line);
 - when day of month and day of week are both restricted, a day matching either fires; a
@@ -24,13 +31,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
-__all__ = ["WEEKDAY_NAMES", "CronError", "CronLine"]
+__all__ = ["WEEKDAY_NAMES", "CronError", "CronLine", "visible"]
 
 # Day of week as cron numbers it: 0 = Sunday.
 WEEKDAY_NAMES = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _MONTH_NAMES = tuple(name.lower() for name in calendar.month_abbr[1:])
 # A Gregorian calendar repeats every 400 years: a line that fires at all fires within them.
 _SEARCH_YEARS = 400
+# Vixie cron's nicknames, as the five-field lines they stand for.
+_NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_SEPARATORS = " \t"
+# More digits than this is more than any field (or step) can hold, whatever the digits.
+_MAX_DIGITS = 4
 
 
 class CronError(ValueError):
@@ -69,7 +89,7 @@ class CronLine:
 
     @classmethod
     def parse(cls, expression: str) -> CronLine:
-        texts = expression.split()
+        texts = _fields(expression)
         if len(texts) != 5:
             raise CronError(
                 "cron needs 5 fields: minute, hour, day of month, month and day of week; "
@@ -136,6 +156,46 @@ class CronLine:
             )
 
 
+def visible(text: str) -> str:
+    """`text` for an error message: whitespace and control characters other than a space
+    escaped ("\\x1c"), and cut short when it is long."""
+    return _shortened(
+        "".join(
+            char if char == " " or (char.isprintable() and not char.isspace()) else _escaped(char)
+            for char in text
+        ),
+        most=60,
+    )
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
+
+
+def _fields(expression: str) -> list[str]:
+    """The fields of a cron line (a nickname read as its five fields), split as crontab does."""
+    text = expression.strip(_SEPARATORS)
+    for char in text:
+        if char not in _SEPARATORS and (char.isspace() or not char.isprintable()):
+            raise CronError(
+                f'"{_escaped(char)}" is not a space or a tab, and cron separates fields '
+                "with spaces and tabs only"
+            )
+    if text.startswith("@"):
+        return _nickname(text).split()
+    return text.split()  # only spaces and tabs are left to split on
+
+
+def _nickname(text: str) -> str:
+    if text == "@reboot":
+        raise CronError(
+            '"@reboot" means when cron starts, which has no meaning for a digest schedule'
+        )
+    if text not in _NICKNAMES:
+        raise CronError(f'"{text}" is not one of cron\'s names: ' + ", ".join(_NICKNAMES))
+    return _NICKNAMES[text]
+
+
 def _parse_field(text: str, field: _Field) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
@@ -147,11 +207,7 @@ def _parse_field(text: str, field: _Field) -> frozenset[int]:
 
 def _parse_part(part: str, field: _Field) -> range:
     span, slash, step_text = part.partition("/")
-    step = 1
-    if slash:
-        if not _is_number(step_text) or int(step_text) == 0:
-            raise CronError(f'{field.name}: "{part}" needs a step of 1 or more after "/"')
-        step = int(step_text)
+    step = _step(step_text, part, field) if slash else 1
     if span == "*":
         return range(field.low, field.high + 1, step)
     first_text, dash, last_text = span.partition("-")
@@ -161,33 +217,73 @@ def _parse_part(part: str, field: _Field) -> range:
         return range(first, field.high + 1 if slash else first + 1, step)
     last = _value(last_text, part, field)
     if last < first:
-        raise CronError(
-            f'{field.name}: "{part}" runs backwards and cron ranges do not wrap; '
-            f'write "{_split_backwards(first_text, first, last_text, field)}"'
-        )
+        raise CronError(_backwards(part, first_text, first, last_text, field, stepped=bool(slash)))
     return range(first, last + 1, step)
+
+
+def _step(text: str, part: str, field: _Field) -> int:
+    if not _is_number(text):
+        raise CronError(
+            f'{field.name}: "{_shortened(part)}" has a malformed step: after "/" cron '
+            f'needs a whole number, not "{_shortened(text)}"'
+        )
+    width = field.high - field.low + 1
+    step = _number(text)
+    if step is None or not 1 <= step <= width:
+        raise CronError(
+            f'{field.name}: "{_shortened(part)}" needs a step of 1 to {width} after "/"'
+        )
+    return step
 
 
 def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
+def _number(digits: str) -> int | None:
+    """The value of a string of ASCII digits, or None when it is too long for any field.
+
+    Python refuses to read more than 4300 digits; no field needs more than two.
+    """
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= _MAX_DIGITS else None
+
+
 def _value(text: str, part: str, field: _Field) -> int:
+    where = f' (in "{_shortened(part)}")' if part != text else ""
     if _is_number(text):
-        number = int(text)
-        if not field.low <= number <= field.high:
+        number = _number(text)
+        if number is None or not field.low <= number <= field.high:
             raise CronError(
-                f"{field.name}: {number} is outside {field.low}-{field.high}"
-                + (f' (in "{part}")' if part != text else "")
+                f"{field.name}: {_shortened(text)} is outside {field.low}-{field.high}{where}"
             )
         return number
     if text.lower() in field.names:
         return field.low + field.names.index(text.lower())
     known = f" or a name {field.names[0]}-{field.names[-1]}" if field.names else ""
     raise CronError(
-        f'{field.name}: "{text}" is not a number {field.low}-{field.high}{known}'
-        + (f' (in "{part}")' if part != text else "")
+        f'{field.name}: "{_shortened(text)}" is not a number {field.low}-{field.high}{known}'
+        + where
     )
+
+
+def _shortened(text: str, most: int = 20) -> str:
+    """`text`, or its start and its length when it is longer than `most` characters."""
+    return text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"
+
+
+def _backwards(
+    part: str, first_text: str, first: int, last_text: str, field: _Field, *, stepped: bool
+) -> str:
+    problem = f'{field.name}: "{part}" runs backwards and cron ranges do not wrap; '
+    if stepped:
+        # No rewrite is offered: each piece counts its step from its own start, so
+        # "22-2/3" split as "22-23/3,0-2/3" is 22 and 0, not the 22 and 1 of a wrap.
+        return problem + (
+            "split it into two ranges that do not wrap, each with its own step (a step "
+            "counts from the start of its own range)"
+        )
+    return problem + f'write "{_split_backwards(first_text, first, last_text, field)}"'
 
 
 def _split_backwards(first_text: str, first: int, last_text: str, field: _Field) -> str:

@@ -312,7 +312,8 @@ class _Sender:
             return set(mine)
 
         mine = await self.db.run_patiently(renew, doing="renewing leases")
-        taken = set(held) - mine - self.started
+        # Rows recorded or given back while the renewal ran are not ours to renew any more.
+        taken = (set(held) & self.in_flight) - mine - self.started
         if taken:
             log.warning(
                 "%d claimed deliveries were taken over by another worker while the database "
@@ -333,6 +334,7 @@ class _Sender:
 
     async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
         self.in_flight.update(row.id for row in claimed)
+        self.lost.difference_update(row.id for row in claimed)  # ours again: claimed anew
         await self._load_bodies({row.rendering_id for row in claimed})
         await self._load_paused()
         people = await self._load_subscribers({row.subscriber_id for row in claimed} - {None})
@@ -350,13 +352,13 @@ class _Sender:
         """Send one channel's rows, `channel.concurrency` at a time, oldest first."""
         channel = self.channels[name]
         queue = deque(rows)
+        outage = _outage(channel)
         if await self._open(channel):
             lanes = max(1, min(channel.concurrency, len(rows)))
             await asyncio.gather(*(self._lane(channel, queue, people) for _ in range(lanes)))
         if not queue:
             return
-        outage = _outage(channel)
-        if outage.remaining():  # the server is down: the rest wait for it, untouched
+        if outage.since is not None:  # the server is down: the rest wait for it, untouched
             until = utcnow() + timedelta(seconds=outage.remaining())
             await self._release(list(queue), until, note=f"waiting: {outage.reason}")
             self.waiting.update(row.id for row in queue)
@@ -476,7 +478,7 @@ class _Sender:
                 "channel %s cannot send: %s Nothing is lost: its deliveries wait; trying again "
                 "in %.0f s.",
                 channel.name,
-                str(error).rstrip("."),
+                str(error).rstrip(".") + ".",
                 wait,
             )
         elif first or outage.failures % 10 == 0:
@@ -493,7 +495,7 @@ class _Sender:
         outage = _outages.get(channel)
         if outage is None or outage.since is None:
             return
-        log.warning(
+        log.info(
             "channel %s is sending again after %.0f s",
             channel.name,
             time.monotonic() - outage.since,
@@ -517,18 +519,23 @@ class _Sender:
             await self._release([row, *waiting], error, note=str(error))
 
     async def _open(self, channel: Channel) -> bool:
-        """Whether the channel could be opened; one that cannot is paused as a whole."""
-        if channel.name not in self.opened:
-            try:
-                await channel.open()
-                self.opened[channel.name] = None
-            except ChannelError as error:
-                if not isinstance(error, ChannelDown | ChannelRefused):
-                    # An adapter's open() speaks for the whole channel, whatever it raised.
-                    error = ChannelDown(str(error))
-                self._pause_channel(channel, error)
-                self.opened[channel.name] = error
-        return self.opened[channel.name] is None
+        """Whether the channel could be opened; one that cannot is paused as a whole.
+
+        Only an open channel is remembered: after a failure the next batch, once the
+        channel's wait is over, tries to open it again.
+        """
+        if channel.name in self.opened:
+            return True
+        try:
+            await channel.open()
+        except ChannelError as error:
+            if not isinstance(error, ChannelDown | ChannelRefused):
+                # An adapter's open() speaks for the whole channel, whatever it raised.
+                error = ChannelDown(str(error))
+            self._pause_channel(channel, error)
+            return False
+        self.opened[channel.name] = None
+        return True
 
     async def _held_by_job(self, row: _Claimed) -> bool:
         """The job's trickle rules: stale rows are dropped, quiet hours are waited out."""
@@ -1001,7 +1008,9 @@ def _recover_rows(session: Session, channels: dict[str, Channel]) -> Counter[str
 def _report_recovery(counts: Counter[str]) -> None:
     if counts["unstarted"]:
         log.warning(
-            "%d deliveries claimed by a stopped worker, never started, went back to the queue",
+            "%d deliveries held by a stopped worker went back to the queue (none of its "
+            "Telegram posts had started; emails sent in its last half second go again, "
+            "with the same Message-ID)",
             counts["unstarted"],
         )
     if counts["requeued"] or counts["unknown"]:

@@ -47,6 +47,7 @@ from syndicate.render.email import render_edition
 from syndicate.render.templates import template_environment
 from syndicate.select import select_posts
 from syndicate.trickle import send_times
+from syndicate.wallclock import wall_instant
 
 __all__ = [
     "JobOutcome",
@@ -339,11 +340,12 @@ def _local_wave(
     """For a local-time edition: each subscriber's copy waits for the hour in their zone."""
     if local_date is None or job.local_hour is None:
         return lambda zone: {}
-    hour = job.local_hour
+    wall = datetime.combine(local_date, job.local_hour)
 
     def at(zone: str | None) -> dict[str, datetime]:
-        tz = _zone_or(zone, config.site.timezone)
-        return {"next_attempt_at": datetime.combine(local_date, hour, tzinfo=tz).astimezone(UTC)}
+        # A subscriber's hour is read as the schedule reads it: in a gap, at the jump.
+        instant = wall_instant(wall, _zone_or(zone, config.site.timezone))
+        return {"next_attempt_at": instant.astimezone(UTC)}
 
     return at
 

@@ -29,7 +29,7 @@ from syndicate.slots import (
     MISFIRE_GRACE,
     count_fires,
     current_slot,
-    last_fire,
+    latest_fire_since,
     local_edition_date,
     local_tick,
 )
@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 POLL_TICK = timedelta(seconds=60)
 RETRY_TICK = timedelta(seconds=30)
-# Slots missed while stopped are looked for this far back at start.
-CATCH_UP_LOOKBACK = timedelta(days=7)
+# Missed runs are counted up to this many for the log; past it the log says "more than".
+MISSED_COUNTED = 10_000
 # A worker alone looks for due deliveries this often.
 WORKER_TICK = timedelta(seconds=2)
 # On SIGTERM, what is in flight gets this long to finish.
@@ -145,27 +145,32 @@ class Clock:
         for job in self.config.jobs.values():
             if not job.enabled or job.local_time:
                 continue
-            trigger = job.trigger(self.config.site.timezone)
-            latest = last_fire(trigger, now, CATCH_UP_LOOKBACK)
-            last_run = await self.db.run_patiently(
-                lambda session, name=job.name: session.scalar(
-                    select(func.max(JobRun.scheduled_for)).where(JobRun.job == name)
-                ),
-                doing="reading the last runs",
-            )
+            last_run = await self._last_run(job)
             # A job that never ran missed nothing: it starts at its next slot.
-            if latest is None or last_run is None or last_run >= latest:
+            if last_run is None:
                 continue
-            missed = count_fires(trigger, last_run, latest)
+            trigger = job.trigger(self.config.site.timezone)
+            # However long ago: a monthly job stopped for five weeks still runs its slot.
+            latest = latest_fire_since(trigger, last_run, now)
+            if latest is None:
+                continue
+            missed = count_fires(trigger, last_run, latest, cap=MISSED_COUNTED + 1)
             log.warning(
-                "job %s: %d run%s missed while syndicate was stopped (the last at %s); "
-                "running it once now",
+                "job %s: %s while syndicate was stopped (the last at %s); running it once now",
                 job.name,
-                missed,
-                "" if missed == 1 else "s",
+                _runs_missed(missed),
                 latest.astimezone(self.config.site.timezone).strftime("%Y-%m-%d %H:%M %Z"),
             )
             await self._fire(job, slot=latest.astimezone(UTC))
+
+    async def _last_run(self, job: Job) -> datetime | None:
+        """The slot of the job's latest recorded run, if it ever ran."""
+        return await self.db.run_patiently(
+            lambda session: session.scalar(
+                select(func.max(JobRun.scheduled_for)).where(JobRun.job == job.name)
+            ),
+            doing="reading the last runs",
+        )
 
     def _start_poll(self) -> asyncio.Task[list[Any]]:
         """The poll under way, or a new one: the poll tick and firing jobs share one."""
@@ -286,3 +291,10 @@ class Clock:
 def _report_poll_failure(poll: asyncio.Task[list[Any]]) -> None:
     if not poll.cancelled() and (error := poll.exception()) is not None:
         log.error("the poll failed: %s", error, exc_info=error)
+
+
+def _runs_missed(missed: int) -> str:
+    """ "3 runs missed", or "more than 10,000 runs missed" when the count stopped short."""
+    if missed > MISSED_COUNTED:
+        return f"more than {MISSED_COUNTED:,} runs missed"
+    return f"{missed} run{'' if missed == 1 else 's'} missed"

@@ -19,6 +19,7 @@ __all__ = [
     "count_fires",
     "current_slot",
     "last_fire",
+    "latest_fire_since",
     "local_edition_date",
     "local_tick",
     "next_fire_times",
@@ -30,6 +31,9 @@ MISFIRE_GRACE = timedelta(hours=1)
 # How far back a local-time job looks for an hour some zone reached (a day and a bit).
 LOCAL_LOOKBACK = timedelta(hours=27)
 _TICK = timedelta(microseconds=1)
+# Windows a missed slot is looked for in, shortest first: a day, a week, a month, a year,
+# and four years and a day (a leap day's schedule). Beyond them, the whole span.
+_CATCH_UP_WINDOWS = tuple(timedelta(days=days) for days in (1, 7, 31, 366, 4 * 365 + 2))
 
 
 def next_fire_times(config: Config, now: datetime | None = None) -> dict[str, datetime | None]:
@@ -79,6 +83,22 @@ def last_fire(trigger: Any, now: datetime, grace: timedelta) -> datetime | None:
     return slot
 
 
+def latest_fire_since(trigger: Any, since: datetime, now: datetime) -> datetime | None:
+    """The latest fire time of `trigger` in (since, now], however long ago `since` was.
+
+    The windows back from `now` grow; the first that holds a fire holds the latest, so
+    a daily job walks a day of slots, not every slot since `since`.
+    """
+    span = now.astimezone(UTC) - since.astimezone(UTC)
+    for window in (*_CATCH_UP_WINDOWS, span):
+        fired = last_fire(trigger, now, min(window, span))
+        if fired is not None and fired > since:
+            return fired
+        if window >= span:
+            return None
+    return None
+
+
 def local_edition_date(job: Job, now: datetime, zones: Iterable[str]) -> date | None:
     """For a local-time job: the newest date whose hour has come in one of `zones`.
 
@@ -106,6 +126,7 @@ def local_tick(job: Job) -> Any:
 
 
 def count_fires(trigger: Any, after: datetime, until: datetime, cap: int = 10_000) -> int:
+    """How many fire times `trigger` has in (after, until]; a cron count stops at `cap`."""
     from apscheduler.triggers.interval import IntervalTrigger
 
     if isinstance(trigger, IntervalTrigger):

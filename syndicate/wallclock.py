@@ -22,7 +22,7 @@ from apscheduler.triggers.base import BaseTrigger
 
 from syndicate.cron import CronLine
 
-__all__ = ["WallClockCron"]
+__all__ = ["WallClockCron", "wall_instant"]
 
 _TICK = timedelta(microseconds=1)
 
@@ -56,26 +56,7 @@ class WallClockCron(BaseTrigger):
 
     def instant(self, wall: datetime) -> datetime:
         """The first instant the clock shows `wall` (naive or UTC-tagged) or a later time."""
-        naive = wall.replace(tzinfo=None)
-        first = naive.replace(tzinfo=self.timezone, fold=0).astimezone(UTC)
-        if self._wall_time(first) == naive:
-            return first.astimezone(self.timezone)
-        # `wall` fell in a gap: fold=0 reads it with the offset before the jump, which
-        # lands after the jump, and fold=1 with the offset after it, which lands before.
-        before = naive.replace(tzinfo=self.timezone, fold=1).astimezone(UTC)
-        return self._jump(before, first).astimezone(self.timezone)
-
-    def _jump(self, before: datetime, after: datetime) -> datetime:
-        """The instant in (before, after] at which the zone's offset changed."""
-        offset = after.astimezone(self.timezone).utcoffset()
-        low, high = int(before.timestamp()), int(after.timestamp())
-        while high - low > 1:  # zone offsets change on a whole second
-            middle = (low + high) // 2
-            if datetime.fromtimestamp(middle, self.timezone).utcoffset() == offset:
-                high = middle
-            else:
-                low = middle
-        return datetime.fromtimestamp(high, UTC)
+        return wall_instant(wall, self.timezone)
 
     def _wall_time(self, moment: datetime) -> datetime:
         return moment.astimezone(self.timezone).replace(tzinfo=None)
@@ -89,3 +70,30 @@ class WallClockCron(BaseTrigger):
     @property
     def tzinfo(self) -> tzinfo:
         return self.timezone
+
+
+def wall_instant(wall: datetime, zone: ZoneInfo) -> datetime:
+    """The first instant the clock of `zone` shows `wall` (its tzinfo ignored) or a later
+    time, in `zone`: a time in a spring-forward gap is the jump, a repeated time its first
+    occurrence. Every wall-clock time syndicate turns into an instant goes through here."""
+    naive = wall.replace(tzinfo=None)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == naive:
+        return first.astimezone(zone)
+    # `wall` fell in a gap: fold=0 reads it with the offset before the jump, which
+    # lands after the jump, and fold=1 with the offset after it, which lands before.
+    before = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    return _jump(before, first, zone).astimezone(zone)
+
+
+def _jump(before: datetime, after: datetime, zone: ZoneInfo) -> datetime:
+    """The instant in (before, after] at which the offset of `zone` changed."""
+    offset = after.astimezone(zone).utcoffset()
+    low, high = int(before.timestamp()), int(after.timestamp())
+    while high - low > 1:  # zone offsets change on a whole second
+        middle = (low + high) // 2
+        if datetime.fromtimestamp(middle, zone).utcoffset() == offset:
+            high = middle
+        else:
+            low = middle
+    return datetime.fromtimestamp(high, UTC)

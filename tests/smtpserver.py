@@ -135,8 +135,10 @@ class _Handler:
         if self._server.fault == "hang-after-data":
             while self._server.fault == "hang-after-data":
                 await asyncio.sleep(0.05)
-            # The client gave up waiting: like a server that crashed, it keeps nothing.
-            return "451 4.3.0 Too late"
+            if server.transport is None or server.transport.is_closing():
+                # The client gave up waiting: like a server that crashed, it keeps nothing.
+                return "451 4.3.0 Too late"
+            # The client is still there: a slow answer, then the message is taken.
         reply = self._server._next_failure("DATA", server, accept_then_drop=True)
         if reply is not None and reply != ACCEPT_THEN_DROP:
             return reply

@@ -161,6 +161,19 @@ def test_check_shows_the_next_runs_with_their_weekdays(
     assert len(runs["minggu"]) == len(runs["pagi"]) == 5
 
 
+def test_check_shows_the_year_of_runs_years_apart(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The 29th of February when it is a Sunday: 2032, 2060, 2088, ...
+    jobs = site.parent / "jobs"
+    (jobs / "pagi.toml").write_text(PAGI.replace("0 7 * * *", "0 0 29 2 */8"), encoding="utf-8")
+    assert main(["--config", str(site), "check"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    block = lines[lines.index("Next 5 runs:") + 1 :]
+    runs = next(line for line in block if line.split()[0] == "pagi").split(maxsplit=1)[1]
+    assert runs.split(", ")[:2] == ["Sun 2032-02-29 00:00", "Sun 2060-02-29 00:00"]
+
+
 def test_unknown_key_names_file_key_and_a_suggestion(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -203,6 +216,27 @@ def test_a_schedule_cron_would_not_run_is_one_sentence_naming_file_and_key(
     message = error_of(site, capsys)
     assert f'pagi.toml: schedule: "{schedule}" is not a valid cron expression' in message
     assert reason in message and message.endswith(".")
+
+
+@pytest.mark.parametrize(
+    ("written", "reason"),
+    [
+        ("0 7\\u001c* * *", '"0 7\\x1c* * *" is not a valid cron expression ("\\x1c" is not'),
+        ("0 7\\u3000* * *", '("\\u3000" is not a space or a tab'),
+        ("1" * 5000 + " 7 * * *", "(minute: 11111111111111111111… (5000 characters) is outside"),
+    ],
+)
+def test_a_schedule_with_an_odd_character_or_a_huge_number_is_one_visible_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], written: str, reason: str
+) -> None:
+    # TOML spells the control character \u001c; the job reads the character itself.
+    (site.parent / "jobs" / "pagi.toml").write_text(
+        PAGI.replace('"0 7 * * *"', f'"{written}"'), encoding="utf-8"
+    )
+    message = error_of(site, capsys)
+    assert "pagi.toml: schedule: " in message and "is not a valid cron expression" in message
+    assert reason in message and message.endswith(".")
+    assert message.isprintable() and len(message) < 300
 
 
 def test_every_weekday_form_cron_accepts_is_accepted(site: Path) -> None:
@@ -332,4 +366,26 @@ def test_a_mistake_in_ingest_is_one_sentence(
 ) -> None:
     with site.open("a", encoding="utf-8") as settings:
         settings.write(f"\n[ingest]\n{table}\n")
+    assert sentence in error_of(site, capsys)
+
+
+@pytest.mark.parametrize(
+    ("table", "sentence"),
+    [
+        ('lease = "0s"', '[delivery] lease: "0s" must be longer than 0 seconds.'),
+        ('backoff_base = "0m"', '[delivery] backoff_base: "0m" must be longer than 0 seconds.'),
+        ('lease = "100000000d"', "[delivery] lease: must be at most 1h."),
+        ('outage_backoff_cap = "999999999d"', "[delivery] outage_backoff_cap: must be at most 6h."),
+        (
+            'outage_backoff_base = "2m"\noutage_backoff_cap = "1m"',
+            "[delivery] outage_backoff_base: must not be longer than outage_backoff_cap (1m).",
+        ),
+        ("batch_size = 1000000000000", "[delivery] batch_size: must be at most 10000."),
+    ],
+)
+def test_a_delivery_setting_out_of_its_range_is_one_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], table: str, sentence: str
+) -> None:
+    with site.open("a", encoding="utf-8") as settings:
+        settings.write(f"\n[delivery]\n{table}\n")
     assert sentence in error_of(site, capsys)

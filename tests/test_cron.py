@@ -172,7 +172,8 @@ def test_the_last_day_of_february_in_a_leap_year_only() -> None:
         ("0 7 0 * *", "day of month: 0 is outside 1-31"),
         ("0 7 * 13 *", "month: 13 is outside 1-12"),
         ("60 7 * * *", "minute: 60 is outside 0-59"),
-        ("0 7 * * */0", 'needs a step of 1 or more after "/"'),
+        ("0 7 * * */0", 'day of week: "*/0" needs a step of 1 to 8 after "/"'),
+        ("*/61 * * * *", 'minute: "*/61" needs a step of 1 to 60 after "/"'),
         ("0 7 * * 1,,2", "has an empty item between commas"),
         ("0 7 L * *", '"L" is not a number 1-31'),
         ("0 7 * * 1#2", '"1#2" is not a number 0-7'),
@@ -190,3 +191,108 @@ def test_day_thirty_of_february_fires_on_the_weekday_when_both_are_given() -> No
     # Both restricted: either matches, so a Monday in February is enough.
     times = fires("0 7 30 2 mon", 2, datetime(2027, 1, 1, tzinfo=JAKARTA))
     assert [t.strftime("%a %m-%d") for t in times] == ["Mon 02-01", "Mon 02-08"]
+
+
+@pytest.mark.parametrize(
+    "expression", ["50-10/5 * * * *", "0 22-2/2 * * *", "0 7 * * fri-mon/2", "0 7 * nov-feb/3 *"]
+)
+def test_a_backwards_range_with_a_step_gets_no_rewrite_that_drops_the_step(
+    expression: str,
+) -> None:
+    with pytest.raises(CronError) as refused:
+        CronLine.parse(expression)
+    message = str(refused.value)
+    assert "runs backwards and cron ranges do not wrap" in message
+    assert "write" not in message, "a rewrite without the step would run at other times"
+    assert "two ranges that do not wrap, each with its own step" in message
+
+
+def test_a_backwards_range_without_a_step_still_gets_its_rewrite() -> None:
+    with pytest.raises(CronError, match='write "50-59,0-10"'):
+        CronLine.parse("50-10 * * * *")
+
+
+HUGE = "1" * 5000  # Python refuses to read more than 4300 digits as an int
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        (f"{HUGE} 7 * * *", "minute: 11111111111111111111… (5000 characters) is outside 0-59"),
+        (f"0 0-{HUGE} * * *", "hour: 11111111111111111111… (5000 characters) is outside 0-23"),
+        (f"0 7 {HUGE}-3 * *", "day of month: 11111111111111111111… (5000 characters) is outside"),
+        (f"*/{HUGE} 7 * * *", 'needs a step of 1 to 60 after "/"'),
+        (f"0 7 * * 1-5/{HUGE}", 'needs a step of 1 to 8 after "/"'),
+        ("0" * 5000 + "7 7 * * *", None),  # leading zeros are read as cron reads them: 7
+    ],
+)
+def test_a_number_of_thousands_of_digits_is_refused_as_out_of_range(
+    expression: str, reason: str | None
+) -> None:
+    if reason is None:
+        assert CronLine.parse(expression).minutes == {7}
+        return
+    with pytest.raises(CronError) as refused:
+        CronLine.parse(expression)
+    assert reason in str(refused.value)
+    assert len(str(refused.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("expression", "shown"),
+    [
+        ("0 7\n* * *", "\\n"),
+        ("0 7 * * *\n", "\\n"),
+        ("0 7 * *\r\n*", "\\r"),
+        ("0 7\u3000* * *", "\\u3000"),
+        ("0 7\xa0* * *", "\\xa0"),
+        ("0 7\x1c* * *", "\\x1c"),
+        ("0 7\v* * *", "\\x0b"),
+        ("0 7\f* * *", "\\x0c"),
+    ],
+)
+def test_only_spaces_and_tabs_separate_fields_and_the_odd_character_is_shown(
+    expression: str, shown: str
+) -> None:
+    with pytest.raises(CronError) as refused:
+        CronLine.parse(expression)
+    message = str(refused.value)
+    assert f'"{shown}" is not a space or a tab' in message
+    assert message.isprintable(), "the odd character is shown escaped, not printed"
+
+
+def test_spaces_and_tabs_around_and_between_fields_are_read_as_cron_reads_them() -> None:
+    line = CronLine.parse("  0\t7 \t * *\t1 ")
+    assert (line.minutes, line.hours, line.weekdays) == ({0}, {7}, {1})
+
+
+@pytest.mark.parametrize(
+    ("nickname", "fields"),
+    [
+        ("@yearly", "0 0 1 1 *"),
+        ("@annually", "0 0 1 1 *"),
+        ("@monthly", "0 0 1 * *"),
+        ("@weekly", "0 0 * * 0"),
+        ("@daily", "0 0 * * *"),
+        ("@midnight", "0 0 * * *"),
+        ("@hourly", "0 * * * *"),
+    ],
+)
+def test_vixie_nicknames_fire_as_their_five_fields(nickname: str, fields: str) -> None:
+    start = datetime(2027, 2, 3, 5, 17, tzinfo=JAKARTA)
+    assert fires(nickname, 4, start) == fires(fields, 4, start)
+    assert CronLine.parse(nickname).expression == nickname
+
+
+def test_reboot_is_refused_as_meaningless_for_a_digest() -> None:
+    with pytest.raises(CronError, match="no meaning for a digest schedule"):
+        CronLine.parse("@reboot")
+    with pytest.raises(CronError, match="is not one of cron's names"):
+        CronLine.parse("@fortnightly")
+
+
+def test_a_second_slash_is_a_malformed_step_not_a_step_of_zero() -> None:
+    with pytest.raises(CronError) as refused:
+        CronLine.parse("*/2/3 * * * *")
+    assert 'minute: "*/2/3" has a malformed step' in str(refused.value)
+    assert "1 or more" not in str(refused.value)

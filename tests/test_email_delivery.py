@@ -11,6 +11,7 @@ import asyncio
 import base64
 import email
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -464,4 +465,20 @@ def test_a_server_that_is_down_costs_no_attempt_and_the_mail_waits_for_it(make_s
     assert site.deliver(wait=10) == {"sent": 2}
     received = Counter(to for m in site.smtp.messages for to in m.envelope_to)
     assert received == Counter(["sari@example.org", "budi@example.org"])
+    assert {row.attempts for row in site.rows().values()} == {1}
+
+
+def test_one_run_that_waits_sends_once_the_server_is_back(make_site) -> None:
+    # `syndicate send` waits for retries: the server that was down when it started comes
+    # back while it waits, and the channel is opened again (it was not, once).
+    site = make_site("connections = 1")
+    site.subscribe("sari@example.org", "budi@example.org")
+    site.run()
+    site.smtp.down()
+    back = threading.Timer(3.0, site.smtp.up)
+    back.start()
+    try:
+        assert site.deliver(wait=30) == {"sent": 2}
+    finally:
+        back.join()
     assert {row.attempts for row in site.rows().values()} == {1}

@@ -10,7 +10,7 @@ import email
 from datetime import UTC, datetime
 from email import policy
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from syndicate.render.email import TOKENS, Recipient, RenderedEdition, _fill, personalize
@@ -45,6 +45,8 @@ paths = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=1,
 
 @settings(max_examples=60, deadline=None)
 @given(name=names, path=paths, filler=st.text(min_size=0, max_size=300))
+# Found by this test: a value whose last encoded line was 76 long, then its soft break.
+@example(name="00¡¡¡𐀀𐀀𐀀𐀀", path="0", filler="")
 def test_a_copy_decodes_to_the_filled_in_body(name: str, path: str, filler: str) -> None:
     text = with_tokens(BODY_TEXT) + filler.replace("\r", "")
     html_body = (

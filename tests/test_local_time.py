@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from syndicate.config import load_config
 from syndicate.db.models import DeliveryState, utcnow
-from syndicate.jobs import run_job
+from syndicate.jobs import _local_wave, run_job
 from syndicate.slots import local_edition_date
 from syndicate.subscribers import add_subscriber
+from syndicate.wallclock import WallClockCron
 from tests.sites import Site
 
 LOCAL = """\
@@ -78,9 +82,31 @@ def test_each_subscriber_gets_the_edition_at_seven_in_their_own_zone(site: Site)
     assert later["pagi-nanti@example.org"] == DeliveryState.QUEUED
 
 
-def test_local_time_needs_a_schedule_at_one_hour(tmp_path) -> None:
-    import pytest
+@pytest.mark.parametrize(
+    ("zone", "schedule", "day", "sent"),
+    [
+        # 02:30 never shows in New York on 2027-03-14: the clock jumps from 02:00 to 03:00.
+        ("America/New_York", "30 2 * * *", date(2027, 3, 14), "2027-03-14T03:00:00-04:00"),
+        # Lord Howe moves half an hour: 02:00 (+10:30) becomes 02:30 (+11:00).
+        ("Australia/Lord_Howe", "15 2 * * *", date(2026, 10, 4), "2026-10-04T02:30:00+11:00"),
+        # 01:30 shows twice when New York falls back: the first time.
+        ("America/New_York", "30 1 * * *", date(2027, 11, 7), "2027-11-07T01:30:00-04:00"),
+    ],
+)
+def test_a_subscriber_hour_skipped_by_daylight_saving_goes_out_at_the_jump(
+    zone: str, schedule: str, day: date, sent: str
+) -> None:
+    config = SimpleNamespace(site=SimpleNamespace(timezone=ZoneInfo("Asia/Jakarta")))
+    wave = _local_wave(_job(schedule), config, day)  # type: ignore[arg-type]
+    at = wave(zone)["next_attempt_at"]
+    assert at == datetime.fromisoformat(sent)
+    # The same instant the schedule itself fires at in that zone: one rule for both.
+    midnight = datetime.combine(day, time(0), tzinfo=ZoneInfo(zone))
+    fired = WallClockCron(schedule, ZoneInfo(zone)).get_next_fire_time(None, midnight)
+    assert fired is not None and at == fired.astimezone(UTC)  # (PEP 495: compared in UTC)
 
+
+def test_local_time_needs_a_schedule_at_one_hour(tmp_path) -> None:
     from syndicate.config import ConfigError
 
     (tmp_path / "jobs").mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -247,6 +248,66 @@ def test_a_slot_missed_across_the_fall_back_is_caught_up_once(tmp_path: Path) ->
     asyncio.run(clock._catch_up(now=now + timedelta(minutes=5)))
 
     assert _slots_run(clock) == [saturday, datetime(2027, 11, 7, 5, 30, tzinfo=UTC)]
+    clock.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "last", "now", "latest"),
+    [
+        # Monthly, stopped for five weeks and more: beyond a week back.
+        ("0 7 1 * *", "2027-01-01T07:00-05:00", "2027-02-09T12:00-05:00", "2027-02-01T07:00-05:00"),
+        # A leap day, stopped for seven years: beyond four years and a day.
+        (
+            "0 0 29 2 *",
+            "2024-02-29T00:00-05:00",
+            "2031-03-01T00:00-05:00",
+            "2028-02-29T00:00-05:00",
+        ),
+        # A leap day that is a Sunday (2032, then 2060): beyond every window but the span.
+        (
+            "0 0 29 2 */8",
+            "2032-02-29T00:00-05:00",
+            "2061-01-01T00:00-05:00",
+            "2060-02-29T00:00-05:00",
+        ),
+    ],
+)
+def test_a_slot_missed_longer_ago_than_a_week_is_caught_up_once_and_logged(
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    schedule: str,
+    last: str,
+    now: str,
+    latest: str,
+) -> None:
+    clock = _new_york_clock(tmp_path, schedule)
+    clock.channels = build_channels(clock.config)
+    last_run = datetime.fromisoformat(last).astimezone(UTC)
+    _ran(clock, last_run)
+    started = datetime.fromisoformat(now)
+
+    with caplog.at_level(logging.WARNING, logger="syndicate.scheduler"):
+        asyncio.run(clock._catch_up(now=started))
+        asyncio.run(clock._catch_up(now=started + timedelta(minutes=5)))
+
+    assert _slots_run(clock) == [last_run, datetime.fromisoformat(latest).astimezone(UTC)]
+    assert caplog.text.count("1 run missed while syndicate was stopped") == 1
+    clock.db.dispose()
+
+
+def test_a_count_of_missed_runs_that_stopped_short_says_more_than(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = _new_york_clock(tmp_path, "* * * * *")
+    clock.channels = build_channels(clock.config)
+    _ran(clock, datetime(2027, 1, 1, 12, 0, tzinfo=UTC))
+    now = datetime(2027, 1, 9, 12, 0, 30, tzinfo=UTC)  # 11,520 minutes later
+
+    with caplog.at_level(logging.WARNING, logger="syndicate.scheduler"):
+        asyncio.run(clock._catch_up(now=now))
+
+    assert "more than 10,000 runs missed" in caplog.text
+    assert _slots_run(clock)[-1] == datetime(2027, 1, 9, 12, 0, tzinfo=UTC)
     clock.db.dispose()
 
 

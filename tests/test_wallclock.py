@@ -91,6 +91,15 @@ def test_half_hourly_slots_never_go_backwards_or_repeat_across_the_fall_back() -
     ]
 
 
+def test_a_repeating_schedule_pauses_for_the_repeated_hour_as_the_readme_says() -> None:
+    # By design, unlike Vixie cron: each wall-clock time runs once, so the hour the clock
+    # shows again (01:00-01:59 EST) runs nothing; the README says so.
+    times = fire_times("*/15 * * * *", datetime(2027, 11, 7, 0, 50, tzinfo=NEW_YORK), 6)
+    shown = [t.astimezone(NEW_YORK).strftime("%H:%M %Z") for t in times]
+    assert shown == ["01:00 EDT", "01:15 EDT", "01:30 EDT", "01:45 EDT", "02:00 EST", "02:15 EST"]
+    assert times[4].astimezone(UTC) - times[3].astimezone(UTC) == timedelta(hours=1, minutes=15)
+
+
 def test_every_day_of_a_year_has_exactly_one_morning_slot() -> None:
     times = fire_times("0 7 * * *", datetime(2026, 1, 1, tzinfo=NEW_YORK), 365)
     days = [t.astimezone(NEW_YORK).date() for t in times]

@@ -8,9 +8,11 @@ quick look of `syndicate fetch` (ingest/recheck.py) checks the schema with it to
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,7 +65,12 @@ def _current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest migration; quiet unless something is applied."""
+    """Bring the schema to the newest migration; quiet unless something is applied.
+
+    Processes started together on a new database (two workers under systemd) would race
+    to create the same tables: on PostgreSQL one migrates under an advisory lock while
+    the others wait, then find the schema current. SQLite's writers queue anyway.
+    """
     head = head_revision()
     if head is not None and _current_revision(engine) == head:
         return
@@ -73,9 +80,33 @@ def upgrade_schema(engine: Engine) -> None:
     level = alembic_logger.level
     alembic_logger.setLevel(logging.WARNING)
     try:
-        command.upgrade(alembic_config(engine), "head")
+        with _migration_lock(engine):
+            if head is None or _current_revision(engine) != head:
+                command.upgrade(alembic_config(engine), "head")
     finally:
         alembic_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time migrates (a session-level advisory lock)."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    from sqlalchemy import text
+
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+            connection.commit()
+
+
+# Any fixed number: the advisory lock's name for "migrating syndicate's schema".
+_MIGRATION_LOCK = 0x5359_4E44
 
 
 def new_revision(message: str) -> Path:

@@ -310,8 +310,19 @@ def _encoded_pieces(
 
 
 def _qp_value(text: str) -> bytes:
-    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True)
-    return encoded.replace(b"\n", b"\r\n")
+    """Quoted-printable, CRLF; the last line leaves room for the soft break joined after it.
+
+    binascii fills lines to 76 characters; a piece or value is followed by "=" and a line
+    break when a copy is put together, so its last line may hold only 75.
+    """
+    encoded = binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+    head, _, last = encoded.rpartition(b"\r\n")
+    if len(last) <= 75:
+        return encoded
+    cut = 75
+    while b"=" in last[cut - 2 : cut]:  # never inside an "=XX" escape
+        cut -= 1
+    return head + (b"\r\n" if head else b"") + last[:cut] + b"=\r\n" + last[cut:]
 
 
 def _mailto(address: str, unsubscribe_url: str) -> str:
