@@ -354,3 +354,35 @@ def test_many_pages_not_fetched_are_counted_past_the_first_three(
     recorded = last_error(db, "hilang") or ""
     assert recorded.count("was not fetched: the server answered 404 Not Found.") == 3
     assert recorded.endswith(" 2 more article pages were not fetched.")
+
+
+def test_a_page_of_nothing_but_tags_is_not_read_and_the_poll_goes_on(
+    db: Database, server: FeedServer
+) -> None:
+    # Found by a reviewer: 4.9 MB of <p><b>a</b></p>, under the size cap, took the
+    # extractor minutes and a gigabyte, and held the poll.
+    dense = b"<html><body><article>" + b"<p><b>a</b></p>" * 326_664 + b"</article></body></html>"
+    server.add("/padat.html", dense, "text/html; charset=utf-8")
+    link = server.url("/padat.html")
+    server.add("/feed.xml", summary_feed("Padat", server.url("/"), [link]))
+    reports = poll(db, [source("padat", server.url("/feed.xml")), serve_news(server)])
+    assert reports["padat"].problems == (
+        f"the article page {link} was not fetched: "
+        "the page has more than 50,000 HTML tags; none is read.",
+    )
+    assert reports["padat"].new_posts == 1  # with the feed's summary
+    assert reports["berita"].new_posts == 1
+
+
+def test_an_unusable_link_is_one_short_sentence_without_a_traceback(
+    db: Database, server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    long_link = server.url("/p7?") + "a" * 200_000
+    octal = "http://0177.0.0.2:1/secret"
+    server.add("/feed.xml", summary_feed("Aneh", server.url("/"), [long_link, octal]))
+    reports = poll(db, [source("aneh", server.url("/feed.xml"))])
+    problems = reports["aneh"].problems
+    assert len(problems) == 2 and all(len(problem) < 600 for problem in problems), problems
+    assert all("was not fetched" in problem for problem in problems)
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert reports["aneh"].new_posts == 2

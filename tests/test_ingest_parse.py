@@ -337,3 +337,20 @@ def test_both_readers_resolve_links_against_nested_xml_base() -> None:
     ]
     assert links == [entry.url for entry in slow.entries]
     assert fast.site_url == slow.site_url == "https://kabar.example/berita/"
+
+
+def test_a_json_feed_nested_too_deeply_is_refused_in_one_sentence() -> None:
+    # Found by a reviewer: 200,000 levels of [[[…]]] raised RecursionError out of the poll.
+    deep = b"[" * 200_000 + b"]" * 200_000
+    body = (
+        b'{"version": "https://jsonfeed.org/version/1.1", "title": "Dalam", "items": ['
+        b'{"id": "1", "url": "https://dalam.example/1", "content_text": "Isi.", "_x": '
+        + deep
+        + b"}]}"
+    )
+    with pytest.raises(FeedError) as caught:
+        parse_feed(
+            body, url="https://dalam.example/feed.json", content_type="application/feed+json"
+        )
+    message = str(caught.value)
+    assert "nested too deeply" in message and "\n" not in message

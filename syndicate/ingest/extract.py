@@ -43,6 +43,7 @@ from syndicate.render import Credit
 
 __all__ = [
     "MAX_PAGE_BYTES",
+    "MAX_PAGE_TAGS",
     "PAGE_DEADLINE",
     "PER_HOST",
     "Article",
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 PER_HOST = 2  # requests to one site at a time
 PAGE_DEADLINE = 20.0  # seconds for a whole page, redirects included: [ingest] page_timeout
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # on the wire and unpacked
+MAX_PAGE_TAGS = 50_000  # the pages of the shared corpus have at most about 3,300
 _CACHE_SIZE = 1024
 _CACHE_SECONDS = 6 * 3600
 _LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-orig-file")
@@ -272,7 +274,10 @@ class ArticleFetcher:
         be fetched is a `FetchError`. Only public addresses are reached, and the hosts
         `reach` allows."""
         reach = reach or Reach()
-        host = httpx.URL(url).host
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL as error:  # too long, a port out of range, an odd address
+            raise FetchError(url, f"this is not a usable URL ({error}).") from None
         key = (normalize_url(url), reach.allows(host))
         cached = self._cache.get(key)
         if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
@@ -283,6 +288,12 @@ class ArticleFetcher:
         article = None
         if page is not None:
             body, final_url = page
+            if body.count(b"<") > MAX_PAGE_TAGS:
+                # Reading costs grow faster than the page: a 5 MB page of nothing but
+                # tags took minutes and a gigabyte. Real articles have a few thousand.
+                raise FetchError(
+                    url, f"the page has more than {MAX_PAGE_TAGS:,} HTML tags; none is read."
+                )
             article = await asyncio.to_thread(extract_article, body, final_url, zone=zone)
         self._remember(key, article)
         return article
@@ -338,11 +349,12 @@ async def complete_entries(
         try:
             article = await fetcher.article(entry.url, zone=zone, reach=reach)
         except FetchError as error:
-            problems.append(f"the article page {entry.url} was not fetched: {error.reason}")
+            shown = _shortened(entry.url)
+            problems.append(f"the article page {shown} was not fetched: {error.reason}")
             logger.info("%s", problems[-1])
             return entry
         except Exception:  # a page that breaks the extractor keeps the feed's text
-            logger.exception("article page %s could not be read", entry.url)
+            logger.exception("article page %s could not be read", _shortened(entry.url))
             return entry
         return with_article(entry, article) if article is not None else entry
 
@@ -368,3 +380,8 @@ def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
         published_at=entry.published_at or article.published_at,
         origin=origin,
     )
+
+
+def _shortened(url: str, longest: int = 200) -> str:
+    """A URL as a sentence shows it: a hostile one can be hundreds of kilobytes long."""
+    return url if len(url) <= longest else f"{url[:longest]}… ({len(url):,} characters)"

@@ -62,6 +62,8 @@ def read_json_feed(body: bytes, url: str) -> JsonFeed:
         document = json.loads(text, parse_int=_integer, strict=False)
     except json.JSONDecodeError as error:
         raise ValueError(f"the JSON cannot be read: {error}") from error
+    except RecursionError:
+        raise ValueError("the JSON is nested too deeply to read") from None
     if not isinstance(document, dict):
         raise ValueError("the JSON is not an object")
     version = document.get("version")
