@@ -386,3 +386,13 @@ def test_an_unusable_link_is_one_short_sentence_without_a_traceback(
     assert all("was not fetched" in problem for problem in problems)
     assert not [record for record in caplog.records if record.levelname == "ERROR"]
     assert reports["aneh"].new_posts == 2
+
+
+def test_a_host_written_in_capitals_is_not_called_a_redirect() -> None:
+    # Found by a reviewer: http://LOCALHOST:… was refused as "it redirects to
+    # http://localhost:…", though nothing redirected: httpx only wrote the host its way.
+    refused = AddressRefused("http://localhost:18603/secret", "127.0.0.1", "loopback")
+    assert refused.reason("http://LOCALHOST:18603/secret").startswith("it is on a loopback")
+    assert refused.reason("http://other.example/").startswith(
+        "it redirects to http://localhost:18603/secret, which is on a loopback"
+    )

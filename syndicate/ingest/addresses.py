@@ -99,11 +99,21 @@ class AddressRefused(Exception):
 
     def reason(self, asked: str) -> str:
         """One sentence's end, for a fetch that asked for `asked` (the first hop)."""
-        where = "it is" if self.url == asked else f"it redirects to {self.url}, which is"
+        # httpx writes the URL its own way (the host in lower case, the port dropped
+        # when it is the default): only another URL is a redirect.
+        same = self.url == asked or _written_by_httpx(self.url) == _written_by_httpx(asked)
+        where = "it is" if same else f"it redirects to {self.url}, which is"
         return (
             f"{where} on a {self.kind} address ({self.address}); list its host in "
             "[ingest] private_hosts to allow it."
         )
+
+
+def _written_by_httpx(url: str) -> str:
+    try:
+        return str(httpx.URL(url))
+    except httpx.InvalidURL:
+        return url
 
 
 def address_kind(address: str) -> str | None:
