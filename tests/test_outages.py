@@ -269,7 +269,7 @@ def test_two_workers_on_fresh_rows_each_send_a_fair_share(
     tmp_path: Path, postgres_url: str
 ) -> None:
     with make_site(
-        tmp_path, postgres_url, batch_size=100, email_extra="max_per_second = 400"
+        tmp_path, postgres_url, batch_size=100, email_extra="max_per_second = 200"
     ) as site:
         assert site.queue("pagi", subscribers=3_000) == 3_000
         with running(site, 2, env={"PGOPTIONS": BAD_PLAN}):
