@@ -62,7 +62,7 @@ from syndicate.db.session import Database
 from syndicate.messages import Letterhead, compose
 from syndicate.trickle import quiet_hours_end
 
-__all__ = ["DeliveryPolicy", "deliver_due", "recover_expired_leases", "requeue", "resume"]
+__all__ = ["DeliveryPolicy", "deliver_due", "requeue", "resume"]
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +195,8 @@ async def deliver_due(
     letterhead = await db.call_patiently(
         lambda: Letterhead.for_site(db, config), doing="reading the site's signing secret"
     )
-    worker = uuid.uuid4().hex[:16]
     sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
-    sender.worker = worker
+    worker = sender.worker
     heartbeat = asyncio.create_task(sender.keep_leases())
     deadline = utcnow() + wait_for_retries
     recovered_at = time.monotonic()
@@ -245,8 +244,6 @@ async def _sleep_unless(stopping: asyncio.Event | None, seconds: float) -> None:
 class _Sender:
     """Sends claimed rows, channel by channel, and records each outcome as it comes."""
 
-    worker = ""
-
     def __init__(
         self,
         db: Database,
@@ -260,6 +257,7 @@ class _Sender:
     ) -> None:
         self.db, self.config, self.channels, self.letterhead = db, config, channels, letterhead
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
+        self.worker = uuid.uuid4().hex[:16]  # each claim's token starts with it
         self.stopping = stopping
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
         self.started: set[int] = set()  # rows whose request started (written, where needed)
@@ -273,7 +271,7 @@ class _Sender:
         self._flushing = asyncio.Lock()
         self._recorded = asyncio.Event()  # clear while outcomes wait for the database
         self._recorded.set()
-        self.opened: dict[str, ChannelError | None] = {}
+        self.opened: set[str] = set()  # channels opened in this run (a failure is not kept)
         self.bodies: dict[int, dict[str, Any]] = {}
         self.paused: dict[tuple[str, str], str] = {}
 
@@ -534,7 +532,7 @@ class _Sender:
                 error = ChannelDown(str(error))
             self._pause_channel(channel, error)
             return False
-        self.opened[channel.name] = None
+        self.opened.add(channel.name)
         return True
 
     async def _held_by_job(self, row: _Claimed) -> bool:
@@ -784,12 +782,11 @@ class _Sender:
         )
 
     async def close(self) -> None:
-        for name, problem in self.opened.items():
-            if problem is None:
-                try:
-                    await self.channels[name].close()
-                except Exception:
-                    log.exception("channel %s: error while closing", name)
+        for name in self.opened:
+            try:
+                await self.channels[name].close()
+            except Exception:
+                log.exception("channel %s: error while closing", name)
 
 
 def _record(
@@ -951,14 +948,6 @@ async def _next_due_in(
 
 
 async def _recover(db: Database, channels: dict[str, Channel]) -> None:
-    counts = await db.run_patiently(
-        lambda session: _recover_rows(session, channels),
-        doing="recovering deliveries of a stopped worker",
-    )
-    _report_recovery(counts)
-
-
-def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
     """Rows held by a worker whose lease ran out: back to the queue, or `unknown`.
 
     A row's lease runs out only when no live worker renews it, so these rows belong to
@@ -967,12 +956,11 @@ def recover_expired_leases(db: Database, channels: dict[str, Channel]) -> int:
     to the queue (the receiving side drops a copy by its Message-ID); a public post
     becomes `unknown`.
     """
-    counts = db.run(
+    counts = await db.run_patiently(
         lambda session: _recover_rows(session, channels),
         doing="recovering deliveries of a stopped worker",
     )
     _report_recovery(counts)
-    return sum(counts.values())
 
 
 def _recover_rows(session: Session, channels: dict[str, Channel]) -> Counter[str]:

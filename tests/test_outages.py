@@ -21,26 +21,24 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from syndicate.channels.registry import build_channels
-from syndicate.config import load_config
 from syndicate.db.models import Attempt, Delivery
 from syndicate.db.session import Database, open_database
 from syndicate.delivery import DeliveryPolicy, _claim
 from syndicate.demo import write_sample_feed
-from syndicate.ingest.poll import poll_sources
-from syndicate.jobs import run_job
-from syndicate.subscribers import import_csv
+from tests import test_faults as faults
 from tests.botapi import TEST_TOKEN, BotApiServer
 from tests.privatepg import PrivatePostgres, postgres_tools_problem
 from tests.smtpserver import FAULTS, SmtpServer
+from tests.test_faults import recipients, terminate_other_connections
 
 SETTINGS = """\
 [site]
@@ -84,7 +82,6 @@ max_per_second = 2
 
 DIGEST = 'every = "1h"\nchannels = ["newsletter"]\nformat = "digest"\n[select]\nnew = 1\n'
 POSTS = 'every = "1h"\nchannels = ["telegram"]\nformat = "each"\n[select]\nnew = 8\n'
-WAIT = 300  # seconds a test may take at most before it is declared stuck
 OUTAGE = 60.0  # seconds the database stays away, as the issue measured it
 # Seconds the SMTP server stays down; `python -m bench.faults --smtp-outage 600` makes it
 # the ten minutes the README quotes.
@@ -100,46 +97,25 @@ BAD_PLAN = (
 
 
 @dataclass
-class Site:
-    folder: Path
-    settings: Path
-    database_url: str
-    smtp: SmtpServer
-    bot: BotApiServer
-    db: Database
+class Site(faults.Site):
+    """test_faults' site, whose workers keep their logs and whose counts wait out outages."""
+
     logs: list[Path] = field(default_factory=list)
 
-    def queue(self, job: str, subscribers: int = 0) -> int:
-        config = load_config(self.settings)
-        if subscribers:
-            csv = self.folder / "pembaca.csv"
-            rows = "\n".join(f"p{n:05d}@example.org" for n in range(subscribers))
-            csv.write_text("email\n" + rows + "\n", encoding="utf-8")
-            import_csv(self.db, csv, "newsletter")
-        import asyncio
-
-        asyncio.run(poll_sources(self.db, config.sources))
-        return run_job(self.db, config, build_channels(config), config.job(job)).queued
-
     def states(self) -> Counter[str]:
-        rows = self.db.run(
-            lambda session: session.execute(
-                select(Delivery.state, func.count()).group_by(Delivery.state)
-            ).all(),
-            doing="counting",
-        )
-        return Counter(dict(rows))
+        return self._count(Delivery.state)
 
     def outcomes(self) -> Counter[str]:
+        return self._count(Attempt.outcome)
+
+    def _count(self, column: Any) -> Counter[str]:
         rows = self.db.run(
-            lambda session: session.execute(
-                select(Attempt.outcome, func.count()).group_by(Attempt.outcome)
-            ).all(),
+            lambda session: session.execute(select(column, func.count()).group_by(column)).all(),
             doing="counting",
         )
         return Counter(dict(rows))
 
-    def start(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.logs)}.log"
         self.logs.append(log)
         return subprocess.Popen(
@@ -151,12 +127,6 @@ class Site:
 
     def log_text(self) -> str:
         return "".join(log.read_text(errors="replace") for log in self.logs)
-
-    def wait_until(self, done: Callable[[], bool], what: str) -> None:
-        deadline = time.monotonic() + WAIT
-        while not done():
-            assert time.monotonic() < deadline, f"stuck waiting for {what}: {self.states()}"
-            time.sleep(0.2)
 
 
 @contextmanager
@@ -192,7 +162,7 @@ def make_site(
 def running(
     site: Site, count: int = 1, env: dict[str, str] | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    workers = [site.start(env) for _ in range(count)]
+    workers = [site.start_worker(env) for _ in range(count)]
     try:
         yield workers
     finally:
@@ -204,10 +174,6 @@ def running(
                 worker.wait(timeout=60)
             except subprocess.TimeoutExpired:  # pragma: no cover - the assertions say why
                 worker.kill()
-
-
-def recipients(site: Site) -> Counter[str]:
-    return Counter(to for message in site.smtp.messages for to in message.envelope_to)
 
 
 def first_received_after(site: Site, moment: float) -> float:
@@ -360,7 +326,7 @@ def test_550_for_some_addresses_fails_only_those_with_one_attempt(site: Site) ->
 
 def test_killed_telegram_worker_leaves_every_paced_post_to_be_sent_once(site: Site) -> None:
     assert site.queue("kilat") == 24  # 8 posts to each of 3 chats, two a second in all
-    worker = site.start()
+    worker = site.start_worker()
     try:
         site.wait_until(lambda: len(site.bot.messages) >= 6, "some posts out")
         worker.send_signal(signal.SIGKILL)
@@ -423,8 +389,6 @@ def test_postgresql_stopped_mid_fan_out_loses_nothing(
 
 
 def test_postgresql_connections_terminated_ten_times_lose_nothing(site: Site) -> None:
-    from tests.test_faults import terminate_other_connections
-
     assert site.queue("pagi", subscribers=1_500) == 1_500
     with running(site, 2) as workers:
         site.wait_until(lambda: site.states()["sent"] >= 200, "the fan-out to start")
