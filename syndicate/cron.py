@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
+from syndicate.printable import shortened
+
 __all__ = ["WEEKDAY_NAMES", "CronError", "CronLine", "visible"]
 
 # Day of week as cron numbers it: 0 = Sunday.
@@ -159,7 +161,7 @@ class CronLine:
 def visible(text: str) -> str:
     """`text` for an error message: whitespace and control characters other than a space
     escaped ("\\x1c"), and cut short when it is long."""
-    return _shortened(
+    return shortened(
         "".join(
             char if char == " " or (char.isprintable() and not char.isspace()) else _escaped(char)
             for char in text
@@ -267,9 +269,8 @@ def _value(text: str, part: str, field: _Field) -> int:
     )
 
 
-def _shortened(text: str, most: int = 20) -> str:
-    """`text`, or its start and its length when it is longer than `most` characters."""
-    return text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"
+def _shortened(text: str) -> str:
+    return shortened(text, 20)
 
 
 def _backwards(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["printable"]
+__all__ = ["printable", "shortened"]
 
 # Whole sequences first, so that no "[31m" is left behind when the ESC goes.
 _SEQUENCES = re.compile(
@@ -29,3 +29,9 @@ def printable(text: str) -> str:
     if _CONTROLS.search(text) is None:
         return text  # the usual case, answered by one scan
     return _CONTROLS.sub("", _SEQUENCES.sub("", text))
+
+
+def shortened(text: str, most: int) -> str:
+    """`text`, or its start and its length when it is longer than `most` characters: a
+    hostile value (a 200 KB link, a 5000-digit number) named in a sentence."""
+    return text if len(text) <= most else f"{text[:most]}… ({len(text)} characters)"

@@ -39,6 +39,7 @@ from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, wants_page
 from syndicate.ingest.fetch import FetchError, download, http_error
 from syndicate.ingest.identity import normalize_url, strip_tracking
+from syndicate.printable import shortened
 from syndicate.render import Credit
 
 __all__ = [
@@ -349,12 +350,12 @@ async def complete_entries(
         try:
             article = await fetcher.article(entry.url, zone=zone, reach=reach)
         except FetchError as error:
-            shown = _shortened(entry.url)
+            shown = shortened(entry.url, 200)
             problems.append(f"the article page {shown} was not fetched: {error.reason}")
             logger.info("%s", problems[-1])
             return entry
         except Exception:  # a page that breaks the extractor keeps the feed's text
-            logger.exception("article page %s could not be read", _shortened(entry.url))
+            logger.exception("article page %s could not be read", shortened(entry.url, 200))
             return entry
         return with_article(entry, article) if article is not None else entry
 
@@ -380,8 +381,3 @@ def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
         published_at=entry.published_at or article.published_at,
         origin=origin,
     )
-
-
-def _shortened(url: str, longest: int = 200) -> str:
-    """A URL as a sentence shows it: a hostile one can be hundreds of kilobytes long."""
-    return url if len(url) <= longest else f"{url[:longest]}… ({len(url):,} characters)"
