@@ -792,6 +792,8 @@ def _check(args: argparse.Namespace) -> int:
     _echo(
         f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
     )
+    for warning in _unsubscribe_warnings(config, channels):
+        _echo(f"Warning: {warning}", file=sys.stderr)
     now = datetime.now(UTC)
     times = next_fire_times(config, now)
     rows = []
@@ -813,6 +815,28 @@ def _check(args: argparse.Namespace) -> int:
     else:
         _echo(f"\nNo jobs in {_shown(config.jobs_dir)}.")
     return 0
+
+
+def _unsubscribe_warnings(config: Config, channels: dict[str, Any]) -> list[str]:
+    """What keeps the unsubscribe link in every email from working, in sentences."""
+    mailing = sorted(name for name, channel in channels.items() if channel.medium == "email")
+    if not mailing:
+        return []
+    base_url = config.site.base_url
+    warnings = []
+    if config.web is None:
+        warnings.append(
+            f"the email channel {mailing[0]} puts an unsubscribe link to {base_url} in every "
+            "mail, but there is no [web] table, so nothing answers it: add [web] and keep "
+            "`syndicate serve` running."
+        )
+    if not base_url.startswith("https://"):
+        warnings.append(
+            f"base_url {base_url} is not https: mail providers offer one-click unsubscribe "
+            "(List-Unsubscribe-Post) only for an https link; serve the pages over https and "
+            "set base_url to that address (or rely on unsubscribe_mailto alone)."
+        )
+    return warnings
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:

@@ -15,6 +15,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -295,6 +296,14 @@ class Web:
     port: int = 8080
     admin_user: str | None = None
     admin_password: str | None = None  # a hash ("scrypt:..." / "pbkdf2:...") or the word
+    # Proxies (addresses or networks) whose X-Forwarded-For / Forwarded headers are believed;
+    # from anyone else those headers are ignored and the connection's address is the client.
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    aliases: tuple[str, ...] = ()  # more host names the pages answer at, beside base_url's
+    max_upload_mb: int = 50  # the largest CSV upload on the dashboard
+    header_timeout: timedelta = timedelta(seconds=10)  # a request's headers must arrive within
+    body_timeout: timedelta = timedelta(seconds=60)  # and its body within this after them
+    max_connections: int = 200  # open connections at once; more are answered 503
 
 
 @dataclass(frozen=True)
@@ -495,6 +504,12 @@ def _read_web(table: ConfigTable) -> Web:
         port=table.int("port", 8080, minimum=1),
         admin_user=table.str("admin_user", None),
         admin_password=table.str("admin_password", None),
+        trusted_proxies=_networks(table, "trusted_proxies"),
+        aliases=tuple(_host_name(table, name) for name in table.str_list("aliases", [])),
+        max_upload_mb=table.int("max_upload_mb", 50, minimum=1),
+        header_timeout=table.duration("header_timeout", "10s"),
+        body_timeout=table.duration("body_timeout", "60s"),
+        max_connections=table.int("max_connections", 200, minimum=10),
     )
     if web.port > 65535:
         table.fail("port", f"{web.port} is not a port number (1 to 65535)")
@@ -502,6 +517,23 @@ def _read_web(table: ConfigTable) -> Web:
         table.fail("admin_password", "give both admin_user and admin_password, or neither")
     table.done()
     return web
+
+
+def _networks(table: ConfigTable, key: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    networks = []
+    for text in table.str_list(key, []):
+        try:
+            networks.append(ip_network(text.strip(), strict=False))
+        except ValueError:
+            table.fail(key, f'"{text}" is not an IP address or network such as "10.0.0.0/8"')
+    return tuple(networks)
+
+
+def _host_name(table: ConfigTable, text: str) -> str:
+    name = text.strip().lower().rstrip(".")
+    if not re.fullmatch(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]", name):
+        table.fail("aliases", f'"{text}" is not a host name such as "news.example.org"')
+    return name
 
 
 def _read_delivery(table: ConfigTable) -> DeliverySettings:

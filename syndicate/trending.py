@@ -11,7 +11,8 @@ A story is a cluster of posts (the same article on several sites, see
 - **comments**: the comment counts the feeds gave (`thr:total`, `slash:comments`), summed
   over the cluster's posts. Logarithmic: the 500th comment says less than the 5th.
 - **clicks**: clicks on our own tracked links (`/r/<token>`, jobs with `track_clicks`) to
-  any post of the story within the window; 0 when no job tracks clicks.
+  any post of the story within the window; 0 when no job tracks clicks. A client counts
+  once per post, however often it clicks; scanners and prefetches never count.
 - **age_hours**: hours since the story was first published. The +2 keeps a brand-new story
   from dividing by almost nothing; gravity 1.8 halves a score in roughly the first hours and
   makes a day-old story need about ten times the points of a new one.
@@ -132,8 +133,11 @@ def rank_stories(
 def _clicks(session: Session, post_ids: list[int], since: datetime) -> dict[int, int]:
     if not post_ids:
         return {}
+    # One client counts once per post, however often it clicked (clicks recorded before
+    # clients were, with no client, count one each).
+    unnamed = func.count() - func.count(Click.client)
     rows = session.execute(
-        select(Click.post_id, func.count())
+        select(Click.post_id, func.count(Click.client.distinct()) + unnamed)
         .where(Click.post_id.in_(post_ids), Click.at >= since)
         .group_by(Click.post_id)
     )

@@ -22,7 +22,9 @@ Settings (one ``[channels.NAME]`` table with ``type = "email"``)::
 ``smtp://`` speaks plain SMTP and upgrades with STARTTLS when the server offers it (like
 Postfix's "may" level: encrypted, but the certificate is not checked unless `ca_file` is
 given); ``smtp+starttls://`` insists on STARTTLS with a checked certificate; ``smtps://``
-is TLS from the first byte (port 465).
+is TLS from the first byte (port 465). A login (AUTH) is never sent unencrypted: when an
+``smtp://`` server offers no STARTTLS and the URL has a user, the channel refuses, unless
+the URL says ``smtp+insecure://`` (a relay on a network you trust).
 
 Connections are pooled: each send takes an idle connection (or opens one, up to
 `connections`), uses it alone, and gives it back; a connection the server closed is
@@ -89,7 +91,7 @@ __all__ = ["DkimSigner", "EmailChannel", "SendRate", "SmtpServerAddress"]
 
 logger = logging.getLogger(__name__)
 
-_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465}
+_DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465, "smtp+insecure": 25}
 _ENHANCED_STATUS = re.compile(r"^5\.(\d{1,3})\.(\d{1,3})\b")
 _DNS_LABELS = re.compile(r"(?i)^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
 # Longer waits for the rate limit are left to the delivery layer (a retry_after), so a
@@ -101,7 +103,7 @@ _LONGEST_WAIT = 30.0
 class SmtpServerAddress:
     """Where and how to reach the mail server, read from an ``smtp_url``."""
 
-    scheme: str  # "smtp", "smtp+starttls" or "smtps"
+    scheme: str  # "smtp", "smtp+starttls", "smtps" or "smtp+insecure"
     host: str
     port: int
     user: str | None = None
@@ -114,7 +116,9 @@ class SmtpServerAddress:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
-            raise ValueError(f'"{shown}" must start with smtp://, smtp+starttls:// or smtps://.')
+            raise ValueError(
+                f'"{shown}" must start with smtp://, smtp+starttls://, smtps:// or smtp+insecure://.'
+            )
         try:
             port = parts.port or _DEFAULT_PORTS[scheme]
         except ValueError:
@@ -544,6 +548,9 @@ class EmailChannel(Channel):
             self._start_tls(smtp)
             if server.user is not None:
                 smtp.login(server.user, server.password or "")
+        except ChannelRefused:
+            _quietly_close(smtp)
+            raise
         except smtplib.SMTPAuthenticationError as error:
             _quietly_close(smtp)
             raise ChannelRefused(
@@ -582,14 +589,22 @@ class EmailChannel(Channel):
         if offered:
             smtp.starttls(context=self._tls_context())
             smtp.ehlo()
+        elif self.server.user is not None and self.server.scheme != "smtp+insecure":
+            raise ChannelRefused(
+                f'Email channel "{self.name}": {self._where} offers no STARTTLS, so logging in '
+                "would send the password unencrypted; nothing was sent (use a server with TLS, "
+                "or write smtp+insecure:// in smtp_url to allow it on a network you trust)."
+            )
         elif self.server.user is not None:
             logger.warning(
-                "%s: %s offers no STARTTLS; logging in without encryption", self.name, self._where
+                "%s: %s offers no STARTTLS; logging in without encryption (smtp+insecure)",
+                self.name,
+                self._where,
             )
 
     def _tls_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
-        if self.server.scheme == "smtp" and self.ca_file is None:
+        if self.server.scheme in ("smtp", "smtp+insecure") and self.ca_file is None:
             # Opportunistic STARTTLS: encrypt against eavesdroppers, accept any certificate.
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -326,8 +327,45 @@ class Click(Base):
     post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
     job: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who clicked (a keyed hash of the client address) and on which UTC day: a click counts
+    # once per client, post and day. Clicks recorded before this have neither.
+    client: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[date | None] = mapped_column(Date)
 
-    __table_args__ = (Index("ix_clicks_post_at", "post_id", "at"),)
+    __table_args__ = (
+        Index("ix_clicks_post_at", "post_id", "at"),
+        Index("ux_clicks_post_client_day", "post_id", "client", "day", unique=True),
+    )
+
+
+class Editor(Base):
+    """An editor of the dashboard; logging out moves `session_generation` on, which ends
+    every session cookie made before."""
+
+    __tablename__ = "editors"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    session_generation: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class ConfirmationMail(Base):
+    """A confirmation mail the subscribe page sent: how often a mailbox may get one.
+
+    `mailbox` is a keyed hash of the folded address (plus-tags off, and dots off where the
+    provider ignores them), so the table holds no address.
+    """
+
+    __tablename__ = "confirmation_mails"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(64))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_confirmation_mails_mailbox_sent", "mailbox", "sent_at"),
+        Index("ix_confirmation_mails_sent", "sent_at"),
+    )
 
 
 class SiteSecret(Base):

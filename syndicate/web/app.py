@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import jinja2
 from sqlalchemy import Column
@@ -31,8 +32,12 @@ from syndicate.db.session import Database
 from syndicate.links import Links
 from syndicate.render.templates import template_environment
 from syndicate.tokens import site_secret
+from syndicate.web.editors import session_generation
+from syndicate.web.gate import Gate
 from syndicate.web.security import (
     PAGE_POLICY,
+    EditorSession,
+    PasswordGate,
     RateLimiter,
     SecurityHeaders,
     Sessions,
@@ -64,10 +69,13 @@ class Pages:
     env: jinja2.Environment = field(init=False)
     links: Links = field(init=False)
     sessions: Sessions | None = field(init=False)
-    # Per client address, and per email address (nobody gets mail-bombed through us).
-    subscribe_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
-    subscribe_by_address: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600))
+    # Per client address (the real one, see `gate`); how often one mailbox may be mailed
+    # is kept in the database (`syndicate.web.confirmations`).
+    subscribe_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))
     login_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
+    # Wrong passwords per account, whatever address they come from.
+    failed_logins_by_user: RateLimiter = field(default_factory=lambda: RateLimiter(20, 900))
+    password_checks: PasswordGate = field(default_factory=PasswordGate)
     previews: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -80,6 +88,15 @@ class Pages:
     @property
     def base_url(self) -> str:
         return self.config.site.base_url
+
+    @property
+    def base_path(self) -> str:
+        """base_url's path ("" at the root): links in pages start with it and name no
+        host, so a page works at every address it is served at."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    def path(self, path: str) -> str:
+        return f"{self.base_path}{path}"
 
     @property
     def secure_cookies(self) -> bool:
@@ -105,11 +122,12 @@ class Pages:
         cookie = request.cookies.get(CSRF_COOKIE)
         fresh = not cookie or len(cookie) != 32
         value = secrets.token_hex(16) if fresh else cookie
+        session = self.editor_session(request)
         body = self.env.get_template(f"web/{template}").render(
             site_name=self.config.site.name,
-            base_url=self.base_url,
-            csrf=csrf_token(self.secret, value),
-            admin=self.admin_user(request),
+            base_url=self.base_path,
+            csrf=csrf_token(self.secret, value, session.session_id if session else ""),
+            admin=session.user if session else None,
             **context,
         )
         response = HTMLResponse(body, status_code=status)
@@ -131,18 +149,31 @@ class Pages:
         """The posted form, after its CSRF token was checked; 403 when it does not match."""
         form = await request.form(max_files=1, max_fields=50)
         field_value = form.get("csrf")
+        session = self.editor_session(request)
         if not csrf_matches(
             self.secret,
             request.cookies.get(CSRF_COOKIE),
             field_value if isinstance(field_value, str) else None,
+            session.session_id if session else "",
         ):
             raise HTTPException(403, "This form has expired. Go back, reload the page, try again.")
         return form
 
     def admin_user(self, request: Request) -> str | None:
+        session = self.editor_session(request)
+        return session.user if session else None
+
+    def editor_session(self, request: Request) -> EditorSession | None:
+        """The editor's session, while its cookie is genuine and no logout has ended it."""
         if self.sessions is None:
             return None
-        return self.sessions.read(request.cookies.get(SESSION_COOKIE))
+        if "editor_session" not in request.scope:
+            session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
+            if session and session.generation != session_generation(self.db, session.user):
+                session = None
+            request.scope["editor_session"] = session
+        found: EditorSession | None = request.scope["editor_session"]
+        return found
 
     def client(self, request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -178,7 +209,10 @@ def create_app(
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(Gate, base_url=config.site.base_url, web=config.web),
+        ],
         exception_handlers={HTTPException: _error_page, Exception: _crash_page},
     )
     app.state.pages = pages

@@ -8,6 +8,8 @@ is recorded, and redirects only to that post's own address: never an open redire
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering
+from syndicate.db.insert import insert_new
+from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering, utcnow
 from syndicate.db.session import Database
 from syndicate.render.email import TOKENS
 from syndicate.tokens import TokenError
@@ -33,6 +36,15 @@ from syndicate.web.security import EMAIL_FRAME_POLICY
 __all__ = ["ROUTES", "TelegramBubble", "fill_for_reader", "record_click", "telegram_bubble"]
 
 ARCHIVE_PAGE = 50
+# User agents of link scanners, preview fetchers and crawlers (mail security gateways open
+# every link of a message before the reader does).
+_SCANNERS = re.compile(
+    r"bot\b|bot/|crawl|spider|slurp|scan|preview|fetch|proofpoint|mimecast|barracuda|"
+    r"safelinks|urldefense|forcepoint|symantec|trendmicro|sophos|fortiguard|"
+    r"facebookexternalhit|whatsapp|telegrambot|slackbot|discordbot|skypeuripreview|"
+    r"curl/|wget/",
+    re.IGNORECASE,
+)
 _VIEW_BLOCK = re.compile(f"{TOKENS['view_begin']}.*?{TOKENS['view_end']}", re.DOTALL)
 # What Telegram's HTML parse mode knows; anything else is dropped before showing a post.
 _TELEGRAM_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre"}
@@ -75,15 +87,44 @@ def fill_for_reader(body: dict[str, Any], subscribe_url: str) -> str:
     return html
 
 
-def record_click(db: Database, post_id: int, job: str) -> str | None:
-    """Record the click and return the post's own address; None for an unknown post."""
+def record_click(
+    db: Database, post_id: int, job: str, client: str | None = None, now: datetime | None = None
+) -> str | None:
+    """Return the post's own address (None for an unknown post), and record the click.
+
+    `client` is a hash naming who clicked: a click counts once per client, post and UTC
+    day; None records nothing (a scanner, a prefetch, a HEAD request).
+    """
+    now = now or utcnow()
     with db.session() as session:
         post = session.get(Post, post_id)
         url = _http(post.url) if post is not None else None
         if url is None:
             return None
-        session.add(Click(post_id=post_id, job=job))
+        if client is not None:
+            row = {"post_id": post_id, "job": job, "at": now, "client": client, "day": now.date()}
+            insert_new(session, Click, [row], ("post_id", "client", "day"))
         return url
+
+
+def clicker(request: Request, secret: bytes) -> str | None:
+    """Who clicks, as a keyed hash of the client address; None when this is no reader.
+
+    Link scanners of mail services, prefetching browsers and HEAD requests open links
+    nobody chose to follow: they must not make a post trend.
+    """
+    if request.method != "GET":
+        return None
+    purpose = " ".join(
+        request.headers.get(name, "") for name in ("purpose", "sec-purpose", "x-purpose", "x-moz")
+    )
+    agent = request.headers.get("user-agent", "")
+    if "prefetch" in purpose.lower() or "preview" in purpose.lower():
+        return None
+    if not agent.strip() or _SCANNERS.search(agent):
+        return None
+    address = request.client.host if request.client else "unknown"
+    return hmac.new(secret, f"click:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 async def click(request: Request) -> Response:
@@ -92,7 +133,8 @@ async def click(request: Request) -> Response:
         post_id, job = pages.links.read_click(request.path_params["token"])
     except TokenError:
         raise HTTPException(404, "This link is not valid.") from None
-    url = await pages.call(record_click, pages.db, post_id, job)
+    who = clicker(request, pages.secret)
+    url = await pages.call(record_click, pages.db, post_id, job, who)
     if url is None:
         raise HTTPException(404, "This post is no longer here.")
     return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
@@ -139,7 +181,7 @@ async def edition_page(request: Request) -> Response:
     emails = [r for r in renderings if media.get(r.channel) == "email"]
     part = _part_number(request, len(emails))
     if emails:
-        html = fill_for_reader(emails[part].body, f"{pages.base_url}/subscribe")
+        html = fill_for_reader(emails[part].body, pages.path("/subscribe"))
         return HTMLResponse(
             html,
             headers={

@@ -30,13 +30,13 @@ from syndicate.web import overview
 from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages, row_id, whole_number
 from syndicate.web.archive import TelegramBubble, telegram_bubble
 from syndicate.web.chart import STATE_COLOURS, delivery_chart
+from syndicate.web.editors import end_sessions, session_generation
 from syndicate.web.security import EMAIL_FRAME_POLICY, check_password
 from syndicate.web.subscriber_pages import mailing_lists
 
 __all__ = ["ROUTES", "Preview", "make_preview"]
 
 PREVIEW_FRESH_FOR = 120.0  # seconds: the frame shows the preview its page was made with
-MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,19 @@ async def login(request: Request) -> Response:
     web = pages.config.web
     assert web is not None and web.admin_user and web.admin_password and pages.sessions
     user, password = str(form.get("user") or ""), str(form.get("password") or "")
-    valid = await pages.call(check_password, web.admin_password, password)
+    # Names that are not the editor's share one key: made-up names cannot fill the limiter.
+    account = user if user == web.admin_user else ""
+    if pages.failed_logins_by_user.blocked(account):
+        raise HTTPException(429, "Too many wrong passwords for this name; wait a few minutes.")
+    valid = await _check_password(pages, web.admin_password, password)
     if not (valid and user == web.admin_user):
+        pages.failed_logins_by_user.add(account)
         return pages.page(request, "login.html", status=401, problem="Wrong name or password.")
-    response = RedirectResponse(f"{pages.base_url}/admin", status_code=303)
+    generation = await pages.call(session_generation, pages.db, user)
+    response = RedirectResponse(pages.path("/admin"), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
-        pages.sessions.make(user),
+        pages.sessions.make(user, generation),
         httponly=True,
         samesite="strict",
         secure=pages.secure_cookies,
@@ -94,10 +100,24 @@ async def login(request: Request) -> Response:
     return response
 
 
+async def _check_password(pages: Pages, setting: str, given: str) -> bool:
+    """The password check, when one of the few slots for it is free; 429 at once if not."""
+    if not pages.password_checks.try_enter():
+        raise HTTPException(429, "Many logins are being checked right now; try again shortly.")
+    try:
+        return await pages.call(check_password, setting, given)
+    finally:
+        pages.password_checks.leave()
+
+
 async def logout(request: Request) -> Response:
+    """End every session of this editor, in every browser, not only this cookie."""
     pages = _pages(request, login=False)
     await pages.form(request)
-    response = RedirectResponse(f"{pages.base_url}/admin/login", status_code=303)
+    session = pages.editor_session(request)
+    if session is not None:
+        await pages.call(end_sessions, pages.db, session.user)
+    response = RedirectResponse(pages.path("/admin/login"), status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/admin")
     return response
 
@@ -162,7 +182,7 @@ async def requeue(request: Request) -> Response:
         from syndicate.delivery import requeue as requeue_state
 
         count = await pages.call(requeue_state, pages.db, str(form.get("state")))
-    return RedirectResponse(f"{pages.base_url}/admin?requeued={count}#problems", status_code=303)
+    return RedirectResponse(pages.path(f"/admin?requeued={count}#problems"), status_code=303)
 
 
 async def subscribers_page(request: Request) -> Response:
@@ -184,15 +204,17 @@ async def subscribers_import(request: Request) -> Response:
     upload, list_name = form.get("csv"), str(form.get("list") or "")
     lists = list(mailing_lists(pages.channels))
     problem, report = None, None
+    limit = (pages.config.web.max_upload_mb if pages.config.web else 50) * 2**20
     if list_name not in lists:
         problem = "Choose a list."
     elif upload is None or isinstance(upload, str):
         problem = "Choose a CSV file."
     else:
-        data = await upload.read(MAX_IMPORT_BYTES + 1)
-        if len(data) > MAX_IMPORT_BYTES:
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
             problem = (
-                "The file is larger than 20 MB; import it with `syndicate subscribers import`."
+                f"The file is larger than {limit // 2**20} MB; import it with "
+                "`syndicate subscribers import`."
             )
         else:
             try:
@@ -236,13 +258,13 @@ def _pages(request: Request, *, login: bool = True) -> Pages:
     if pages.sessions is None:
         raise HTTPException(404, "The dashboard is off: set admin_user and admin_password.")
     if login and pages.admin_user(request) is None:
-        raise _LoginNeeded(pages.base_url)
+        raise _LoginNeeded(pages.path("/admin/login"))
     return pages
 
 
 class _LoginNeeded(HTTPException):
-    def __init__(self, base_url: str) -> None:
-        super().__init__(303, headers={"location": f"{base_url}/admin/login"})
+    def __init__(self, login_path: str) -> None:
+        super().__init__(303, headers={"location": login_path})
 
 
 ROUTES: Sequence[Route] = (

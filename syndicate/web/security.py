@@ -6,8 +6,11 @@
   SameSite=Strict cookie (the "signed double submit" pattern), checked on every POST. The
   one exception is the RFC 8058 one-click unsubscribe, which must work without cookies;
   its unguessable signed token in the URL is what a forger cannot make.
-- The editor's session is a signed, expiring cookie bound to the configured password, so
-  changing the password ends every session.
+- The editor's session is a signed, expiring cookie bound to the configured password and
+  to the editor's session generation in the database: changing the password, or logging
+  out, ends every session of that editor. CSRF tokens are bound to the session as well.
+- Limits (`RateLimiter`) take O(1) time and bounded memory; password checks run at most a
+  few at a time (`PasswordGate`), the rest are refused at once.
 - `admin_password` may be a hash, made with `syndicate serve --hash-password`
   (``scrypt:32768:8:1$salt$hex`` or ``pbkdf2:sha256:600000$salt$hex``, the format
   Werkzeug uses), or the password itself (best taken from the environment: "${VAR}").
@@ -21,8 +24,9 @@ import json
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from syndicate.tokens import TokenError, make_token, read_token
@@ -30,6 +34,8 @@ from syndicate.tokens import TokenError, make_token, read_token
 __all__ = [
     "EMAIL_FRAME_POLICY",
     "PAGE_POLICY",
+    "EditorSession",
+    "PasswordGate",
     "RateLimiter",
     "SecurityHeaders",
     "Sessions",
@@ -88,43 +94,68 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def csrf_token(secret: bytes, cookie_value: str) -> str:
-    """The hidden form field that goes with a visitor's CSRF cookie."""
-    return make_token(secret, "csrf", cookie_value)
+def csrf_token(secret: bytes, cookie_value: str, session_id: str = "") -> str:
+    """The hidden form field that goes with a visitor's CSRF cookie and editor's session.
+
+    Bound to the session too: a token seen in one session is worthless in the next.
+    """
+    return make_token(secret, "csrf", f"{cookie_value}:{session_id}")
 
 
-def csrf_matches(secret: bytes, cookie_value: str | None, field: str | None) -> bool:
+def csrf_matches(
+    secret: bytes, cookie_value: str | None, field: str | None, session_id: str = ""
+) -> bool:
     if not cookie_value or not field:
         return False
     try:
-        return hmac.compare_digest(read_token(secret, "csrf", field), cookie_value)
+        return hmac.compare_digest(
+            read_token(secret, "csrf", field), f"{cookie_value}:{session_id}"
+        )
     except TokenError:
         return False
 
 
+@dataclass(frozen=True)
+class EditorSession:
+    """What a valid session cookie says: who, which generation of their sessions, its id."""
+
+    user: str
+    generation: int
+    session_id: str
+
+
 class Sessions:
-    """The editor's signed session cookie: who, until when, for which password."""
+    """The editor's signed session cookie: who, until when, for which password, which
+    generation. Logging out moves the editor's generation on (in the database), which
+    ends every session of that editor at once, in every process."""
 
     def __init__(self, secret: bytes, password_setting: str) -> None:
         self._secret = secret
         fingerprint = hashlib.sha256(password_setting.encode()).hexdigest()[:16]
         self._purpose = f"admin-session:{fingerprint}"
 
-    def make(self, user: str, now: float | None = None) -> str:
+    def make(self, user: str, generation: int, now: float | None = None) -> str:
         expires = int((now or time.time()) + SESSION_LIFETIME)
-        return make_token(self._secret, self._purpose, json.dumps([user, expires]))
+        payload = json.dumps([user, expires, generation, secrets.token_hex(8)])
+        return make_token(self._secret, self._purpose, payload)
 
-    def read(self, cookie: str | None, now: float | None = None) -> str | None:
-        """The user a session cookie names, or None when it is forged, stale or absent."""
+    def read(self, cookie: str | None, now: float | None = None) -> EditorSession | None:
+        """The session a cookie names, or None when it is forged, stale or absent.
+
+        Whether its generation is still the editor's is for the caller to check.
+        """
         if not cookie:
             return None
         try:
-            user, expires = json.loads(read_token(self._secret, self._purpose, cookie))
+            user, expires, generation, session_id = json.loads(
+                read_token(self._secret, self._purpose, cookie)
+            )
         except (TokenError, ValueError, TypeError):
             return None
-        if not isinstance(user, str) or (now or time.time()) > expires:
+        fields_ok = isinstance(user, str) and isinstance(generation, int)
+        if not fields_ok or not isinstance(session_id, str) or (now or time.time()) > expires:
             return None
-        return user
+        return EditorSession(user, generation, session_id)
 
 
 def hash_password(password: str) -> str:
@@ -160,22 +191,92 @@ def check_password(setting: str, given: str) -> bool:
 
 
 class RateLimiter:
-    """At most `limit` events per key within `window` seconds (in this process)."""
+    """At most about `limit` events per key within `window` seconds, in bounded memory.
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._events: dict[str, deque[float]] = {}
+    Each key keeps two counters, this window's and the last one's; the last one counts
+    in proportion to how much of it still lies within `window` of now (the "sliding window
+    counter"). Every call is O(1), whatever the number of keys; past `max_keys` the key
+    seen least recently is forgotten first, so an attacker who cycles keys costs memory
+    that stays under a fixed bound and only ever frees room, never a lock-out of his own.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        *,
+        max_keys: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._clock = clock
+        # key → (start of its current window, count in it, count in the window before)
+        self._counts: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
         self._lock = threading.Lock()
 
     def allow(self, key: str, now: float | None = None) -> bool:
-        now = time.monotonic() if now is None else now
+        """Count one event for `key`; False (and nothing counted) once it is over the limit."""
         with self._lock:
-            if len(self._events) > 10000:  # forget idle keys, so memory stays bounded
-                self._events = {k: v for k, v in self._events.items() if v[-1] > now - self.window}
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= now - self.window:
-                events.popleft()
-            if len(events) >= self.limit:
+            start, current, previous = self._current(key, now)
+            if self._estimate(start, current, previous, now) >= self.limit:
                 return False
-            events.append(now)
+            self._store(key, (start, current + 1, previous))
             return True
+
+    def blocked(self, key: str, now: float | None = None) -> bool:
+        """Is `key` over the limit now? Counts nothing."""
+        with self._lock:
+            start, current, previous = self._current(key, now)
+            return self._estimate(start, current, previous, now) >= self.limit
+
+    def add(self, key: str, now: float | None = None) -> None:
+        """Count one event for `key`, over the limit or not (a failed login, say)."""
+        with self._lock:
+            start, current, previous = self._current(key, now)
+            self._store(key, (start, current + 1, previous))
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def _current(self, key: str, now: float | None) -> tuple[float, int, int]:
+        now = self._clock() if now is None else now
+        start, current, previous = self._counts.get(key, (now, 0, 0))
+        if now - start >= 2 * self.window:
+            return now, 0, 0
+        if now - start >= self.window:
+            return start + self.window, 0, current
+        return start, current, previous
+
+    def _estimate(self, start: float, current: int, previous: int, now: float | None) -> float:
+        now = self._clock() if now is None else now
+        overlap = max(0.0, 1.0 - (now - start) / self.window)
+        return current + previous * overlap
+
+    def _store(self, key: str, value: tuple[float, int, int]) -> None:
+        self._counts[key] = value
+        self._counts.move_to_end(key)
+        if len(self._counts) > self.max_keys:
+            self._counts.popitem(last=False)
+
+
+class PasswordGate:
+    """At most `slots` password checks at once; a login beyond that is refused, not queued.
+
+    An scrypt check takes 32 MB and a good part of a core: queueing 120 of them is how a
+    burst of logins took a server from 84 MB to 1.3 GB. Refusing at once keeps both flat.
+    """
+
+    def __init__(self, slots: int = 2) -> None:
+        self._free = slots
+        self._lock = threading.Lock()
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self._free <= 0:
+                return False
+            self._free -= 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._free += 1

@@ -33,6 +33,7 @@ from syndicate.optin import (
 )
 from syndicate.tokens import TokenError
 from syndicate.web.app import Pages
+from syndicate.web.confirmations import may_send_confirmation
 
 __all__ = ["ROUTES", "home", "mailing_lists"]
 
@@ -49,7 +50,7 @@ def mailing_lists(channels: dict[str, Channel]) -> dict[str, Channel]:
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse(f"{_pages(request).base_url}/subscribe", status_code=303)
+    return RedirectResponse(_pages(request).path("/subscribe"), status_code=303)
 
 
 async def subscribe_form(request: Request) -> Response:
@@ -77,7 +78,9 @@ async def subscribe(request: Request) -> Response:
             request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
         )
     task = None
-    if pages.subscribe_by_address.allow(request_made.email.lower()):
+    if await pages.call(
+        may_send_confirmation, pages.db, pages.secret, request_made.email, utcnow()
+    ):
         task = BackgroundTask(_send_confirmations, pages, request_made, lists)
     response = pages.page(request, "check_inbox.html", email=email)
     response.background = task
@@ -131,7 +134,7 @@ async def confirm_post(request: Request) -> Response:
             status=400,
             title="This link does not work",
             message=f"{str(error).capitalize()}. Subscribe again to get a new one.",
-            link=f"{pages.base_url}/subscribe",
+            link=pages.path("/subscribe"),
         )
     return pages.page(
         request,
@@ -148,7 +151,7 @@ async def unsubscribe_page(request: Request) -> Response:
         request,
         "unsubscribe.html",
         list_name=list_name,
-        action=f"{pages.base_url}/unsubscribe/{request.path_params['token']}",
+        action=pages.path(f"/unsubscribe/{request.path_params['token']}"),
         preferences=_preferences_url(pages, subscriber_id),
     )
 
@@ -160,7 +163,7 @@ async def unsubscribe_post(request: Request) -> Response:
     await pages.call(unsubscribe, pages.db, subscriber_id, list_name)
     body = pages.env.get_template("web/unsubscribed.html").render(
         site_name=pages.config.site.name,
-        base_url=pages.base_url,
+        base_url=pages.base_path,
         list_name=list_name,
         preferences=_preferences_url(pages, subscriber_id),
         admin=None,
@@ -209,7 +212,7 @@ def _read_preferences(pages: Pages, request: Request) -> int:
 
 
 def _preferences_url(pages: Pages, subscriber_id: int) -> str:
-    return f"{pages.base_url}/preferences/{preferences_token(pages.secret, subscriber_id)}"
+    return pages.path(f"/preferences/{preferences_token(pages.secret, subscriber_id)}")
 
 
 def _pages(request: Request) -> Pages:

@@ -141,7 +141,9 @@ class LiveSite:
         assert [report.error for report in reports if report.source == "warta"] == [None]
         app = create_app(self.config, self.db, self.channels)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+            uvicorn.Config(
+                app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
+            )
         )
         self._socket.listen(64)
         self._thread = threading.Thread(

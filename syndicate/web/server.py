@@ -1,0 +1,136 @@
+"""`syndicate serve`: uvicorn with the limits a public server needs.
+
+- A request's headers must arrive within `[web] header_timeout`, and a client that has
+  its answer but keeps dribbling a body is cut off: slow clients (slow-loris) cannot hold
+  connections open. The body's own deadline is the gate's (`body_timeout`).
+- At most `max_connections` connections at once; uvicorn answers the rest 503.
+- Forwarding headers are the gate's business (only from `trusted_proxies`), never uvicorn's.
+- A log line repeated faster than `LOG_BURST` a minute is left out, and the next one that
+  goes through says how many were: abuse fills no disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from syndicate.channels.base import Channel
+from syndicate.config import Config, ConfigError
+from syndicate.db.session import Database
+from syndicate.web.app import create_app
+from syndicate.web.security import RateLimiter
+
+__all__ = ["RepeatedLines", "serve"]
+
+LOG_BURST = 30  # lines of one kind a minute
+
+
+class RepeatedLines(logging.Filter):
+    """Lets at most `LOG_BURST` lines of one kind through a minute (bounded memory)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._limiter = RateLimiter(LOG_BURST, 60, max_keys=2000)
+        self._left_out: dict[str, int] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        # An access line is "of one kind" per client; other lines per message template.
+        kind = f"{record.name}|{record.levelno}|{record.msg}|{args[0] if args else ''}"
+        if not self._limiter.allow(kind):
+            if len(self._left_out) < 2000 or kind in self._left_out:
+                self._left_out[kind] = self._left_out.get(kind, 0) + 1
+            return False
+        left_out = self._left_out.pop(kind, 0)
+        if left_out:
+            record.msg = f"{record.msg} ({left_out} more like it left out of the log)"
+        return True
+
+
+def serve(config: Config, db: Database, channels: dict[str, Channel]) -> None:
+    """Answer on `[web] host:port` until stopped; says where the pages are first."""
+    import uvicorn
+
+    web = config.web
+    if web is None:
+        raise ConfigError(
+            f"{config.file}: there is no [web] table, so there are no pages to serve "
+            "(add one with host and port, see config.example.toml)."
+        )
+    app = create_app(config, db, channels)
+    server_config = uvicorn.Config(
+        app,
+        host=web.host,
+        port=web.port,
+        log_level="info",
+        http=_protocol(web.header_timeout.total_seconds()),
+        proxy_headers=False,
+        server_header=False,
+        limit_concurrency=web.max_connections,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    _quiet_repeats()
+    listening = f"{web.host}:{web.port}"
+    print(
+        f"Serving {config.site.name} at {config.site.base_url} (listening on {listening}); "
+        "press Ctrl+C to stop.",
+        flush=True,
+    )
+    uvicorn.Server(server_config).run()
+
+
+def _quiet_repeats() -> None:
+    for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            handler.addFilter(RepeatedLines())
+        logger.addFilter(_not_the_listen_address)
+
+
+def _not_the_listen_address(record: logging.LogRecord) -> bool:
+    # uvicorn's "Uvicorn running on http://127.0.0.1:8080" names an address that may not be
+    # served (the base_url is): the line printed by `serve` replaces it.
+    return not str(record.msg).startswith("Uvicorn running on")
+
+
+def _protocol(header_timeout: float) -> type[H11Protocol]:
+    class TimedH11Protocol(H11Protocol):
+        """uvicorn's h11 protocol, closing connections whose client is too slow."""
+
+        _timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm()
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            self._arm()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            super().connection_lost(exc)
+
+        def _arm(self) -> None:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self.loop.call_later(header_timeout, self._check)
+
+        def _check(self) -> None:
+            if self.transport.is_closing():
+                return
+            waiting_for_headers = self.conn.their_state is h11.IDLE
+            answered = self.cycle is not None and self.cycle.response_complete
+            dribbling = self.conn.their_state is h11.SEND_BODY and answered
+            if waiting_for_headers or dribbling:
+                self.transport.close()
+            else:  # a request is being worked on: look again later
+                self._arm()
+
+    return TimedH11Protocol
