@@ -233,7 +233,7 @@ def test_channel_exposes_list_sender_and_reply_to() -> None:
         (
             {"smtp_url": "http://mail.example.org"},
             r'^syndicate\.toml: \[channels\.newsletter\] smtp_url: "http://mail\.example\.org" '
-            r"must start with smtp://, smtp\+starttls:// or smtps://\.$",
+            r"must start with smtp://, smtp\+starttls://, smtps:// or smtp\+insecure://\.$",
         ),
         ({"smtp_url": "smtp://:25"}, r"smtp_url: .* names no server"),
         ({"smtp_url": "smtp://mail.example.org:abc"}, r"smtp_url: .* port that is not a number"),
