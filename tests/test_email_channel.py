@@ -118,6 +118,25 @@ def test_plain_smtp_upgrades_to_starttls_when_offered(tls_files: TlsFiles) -> No
         assert server.messages[0].authenticated_as == "kabar"
 
 
+def test_a_password_is_never_sent_to_a_server_without_starttls() -> None:
+    with SmtpServer(user="kabar", password="rahasia") as server:  # no TLS offered at all
+        url = f"smtp://kabar:rahasia@{server.host}:{server.port}"
+        channel = channel_for(server, smtp_url=url)
+        with pytest.raises(ChannelRefused, match="unencrypted") as refused:
+            asyncio.run(send_all(channel, message_to("sari@example.org")))
+        assert "smtp+insecure://" in str(refused.value)
+        assert "rahasia" not in str(refused.value)
+        assert server.messages == []
+
+
+def test_smtp_insecure_says_plain_auth_is_meant_and_logs_in() -> None:
+    with SmtpServer(user="kabar", password="rahasia") as server:
+        url = f"smtp+insecure://kabar:rahasia@{server.host}:{server.port}"
+        channel = channel_for(server, smtp_url=url)
+        asyncio.run(send_all(channel, message_to("sari@example.org")))
+        assert server.messages[0].authenticated_as == "kabar"
+
+
 def test_implicit_tls_on_smtps(tls_files: TlsFiles) -> None:
     with SmtpServer(user="kabar", password="rahasia", tls=tls_files, implicit_tls=True) as server:
         url = f"smtps://kabar:rahasia@{server.host}:{server.port}"
