@@ -44,6 +44,14 @@ def proxied(tmp_path: Path) -> Iterator[ServedSite]:
         yield site
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSite]:
+    """One server for the tests whose limits cannot meet (each uses its own addresses)."""
+    folder = tmp_path_factory.mktemp("shared")
+    with SmtpServer() as smtp, ServedSite(folder, smtp, BEHIND_PROXY) as site:
+        yield site
+
+
 def client(site: ServedSite) -> httpx.Client:
     return httpx.Client(base_url=site.address, timeout=10, headers={"user-agent": BROWSER})
 
@@ -94,9 +102,9 @@ def test_behind_a_trusted_proxy_limits_hold_per_real_client_and_per_account(
 
 
 def test_forty_plus_addressed_subscriptions_put_one_mail_in_the_mailbox(
-    proxied: ServedSite,
+    shared: ServedSite,
 ) -> None:
-    browser = client(proxied)
+    browser = client(shared)
     texts = []
     addresses = [f"korban+{n}@example.org" for n in range(40)]
     addresses += ["k.o.r.b.a.n@gmail.com", "korban+x@googlemail.com", "KORBAN@gmail.com"]
@@ -112,7 +120,7 @@ def test_forty_plus_addressed_subscriptions_put_one_mail_in_the_mailbox(
         texts.append(answer.text.replace(address, "X"))
     assert len(set(texts)) == 1  # the same answer, mailed or not
     time.sleep(1.0)  # the mails go out after the page: give them time to arrive
-    recipients = sorted(m.envelope_to[0] for m in proxied.smtp.messages)
+    recipients = sorted(m.envelope_to[0] for m in shared.smtp.messages)
     assert recipients == ["k.o.r.b.a.n@gmail.com", "korban+0@example.org"]
 
 
@@ -147,24 +155,24 @@ def answer_of(sock: socket.socket) -> bytes:
     return data
 
 
-def test_a_huge_content_length_is_refused_before_any_body_is_read(served: ServedSite) -> None:
+def test_a_huge_content_length_is_refused_before_any_body_is_read(shared: ServedSite) -> None:
     head = (
-        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 314572800\r\n\r\n"
     )
-    with raw(served, head.encode()) as sock:
+    with raw(shared, head.encode()) as sock:
         answer = answer_of(sock)  # the server answers and closes without the body
     assert answer.startswith(b"HTTP/1.1 413")
 
 
-def test_a_large_body_streamed_slowly_is_cut_at_the_form_cap(served: ServedSite) -> None:
+def test_a_large_body_streamed_slowly_is_cut_at_the_form_cap(shared: ServedSite) -> None:
     head = (
-        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     chunk = b"a" * 8192
     sent = 0
-    with raw(served, head.encode()) as sock:
+    with raw(shared, head.encode()) as sock:
         try:
             for _ in range(400):  # up to 3.2 MB, 8 KB at a time
                 sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
@@ -177,23 +185,23 @@ def test_a_large_body_streamed_slowly_is_cut_at_the_form_cap(served: ServedSite)
     assert sent < 3 * 1024 * 1024  # cut off long before the end
 
 
-def test_the_csv_upload_takes_more_than_a_form(served: ServedSite) -> None:
+def test_the_csv_upload_takes_more_than_a_form(shared: ServedSite) -> None:
     head = (
-        f"POST /admin/subscribers/import HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"POST /admin/subscribers/import HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n"
         f"Content-Length: {51 * 1024 * 1024}\r\n"
         "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
     )
-    with raw(served, head.encode()) as sock:
+    with raw(shared, head.encode()) as sock:
         assert answer_of(sock).startswith(b"HTTP/1.1 413")  # over the 50 MB default
     head = head.replace(str(51 * 1024 * 1024), str(200 * 1024))
-    with raw(served, head.encode() + b"--x--\r\n") as sock:
+    with raw(shared, head.encode() + b"--x--\r\n") as sock:
         sock.shutdown(socket.SHUT_WR)
         assert not answer_of(sock).startswith(b"HTTP/1.1 413")  # 200 KB is no form, but fine
 
 
-def test_a_client_that_sends_its_headers_slowly_is_cut_off(served: ServedSite) -> None:
+def test_a_client_that_sends_its_headers_slowly_is_cut_off(shared: ServedSite) -> None:
     with raw(
-        served, f"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n".encode()
+        shared, f"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n".encode()
     ) as sock:
         sock.settimeout(8)
         for _ in range(8):  # a header line now and then, never the end of the headers
@@ -203,15 +211,15 @@ def test_a_client_that_sends_its_headers_slowly_is_cut_off(served: ServedSite) -
                 break
             time.sleep(0.4)
         assert answer_of(sock) == b""  # closed with no answer: the header timeout (1 s)
-    assert client(served).get("/subscribe").status_code == 200
+    assert client(shared).get("/subscribe").status_code == 200
 
 
-def test_a_body_that_stalls_gets_408_and_the_connection_closed(proxied: ServedSite) -> None:
+def test_a_body_that_stalls_gets_408_and_the_connection_closed(shared: ServedSite) -> None:
     head = (
-        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{proxied.port}\r\n"
+        f"POST /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nemail="
     )
-    with raw(proxied, head.encode()) as sock:
+    with raw(shared, head.encode()) as sock:
         answer = answer_of(sock)  # body_timeout is 2 s; the socket's own timeout 10 s
     assert answer.startswith(b"HTTP/1.1 408")
 
@@ -242,9 +250,9 @@ def test_a_burst_of_parallel_logins_is_answered_at_once_and_the_site_stays_up(
 
 
 def test_logout_ends_every_session_of_the_editor_and_old_tokens_with_it(
-    served: ServedSite,
+    shared: ServedSite,
 ) -> None:
-    first, second = client(served), client(served)
+    first, second = client(shared), client(shared)
     assert try_login(first, ADMIN_PASSWORD) == 303
     assert try_login(second, ADMIN_PASSWORD) == 303
     old_cookie = first.cookies.get("syn_admin", path="/admin")
@@ -253,7 +261,7 @@ def test_logout_ends_every_session_of_the_editor_and_old_tokens_with_it(
     assert first.post("/admin/logout", data={"csrf": old_form}).status_code == 303
     assert second.get("/admin").status_code == 303  # the other browser is out too
     replay = httpx.get(
-        served.url("/admin"), cookies={"syn_admin": old_cookie}, headers={"user-agent": BROWSER}
+        shared.url("/admin"), cookies={"syn_admin": old_cookie}, headers={"user-agent": BROWSER}
     )
     assert replay.status_code == 303 and replay.headers["location"] == "/admin/login"
     # Logged in again: the form token of the ended session is refused.
@@ -269,38 +277,38 @@ def test_logout_ends_every_session_of_the_editor_and_old_tokens_with_it(
 
 @pytest.mark.parametrize("path", ["/subscribe", "/admin/", "/archive/"])
 def test_a_foreign_host_gets_400_naming_the_right_address_never_its_own(
-    served: ServedSite, path: str
+    shared: ServedSite, path: str
 ) -> None:
-    answer = httpx.get(served.url(path), headers={"host": "evil.example"})
+    answer = httpx.get(shared.url(path), headers={"host": "evil.example"})
     assert answer.status_code == 400
     assert "evil.example" not in answer.text and "evil.example" not in str(answer.headers)
-    assert f'href="{served.base_url}/"' in answer.text
+    assert f'href="{shared.base_url}/"' in answer.text
 
 
-def test_base_url_host_and_loopback_names_are_served(served: ServedSite) -> None:
-    for host in (f"localhost:{served.port}", f"127.0.0.1:{served.port}", "[::1]"):
-        assert httpx.get(served.url("/subscribe"), headers={"host": host}).status_code == 200
-    assert "Serving Kabar Pilihan at " + served.base_url in served.log()
+def test_base_url_host_and_loopback_names_are_served(shared: ServedSite) -> None:
+    for host in (f"localhost:{shared.port}", f"127.0.0.1:{shared.port}", "[::1]"):
+        assert httpx.get(shared.url("/subscribe"), headers={"host": host}).status_code == 200
+    assert "Serving Kabar Pilihan at " + shared.base_url in shared.log()
 
 
 # --- 7. clicks ---------------------------------------------------------------------------
 
 
-def test_three_hundred_clicks_from_one_client_count_once(served: ServedSite) -> None:
-    with served.db.session() as session:
+def test_three_hundred_clicks_from_one_client_count_once(shared: ServedSite) -> None:
+    with shared.db.session() as session:
         post_id = session.scalars(select(Post.id).order_by(Post.id)).first()
-    secret = site_secret(served.db, served.config.site.secret_key)
-    link = Links(served.base_url, secret, web=True).click(post_id, "pagi")
+    secret = site_secret(shared.db, shared.config.site.secret_key)
+    link = Links(shared.base_url, secret, web=True).click(post_id, "pagi")
     path = "/" + link.split("/", 3)[3]
-    browser = client(served)
+    browser = client(shared)
     answers = {browser.get(path, follow_redirects=False).status_code for _ in range(300)}
     assert answers == {302}
     assert browser.head(path).status_code == 302
     scanner = {"user-agent": "Mozilla/5.0 (compatible; Proofpoint URL Defense)"}
     prefetch = {"sec-purpose": "prefetch", "user-agent": BROWSER}
-    assert httpx.get(served.url(path), headers=scanner).status_code == 302
-    assert httpx.get(served.url(path), headers=prefetch).status_code == 302
-    with served.db.session() as session:
+    assert httpx.get(shared.url(path), headers=scanner).status_code == 302
+    assert httpx.get(shared.url(path), headers=prefetch).status_code == 302
+    with shared.db.session() as session:
         assert session.scalar(select(func.count()).select_from(Click)) == 1
         trends = rank_stories(session, datetime.now(UTC), window=None)
         clicks = {trend.post.id: trend.clicks for trend in trends}
