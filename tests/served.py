@@ -29,8 +29,17 @@ __all__ = ["ServedSite"]
 class ServedSite:
     """`syndicate serve` in a process of its own; a context manager."""
 
-    def __init__(self, folder: Path, smtp: SmtpServer, web_settings: str = "") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        smtp: SmtpServer,
+        web_settings: str = "",
+        command: list[str] | None = None,
+    ) -> None:
+        """`command`: what to run instead of `python -m syndicate --config FILE serve`
+        (the settings file's path is added at its end)."""
         self.folder, self.smtp = folder, smtp
+        self.command = command
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -61,8 +70,10 @@ class ServedSite:
         _run(lambda: poll_sources(self.db, config.sources))
         self.config = config
         log = (self.folder / "serve.log").open("w")
+        default = [sys.executable, "-m", "syndicate", "--config", str(self.settings), "serve"]
+        argv = [*self.command, str(self.settings)] if self.command else default
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "syndicate", "--config", str(self.settings), "serve"],
+            argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,

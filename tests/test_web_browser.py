@@ -135,13 +135,13 @@ def test_dashboard_login_preview_and_requeue(live: LiveSite, page: Any) -> None:
     assert page.locator("svg.chart rect").count() >= 1
     screenshot(page, "11-dashboard")
 
-    page.click(f"a[href='{live.base_url}/admin/preview/kilat']")
+    page.click("a[href='/admin/preview/kilat']")
     page.wait_for_selector(".bubble")
     assert page.locator(".bubble").count() == 2  # format "each": two posts
     screenshot(page, "12-preview-telegram")
 
     page.goto(live.url("/admin"))
-    page.click(f"a[href='{live.base_url}/admin/preview/pagi']")
+    page.click("a[href='/admin/preview/pagi']")
     frame = page.frame_locator("iframe.email-frame")
     frame.locator("text=Sari").first.wait_for()  # as the first subscriber sees it
     assert frame.locator("a[href*='/r/']").count() >= 1  # tracked links
@@ -172,3 +172,25 @@ def test_dashboard_login_preview_and_requeue(live: LiveSite, page: Any) -> None:
 
 def _csv(text: str) -> dict[str, Any]:
     return {"name": "readers.csv", "mimeType": "text/csv", "buffer": text.encode()}
+
+
+def test_login_works_at_127_0_0_1_while_base_url_says_localhost(tmp_path: Path, page: Any) -> None:
+    """The README's defaults: base_url at localhost, `syndicate serve` on 127.0.0.1."""
+    from tests.served import ServedSite
+
+    with SmtpServer() as smtp, ServedSite(tmp_path, smtp) as served:
+        assert served.base_url.startswith("http://localhost:")
+        page.goto(served.url("/admin/login"))
+        styled = page.evaluate("document.styleSheets[0].cssRules.length")
+        assert styled > 0  # the stylesheet came from this address, not base_url's
+        screenshot(page, "20-login-at-127")
+        page.fill("#user", ADMIN_USER)
+        page.fill("#password", ADMIN_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_selector(f"text=Log out ({ADMIN_USER})")
+        assert page.url == served.url("/admin")  # still at 127.0.0.1, logged in there
+        screenshot(page, "21-dashboard-at-127")
+        page.click(f"text=Log out ({ADMIN_USER})")
+        page.wait_for_url(served.url("/admin/login"))
+        page.goto(served.url("/admin"))
+        assert page.url == served.url("/admin/login")
