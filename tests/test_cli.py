@@ -173,6 +173,29 @@ def test_check_on_a_new_site_names_the_missing_telegram_token_until_it_is_set(
     assert {"kilat", "pagi", "sore"} <= {line.split()[0] for line in check.out.splitlines() if line}
 
 
+def test_check_warns_when_no_server_answers_the_unsubscribe_links(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    folder = tmp_path / "mysite"
+    run("init", str(folder))
+    settings = folder / "syndicate.toml"
+    check = run("--config", str(settings), "check")
+    assert check.code == 0
+    assert "[web]" not in check.err  # init writes a [web] table
+    assert "base_url http://localhost:8080 is not https" in check.err
+    assert "List-Unsubscribe-Post" in check.err
+
+    text = settings.read_text(encoding="utf-8")
+    text = text.replace('[web]\nhost = "127.0.0.1"\nport = 8080\n', "")
+    text = text.replace('base_url = "http://localhost:8080"', 'base_url = "https://kabar.example"')
+    settings.write_text(text, encoding="utf-8")
+    check = run("--config", str(settings), "check")
+    assert check.code == 0
+    assert "there is no [web] table, so nothing answers it" in check.err
+    assert "not https" not in check.err
+
+
 # --- preview, send, deliveries, retry --------------------------------------------------
 
 

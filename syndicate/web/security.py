@@ -218,10 +218,10 @@ class RateLimiter:
         """Count one event for `key`; False (and nothing counted) once it is over the limit."""
         with self._lock:
             start, current, previous = self._current(key, now)
-            if self._estimate(start, current, previous, now) >= self.limit:
-                return False
-            self._store(key, (start, current + 1, previous))
-            return True
+            over = self._estimate(start, current, previous, now) >= self.limit
+            # A refused key is stored too: it stays recent, so it is the last forgotten.
+            self._store(key, (start, current if over else current + 1, previous))
+            return not over
 
     def blocked(self, key: str, now: float | None = None) -> bool:
         """Is `key` over the limit now? Counts nothing."""
