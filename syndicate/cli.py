@@ -832,9 +832,9 @@ def _unsubscribe_warnings(config: Config, channels: dict[str, Any]) -> list[str]
         )
     if not base_url.startswith("https://"):
         warnings.append(
-            f"base_url {base_url} is not https: mail providers offer one-click unsubscribe "
-            "(List-Unsubscribe-Post) only for an https link; serve the pages over https and "
-            "set base_url to that address (or rely on unsubscribe_mailto alone)."
+            f"base_url {base_url} is not https, so emails carry no one-click unsubscribe "
+            "(List-Unsubscribe-Post needs an https link; an unsubscribe_mailto goes alone): "
+            "serve the pages over https and set base_url to that address."
         )
     return warnings
 

@@ -182,3 +182,15 @@ def test_edition_date_is_the_day_in_the_site_zone_not_in_utc(locale: str, expect
     )
     parsed = email.message_from_bytes(built.data, policy=policy.default)
     assert parsed["Date"] == "Thu, 09 Mar 2023 03:30:00 +0700"
+
+
+def test_one_click_goes_only_with_an_https_link_and_over_http_the_mailto_goes_alone() -> None:
+    http = f"http://localhost:8080/unsubscribe/{LONG_TOKEN}"
+    alone = message(unsubscribe_url=http, unsubscribe_mailto="berhenti@kabarpilihan.example.id")
+    assert str(alone["List-Unsubscribe"]).startswith("<mailto:berhenti@kabarpilihan.example.id?")
+    assert "http://" not in str(alone["List-Unsubscribe"])
+    assert alone["List-Unsubscribe-Post"] is None
+    bare = message(unsubscribe_url=http)
+    assert str(bare["List-Unsubscribe"]) == f"<{http}>"
+    assert bare["List-Unsubscribe-Post"] is None
+    assert message()["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

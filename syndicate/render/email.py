@@ -151,7 +151,9 @@ def personalize(
     `unsubscribe_mailto` (an address) adds a ``<mailto:…>`` to List-Unsubscribe whose
     subject is "unsubscribe TOKEN", TOKEN being the last path segment of `unsubscribe_url`
     (the signed token of `Links.unsubscribe`), so a mail to it names the subscriber and
-    the list. `test=True` makes a test copy: "[TEST] " before the subject and a Message-ID
+    the list. List-Unsubscribe-Post (one-click) goes only with an https link; with an
+    http one the mailto goes alone (the http link only when there is no mailto).
+    `test=True` makes a test copy: "[TEST] " before the subject and a Message-ID
     of its own, so the real copy is not taken for a duplicate of it.
     """
     to_address = _recipient_address(recipient.email)
@@ -170,7 +172,9 @@ def personalize(
     _checked_message_id(message_id)
     if test:
         message_id = f"test.{secrets.token_hex(6)}.{message_id}"
-    unsubscribe = [f"<{unsubscribe_url}>"]
+    # RFC 8058 one-click needs an https link; over plain http the mailto goes alone.
+    one_click = unsubscribe_url.startswith("https://")
+    unsubscribe = [f"<{unsubscribe_url}>"] if one_click or not unsubscribe_mailto else []
     if unsubscribe_mailto:
         unsubscribe.append(f"<{_mailto(unsubscribe_mailto, unsubscribe_url)}>")
     # "=_" never occurs in quoted-printable text, and a fixed boundary keeps output repeatable.
@@ -186,7 +190,9 @@ def personalize(
         # into encoded words, which no mailbox provider reads as a link.
         f"List-Unsubscribe: {_URI_SEPARATOR.join(unsubscribe)}\r\n"
     ).encode("ascii")
-    shared = _shared_headers(sender, rendered.subject, list_id, tuple(extra_headers.items()), test)
+    shared = _shared_headers(
+        sender, rendered.subject, list_id, tuple(extra_headers.items()), test, one_click
+    )
     text = _qp_filled(rendered.text, fills, view_url is not None, escape=False)
     html_body = _qp_filled(rendered.html, fills, view_url is not None, escape=True)
     data = b"".join(
@@ -259,6 +265,7 @@ def _shared_headers(
     list_id: str,
     extra_headers: tuple[tuple[str, str], ...],
     test: bool,
+    one_click: bool = True,
 ) -> bytes:
     """The headers every copy of an edition shares, checked and folded once."""
     subject = _one_line(subject)
@@ -268,7 +275,8 @@ def _shared_headers(
     mime["From"] = _parse_sender(sender)
     mime["Subject"] = subject
     mime["List-Id"] = _list_id(list_id)
-    mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if one_click:
+        mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mime["Auto-Submitted"] = "auto-generated"
     mime["MIME-Version"] = "1.0"
     for header, value in extra_headers:
