@@ -110,3 +110,29 @@ def test_loopback_names_are_served_only_while_listening_on_loopback() -> None:
     assert local == {"kabar.example", "www.kabar.example", "localhost", "127.0.0.1", "[::1]"}
     public = served_hosts("https://kabar.example", Web(host="0.0.0.0"))
     assert public == {"kabar.example"}
+
+
+def test_access_lines_of_one_client_count_together_whatever_its_port() -> None:
+    lines = RepeatedLines()
+    records = [
+        logging.LogRecord(
+            "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+            (f"203.0.113.5:{40000 + n}", "GET", "/subscribe", "1.1", 200), None,
+        )
+        for n in range(100)
+    ]  # fmt: skip
+    passed = [lines.filter(record) for record in records]
+    assert passed.count(True) == LOG_BURST
+    other = logging.LogRecord(
+        "uvicorn.access", logging.INFO, "", 0, '%s - "%s %s HTTP/%s" %d',
+        ("198.51.100.9:5000", "GET", "/", "1.1", 200), None,
+    )  # fmt: skip
+    assert lines.filter(other)
+
+
+def test_a_session_cookie_ends_when_the_password_setting_changes() -> None:
+    from syndicate.web.security import Sessions
+
+    cookie = Sessions(b"s" * 32, "old-password").make("redaksi", 0)
+    assert Sessions(b"s" * 32, "old-password").read(cookie) is not None
+    assert Sessions(b"s" * 32, "new-password").read(cookie) is None

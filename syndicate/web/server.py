@@ -39,8 +39,10 @@ class RepeatedLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
-        # An access line is "of one kind" per client; other lines per message template.
-        kind = f"{record.name}|{record.levelno}|{record.msg}|{args[0] if args else ''}"
+        # An access line is "of one kind" per client address (its port left out); other
+        # lines per message template.
+        first = str(args[0]).rsplit(":", 1)[0] if args else ""
+        kind = f"{record.name}|{record.levelno}|{record.msg}|{first}"
         if not self._limiter.allow(kind):
             if len(self._left_out) < 2000 or kind in self._left_out:
                 self._left_out[kind] = self._left_out.get(kind, 0) + 1
