@@ -203,6 +203,10 @@ def test_admin_requeue_and_preview_frame_refuse_numbers_no_row_can_have(
         browser.post(
             "/admin/login", data={"csrf": csrf, "user": ADMIN_USER, "password": ADMIN_PASSWORD}
         )
+        # Form tokens are bound to the session: the dashboard's, not the login page's.
+        fresh = re.search(r'name="csrf" value="([^"]+)"', browser.get("/admin").text)
+        assert fresh
+        csrf = fresh.group(1)
         requeued = browser.post(
             "/admin/requeue", data={"csrf": csrf, "delivery": "99999999999999999999999"}
         )
