@@ -301,6 +301,16 @@ def test_a_foreign_host_gets_400_naming_the_right_address_never_its_own(
     assert f'href="{shared.base_url}/"' in answer.text
 
 
+def test_two_host_headers_are_one_too_many(shared: ServedSite) -> None:
+    head = (
+        f"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1:{shared.port}\r\n"
+        "Host: evil.example\r\nConnection: close\r\n\r\n"
+    )
+    with raw(shared, head.encode()) as sock:
+        answer = answer_of(sock)
+    assert answer.startswith(b"HTTP/1.1 400") and b"evil.example" not in answer
+
+
 def test_base_url_host_and_loopback_names_are_served(shared: ServedSite) -> None:
     for host in (f"localhost:{shared.port}", f"127.0.0.1:{shared.port}", "[::1]"):
         assert httpx.get(shared.url("/subscribe"), headers={"host": host}).status_code == 200

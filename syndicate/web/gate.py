@@ -168,7 +168,10 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _host(value: str) -> str:
+    """The host name of a Host header, or "" for one that names none, or several."""
     value = value.strip().lower()
+    if "," in value:
+        return ""
     if value.startswith("["):
         return value[: value.find("]") + 1] if "]" in value else ""
     return value.rsplit(":", 1)[0].rstrip(".") if value.count(":") <= 1 else ""
