@@ -7,8 +7,10 @@ site answering, the limits holding on the real client, and nothing counted twice
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +214,38 @@ def test_a_client_that_sends_its_headers_slowly_is_cut_off(shared: ServedSite) -
             time.sleep(0.4)
         assert answer_of(sock) == b""  # closed with no answer: the header timeout (1 s)
     assert client(shared).get("/subscribe").status_code == 200
+
+
+def test_three_hundred_slow_clients_on_256_file_descriptors_are_cut_and_pages_answer(
+    tmp_path: Path,
+) -> None:
+    """The issue's slow-loris: with 256 descriptors the server used to stop answering."""
+    serve = f'ulimit -n 256 && exec {sys.executable} -m syndicate --config "$0" serve'
+    settings = 'header_timeout = "1s"'
+    with (
+        SmtpServer() as smtp,
+        ServedSite(tmp_path, smtp, settings, command=["bash", "-c", serve]) as site,
+    ):
+        slow = []
+        for _ in range(300):
+            try:
+                sock = socket.create_connection(("127.0.0.1", site.port), timeout=2)
+                sock.sendall(b"GET /subscribe HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(sock)
+            except OSError:
+                break
+        try:
+            time.sleep(2.5)  # the header timeout (1 s) has passed for every one of them
+            for sock in slow:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"X-Slow: 1\r\n")
+            answer = httpx.get(site.url("/subscribe"), timeout=15)
+            assert answer.status_code == 200
+            log = site.log()
+        finally:
+            for sock in slow:
+                sock.close()
+    assert len(log) < 20_000  # no flood of lines about them
 
 
 def test_a_body_that_stalls_gets_408_and_the_connection_closed(shared: ServedSite) -> None:
