@@ -266,7 +266,9 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         _serve,
         "Serve the web pages: subscribe, unsubscribe, archive, clicks, the dashboard.",
-        "Listens on [web] host and port until stopped. Links point at [site] base_url.\n"
+        "Listens on [web] host and port until stopped, and prints the address to open:\n"
+        "[site] base_url, where every link points. Keep it running while email is sent:\n"
+        "every email's unsubscribe link leads here.\n"
         "For [web] admin_password, --hash-password prints a hash of a password you type.",
     )
     serve.add_argument(
