@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -389,3 +390,38 @@ def test_a_delivery_setting_out_of_its_range_is_one_sentence(
     with site.open("a", encoding="utf-8") as settings:
         settings.write(f"\n[delivery]\n{table}\n")
     assert sentence in error_of(site, capsys)
+
+
+@pytest.mark.parametrize(
+    ("web", "expected"),
+    [
+        (
+            'trusted_proxies = ["proxy.local"]',
+            r'\[web\] trusted_proxies: "proxy.local" is not an IP',
+        ),
+        ('aliases = ["evil example"]', r'\[web\] aliases: "evil example" is not a host name'),
+        ("max_upload_mb = 0", r"\[web\] max_upload_mb: must be at least 1"),
+        ('header_timeout = "soon"', r'\[web\] header_timeout: "soon" is not a duration'),
+        ("max_connections = 3", r"\[web\] max_connections: must be at least 10"),
+    ],
+)
+def test_web_limit_mistakes_are_one_sentence(
+    site: Path, capsys: pytest.CaptureFixture[str], web: str, expected: str
+) -> None:
+    site.write_text(SETTINGS + f"\n[web]\n{web}\n", encoding="utf-8")
+    assert re.search(expected, error_of(site, capsys))
+
+
+def test_web_limits_are_read(site: Path) -> None:
+    site.write_text(
+        SETTINGS
+        + '\n[web]\ntrusted_proxies = ["10.0.0.0/8", "::1"]\naliases = ["Kabar.Example."]\n'
+        'max_upload_mb = 5\nbody_timeout = "2m"\n',
+        encoding="utf-8",
+    )
+    web = load_config(site).web
+    assert web is not None
+    assert [str(network) for network in web.trusted_proxies] == ["10.0.0.0/8", "::1/128"]
+    assert web.aliases == ("kabar.example",)
+    assert web.max_upload_mb == 5 and web.body_timeout == timedelta(minutes=2)
+    assert web.header_timeout == timedelta(seconds=10) and web.max_connections == 200
