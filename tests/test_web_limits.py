@@ -136,3 +136,69 @@ def test_a_session_cookie_ends_when_the_password_setting_changes() -> None:
     cookie = Sessions(b"s" * 32, "old-password").make("redaksi", 0)
     assert Sessions(b"s" * 32, "old-password").read(cookie) is not None
     assert Sessions(b"s" * 32, "new-password").read(cookie) is None
+
+
+# --- what the limits keep in the database, on SQLite and PostgreSQL --------------------------
+
+
+def test_a_mailbox_gets_one_pending_confirmation_and_three_a_day(database_url: str) -> None:
+    from datetime import timedelta
+
+    from syndicate.db.models import utcnow
+    from syndicate.db.session import open_database
+    from syndicate.web.confirmations import may_send_confirmation
+
+    db = open_database(database_url)
+    secret, now = b"k" * 32, utcnow()
+    try:
+        assert may_send_confirmation(db, secret, "sari@gmail.com", now)
+        assert not may_send_confirmation(db, secret, "s.a.r.i+1@googlemail.com", now)
+        assert may_send_confirmation(db, secret, "dewi@gmail.com", now)  # another mailbox
+        later = [now + timedelta(hours=hours) for hours in (2, 4, 6)]
+        assert [may_send_confirmation(db, secret, "Sari+x@gmail.com", at) for at in later] == [
+            True,
+            True,
+            False,  # the fourth in a day
+        ]
+        assert may_send_confirmation(db, secret, "sari@gmail.com", now + timedelta(hours=26))
+    finally:
+        db.dispose()
+
+
+def test_logout_moves_the_generation_on_and_a_click_counts_once_a_day(database_url: str) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from syndicate.db.models import Click, Post, Source, utcnow
+    from syndicate.db.session import open_database
+    from syndicate.web.archive import record_click
+    from syndicate.web.editors import end_sessions, session_generation
+
+    db = open_database(database_url)
+    try:
+        assert session_generation(db, "redaksi") == 0
+        assert end_sessions(db, "redaksi") == 1
+        assert end_sessions(db, "redaksi") == 2
+        assert session_generation(db, "lain") == 0
+        with db.session() as session:
+            source = Source(name="warta", url="https://warta.example/feed")
+            session.add(source)
+            session.flush()
+            post = Post(
+                source_id=source.id, key="warta.example/1", url="https://warta.example/1",
+                title="Satu", content_hash="0" * 64,
+            )  # fmt: skip
+            session.add(post)
+            session.flush()
+            post_id = post.id
+        now = utcnow()
+        for _ in range(5):
+            assert record_click(db, post_id, "pagi", "klien-a", now) == "https://warta.example/1"
+        record_click(db, post_id, "pagi", "klien-b", now)
+        record_click(db, post_id, "pagi", None, now)  # a scanner: nothing recorded
+        record_click(db, post_id, "pagi", "klien-a", now + timedelta(days=1))
+        with db.session() as session:
+            assert session.scalar(select(func.count()).select_from(Click)) == 3
+    finally:
+        db.dispose()
