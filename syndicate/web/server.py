@@ -15,9 +15,6 @@ import asyncio
 import logging
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
-
 from syndicate.channels.base import Channel
 from syndicate.config import Config, ConfigError
 from syndicate.db.session import Database
@@ -100,7 +97,12 @@ def _not_the_listen_address(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Uvicorn running on")
 
 
-def _protocol(header_timeout: float) -> type[H11Protocol]:
+def _protocol(header_timeout: float) -> type[Any]:
+    """uvicorn's h11 protocol with the header timeout (imported here: uvicorn loads only
+    when something is served)."""
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
     class TimedH11Protocol(H11Protocol):
         """uvicorn's h11 protocol, closing connections whose client is too slow."""
 
