@@ -164,7 +164,11 @@ class Pages:
         return session.user if session else None
 
     def editor_session(self, request: Request) -> EditorSession | None:
-        """The editor's session, while its cookie is genuine and no logout has ended it."""
+        """The editor's session, while its cookie is genuine and no logout has ended it.
+
+        The generation is read from the database on the loop (one primary-key read, only
+        for requests carrying a genuine session cookie), once per request.
+        """
         if self.sessions is None:
             return None
         if "editor_session" not in request.scope:
