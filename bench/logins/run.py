@@ -48,7 +48,9 @@ def burst(site: ServedSite) -> Counter[int]:
 
     def one(n: int) -> int:
         with httpx.Client(base_url=site.address, timeout=120) as browser:
-            token = re.search(r'name="csrf" value="([^"]+)"', browser.get("/admin/login").text)
+            # A connection of its own for the POST: an idle one may be closed meanwhile.
+            form_page = browser.get("/admin/login", headers={"connection": "close"})
+            token = re.search(r'name="csrf" value="([^"]+)"', form_page.text)
             assert token is not None
             ready.wait()
             form = {"csrf": token.group(1), "user": ADMIN_USER, "password": f"tebak-{n}"}
