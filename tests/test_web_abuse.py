@@ -34,9 +34,11 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safar
 BEHIND_PROXY = 'trusted_proxies = ["127.0.0.1"]\nheader_timeout = "2s"\nbody_timeout = "2s"'
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[ServedSite]:
-    with SmtpServer() as smtp, ServedSite(tmp_path, smtp, 'header_timeout = "2s"') as site:
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSite]:
+    """No trusted proxy. Its two tests use different limits (logins, subscriptions)."""
+    folder = tmp_path_factory.mktemp("served")
+    with SmtpServer() as smtp, ServedSite(folder, smtp, 'header_timeout = "2s"') as site:
         yield site
 
 
