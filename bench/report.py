@@ -172,6 +172,15 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"({logins['growth_ratio']:.1f}× less)",
             logins["growth_ratio"] > 5,
         )
+    if "logins" in results and "limiter" in results["logins"]:
+        limiter = results["logins"]["limiter"]
+        row(
+            "a rate limiter call with 50× the keys (50,000) costs < 2× one at 1,000: "
+            "no cost that grows with the keys",
+            f"{limiter['large_us']:.2f} µs against {limiter['small_us']:.2f} µs "
+            f"({limiter['ratio']:.2f}×)",
+            limiter["ratio"] < 2,
+        )
     if "hostile" in results:
         hostile = results["hostile"]
         row(
@@ -622,4 +631,18 @@ once, as before the gate.
 The peer's peak is {logins["peak_ratio"]:.1f}× syndicate's, and it grows
 {logins["growth_ratio"]:.1f}× as much (peaks per run: syndicate {ours_runs} MB, peer
 {peer_runs} MB). The issue measured 84 MB growing to 1.3 GB.
-"""
+{_limiter_sentence(logins)}"""
+
+
+def _limiter_sentence(logins: dict[str, Any]) -> str:
+    if "limiter" not in logins:
+        return ""
+    limiter = logins["limiter"]
+    return (
+        f"\nOne rate limiter call (a key it has not seen, as an attacker cycling addresses "
+        f"sends) costs {limiter['small_us']:.2f} µs while it holds 1,000 keys and "
+        f"{limiter['large_us']:.2f} µs while it holds 50,000, its bound "
+        f"({limiter['ratio']:.2f}× for 50× the keys: a larger table is slower to reach in "
+        "memory, nothing more); the issue measured the old one's cleanup growing a request "
+        "from 1.2 to 5.4 ms at 16,000 keys.\n"
+    )
