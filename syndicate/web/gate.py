@@ -75,7 +75,8 @@ class Gate:
         self.app, self.base_url = app, base_url
         self.hosts = served_hosts(base_url, web)
         self.trusted: Networks = web.trusted_proxies if web else ()
-        self.upload_limit = (web.max_upload_mb if web else 50) * 1024 * 1024
+        # The paths that take more than a form, and how much (everything else: FORM_LIMIT).
+        self.larger_bodies = {UPLOAD_PATH: (web.max_upload_mb if web else 50) * 1024 * 1024}
         self.body_timeout = web.body_timeout.total_seconds() if web else 60.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,7 +90,7 @@ class Gate:
         if scope.get("client"):
             peer, port = scope["client"]
             scope["client"] = (client_address(peer, headers, self.trusted), port)
-        limit = self.upload_limit if scope["path"] == UPLOAD_PATH else FORM_LIMIT
+        limit = self.larger_bodies.get(scope["path"], FORM_LIMIT)
         length = headers.get("content-length", "0").strip() or "0"
         if not length.isdigit() or int(length) > limit:
             await _answer(send, 413, _too_large(limit))
