@@ -459,6 +459,7 @@ def _edition_view(
         timezone=config.site.timezone.key,
         created_at=edition.created_at or utcnow(),
         posts=tuple(views),
+        archive_url=links.view(job.name, edition.id) if links is not None else None,
     )
 
 
