@@ -781,6 +781,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from syndicate.advice import warnings
     from syndicate.channels.registry import build_channels
     from syndicate.config import find_config_path, load_config
     from syndicate.slots import next_fire_times
@@ -811,7 +812,12 @@ def _check(args: argparse.Namespace) -> int:
         _print_table(("job", "schedule", "channels", "format", "next run"), rows)
         _print_next_runs(config, now)
     else:
-        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}.")
+        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}/ yet: add one file per job there.")
+    advice = warnings(config, channels)
+    if advice:
+        _echo(f"\n{_counted(len(advice), 'warning')}:")
+        for line in advice:
+            _echo(f"  - {line}")
     return 0
 
 
@@ -872,6 +878,17 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     _echo("  ".join("-" * w for w in widths))
     for row in cells:
         _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _counted(number: int, noun: str, plural: str | None = None) -> str:
+    """ "1 delivery", "2 deliveries", "0 jobs": the number with the noun it agrees with."""
+    if number == 1:
+        return f"1 {noun}"
+    if plural is None:
+        plural = (
+            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+        )
+    return f"{number} {plural}"
 
 
 def _shown(path: Path) -> str:

@@ -315,3 +315,58 @@ def test_fetch_reports_new_posts_and_a_broken_source_without_failing(
     assert "warta" not in fetch.err
     again = run("--config", str(settings), "fetch")
     assert "2 sources fetched: 0 new posts, 1 failed." in again.out
+
+
+# --- check's warnings, and the command line as a new editor meets it -------------------
+
+BIG_DIGEST = """\
+schedule = "0 6 * * *"
+channels = ["newsletter"]
+format = "digest"
+
+[select]
+new = 120
+"""
+
+
+def test_check_warns_about_what_works_today_but_will_hurt(site: Run, demo: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    (demo / "dkim.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    settings = demo / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    outbox = 'type = "outbox"\nmedium = "email"\npath = "outbox/newsletter"'
+    assert outbox in text
+    text = text.replace(
+        outbox,
+        'type = "email"\nsmtp_url = "smtp://127.0.0.1:2525"\n'
+        'dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"',
+    )
+    settings.write_text(text + '\n[web]\nadmin_user = "redaksi"\nadmin_password = "x"\n')
+    (demo / "jobs" / "besar.toml").write_text(BIG_DIGEST, encoding="utf-8")
+    (demo / "jobs" / "malam.tml").write_text(BIG_DIGEST, encoding="utf-8")
+
+    check = site("check")
+
+    assert check.code == 0, check.err
+    assert "4 warnings:" in check.out
+    assert "1024-bit key" in check.out and "2048" in check.out
+    assert "admin_password is only 1 characters" not in check.out
+    assert "admin_password is only 1 character:" in check.out
+    assert "malam.tml is not read" in check.out and "malam.toml" in check.out
+    assert "besar.toml: up to 120 posts" in check.out
+    assert "pagi.toml" not in check.out.split("warnings:")[1]  # new = 10 fits
+
+
+def test_check_without_warnings_says_nothing_about_them(site: Run) -> None:
+    check = site("check")
+    assert check.code == 0, check.err
+    assert "warning" not in check.out

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import email
 import re
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ from sqlalchemy import select
 
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
-from syndicate.config import Config, load_config
+from syndicate.config import Config, ConfigError, load_config
 from syndicate.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from syndicate.db.session import Database, open_database
 from syndicate.delivery import DeliveryPolicy, deliver_due
@@ -435,6 +437,54 @@ def test_dkim_signature_verifies_against_the_public_key(make_site, tmp_path: Pat
     unsubscribe = received.data.index(b"List-Unsubscribe:")
     added = received.data[:unsubscribe] + b"List-Unsubscribe: <https://evil.example/>\r\n"
     assert not dkim.verify(added + received.data[unsubscribe:], dnsfunc=dns)
+
+
+def test_dkim_oversigns_every_signed_header_and_always_signs_reply_to(
+    make_site, tmp_path: Path
+) -> None:
+    pytest.importorskip("cryptography", reason="cryptography makes the test key")
+    _path, record = _rsa_key(tmp_path)
+    site = make_site(
+        'dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"\n'
+        'reply_to = "redaksi@kabarpilihan.example.id"'
+    )
+    site.subscribe("sari@example.org")
+    site.run()
+    assert site.deliver() == {"sent": 1}
+    (received,) = site.smtp.messages
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record if name == b"kabar._domainkey.kabarpilihan.example.id." else b""
+
+    assert dkim.verify(received.data, dnsfunc=dns)
+    signature = " ".join(received.message["DKIM-Signature"].split())
+    listed = [name.strip() for name in re.search(r"h=([^;]+)", signature).group(1).split(":")]
+    for header in ("from", "to", "subject", "date", "reply-to", "content-type", "message-id"):
+        assert listed.count(header) == 2, (header, listed)  # once present, once more
+    head = received.data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    body = received.data[len(head) :]
+    for added in (
+        b"Subject: Hadiah untuk Anda\r\n",
+        b"Reply-To: penipu@evil.example\r\n",
+        b"To: lain@example.org\r\n",
+        b"Content-Type: text/plain\r\n",
+        b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n",
+    ):
+        assert not dkim.verify(head + added + body, dnsfunc=dns), added
+
+
+def test_dkim_keys_under_1024_bits_are_refused_in_one_sentence(make_site, tmp_path: Path) -> None:
+    # cryptography refuses to make so short a key; openssl still does.
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl makes the 512-bit test key")
+    key = subprocess.run([openssl, "genrsa", "512"], capture_output=True, check=True).stdout
+    (tmp_path / "dkim.pem").write_bytes(key)
+    with pytest.raises(ConfigError) as caught:
+        make_site('dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"')
+    message = str(caught.value)
+    assert "dkim_private_key" in message and "512-bit" in message and "2048" in message
+    assert len(message.strip().splitlines()) == 1
 
 
 def test_parsed_back_messages_are_plain_email_objects(make_site) -> None:
