@@ -44,6 +44,7 @@ from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_bo
 from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
+from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
 from syndicate.select import select_posts
 from syndicate.trickle import send_times
@@ -477,7 +478,7 @@ def post_view(
         key=f"p{post.id}",
         title=post.title,
         url=post.url or publisher_url,
-        excerpt=post.excerpt,
+        excerpt=lead_text(post.excerpt, post.title),
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
         image_url=post.image_url,
