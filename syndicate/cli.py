@@ -453,11 +453,11 @@ def _clock(site: Site, *, fire: bool, deliver: bool, what: str) -> int:
     asyncio.run(
         clock.run(
             on_start=lambda: log.info(
-                "%s: %d sources, %d jobs, %d channels (Ctrl+C to stop)",
+                "%s: %s, %s, %s (Ctrl+C to stop)",
                 what,
-                len(site.config.sources),
-                jobs,
-                len(site.channels),
+                _counted(len(site.config.sources), "source"),
+                _counted(jobs, "job"),
+                _counted(len(site.channels), "channel"),
             )
         )
     )
@@ -471,19 +471,41 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     from syndicate.delivery import deliver_due
     from syndicate.jobs import run_job
 
-    _poll(site.config, args, site.db)
+    reports = _poll(site.config, args, site.db)
     outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         for outcome in outcomes:
             what = (
-                f"{outcome.posts} posts, {outcome.queued} deliveries"
+                f"{_counted(outcome.posts, 'post')}, {_counted(outcome.queued, 'delivery')}"
                 if outcome.queued
                 else outcome.note
             )
             _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
         _echo(_counts_sentence(counts))
+    failure = _failure_sentence(counts, sum(1 for report in reports if report.error))
+    if failure:
+        _echo(f"syndicate: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+_UNDONE = ("failed", "unknown", "queued", "waiting for their server")
+
+
+def _failure_sentence(counts: Any, failed_sources: int) -> str:
+    """One line saying what did not work in a run, or "" when everything did."""
+    total = sum(counts.values())
+    parts = [
+        f"{number} of {_counted(total, 'delivery')} {state}"
+        for state in _UNDONE
+        if (number := counts.get(state, 0))
+    ]
+    if failed_sources:
+        parts.append(f"{_counted(failed_sources, 'source')} could not be read")
+    if not parts:
+        return ""
+    return "; ".join(parts) + " (see `syndicate deliveries` and `syndicate sources`)."
 
 
 def _enabled_jobs(site: Site) -> list[Any]:
@@ -516,7 +538,7 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     if progress:
         progress.done()
     for report in reports:
-        for problem in (report.error, *report.problems):
+        for problem in dict.fromkeys((report.error, *report.problems)):
             if problem:
                 _echo(f"  {report.source}: {problem}", file=sys.stderr)
     return reports
@@ -593,7 +615,8 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         if outcome.queued:
-            _echo(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
+            posts, queued = _counted(outcome.posts, "post"), _counted(outcome.queued, "delivery")
+            _echo(f"Job {job.name}: {posts}, {queued} queued.")
         _echo(_counts_sentence(counts))
     return 0
 
@@ -692,7 +715,8 @@ def _retry(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
-    _echo(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
+    shown = _counted(count, f"{args.state} delivery", f"{args.state} deliveries")
+    _echo(f"{shown} queued again; `syndicate run` will send them.")
     return 0
 
 
@@ -754,7 +778,8 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     for bad in report.invalid:
         _echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
     _echo(
-        f"{report.added} new subscribers, {report.subscribed} existing ones added to "
+        f"{_counted(report.added, 'new subscriber')}, "
+        f"{_counted(report.subscribed, 'existing one')} added to "
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
     return 0

@@ -370,3 +370,30 @@ def test_check_without_warnings_says_nothing_about_them(site: Run) -> None:
     check = site("check")
     assert check.code == 0, check.err
     assert "warning" not in check.out
+
+
+def test_run_once_exits_1_with_one_line_when_deliveries_failed(site: Run, demo: Path) -> None:
+    from tests.smtpserver import SmtpServer
+
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    settings = demo / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    outbox = 'type = "outbox"\nmedium = "email"\npath = "outbox/newsletter"'
+    with SmtpServer() as server:
+        settings.write_text(text.replace(outbox, f'type = "email"\nsmtp_url = "{server.url}"'))
+        server.fail_next("RCPT", "550 5.1.1 No such user", times=100)
+
+        run = site("run", "--once")
+
+    assert run.code == 1, (run.out, run.err)
+    lines = [line for line in run.err.splitlines() if line.startswith("syndicate:")]
+    assert len(lines) == 1, run.err
+    assert re.fullmatch(r"syndicate: (\d+) of \1 deliveries failed \(see .*\)\.", lines[0])
+    assert "Traceback" not in run.err
+
+
+def test_run_once_exits_0_when_everything_was_delivered(site: Run, demo: Path) -> None:
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    run = site("run", "--once")
+    assert run.code == 0, run.err
+    assert "syndicate:" not in run.err
