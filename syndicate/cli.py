@@ -126,6 +126,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="say more about what happens")
     parser.add_argument("-q", "--quiet", action="store_true", help="only report problems")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    # The same options after the command (`syndicate deliveries --config site.toml`); when
+    # not given there, the values before the command stand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="the settings file to use"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
 
     def command(
         name: str, handler: Any, summary: str, details: str = ""
@@ -135,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
             help=summary,
             description=f"{summary}\n\n{details}".strip(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
         )
         sub.set_defaults(handler=handler)
         return sub
@@ -275,7 +284,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print a hash for admin_password of a password typed in, and exit",
     )
 
-    _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
+    _subscriber_commands(
+        command("subscribers", None, "Add, import, list or remove subscribers."), common
+    )
 
     command(
         "check",
@@ -286,18 +297,21 @@ def _parser() -> argparse.ArgumentParser:
     db = command("db", None, "Database maintenance.")
     db_commands = db.add_subparsers(title="commands", metavar="COMMAND")
     upgrade = db_commands.add_parser(
-        "upgrade", help="Apply database migrations (also done at every start)."
+        "upgrade", help="Apply database migrations (also done at every start).", parents=[common]
     )
     upgrade.set_defaults(handler=_db_upgrade)
     return parser
 
 
-def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
+def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parent.set_defaults(handler=lambda args: parent.print_help() or EXIT_USAGE)
     sub = parent.add_subparsers(title="commands", metavar="COMMAND")
-    add = sub.add_parser("add", help="Add one subscriber to a list (active at once).")
+    add = sub.add_parser(
+        "add", help="Add one subscriber to a list (active at once).", parents=[common]
+    )
     add.add_argument("email")
     add.add_argument("--list", required=True, dest="list_name", help="the list, e.g. newsletter")
+    add.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
     add.add_argument("--name", help="the subscriber's name, used in the greeting")
     add.add_argument("--timezone", help='e.g. "Asia/Jakarta"')
     add.set_defaults(handler=_subscribers_add)
@@ -308,11 +322,15 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
         "email (required), name and timezone (optional). Bad addresses are listed\n"
         "with their line numbers and skipped; an address already known is not added twice.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     imp.add_argument("csv", type=Path)
     imp.add_argument("--list", required=True, dest="list_name")
+    imp.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
     imp.set_defaults(handler=_subscribers_import)
-    lst = sub.add_parser("list", help="List subscribers: address, lists and status.")
+    lst = sub.add_parser(
+        "list", help="List subscribers: address, lists and status.", parents=[common]
+    )
     lst.add_argument("--list", dest="list_name", help="only this list")
     lst.add_argument("--status", help="only this status (active, unsubscribed, ...)")
     lst.set_defaults(handler=_subscribers_list)
@@ -322,10 +340,14 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
         description="Take a subscriber off one list (--list), or without --list mark them\n"
         "unsubscribed from everything. Their history is kept.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     rem.add_argument("email")
     rem.add_argument("--list", dest="list_name")
     rem.set_defaults(handler=_subscribers_remove)
+
+
+_NEW_LIST_HELP = "the list is new: no channel mails it yet (without this, a typo is refused)"
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -406,9 +428,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    import shutil
-
     from syndicate.config import bundled_path
+    from syndicate.starter import starter_job, starter_settings
 
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -416,12 +437,15 @@ def _init(args: argparse.Namespace) -> int:
     if settings.exists():
         _echo(f"{_shown(settings)} already exists; left as it is.")
     else:
-        shutil.copyfile(bundled_path("config.example.toml"), settings)
+        example = bundled_path("config.example.toml").read_text(encoding="utf-8")
+        settings.write_text(starter_settings(example), encoding="utf-8")
         _echo(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
     if jobs.exists():
         _echo(f"{_shown(jobs)} already exists; left as it is.")
     else:
-        shutil.copytree(bundled_path("jobs"), jobs)
+        jobs.mkdir()
+        for job in sorted(bundled_path("jobs").glob("*.toml")):
+            (jobs / job.name).write_text(starter_job(job.read_text("utf-8")), encoding="utf-8")
         _echo(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
     _echo("Then run: syndicate check")
     return 0
@@ -757,6 +781,7 @@ def _subscribers_add(args: argparse.Namespace) -> int:
     from syndicate.subscribers import add_subscriber
 
     site = Site.load(args)
+    _check_list(site, args.list_name, args.new_list)
     added = add_subscriber(
         site.db, args.email, args.list_name, name=args.name, timezone=args.timezone
     )
@@ -769,6 +794,7 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     from syndicate.subscribers import import_csv
 
     site = Site.load(args)
+    _check_list(site, args.list_name, args.new_list)
     progress = _progress("Importing") if not args.quiet else None
     report = import_csv(
         site.db, args.csv, args.list_name, progress=progress.update if progress else None
@@ -783,6 +809,24 @@ def _subscribers_import(args: argparse.Namespace) -> int:
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
     return 0
+
+
+def _check_list(site: Site, list_name: str, new_list: bool) -> None:
+    """A list no email channel mails (and so no form offers) is a typo, unless --new-list."""
+    known = sorted(
+        {
+            channel.list_name
+            for channel in site.channels.values()
+            if channel.medium == "email" and channel.list_name
+        }
+    )
+    if list_name in known or new_list:
+        return
+    shown = ", ".join(known) or "none yet"
+    raise UserError(
+        f'No channel mails a list named "{list_name}" (lists: {shown}); check the name, '
+        "or add --new-list to start a list that a channel will mail later."
+    )
 
 
 def _subscribers_list(args: argparse.Namespace) -> int:
@@ -816,7 +860,8 @@ def _check(args: argparse.Namespace) -> int:
     zone = config.site.timezone.key
     _echo(f"Settings OK: {_shown(config.file)}")
     _echo(
-        f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
+        f"  {_counted(len(config.sources), 'source')}, {_counted(len(channels), 'channel')}: "
+        f"{', '.join(channels) or '-'}"
     )
     now = datetime.now(UTC)
     times = next_fire_times(config, now)

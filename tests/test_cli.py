@@ -140,7 +140,14 @@ def test_init_writes_settings_and_jobs_and_leaves_existing_files_alone(
     folder = tmp_path / "mysite"
     assert run("init", str(folder)).code == 0
     settings = folder / "syndicate.toml"
-    assert settings.read_text() == bundled_path("config.example.toml").read_text()
+    example = bundled_path("config.example.toml").read_text()
+    written = settings.read_text()
+    # The example, with the Telegram table (which needs a token) commented out.
+    assert "\n[channels.telegram]" in example and "\n# [channels.telegram]" in written
+    same = [line for line in example.splitlines()[1:] if "telegram" not in line.lower()]
+    assert [line for line in written.splitlines()[1:] if "telegram" not in line.lower()][
+        : len(same) // 2
+    ] == same[: len(same) // 2]
     assert sorted(p.name for p in (folder / "jobs").iterdir()) == [
         "kilat.toml",
         "pagi.toml",
@@ -156,21 +163,35 @@ def test_init_writes_settings_and_jobs_and_leaves_existing_files_alone(
     assert (folder / "jobs" / "pagi.toml").read_text() == "# my job\n"
 
 
-def test_check_on_a_new_site_names_the_missing_telegram_token_until_it_is_set(
+def test_a_new_site_passes_check_at_once_and_telegram_waits_for_its_token(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     folder = tmp_path / "mysite"
     run("init", str(folder))
-    settings = str(folder / "syndicate.toml")
+    settings = folder / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    assert not text.startswith("# syndicate settings. Copy this file")
+    assert "@BotFather" in text and "administrator" in text and "chat_id" in text
 
-    assert "TELEGRAM_BOT_TOKEN" in run("--config", settings, "check").one_sentence()
-
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    check = run("--config", settings, "check")
+    check = run("--config", str(settings), "check")
     assert check.code == 0, check.err
     assert "Settings OK" in check.out
     assert {"kilat", "pagi", "sore"} <= {line.split()[0] for line in check.out.splitlines() if line}
+
+    # Following the guide: uncomment the table, point the jobs back at Telegram.
+    table = text[text.index("# [channels.telegram]") :].split("\n\n", 1)[0]
+    settings.write_text(text.replace(table, table.replace("# ", "", 3).replace("\n# ", "\n")))
+    for name in ("kilat", "sore"):
+        job = folder / "jobs" / f"{name}.toml"
+        job.write_text(
+            re.sub(r"channels = .*", 'channels = ["telegram"]', job.read_text("utf-8"), count=1)
+        )
+    assert "TELEGRAM_BOT_TOKEN" in run("--config", str(settings), "check").one_sentence()
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    check = run("--config", str(settings), "check")
+    assert check.code == 0, check.err
+    assert "telegram" in check.out.splitlines()[1]
 
 
 # --- preview, send, deliveries, retry --------------------------------------------------
@@ -397,3 +418,23 @@ def test_run_once_exits_0_when_everything_was_delivered(site: Run, demo: Path) -
     run = site("run", "--once")
     assert run.code == 0, run.err
     assert "syndicate:" not in run.err
+
+
+def test_config_is_accepted_after_the_command_too(run: Run, demo: Path) -> None:
+    settings = str(demo / "syndicate.toml")
+    before = run("--config", settings, "deliveries")
+    after = run("deliveries", "--config", settings)
+    assert after.code == 0, after.err
+    assert after.out == before.out
+    assert run("subscribers", "list", "--config", settings).code == 0
+
+
+def test_a_list_no_channel_mails_is_refused_unless_new_list(site: Run) -> None:
+    refused = site("subscribers", "add", "wulan@example.org", "--list", "newsleter")
+    sentence = refused.one_sentence()
+    assert '"newsleter"' in sentence and "newsletter" in sentence and "--new-list" in sentence
+    assert "wulan@example.org" not in site("subscribers", "list").out
+
+    added = site("subscribers", "add", "wulan@example.org", "--list", "newsleter", "--new-list")
+    assert added.code == 0, added.err
+    assert "wulan@example.org\tnewsleter" in site("subscribers", "list").out
