@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -72,12 +73,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.handler(args) or 0
+        code = args.handler(args) or 0
+        sys.stdout.flush()  # here, where a closed pipe can still be told from a failure
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except KeyboardInterrupt:
         _echo("Stopped.", file=sys.stderr)
         return 130
     except Exception as error:
         return _report(error, args)
+
+
+def _reader_left() -> int:
+    """`syndicate check | head -1`: the reader closed the pipe; stop quietly.
+
+    Python would otherwise complain when it flushes standard output on the way out.
+    """
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _report(error: Exception, args: argparse.Namespace) -> int:
@@ -89,7 +106,7 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
         _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
-        _echo(f"syndicate: the database cannot be used ({_first_line(error)}).", file=sys.stderr)
+        _echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
         return EXIT_USAGE
     if args.verbose:
         raise error
@@ -105,6 +122,36 @@ def _is_database_problem(error: Exception) -> bool:
     from sqlalchemy.exc import OperationalError
 
     return isinstance(error, OperationalError)
+
+
+def _database_problem(error: Exception, args: argparse.Namespace) -> str:
+    """The database error as a sentence; one that cannot be written names the file and fix."""
+    detail = _first_line(error)
+    lowered = detail.lower()
+    if "readonly" not in lowered and "read-only" not in lowered and "unable to open" not in lowered:
+        return f"the database cannot be used ({detail})."
+    path = _database_file(args)
+    if path is None:
+        return f"the database cannot be written ({detail}); let this user write to it."
+    return (
+        f"the database {path} cannot be written ({detail}): the user running syndicate needs "
+        f"write access to that file and to its folder {path.parent} (SQLite keeps its journal "
+        f"there), e.g. `sudo chown -R $(whoami) {path.parent}`."
+    )
+
+
+def _database_file(args: argparse.Namespace) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    from syndicate.config import find_config_path, load_config
+
+    try:
+        url = make_url(load_config(find_config_path(args.config)).database_url)
+    except Exception:  # the error being reported matters more than this one
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
 
 
 def _first_line(error: Exception) -> str:

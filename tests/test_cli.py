@@ -438,3 +438,60 @@ def test_a_list_no_channel_mails_is_refused_unless_new_list(site: Run) -> None:
     added = site("subscribers", "add", "wulan@example.org", "--list", "newsleter", "--new-list")
     assert added.code == 0, added.err
     assert "wulan@example.org\tnewsleter" in site("subscribers", "list").out
+
+
+def test_a_closed_pipe_is_a_quiet_exit(demo: Path) -> None:
+    import subprocess
+    import sys
+
+    for number in range(600):  # more output than a pipe holds: the writer meets the closed end
+        (demo / "jobs" / f"job{number:03}.toml").write_text(MALAM, encoding="utf-8")
+    command = [sys.executable, "-m", "syndicate", "--config", str(demo / "syndicate.toml")]
+    process = subprocess.Popen([*command, "check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, errors
+    assert first.startswith(b"Settings OK")
+    assert errors == ""
+
+
+def test_a_port_in_use_is_one_sentence_naming_the_port_and_the_setting(
+    site: Run, demo: Path
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = demo / "syndicate.toml"
+        settings.write_text(settings.read_text() + f"\n[web]\nport = {port}\n")
+        sentence = site("serve").one_sentence()
+    assert f"Port {port} on 127.0.0.1 is already in use" in sentence
+    assert "[web] port" in sentence and "Errno" not in sentence
+
+
+def test_a_read_only_database_names_the_file_and_the_fix(
+    site: Run, demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from sqlalchemy import create_engine, text
+
+    from syndicate.cli import _report
+
+    database = demo / "syndicate.db"
+    # SQLite's own error for a file it may not write, from a connection opened read-only.
+    engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
+    with pytest.raises(Exception) as caught, engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x int)"))
+    engine.dispose()
+    args = argparse.Namespace(config=str(demo / "syndicate.toml"), verbose=False)
+    capsys.readouterr()
+    assert _report(caught.value, args) == 2
+    sentence = capsys.readouterr().err.strip()
+    assert "readonly" in sentence and str(database) in sentence
+    assert "write access" in sentence and "chown" in sentence
+    assert len(sentence.splitlines()) == 1
