@@ -713,7 +713,12 @@ def _test_send(site: Site, job: Any, address: str) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    from syndicate.report import delivery_table, paused_targets, recent_problems
+    from syndicate.report import (
+        delivery_table,
+        paused_targets,
+        recent_problems,
+        waiting_deliveries,
+    )
 
     site = Site.load(args)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
@@ -721,6 +726,14 @@ def _deliveries(args: argparse.Namespace) -> int:
         _echo("No deliveries yet.")
         return 0
     _print_table(("job", "channel", "state", "count"), rows)
+    waiting = waiting_deliveries(site.db, site.config, job=args.job, channel=args.channel)
+    if waiting:
+        zone = site.config.site.timezone
+        _echo(f"\nWaiting (times in {zone.key}):")
+        _print_table(
+            ("job", "channel", "count", "next try", "why"),
+            [(w.job, w.channel, w.count, _when(w.next_try, zone), w.why) for w in waiting],
+        )
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
         _echo("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")

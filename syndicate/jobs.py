@@ -133,11 +133,13 @@ def run_job(
         run.outcome, run.finished_at = "edition", utcnow()
         run.detail = f"{len(posts)} posts, {queued} deliveries"
     log.info(
-        "job %s: edition %d with %d posts, %d deliveries queued",
+        "job %s: edition %d with %d post%s, %d deliver%s queued",
         job.name,
         edition.id,
         len(posts),
+        "" if len(posts) == 1 else "s",
         queued,
+        "y" if queued == 1 else "ies",
     )
     return JobOutcome(job.name, edition.id, len(posts), queued)
 

@@ -500,6 +500,73 @@ def test_dkim_keys_under_1024_bits_are_refused_in_one_sentence(make_site, tmp_pa
     assert len(message.strip().splitlines()) == 1
 
 
+def test_deliveries_say_why_queued_rows_wait_and_when_they_are_tried_next(
+    make_site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syndicate.cli import main
+    from syndicate.report import waiting_deliveries
+
+    site = make_site("connections = 1")
+    site.subscribe("sari@example.org", "budi@example.org")
+    site.run()
+    site.smtp.down()
+    assert site.deliver() == {"waiting for their server": 2}
+
+    (waiting,) = waiting_deliveries(site.db, site.config)
+    assert (waiting.job, waiting.channel, waiting.count) == ("pagi", "newsletter", 2)
+    assert waiting.why.startswith("its server cannot be reached")
+    assert "cannot reach" in waiting.why
+    rows = site.rows().values()
+    assert waiting.next_try == min(row.next_attempt_at for row in rows)
+
+    capsys.readouterr()
+    assert main(["deliveries", "--config", str(tmp_path / "syndicate.toml")]) == 0
+    shown = capsys.readouterr().out
+    assert "Waiting (times in " in shown and "next try" in shown
+    line = next(line for line in shown.splitlines() if "its server cannot be reached" in line)
+    assert line.split()[:3] == ["pagi", "newsletter", "2"]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)
+
+    site.smtp.up()
+    assert site.deliver(wait=10) == {"sent": 2}
+    assert waiting_deliveries(site.db, site.config) == []
+
+
+def test_a_row_waiting_for_its_retry_says_the_answer_it_got(make_site) -> None:
+    from syndicate.report import waiting_deliveries
+
+    site = make_site()
+    site.subscribe("sari@example.org")
+    site.run()
+    site.smtp.fail_next("RCPT", "451 4.3.0 Mailbox busy, try later")
+    assert site.deliver() == {"queued": 1}
+    (waiting,) = waiting_deliveries(site.db, site.config)
+    assert waiting.why.startswith("to be retried after:") and "451 4.3.0" in waiting.why
+    assert waiting.next_try == next(iter(site.rows().values())).next_attempt_at
+
+
+def test_a_finished_fan_out_is_told_once_with_its_counts(make_site) -> None:
+    from syndicate.report import finished_fanouts
+
+    site = make_site("bounce_after = 1")
+    site.subscribe("sari@example.org", "budi@example.org", "wulan@example.org")
+    outcome = site.run()
+    since, told = datetime.now(UTC), set()
+    site.smtp.fail_next("RCPT", "550 5.1.1 No such user")
+    assert finished_fanouts(site.db, since, told) == []  # nothing touched yet
+
+    assert site.deliver() == {"sent": 2, "failed": 1}
+
+    (fanout,) = finished_fanouts(site.db, since, told)
+    assert (fanout.job, fanout.edition_id, fanout.channel) == (
+        "pagi",
+        outcome.edition_id,
+        "newsletter",
+    )
+    assert fanout.counts == {"sent": 2, "failed": 1}
+    assert finished_fanouts(site.db, since, told) == []
+
+
 def test_parsed_back_messages_are_plain_email_objects(make_site) -> None:
     site = make_site()
     site.subscribe("sari@example.org")

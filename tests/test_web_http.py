@@ -331,6 +331,22 @@ def test_requeue_needs_the_csrf_token(live_sqlite: LiveSite) -> None:
         assert session.get(Delivery, row.id).state == "queued"
 
 
+def test_the_dashboard_says_why_deliveries_wait_and_when_they_are_tried(
+    live_sqlite: LiveSite,
+) -> None:
+    site, browser = live_sqlite, client(live_sqlite)
+    add_subscriber(site.db, "sari@example.org", "newsletter")
+    site.smtp.fail_next("RCPT", "451 4.3.0 Mailbox busy, try later")
+    site.run("pagi")
+    site.deliver()
+    assert site.deliveries()[0].state == "queued"
+    login(browser)
+    page = browser.get("/admin").text
+    waiting = page[page.index('id="waiting"') :].split("</section>", 1)[0]
+    assert "to be retried after:" in waiting and "451 4.3.0 Mailbox busy" in waiting
+    assert re.search(r"<td>pagi</td><td>newsletter</td><td>1</td><td>[^<]*\d\d:\d\d", waiting)
+
+
 def test_csv_import_and_search_in_the_dashboard(live: LiveSite, tmp_path: Path) -> None:
     site, browser = live, client(live)
     login(browser)

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from syndicate.db.models import Delivery, DeliveryState
 from syndicate.jobs import preview_job
+from syndicate.report import waiting_deliveries
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.web import overview
@@ -118,6 +119,7 @@ async def dashboard(request: Request) -> Response:
         colours=STATE_COLOURS,
         states=DeliveryState.ALL,
         problems=await pages.call(overview.problem_deliveries, pages.db),
+        waiting=await pages.call(waiting_deliveries, pages.db, config),
         requeued=request.query_params.get("requeued"),
         timezone=config.site.timezone,
     )
