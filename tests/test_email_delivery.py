@@ -612,3 +612,16 @@ def test_one_run_that_waits_sends_once_the_server_is_back(make_site) -> None:
     finally:
         back.join()
     assert {row.attempts for row in site.rows().values()} == {1}
+
+
+def test_connecting_to_the_smtp_server_is_logged_once_a_run(
+    make_site, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = make_site("connections = 4\nmax_per_second = 1000")
+    site.subscribe(*(f"pembaca{n}@example.org" for n in range(12)))
+    site.run()
+    with caplog.at_level("INFO", logger="syndicate.channels.email"):
+        assert site.deliver() == {"sent": 12}
+    assert site.smtp.connections > 1  # the pool opened several
+    connected = [r for r in caplog.records if "connected to" in r.getMessage()]
+    assert [r.levelname for r in connected].count("INFO") == 1

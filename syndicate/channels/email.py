@@ -354,6 +354,7 @@ class EmailChannel(Channel):
             parse_mailbox(unsubscribe_mailto).addr_spec if unsubscribe_mailto else None
         )
         self.dkim = dkim
+        self._told_connected = False  # said once a run; each further connection at DEBUG
         self.rate = SendRate(_limits(max_per_second, max_per_hour))
         self._pool = _ConnectionPool(connections, self._connect)
 
@@ -583,7 +584,9 @@ class EmailChannel(Channel):
             raise ChannelDown(
                 f'Email channel "{self.name}": cannot reach {self._where} ({_describe(error)}).'
             ) from None
-        logger.info("%s: connected to %s", self.name, self._where)
+        level = logging.DEBUG if self._told_connected else logging.INFO
+        self._told_connected = True
+        logger.log(level, "%s: connected to %s", self.name, self._where)
         return smtp
 
     def _start_tls(self, smtp: _TrackingSMTP) -> None:
