@@ -587,6 +587,18 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     """Poll every source once: first the quick look (which answers for the feeds whose
     servers say "not modified"), then the ordinary poll of the rest, in `db` or in the
     database the settings name (opened only when something is left to fetch)."""
+    # Each source's problem is printed below, once; the poll's own warning would repeat it.
+    poll_log = logging.getLogger("syndicate.ingest.poll")
+    level = poll_log.level
+    if not args.verbose:
+        poll_log.setLevel(logging.ERROR)
+    try:
+        return _poll_and_tell(config, args, db)
+    finally:
+        poll_log.setLevel(level)
+
+
+def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None) -> list[Any]:
     from syndicate.ingest.recheck import look
 
     progress = _progress("Fetching sources", len(config.sources)) if not args.quiet else None
@@ -643,7 +655,8 @@ def _fetch(args: argparse.Namespace) -> int:
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
         failed = sum(1 for report in reports if report.error)
-        _echo(f"{len(reports)} sources fetched: {new} new posts, {failed} failed.")
+        fetched, posts = _counted(len(reports), "source"), _counted(new, "new post")
+        _echo(f"{fetched} fetched: {posts}, {failed} failed.")
     return 0
 
 

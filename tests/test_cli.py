@@ -495,3 +495,12 @@ def test_a_read_only_database_names_the_file_and_the_fix(
     assert "readonly" in sentence and str(database) in sentence
     assert "write access" in sentence and "chown" in sentence
     assert len(sentence.splitlines()) == 1
+
+
+def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:
+    settings = demo / "syndicate.toml"
+    feed = next(line for line in settings.read_text().splitlines() if "sample-feed" in line)
+    settings.write_text(settings.read_text().replace(feed, 'url = "http://127.0.0.1:9/feed.xml"'))
+    fetch = run("--config", str(settings), "fetch")
+    assert fetch.err.count("could not connect") == 1, fetch.err
+    assert "1 source fetched: 0 new posts, 1 failed." in fetch.out
