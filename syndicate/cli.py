@@ -874,6 +874,8 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     )
     if progress:
         progress.done()
+    if report.notice:
+        _echo(report.notice, file=sys.stderr)
     for bad in report.invalid:
         _echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
     _echo(

@@ -366,6 +366,30 @@ def test_csv_import_and_search_in_the_dashboard(live: LiveSite, tmp_path: Path) 
     assert site.lists_of("budi@example.org") == {"mingguan"}
 
 
+def test_a_csv_upload_in_another_encoding_names_the_file_once(live: LiveSite) -> None:
+    browser = client(live)
+    login(browser)
+    token = csrf_of(browser.get("/admin/subscribers").text)
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": token, "list": "mingguan"},
+        files={"csv": ("pelanggan.csv", "email\nsari@example.org\n".encode("utf-16"), "text/csv")},
+    )
+    assert answer.status_code == 400
+    assert answer.text.count("pelanggan.csv") == 1
+    assert "neither UTF-8 nor Windows-1252" in answer.text and "CSV UTF-8" in answer.text
+    assert "/tmp" not in answer.text and "the file" not in answer.text
+    token = csrf_of(answer.text)
+    excel = "email;name\r\nsari@example.org;Sári\r\n".encode("cp1252")
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": token, "list": "mingguan"},
+        files={"csv": ("pelanggan.csv", excel, "text/csv")},
+    )
+    assert answer.status_code == 200 and "1 new" in answer.text
+    assert "read as Windows-1252" in answer.text
+
+
 def test_admin_password_may_be_an_scrypt_or_pbkdf2_hash_or_the_word() -> None:
     made = hash_password("rahasia")
     assert made.startswith("scrypt:") and check_password(made, "rahasia")

@@ -198,9 +198,9 @@ async def subscribers_import(request: Request) -> Response:
             )
         else:
             try:
-                report = await pages.call(_import, pages, data, list_name)
+                report = await pages.call(_import, pages, data, list_name, upload.filename)
             except SubscriberError as error:
-                problem = str(error).replace(str(Path(tempfile.gettempdir())), "the file")
+                problem = str(error)
     return pages.page(
         request,
         "subscribers.html",
@@ -214,11 +214,16 @@ async def subscribers_import(request: Request) -> Response:
     )
 
 
-def _import(pages: Pages, data: bytes, list_name: str) -> ImportReport:
+def _import(pages: Pages, data: bytes, list_name: str, filename: str | None) -> ImportReport:
     with tempfile.NamedTemporaryFile(suffix=".csv") as file:
         file.write(data)
         file.flush()
-        return import_csv(pages.db, Path(file.name), list_name)
+        try:
+            return import_csv(pages.db, Path(file.name), list_name)
+        except SubscriberError as error:
+            # The sentence names the uploaded file, once, as its sender knows it.
+            shown = f'"{filename}"' if filename else "The file"
+            raise SubscriberError(str(error).replace(file.name, shown, 1)) from None
 
 
 async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:
