@@ -26,6 +26,7 @@ from starlette.routing import Route
 from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering
 from syndicate.db.session import Database
 from syndicate.render.email import TOKENS
+from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
 from syndicate.web.app import Pages, row_id
 from syndicate.web.security import EMAIL_FRAME_POLICY
@@ -91,10 +92,10 @@ async def click(request: Request) -> Response:
     try:
         post_id, job = pages.links.read_click(request.path_params["token"])
     except TokenError:
-        raise HTTPException(404, "This link is not valid.") from None
+        raise HTTPException(404, N_("This link is not valid.")) from None
     url = await pages.call(record_click, pages.db, post_id, job)
     if url is None:
-        raise HTTPException(404, "This post is no longer here.")
+        raise HTTPException(404, N_("This post is no longer here."))
     return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
 
 
