@@ -69,3 +69,13 @@ def test_the_seed_page_does_not_open_with_its_headline_again() -> None:
     body = page[page.index(title) :]
     lead = lead_text(body, title)
     assert lead.startswith("Sebuah informasi mengejutkan menyeruak.")
+
+
+def test_hostile_openings_end_quickly_and_keep_the_story() -> None:
+    many_credits = "(Foto: Dok.) " * 2000 + STORY
+    assert lead_text(many_credits, TITLE) == STORY
+    long_text = "Kata demi kata. " * 20000 + "(Foto: Dok. Humas)"
+    assert lead_text(long_text, TITLE) == long_text.strip()
+    unclosed = "(Foto: " + "x" * 100000
+    assert lead_text(f"{unclosed}\n\n{STORY}", TITLE) == STORY  # a short "Foto:" paragraph
+    assert lead_text(TITLE, TITLE) == ""  # the headline and nothing else
