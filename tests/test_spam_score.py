@@ -120,3 +120,26 @@ def test_the_old_hidden_preheader_would_have_been_caught(spamassassin: list[str]
     run = subprocess.run(spamassassin, input=_message(1, old), capture_output=True, timeout=120)
     fired = _rules_fired(run.stdout.decode("utf-8", "replace"))
     assert "HTML_FONT_LOW_CONTRAST" in fired - ENVIRONMENTAL
+
+
+@pytest.mark.parametrize("locale", ["id", "en"])
+def test_the_confirmation_mail_fires_no_rule_of_its_own(
+    spamassassin: list[str], locale: str
+) -> None:
+    from syndicate.optin import confirmation_message
+
+    now = datetime.now(UTC)
+    message = confirmation_message(
+        template_environment(),
+        site_name="Kabar Pilihan",
+        sender=SENDER,
+        recipient="sari@example.org",
+        lists=["newsletter"],
+        confirm_url="https://kabarpilihan.example.id/confirm/abc.def",
+        now=now,
+        locale=locale,
+    )
+    relay = RELAY_LINE.format(date=now.strftime("%a, %d %b %Y %H:%M:%S +0000")).encode()
+    run = subprocess.run(spamassassin, input=relay + message.data, capture_output=True, timeout=120)
+    fired = _rules_fired(run.stdout.decode("utf-8", "replace"))
+    assert not fired - ENVIRONMENTAL, fired - ENVIRONMENTAL
