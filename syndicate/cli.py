@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -72,12 +73,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return args.handler(args) or 0
+        code = args.handler(args) or 0
+        sys.stdout.flush()  # here, where a closed pipe can still be told from a failure
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except KeyboardInterrupt:
         _echo("Stopped.", file=sys.stderr)
         return 130
     except Exception as error:
         return _report(error, args)
+
+
+def _reader_left() -> int:
+    """`syndicate check | head -1`: the reader closed the pipe; stop quietly.
+
+    Python would otherwise complain when it flushes standard output on the way out.
+    """
+    import os
+
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def _report(error: Exception, args: argparse.Namespace) -> int:
@@ -89,7 +106,7 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
         _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
-        _echo(f"syndicate: the database cannot be used ({_first_line(error)}).", file=sys.stderr)
+        _echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
         return EXIT_USAGE
     if args.verbose:
         raise error
@@ -105,6 +122,36 @@ def _is_database_problem(error: Exception) -> bool:
     from sqlalchemy.exc import OperationalError
 
     return isinstance(error, OperationalError)
+
+
+def _database_problem(error: Exception, args: argparse.Namespace) -> str:
+    """The database error as a sentence; one that cannot be written names the file and fix."""
+    detail = _first_line(error)
+    lowered = detail.lower()
+    if "readonly" not in lowered and "read-only" not in lowered and "unable to open" not in lowered:
+        return f"the database cannot be used ({detail})."
+    path = _database_file(args)
+    if path is None:
+        return f"the database cannot be written ({detail}); let this user write to it."
+    return (
+        f"the database {path} cannot be written ({detail}): the user running syndicate needs "
+        f"write access to that file and to its folder {path.parent} (SQLite keeps its journal "
+        f"there), e.g. `sudo chown -R $(whoami) {path.parent}`."
+    )
+
+
+def _database_file(args: argparse.Namespace) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    from syndicate.config import find_config_path, load_config
+
+    try:
+        url = make_url(load_config(find_config_path(args.config)).database_url)
+    except Exception:  # the error being reported matters more than this one
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
 
 
 def _first_line(error: Exception) -> str:
@@ -126,6 +173,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="say more about what happens")
     parser.add_argument("-q", "--quiet", action="store_true", help="only report problems")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    # The same options after the command (`syndicate deliveries --config site.toml`); when
+    # not given there, the values before the command stand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS, help="the settings file to use"
+    )
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
 
     def command(
         name: str, handler: Any, summary: str, details: str = ""
@@ -135,6 +190,7 @@ def _parser() -> argparse.ArgumentParser:
             help=summary,
             description=f"{summary}\n\n{details}".strip(),
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
         )
         sub.set_defaults(handler=handler)
         return sub
@@ -277,7 +333,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print a hash for admin_password of a password typed in, and exit",
     )
 
-    _subscriber_commands(command("subscribers", None, "Add, import, list or remove subscribers."))
+    _subscriber_commands(
+        command("subscribers", None, "Add, import, list or remove subscribers."), common
+    )
 
     command(
         "check",
@@ -288,18 +346,21 @@ def _parser() -> argparse.ArgumentParser:
     db = command("db", None, "Database maintenance.")
     db_commands = db.add_subparsers(title="commands", metavar="COMMAND")
     upgrade = db_commands.add_parser(
-        "upgrade", help="Apply database migrations (also done at every start)."
+        "upgrade", help="Apply database migrations (also done at every start).", parents=[common]
     )
     upgrade.set_defaults(handler=_db_upgrade)
     return parser
 
 
-def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
+def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parent.set_defaults(handler=lambda args: parent.print_help() or EXIT_USAGE)
     sub = parent.add_subparsers(title="commands", metavar="COMMAND")
-    add = sub.add_parser("add", help="Add one subscriber to a list (active at once).")
+    add = sub.add_parser(
+        "add", help="Add one subscriber to a list (active at once).", parents=[common]
+    )
     add.add_argument("email")
     add.add_argument("--list", required=True, dest="list_name", help="the list, e.g. newsletter")
+    add.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
     add.add_argument("--name", help="the subscriber's name, used in the greeting")
     add.add_argument("--timezone", help='e.g. "Asia/Jakarta"')
     add.set_defaults(handler=_subscribers_add)
@@ -310,11 +371,15 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
         "email (required), name and timezone (optional). Bad addresses are listed\n"
         "with their line numbers and skipped; an address already known is not added twice.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     imp.add_argument("csv", type=Path)
     imp.add_argument("--list", required=True, dest="list_name")
+    imp.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
     imp.set_defaults(handler=_subscribers_import)
-    lst = sub.add_parser("list", help="List subscribers: address, lists and status.")
+    lst = sub.add_parser(
+        "list", help="List subscribers: address, lists and status.", parents=[common]
+    )
     lst.add_argument("--list", dest="list_name", help="only this list")
     lst.add_argument("--status", help="only this status (active, unsubscribed, ...)")
     lst.set_defaults(handler=_subscribers_list)
@@ -324,10 +389,14 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
         description="Take a subscriber off one list (--list), or without --list mark them\n"
         "unsubscribed from everything. Their history is kept.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     rem.add_argument("email")
     rem.add_argument("--list", dest="list_name")
     rem.set_defaults(handler=_subscribers_remove)
+
+
+_NEW_LIST_HELP = "the list is new: no channel mails it yet (without this, a typo is refused)"
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -408,9 +477,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _init(args: argparse.Namespace) -> int:
-    import shutil
-
     from syndicate.config import bundled_path
+    from syndicate.starter import starter_job, starter_settings
 
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -418,12 +486,15 @@ def _init(args: argparse.Namespace) -> int:
     if settings.exists():
         _echo(f"{_shown(settings)} already exists; left as it is.")
     else:
-        shutil.copyfile(bundled_path("config.example.toml"), settings)
+        example = bundled_path("config.example.toml").read_text(encoding="utf-8")
+        settings.write_text(starter_settings(example), encoding="utf-8")
         _echo(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
     if jobs.exists():
         _echo(f"{_shown(jobs)} already exists; left as it is.")
     else:
-        shutil.copytree(bundled_path("jobs"), jobs)
+        jobs.mkdir()
+        for job in sorted(bundled_path("jobs").glob("*.toml")):
+            (jobs / job.name).write_text(starter_job(job.read_text("utf-8")), encoding="utf-8")
         _echo(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
     _echo("Then run: syndicate check")
     return 0
@@ -455,11 +526,11 @@ def _clock(site: Site, *, fire: bool, deliver: bool, what: str) -> int:
     asyncio.run(
         clock.run(
             on_start=lambda: log.info(
-                "%s: %d sources, %d jobs, %d channels (Ctrl+C to stop)",
+                "%s: %s, %s, %s (Ctrl+C to stop)",
                 what,
-                len(site.config.sources),
-                jobs,
-                len(site.channels),
+                _counted(len(site.config.sources), "source"),
+                _counted(jobs, "job"),
+                _counted(len(site.channels), "channel"),
             )
         )
     )
@@ -479,13 +550,34 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     if not args.quiet:
         for outcome in outcomes:
             what = (
-                f"{outcome.posts} posts, {outcome.queued} deliveries"
+                f"{_counted(outcome.posts, 'post')}, {_counted(outcome.queued, 'delivery')}"
                 if outcome.queued
                 else outcome.note
             )
             _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
         _echo(_counts_sentence(counts))
+    # A source that could not be read was said above; the exit code is about deliveries.
+    failure = _failure_sentence(counts)
+    if failure:
+        _echo(f"syndicate: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+_UNDONE = ("failed", "unknown", "queued", "waiting for their server")
+
+
+def _failure_sentence(counts: Any) -> str:
+    """One line saying which deliveries of a run did not go out, or "" when all did."""
+    total = sum(counts.values())
+    parts = [
+        f"{number} of {_counted(total, 'delivery')} {state}"
+        for state in _UNDONE
+        if (number := counts.get(state, 0))
+    ]
+    if not parts:
+        return ""
+    return "; ".join(parts) + " (see `syndicate deliveries`)."
 
 
 def _enabled_jobs(site: Site) -> list[Any]:
@@ -496,6 +588,18 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     """Poll every source once: first the quick look (which answers for the feeds whose
     servers say "not modified"), then the ordinary poll of the rest, in `db` or in the
     database the settings name (opened only when something is left to fetch)."""
+    # Each source's problem is printed below, once; the poll's own warning would repeat it.
+    poll_log = logging.getLogger("syndicate.ingest.poll")
+    level = poll_log.level
+    if not args.verbose:
+        poll_log.setLevel(logging.ERROR)
+    try:
+        return _poll_and_tell(config, args, db)
+    finally:
+        poll_log.setLevel(level)
+
+
+def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None) -> list[Any]:
     from syndicate.ingest.recheck import look
 
     progress = _progress("Fetching sources", len(config.sources)) if not args.quiet else None
@@ -518,7 +622,7 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     if progress:
         progress.done()
     for report in reports:
-        for problem in (report.error, *report.problems):
+        for problem in dict.fromkeys((report.error, *report.problems)):
             if problem:
                 _echo(f"  {report.source}: {problem}", file=sys.stderr)
     return reports
@@ -552,7 +656,8 @@ def _fetch(args: argparse.Namespace) -> int:
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
         failed = sum(1 for report in reports if report.error)
-        _echo(f"{len(reports)} sources fetched: {new} new posts, {failed} failed.")
+        fetched, posts = _counted(len(reports), "source"), _counted(new, "new post")
+        _echo(f"{fetched} fetched: {posts}, {failed} failed.")
     return 0
 
 
@@ -595,7 +700,8 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         if outcome.queued:
-            _echo(f"Job {job.name}: {outcome.posts} posts, {outcome.queued} deliveries queued.")
+            posts, queued = _counted(outcome.posts, "post"), _counted(outcome.queued, "delivery")
+            _echo(f"Job {job.name}: {posts}, {queued} queued.")
         _echo(_counts_sentence(counts))
     return 0
 
@@ -621,7 +727,12 @@ def _test_send(site: Site, job: Any, address: str) -> int:
 
 
 def _deliveries(args: argparse.Namespace) -> int:
-    from syndicate.report import delivery_table, paused_targets, recent_problems
+    from syndicate.report import (
+        delivery_table,
+        paused_targets,
+        recent_problems,
+        waiting_deliveries,
+    )
 
     site = Site.load(args)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
@@ -629,6 +740,14 @@ def _deliveries(args: argparse.Namespace) -> int:
         _echo("No deliveries yet.")
         return 0
     _print_table(("job", "channel", "state", "count"), rows)
+    waiting = waiting_deliveries(site.db, site.config, job=args.job, channel=args.channel)
+    if waiting:
+        zone = site.config.site.timezone
+        _echo(f"\nWaiting (times in {zone.key}):")
+        _print_table(
+            ("job", "channel", "count", "next try", "why"),
+            [(w.job, w.channel, w.count, _when(w.next_try, zone), w.why) for w in waiting],
+        )
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
         _echo("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
@@ -694,7 +813,8 @@ def _retry(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
-    _echo(f"{count} {args.state} deliveries queued again; `syndicate run` will send them.")
+    shown = _counted(count, f"{args.state} delivery", f"{args.state} deliveries")
+    _echo(f"{shown} queued again; `syndicate run` will send them.")
     return 0
 
 
@@ -735,6 +855,7 @@ def _subscribers_add(args: argparse.Namespace) -> int:
     from syndicate.subscribers import add_subscriber
 
     site = Site.load(args)
+    _check_list(site, args.list_name, args.new_list)
     added = add_subscriber(
         site.db, args.email, args.list_name, name=args.name, timezone=args.timezone
     )
@@ -747,19 +868,41 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     from syndicate.subscribers import import_csv
 
     site = Site.load(args)
+    _check_list(site, args.list_name, args.new_list)
     progress = _progress("Importing") if not args.quiet else None
     report = import_csv(
         site.db, args.csv, args.list_name, progress=progress.update if progress else None
     )
     if progress:
         progress.done()
+    if report.notice:
+        _echo(report.notice, file=sys.stderr)
     for bad in report.invalid:
         _echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
     _echo(
-        f"{report.added} new subscribers, {report.subscribed} existing ones added to "
+        f"{_counted(report.added, 'new subscriber')}, "
+        f"{_counted(report.subscribed, 'existing one')} added to "
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
     return 0
+
+
+def _check_list(site: Site, list_name: str, new_list: bool) -> None:
+    """A list no email channel mails (and so no form offers) is a typo, unless --new-list."""
+    known = sorted(
+        {
+            channel.list_name
+            for channel in site.channels.values()
+            if channel.medium == "email" and channel.list_name
+        }
+    )
+    if list_name in known or new_list:
+        return
+    shown = ", ".join(known) or "none yet"
+    raise UserError(
+        f'No channel mails a list named "{list_name}" (lists: {shown}); check the name, '
+        "or add --new-list to start a list that a channel will mail later."
+    )
 
 
 def _subscribers_list(args: argparse.Namespace) -> int:
@@ -783,6 +926,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from syndicate.advice import warnings
     from syndicate.channels.registry import build_channels
     from syndicate.config import find_config_path, load_config
     from syndicate.slots import next_fire_times
@@ -792,7 +936,8 @@ def _check(args: argparse.Namespace) -> int:
     zone = config.site.timezone.key
     _echo(f"Settings OK: {_shown(config.file)}")
     _echo(
-        f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
+        f"  {_counted(len(config.sources), 'source')}, {_counted(len(channels), 'channel')}: "
+        f"{', '.join(channels) or '-'}"
     )
     for warning in _unsubscribe_warnings(config, channels):
         _echo(f"Warning: {warning}", file=sys.stderr)
@@ -815,7 +960,12 @@ def _check(args: argparse.Namespace) -> int:
         _print_table(("job", "schedule", "channels", "format", "next run"), rows)
         _print_next_runs(config, now)
     else:
-        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}.")
+        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}/ yet: add one file per job there.")
+    advice = warnings(config, channels)
+    if advice:
+        _echo(f"\n{_counted(len(advice), 'warning')}:")
+        for line in advice:
+            _echo(f"  - {line}")
     return 0
 
 
@@ -898,6 +1048,17 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     _echo("  ".join("-" * w for w in widths))
     for row in cells:
         _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _counted(number: int, noun: str, plural: str | None = None) -> str:
+    """ "1 delivery", "2 deliveries", "0 jobs": the number with the noun it agrees with."""
+    if number == 1:
+        return f"1 {noun}"
+    if plural is None:
+        plural = (
+            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+        )
+    return f"{number} {plural}"
 
 
 def _shown(path: Path) -> str:

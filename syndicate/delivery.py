@@ -228,6 +228,9 @@ async def deliver_due(
         heartbeat.cancel()
         await sender.flush()
         await sender.close()
+    # Each row counted once, in the state it ended in: a row retried three times is one.
+    outcomes.clear()
+    outcomes.update(state for row_id, state in sender.ended.items() if row_id not in sender.waiting)
     if sender.waiting:  # still queued: their server was down (the log says which)
         outcomes["waiting for their server"] = len(sender.waiting)
     return outcomes
@@ -263,6 +266,7 @@ class _Sender:
         self.started: set[int] = set()  # rows whose request started (written, where needed)
         self.lost: set[int] = set()  # rows another worker took over after our lease ran out
         self.waiting: set[int] = set()  # rows given back because their server was down
+        self.ended: dict[int, str] = {}  # each row's latest recorded state
         self.leases_until = time.monotonic() + policy.lease.total_seconds()
         self._pending: list[dict[str, Any]] = []  # outcomes not written yet
         self._pending_bounces: list[tuple[int, int | None]] = []  # (subscriber, limit)
@@ -680,6 +684,10 @@ class _Sender:
                 "b_detail": detail,
             }
         )
+        previous = self.ended.get(row.id)
+        if previous is not None:
+            self.outcomes[previous] -= 1
+        self.ended[row.id] = state
         self.outcomes[state] += 1
         if self.progress is not None:
             self.progress(row.channel, state)

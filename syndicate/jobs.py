@@ -44,6 +44,7 @@ from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_bo
 from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
+from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
 from syndicate.select import select_posts
 from syndicate.trickle import send_times
@@ -132,11 +133,13 @@ def run_job(
         run.outcome, run.finished_at = "edition", utcnow()
         run.detail = f"{len(posts)} posts, {queued} deliveries"
     log.info(
-        "job %s: edition %d with %d posts, %d deliveries queued",
+        "job %s: edition %d with %d post%s, %d deliver%s queued",
         job.name,
         edition.id,
         len(posts),
+        "" if len(posts) == 1 else "s",
         queued,
+        "y" if queued == 1 else "ies",
     )
     return JobOutcome(job.name, edition.id, len(posts), queued)
 
@@ -459,6 +462,7 @@ def _edition_view(
         timezone=config.site.timezone.key,
         created_at=edition.created_at or utcnow(),
         posts=tuple(views),
+        archive_url=links.view(job.name, edition.id) if links is not None else None,
     )
 
 
@@ -476,7 +480,7 @@ def post_view(
         key=f"p{post.id}",
         title=post.title,
         url=post.url or publisher_url,
-        excerpt=post.excerpt,
+        excerpt=lead_text(post.excerpt, post.title),
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
         image_url=post.image_url,

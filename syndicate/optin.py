@@ -33,6 +33,7 @@ from syndicate.db.models import (
 )
 from syndicate.db.session import Database
 from syndicate.render.email import make_message_id, parse_mailbox
+from syndicate.render.locale import translator
 from syndicate.subscribers import normalize_address
 from syndicate.tokens import TokenError, make_token, read_token
 
@@ -189,9 +190,17 @@ def confirmation_message(
     lists: Iterable[str],
     confirm_url: str,
     now: datetime,
+    locale: str = "en",
 ) -> EmailMessage:
-    """The mail with the confirmation link, in plain text and HTML."""
-    context = {"site_name": site_name, "lists": list(lists), "confirm_url": confirm_url}
+    """The mail with the confirmation link, in plain text and HTML, in `locale`'s language."""
+    _ = translator(locale)
+    context = {
+        "site_name": site_name,
+        "lists": list(lists),
+        "confirm_url": confirm_url,
+        "lang": locale.strip().replace("_", "-") or "en",
+        "_": _,
+    }
     sender_address = parse_mailbox(sender)
     message_id = make_message_id(f"confirm-{secrets.token_hex(8)}", recipient, sender)
     mime = MimeMessage(policy=policy.SMTP)
@@ -199,7 +208,9 @@ def confirmation_message(
     mime["Date"] = format_datetime(now)
     mime["From"] = sender_address
     mime["To"] = recipient
-    mime["Subject"] = f"{' '.join(site_name.split())}: please confirm your subscription"
+    mime["Subject"] = _(
+        "%(site)s: please confirm your subscription", site=" ".join(site_name.split())
+    )
     mime["Auto-Submitted"] = "auto-generated"
     mime.set_content(env.get_template("web/confirm_email.txt").render(context))
     mime.add_alternative(env.get_template("web/confirm_email.html").render(context), subtype="html")

@@ -4,23 +4,28 @@ by job, channel and state, with their problems."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from syndicate.config import Config
-from syndicate.db.models import Delivery, DeliveryState, PausedTarget, Source
+from syndicate.config import Config, format_duration
+from syndicate.db.models import Delivery, DeliveryState, PausedTarget, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.redaction import redact, redact_url
 
 __all__ = [
+    "FanOut",
     "SourceHealth",
+    "Waiting",
     "delivery_table",
+    "finished_fanouts",
     "paused_targets",
     "recent_problems",
     "source_health",
+    "waiting_deliveries",
 ]
 
+_WHY_CHARS = 160  # of a delivery's last error, as the reason it waits
 _ORDER = {state: index for index, state in enumerate(DeliveryState.ALL)}
 
 
@@ -117,3 +122,122 @@ def paused_targets(db: Database, *, channel: str | None = None) -> list[tuple[st
             (row.channel, row.target, row.paused_at.strftime("%Y-%m-%d %H:%M UTC"), row.reason)
             for row in session.scalars(query)
         ]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Queued deliveries of one job and channel that wait for the same reason."""
+
+    job: str
+    channel: str
+    count: int
+    why: str
+    next_try: datetime  # aware, UTC: the earliest of them
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """An edition's deliveries on one channel, all ended: how many in each state."""
+
+    job: str
+    edition_id: int
+    channel: str
+    counts: dict[str, int]
+
+
+_UNDONE = (DeliveryState.QUEUED, DeliveryState.CLAIMED, DeliveryState.SENDING)
+
+
+def waiting_deliveries(
+    db: Database, config: Config, *, job: str | None = None, channel: str | None = None
+) -> list[Waiting]:
+    """Why queued deliveries wait (their server, a retry, a pause, quiet hours, spacing) and
+    when they will next be tried."""
+    query = select(
+        Delivery.job, Delivery.channel, Delivery.target, Delivery.error, Delivery.next_attempt_at
+    ).where(Delivery.state == DeliveryState.QUEUED)
+    if job:
+        query = query.where(Delivery.job == job)
+    if channel:
+        query = query.where(Delivery.channel == channel)
+    with db.session() as session:
+        rows = list(session.execute(query))
+        paused = {
+            (row.channel, row.target): row.reason for row in session.scalars(select(PausedTarget))
+        }
+    now = utcnow()
+    groups: dict[tuple[str, str, str], list[datetime]] = {}
+    for job_, channel_, target, error, next_at in rows:
+        next_at = _aware(next_at)
+        why = _why_waiting(config, job_, error, next_at, now, paused.get((channel_, target)))
+        groups.setdefault((job_, channel_, why), []).append(next_at)
+    return [
+        Waiting(job_, channel_, len(times), why, min(times))
+        for (job_, channel_, why), times in sorted(groups.items())
+    ]
+
+
+def _why_waiting(
+    config: Config,
+    job: str,
+    error: str | None,
+    next_at: datetime,
+    now: datetime,
+    paused: str | None,
+) -> str:
+    if paused is not None:
+        return f"paused ({redact(paused)}): `syndicate resume` sends again"
+    if error:
+        text = redact(" ".join(error.split()))[:_WHY_CHARS]
+        if text.startswith("waiting:"):
+            return f"its server cannot be reached: {text.removeprefix('waiting:').strip()}"
+        return f"to be retried after: {text}"
+    if next_at <= now:
+        return "due: the next delivery pass sends it"
+    settings = config.jobs.get(job)
+    if settings is not None and settings.quiet_hours is not None:
+        start, end = settings.quiet_hours
+        local = now.astimezone(config.site.timezone).time()
+        inside = start <= local < end if start < end else local >= start or local < end
+        if inside:
+            return f"quiet hours ({start:%H:%M}-{end:%H:%M})"
+    if settings is not None and settings.spacing is not None:
+        return f"spacing: one post every {format_duration(settings.spacing)}"
+    if settings is not None and settings.local_time:
+        return "the subscriber's own local hour"
+    return "scheduled for later"
+
+
+def finished_fanouts(db: Database, since: datetime, told: set[tuple[int, str]]) -> list[FanOut]:
+    """Editions with a delivery on a channel touched since `since` whose deliveries there
+    have all ended, and are not in `told` ((edition id, channel) pairs, added to)."""
+    touched = (
+        select(Delivery.edition_id, Delivery.channel)
+        .where(Delivery.updated_at >= since)
+        .distinct()
+        .subquery()
+    )
+    query = (
+        select(Delivery.job, Delivery.edition_id, Delivery.channel, Delivery.state, func.count())
+        .join(
+            touched,
+            (touched.c.edition_id == Delivery.edition_id) & (touched.c.channel == Delivery.channel),
+        )
+        .group_by(Delivery.job, Delivery.edition_id, Delivery.channel, Delivery.state)
+    )
+    with db.session() as session:
+        rows = list(session.execute(query))
+    editions: dict[tuple[str, int, str], dict[str, int]] = {}
+    for job, edition_id, channel, state, count in rows:
+        editions.setdefault((job, edition_id, channel), {})[state] = count
+    finished = []
+    for (job, edition_id, channel), counts in sorted(editions.items()):
+        if (edition_id, channel) in told or any(state in counts for state in _UNDONE):
+            continue
+        told.add((edition_id, channel))
+        finished.append(FanOut(job, edition_id, channel, counts))
+    return finished
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -25,6 +25,7 @@ from syndicate.db.session import Database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
+from syndicate.report import finished_fanouts
 from syndicate.slots import (
     MISFIRE_GRACE,
     count_fires,
@@ -155,7 +156,11 @@ class Clock:
             if latest is None:
                 continue
             missed = count_fires(trigger, last_run, latest, cap=MISSED_COUNTED + 1)
-            log.warning(
+            # After a `run --once` or `send` (a run off the schedule), one slot passing
+            # before `run` starts is the ordinary way to begin, not something to warn of.
+            manual = latest_fire_since(trigger, last_run - timedelta(seconds=1), last_run) is None
+            log.log(
+                logging.INFO if manual and missed == 1 else logging.WARNING,
                 "job %s: %s while syndicate was stopped (the last at %s); running it once now",
                 job.name,
                 _runs_missed(missed),
@@ -265,14 +270,31 @@ class Clock:
     async def _deliver_forever(self) -> None:
         # Alone, a worker looks for work often; beside the clock it is woken when a job runs.
         tick = RETRY_TICK if self.fire else WORKER_TICK
+        started, told = datetime.now(UTC), set()
         while not self._stop.is_set():
             try:
-                await deliver_due(self.db, self.config, self.channels, stopping=self._stop)
+                if await deliver_due(self.db, self.config, self.channels, stopping=self._stop):
+                    await self._tell_finished(started, told)
             except Exception:
                 log.exception("delivery pass failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._work.wait(), tick.total_seconds())
             self._work.clear()
+
+    async def _tell_finished(self, since: datetime, told: set[tuple[int, str]]) -> None:
+        """One log line for each edition whose deliveries on a channel have all ended."""
+        finished = await self.db.call_patiently(
+            lambda: finished_fanouts(self.db, since, told), doing="counting deliveries"
+        )
+        for fanout in finished:
+            counts = ", ".join(f"{n} {state}" for state, n in sorted(fanout.counts.items()))
+            log.info(
+                "job %s: edition %d on %s done: %s",
+                fanout.job,
+                fanout.edition_id,
+                fanout.channel,
+                counts,
+            )
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

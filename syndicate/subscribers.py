@@ -59,6 +59,7 @@ class ImportReport:
     subscribed: int = 0  # already known, newly on this list
     unchanged: int = 0  # already on this list
     invalid: list[InvalidAddress] = field(default_factory=list)
+    notice: str = ""  # how the file was read, when not as plain UTF-8
 
 
 @dataclass(frozen=True)
@@ -208,14 +209,50 @@ def _check_timezone(timezone: str | None) -> None:
             ) from None
 
 
+_SAVE_AS_UTF8 = (
+    'save it as UTF-8 and import it again (Excel: File > Save As > "CSV UTF-8 (Comma '
+    'delimited)"; LibreOffice: Save As CSV, "Edit filter settings", character set "Unicode '
+    '(UTF-8)").'
+)
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _decoded(data: bytes, path: Path, report: ImportReport) -> str:
+    """UTF-8 (with or without its BOM); else Windows-1252, what Excel saves by default in
+    Indonesia and Western Europe, said in the report; anything else refused."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" not in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+        else:
+            report.notice = (
+                "The file is not UTF-8; it was read as Windows-1252 (what Excel saves by "
+                "default): check that names with accents came through."
+            )
+            return text
+    raise SubscriberError(f"{path}: is neither UTF-8 nor Windows-1252 text; {_SAVE_AS_UTF8}")
+
+
+def _delimiter(text: str) -> str:
+    """The separator the header line uses most: "," or, from Excel in many languages, ";"."""
+    header = text.split("\n", 1)[0]
+    counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else ","
+
+
 def _read_rows(path: Path, report: ImportReport) -> Iterator[dict[str, str | None]]:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        data = path.read_bytes()
     except OSError as error:
         raise SubscriberError(f"{path}: cannot be read ({error.strerror}).") from None
-    except UnicodeDecodeError:
-        raise SubscriberError(f"{path}: is not UTF-8 text.") from None
-    reader = csv.DictReader(io.StringIO(text))
+    text = _decoded(data, path, report)
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
     columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
     if "email" not in columns:
         raise SubscriberError(f'{path}: the first line must name the columns, with one "email".')

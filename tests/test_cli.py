@@ -140,7 +140,14 @@ def test_init_writes_settings_and_jobs_and_leaves_existing_files_alone(
     folder = tmp_path / "mysite"
     assert run("init", str(folder)).code == 0
     settings = folder / "syndicate.toml"
-    assert settings.read_text() == bundled_path("config.example.toml").read_text()
+    example = bundled_path("config.example.toml").read_text()
+    written = settings.read_text()
+    # The example, with the Telegram table (which needs a token) commented out.
+    assert "\n[channels.telegram]" in example and "\n# [channels.telegram]" in written
+    same = [line for line in example.splitlines()[1:] if "telegram" not in line.lower()]
+    assert [line for line in written.splitlines()[1:] if "telegram" not in line.lower()][
+        : len(same) // 2
+    ] == same[: len(same) // 2]
     assert sorted(p.name for p in (folder / "jobs").iterdir()) == [
         "kilat.toml",
         "pagi.toml",
@@ -156,21 +163,35 @@ def test_init_writes_settings_and_jobs_and_leaves_existing_files_alone(
     assert (folder / "jobs" / "pagi.toml").read_text() == "# my job\n"
 
 
-def test_check_on_a_new_site_names_the_missing_telegram_token_until_it_is_set(
+def test_a_new_site_passes_check_at_once_and_telegram_waits_for_its_token(
     run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     folder = tmp_path / "mysite"
     run("init", str(folder))
-    settings = str(folder / "syndicate.toml")
+    settings = folder / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    assert not text.startswith("# syndicate settings. Copy this file")
+    assert "@BotFather" in text and "administrator" in text and "chat_id" in text
 
-    assert "TELEGRAM_BOT_TOKEN" in run("--config", settings, "check").one_sentence()
-
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
-    check = run("--config", settings, "check")
+    check = run("--config", str(settings), "check")
     assert check.code == 0, check.err
     assert "Settings OK" in check.out
     assert {"kilat", "pagi", "sore"} <= {line.split()[0] for line in check.out.splitlines() if line}
+
+    # Following the guide: uncomment the table, point the jobs back at Telegram.
+    table = text[text.index("# [channels.telegram]") :].split("\n\n", 1)[0]
+    settings.write_text(text.replace(table, table.replace("# ", "", 3).replace("\n# ", "\n")))
+    for name in ("kilat", "sore"):
+        job = folder / "jobs" / f"{name}.toml"
+        job.write_text(
+            re.sub(r"channels = .*", 'channels = ["telegram"]', job.read_text("utf-8"), count=1)
+        )
+    assert "TELEGRAM_BOT_TOKEN" in run("--config", str(settings), "check").one_sentence()
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    check = run("--config", str(settings), "check")
+    assert check.code == 0, check.err
+    assert "telegram" in check.out.splitlines()[1]
 
 
 def test_check_warns_when_no_server_answers_the_unsubscribe_links(
@@ -338,3 +359,171 @@ def test_fetch_reports_new_posts_and_a_broken_source_without_failing(
     assert "warta" not in fetch.err
     again = run("--config", str(settings), "fetch")
     assert "2 sources fetched: 0 new posts, 1 failed." in again.out
+
+
+# --- check's warnings, and the command line as a new editor meets it -------------------
+
+BIG_DIGEST = """\
+schedule = "0 6 * * *"
+channels = ["newsletter"]
+format = "digest"
+
+[select]
+new = 120
+"""
+
+
+def test_check_warns_about_what_works_today_but_will_hurt(site: Run, demo: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    (demo / "dkim.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    settings = demo / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    outbox = 'type = "outbox"\nmedium = "email"\npath = "outbox/newsletter"'
+    assert outbox in text
+    text = text.replace(
+        outbox,
+        'type = "email"\nsmtp_url = "smtp://127.0.0.1:2525"\n'
+        'dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"',
+    )
+    settings.write_text(text + '\n[web]\nadmin_user = "redaksi"\nadmin_password = "x"\n')
+    (demo / "jobs" / "besar.toml").write_text(BIG_DIGEST, encoding="utf-8")
+    (demo / "jobs" / "malam.tml").write_text(BIG_DIGEST, encoding="utf-8")
+
+    check = site("check")
+
+    assert check.code == 0, check.err
+    assert "4 warnings:" in check.out
+    assert "1024-bit key" in check.out and "2048" in check.out
+    assert "admin_password is only 1 characters" not in check.out
+    assert "admin_password is only 1 character:" in check.out
+    assert "malam.tml is not read" in check.out and "malam.toml" in check.out
+    assert "besar.toml: up to 120 posts" in check.out
+    assert "pagi.toml" not in check.out.split("warnings:")[1]  # new = 10 fits
+
+
+def test_check_without_warnings_says_nothing_about_them(site: Run) -> None:
+    check = site("check")
+    assert check.code == 0, check.err
+    assert "warning" not in check.out
+
+
+def test_run_once_exits_1_with_one_line_when_deliveries_failed(site: Run, demo: Path) -> None:
+    from tests.smtpserver import SmtpServer
+
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    settings = demo / "syndicate.toml"
+    text = settings.read_text(encoding="utf-8")
+    outbox = 'type = "outbox"\nmedium = "email"\npath = "outbox/newsletter"'
+    with SmtpServer() as server:
+        settings.write_text(text.replace(outbox, f'type = "email"\nsmtp_url = "{server.url}"'))
+        server.fail_next("RCPT", "550 5.1.1 No such user", times=100)
+
+        run = site("run", "--once")
+
+    assert run.code == 1, (run.out, run.err)
+    lines = [line for line in run.err.splitlines() if line.startswith("syndicate:")]
+    assert len(lines) == 1, run.err
+    assert re.fullmatch(r"syndicate: (\d+) of \1 deliveries failed \(see .*\)\.", lines[0])
+    assert "Traceback" not in run.err
+
+
+def test_run_once_exits_0_when_everything_was_delivered(site: Run, demo: Path) -> None:
+    (demo / "jobs" / "malam.toml").write_text(MALAM, encoding="utf-8")
+    run = site("run", "--once")
+    assert run.code == 0, run.err
+    assert "syndicate:" not in run.err
+
+
+def test_config_is_accepted_after_the_command_too(run: Run, demo: Path) -> None:
+    settings = str(demo / "syndicate.toml")
+    before = run("--config", settings, "deliveries")
+    after = run("deliveries", "--config", settings)
+    assert after.code == 0, after.err
+    assert after.out == before.out
+    assert run("subscribers", "list", "--config", settings).code == 0
+
+
+def test_a_list_no_channel_mails_is_refused_unless_new_list(site: Run) -> None:
+    refused = site("subscribers", "add", "wulan@example.org", "--list", "newsleter")
+    sentence = refused.one_sentence()
+    assert '"newsleter"' in sentence and "newsletter" in sentence and "--new-list" in sentence
+    assert "wulan@example.org" not in site("subscribers", "list").out
+
+    added = site("subscribers", "add", "wulan@example.org", "--list", "newsleter", "--new-list")
+    assert added.code == 0, added.err
+    assert "wulan@example.org\tnewsleter" in site("subscribers", "list").out
+
+
+def test_a_closed_pipe_is_a_quiet_exit(demo: Path) -> None:
+    import subprocess
+    import sys
+
+    for number in range(600):  # more output than a pipe holds: the writer meets the closed end
+        (demo / "jobs" / f"job{number:03}.toml").write_text(MALAM, encoding="utf-8")
+    command = [sys.executable, "-m", "syndicate", "--config", str(demo / "syndicate.toml")]
+    process = subprocess.Popen([*command, "check"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # what `| head -1` does
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 0, errors
+    assert first.startswith(b"Settings OK")
+    assert errors == ""
+
+
+def test_a_port_in_use_is_one_sentence_naming_the_port_and_the_setting(
+    site: Run, demo: Path
+) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = demo / "syndicate.toml"
+        settings.write_text(settings.read_text() + f"\n[web]\nport = {port}\n")
+        sentence = site("serve").one_sentence()
+    assert f"Port {port} on 127.0.0.1 is already in use" in sentence
+    assert "[web] port" in sentence and "Errno" not in sentence
+
+
+def test_a_read_only_database_names_the_file_and_the_fix(
+    site: Run, demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from sqlalchemy import create_engine, text
+
+    from syndicate.cli import _report
+
+    database = demo / "syndicate.db"
+    # SQLite's own error for a file it may not write, from a connection opened read-only.
+    engine = create_engine(f"sqlite:///file:{database}?mode=ro&uri=true")
+    with pytest.raises(Exception) as caught, engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x int)"))
+    engine.dispose()
+    args = argparse.Namespace(config=str(demo / "syndicate.toml"), verbose=False)
+    capsys.readouterr()
+    assert _report(caught.value, args) == 2
+    sentence = capsys.readouterr().err.strip()
+    assert "readonly" in sentence and str(database) in sentence
+    assert "write access" in sentence and "chown" in sentence
+    assert len(sentence.splitlines()) == 1
+
+
+def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:
+    settings = demo / "syndicate.toml"
+    feed = next(line for line in settings.read_text().splitlines() if "sample-feed" in line)
+    settings.write_text(settings.read_text().replace(feed, 'url = "http://127.0.0.1:9/feed.xml"'))
+    fetch = run("--config", str(settings), "fetch")
+    assert fetch.err.count("could not connect") == 1, fetch.err
+    assert "1 source fetched: 0 new posts, 1 failed." in fetch.out

@@ -11,6 +11,8 @@ import asyncio
 import base64
 import email
 import re
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -26,7 +28,7 @@ from sqlalchemy import select
 
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
-from syndicate.config import Config, load_config
+from syndicate.config import Config, ConfigError, load_config
 from syndicate.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from syndicate.db.session import Database, open_database
 from syndicate.delivery import DeliveryPolicy, deliver_due
@@ -246,13 +248,26 @@ def test_451_on_data_is_retried_and_then_sent_once(make_site) -> None:
     site.run()
     site.smtp.fail_next("DATA", "451 4.7.1 Greylisted, come back later")
 
-    assert site.deliver(wait=5) == {"queued": 1, "sent": 2}
+    assert site.deliver(wait=5) == {"sent": 2}  # each row counted once, where it ended
 
     assert Counter(to for m in site.smtp.messages for to in m.envelope_to) == {
         "sari@example.org": 1,
         "budi@example.org": 1,
     }
     assert {row.state for row in site.rows().values()} == {DeliveryState.SENT}
+
+
+def test_the_counts_of_a_run_with_retries_add_up_to_the_deliveries(make_site) -> None:
+    site = make_site("connections = 1")
+    addresses = [f"pembaca{n}@example.org" for n in range(7)]
+    site.subscribe(*addresses)
+    site.run()
+    site.smtp.fail_next("RCPT", "451 4.3.0 Try again later", times=14)
+
+    counts = site.deliver(wait=10)
+
+    assert sum(counts.values()) == 7, counts
+    assert counts == {"sent": 7}
 
 
 def test_550_on_one_recipient_of_many_fails_only_that_one_and_bounces_it(make_site) -> None:
@@ -437,6 +452,121 @@ def test_dkim_signature_verifies_against_the_public_key(make_site, tmp_path: Pat
     assert not dkim.verify(added + received.data[unsubscribe:], dnsfunc=dns)
 
 
+def test_dkim_oversigns_every_signed_header_and_always_signs_reply_to(
+    make_site, tmp_path: Path
+) -> None:
+    pytest.importorskip("cryptography", reason="cryptography makes the test key")
+    _path, record = _rsa_key(tmp_path)
+    site = make_site(
+        'dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"\n'
+        'reply_to = "redaksi@kabarpilihan.example.id"'
+    )
+    site.subscribe("sari@example.org")
+    site.run()
+    assert site.deliver() == {"sent": 1}
+    (received,) = site.smtp.messages
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        return record if name == b"kabar._domainkey.kabarpilihan.example.id." else b""
+
+    assert dkim.verify(received.data, dnsfunc=dns)
+    signature = " ".join(received.message["DKIM-Signature"].split())
+    listed = [name.strip() for name in re.search(r"h=([^;]+)", signature).group(1).split(":")]
+    for header in ("from", "to", "subject", "date", "reply-to", "content-type", "message-id"):
+        assert listed.count(header) == 2, (header, listed)  # once present, once more
+    head = received.data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    body = received.data[len(head) :]
+    for added in (
+        b"Subject: Hadiah untuk Anda\r\n",
+        b"Reply-To: penipu@evil.example\r\n",
+        b"To: lain@example.org\r\n",
+        b"Content-Type: text/plain\r\n",
+        b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n",
+    ):
+        assert not dkim.verify(head + added + body, dnsfunc=dns), added
+
+
+def test_dkim_keys_under_1024_bits_are_refused_in_one_sentence(make_site, tmp_path: Path) -> None:
+    # cryptography refuses to make so short a key; openssl still does.
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl makes the 512-bit test key")
+    key = subprocess.run([openssl, "genrsa", "512"], capture_output=True, check=True).stdout
+    (tmp_path / "dkim.pem").write_bytes(key)
+    with pytest.raises(ConfigError) as caught:
+        make_site('dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"')
+    message = str(caught.value)
+    assert "dkim_private_key" in message and "512-bit" in message and "2048" in message
+    assert len(message.strip().splitlines()) == 1
+
+
+def test_deliveries_say_why_queued_rows_wait_and_when_they_are_tried_next(
+    make_site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syndicate.cli import main
+    from syndicate.report import waiting_deliveries
+
+    site = make_site("connections = 1")
+    site.subscribe("sari@example.org", "budi@example.org")
+    site.run()
+    site.smtp.down()
+    assert site.deliver() == {"waiting for their server": 2}
+
+    (waiting,) = waiting_deliveries(site.db, site.config)
+    assert (waiting.job, waiting.channel, waiting.count) == ("pagi", "newsletter", 2)
+    assert waiting.why.startswith("its server cannot be reached")
+    assert "cannot reach" in waiting.why
+    rows = site.rows().values()
+    assert waiting.next_try == min(row.next_attempt_at for row in rows)
+
+    capsys.readouterr()
+    assert main(["deliveries", "--config", str(tmp_path / "syndicate.toml")]) == 0
+    shown = capsys.readouterr().out
+    assert "Waiting (times in " in shown and "next try" in shown
+    line = next(line for line in shown.splitlines() if "its server cannot be reached" in line)
+    assert line.split()[:3] == ["pagi", "newsletter", "2"]
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", line)
+
+    site.smtp.up()
+    assert site.deliver(wait=10) == {"sent": 2}
+    assert waiting_deliveries(site.db, site.config) == []
+
+
+def test_a_row_waiting_for_its_retry_says_the_answer_it_got(make_site) -> None:
+    from syndicate.report import waiting_deliveries
+
+    site = make_site()
+    site.subscribe("sari@example.org")
+    site.run()
+    site.smtp.fail_next("RCPT", "451 4.3.0 Mailbox busy, try later")
+    assert site.deliver() == {"queued": 1}
+    (waiting,) = waiting_deliveries(site.db, site.config)
+    assert waiting.why.startswith("to be retried after:") and "451 4.3.0" in waiting.why
+    assert waiting.next_try == next(iter(site.rows().values())).next_attempt_at
+
+
+def test_a_finished_fan_out_is_told_once_with_its_counts(make_site) -> None:
+    from syndicate.report import finished_fanouts
+
+    site = make_site("bounce_after = 1")
+    site.subscribe("sari@example.org", "budi@example.org", "wulan@example.org")
+    outcome = site.run()
+    since, told = datetime.now(UTC), set()
+    site.smtp.fail_next("RCPT", "550 5.1.1 No such user")
+    assert finished_fanouts(site.db, since, told) == []  # nothing touched yet
+
+    assert site.deliver() == {"sent": 2, "failed": 1}
+
+    (fanout,) = finished_fanouts(site.db, since, told)
+    assert (fanout.job, fanout.edition_id, fanout.channel) == (
+        "pagi",
+        outcome.edition_id,
+        "newsletter",
+    )
+    assert fanout.counts == {"sent": 2, "failed": 1}
+    assert finished_fanouts(site.db, since, told) == []
+
+
 def test_parsed_back_messages_are_plain_email_objects(make_site) -> None:
     site = make_site()
     site.subscribe("sari@example.org")
@@ -482,3 +612,16 @@ def test_one_run_that_waits_sends_once_the_server_is_back(make_site) -> None:
     finally:
         back.join()
     assert {row.attempts for row in site.rows().values()} == {1}
+
+
+def test_connecting_to_the_smtp_server_is_logged_once_a_run(
+    make_site, caplog: pytest.LogCaptureFixture
+) -> None:
+    site = make_site("connections = 4\nmax_per_second = 1000")
+    site.subscribe(*(f"pembaca{n}@example.org" for n in range(12)))
+    site.run()
+    with caplog.at_level("INFO", logger="syndicate.channels.email"):
+        assert site.deliver() == {"sent": 12}
+    assert site.smtp.connections > 1  # the pool opened several
+    connected = [r for r in caplog.records if "connected to" in r.getMessage()]
+    assert [r.levelname for r in connected].count("INFO") == 1

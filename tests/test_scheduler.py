@@ -366,3 +366,25 @@ def test_jobs_fire_on_schedule_while_a_feed_drips(tmp_path: Path) -> None:
     assert still_dripping, "the drip was over before the jobs ran: the test proved nothing"
     assert "the poll is still running" in stderr
     assert process.returncode == 0, stderr
+
+
+def test_the_slot_after_a_run_once_is_caught_up_without_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = _new_york_clock(tmp_path, "0 * * * *")
+    clock.channels = build_channels(clock.config)
+    by_hand = datetime(2027, 1, 4, 14, 55, 12, tzinfo=UTC)  # `run --once`, off the schedule
+    _ran(clock, by_hand)
+    with caplog.at_level(logging.INFO, logger="syndicate.scheduler"):
+        asyncio.run(clock._catch_up(now=by_hand + timedelta(minutes=7)))
+    (said,) = [r for r in caplog.records if "missed" in r.getMessage()]
+    assert said.levelname == "INFO" and "1 run missed" in said.getMessage()
+    assert _slots_run(clock) == [by_hand, datetime(2027, 1, 4, 15, 0, tzinfo=UTC)]
+
+    # Slots missed after a scheduled run, or several after a run by hand, still warn.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="syndicate.scheduler"):
+        asyncio.run(clock._catch_up(now=by_hand + timedelta(hours=3)))
+    (said,) = [r for r in caplog.records if "missed" in r.getMessage()]
+    assert said.levelname == "WARNING" and "2 runs missed" in said.getMessage()
+    clock.db.dispose()

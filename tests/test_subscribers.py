@@ -24,6 +24,19 @@ url = "{database_url}"
 
 [scheduler]
 jobs_dir = "jobs"
+
+# The lists the tests use are mailed by a channel, so `--list` takes them as they are.
+[channels.newsletter]
+type = "outbox"
+medium = "email"
+path = "outbox"
+list = "newsletter"
+
+[channels.pagi]
+type = "outbox"
+medium = "email"
+path = "outbox"
+list = "pagi"
 """
 
 
@@ -152,7 +165,7 @@ def test_import_reports_bad_rows_by_line_and_adds_each_address_once(
     assert imported.code == 0, imported.err
     bad = len(readers.bad_lines)
     assert imported.out == (
-        f"{len(readers.unique) - 1} new subscribers, 1 existing ones added to newsletter, "
+        f"{len(readers.unique) - 1} new subscribers, 1 existing one added to newsletter, "
         f"{readers.duplicates} already there, {bad} rejected.\n"
     )
     reported = {int(n): rest for n, rest in re.findall(r"line (\d+): (.*)", imported.err)}
@@ -182,6 +195,49 @@ def test_import_without_an_email_column_is_refused_in_one_sentence(
     export.write_text("name,mail\nSari,sari@example.org\n", encoding="utf-8")
     message = syndicate("subscribers", "import", str(export), "--list", "newsletter").one_sentence()
     assert "export.csv" in message and '"email"' in message
+    assert table(syndicate("subscribers", "list")) == []
+
+
+def test_a_semicolon_separated_windows_1252_file_from_excel_is_read_with_a_notice(
+    syndicate: Syndicate, tmp_path: Path
+) -> None:
+    export = tmp_path / "pelanggan.csv"
+    export.write_bytes(
+        "email;name\r\nsari@example.org;Sári Dewi\r\nbudi@example.org;Budi\r\n".encode("cp1252")
+    )
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert imported.code == 0, imported.err
+    assert "2 new subscribers" in imported.out
+    assert "read as Windows-1252" in imported.err
+    assert table(syndicate("subscribers", "list"))[0][0] == "budi@example.org"
+    assert {row[0] for row in table(syndicate("subscribers", "list"))} == {
+        "sari@example.org",
+        "budi@example.org",
+    }
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+def test_the_delimiter_is_found_from_the_header(
+    syndicate: Syndicate, tmp_path: Path, delimiter: str
+) -> None:
+    export = tmp_path / "export.csv"
+    rows = ["email", "name"], ["sari@example.org", "Sari, Dewi"], ["budi@example.org", "Budi"]
+    with export.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file, delimiter=delimiter).writerows(rows)
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert imported.code == 0, imported.err
+    assert "2 new subscribers" in imported.out and "0 rejected" in imported.out
+    assert imported.err == ""  # UTF-8: no notice
+
+
+def test_a_file_in_another_encoding_is_refused_saying_how_to_save_utf8(
+    syndicate: Syndicate, tmp_path: Path
+) -> None:
+    export = tmp_path / "unicode.csv"
+    export.write_bytes("email\tname\nsari@example.org\tSari\n".encode("utf-16"))
+    message = syndicate("subscribers", "import", str(export), "--list", "newsletter").one_sentence()
+    assert "unicode.csv" in message and "neither UTF-8 nor Windows-1252" in message
+    assert "CSV UTF-8" in message
     assert table(syndicate("subscribers", "list")) == []
 
 

@@ -331,6 +331,25 @@ def test_requeue_needs_the_csrf_token(live_sqlite: LiveSite) -> None:
         assert session.get(Delivery, row.id).state == "queued"
 
 
+def test_the_dashboard_says_why_deliveries_wait_and_when_they_are_tried(
+    live_sqlite: LiveSite,
+) -> None:
+    site, browser = live_sqlite, client(live_sqlite)
+    add_subscriber(site.db, "sari@example.org", "newsletter")
+    site.smtp.fail_next("RCPT", "451 4.3.0 Mailbox busy, try later")
+    site.run("pagi")
+    site.deliver()
+    assert site.deliveries()[0].state == "queued"
+    login(browser)
+    page = browser.get("/admin").text
+    waiting = page[page.index('id="waiting"') :].split("</section>", 1)[0]
+    assert "to be retried after:" in waiting and "451 4.3.0 Mailbox busy" in waiting
+    row = (
+        r"<td>pagi</td><td>newsletter</td><td>1</td><td><time datetime=\"[^\"]+\">[-\d]+ \d\d:\d\d"
+    )
+    assert re.search(row, waiting)
+
+
 def test_csv_import_and_search_in_the_dashboard(live: LiveSite, tmp_path: Path) -> None:
     site, browser = live, client(live)
     login(browser)
@@ -345,6 +364,30 @@ def test_csv_import_and_search_in_the_dashboard(live: LiveSite, tmp_path: Path) 
     found = browser.get("/admin/subscribers", params={"q": "SARI"})
     assert "sari@example.org" in found.text and "budi@example.org" not in found.text
     assert site.lists_of("budi@example.org") == {"mingguan"}
+
+
+def test_a_csv_upload_in_another_encoding_names_the_file_once(live: LiveSite) -> None:
+    browser = client(live)
+    login(browser)
+    token = csrf_of(browser.get("/admin/subscribers").text)
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": token, "list": "mingguan"},
+        files={"csv": ("pelanggan.csv", "email\nsari@example.org\n".encode("utf-16"), "text/csv")},
+    )
+    assert answer.status_code == 400
+    assert answer.text.count("pelanggan.csv") == 1
+    assert "neither UTF-8 nor Windows-1252" in answer.text and "CSV UTF-8" in answer.text
+    assert "/tmp" not in answer.text and "the file" not in answer.text
+    token = csrf_of(answer.text)
+    excel = "email;name\r\nsari@example.org;Sári\r\n".encode("cp1252")
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": token, "list": "mingguan"},
+        files={"csv": ("pelanggan.csv", excel, "text/csv")},
+    )
+    assert answer.status_code == 200 and "1 new" in answer.text
+    assert "read as Windows-1252" in answer.text
 
 
 def test_admin_password_may_be_an_scrypt_or_pbkdf2_hash_or_the_word() -> None:

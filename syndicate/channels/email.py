@@ -140,9 +140,9 @@ class SmtpServerAddress:
 class DkimSigner:
     """Adds a DKIM-Signature (RFC 6376, rsa-sha256, relaxed/relaxed) made with dkimpy.
 
-    The headers below are signed when present; From and the List-Unsubscribe pair are
-    signed once more than they occur, so nobody can add a second one without breaking
-    the signature.
+    Every header below is signed, and oversigned: listed once more than it occurs, so
+    nobody can add a second Subject or a Reply-To (absent or not) without breaking the
+    signature. A key shorter than `MIN_BITS` is refused; `check` warns below `GOOD_BITS`.
     """
 
     selector: str
@@ -164,27 +164,40 @@ class DkimSigner:
         "MIME-Version",
         "Content-Type",
     )
-    OVERSIGNED: ClassVar[tuple[str, ...]] = ("From", "List-Unsubscribe", "List-Unsubscribe-Post")
+    MIN_BITS: ClassVar[int] = 1024  # RFC 8301: verifiers must not accept less
+    GOOD_BITS: ClassVar[int] = 2048  # what Gmail and RFC 8301 recommend
 
     def __post_init__(self) -> None:
         for what, value in (("selector", self.selector), ("domain", self.domain)):
             if not _DNS_LABELS.match(value):
                 raise ValueError(f'"{value}" is not a DKIM {what} (letters, digits, -, _ and .).')
+        if self.bits < self.MIN_BITS:
+            raise ValueError(
+                f"it is a {self.bits}-bit key, and receivers ignore DKIM keys under "
+                f"{self.MIN_BITS} bits; make a {self.GOOD_BITS}-bit one with "
+                f"`openssl genrsa -out dkim.pem {self.GOOD_BITS}` and publish its public key."
+            )
+
+    @property
+    def bits(self) -> int:
+        """The length of the key's modulus in bits."""
         try:
-            dkim.crypto.parse_pem_private_key(self.private_key)
+            key = dkim.crypto.parse_pem_private_key(self.private_key)
         except (dkim.crypto.UnparsableKeyError, ValueError, IndexError) as error:
             raise ValueError(f"it is not an RSA private key in PEM form ({error}).") from None
+        return int(key["modulus"]).bit_length()
 
     def sign(self, data: bytes) -> bytes:
         """The message with its DKIM-Signature header in front."""
-        head = data.split(b"\r\n\r\n", 1)[0].lower()
-        present = [
-            name.lower().encode()
-            for name in self.SIGNED
-            if head.startswith(name.lower().encode() + b":")
-            or b"\r\n" + name.lower().encode() + b":" in head
+        names = [
+            line.split(b":", 1)[0].strip().lower()
+            for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+            if line[:1] not in (b" ", b"\t") and b":" in line
         ]
-        signed = present + [name.lower().encode() for name in self.OVERSIGNED]
+        signed = []
+        for name in self.SIGNED:
+            lowered = name.lower().encode()
+            signed += [lowered] * (names.count(lowered) + 1)
         signature = dkim.sign(
             data,
             self.selector.encode(),
@@ -345,6 +358,7 @@ class EmailChannel(Channel):
             parse_mailbox(unsubscribe_mailto).addr_spec if unsubscribe_mailto else None
         )
         self.dkim = dkim
+        self._told_connected = False  # said once a run; each further connection at DEBUG
         self.rate = SendRate(_limits(max_per_second, max_per_hour))
         self._pool = _ConnectionPool(connections, self._connect)
 
@@ -577,7 +591,9 @@ class EmailChannel(Channel):
             raise ChannelDown(
                 f'Email channel "{self.name}": cannot reach {self._where} ({_describe(error)}).'
             ) from None
-        logger.info("%s: connected to %s", self.name, self._where)
+        level = logging.DEBUG if self._told_connected else logging.INFO
+        self._told_connected = True
+        logger.log(level, "%s: connected to %s", self.name, self._where)
         return smtp
 
     def _start_tls(self, smtp: _TrackingSMTP) -> None:

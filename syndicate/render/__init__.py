@@ -53,3 +53,4 @@ class EditionView:
     timezone: str
     created_at: datetime  # aware
     posts: tuple[PostView, ...] = field(default_factory=tuple)
+    archive_url: str | None = None  # the edition's web copy, when the site serves one

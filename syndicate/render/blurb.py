@@ -29,6 +29,7 @@ from babel.dates import format_date, format_datetime
 
 from syndicate.channels.base import SocialPost
 from syndicate.render import Credit, EditionView, PostView
+from syndicate.render.locale import N_, translator
 from syndicate.render.safety import clean_telegram_html, safe_image_url, safe_url
 from syndicate.render.text import shorten, telegram_visible_length
 
@@ -52,9 +53,10 @@ DIGEST_EXCERPT_LIMIT = 200  # a digest item's excerpt is a teaser, not the artic
 POST_EXCERPT_LIMIT = 500
 ELLIPSIS = "…"
 
-_LABELS: Mapping[str, Mapping[str, str]] = {
-    "id": {"read_more": "Baca selengkapnya", "source": "Sumber", "more_at": "Selengkapnya di"},
-    "en": {"read_more": "Read more", "source": "Source", "more_at": "More at"},
+_LABELS: Mapping[str, str] = {
+    "read_more": N_("Read more"),
+    "source": N_("Source"),
+    "more_at": N_("More at"),
 }
 
 # render(title, excerpt) -> the finished Telegram HTML
@@ -62,8 +64,9 @@ _Render = Callable[[str, str], str]
 
 
 def telegram_labels(locale: str) -> Mapping[str, str]:
-    """The template words for `locale`: Indonesian for "id", "id_ID", ...; else English."""
-    return _LABELS["id"] if locale.lower().startswith("id") else _LABELS["en"]
+    """The template words in `locale`'s language, from its catalog; else English."""
+    translate = translator(locale)
+    return {key: translate(text) for key, text in _LABELS.items()}
 
 
 def render_telegram_post(

@@ -30,12 +30,13 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 from syndicate.channels.base import EmailMessage
-from syndicate.render import EditionView, PostView
+from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.locale import format_date, format_datetime, labels
 from syndicate.render.safety import clean_email_html, safe_image_url
 
 __all__ = [
     "EXCERPT_WORDS",
+    "HTML_LIMIT",
     "TEST_SUBJECT_PREFIX",
     "TOKENS",
     "Recipient",
@@ -43,6 +44,7 @@ __all__ = [
     "make_message_id",
     "parse_mailbox",
     "personalize",
+    "posts_that_fit",
     "render_edition",
     "shorten_excerpt",
 ]
@@ -52,6 +54,9 @@ logger = logging.getLogger(__name__)
 TEST_SUBJECT_PREFIX = "[TEST] "
 EXCERPT_WORDS = 60
 EXCERPT_CHARS = 420
+# Gmail hides everything after the first ~102 KB of a message's HTML, the unsubscribe
+# link included; a digest stays under this, with room for each subscriber's links.
+HTML_LIMIT = 90_000
 _TOKEN_PREFIX = "SYNDICATEx7"
 # Letters and underscores only: Jinja, premailer and lxml leave them alone in text and
 # attributes alike. The VIEW BEGIN/END pair wraps the view-in-browser link so it can be
@@ -111,10 +116,67 @@ class Recipient:
 
 
 def render_edition(
-    edition: EditionView, *, env: jinja2.Environment, template: str = "email/digest"
+    edition: EditionView,
+    *,
+    env: jinja2.Environment,
+    template: str = "email/digest",
+    html_limit: int = HTML_LIMIT,
 ) -> RenderedEdition:
-    """Render `{template}.html` and `{template}.txt` once, and inline the HTML's CSS once."""
-    context = _context(edition)
+    """Render `{template}.html` and `{template}.txt` once, and inline the HTML's CSS once.
+
+    When all the posts would make the HTML longer than `html_limit` bytes, only the first
+    ones that fit are shown, and the digest ends with "N more in the archive", linked.
+    """
+    rendered = _render(edition, env, template, len(edition.posts))
+    size = len(rendered.html.encode())
+    shown = len(edition.posts)
+    while size > html_limit and shown > 0:
+        shown = max(0, min(shown - 1, shown * html_limit // size))
+        rendered = _render(edition, env, template, shown)
+        size = len(rendered.html.encode())
+    if shown < len(edition.posts):
+        logger.info(
+            "edition %s: %d of %d posts fit in %d KB of HTML; the rest are in the archive",
+            edition.key,
+            shown,
+            len(edition.posts),
+            html_limit // 1000,
+        )
+    return rendered
+
+
+def posts_that_fit(env: jinja2.Environment, locale: str, html_limit: int = HTML_LIMIT) -> int:
+    """How many long posts (full excerpt, picture, long links) a digest shows at most."""
+    long_url = "https://www.example-news-site.co.id/" + "read/" * 12 + "a-long-headline-slug"
+    post = PostView(
+        key="p0",
+        title="A headline of a good length for a news story about the day's events " * 2,
+        url=long_url,
+        excerpt="word " * EXCERPT_WORDS,
+        publisher=Credit("An example news site", "https://www.example-news-site.co.id/"),
+        origin=Credit("The original outlet", long_url),
+        image_url=long_url + ".jpg",
+        published_at=datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")),
+    )
+    edition = EditionView(
+        key="e0",
+        job="check",
+        subject="check",
+        site_name="An example news site",
+        site_url="https://www.example-news-site.co.id/",
+        locale=locale,
+        timezone="UTC",
+        created_at=datetime(2024, 1, 1, tzinfo=ZoneInfo("UTC")),
+        posts=(post,) * 200,
+    )
+    shown = render_edition(edition, env=env, html_limit=html_limit).html.count("<h2")
+    return shown
+
+
+def _render(
+    edition: EditionView, env: jinja2.Environment, template: str, shown: int
+) -> RenderedEdition:
+    context = _context(edition, shown)
     html_source = env.get_template(f"{template}.html").render(context)
     text = env.get_template(f"{template}.txt").render(context)
     words = labels(edition.locale)
@@ -393,18 +455,22 @@ def shorten_excerpt(text: str, words: int = EXCERPT_WORDS, chars: int = EXCERPT_
     return " ".join(kept).rstrip(",;:.-–—(") + "…"
 
 
-def _context(edition: EditionView) -> dict[str, Any]:
+def _context(edition: EditionView, shown: int) -> dict[str, Any]:
     words = labels(edition.locale)
     site_name = _untokened(edition.site_name)
+    hidden = len(edition.posts) - shown
+    site_url = _http_url(edition.site_url) or ""
     return {
         "subject": _one_line(_untokened(edition.subject)),
         "site_name": site_name,
-        "site_url": _http_url(edition.site_url) or "",
+        "site_url": site_url,
         "lang": edition.locale.replace("_", "-"),
         "edition_date": format_date(edition.created_at, edition.locale, edition.timezone),
         "labels": words,
         "why_received": words["why_received"].replace("{site}", site_name),
-        "posts": [_post_context(post, edition) for post in edition.posts],
+        "posts": [_post_context(post, edition) for post in edition.posts[:shown]],
+        "more": words["more_in_archive"].replace("{count}", str(hidden)) if hidden else "",
+        "more_url": _http_url(edition.archive_url) or site_url,
         **TOKENS,
     }
 

@@ -7,9 +7,11 @@ and the site's signing secret.
 
 from __future__ import annotations
 
+import html
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -30,6 +32,7 @@ from syndicate.config import Config, bundled_path
 from syndicate.db.fit import holds
 from syndicate.db.session import Database
 from syndicate.links import Links
+from syndicate.render.locale import N_, Translate, format_datetime, translator
 from syndicate.render.templates import template_environment
 from syndicate.tokens import site_secret
 from syndicate.web.editors import session_generation
@@ -99,6 +102,27 @@ class Pages:
         return f"{self.base_path}{path}"
 
     @property
+    def lang(self) -> str:
+        """The site's language as <html lang> wants it: "id", "en-GB"."""
+        return self.config.site.locale.strip().replace("_", "-") or "en"
+
+    @property
+    def translate(self) -> Translate:
+        """`_` in the site's language, for every word a reader sees."""
+        return translator(self.config.site.locale)
+
+    def language(self) -> dict[str, Any]:
+        """What every template needs to speak the site's language: lang, _ and local_time."""
+        return {"lang": self.lang, "_": self.translate, "local_time": self.local_time}
+
+    def local_time(self, moment: datetime | None) -> str:
+        """A date and time in the site's zone and language: "9 Maret 2023 08.30"."""
+        if moment is None:
+            return "—"
+        site = self.config.site
+        return format_datetime(moment, site.locale, site.timezone.key)
+
+    @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 
@@ -126,6 +150,7 @@ class Pages:
         body = self.env.get_template(f"web/{template}").render(
             site_name=self.config.site.name,
             base_url=self.base_path,
+            **self.language(),
             csrf=csrf_token(self.secret, value, session.session_id if session else ""),
             admin=session.user if session else None,
             **context,
@@ -156,7 +181,9 @@ class Pages:
             field_value if isinstance(field_value, str) else None,
             session.session_id if session else "",
         ):
-            raise HTTPException(403, "This form has expired. Go back, reload the page, try again.")
+            raise HTTPException(
+                403, N_("This form has expired. Go back, reload the page, try again.")
+            )
         return form
 
     def admin_user(self, request: Request) -> str | None:
@@ -233,18 +260,29 @@ async def _error_page(request: Request, error: Exception) -> Response:
     pages: Pages = request.app.state.pages
     if 300 <= error.status_code < 400 and error.headers and "location" in error.headers:
         return RedirectResponse(error.headers["location"], status_code=error.status_code)
-    titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 429: "Too many tries"}
+    titles = {
+        403: N_("Not allowed"),
+        404: N_("Not found"),
+        405: N_("Not allowed"),
+        429: N_("Too many tries"),
+    }
+    # The standard reason phrases starlette gives when a page says nothing more.
+    plain = {"Not Found": N_("There is no such page."), "Method Not Allowed": N_("Not allowed")}
     return pages.page(
         request,
         "message.html",
         status=error.status_code,
-        title=titles.get(error.status_code, "Something is wrong"),
-        message=error.detail if error.detail != "Not Found" else "There is no such page.",
+        title=titles.get(error.status_code, N_("Something is wrong")),
+        message=plain.get(error.detail, error.detail),
     )
 
 
 async def _crash_page(request: Request, error: Exception) -> Response:
+    pages: Pages = request.app.state.pages
+    _ = pages.translate
+    title, text = _("Error"), _("Something went wrong on our side.")
     return HTMLResponse(
-        "<!doctype html><title>Error</title><p>Something went wrong on our side.</p>",
+        f'<!doctype html><html lang="{html.escape(pages.lang)}"><title>{html.escape(title)}'
+        f"</title><p>{html.escape(text)}</p></html>",
         status_code=500,
     )

@@ -29,6 +29,7 @@ from syndicate.db.insert import insert_new
 from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering, utcnow
 from syndicate.db.session import Database
 from syndicate.render.email import TOKENS
+from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
 from syndicate.web.app import Pages, row_id
 from syndicate.web.security import EMAIL_FRAME_POLICY
@@ -132,11 +133,11 @@ async def click(request: Request) -> Response:
     try:
         post_id, job = pages.links.read_click(request.path_params["token"])
     except TokenError:
-        raise HTTPException(404, "This link is not valid.") from None
+        raise HTTPException(404, N_("This link is not valid.")) from None
     who = clicker(request, pages.secret)
     url = await pages.call(record_click, pages.db, post_id, job, who)
     if url is None:
-        raise HTTPException(404, "This post is no longer here.")
+        raise HTTPException(404, N_("This post is no longer here."))
     return RedirectResponse(url, status_code=302, headers={"cache-control": "no-store"})
 
 

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from syndicate.db.models import Delivery, DeliveryState
 from syndicate.jobs import preview_job
+from syndicate.report import waiting_deliveries
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.web import overview
@@ -138,6 +139,7 @@ async def dashboard(request: Request) -> Response:
         colours=STATE_COLOURS,
         states=DeliveryState.ALL,
         problems=await pages.call(overview.problem_deliveries, pages.db),
+        waiting=await pages.call(waiting_deliveries, pages.db, config),
         requeued=request.query_params.get("requeued"),
         timezone=config.site.timezone,
     )
@@ -218,9 +220,9 @@ async def subscribers_import(request: Request) -> Response:
             )
         else:
             try:
-                report = await pages.call(_import, pages, data, list_name)
+                report = await pages.call(_import, pages, data, list_name, upload.filename)
             except SubscriberError as error:
-                problem = str(error).replace(str(Path(tempfile.gettempdir())), "the file")
+                problem = str(error)
     return pages.page(
         request,
         "subscribers.html",
@@ -234,11 +236,16 @@ async def subscribers_import(request: Request) -> Response:
     )
 
 
-def _import(pages: Pages, data: bytes, list_name: str) -> ImportReport:
+def _import(pages: Pages, data: bytes, list_name: str, filename: str | None) -> ImportReport:
     with tempfile.NamedTemporaryFile(suffix=".csv") as file:
         file.write(data)
         file.flush()
-        return import_csv(pages.db, Path(file.name), list_name)
+        try:
+            return import_csv(pages.db, Path(file.name), list_name)
+        except SubscriberError as error:
+            # The sentence names the uploaded file, once, as its sender knows it.
+            shown = f'"{filename}"' if filename else "The file"
+            raise SubscriberError(str(error).replace(file.name, shown, 1)) from None
 
 
 async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:

@@ -60,6 +60,7 @@ def serve(config: Config, db: Database, channels: dict[str, Channel]) -> None:
             f"{config.file}: there is no [web] table, so there are no pages to serve "
             "(add one with host and port, see config.example.toml)."
         )
+    _check_port_free(web.host, web.port, config.file)
     app = create_app(config, db, channels)
     server_config = uvicorn.Config(
         app,
@@ -138,3 +139,24 @@ def _protocol(header_timeout: float) -> type[Any]:
                 self._arm()
 
     return TimedH11Protocol
+
+
+def _check_port_free(host: str, port: int, settings: object) -> None:
+    """A port already taken is said in one sentence, not as uvicorn's "[Errno 98]"."""
+    import errno
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise ConfigError(
+                    f"{settings}: [web] cannot listen on {host}:{port} ({error.strerror})."
+                ) from None
+            raise ConfigError(
+                f"Port {port} on {host} is already in use (another `syndicate serve`, or "
+                f"another program): stop that one, or set another [web] port in {settings}."
+            ) from None

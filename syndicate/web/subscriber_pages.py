@@ -31,11 +31,21 @@ from syndicate.optin import (
     subscriber_lists,
     unsubscribe,
 )
+from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
 from syndicate.web.app import Pages
 from syndicate.web.confirmations import may_send_confirmation
 
 __all__ = ["ROUTES", "home", "mailing_lists"]
+
+# Why a confirmation link failed (optin's TokenError), as a sentence for the reader.
+_LINK_PROBLEMS = {
+    "the link is not valid": N_("The link is not valid. Subscribe again to get a new one."),
+    "the link has expired": N_("The link has expired. Subscribe again to get a new one."),
+    "the link was already used, or is out of date": N_(
+        "The link was already used, or is out of date. Subscribe again to get a new one."
+    ),
+}
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +76,13 @@ async def subscribe(request: Request) -> Response:
     if len(lists) == 1:
         chosen = list(lists)
     email = str(form.get("email") or "").strip()
-    problem = None if chosen else "Choose at least one list."
+    problem = None if chosen else N_("Choose at least one list.")
     if not pages.subscribe_by_client.allow(pages.client(request)):
-        raise HTTPException(429, "Too many subscribe requests from here; try again later.")
+        raise HTTPException(429, N_("Too many subscribe requests from here; try again later."))
     try:
         request_made = await pages.call(request_subscription, pages.db, email, chosen)
     except ValueError:
-        request_made, problem = None, problem or "That is not an email address."
+        request_made, problem = None, problem or N_("That is not an email address.")
     if problem or request_made is None:
         return pages.page(
             request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
@@ -106,6 +116,7 @@ async def _send_confirmations(
         lists=request.lists,
         confirm_url=url,
         now=now,
+        locale=pages.config.site.locale,
     )
     try:
         await channel.send(message)
@@ -132,8 +143,8 @@ async def confirm_post(request: Request) -> Response:
             request,
             "message.html",
             status=400,
-            title="This link does not work",
-            message=f"{str(error).capitalize()}. Subscribe again to get a new one.",
+            title=N_("This link does not work"),
+            message=_LINK_PROBLEMS.get(str(error), _LINK_PROBLEMS["the link is not valid"]),
             link=pages.path("/subscribe"),
         )
     return pages.page(
@@ -167,6 +178,7 @@ async def unsubscribe_post(request: Request) -> Response:
         list_name=list_name,
         preferences=_preferences_url(pages, subscriber_id),
         admin=None,
+        **pages.language(),
     )
     return HTMLResponse(body, headers={"cache-control": "no-store"})
 
@@ -201,14 +213,14 @@ def _read_unsubscribe(pages: Pages, request: Request) -> tuple[int, str]:
     try:
         return pages.links.read_unsubscribe(request.path_params["token"])
     except TokenError:
-        raise HTTPException(404, "This unsubscribe link is not valid.") from None
+        raise HTTPException(404, N_("This unsubscribe link is not valid.")) from None
 
 
 def _read_preferences(pages: Pages, request: Request) -> int:
     try:
         return read_preferences_token(pages.secret, request.path_params["token"])
     except TokenError:
-        raise HTTPException(404, "This link is not valid.") from None
+        raise HTTPException(404, N_("This link is not valid.")) from None
 
 
 def _preferences_url(pages: Pages, subscriber_id: int) -> str:

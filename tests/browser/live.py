@@ -42,7 +42,7 @@ SETTINGS = """\
 [site]
 name = "Kabar Pilihan"
 base_url = "{base_url}"
-locale = "id"
+locale = "{locale}"
 timezone = "Asia/Jakarta"
 
 [database]
@@ -91,11 +91,18 @@ class LiveSite:
     """A site served for real on 127.0.0.1; use it as a context manager."""
 
     def __init__(
-        self, folder: Path, database_url: str, smtp: SmtpServer, *, more_sources: str = ""
+        self,
+        folder: Path,
+        database_url: str,
+        smtp: SmtpServer,
+        *,
+        more_sources: str = "",
+        locale: str = "en",
     ) -> None:
-        """`more_sources`: [[sources]] tables beside the sample feed's (they may fail)."""
+        """`more_sources`: [[sources]] tables beside the sample feed's (they may fail);
+        `locale`: the site's language (the pages are in it)."""
         self.folder, self.database_url, self.smtp = folder, database_url, smtp
-        self.more_sources = more_sources
+        self.more_sources, self.locale = more_sources, locale
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
@@ -130,6 +137,7 @@ class LiveSite:
                 feed_url=feed.as_uri(),
                 smtp_url=self.smtp.url,
                 token=TEST_TOKEN,
+                locale=self.locale,
             )
             + self.more_sources,
             encoding="utf-8",

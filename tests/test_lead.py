@@ -1,0 +1,81 @@
+"""Excerpts and blurbs start with the story: never a photo caption, a credit or the headline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syndicate.render.lead import lead_text
+
+SEED = Path("/work/shared/corpus/seed/000_dedce096c3d8b221.txt")
+STORY = "Harga beras medium di Pasar Induk Cipinang turun Rp500 per kilogram dalam sepekan."
+TITLE = "Harga beras turun di Pasar Induk Cipinang"
+
+
+@pytest.mark.parametrize(
+    "opening",
+    [
+        "Ilustrasi: pedagang beras di Pasar Induk Cipinang (Foto: Dok. Humas Food Station)",
+        "Ilustrasi pedagang beras. (Foto: Dok. Kementan)",
+        "Foto: ANTARA FOTO/Galih Pradipta",
+        "Pedagang menata karung beras di Cipinang, Jakarta. ANTARA FOTO/Galih Pradipta/nz",
+        "Caption: Traders at the market (Photo: Reuters)",
+        "(Foto: Dok. Pribadi)",
+        "Keterangan foto: Suasana pasar pagi ini",
+        TITLE,
+        TITLE.upper() + ".",
+    ],
+)
+def test_a_caption_credit_or_headline_paragraph_never_opens_the_excerpt(opening: str) -> None:
+    assert lead_text(f"{opening}\n\n{STORY}", TITLE) == STORY
+
+
+def test_an_inline_caption_and_headline_are_cut_from_the_first_paragraph() -> None:
+    text = f"{TITLE} Ilustrasi: karung beras (Foto: Dok. Bapanas) {STORY}"
+    assert lead_text(text, TITLE) == STORY
+
+
+def test_several_captions_in_a_row_are_all_skipped() -> None:
+    text = f"{TITLE}\n\nFoto: Dok. Humas\n\nIlustrasi: pasar (Foto: Antara)\n\n{STORY}\n\nLagi."
+    assert lead_text(text, TITLE) == f"{STORY}\n\nLagi."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        STORY,
+        "Foto-foto banjir beredar luas di media sosial sejak Rabu pagi, dan warga diminta "
+        "memeriksa kebenarannya sebelum menyebarkannya kepada keluarga dan kawan.",
+        "Harga beras naik lagi. Para pedagang mengeluh. (Foto: Dok.) Pemerintah menjanjikan "
+        "operasi pasar pekan depan.",
+        "Ilustrasi: " + "kata " * 60,  # too long for a caption: it is the text
+    ],
+)
+def test_ordinary_text_is_left_as_it_is(text: str) -> None:
+    assert lead_text(text, TITLE) == text.strip()
+
+
+def test_a_text_that_is_only_a_caption_gives_nothing_rather_than_the_caption() -> None:
+    assert lead_text("Foto: Dok. Humas", TITLE) == ""
+    assert lead_text("", TITLE) == ""
+
+
+def test_the_seed_page_does_not_open_with_its_headline_again() -> None:
+    if not SEED.exists():
+        pytest.skip("the shared corpus is not on this machine")
+    page = SEED.read_text(encoding="utf-8")
+    title = "50.000 Pasukan Korut Siap Gabung Rusia, Konflik Dunia Kian Runyam"
+    body = page[page.index(title) :]
+    lead = lead_text(body, title)
+    assert lead.startswith("Sebuah informasi mengejutkan menyeruak.")
+
+
+def test_hostile_openings_end_quickly_and_keep_the_story() -> None:
+    many_credits = "(Foto: Dok.) " * 2000 + STORY
+    assert lead_text(many_credits, TITLE) == STORY
+    long_text = "Kata demi kata. " * 20000 + "(Foto: Dok. Humas)"
+    assert lead_text(long_text, TITLE) == long_text.strip()
+    unclosed = "(Foto: " + "x" * 100000
+    assert lead_text(f"{unclosed}\n\n{STORY}", TITLE) == STORY  # a short "Foto:" paragraph
+    assert lead_text(TITLE, TITLE) == ""  # the headline and nothing else
