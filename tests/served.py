@@ -55,6 +55,7 @@ class ServedSite:
             feed_url=write_sample_feed(folder / "feed.xml").as_uri(),
             smtp_url=smtp.url,
             token=TEST_TOKEN,
+            locale="en",
         )
         self.settings.write_text(
             text.replace("[web]\n", f"[web]\n{web_settings}\n", 1), encoding="utf-8"
