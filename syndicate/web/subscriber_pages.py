@@ -77,7 +77,7 @@ async def subscribe(request: Request) -> Response:
             request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
         )
     task = None
-    if pages.subscribe_by_address.allow(request_made.email.lower()):
+    if not request_made.suppressed and pages.subscribe_by_address.allow(request_made.email.lower()):
         task = BackgroundTask(_send_confirmations, pages, request_made, lists)
     response = pages.page(request, "check_inbox.html", email=email)
     response.background = task
@@ -157,7 +157,9 @@ async def unsubscribe_post(request: Request) -> Response:
     """RFC 8058 one-click (and the page's button): 200, no redirect, no cookie set."""
     pages = _pages(request)
     subscriber_id, list_name = _read_unsubscribe(pages, request)
-    await pages.call(unsubscribe, pages.db, subscriber_id, list_name)
+    one_click = b"List-Unsubscribe=One-Click" in (await request.body())[:4096]
+    how = "one-click" if one_click else "web"
+    await pages.call(unsubscribe, pages.db, subscriber_id, list_name, how)
     body = pages.env.get_template("web/unsubscribed.html").render(
         site_name=pages.config.site.name,
         base_url=pages.base_url,
