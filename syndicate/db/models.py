@@ -356,6 +356,8 @@ class Delivery(Base):
         UniqueConstraint("channel", "target", "item"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_edition", "edition_id"),
+        # A bounce names the Message-ID of what bounced.
+        Index("ix_deliveries_external_id", "external_id"),
     )
 
 

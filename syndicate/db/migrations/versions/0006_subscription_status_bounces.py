@@ -34,6 +34,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("changed_by", sa.String(length=40), nullable=True))
     with op.batch_alter_table("editions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("message_key", sa.String(length=32), nullable=True))
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.create_index("ix_deliveries_external_id", ["external_id"], unique=False)
     _carry_statuses()
     _merge_duplicates()
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
@@ -220,6 +222,8 @@ def downgrade() -> None:
         batch_op.drop_column("status")
     with op.batch_alter_table("editions", schema=None) as batch_op:
         batch_op.drop_column("message_key")
+    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.drop_index("ix_deliveries_external_id")
     with op.batch_alter_table("bounce_events", schema=None) as batch_op:
         batch_op.drop_index("ix_bounce_events_subscriber")
         batch_op.drop_index("ix_bounce_events_edition")
