@@ -74,7 +74,7 @@ class Intake:
 
     def apply(self, report: Report, source: str, *, by_address: bool = False) -> Outcome:
         """Match the report and record it; `by_address` only for authenticated webhooks."""
-        if report.kind == UNSUBSCRIBE:
+        if report.kind == UNSUBSCRIBE and source == "mailbox":
             return self.db.run(lambda s: self._unsubscribe(s, report), doing="unsubscribing")
         return self.db.run(
             lambda s: self._bounce(s, report, source, by_address), doing="recording a bounce"

@@ -79,8 +79,8 @@ def record_bounce(
     else:
         detail = bounce.detail
     how = "bounce" if bounce.kind in (HARD, SOFT) else bounce.kind
-    if bounce.kind == UNSUBSCRIBE:
-        how = "mailto"
+    if bounce.kind == UNSUBSCRIBE:  # the reader's own act, by mail or at their provider
+        how = "mailto" if bounce.source == "mailbox" else bounce.source
     status = _STATUS[bounce.kind]
     return leave(session, bounce.subscriber_id, list_id, status, how, detail=detail, now=now)
 
