@@ -335,7 +335,15 @@ def _subscriber_commands(parent: argparse.ArgumentParser) -> None:
     imp.add_argument("--list", required=True, dest="list_name")
     imp.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     imp.set_defaults(handler=_subscribers_import)
-    lst = sub.add_parser("list", help="List subscribers: address, and each list's status.")
+    lst = sub.add_parser(
+        "list",
+        help="List subscribers: address, lists, and each list's status.",
+        description="One line per subscriber, tab-separated: the address, their lists\n"
+        "(comma-separated), and the status on each of those lists in the same order\n"
+        '(one word when all lists agree): "budi@example.org  newsletter,pagi  '
+        'active,unsubscribed".',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lst.add_argument("--list", dest="list_name", help="only this list")
     lst.add_argument(
         "--status",
@@ -824,8 +832,8 @@ def _subscribers_list(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
-        lists = ", ".join(f"{name}: {status}" for name, status in line.lists) or "-"
-        _echo(f"{line.email}\t{lists}")
+        lists = ",".join(name for name, _ in line.lists) or "-"
+        _echo(f"{line.email}\t{lists}\t{line.status}")
     return 0
 
 

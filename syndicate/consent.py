@@ -13,7 +13,6 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syndicate.db.insert import insert_new
@@ -186,13 +185,3 @@ def _set(
         detail=detail,
         now=now,
     )
-
-
-def statuses_of(session: Session, subscriber_id: int) -> dict[int, str]:
-    """Each list id the subscriber has a status on, with that status."""
-    rows = session.execute(
-        select(Subscription.list_id, Subscription.status).where(
-            Subscription.subscriber_id == subscriber_id
-        )
-    )
-    return dict(rows.tuples())

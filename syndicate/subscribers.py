@@ -99,8 +99,11 @@ class SubscriberLine:
 
     @property
     def status(self) -> str:
-        """The statuses of all lists in one word each, "-" when on no list."""
-        return ",".join(sorted({status for _, status in self.lists})) or "-"
+        """Each list's status in the order of `lists`; one word when they agree, "-" if none."""
+        statuses = [status for _, status in self.lists]
+        if len(set(statuses)) == 1:
+            return statuses[0]
+        return ",".join(statuses) or "-"
 
 
 def normalize_address(text: str) -> tuple[str, str]:
@@ -239,6 +242,9 @@ def remove_subscriber(db: Database, email: str, *, list_name: str | None = None)
         subscriptions = list(session.scalars(query))
         if list_name is not None and not subscriptions:
             raise SubscriberError(f'{email} is not on the list "{list_name}".')
+        if list_name is not None and subscriptions[0].status in SubscriberStatus.LEFT:
+            status = subscriptions[0].status
+            raise SubscriberError(f'{email} already left the list "{list_name}" ({status}).')
         for subscription in subscriptions:
             leave(
                 session, subscriber.id, subscription.list_id, SubscriberStatus.UNSUBSCRIBED, "cli"
@@ -409,7 +415,7 @@ def _import_batch(
             select(Subscription.subscriber_id, Subscription.status).where(
                 Subscription.list_id == list_id, Subscription.subscriber_id.in_(ids)
             )
-        ).tuples()
+        ).all()
     )
     newcomers = [sub_id for sub_id in ids if sub_id not in known]
     _subscribe_all(session, newcomers, list_id, by, now)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
 from syndicate.config import Config, load_config
-from syndicate.db.models import Attempt, Delivery, Subscriber
+from syndicate.db.models import Attempt, Delivery, MailingList, Subscriber, Subscription
 from syndicate.db.session import Database, open_database
 from syndicate.delivery import DeliveryPolicy, deliver_due
 from syndicate.demo import write_sample_feed
@@ -171,8 +171,23 @@ class Site:
         with self.db.session() as session:
             return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
 
+    def statuses(self, email: str) -> dict[str, str]:
+        """Each list the address has a status on, with that status."""
+        return subscription_statuses(self.db, email)
+
     def sent_to(self) -> list[str]:
         return [to for message in self.smtp.messages for to in message.envelope_to]
+
+
+def subscription_statuses(db: Database, email: str) -> dict[str, str]:
+    with db.session() as session:
+        rows = session.execute(
+            select(MailingList.name, Subscription.status)
+            .join(Subscription, Subscription.list_id == MailingList.id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email_key == email.lower())
+        )
+        return dict(rows.all())
 
 
 @pytest.fixture

@@ -118,7 +118,7 @@ def edition_rates(db: Database, edition_ids: Sequence[int]) -> dict[int, Edition
                     Delivery.state.in_((DeliveryState.SENT, DeliveryState.FAILED)),
                 )
                 .group_by(Delivery.edition_id)
-            ).tuples()
+            ).all()
         )
         counts: dict[tuple[int, str], int] = {}
         for edition_id, kind, n in session.execute(

@@ -180,6 +180,11 @@ class LiveSite:
         with self.db.session() as session:
             return session.scalar(select(Subscriber).where(Subscriber.email == email))
 
+    def statuses(self, email: str) -> dict[str, str]:
+        from tests.sites import subscription_statuses
+
+        return subscription_statuses(self.db, email)
+
     def lists_of(self, email: str) -> set[str]:
         from syndicate.optin import subscriber_lists
 
