@@ -169,7 +169,8 @@ def _plain_bounce(message: email.message.Message, text: str) -> Report | None:
     body = _body_text(message)
     failed = _addresses(str(message.get("X-Failed-Recipients", "")))
     if not failed:
-        failed = _failed_in_text(body)
+        ours = " ".join(str(message.get(h, "")) for h in ("To", "Delivered-To", "From"))
+        failed = tuple(a for a in _failed_in_text(body) if a not in _addresses(ours))
     if not failed:
         return None
     status = _STATUS.search(body)
@@ -185,7 +186,7 @@ def _plain_bounce(message: email.message.Message, text: str) -> Report | None:
 
 def _failed_in_text(body: str) -> tuple[str, ...]:
     """Addresses on the lines right after "could not be delivered to" and alike."""
-    head = re.split(r"(?im)^-+ ?(original message|this is a copy)|^Received:", body)[0]
+    head = re.split(r"(?im)^-{2,}.*(?:original|copy|below)|^(?:Received|Return-path):", body)[0]
     found = [a.lower() for a in _ADDRESS.findall(head)]
     ours = [a for a in found if not a.startswith(("mailer-daemon@", "postmaster@"))]
     return tuple(dict.fromkeys(ours))[:5]
