@@ -107,7 +107,8 @@ class Site:
     channels: dict[str, Channel] = field(init=False)
     db: Database = field(init=False)
 
-    def open(self, **jobs: str) -> Site:
+    def open(self, settings_tail: str = "", **jobs: str) -> Site:
+        """`settings_tail`: more tables after the standard settings."""
         (self.folder / "jobs").mkdir(exist_ok=True)
         for name, text in jobs.items():
             (self.folder / "jobs" / f"{name}.toml").write_text(text, encoding="utf-8")
@@ -119,7 +120,8 @@ class Site:
                 smtp_url=self.smtp.url,
                 token=TEST_TOKEN,
                 bot_url=self.bot.base_url,
-            ),
+            )
+            + settings_tail,
             encoding="utf-8",
         )
         self.config = load_config(settings)
