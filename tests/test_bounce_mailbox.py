@@ -214,5 +214,5 @@ def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
     assert dovecot.seen_flags() == [False]
     # Last: dovecot makes a client wait after a refused login.
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
-    with pytest.raises(MailboxError, match="cannot be read.*Authentication failed"):
+    with pytest.raises(MailboxError, match=r"cannot be read.*Authentication failed"):
         check_mailbox(site.config.bounces, intake)

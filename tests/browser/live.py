@@ -91,11 +91,18 @@ class LiveSite:
     """A site served for real on 127.0.0.1; use it as a context manager."""
 
     def __init__(
-        self, folder: Path, database_url: str, smtp: SmtpServer, *, more_sources: str = ""
+        self,
+        folder: Path,
+        database_url: str,
+        smtp: SmtpServer,
+        *,
+        more_sources: str = "",
+        fetch_sns: Callable[[str], bytes] | None = None,
     ) -> None:
-        """`more_sources`: [[sources]] tables beside the sample feed's (they may fail)."""
+        """`more_sources`: [[sources]] (or other) tables after the settings (they may fail);
+        `fetch_sns`: how the app fetches SNS certificates (see `create_app`)."""
         self.folder, self.database_url, self.smtp = folder, database_url, smtp
-        self.more_sources = more_sources
+        self.more_sources, self.fetch_sns = more_sources, fetch_sns
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
@@ -139,7 +146,7 @@ class LiveSite:
         self.db = open_database(self.config.database_url)
         reports = _run(lambda: poll_sources(self.db, self.config.sources))
         assert [report.error for report in reports if report.source == "warta"] == [None]
-        app = create_app(self.config, self.db, self.channels)
+        app = create_app(self.config, self.db, self.channels, fetch_sns=self.fetch_sns)
         self._server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
         )
