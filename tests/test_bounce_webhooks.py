@@ -331,7 +331,7 @@ def test_an_sns_subscription_is_confirmed_by_fetching_its_subscribe_url(
             "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
             "Token": "2336412f37fb687f5d51e6e2425c464de",
             "TopicArn": TOPIC,
-            "Message": "You have chosen to subscribe to the topic. To confirm, visit the SubscribeURL.",
+            "Message": "You have chosen to subscribe to the topic. Visit the SubscribeURL.",
             "SubscribeURL": SUBSCRIBE_URL,
             "Timestamp": now_iso(),
         }
