@@ -28,6 +28,7 @@ from syndicate.db.insert import insert_new
 from syndicate.db.models import (
     Attempt,
     Delivery,
+    DeliveryState,
     MailingList,
     Subscriber,
     SubscriberStatus,
@@ -282,6 +283,11 @@ def _suppress(session: Session, key: str) -> None:
 
 
 def _blank_deliveries(session: Session, ids: list[int], key: str) -> None:
+    session.execute(  # what was still to be sent to them never goes
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+        .values(state=DeliveryState.SKIPPED, updated_at=utcnow())
+    )
     for delivery_id in ids:
         session.execute(
             update(Delivery)

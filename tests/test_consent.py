@@ -158,8 +158,24 @@ def test_forget_erases_the_person_and_their_hash_keeps_them_out(
     site.smtp.refuse = {"sari@example.org"}  # her attempt's answer names her address
     assert site.deliver() == {"sent": 2, "failed": 1}
 
+    with site.db.session() as session:  # one more copy for her waits in the queue
+        failed = session.scalar(select(Delivery).where(Delivery.target == "sari@example.org"))
+        session.add(
+            Delivery(
+                job="pagi",
+                channel="newsletter",
+                target="sari@example.org",
+                item="edition:again",
+                edition_id=failed.edition_id,
+                rendering_id=failed.rendering_id,
+                subscriber_id=failed.subscriber_id,
+            )
+        )
+
     code, said = cli(site, capsys, "subscribers", "forget", "Sari@Example.org")
     assert code == 0 and "erased" in said
+    assert site.deliver() == {}  # the waiting copy was dropped, not sent to anyone
+    assert [row.state for row in site.deliveries()].count("skipped") == 1
 
     with site.db.session() as session:
         assert (
@@ -170,7 +186,7 @@ def test_forget_erases_the_person_and_their_hash_keeps_them_out(
         details = " ".join(d or "" for d in session.scalars(select(Attempt.detail)))
         hashes = list(session.scalars(select(Suppression.address_hash)))
     assert "sari@example.org" not in " ".join(targets) + details
-    assert len(targets) == 3 and any(t.startswith("forgotten-") for t in targets)
+    assert len(targets) == 4 and sum(t.startswith("forgotten-") for t in targets) == 2
     assert hashes == [address_hash("sari@example.org")]
     assert "sari" not in cli(site, capsys, "subscribers", "list")[1]
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from syndicate.consent import leave
 from syndicate.db.insert import insert_new
-from syndicate.db.models import BounceEvent, MailingList, SubscriberStatus, utcnow
+from syndicate.db.models import BounceEvent, MailingList, Subscriber, SubscriberStatus, utcnow
 
 __all__ = ["HARD", "SOFT", "SOFT_WINDOW", "Bounce", "record_bounce"]
 
@@ -55,6 +55,8 @@ def record_bounce(
 ) -> bool:
     """Log the bounce and mark the subscription; True when the subscription changed."""
     now = now or utcnow()
+    if session.get(Subscriber, bounce.subscriber_id) is None:  # forgotten meanwhile
+        return False
     list_id = _list_id(session, bounce.list_name) if bounce.list_name else None
     session.add(
         BounceEvent(
