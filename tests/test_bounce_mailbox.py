@@ -8,6 +8,7 @@ messages and put into dovecot's mailbox; the site reads it as the scheduler does
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,7 +195,10 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
 
 
 def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
-    mail_site: Site, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+    mail_site: Site,
+    dovecot: Dovecot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     site = open_site(mail_site, dovecot, "imap")  # STARTTLS
     dovecot.append(b"Subject: kept\r\n\r\n")
@@ -204,6 +208,9 @@ def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
     monkeypatch.delenv(PASSWORD_ENV)
     with pytest.raises(MailboxError, match=PASSWORD_ENV):
         check_mailbox(site.config.bounces, intake)
+    with caplog.at_level(logging.WARNING, logger="syndicate.scheduler"):
+        asyncio.run(Clock(site.db, site.config, site.channels)._read_bounces())  # no raise
+    assert f"environment variable {PASSWORD_ENV}, which is not set" in caplog.text
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
     untrusted = site.config.bounces.__class__(
         mailbox_url=dovecot.url("pop3s"), password_env=PASSWORD_ENV

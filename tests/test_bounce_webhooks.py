@@ -29,6 +29,7 @@ from syndicate.subscribers import add_subscriber
 from tests.browser.live import LiveSite
 from tests.feedserver import FeedServer
 from tests.smtpserver import SmtpServer
+from tests.test_web_http import client, login
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:kabar-bounces"
 CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-6aad65c2f9911b05.pem"
@@ -256,6 +257,13 @@ def test_each_providers_signed_report_ends_that_subscription(
         SubscriberStatus.BOUNCED,
         SubscriberStatus.BOUNCED,
     ]
+
+    browser = client(site)
+    login(browser)
+    dashboard = browser.get("/admin").text
+    assert "75.0% (3)" in dashboard and "25.00% (1)" in dashboard
+    assert "75.0% bounced (above 2%)" in dashboard
+    assert "25.00% complained (above 0.1%)" in dashboard
 
 
 def mailgun_payload(address: str, message_id: str, key: str = "mg-kunci") -> dict:
