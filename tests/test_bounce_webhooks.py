@@ -289,9 +289,17 @@ def test_requests_not_signed_by_the_provider_are_refused_and_change_nothing(
     forged = ses_notification(site, READERS[0], "Complaint")
     forged["Message"] = forged["Message"].replace("Complaint", "Bounce", 1)
     assert post(site, "ses", json.dumps(forged).encode()).status_code == 403
-    elsewhere = ses_notification(site, READERS[0], "Complaint")
-    elsewhere["SigningCertURL"] = "https://sns.us-east-1.amazonaws.com.evil.test/cert.pem"
-    assert post(site, "ses", json.dumps(elsewhere).encode()).status_code == 403
+    for url in (
+        "https://sns.us-east-1.amazonaws.com.evil.test/cert.pem",
+        "https://evil.test\\@sns.us-east-1.amazonaws.com/cert.pem",
+        "https://sns.us-east-1.amazonaws.com@evil.test/cert.pem",
+        "https://sns.us-east-1.amazonaws.com:8443/cert.pem",
+        "http://sns.us-east-1.amazonaws.com/cert.pem",
+        "https://sns.us-east-1.amazonaws.com/cert.txt",
+    ):
+        elsewhere = ses_notification(site, READERS[0], "Complaint")
+        elsewhere["SigningCertURL"] = url
+        assert post(site, "ses", json.dumps(elsewhere).encode()).status_code == 403, url
     assert CERT_URL not in aws.fetched[1:] and len(aws.fetched) == 1  # evil host never fetched
     other_topic = ses_notification(site, READERS[0], "Complaint")
     other_topic["TopicArn"] = "arn:aws:sns:us-east-1:999999999999:not-ours"

@@ -120,12 +120,17 @@ def _check_sns_signature(envelope: dict[str, Any], kind: str, fetch: Fetch) -> N
 
 
 def _sns_url(url: str, field: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme != "https" or not SNS_HOST.fullmatch(parts.hostname or "") or parts.port:
+    """The URL, if it is plainly on AWS's SNS host: no user, port, backslash or odd byte
+    that two URL parsers could read as two different hosts."""
+    pattern = _SNS_CERT_URL if field == "SigningCertURL" else _SNS_SUBSCRIBE_URL
+    if not pattern.fullmatch(url) or not SNS_HOST.fullmatch(urlsplit(url).hostname or ""):
         raise WebhookRefused(f"the SNS {field} is not on https://sns.<region>.amazonaws.com")
-    if field == "SigningCertURL" and not parts.path.endswith(".pem"):
-        raise WebhookRefused("the SNS SigningCertURL is not a .pem certificate")
     return url
+
+
+_HOST_PART = r"https://sns\.[a-z0-9-]{1,30}\.amazonaws\.com(?:\.cn)?/"
+_SNS_CERT_URL = re.compile(_HOST_PART + r"[A-Za-z0-9._/-]{1,200}\.pem")
+_SNS_SUBSCRIBE_URL = re.compile(_HOST_PART + r"\?[A-Za-z0-9._~%&=:-]{1,2000}")
 
 
 def _ses_event(message: dict[str, Any]) -> list[Report]:
@@ -254,6 +259,8 @@ def mailgun_reports(
     _check_unix_age(timestamp, now)
     if token in seen_tokens:
         raise WebhookRefused("this Mailgun request was already taken (a replay)")
+    if len(seen_tokens) > 100_000:  # older ones are refused for their age anyway
+        seen_tokens.clear()
     seen_tokens.add(token)
     event = payload.get("event-data")
     if not isinstance(event, dict):
