@@ -129,6 +129,7 @@ def test_those_who_left_stay_gone_through_import_add_and_the_dashboard(
     assert history(site, "maya@example.net")[-1] == ("active", "editor")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_reader_who_confirms_again_is_back_and_a_form_never_reactivates(
     live: LiveSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,6 +213,7 @@ def test_forget_erases_the_person_and_their_hash_keeps_them_out(
     assert code == 0 and site.statuses("sari@example.org") == {"newsletter": "active"}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_one_mailbox_is_one_subscriber_whatever_the_case(
     live: LiveSite, capsys: pytest.CaptureFixture[str]
 ) -> None:

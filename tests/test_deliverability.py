@@ -40,6 +40,7 @@ def test_soft_bounces_count_and_the_second_within_30_days_ends_the_subscription(
     assert site.run("pagi", 3).queued == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_server_that_is_down_counts_no_bounce(site: Site) -> None:
     site.open(pagi=job_toml("newsletter", new=1))
     add_subscriber(site.db, "sari@example.org", "newsletter")
@@ -54,6 +55,7 @@ def message_ids(site: Site) -> list[str]:
     return [str(m.message["Message-ID"]) for m in site.smtp.messages]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_message_ids_differ_across_installs_and_resets_but_not_for_a_resend(
     site: Site, tmp_path: Path
 ) -> None:
@@ -77,6 +79,7 @@ def test_message_ids_differ_across_installs_and_resets_but_not_for_a_resend(
     assert len(set(message_ids(site))) == 2
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_edition_with_nobody_to_receive_it_is_skipped_and_its_posts_wait(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
