@@ -136,17 +136,23 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
         ),
         b"From: Sari <sari@example.org>\r\nTo: bounces@example.org\r\n"
         b"Subject: Re: Kabar pagi\r\n\r\nTerima kasih!\r\n",
+        # Hostile: a huge mail claiming to be a DSN, and bytes that are no mail at all.
+        b"From: MAILER-DAEMON@evil.test\r\nSubject: Undelivered Mail\r\n"
+        b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
+        + b"--x\r\n"
+        * 400_000,
+        bytes(range(256)) * 64,
     )
 
     seen = check_mailbox(site.config.bounces, Intake.for_site(site.db, site.config, site.channels))
 
-    assert (seen.read, seen.handled, seen.unmatched, seen.changed) == (7, 5, 2, 3)
+    assert (seen.read, seen.handled, seen.unmatched, seen.changed) == (9, 5, 4, 3)
     assert site.statuses("hilang@gmail.example") == {"newsletter": SubscriberStatus.BOUNCED}
     assert site.statuses("marah@yahoo.example") == {"newsletter": SubscriberStatus.COMPLAINED}
     assert site.statuses("outlook@outlook.example") == {"newsletter": SubscriberStatus.BOUNCED}
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.ACTIVE}
-    assert dovecot.subjects() == ["Undelivered Mail Returned to Sender", "Re: Kabar pagi"]
-    assert dovecot.seen_flags() == [False, False]  # left exactly as they were
+    assert dovecot.subjects()[:2] == ["Undelivered Mail Returned to Sender", "Re: Kabar pagi"]
+    assert dovecot.seen_flags() == [False] * 4  # left exactly as they were
     assert len(dovecot.subjects("Handled")) == 5
 
     # A second soft bounce (bounce_after = 2) within 30 days ends Penuh's subscription too.
@@ -155,7 +161,7 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
     assert site.deliver() == {"sent": 2}
     dovecot.append(bounce_for(sent(site)["penuh@example.net"], "postfix-dsn-552-5.2.2.eml"))
     again = check_mailbox(site.config.bounces, Intake.for_site(site.db, site.config, site.channels))
-    assert (again.handled, again.unmatched, again.changed) == (1, 2, 1)
+    assert (again.handled, again.unmatched, again.changed) == (1, 4, 1)
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.BOUNCED}
     assert site.run("pagi", 3).queued == 1
 

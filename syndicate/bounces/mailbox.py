@@ -31,6 +31,7 @@ __all__ = ["MailboxError", "MailboxPass", "check_mailbox"]
 log = logging.getLogger(__name__)
 
 MOST_PER_PASS = 500
+LARGEST_READ = 2_000_000  # bytes of one mail: a bounce is small, a 50 MB mail is not one
 
 
 class MailboxError(Exception):
@@ -128,7 +129,7 @@ def _imap_pass(imap: imaplib.IMAP4, move_to: str | None, intake: Intake) -> Mail
     uids = (data[0] or b"").split()[:MOST_PER_PASS]
     handled: list[bytes] = []
     for uid in uids:
-        kind, parts = imap.uid("FETCH", uid, "(BODY.PEEK[])")
+        kind, parts = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{LARGEST_READ}>)")
         raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
         if kind != "OK" or raw is None:
             continue
@@ -167,7 +168,7 @@ def _pop3(
         for number in range(1, min(count, MOST_PER_PASS) + 1):
             _answer, lines, _octets = pop.retr(number)
             result.read += 1
-            if _handle(b"\r\n".join(lines), intake, result):
+            if _handle(b"\r\n".join(lines)[:LARGEST_READ], intake, result):
                 pop.dele(number)
         pop.quit()  # deletions take effect only now
     except BaseException:
