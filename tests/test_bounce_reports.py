@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from syndicate.bounces.reports import read_report
 from syndicate.bounces.verp import read_verp, verp_address
+from syndicate.config import ConfigError, load_config
 from tests.bouncemail import KINDS, sample
 
 SECRET = b"a-site-secret-for-verp-tests"
@@ -81,3 +84,53 @@ def test_mail_to_the_unsubscribe_address_is_an_unsubscribe_with_its_token() -> N
 def test_hostile_mail_is_read_as_nothing_or_a_report_never_an_error(raw: bytes) -> None:
     report = read_report(raw)
     assert report is None or report.kind in ("hard", "soft", "complaint", "")
+
+
+SITE = """\
+[site]
+name = "Kabar Pilihan"
+base_url = "http://localhost:8080"
+locale = "id"
+timezone = "Asia/Jakarta"
+
+[database]
+url = "sqlite:///site.db"
+"""
+
+
+@pytest.mark.parametrize(
+    ("table", "words"),
+    [
+        ('[bounces]\naddress = "bounces+x@example.org"\n', "address"),
+        ('[bounces]\nmailbox_url = "http://mail.example.org"\n', "imaps://"),
+        ('[bounces]\nmailbox_url = "pop3s://b@mail.example.org"\nmove_to = "Done"\n', "POP3"),
+        ('[bounces]\nmove_too = "Done"\n', 'did you mean "move_to"'),
+        ('[bounces.postmark]\nuser = "postmark"\n', "password_env"),
+        ("[bounces.ses]\ntopic_arns = 3\n", "topic_arns"),
+    ],
+)
+def test_a_mistake_in_bounces_settings_is_one_sentence(
+    tmp_path: Path, table: str, words: str
+) -> None:
+    settings = tmp_path / "syndicate.toml"
+    settings.write_text(SITE + table, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(settings)
+    message = str(caught.value)
+    assert words in message and "syndicate.toml" in message and "\n" not in message
+
+
+def test_bounces_settings_read_with_their_defaults(tmp_path: Path) -> None:
+    settings = tmp_path / "syndicate.toml"
+    (tmp_path / "jobs").mkdir()
+    settings.write_text(
+        SITE
+        + '[bounces]\naddress = "Bounces@Example.org"\nmailbox_url = "imaps://b@m.example.org"\n'
+        '[bounces.mailgun]\nsigning_key_env = "MG"\n',
+        encoding="utf-8",
+    )
+    bounces = load_config(settings).bounces
+    assert bounces.address == "bounces@example.org"
+    assert bounces.password_env == "SYNDICATE_BOUNCES_PASSWORD"
+    assert bounces.interval.total_seconds() == 300 and bounces.move_to is None
+    assert bounces.webhooks == ("mailgun",)
