@@ -884,6 +884,7 @@ def _check(args: argparse.Namespace) -> int:
     _echo(
         f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
     )
+    _print_bounces(config)
     now = datetime.now(UTC)
     times = next_fire_times(config, now)
     rows = []
@@ -905,6 +906,20 @@ def _check(args: argparse.Namespace) -> int:
     else:
         _echo(f"\nNo jobs in {_shown(config.jobs_dir)}.")
     return 0
+
+
+def _print_bounces(config: Config) -> None:
+    """Where bounces are read, so an editor sees the mailbox and webhooks are on."""
+    from syndicate.config import format_duration
+
+    bounces = config.bounces
+    if bounces.address:
+        _echo(f"  digests are sent from {bounces.address} (bounces come back to it, signed)")
+    if bounces.mailbox_url:
+        every = format_duration(bounces.interval)
+        _echo(f"  bounce mailbox: {redact(bounces.mailbox_url)}, read every {every}")
+    if bounces.webhooks:
+        _echo(f"  bounce webhooks at /hooks/: {', '.join(bounces.webhooks)}")
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:

@@ -198,6 +198,11 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
     listed = capsys.readouterr().out
     assert "unsubscribe\tmailbox\tsari@example.org\tnewsletter" in listed
     assert "hard\tmailbox\thilang@gmail.example\tnewsletter" in listed
+    assert main(["--config", str(settings), "check"]) == 0
+    checked = capsys.readouterr().out
+    port = dovecot.ports["pop3"]
+    assert f"bounce mailbox: pop3://***@127.0.0.1:{port}, read every 5m" in checked
+    assert "digests are sent from bounces@example.org" in checked
 
 
 def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
