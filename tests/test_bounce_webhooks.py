@@ -333,6 +333,8 @@ def test_requests_not_signed_by_the_provider_are_refused_and_change_nothing(
     assert post(site, "mailgun", json.dumps(replayed).encode()).status_code == 403
 
     assert post(site, "ses", b"{not json").status_code == 400
+    assert post(site, "ses", b"[" * 100_000 + b"]" * 100_000).status_code == 400
+    assert post(site, "mailgun", b" " * 1_100_000).status_code == 413
     assert post(site, "nosuchprovider", b"{}").status_code == 404
     assert [site.statuses(r)["newsletter"] for r in READERS] == [SubscriberStatus.ACTIVE] * 4
 
