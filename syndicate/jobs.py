@@ -414,22 +414,22 @@ def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | No
 def _anyone_receives(session: Session, channels: Sequence[Channel]) -> bool:
     """Whether any of the channels has a target: an active subscriber or a chat."""
     for channel in channels:
-        if channel.medium != "email" or channel.list_name is None:
-            if channel.medium == "email" or channel.targets():
+        if channel.medium != "email":
+            if channel.targets():
                 return True
-            continue
-        someone = (
-            select(Subscription.subscriber_id)
-            .join(MailingList, MailingList.id == Subscription.list_id)
-            .where(
-                MailingList.name == channel.list_name,
-                Subscription.status == SubscriberStatus.ACTIVE,
-            )
-            .limit(1)
-        )
-        if session.scalar(someone) is not None:
+        elif channel.list_name is None or _has_active(session, channel.list_name):
             return True
     return False
+
+
+def _has_active(session: Session, list_name: str) -> bool:
+    someone = (
+        select(Subscription.subscriber_id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(MailingList.name == list_name, Subscription.status == SubscriberStatus.ACTIVE)
+        .limit(1)
+    )
+    return session.scalar(someone) is not None
 
 
 def _empty_lists(channels: Sequence[Channel]) -> str:
