@@ -823,7 +823,8 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     for line in report.skipped_lines():
         _echo(f"{line} (--resubscribe brings them back).")
     if report.resubscribed:
-        _echo(f"{report.resubscribed} who had left were subscribed again, as you asked.")
+        verb = "was" if report.resubscribed == 1 else "were"
+        _echo(f"{report.resubscribed} who had left {verb} subscribed again, as you asked.")
     return 0
 
 

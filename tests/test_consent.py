@@ -127,6 +127,14 @@ def test_those_who_left_stay_gone_through_import_add_and_the_dashboard(
     )
     assert code == 0 and "added to the list newsletter" in said
     assert history(site, "maya@example.net")[-1] == ("active", "editor")
+    code, said = cli(
+        site, capsys, "subscribers", "import", str(readers), "--list", "newsletter", "--resubscribe"
+    )
+    assert code == 0 and "1 who had left was subscribed again, as you asked." in said
+    assert history(site, "budi@example.org")[-1] == ("active", "editor")
+    assert {site.statuses(r)["newsletter"] for r in ("budi@example.org", "maya@example.net")} == {
+        "active"
+    }
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
