@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
+from syndicate.bounces.report import recent_bounces
 from syndicate.db.models import SubscriberStatus
 from syndicate.subscribers import add_subscriber
 from tests.browser.live import LiveSite
@@ -208,6 +209,9 @@ def test_each_providers_signed_report_ends_that_subscription(
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"events": 1, "matched": 1}
     assert aws.fetched == [CERT_URL]
+    again = post(site, "ses", json.dumps(ses_notification(site, READERS[0], "Bounce")).encode())
+    assert again.status_code == 200  # SNS delivers at least once: the copy is logged once
+    assert len(recent_bounces(site.db)) == 1
 
     # SendGrid: ECDSA over the timestamp and the body.
     _, message_id = sent_to(site, READERS[1])

@@ -57,6 +57,8 @@ def record_bounce(
     now = now or utcnow()
     if session.get(Subscriber, bounce.subscriber_id) is None:  # forgotten meanwhile
         return False
+    if bounce.delivery_id is not None and _seen(session, bounce):
+        return False  # webhooks are at-least-once, and two schedulers may read one mail
     list_id = _list_id(session, bounce.list_name) if bounce.list_name else None
     session.add(
         BounceEvent(
@@ -85,6 +87,14 @@ def record_bounce(
         how = "mailto" if bounce.source == "mailbox" else bounce.source
     status = _STATUS[bounce.kind]
     return leave(session, bounce.subscriber_id, list_id, status, how, detail=detail, now=now)
+
+
+def _seen(session: Session, bounce: Bounce) -> bool:
+    """Whether this delivery's bounce of this kind is already in the log."""
+    query = select(BounceEvent.id).where(
+        BounceEvent.delivery_id == bounce.delivery_id, BounceEvent.kind == bounce.kind
+    )
+    return session.scalar(query.limit(1)) is not None
 
 
 def _soft_bounces(session: Session, subscriber_id: int, now: datetime) -> int:
