@@ -29,6 +29,7 @@ __all__ = ["main"]
 log = logging.getLogger("syndicate")
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 _ERROR_CHARS = 160  # of a source's last error, in a table
 
 DESCRIPTION = """\
@@ -337,6 +338,18 @@ def _parser() -> argparse.ArgumentParser:
         command("subscribers", None, "Add, import, list or remove subscribers."), common
     )
 
+    bounces = command(
+        "bounces",
+        _bounces,
+        "List recent bounces, complaints and mailed unsubscribes.",
+        "Each line: when, what (hard, soft, complaint, unsubscribe), where it was seen\n"
+        "(smtp, mailbox, ses, sendgrid, postmark, mailgun), the address, the list, why.",
+    )
+    bounces.add_argument("--days", type=int, default=30, help="how far back (default 30)")
+    bounces.add_argument(
+        "--kind", choices=("hard", "soft", "complaint", "unsubscribe"), help="only this kind"
+    )
+
     command(
         "check",
         _check,
@@ -352,6 +365,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+RESUBSCRIBE_HELP = (
+    "also bring back addresses that unsubscribed, bounced, complained or were forgotten "
+    "(recorded as your act: do it only with their consent)"
+)
+
+
 def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     parent.set_defaults(handler=lambda args: parent.print_help() or EXIT_USAGE)
     sub = parent.add_subparsers(title="commands", metavar="COMMAND")
@@ -363,25 +382,40 @@ def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.Argum
     add.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
     add.add_argument("--name", help="the subscriber's name, used in the greeting")
     add.add_argument("--timezone", help='e.g. "Asia/Jakarta"')
+    add.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     add.set_defaults(handler=_subscribers_add)
     imp = sub.add_parser(
         "import",
         help="Import subscribers from a CSV file.",
         description="Import subscribers from a CSV file whose first line names the columns:\n"
         "email (required), name and timezone (optional). Bad addresses are listed\n"
-        "with their line numbers and skipped; an address already known is not added twice.",
+        "with their line numbers and skipped; an address already known is not added twice.\n"
+        "Addresses that unsubscribed, bounced, complained or were forgotten are skipped\n"
+        "and counted, unless --resubscribe.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         parents=[common],
     )
     imp.add_argument("csv", type=Path)
     imp.add_argument("--list", required=True, dest="list_name")
     imp.add_argument("--new-list", action="store_true", help=_NEW_LIST_HELP)
+    imp.add_argument("--resubscribe", action="store_true", help=RESUBSCRIBE_HELP)
     imp.set_defaults(handler=_subscribers_import)
     lst = sub.add_parser(
-        "list", help="List subscribers: address, lists and status.", parents=[common]
+        "list",
+        help="List subscribers: address, lists, and each list's status.",
+        description="One line per subscriber, tab-separated: the address, their lists\n"
+        "(comma-separated), and the status on each of those lists in the same order\n"
+        '(one word when all lists agree): "budi@example.org  newsletter,pagi  '
+        'active,unsubscribed".',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
     )
     lst.add_argument("--list", dest="list_name", help="only this list")
-    lst.add_argument("--status", help="only this status (active, unsubscribed, ...)")
+    lst.add_argument(
+        "--status",
+        choices=("active", "unconfirmed", "unsubscribed", "bounced", "complained"),
+        help="only those with this status (on --list, when given)",
+    )
     lst.set_defaults(handler=_subscribers_list)
     rem = sub.add_parser(
         "remove",
@@ -394,6 +428,18 @@ def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.Argum
     rem.add_argument("email")
     rem.add_argument("--list", dest="list_name")
     rem.set_defaults(handler=_subscribers_remove)
+    forget = sub.add_parser(
+        "forget",
+        help="Erase one person's data; keep only a hash so they are never mailed again.",
+        description="Erase a subscriber (a request under data-protection law): their row,\n"
+        "name, lists, history, and their address in past deliveries. A hash of the\n"
+        "address stays in the suppression list, so imports and the subscribe form\n"
+        "never add them again (only `subscribers add --resubscribe` does).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    forget.add_argument("email")
+    forget.set_defaults(handler=_subscribers_forget)
 
 
 _NEW_LIST_HELP = "the list is new: no channel mails it yet (without this, a typo is refused)"
@@ -856,12 +902,25 @@ def _subscribers_add(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     _check_list(site, args.list_name, args.new_list)
-    added = add_subscriber(
-        site.db, args.email, args.list_name, name=args.name, timezone=args.timezone
+    outcome = add_subscriber(
+        site.db,
+        args.email,
+        args.list_name,
+        name=args.name,
+        timezone=args.timezone,
+        resubscribe=args.resubscribe,
     )
-    state = "added to" if added else "already on"
-    _echo(f"{args.email} {state} the list {args.list_name}.")
-    return 0
+    if outcome in ("added", "unchanged"):
+        state = "added to" if outcome == "added" else "already on"
+        _echo(f"{args.email} {state} the list {args.list_name}.")
+        return 0
+    why = {"forgotten": "was forgotten at their request"}.get(outcome, f"{outcome} earlier")
+    _echo(
+        f"{args.email} {why}, so it was not added to {args.list_name}; with their consent, "
+        "add --resubscribe.",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE
 
 
 def _subscribers_import(args: argparse.Namespace) -> int:
@@ -871,7 +930,11 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     _check_list(site, args.list_name, args.new_list)
     progress = _progress("Importing") if not args.quiet else None
     report = import_csv(
-        site.db, args.csv, args.list_name, progress=progress.update if progress else None
+        site.db,
+        args.csv,
+        args.list_name,
+        progress=progress.update if progress else None,
+        resubscribe=args.resubscribe,
     )
     if progress:
         progress.done()
@@ -884,6 +947,11 @@ def _subscribers_import(args: argparse.Namespace) -> int:
         f"{_counted(report.subscribed, 'existing one')} added to "
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
+    for line in report.skipped_lines():
+        _echo(f"{line} (--resubscribe brings them back).")
+    if report.resubscribed:
+        verb = "was" if report.resubscribed == 1 else "were"
+        _echo(f"{report.resubscribed} who had left {verb} subscribed again, as you asked.")
     return 0
 
 
@@ -910,7 +978,7 @@ def _subscribers_list(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
-        lists = ",".join(line.lists) or "-"
+        lists = ",".join(name for name, _ in line.lists) or "-"
         _echo(f"{line.email}\t{lists}\t{line.status}")
     return 0
 
@@ -920,8 +988,33 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     remove_subscriber(site.db, args.email, list_name=args.list_name)
-    where = f"taken off the list {args.list_name}" if args.list_name else "unsubscribed"
+    where = f"unsubscribed from {args.list_name}" if args.list_name else "unsubscribed"
     _echo(f"{args.email} {where}; their history is kept.")
+    return 0
+
+
+def _subscribers_forget(args: argparse.Namespace) -> int:
+    from syndicate.subscribers import forget_subscriber
+
+    site = Site.load(args)
+    found = forget_subscriber(site.db, args.email)
+    what = "erased" if found else "was not a subscriber"
+    _echo(f"{args.email} {what}; only a hash of the address is kept, so it is never mailed again.")
+    return 0
+
+
+def _bounces(args: argparse.Namespace) -> int:
+    from syndicate.bounces.report import recent_bounces
+
+    site = Site.load(args)
+    lines = recent_bounces(site.db, days=args.days, kind=args.kind)
+    for line in lines:
+        _echo(
+            f"{line.at:%Y-%m-%d %H:%M}\t{line.kind}\t{line.source}\t{line.email or '-'}\t"
+            f"{line.list_name or '-'}\t{line.detail or ''}"
+        )
+    if not lines:
+        _echo(f"No bounces or complaints in the last {args.days} days.")
     return 0
 
 
@@ -941,6 +1034,7 @@ def _check(args: argparse.Namespace) -> int:
     )
     for warning in _unsubscribe_warnings(config, channels):
         _echo(f"Warning: {warning}", file=sys.stderr)
+    _print_bounces(config)
     now = datetime.now(UTC)
     times = next_fire_times(config, now)
     rows = []
@@ -989,6 +1083,20 @@ def _unsubscribe_warnings(config: Config, channels: dict[str, Any]) -> list[str]
             "serve the pages over https and set base_url to that address."
         )
     return warnings
+
+
+def _print_bounces(config: Config) -> None:
+    """Where bounces are read, so an editor sees the mailbox and webhooks are on."""
+    from syndicate.config import format_duration
+
+    bounces = config.bounces
+    if bounces.address:
+        _echo(f"  digests are sent from {bounces.address} (bounces come back to it, signed)")
+    if bounces.mailbox_url:
+        every = format_duration(bounces.interval)
+        _echo(f"  bounce mailbox: {redact(bounces.mailbox_url)}, read every {every}")
+    if bounces.webhooks:
+        _echo(f"  bounce webhooks at /hooks/: {', '.join(bounces.webhooks)}")
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:

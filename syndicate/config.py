@@ -307,6 +307,38 @@ class Web:
 
 
 @dataclass(frozen=True)
+class BounceSettings:
+    """`[bounces]`: the VERP return address, the bounce mailbox and provider webhooks."""
+
+    # Envelope sender of every digest: "bounces@example.org" sends as
+    # "bounces+TOKEN@example.org", TOKEN naming the delivery (signed).
+    address: str | None = None
+    mailbox_url: str | None = None  # imaps://, pop3s:// (or imap:// / pop3:// with STARTTLS)
+    password_env: str = "SYNDICATE_BOUNCES_PASSWORD"
+    move_to: str | None = None  # IMAP folder for handled mail; None: delete it
+    interval: timedelta = timedelta(minutes=5)
+    ca_file: Path | None = None
+    timeout: timedelta = timedelta(seconds=30)
+    # Provider webhooks, each off until configured.
+    ses_topics: tuple[str, ...] = ()  # SNS topic ARNs whose notifications are taken
+    sendgrid_public_key: str | None = None  # the "verification key" SendGrid shows
+    postmark_user: str | None = None  # basic auth on the webhook URL
+    postmark_password_env: str | None = None
+    mailgun_signing_key_env: str | None = None
+
+    @property
+    def webhooks(self) -> tuple[str, ...]:
+        """The providers whose webhook is on."""
+        on = {
+            "ses": bool(self.ses_topics),
+            "sendgrid": self.sendgrid_public_key is not None,
+            "postmark": self.postmark_user is not None,
+            "mailgun": self.mailgun_signing_key_env is not None,
+        }
+        return tuple(name for name, enabled in on.items() if enabled)
+
+
+@dataclass(frozen=True)
 class ChannelConfig:
     """A channel's table as written; the channel's own class reads and checks it."""
 
@@ -378,6 +410,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     credits: dict[str, CreditName] = field(default_factory=dict)  # keys case-folded
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    bounces: BounceSettings = field(default_factory=BounceSettings)
 
     def job(self, name: str) -> Job:
         if name not in self.jobs:
@@ -411,8 +444,10 @@ def load_config(path: Path) -> Config:
     credits = _read_credits(top.section("credits"))
     delivery = _read_delivery(top.section("delivery"))
     ingest = _read_ingest(top.section("ingest"))
+    bounces = _read_bounces(top.section("bounces"))
     top.done()
     extra = {"web": web, "credits": credits, "delivery": delivery, "ingest": ingest}
+    extra["bounces"] = bounces
     config = Config(path, site, database_url, jobs_dir, sources, channels, **extra)
     jobs = {job.name: job for job in _read_jobs(config)}
     return Config(path, site, database_url, jobs_dir, sources, channels, jobs, **extra)
@@ -534,6 +569,48 @@ def _host_name(table: ConfigTable, text: str) -> str:
     if not re.fullmatch(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]", name):
         table.fail("aliases", f'"{text}" is not a host name such as "news.example.org"')
     return name
+
+
+MAILBOX_SCHEMES = ("imaps", "imap", "pop3s", "pop3")
+
+
+def _read_bounces(table: ConfigTable) -> BounceSettings:
+    default = BounceSettings()
+    address = table.str("address", None)
+    if address is not None and not re.fullmatch(r"[^@\s+]+@[^@\s]+\.[^@\s]+", address):
+        table.fail("address", f'"{address}" is not a plain address such as "bounces@example.org"')
+    mailbox = table.url("mailbox_url", MAILBOX_SCHEMES, None)
+    settings = BounceSettings(
+        address=address.lower() if address else None,
+        mailbox_url=mailbox,
+        password_env=table.str("password_env", default.password_env),
+        move_to=table.str("move_to", None),
+        interval=table.duration("interval", default.interval),
+        ca_file=table.path("ca_file", None),
+        timeout=table.duration("timeout", default.timeout),
+        **_read_bounce_hooks(table),
+    )
+    if mailbox is not None and settings.move_to and mailbox.lower().startswith("pop3"):
+        table.fail("move_to", "POP3 has no folders: handled mail is deleted; leave move_to out")
+    table.done()
+    return settings
+
+
+def _read_bounce_hooks(table: ConfigTable) -> dict[str, Any]:
+    ses, sendgrid = table.section("ses"), table.section("sendgrid")
+    postmark, mailgun = table.section("postmark"), table.section("mailgun")
+    hooks = {
+        "ses_topics": tuple(ses.str_list("topic_arns", ())),
+        "sendgrid_public_key": sendgrid.str("public_key", None),
+        "postmark_user": postmark.str("user", None),
+        "postmark_password_env": postmark.str("password_env", None),
+        "mailgun_signing_key_env": mailgun.str("signing_key_env", None),
+    }
+    if (hooks["postmark_user"] is None) != (hooks["postmark_password_env"] is None):
+        postmark.fail("password_env", "give both user and password_env, or neither")
+    for part in (ses, sendgrid, postmark, mailgun):
+        part.done()
+    return hooks
 
 
 def _read_delivery(table: ConfigTable) -> DeliverySettings:

@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from syndicate.bounces.record import HARD, SOFT, Bounce, record_bounce
 from syndicate.channels.base import (
     Channel,
     ChannelDown,
@@ -50,6 +51,7 @@ from syndicate.db.models import (
     Attempt,
     Delivery,
     DeliveryState,
+    Edition,
     MailingList,
     PausedTarget,
     Rendering,
@@ -74,7 +76,7 @@ HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)
 class DeliveryPolicy(DeliverySettings):
     """The `[delivery]` settings, and what the delivery does with them."""
 
-    bounces_to_stop: int = 3  # hard failures before an address is marked bounced
+    bounces_to_stop: int = 3  # soft bounces (within 30 days) before an address is bounced
 
     @classmethod
     def from_settings(cls, settings: DeliverySettings) -> DeliveryPolicy:
@@ -171,7 +173,7 @@ def _outage(channel: Channel) -> _Outage:
 
 
 Progress = Callable[[str, str], None]  # (channel, outcome)
-_Person = tuple[str, str | None, frozenset[str]]  # status, name, the lists they are on
+_Person = tuple[str | None, frozenset[str]]  # name, the lists they are active on
 
 
 async def deliver_due(
@@ -269,7 +271,7 @@ class _Sender:
         self.ended: dict[int, str] = {}  # each row's latest recorded state
         self.leases_until = time.monotonic() + policy.lease.total_seconds()
         self._pending: list[dict[str, Any]] = []  # outcomes not written yet
-        self._pending_bounces: list[tuple[int, int | None]] = []  # (subscriber, limit)
+        self._pending_bounces: list[tuple[Bounce, int | None]] = []  # (bounce, soft limit)
         self._pending_pauses: list[tuple[Channel, str, str]] = []  # (channel, target, why)
         self._flushed_at = time.monotonic()
         self._flushing = asyncio.Lock()
@@ -277,6 +279,7 @@ class _Sender:
         self._recorded.set()
         self.opened: set[str] = set()  # channels opened in this run (a failure is not kept)
         self.bodies: dict[int, dict[str, Any]] = {}
+        self.message_keys: dict[int, str | None] = {}  # rendering → its edition's message key
         self.paused: dict[tuple[str, str], str] = {}
 
     # -- leases ----------------------------------------------------------------------------
@@ -589,7 +592,7 @@ class _Sender:
         self.paused = {(channel, target): reason for channel, target, reason in rows}
 
     def _compose(self, channel: Channel, row: _Claimed, people: dict[int, _Person]) -> Message:
-        name = people[row.subscriber_id][1] if row.subscriber_id is not None else None
+        name = people[row.subscriber_id][0] if row.subscriber_id is not None else None
         return compose(
             channel,
             self.bodies[row.rendering_id],
@@ -601,6 +604,8 @@ class _Sender:
             now=utcnow(),
             subscriber_id=row.subscriber_id,
             subscriber_name=name,
+            message_key=self.message_keys.get(row.rendering_id),
+            delivery_id=row.id,
         )
 
     # -- outcomes --------------------------------------------------------------------------
@@ -613,6 +618,8 @@ class _Sender:
             if tries >= self.policy.max_attempts:
                 note = f"gave up after {tries} attempts: {message}"
                 self._finish(row, DeliveryState.FAILED, "failed", note)
+                if error.scope == "message":  # the recipient's server kept saying "later"
+                    self._count_bounce(channel, row, SOFT, note)
                 log.warning(
                     "job %s: gave up on delivery %d via %s to %s after %d attempts: %s",
                     row.job,
@@ -633,7 +640,7 @@ class _Sender:
             self._finish(row, DeliveryState.FAILED, "failed", message)
             if isinstance(error, TargetGone):
                 if row.subscriber_id is not None:
-                    self._count_bounce(row.subscriber_id, channel.bounce_limit)
+                    self._count_bounce(channel, row, HARD, message)
                 elif channel.medium != "email":
                     # Later rows to the target fail at once; the pause is written with this.
                     self.paused[(channel.name, row.target)] = message
@@ -765,8 +772,19 @@ class _Sender:
         if not self._pending:
             self._recorded.set()
 
-    def _count_bounce(self, subscriber_id: int, limit: int | None) -> None:
-        self._pending_bounces.append((subscriber_id, limit))
+    def _count_bounce(self, channel: Channel, row: _Claimed, kind: str, detail: str) -> None:
+        if row.subscriber_id is None or channel.medium != "email":
+            return
+        bounce = Bounce(
+            kind,
+            "smtp",
+            row.subscriber_id,
+            channel.list_name,
+            delivery_id=row.id,
+            edition_id=row.edition_id,
+            detail=detail,
+        )
+        self._pending_bounces.append((bounce, channel.bounce_limit or self.policy.bounces_to_stop))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -776,11 +794,15 @@ class _Sender:
             return
         rows = await self.db.run_patiently(
             lambda session: session.execute(
-                select(Rendering.id, Rendering.body).where(Rendering.id.in_(missing))
+                select(Rendering.id, Rendering.body, Edition.message_key)
+                .join(Edition, Edition.id == Rendering.edition_id)
+                .where(Rendering.id.in_(missing))
             ).all(),
             doing="reading the messages to send",
         )
-        self.bodies.update(dict(rows))
+        for rendering_id, body, message_key in rows:
+            self.bodies[rendering_id] = body
+            self.message_keys[rendering_id] = message_key
 
     async def _load_subscribers(self, ids: set[int | None]) -> dict[int, _Person]:
         if not ids:
@@ -800,10 +822,10 @@ class _Sender:
 def _record(
     session: Session,
     pending: list[dict[str, Any]],
-    bounces: list[tuple[int, int | None]],
+    bounces: list[tuple[Bounce, int | None]],
     policy: DeliveryPolicy,
 ) -> None:
-    """Write outcomes, their attempts and the hard bounces they caused, in one transaction."""
+    """Write outcomes, their attempts and the bounces they caused, in one transaction."""
     connection = session.connection()
     if pending:
         connection.execute(_RECORD_OUTCOME, pending)
@@ -817,40 +839,30 @@ def _record(
             for p in pending
         ]
         connection.execute(insert(Attempt), attempts)
-    for subscriber_id, limit in bounces:
-        subscriber = session.get(Subscriber, subscriber_id)
-        if subscriber is None:
-            continue
-        subscriber.hard_bounces += 1
-        if subscriber.hard_bounces >= (limit or policy.bounces_to_stop):
-            subscriber.status = SubscriberStatus.BOUNCED
-            subscriber.updated_at = utcnow()
+    for bounce, limit in bounces:
+        record_bounce(session, bounce, soft_limit=limit)
 
 
 def _read_people(session: Session, ids: set[int | None]) -> dict[int, _Person]:
     rows = session.execute(
-        select(Subscriber.id, Subscriber.status, Subscriber.name).where(Subscriber.id.in_(ids))
+        select(Subscriber.id, Subscriber.name).where(Subscriber.id.in_(ids))
     ).all()
     lists: dict[int, set[str]] = {}
     for sub_id, list_name in session.execute(
         select(Subscription.subscriber_id, MailingList.name)
         .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(Subscription.subscriber_id.in_(ids))
+        .where(Subscription.subscriber_id.in_(ids), Subscription.status == SubscriberStatus.ACTIVE)
     ):
         lists.setdefault(sub_id, set()).add(list_name)
-    return {
-        sub_id: (status, name, frozenset(lists.get(sub_id, ()))) for sub_id, status, name in rows
-    }
+    return {sub_id: (name, frozenset(lists.get(sub_id, ()))) for sub_id, name in rows}
 
 
 def _still_subscribed(channel: Channel, person: _Person | None) -> bool:
     """Whether the subscriber is active and still on the list this channel mails."""
     if person is None:
         return False
-    status, _name, lists = person
-    return status == SubscriberStatus.ACTIVE and (
-        channel.list_name is None or channel.list_name in lists
-    )
+    _name, lists = person
+    return channel.list_name is None or channel.list_name in lists
 
 
 def _waiting_with(row: _Claimed, rest: Sequence[_Claimed], scope: str) -> list[_Claimed]:

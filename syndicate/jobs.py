@@ -116,6 +116,14 @@ def run_job(
             run.outcome, run.finished_at = "empty", now
             log.info("job %s: nothing new to send", job.name)
             return JobOutcome(job.name, note="nothing new")
+        if posts and not _anyone_receives(session, [channels[name] for name in job.channels]):
+            lists = _empty_lists([channels[name] for name in job.channels])
+            note = f"nobody on {lists} yet" if lists else "nobody to send to yet"
+            run.outcome, run.finished_at, run.detail = "empty", now, note
+            log.info(
+                "job %s: %s; its %d new posts wait for the next run", job.name, note, len(posts)
+            )
+            return JobOutcome(job.name, note=note)
         edition = Edition(
             job=job.name, job_run_id=run.id, subject=_subject(job, config), format=job.format
         )
@@ -397,10 +405,39 @@ def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | No
         select(Subscriber.email, Subscriber.id, Subscriber.timezone)
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(MailingList.name == channel.list_name, Subscriber.status == SubscriberStatus.ACTIVE)
+        .where(
+            MailingList.name == channel.list_name,
+            Subscription.status == SubscriberStatus.ACTIVE,
+        )
         .order_by(Subscriber.id)
     )
     yield from session.execute(query)
+
+
+def _anyone_receives(session: Session, channels: Sequence[Channel]) -> bool:
+    """Whether any of the channels has a target: an active subscriber or a chat."""
+    for channel in channels:
+        if channel.medium != "email":
+            if channel.targets():
+                return True
+        elif channel.list_name is None or _has_active(session, channel.list_name):
+            return True
+    return False
+
+
+def _has_active(session: Session, list_name: str) -> bool:
+    someone = (
+        select(Subscription.subscriber_id)
+        .join(MailingList, MailingList.id == Subscription.list_id)
+        .where(MailingList.name == list_name, Subscription.status == SubscriberStatus.ACTIVE)
+        .limit(1)
+    )
+    return session.scalar(someone) is not None
+
+
+def _empty_lists(channels: Sequence[Channel]) -> str:
+    names = sorted({c.list_name for c in channels if c.medium == "email" and c.list_name})
+    return " or ".join(names)
 
 
 def subscriber_zones(session: Session, channels: Sequence[Channel], site_zone: str) -> set[str]:
@@ -410,7 +447,7 @@ def subscriber_zones(session: Session, channels: Sequence[Channel], site_zone: s
         select(func.coalesce(Subscriber.timezone, site_zone))
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .join(MailingList, MailingList.id == Subscription.list_id)
-        .where(MailingList.name.in_(lists), Subscriber.status == SubscriberStatus.ACTIVE)
+        .where(MailingList.name.in_(lists), Subscription.status == SubscriberStatus.ACTIVE)
         .distinct()
     )
     return set(session.scalars(query)) | {site_zone}

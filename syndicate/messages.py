@@ -7,11 +7,12 @@ for a social post. It is cheap by design: it runs once per recipient.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from syndicate.bounces.verp import verp_address
 from syndicate.channels.base import Channel, Message, SocialPost
 from syndicate.config import Config
 from syndicate.db.session import Database
@@ -31,12 +32,13 @@ class Letterhead:
 
     site_name: str
     links: Links
+    bounce_address: str | None = None  # `[bounces] address`: the VERP return address
 
     @classmethod
     def for_site(cls, db: Database, config: Config) -> Letterhead:
         secret = site_secret(db, config.site.secret_key)
         links = Links(config.site.base_url, secret, web=config.web is not None)
-        return cls(config.site.name, links)
+        return cls(config.site.name, links, config.bounces.address)
 
     def list_id(self, list_name: str) -> str:
         host = urlsplit(self.links.base_url).hostname or "localhost"
@@ -63,17 +65,24 @@ def compose(
     subscriber_id: int | None = None,
     subscriber_name: str | None = None,
     test: bool = False,
+    message_key: str | None = None,
+    delivery_id: int | None = None,
 ) -> Message:
     """The message `channel` sends to `target` for one stored rendering.
 
     `test=True` makes an email a test copy ("[TEST] " subject, a Message-ID of its own).
+    `message_key` (the edition's random key) makes the Message-ID differ from any other
+    install's or an earlier database's, while a retry of the delivery keeps it. With
+    `delivery_id` and a bounce address the envelope sender is the delivery's VERP address.
     """
     if channel.medium != "email":
         return SocialPost(target=target, **body)
     sender = channel.sender or f"{letterhead.site_name} <noreply@localhost>"
     list_name = channel.list_name or "preview"
     recipient_key = f"s{subscriber_id}" if subscriber_id is not None else target
-    return personalize(
+    if message_key:
+        recipient_key = f"{recipient_key}:{message_key}"
+    message = personalize(
         RenderedEdition(**body),
         recipient=Recipient(email=target, name=subscriber_name),
         sender=sender,
@@ -86,6 +95,10 @@ def compose(
         unsubscribe_mailto=getattr(channel, "unsubscribe_mailto", None),
         test=test,
     )
+    if letterhead.bounce_address and delivery_id is not None and not test:
+        verp = verp_address(letterhead.bounce_address, delivery_id, letterhead.links.secret)
+        message = replace(message, sender=verp)
+    return message
 
 
 def _list_headers(channel: Channel, letterhead: Letterhead, job: str) -> dict[str, str]:

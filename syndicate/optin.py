@@ -1,7 +1,8 @@
 """Double opt-in and a subscriber's own choices: join, confirm, leave, pick lists.
 
 A subscribe request changes nothing a reader could notice: a new address is stored as
-`pending`, a known one is left as it is. The lists are joined only when the owner of the
+`unconfirmed` on the lists chosen, a known one is left as it is, a forgotten one is not
+stored and gets no mail. The lists are joined only when the owner of the
 address opens the confirmation link, which is signed, names the subscriber and the lists,
 expires, and stops working once anything about the subscriber changed (including the
 confirmation itself), so an old link cannot undo a later unsubscribe.
@@ -19,10 +20,11 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
 
 import jinja2
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from syndicate.channels.base import EmailMessage
+from syndicate.consent import is_suppressed, join, leave
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
     MailingList,
@@ -65,35 +67,27 @@ class ConfirmationRequest:
     email: str
     lists: tuple[str, ...]
     stamp: int  # the subscriber's last change, as the token must find it
+    suppressed: bool = False  # forgotten at their request: send nothing
 
 
 def request_subscription(db: Database, email: str, lists: Iterable[str]) -> ConfirmationRequest:
-    """Store a new address as pending (a known one stays as it is); ValueError if invalid."""
+    """Store a new address, unconfirmed on the lists chosen; ValueError if invalid.
+
+    What a known address has is left as it is. An address forgotten at its owner's request
+    gets nothing stored, and `suppressed` says no mail may go to it.
+    """
     address, key = normalize_address(email)
+    chosen = tuple(sorted(set(lists)))
     with db.session() as session:
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-        if subscriber is None:
-            now = utcnow()
-            insert_new(
-                session,
-                Subscriber,
-                [
-                    {
-                        "email": address,
-                        "email_key": key,
-                        "status": SubscriberStatus.PENDING,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
-                ("email_key",),
-            )
-            subscriber = session.scalars(
-                select(Subscriber).where(Subscriber.email_key == key)
-            ).one()
-        return ConfirmationRequest(
-            subscriber.id, subscriber.email, tuple(sorted(set(lists))), _stamp(subscriber)
-        )
+        if is_suppressed(session, key):
+            return ConfirmationRequest(0, address, chosen, 0, suppressed=True)
+        now = utcnow()
+        row = {"email": address, "email_key": key, "created_at": now, "updated_at": now}
+        insert_new(session, Subscriber, [row], ("email_key",))
+        subscriber = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).one()
+        for list_id in _list_ids(session, chosen):
+            join(session, subscriber.id, list_id, "web", status=SubscriberStatus.UNCONFIRMED)
+        return ConfirmationRequest(subscriber.id, subscriber.email, chosen, _stamp(subscriber))
 
 
 def confirm_token(secret: bytes, request: ConfirmationRequest, now: datetime) -> str:
@@ -114,25 +108,24 @@ def confirm(db: Database, secret: bytes, token: str, now: datetime) -> tuple[int
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None or _stamp(subscriber) != stamp:
             raise TokenError("the link was already used, or is out of date")
-        _join(session, subscriber, lists, now)
+        _join(session, subscriber, lists, now, "confirmation")
     return subscriber_id, tuple(lists)
 
 
-def unsubscribe(db: Database, subscriber_id: int, list_name: str) -> bool:
-    """Take a subscriber off one list; True when they were on it. Safe to repeat."""
+def unsubscribe(db: Database, subscriber_id: int, list_name: str, how: str = "one-click") -> bool:
+    """Mark a subscriber unsubscribed from one list; True when they were on it. Safe to repeat."""
     with db.session() as session:
         subscriber = session.get(Subscriber, subscriber_id)
         list_id = session.scalar(select(MailingList.id).where(MailingList.name == list_name))
         if subscriber is None or list_id is None:
             return False
-        removed = session.execute(
-            delete(Subscription).where(
-                Subscription.subscriber_id == subscriber_id, Subscription.list_id == list_id
-            )
-        ).rowcount  # type: ignore[attr-defined]
-        if removed:
+        current = session.get(Subscription, (subscriber_id, list_id))
+        if current is None:
+            return False
+        was_on = current.status in (SubscriberStatus.ACTIVE, SubscriberStatus.UNCONFIRMED)
+        if leave(session, subscriber_id, list_id, SubscriberStatus.UNSUBSCRIBED, how):
             subscriber.updated_at = utcnow()  # outdated confirmation links stop working
-        return bool(removed)
+        return was_on
 
 
 def preferences_token(secret: bytes, subscriber_id: int) -> str:
@@ -155,10 +148,12 @@ def subscriber_lists(db: Database, subscriber_id: int) -> tuple[str, frozenset[s
         names = session.scalars(
             select(MailingList.name)
             .join(Subscription, Subscription.list_id == MailingList.id)
-            .where(Subscription.subscriber_id == subscriber_id)
+            .where(
+                Subscription.subscriber_id == subscriber_id,
+                Subscription.status == SubscriberStatus.ACTIVE,
+            )
         )
-        on = frozenset(names) if subscriber.status == SubscriberStatus.ACTIVE else frozenset()
-        return subscriber.email, on
+        return subscriber.email, frozenset(names)
 
 
 def set_lists(db: Database, subscriber_id: int, chosen: set[str], offered: set[str]) -> None:
@@ -168,17 +163,15 @@ def set_lists(db: Database, subscriber_id: int, chosen: set[str], offered: set[s
         subscriber = session.get(Subscriber, subscriber_id)
         if subscriber is None:
             return
-        leave = offered - chosen
-        if leave:
-            ids = select(MailingList.id).where(MailingList.name.in_(leave))
-            session.execute(
-                delete(Subscription).where(
-                    Subscription.subscriber_id == subscriber_id, Subscription.list_id.in_(ids)
-                )
-            )
+        left = offered - chosen
+        if left:
+            ids = session.scalars(select(MailingList.id).where(MailingList.name.in_(left)))
+            for list_id in ids:
+                if session.get(Subscription, (subscriber_id, list_id)) is not None:
+                    leave(session, subscriber_id, list_id, SubscriberStatus.UNSUBSCRIBED, "web")
         subscriber.updated_at = now
         if chosen & offered:
-            _join(session, subscriber, sorted(chosen & offered), now)
+            _join(session, subscriber, sorted(chosen & offered), now, "preferences")
 
 
 def confirmation_message(
@@ -222,17 +215,19 @@ def confirmation_message(
     )
 
 
-def _join(session: Session, subscriber: Subscriber, lists: Iterable[str], now: datetime) -> None:
+def _join(
+    session: Session, subscriber: Subscriber, lists: Iterable[str], now: datetime, how: str
+) -> None:
+    """The reader's own act: active on each list, whatever the status was."""
+    for list_id in _list_ids(session, lists):
+        join(session, subscriber.id, list_id, how, overrule=True, now=now)
+    subscriber.updated_at = now
+
+
+def _list_ids(session: Session, lists: Iterable[str]) -> list[int]:
     names = list(lists)
     insert_new(session, MailingList, [{"name": name} for name in names], ("name",))
-    ids = list(session.scalars(select(MailingList.id).where(MailingList.name.in_(names))))
-    insert_new(
-        session,
-        Subscription,
-        [{"subscriber_id": subscriber.id, "list_id": list_id} for list_id in ids],
-        ("subscriber_id", "list_id"),
-    )
-    subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, now
+    return list(session.scalars(select(MailingList.id).where(MailingList.name.in_(names))))
 
 
 def _stamp(subscriber: Subscriber) -> int:

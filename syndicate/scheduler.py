@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
 from syndicate.db.models import JobRun
-from syndicate.db.session import Database
+from syndicate.db.session import Database, DatabaseError
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
@@ -102,6 +102,32 @@ class Clock:
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
 
+    async def _read_bounces(self) -> None:
+        """Read the bounce mailbox once; a failure is logged and tried at the next tick."""
+        from syndicate.bounces.intake import Intake
+        from syndicate.bounces.mailbox import MailboxError, check_mailbox
+
+        def look() -> Any:
+            intake = Intake.for_site(self.db, self.config, self.channels)
+            return check_mailbox(self.config.bounces, intake)
+
+        try:
+            seen = await asyncio.to_thread(look)
+        except (MailboxError, DatabaseError) as error:
+            log.warning("bounces: %s", error)
+            return
+        except Exception:  # a bug must not stop the clock; the next tick tries again
+            log.exception("bounces: reading the bounce mailbox failed")
+            return
+        if seen.read:
+            log.info(
+                "bounces: %d mails read, %d handled (%d subscriptions ended), %d left unmatched",
+                seen.read,
+                seen.handled,
+                seen.changed,
+                seen.unmatched,
+            )
+
     def stop(self) -> None:
         self._stop.set()
         self._work.set()
@@ -119,6 +145,16 @@ class Clock:
             max_instances=1,
             coalesce=True,
         )
+        if self.config.bounces.mailbox_url:
+            scheduler.add_job(
+                self._read_bounces,
+                "interval",
+                seconds=self.config.bounces.interval.total_seconds(),
+                next_run_time=datetime.now(UTC),
+                id="bounces",
+                max_instances=1,
+                coalesce=True,
+            )
         for job in self.config.jobs.values():
             if not job.enabled:
                 continue

@@ -1,28 +1,40 @@
-"""Subscribers and their lists: adding, importing from CSV, listing, removing.
+"""Subscribers and their lists: adding, importing from CSV, listing, leaving, forgetting.
 
-An address is stored once, whatever the case of its domain. Removing never deletes a
-row: the subscriber and their delivery history stay, with a status that says they left.
+An address is stored once, lower-cased (the spelling as typed is kept for display). Adding
+and importing never bring back a subscription that left (unsubscribed, bounced or
+complained) nor an address that was forgotten, unless the editor says so (`resubscribe`,
+recorded as the editor's act). Leaving never deletes a row: the subscriber and their
+delivery history stay, with a status that says they left. Forgetting does delete them,
+keeping only a hash of the address in the suppression list.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from syndicate.consent import EDITOR, address_hash, is_suppressed, join, leave
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
+    Attempt,
+    Delivery,
+    DeliveryState,
     MailingList,
     Subscriber,
     SubscriberStatus,
     Subscription,
+    SubscriptionChange,
+    Suppression,
     utcnow,
 )
 from syndicate.db.session import Database
@@ -33,6 +45,7 @@ __all__ = [
     "SubscriberError",
     "SubscriberLine",
     "add_subscriber",
+    "forget_subscriber",
     "import_csv",
     "list_subscribers",
     "normalize_address",
@@ -40,6 +53,7 @@ __all__ = [
 ]
 
 IMPORT_BATCH = 2000
+FORGOTTEN = "forgotten"
 
 
 class SubscriberError(Exception):
@@ -60,24 +74,52 @@ class ImportReport:
     unchanged: int = 0  # already on this list
     invalid: list[InvalidAddress] = field(default_factory=list)
     notice: str = ""  # how the file was read, when not as plain UTF-8
+    left: Counter[str] = field(default_factory=Counter)  # skipped: status → how many
+    suppressed: int = 0  # skipped: forgotten at their request
+    resubscribed: int = 0  # brought back by the editor's `resubscribe`
+
+    def skipped_lines(self) -> list[str]:
+        """One sentence per reason an address was not put on the list."""
+        why = {
+            SubscriberStatus.UNSUBSCRIBED: "they unsubscribed",
+            SubscriberStatus.BOUNCED: "their address bounced",
+            SubscriberStatus.COMPLAINED: "they complained (marked the mail as spam)",
+        }
+        lines = [
+            f"{n} skipped: {why.get(status, status)}" for status, n in sorted(self.left.items())
+        ]
+        if self.suppressed:
+            lines.append(f"{self.suppressed} skipped: they asked to be forgotten")
+        return lines
 
 
 @dataclass(frozen=True)
 class SubscriberLine:
     email: str
     name: str | None
-    status: str
-    lists: tuple[str, ...]
+    lists: tuple[tuple[str, str], ...]  # (list, status), by list name
+
+    @property
+    def status(self) -> str:
+        """Each list's status in the order of `lists`; one word when they agree, "-" if none."""
+        statuses = [status for _, status in self.lists]
+        if len(set(statuses)) == 1:
+            return statuses[0]
+        return ",".join(statuses) or "-"
 
 
 def normalize_address(text: str) -> tuple[str, str]:
-    """(address as it will be written, unique key); raises ValueError with the reason."""
+    """(address as it will be written, unique key); raises ValueError with the reason.
+
+    The key is the whole address lower-cased: mailbox providers treat "Maya@" and "maya@"
+    as one mailbox, and mailing both would send one person two copies.
+    """
     try:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
     address = checked.normalized
-    return address, f"{checked.local_part}@{checked.domain.lower()}"
+    return address, f"{checked.local_part}@{checked.domain}".lower()
 
 
 def add_subscriber(
@@ -87,8 +129,14 @@ def add_subscriber(
     *,
     name: str | None = None,
     timezone: str | None = None,
-) -> bool:
-    """Add (or re-activate) one subscriber on a list; True when they were not on it yet."""
+    resubscribe: bool = False,
+) -> str:
+    """Put one subscriber on a list, active at once; what happened, in one word.
+
+    "added" (newly on the list), "unchanged" (already on it), or the status that kept them
+    off it ("unsubscribed", "bounced", "complained", "forgotten"). `resubscribe` brings them
+    back anyway, recorded as the editor's act.
+    """
     try:
         address, key = normalize_address(email)
     except ValueError as error:
@@ -96,6 +144,12 @@ def add_subscriber(
     _check_timezone(timezone)
     with db.session() as session:
         list_id = _list_id(session, list_name)
+        if is_suppressed(session, key):
+            if not resubscribe:
+                return FORGOTTEN
+            session.execute(
+                delete(Suppression).where(Suppression.address_hash == address_hash(key))
+            )
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
         if subscriber is None:
             subscriber = Subscriber(email=address, email_key=key, name=name, timezone=timezone)
@@ -104,15 +158,13 @@ def add_subscriber(
         else:
             subscriber.name = name or subscriber.name
             subscriber.timezone = timezone or subscriber.timezone
-            subscriber.status, subscriber.updated_at = SubscriberStatus.ACTIVE, utcnow()
-        return bool(
-            insert_new(
-                session,
-                Subscription,
-                [{"subscriber_id": subscriber.id, "list_id": list_id}],
-                ("subscriber_id", "list_id"),
-            )
-        )
+        by = EDITOR if resubscribe else "cli"
+        joined = join(session, subscriber.id, list_id, by, overrule=resubscribe)
+        if joined.outcome == "left":
+            return joined.status
+        if joined.outcome != "unchanged":
+            subscriber.updated_at = utcnow()
+        return "unchanged" if joined.outcome == "unchanged" else "added"
 
 
 def import_csv(
@@ -121,18 +173,21 @@ def import_csv(
     list_name: str,
     *,
     progress: Callable[[int], None] | None = None,
+    resubscribe: bool = False,
+    by: str = "import",
 ) -> ImportReport:
     """Import a CSV with a header row: `email`, and optionally `name` and `timezone`.
 
     Bad addresses are reported with their line numbers and skipped; the rest go in, in
-    batches, each address once. Existing subscribers are put on the list as they are.
+    batches, each address once. Existing subscribers are put on the list as they are;
+    those who left it or were forgotten are skipped and counted, unless `resubscribe`.
     """
     report = ImportReport()
     with db.session() as session:
         list_id = _list_id(session, list_name)
     for batch in _batches(_read_rows(path, report)):
         with db.session() as session:
-            _import_batch(session, batch, list_id, report)
+            _import_batch(session, batch, list_id, report, resubscribe, by)
         if progress is not None:
             progress(report.added + report.subscribed + report.unchanged)
     return report
@@ -141,57 +196,133 @@ def import_csv(
 def list_subscribers(
     db: Database, *, list_name: str | None = None, status: str | None = None
 ) -> Iterator[SubscriberLine]:
-    query = (
-        select(Subscriber, func.group_concat(MailingList.name))
-        .outerjoin(Subscription, Subscription.subscriber_id == Subscriber.id)
-        .outerjoin(MailingList, MailingList.id == Subscription.list_id)
-        .group_by(Subscriber.id)
-        .order_by(Subscriber.email_key)
+    """Each subscriber with the status of each of their lists, by address.
+
+    `status` keeps those with that status on some list (on `list_name`, when given).
+    """
+    if status is not None and status not in SubscriberStatus.ALL:
+        known = ", ".join(SubscriberStatus.ALL)
+        raise SubscriberError(f'"{status}" is not a status; the statuses are {known}.')
+    query = select(Subscriber).order_by(Subscriber.email_key)
+    wanted = select(Subscription.subscriber_id).join(
+        MailingList, MailingList.id == Subscription.list_id
     )
-    if db.engine.dialect.name == "postgresql":
-        query = query.with_only_columns(Subscriber, func.string_agg(MailingList.name, ","))
-    if status:
-        query = query.where(Subscriber.status == status)
     if list_name:
-        on_list = (
-            select(Subscription.subscriber_id)
-            .join(MailingList, MailingList.id == Subscription.list_id)
-            .where(MailingList.name == list_name)
-        )
-        query = query.where(Subscriber.id.in_(on_list))
+        wanted = wanted.where(MailingList.name == list_name)
+    if status:
+        wanted = wanted.where(Subscription.status == status)
+    if list_name or status:
+        query = query.where(Subscriber.id.in_(wanted))
     with db.session() as session:
-        for subscriber, lists in session.execute(query):
-            names = tuple(sorted(lists.split(","))) if lists else ()
-            yield SubscriberLine(subscriber.email, subscriber.name, subscriber.status, names)
+        for page in _pages(session, query):
+            lists: dict[int, list[tuple[str, str]]] = {}
+            rows = session.execute(
+                select(Subscription.subscriber_id, MailingList.name, Subscription.status)
+                .join(MailingList, MailingList.id == Subscription.list_id)
+                .where(Subscription.subscriber_id.in_([s.id for s in page]))
+            )
+            for subscriber_id, name, list_status in rows:
+                lists.setdefault(subscriber_id, []).append((name, list_status))
+            for s in page:
+                yield SubscriberLine(s.email, s.name, tuple(sorted(lists.get(s.id, []))))
 
 
 def remove_subscriber(db: Database, email: str, *, list_name: str | None = None) -> None:
-    """Take someone off one list, or (without a list) unsubscribe them from everything.
+    """Unsubscribe someone from one list, or (without a list) from every list.
 
-    The row and its delivery history stay.
+    The row, its status history and its delivery history stay.
     """
-    try:
-        _, key = normalize_address(email)
-    except ValueError as error:
-        raise SubscriberError(f'"{email}" is not a valid email address: {error}') from None
+    key = _key(email)
     with db.session() as session:
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
         if subscriber is None:
             raise SubscriberError(f"{email} is not a subscriber.")
-        if list_name is None:
-            subscriber.status, subscriber.updated_at = SubscriberStatus.UNSUBSCRIBED, utcnow()
-            return
-        list_row = session.scalar(select(MailingList).where(MailingList.name == list_name))
-        removed = 0
-        if list_row is not None:
-            removed = session.execute(
-                delete(Subscription).where(
-                    Subscription.subscriber_id == subscriber.id,
-                    Subscription.list_id == list_row.id,
-                )
-            ).rowcount  # type: ignore[attr-defined]
-        if not removed:
+        query = select(Subscription).where(Subscription.subscriber_id == subscriber.id)
+        if list_name is not None:
+            list_id = session.scalar(select(MailingList.id).where(MailingList.name == list_name))
+            query = query.where(Subscription.list_id == list_id)
+        subscriptions = list(session.scalars(query))
+        if list_name is not None and not subscriptions:
             raise SubscriberError(f'{email} is not on the list "{list_name}".')
+        if list_name is not None and subscriptions[0].status in SubscriberStatus.LEFT:
+            status = subscriptions[0].status
+            raise SubscriberError(f'{email} already left the list "{list_name}" ({status}).')
+        for subscription in subscriptions:
+            leave(
+                session, subscriber.id, subscription.list_id, SubscriberStatus.UNSUBSCRIBED, "cli"
+            )
+        subscriber.updated_at = utcnow()  # outdated confirmation links stop working
+
+
+def forget_subscriber(db: Database, email: str) -> bool:
+    """Erase one person: their row, name, statuses and history; the address in past
+    deliveries and their attempts is blanked. Only a hash of the address is kept, in the
+    suppression list. True when there was someone to erase (the hash is kept either way).
+    """
+    key = _key(email)
+    with db.session() as session:
+        _suppress(session, key)
+        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+        ids = select(Delivery.id).where(
+            or_(
+                Delivery.subscriber_id == (subscriber.id if subscriber else -1),
+                func.lower(Delivery.target) == key,
+            )
+        )
+        delivery_ids = list(session.scalars(ids))
+        for batch_start in range(0, len(delivery_ids), 500):
+            _blank_deliveries(session, delivery_ids[batch_start : batch_start + 500], key)
+        if subscriber is None:
+            return False
+        session.delete(subscriber)
+        return True
+
+
+def _suppress(session: Session, key: str) -> None:
+    row = {"address_hash": address_hash(key), "reason": FORGOTTEN, "at": utcnow()}
+    insert_new(session, Suppression, [row], ("address_hash",))
+
+
+def _blank_deliveries(session: Session, ids: list[int], key: str) -> None:
+    session.execute(  # what was still to be sent to them never goes
+        update(Delivery)
+        .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+        .values(state=DeliveryState.SKIPPED, updated_at=utcnow())
+    )
+    for delivery_id in ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id)
+            .values(target=f"{FORGOTTEN}-{delivery_id}", subscriber_id=None, error=None)
+        )
+    for attempt in session.scalars(select(Attempt).where(Attempt.delivery_id.in_(ids))):
+        if attempt.detail and key in attempt.detail.lower():
+            attempt.detail = _without(attempt.detail, key)
+
+
+def _without(text: str, key: str) -> str:
+    lowered, out, start = text.lower(), [], 0
+    while (found := lowered.find(key, start)) >= 0:
+        out.append(text[start:found] + "[forgotten]")
+        start = found + len(key)
+    return "".join(out) + text[start:]
+
+
+def _key(email: str) -> str:
+    try:
+        return normalize_address(email)[1]
+    except ValueError as error:
+        raise SubscriberError(f'"{email}" is not a valid email address: {error}') from None
+
+
+def _pages(session: Session, query: object, size: int = 1000) -> Iterator[list[Subscriber]]:
+    offset = 0
+    while True:
+        page = list(session.scalars(query.limit(size).offset(offset)))  # type: ignore[attr-defined]
+        if not page:
+            return
+        yield page
+        offset += size
 
 
 def _list_id(session: Session, name: str) -> int:
@@ -299,18 +430,72 @@ def _batches(rows: Iterator[dict[str, str | None]]) -> Iterator[list[dict[str, s
 
 
 def _import_batch(
-    session: Session, batch: list[dict[str, str | None]], list_id: int, report: ImportReport
+    session: Session,
+    batch: list[dict[str, str | None]],
+    list_id: int,
+    report: ImportReport,
+    resubscribe: bool,
+    by: str,
 ) -> None:
     now = utcnow()
-    rows = [
-        {**row, "status": SubscriberStatus.ACTIVE, "created_at": now, "updated_at": now}
-        for row in batch
-    ]
+    hashes = {address_hash(str(row["email_key"])): row for row in batch}
+    suppressed = set(
+        session.scalars(
+            select(Suppression.address_hash).where(Suppression.address_hash.in_(hashes))
+        )
+    )
+    if suppressed and resubscribe:
+        session.execute(delete(Suppression).where(Suppression.address_hash.in_(suppressed)))
+    elif suppressed:
+        report.suppressed += len(suppressed)
+        batch = [row for digest, row in hashes.items() if digest not in suppressed]
+    rows = [{**row, "created_at": now, "updated_at": now} for row in batch]
     fresh = insert_new(session, Subscriber, rows, ("email_key",))
     keys = [row["email_key"] for row in batch]
     ids = list(session.scalars(select(Subscriber.id).where(Subscriber.email_key.in_(keys))))
-    links = [{"subscriber_id": sub_id, "list_id": list_id} for sub_id in ids]
-    newly_on_list = insert_new(session, Subscription, links, ("subscriber_id", "list_id"))
+    known = dict(
+        session.execute(
+            select(Subscription.subscriber_id, Subscription.status).where(
+                Subscription.list_id == list_id, Subscription.subscriber_id.in_(ids)
+            )
+        ).all()
+    )
+    newcomers = [sub_id for sub_id in ids if sub_id not in known]
+    _subscribe_all(session, newcomers, list_id, by, now)
     report.added += fresh
-    report.subscribed += newly_on_list - fresh
-    report.unchanged += len(ids) - newly_on_list
+    report.subscribed += len(newcomers) - fresh
+    for sub_id, status in known.items():
+        if status == SubscriberStatus.ACTIVE:
+            report.unchanged += 1
+        elif status in SubscriberStatus.LEFT and not resubscribe:
+            report.left[status] += 1
+        else:
+            how = EDITOR if status in SubscriberStatus.LEFT else by
+            join(session, sub_id, list_id, how, overrule=True, now=now)
+            if status in SubscriberStatus.LEFT:
+                report.resubscribed += 1
+            else:
+                report.subscribed += 1
+
+
+def _subscribe_all(session: Session, ids: list[int], list_id: int, by: str, now: datetime) -> None:
+    links = [
+        {
+            "subscriber_id": sub_id,
+            "list_id": list_id,
+            "status": SubscriberStatus.ACTIVE,
+            "changed_at": now,
+            "changed_by": by,
+            "created_at": now,
+        }
+        for sub_id in ids
+    ]
+    if not links:
+        return
+    insert_new(session, Subscription, links, ("subscriber_id", "list_id"))
+    history = [
+        {"subscriber_id": sub_id, "list_id": list_id, "at": now, "status": SubscriberStatus.ACTIVE}
+        | {"previous": None, "changed_by": by, "detail": None}
+        for sub_id in ids
+    ]
+    session.execute(insert(SubscriptionChange), history)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
 from syndicate.config import Config, load_config
-from syndicate.db.models import Attempt, Delivery, Subscriber
+from syndicate.db.models import Attempt, Delivery, MailingList, Subscriber, Subscription
 from syndicate.db.session import Database, open_database
 from syndicate.delivery import DeliveryPolicy, deliver_due
 from syndicate.demo import write_sample_feed
@@ -107,7 +107,8 @@ class Site:
     channels: dict[str, Channel] = field(init=False)
     db: Database = field(init=False)
 
-    def open(self, **jobs: str) -> Site:
+    def open(self, settings_tail: str = "", **jobs: str) -> Site:
+        """`settings_tail`: more tables after the standard settings."""
         (self.folder / "jobs").mkdir(exist_ok=True)
         for name, text in jobs.items():
             (self.folder / "jobs" / f"{name}.toml").write_text(text, encoding="utf-8")
@@ -119,7 +120,8 @@ class Site:
                 smtp_url=self.smtp.url,
                 token=TEST_TOKEN,
                 bot_url=self.bot.base_url,
-            ),
+            )
+            + settings_tail,
             encoding="utf-8",
         )
         self.config = load_config(settings)
@@ -171,8 +173,23 @@ class Site:
         with self.db.session() as session:
             return session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
 
+    def statuses(self, email: str) -> dict[str, str]:
+        """Each list the address has a status on, with that status."""
+        return subscription_statuses(self.db, email)
+
     def sent_to(self) -> list[str]:
         return [to for message in self.smtp.messages for to in message.envelope_to]
+
+
+def subscription_statuses(db: Database, email: str) -> dict[str, str]:
+    with db.session() as session:
+        rows = session.execute(
+            select(MailingList.name, Subscription.status)
+            .join(Subscription, Subscription.list_id == MailingList.id)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email_key == email.lower())
+        )
+        return dict(rows.all())
 
 
 @pytest.fixture

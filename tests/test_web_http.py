@@ -118,7 +118,7 @@ def test_subscribe_then_confirm_makes_the_address_active_on_the_chosen_lists(
     site, browser = live, client(live)
     answer = subscribe(browser, "Sari@Example.org", "newsletter", "mingguan")
     assert answer.status_code == 200 and "Check your inbox" in answer.text
-    assert site.subscriber("Sari@example.org").status == SubscriberStatus.PENDING
+    assert set(site.statuses("Sari@example.org").values()) == {SubscriberStatus.UNCONFIRMED}
     site.wait_for_mail(1)  # one mail, with one link for both lists
     (mail,) = site.smtp.messages
     assert mail.envelope_to == ["Sari@example.org"]
@@ -128,11 +128,11 @@ def test_subscribe_then_confirm_makes_the_address_active_on_the_chosen_lists(
     assert link.startswith(site.base_url + "/confirm/")
     page = browser.get(link)  # opening the link alone (a mail scanner) changes nothing
     assert page.status_code == 200
-    assert site.subscriber("Sari@example.org").status == SubscriberStatus.PENDING
+    assert set(site.statuses("Sari@example.org").values()) == {SubscriberStatus.UNCONFIRMED}
     assert browser.post(link, data={}).status_code == 403  # no CSRF token
     done = browser.post(link, data={"csrf": csrf_of(page.text)})
     assert done.status_code == 200 and "You are subscribed" in done.text
-    assert site.subscriber("Sari@example.org").status == SubscriberStatus.ACTIVE
+    assert set(site.statuses("Sari@example.org").values()) == {SubscriberStatus.ACTIVE}
     assert site.lists_of("Sari@example.org") == {"newsletter", "mingguan"}
 
 
@@ -161,7 +161,7 @@ def test_an_expired_confirmation_link_changes_nothing(live_sqlite: LiveSite) -> 
     page = browser.get(f"/confirm/{old}")
     answer = browser.post(f"/confirm/{old}", data={"csrf": csrf_of(page.text)})
     assert answer.status_code == 400 and "expired" in answer.text
-    assert site.subscriber("tua@example.org").status == SubscriberStatus.PENDING
+    assert set(site.statuses("tua@example.org").values()) == {SubscriberStatus.UNCONFIRMED}
 
 
 def test_subscribe_answers_the_same_whether_or_not_the_address_is_subscribed(
@@ -173,7 +173,7 @@ def test_subscribe_answers_the_same_whether_or_not_the_address_is_subscribed(
     unknown = subscribe(client(site), "baru@example.org")
     assert known.status_code == unknown.status_code == 200
     assert known.text.replace("ada@", "X@") == unknown.text.replace("baru@", "X@")
-    assert site.subscriber("ada@example.org").status == SubscriberStatus.ACTIVE
+    assert set(site.statuses("ada@example.org").values()) == {SubscriberStatus.ACTIVE}
 
 
 def test_subscribe_is_rate_limited_per_address_and_per_client(live_sqlite: LiveSite) -> None:
@@ -267,6 +267,7 @@ def test_archive_lists_editions_serves_each_one_and_an_atom_feed(live: LiveSite)
 
 def test_a_click_is_recorded_and_redirects_only_to_that_posts_own_url(live: LiveSite) -> None:
     site, browser = live, client(live)
+    add_subscriber(site.db, "sari@example.org", "newsletter")  # an edition needs a reader
     outcome = site.run("pagi")
     with site.db.session() as session:
         html = session.scalars(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "Attempt",
     "Base",
+    "BounceEvent",
     "Click",
     "Delivery",
     "DeliveryState",
@@ -40,6 +42,8 @@ __all__ = [
     "Subscriber",
     "SubscriberStatus",
     "Subscription",
+    "SubscriptionChange",
+    "Suppression",
     "utcnow",
 ]
 
@@ -59,6 +63,10 @@ URL_CHARS = {"max_chars": 8000}
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _message_key() -> str:
+    return secrets.token_hex(8)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -97,12 +105,16 @@ class DeliveryState:
 
 
 class SubscriberStatus:
-    PENDING = "pending"
+    """Where one subscriber stands with one list; the order is from least to most restrictive."""
+
+    UNCONFIRMED = "unconfirmed"
     ACTIVE = "active"
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
-    ALL = (PENDING, ACTIVE, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+    ALL = (ACTIVE, UNCONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
+    # Statuses that only the reader's own confirmation or an editor's recorded act undo.
+    LEFT = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 
 class Source(Base):
@@ -167,13 +179,11 @@ class Subscriber(Base):
     __tablename__ = "subscribers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(320))
-    # The address with its domain lower-cased: two spellings of one mailbox are one row.
+    email: Mapped[str] = mapped_column(String(320))  # as typed, for display
+    # The address lower-cased, local part and domain: two spellings of one mailbox are one row.
     email_key: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str | None] = mapped_column(String(300))
     timezone: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE)
-    hard_bounces: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -187,9 +197,67 @@ class Subscription(Base):
     list_id: Mapped[int] = mapped_column(
         ForeignKey("lists.id", ondelete="CASCADE"), primary_key=True
     )
+    status: Mapped[str] = mapped_column(String(20), default=SubscriberStatus.ACTIVE)
+    # When and how the status last changed: "one-click", "web", "cli", "import", "bounce", ...
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(40), default="cli")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_subscriptions_list", "list_id"),)
+    __table_args__ = (Index("ix_subscriptions_list", "list_id", "status"),)
+
+
+class SubscriptionChange(Base):
+    """One change of a subscription's status: the history an editor can show a reader."""
+
+    __tablename__ = "subscription_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str | None] = mapped_column(String(20))
+    changed_by: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text, info={"max_chars": 2000})
+
+    __table_args__ = (Index("ix_subscription_changes_subscriber", "subscriber_id", "at"),)
+
+
+class Suppression(Base):
+    """An address that must never be mailed again, kept only as a hash (`forget`)."""
+
+    __tablename__ = "suppressions"
+
+    address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BounceEvent(Base):
+    """A bounce, complaint or mailed unsubscribe, from SMTP, the bounce mailbox or a webhook."""
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(20))  # hard, soft, complaint, unsubscribe
+    source: Mapped[str] = mapped_column(String(20))  # smtp, mailbox, ses, sendgrid, ...
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE")
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    delivery_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"),
+        ForeignKey("deliveries.id", ondelete="SET NULL"),
+    )
+    edition_id: Mapped[int | None] = mapped_column(ForeignKey("editions.id", ondelete="SET NULL"))
+    detail: Mapped[str | None] = mapped_column(Text, info={"max_chars": 2000})
+
+    __table_args__ = (
+        Index("ix_bounce_events_subscriber", "subscriber_id", "kind", "at"),
+        Index("ix_bounce_events_edition", "edition_id"),
+        Index("ix_bounce_events_at", "at"),
+    )
 
 
 class JobRun(Base):
@@ -218,6 +286,8 @@ class Edition(Base):
     job_run_id: Mapped[int | None] = mapped_column(ForeignKey("job_runs.id", ondelete="SET NULL"))
     subject: Mapped[str] = mapped_column(Text)
     format: Mapped[str] = mapped_column(String(20))
+    # Random, so Message-IDs differ between installs and after a database reset.
+    message_key: Mapped[str | None] = mapped_column(String(32), default=_message_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_editions_job", "job"),)
@@ -287,6 +357,8 @@ class Delivery(Base):
         UniqueConstraint("channel", "target", "item"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_edition", "edition_id"),
+        # A bounce names the Message-ID of what bounced.
+        Index("ix_deliveries_external_id", "external_id"),
     )
 
 

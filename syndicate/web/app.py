@@ -80,6 +80,10 @@ class Pages:
     failed_logins_by_user: RateLimiter = field(default_factory=lambda: RateLimiter(20, 900))
     password_checks: PasswordGate = field(default_factory=PasswordGate)
     previews: dict[str, Any] = field(default_factory=dict)
+    # How /hooks/ses fetches SNS certificates (tests serve them locally; the host check
+    # before any fetch is not configurable).
+    fetch_sns: Callable[[str], bytes] = field(default=lambda url: b"")
+    webhook_tokens: set[str] = field(default_factory=set)  # Mailgun tokens already taken
 
     def __post_init__(self) -> None:
         self.env = template_environment(self.config.site.templates_dir)
@@ -225,18 +229,28 @@ def whole_number(text: str) -> int | None:
 
 
 def create_app(
-    config: Config, db: Database, channels: dict[str, Channel], *, secret: bytes | None = None
+    config: Config,
+    db: Database,
+    channels: dict[str, Channel],
+    *,
+    secret: bytes | None = None,
+    fetch_sns: Callable[[str], bytes] | None = None,
 ) -> Starlette:
-    """The web application of a site: subscriber pages, archive, clicks and the dashboard."""
-    from syndicate.web import archive, dashboard, subscriber_pages
+    """The web application of a site: subscriber pages, archive, clicks and the dashboard.
+
+    `fetch_sns` replaces the HTTPS GET of SNS certificates and confirmation URLs.
+    """
+    from syndicate.web import archive, dashboard, provider_hooks, subscriber_pages
 
     pages = Pages(config, db, channels, secret or site_secret(db, config.site.secret_key))
+    pages.fetch_sns = fetch_sns or provider_hooks.fetch_from_sns
     routes = [
         Route("/", subscriber_pages.home),
         Route("/static/web.css", stylesheet),
         *subscriber_pages.ROUTES,
         *archive.ROUTES,
         *dashboard.ROUTES,
+        *provider_hooks.ROUTES,
     ]
     app = Starlette(
         routes=routes,

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from syndicate.bounces.report import edition_rates
 from syndicate.db.models import Delivery, DeliveryState
 from syndicate.jobs import preview_job
 from syndicate.report import waiting_deliveries
@@ -133,7 +134,10 @@ async def dashboard(request: Request) -> Response:
         sources=await pages.call(overview.source_health, pages.db, config),
         jobs=[config.jobs[name] for name in jobs],
         next_fire=next_fire_times(config),
-        editions=await pages.call(overview.recent_editions, pages.db, jobs),
+        editions=(editions := await pages.call(overview.recent_editions, pages.db, jobs)),
+        rates=await pages.call(
+            edition_rates, pages.db, [e.id for found in editions.values() for e in found]
+        ),
         counts=await pages.call(overview.delivery_counts, pages.db),
         chart=delivery_chart(await pages.call(overview.daily_counts, pages.db)),
         colours=STATE_COLOURS,

@@ -29,6 +29,9 @@ __all__ = ["FORM_LIMIT", "Gate", "client_address", "served_hosts"]
 
 FORM_LIMIT = 64 * 1024
 UPLOAD_PATH = "/admin/subscribers/import"
+# Bounce providers batch their events into one POST to /hooks/PROVIDER.
+HOOK_PROVIDERS = ("ses", "sendgrid", "postmark", "mailgun")
+HOOK_LIMIT = 1_000_000
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 
 Scope = MutableMapping[str, Any]
@@ -77,6 +80,8 @@ class Gate:
         self.trusted: Networks = web.trusted_proxies if web else ()
         # The paths that take more than a form, and how much (everything else: FORM_LIMIT).
         self.larger_bodies = {UPLOAD_PATH: (web.max_upload_mb if web else 50) * 1024 * 1024}
+        # Bounce providers batch their events: a webhook may carry up to LARGEST_BODY.
+        self.larger_bodies |= {f"/hooks/{name}": HOOK_LIMIT for name in HOOK_PROVIDERS}
         self.body_timeout = web.body_timeout.total_seconds() if web else 60.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -159,13 +159,19 @@ def search_subscribers(db: Database, text: str, limit: int = 100) -> list[Subscr
         lists: dict[int, list[str]] = defaultdict(list)
         if subscribers:
             rows = session.execute(
-                select(Subscription.subscriber_id, MailingList.name)
+                select(Subscription.subscriber_id, MailingList.name, Subscription.status)
                 .join(MailingList, MailingList.id == Subscription.list_id)
                 .where(Subscription.subscriber_id.in_([s.id for s in subscribers]))
             )
-            for subscriber_id, name in rows:
-                lists[subscriber_id].append(name)
+            for subscriber_id, name, status in rows:
+                lists[subscriber_id].append(f"{name}: {status}")
         return [
-            SubscriberRow(s.id, s.email, s.name, s.status, tuple(sorted(lists[s.id])))
+            SubscriberRow(s.id, s.email, s.name, _status(lists[s.id]), tuple(sorted(lists[s.id])))
             for s in subscribers
         ]
+
+
+def _status(lists: list[str]) -> str:
+    """One word when every list agrees, else "mixed"; "-" when on no list."""
+    statuses = {entry.rpartition(": ")[2] for entry in lists}
+    return statuses.pop() if len(statuses) == 1 else ("mixed" if statuses else "-")

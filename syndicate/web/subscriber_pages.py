@@ -88,7 +88,7 @@ async def subscribe(request: Request) -> Response:
             request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
         )
     task = None
-    if await pages.call(
+    if not request_made.suppressed and await pages.call(
         may_send_confirmation, pages.db, pages.secret, request_made.email, utcnow()
     ):
         task = BackgroundTask(_send_confirmations, pages, request_made, lists)
@@ -171,7 +171,9 @@ async def unsubscribe_post(request: Request) -> Response:
     """RFC 8058 one-click (and the page's button): 200, no redirect, no cookie set."""
     pages = _pages(request)
     subscriber_id, list_name = _read_unsubscribe(pages, request)
-    await pages.call(unsubscribe, pages.db, subscriber_id, list_name)
+    one_click = b"List-Unsubscribe=One-Click" in (await request.body())[:4096]
+    how = "one-click" if one_click else "web"
+    await pages.call(unsubscribe, pages.db, subscriber_id, list_name, how)
     body = pages.env.get_template("web/unsubscribed.html").render(
         site_name=pages.config.site.name,
         base_url=pages.base_path,

@@ -98,11 +98,13 @@ class LiveSite:
         *,
         more_sources: str = "",
         locale: str = "en",
+        fetch_sns: Callable[[str], bytes] | None = None,
     ) -> None:
-        """`more_sources`: [[sources]] tables beside the sample feed's (they may fail);
-        `locale`: the site's language (the pages are in it)."""
+        """`more_sources`: [[sources]] (or other) tables after the settings (they may fail);
+        `locale`: the site's language (the pages are in it);
+        `fetch_sns`: how the app fetches SNS certificates (see `create_app`)."""
         self.folder, self.database_url, self.smtp = folder, database_url, smtp
-        self.more_sources, self.locale = more_sources, locale
+        self.more_sources, self.locale, self.fetch_sns = more_sources, locale, fetch_sns
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
@@ -147,7 +149,7 @@ class LiveSite:
         self.db = open_database(self.config.database_url)
         reports = _run(lambda: poll_sources(self.db, self.config.sources))
         assert [report.error for report in reports if report.source == "warta"] == [None]
-        app = create_app(self.config, self.db, self.channels)
+        app = create_app(self.config, self.db, self.channels, fetch_sns=self.fetch_sns)
         self._server = uvicorn.Server(
             uvicorn.Config(
                 app, log_level="warning", lifespan="off", access_log=False, proxy_headers=False
@@ -189,6 +191,11 @@ class LiveSite:
     def subscriber(self, email: str) -> Subscriber | None:
         with self.db.session() as session:
             return session.scalar(select(Subscriber).where(Subscriber.email == email))
+
+    def statuses(self, email: str) -> dict[str, str]:
+        from tests.sites import subscription_statuses
+
+        return subscription_statuses(self.db, email)
 
     def lists_of(self, email: str) -> set[str]:
         from syndicate.optin import subscriber_lists

@@ -1,7 +1,7 @@
 """editors' session generations, confirmation mails sent, clicks per client and day
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-06 04:30:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
