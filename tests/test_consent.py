@@ -201,7 +201,7 @@ def test_forget_erases_the_person_and_their_hash_keeps_them_out(
 
     code, said = cli(site, capsys, "subscribers", "import", str(readers), "--list", "newsletter")
     assert "1 skipped: they asked to be forgotten" in said
-    code, said = cli(site, capsys, "subscribers", "add", "sari@example.org", "--list", "pagi")
+    code, said = cli(site, capsys, "subscribers", "add", "sari@example.org", "--list", "newsletter")
     assert code == 1 and "forgotten" in said
     mails = len(site.smtp.messages)
     answer = subscribe(client(site), "sari@example.org", "newsletter")

@@ -13,6 +13,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
 from syndicate.render.locale import CATALOGS
+from syndicate.subscribers import add_subscriber
 from tests.browser.live import LiveSite
 from tests.smtpserver import SmtpServer
 from tests.test_web_http import client, confirm_link, csrf_of, subscribe, unsubscribe_url
@@ -130,6 +131,7 @@ def test_an_indonesian_site_speaks_indonesian_from_subscribe_to_unsubscribe(
 
 def test_the_archive_shows_dates_in_the_site_zone_and_language(indonesian: LiveSite) -> None:
     site, browser = indonesian, client(indonesian)
+    add_subscriber(site.db, "sari@example.org", "newsletter")
     outcome = site.run("pagi")
     assert outcome.edition_id is not None
     index = browser.get("/archive")
