@@ -19,15 +19,20 @@ its own cluster. Its original is the member the others credit, else the earliest
 
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
-only with the posts that share a shingle with it, found through an inverted index. Two
-posts that share none cannot reach `THRESHOLD`, so the result is the one `join` gives.
+only with a bounded few earlier posts, found through an inverted index of shingles from a
+sample of its own, rare shingles first (see `ClusterIndex`): at most `COMPARED` (24)
+comparisons and `SAMPLE` x `BUCKET` (1,024) postings read per post, however many posts the
+window holds, so a poll's clustering costs time linear in its posts even when the sources
+share their phrasing (a wire service's copy on dozens of sites, template reports, one
+shared stock of words). On the labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
-import math
 import re
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -70,6 +75,13 @@ THRESHOLD = 0.3
 TITLE_THRESHOLD = 0.7
 COPY_THRESHOLD = 0.9
 MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
+# Candidate search (`ClusterIndex`): a new post reads at most SAMPLE x BUCKET postings and is
+# compared with at most COMPARED earlier posts, whatever the size of the window.
+SAMPLE = 16  # shingles of a new post whose postings are read
+BUCKET = 64  # latest posts a shingle's postings remember
+COMPARED = 24  # earlier posts a new post is compared with, at most
+RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
+ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
 _EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -195,17 +207,28 @@ class _Member:
     post_id: int
     cluster_id: int
     when: datetime
-    size: int  # how many text shingles
+    text: tuple[int, ...]  # the text shingles, to compare with exactly
     title: frozenset[int]
 
 
 class ClusterIndex:
-    """Placed posts of a time span, found by the text shingles they share with a new post.
+    """Placed posts of a time span, of which a new post is compared with a bounded few.
 
     It reads the posts published in the span it is asked to `cover` from the database once
     (a later, wider span reads only what is missing) and keeps, per post, its cluster, its
-    time, its number of text shingles and its title's word pairs; the text shingles
-    themselves live only in the inverted index.
+    time, its text shingles and its title's word pairs, and an inverted index from each text
+    shingle to the latest `BUCKET` posts that have it.
+
+    A new post's candidates come from at most `SAMPLE` of its shingles, rare ones first: a
+    shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
+    phrase of this story); common ones ("harga emas hari ini", a wire service's boilerplate,
+    the stock phrases of a shared vocabulary) are read only when a post has too few rare
+    ones. Among the posts found, the `COMPARED` found most often are compared with it
+    exactly (`same_story`). So a post reads at most `SAMPLE` × `BUCKET` postings and makes
+    at most `COMPARED` comparisons, however many posts the window holds. The sample is
+    chosen by the shingles' hash values (a min-hash sample), so two copies of one text pick
+    the same shingles; a post that shares a third of its text with an earlier one shares,
+    in expectation, a third of its sample with it.
     """
 
     def __init__(self) -> None:
@@ -213,6 +236,11 @@ class ClusterIndex:
         self._ids: set[int] = set()
         self._members: list[_Member] = []
         self._postings: dict[int, int | list[int]] = {}
+        self._common: set[int] = set()
+        self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
+
+    def __len__(self) -> int:
+        return len(self._members)
 
     def cover(
         self,
@@ -237,42 +265,41 @@ class ClusterIndex:
     def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
-        self._members.append(_Member(post_id, cluster_id, when, len(shingles.text), shingles.title))
+        member = _Member(post_id, cluster_id, when, tuple(shingles.text), shingles.title)
+        self._members.append(member)
         self._ids.add(post_id)
         postings = self._postings
+        text = shingles.text
+        matched = self._matched.pop(post_id, None)
+        if matched is not None and matched.cluster_id == cluster_id:
+            # A copy is found through the member it matched: only its own words are indexed,
+            # so a story carried by fifty sites does not make its own shingles common.
+            text = text.difference(matched.text)
         # Most shingles are new to the index: those go in at once, in C.
-        seen = shingles.text & postings.keys()
-        postings.update(dict.fromkeys(shingles.text - seen, position))
+        seen = text & postings.keys()
+        postings.update(dict.fromkeys(text - seen, position))
         for shingle in seen:
             found = postings[shingle]
             if found.__class__ is int:
                 postings[shingle] = [found, position]
-            else:
-                found.append(position)
+                continue
+            found.append(position)
+            if len(found) == RARE_BELOW:
+                self._common.add(shingle)
+            elif len(found) >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
+                del found[:-BUCKET]
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
-        """The cluster a post joins, as `join` would choose it among the indexed posts."""
-        postings = self._postings
-        # Only the shingles some indexed post has too, found in C: few or none, usually.
-        positions: list[int] = []
-        for found in map(postings.__getitem__, shingles.text & postings.keys()):
-            if found.__class__ is int:
-                positions.append(found)
-            else:
-                positions.extend(found)
-        size = len(shingles.text)
-        lowest = min(THRESHOLD, COPY_THRESHOLD)  # no post is alike below this
-        # Sharing fewer shingles than this, a post is below `lowest` whatever its size.
-        fewest = math.ceil(lowest * MIN_SHINGLES)
+        """The cluster a post joins: that of its closest match among its candidates."""
         best: _Member | None = None
         best_text = -1.0
-        for position, count in Counter(positions).items():
-            if count < fewest:
+        for member in self._candidates(shingles.text):
+            if abs(member.when - when) > WINDOW:
                 continue
-            member = self._members[position]
-            smaller = min(size, member.size)
-            text = count / smaller if smaller >= MIN_SHINGLES else 0.0
-            if text < lowest or abs(member.when - when) > WINDOW:
+            shared = len(shingles.text.intersection(member.text))
+            smaller = min(len(shingles.text), len(member.text))
+            text = shared / smaller if smaller >= MIN_SHINGLES else 0.0
+            if text < THRESHOLD:  # below the lower threshold, no title helps
                 continue
             title = _containment(shingles.title, member.title, 1)
             if not _alike(text, title):
@@ -281,8 +308,45 @@ class ClusterIndex:
                 best, best_text = member, text
         if best is None:
             return own
+        self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
         return best.cluster_id
+
+    def _candidates(self, text: frozenset[int]) -> list[_Member]:
+        """The at most `COMPARED` indexed posts that share the most of `text`'s sample."""
+        postings = self._postings
+        present = text & postings.keys()  # shingles some indexed post has too, found in C
+        if len(present) > SAMPLE:
+            rare = present - self._common
+            if len(rare) >= SAMPLE:
+                present = heapq.nsmallest(SAMPLE, rare)
+            elif len(rare) >= ENOUGH_RARE:  # common shingles would only add noise
+                present = list(rare)
+            else:
+                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), present - rare)]
+        positions: list[int] = []
+        for found in map(postings.__getitem__, present):
+            if found.__class__ is int:
+                positions.append(found)
+            else:
+                positions.extend(found[-BUCKET:])
+        # A post found through one sampled shingle alone shares too little to match, unless
+        # the sample is so small that one is a good share of it.
+        fewest = 2 if len(present) >= 2 * MIN_SHINGLES else 1
+        hits = Counter(positions)
+        found = [(count, p) for p, count in hits.items() if count >= fewest]
+        if len(found) > COMPARED:
+            found = heapq.nlargest(COMPARED, found)
+        members = self._members
+        return [members[p] for _, p in found]
+
+    def memory_bytes(self) -> int:
+        """About how much memory the index holds (its containers, not shared objects)."""
+        size = sys.getsizeof
+        total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
+        total += sum(size(m) + size(m.text) + size(m.title) for m in self._members)
+        total += sum(size(p) for p in self._postings.values() if p.__class__ is list)
+        return total
 
 
 def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime, own: int) -> int:
@@ -312,7 +376,9 @@ def _candidates(
             Post.first_seen_at,
             Post.title,
             func.substr(Post.excerpt, 1, _EXCERPT_CHARS),
-        ).where(published >= start, published <= end)
+        )
+        .where(published >= start, published <= end)
+        .order_by(published, Post.id)  # postings keep the latest posts of a shingle
     )
     return [
         Candidate(post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""))
