@@ -22,7 +22,8 @@ __all__ = [
     "syndicate_command",
 ]
 
-PEER_PACKAGES = ("rss2email==3.14", "reader==3.26", "matplotlib")
+# feedparser imports `sgmllib`, which some indexes resolve to a package without it.
+PEER_PACKAGES = ("rss2email==3.14", "reader==3.26", "sgmllib3k", "matplotlib")
 DEFAULT_VENV = (
     Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "syndicate-bench" / "venv"
 )
@@ -54,7 +55,7 @@ def venv_python(venv: Path) -> Path:
 def ensure_venv(venv: Path | None = None) -> Path:
     """The bench virtualenv, made and filled with the peers if it is not there yet."""
     venv = (venv or DEFAULT_VENV).expanduser()
-    if not (venv / "bin" / "r2e").exists() or not _imports(venv, "matplotlib", "reader"):
+    if not (venv / "bin" / "r2e").exists() or not _imports(venv, "matplotlib", "reader", "sgmllib"):
         print(f"making the bench virtualenv {venv} ({', '.join(PEER_PACKAGES)})", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run(

@@ -72,8 +72,9 @@ def serve(server: FeedsServer, feeds: int, feed_set: str = "news") -> list[SiteS
         site = FEED_SETS[feed_set](number)
         path = f"/feeds/{number:04d}.xml"
         server.add(path, site.body, site.content_type)
-        # No article pages are served: a summary-only feed keeps its own text.
-        full_text = "never" if site.summary_only else "auto"
+        # No article pages are served: a summary-only feed keeps its own text, and so does
+        # every feed of the shared set, whose template reports are as short as a summary.
+        full_text = "never" if site.summary_only or feed_set == "shared" else "auto"
         sources.append(SiteSource(f"kabar{number:04d}", server.url(path), full_text))
     return sources
 

@@ -6,11 +6,13 @@ word pairs of its title. Similarity is containment (how much of the smaller set 
 holds, not Jaccard), so a feed's short summary still matches the full copy another site
 printed. Two posts published within `WINDOW` of each other are the same story when
 
-- their texts match at least `THRESHOLD` and their titles at least `TITLE_THRESHOLD`, or
+- their texts match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
+  figures of their leads agree (at least half of the fewer are in both), or
 - their texts match at least `COPY_THRESHOLD` (a copy under a new headline).
 
-The title condition keeps apart daily reports written from one template ("Harga emas hari
-ini …", where only the figures change). The thresholds were chosen on the labelled set in
+The title and figure conditions keep apart daily reports written from one template
+("Harga emas hari ini …", where only the figures change, and a short headline of one day
+can sit whole inside a longer one of another). The thresholds were chosen on the labelled set in
 `tests/data/clusters.json`; `tests/test_clusters.py` prints precision and recall for a
 sweep of them. Independent rewrites of one event share too few words to be found this way.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import re
 import sys
 import zlib
@@ -85,6 +88,8 @@ ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found thr
 _EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,15 @@ class Fingerprint:
 
     text: frozenset[int]  # word 3-shingles of the lead
     title: frozenset[int]  # word pairs of the title
+    figures: frozenset[str] = frozenset()  # the numbers of the lead ("1.131.000", "08.30")
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
     return Fingerprint(
-        _shingles(_lead(text), SHINGLE_WORDS), _shingles(_WORD.findall(title.casefold()), 2)
+        _shingles(_lead(text), SHINGLE_WORDS),
+        _shingles(_WORD.findall(title.casefold()), 2),
+        frozenset(_FIGURE.findall(text[:_LEAD_CHARS])),
     )
 
 
@@ -136,11 +144,20 @@ def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
 def same_story(first: Fingerprint, second: Fingerprint) -> bool:
     """Whether two posts (published within `WINDOW` of each other) tell the same story."""
     text, title = similarity(first, second)
-    return _alike(text, title)
+    return _alike(text, title, first.figures, second.figures)
 
 
-def _alike(text: float, title: float) -> bool:
-    return text >= COPY_THRESHOLD or (text >= THRESHOLD and title >= TITLE_THRESHOLD)
+def _alike(text: float, title: float, first: frozenset[str], second: frozenset[str]) -> bool:
+    if text >= COPY_THRESHOLD:
+        return True
+    return text >= THRESHOLD and title >= TITLE_THRESHOLD and _figures_agree(first, second)
+
+
+def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
+    """Whether two leads' numbers could be one report's: a template report of another day
+    ("Harga emas hari ini …") shares the words and the headline, not the figures."""
+    smaller = min(len(first), len(second))
+    return smaller < MIN_FIGURES or len(first & second) >= smaller / 2
 
 
 def _containment(first: frozenset[int], second: frozenset[int], minimum: int) -> float:
@@ -209,6 +226,7 @@ class _Member:
     when: datetime
     text: tuple[int, ...]  # the text shingles, to compare with exactly
     title: frozenset[int]
+    figures: frozenset[str]
 
 
 class ClusterIndex:
@@ -265,7 +283,9 @@ class ClusterIndex:
     def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
-        member = _Member(post_id, cluster_id, when, tuple(shingles.text), shingles.title)
+        member = _Member(
+            post_id, cluster_id, when, tuple(shingles.text), shingles.title, shingles.figures
+        )
         self._members.append(member)
         self._ids.add(post_id)
         postings = self._postings
@@ -273,8 +293,10 @@ class ClusterIndex:
         matched = self._matched.pop(post_id, None)
         if matched is not None and matched.cluster_id == cluster_id:
             # A copy is found through the member it matched: only its own words are indexed,
-            # so a story carried by fifty sites does not make its own shingles common.
-            text = text.difference(matched.text)
+            # so a story carried by fifty sites does not make its own shingles common; and
+            # its lowest shingles, the ones a later copy samples when all of its words are
+            # common, so the story stays among the latest posts of those shingles.
+            text = text.difference(matched.text).union(heapq.nsmallest(2 * SAMPLE, text))
         # Most shingles are new to the index: those go in at once, in C.
         seen = text & postings.keys()
         postings.update(dict.fromkeys(text - seen, position))
@@ -302,7 +324,7 @@ class ClusterIndex:
             if text < THRESHOLD:  # below the lower threshold, no title helps
                 continue
             title = _containment(shingles.title, member.title, 1)
-            if not _alike(text, title):
+            if not _alike(text, title, shingles.figures, member.figures):
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
@@ -330,9 +352,9 @@ class ClusterIndex:
                 positions.append(found)
             else:
                 positions.extend(found[-BUCKET:])
-        # A post found through one sampled shingle alone shares too little to match, unless
-        # the sample is so small that one is a good share of it.
-        fewest = 2 if len(present) >= 2 * MIN_SHINGLES else 1
+        # A post that shares a third of a text shares about a third of its sample; one found
+        # through fewer than half of that is not worth comparing.
+        fewest = max(1, math.ceil(len(present) * THRESHOLD / 2))
         hits = Counter(positions)
         found = [(count, p) for p, count in hits.items() if count >= fewest]
         if len(found) > COMPARED:
