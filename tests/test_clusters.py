@@ -26,8 +26,9 @@ LABELLED = Path(__file__).parent / "data" / "clusters.json"
 START = datetime(2024, 6, 1, tzinfo=UTC)
 # Floors, with the measured values a little above them (1.00 / 0.83 pairwise, 1.00 / 0.87
 # as clusters, by `join` and by the poll's `ClusterIndex` alike). Precision matters more: a
-# false merge hides a story from subscribers, a missed merge only sends a copy. The misses are the independent rewrites, which share too few words
-# for any lexical method; everything copied, summarized or lightly edited is found.
+# false merge hides a story from subscribers, a missed merge only sends a copy. The misses
+# are the independent rewrites, which share too few words for any lexical method;
+# everything copied, summarized or lightly edited is found.
 PRECISION_FLOOR = 0.95
 RECALL_FLOOR = 0.75
 
