@@ -256,6 +256,7 @@ class ClusterIndex:
         self._postings: dict[int, int | list[int]] = {}
         self._common: set[int] = set()
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
+        self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
 
     def __len__(self) -> int:
         return len(self._members)
@@ -278,6 +279,10 @@ class ClusterIndex:
         skip = set(exclude) | self._ids
         for first, last in missing:
             for found in _candidates(session, first, last, skip):
+                # A copy read back is indexed as `join` had it: by its own words.
+                earlier = self._firsts.setdefault(found.cluster_id, len(self._members))
+                if earlier < len(self._members):
+                    self._matched[found.post_id] = self._members[earlier]
                 self.add(found.post_id, found.cluster_id, found.when, found.shingles)
 
     def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
@@ -306,9 +311,12 @@ class ClusterIndex:
                 postings[shingle] = [found, position]
                 continue
             found.append(position)
-            if len(found) == RARE_BELOW:
+            size = len(found)
+            if size < RARE_BELOW:
+                continue
+            if size == RARE_BELOW:
                 self._common.add(shingle)
-            elif len(found) >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
+            elif size >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
                 del found[:-BUCKET]
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
