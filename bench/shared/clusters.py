@@ -2,9 +2,11 @@
 
 Posts of the shared-words sites (`bench.shared.feeds`) are placed one after another in one
 `ClusterIndex`, as a poll places its new posts (fingerprint, `join`, `add`), with 1,250 to
-20,000 posts in the window. Each size runs in a process of its own, so its memory is its
-own: the index's size is the growth of the process's resident memory while placing
-(the posts' texts are made before), and `ClusterIndex.memory_bytes` (its containers).
+20,000 posts in the window; the last 1,000 placed are also timed alone (what one more post
+costs with that many in the window: a linear cost keeps this flat). Each size runs in a
+process of its own, so its memory is its own: the index's size is the growth of the
+process's resident memory while placing (the posts' texts are made before), and
+`ClusterIndex.memory_bytes` (its containers).
 The clusters formed are scored against the stories the posts were made from: pairwise
 precision and recall, wire stories split, and different stories merged.
 
@@ -30,6 +32,7 @@ from bench.measure import median
 __all__ = ["curve", "measure_one", "score"]
 
 ROOT = Path(__file__).resolve().parents[2]
+BATCH = 1000  # the last posts placed, timed alone: what one more post costs at this size
 START = datetime(2026, 12, 1, tzinfo=UTC)
 
 
@@ -56,17 +59,22 @@ def measure_one(posts: int) -> dict[str, Any]:
     counted = _count_comparisons(cluster)
     began = time.perf_counter()
     placed = []
+    last = len(made) - BATCH  # the last BATCH posts: a poll's worth, timed on their own
     for number, (_, title, text, when) in enumerate(made):
+        if number == last:
+            batch_began = time.perf_counter()
         shingles = cluster.fingerprint(title, text[:2000])
         joined = index.join(shingles, when, number)
         index.add(number, joined, when, shingles)
         placed.append(joined)
-    seconds = time.perf_counter() - began
+    ended = time.perf_counter()
+    seconds = ended - began
     gc.collect()
     return {
         "posts": posts,
         "seconds": seconds,
         "us_per_post": seconds / posts * 1e6,
+        "batch_us_per_post": (ended - batch_began) / BATCH * 1e6,
         "comparisons_per_post": counted() / posts,
         "index_mb": _rss_mb() - before,
         "index_containers_mb": getattr(index, "memory_bytes", lambda: 0)() / 2**20,
@@ -121,13 +129,14 @@ def curve(sizes: list[int], runs: int, *, log: Any = print) -> list[dict[str, An
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
             found.append(json.loads(done.stdout))
         point = dict(found[0])
-        for key in ("seconds", "us_per_post", "index_mb"):
+        for key in ("seconds", "us_per_post", "batch_us_per_post", "index_mb"):
             point[key] = median([f[key] for f in found])
         point["runs"] = runs
         point["seconds_runs"] = [f["seconds"] for f in found]
         log(
             f"  clustering {size:,} shared-words posts: {point['seconds']:.2f} s "
-            f"({point['us_per_post']:.0f} µs a post, {point['comparisons_per_post']:.1f} "
+            f"({point['us_per_post']:.0f} µs a post, the last {BATCH:,} "
+            f"{point['batch_us_per_post']:.0f} µs a post, {point['comparisons_per_post']:.1f} "
             f"comparisons a post), index {point['index_mb']:.0f} MB, precision "
             f"{point['precision']:.3f}, recall {point['recall']:.3f}"
         )
