@@ -240,13 +240,17 @@ class ClusterIndex:
     A new post's candidates come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
     phrase of this story); common ones ("harga emas hari ini", a wire service's boilerplate,
-    the stock phrases of a shared vocabulary) are read only when a post has too few rare
-    ones. Among the posts found, the `COMPARED` found most often are compared with it
+    the stock phrases of a shared vocabulary) are read only when a post has fewer than
+    `ENOUGH_RARE` rare ones. Among the posts found through enough of the sample, the one
+    found most often of each story, for at most `COMPARED` stories, is compared with it
     exactly (`same_story`). So a post reads at most `SAMPLE` × `BUCKET` postings and makes
     at most `COMPARED` comparisons, however many posts the window holds. The sample is
     chosen by the shingles' hash values (a min-hash sample), so two copies of one text pick
     the same shingles; a post that shares a third of its text with an earlier one shares,
-    in expectation, a third of its sample with it.
+    in expectation, a third of its sample with it. A copy that joins a story indexes only
+    its own words, and posts its lowest shingles again without making them common, so a
+    story carried by fifty sites keeps its words rare and stays among the latest posts of
+    the shingles its next copy samples first.
     """
 
     def __init__(self) -> None:
@@ -298,13 +302,19 @@ class ClusterIndex:
         matched = self._matched.pop(post_id, None)
         if matched is not None and matched.cluster_id == cluster_id:
             # A copy is found through the member it matched: only its own words are indexed,
-            # so a story carried by fifty sites does not make its own shingles common; and
-            # its lowest shingles, the ones a later copy samples when all of its words are
-            # common, so the story stays among the latest posts of those shingles.
-            text = text.difference(matched.text).union(heapq.nsmallest(2 * SAMPLE, text))
+            # so a story carried by fifty sites does not make its own shingles common. Its
+            # lowest shingles, the ones a later copy samples first, are posted again (not
+            # counted towards commonness: one story is one carrier), so the story stays
+            # among the latest posts of those shingles.
+            own = text.difference(matched.text)
+            self._post_again(
+                position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
+            )
+            text = own
         # Most shingles are new to the index: those go in at once, in C.
         seen = text & postings.keys()
         postings.update(dict.fromkeys(text - seen, position))
+        common = self._common
         for shingle in seen:
             found = postings[shingle]
             if found.__class__ is int:
@@ -314,10 +324,23 @@ class ClusterIndex:
             size = len(found)
             if size < RARE_BELOW:
                 continue
-            if size == RARE_BELOW:
-                self._common.add(shingle)
-            elif size >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
+            common.add(shingle)  # postings of copies may have made it this long already
+            if size >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
                 del found[:-BUCKET]
+
+    def _post_again(self, position: int, shingles: Iterable[int]) -> None:
+        """Add `position` to the postings of `shingles` without making them common."""
+        postings = self._postings
+        for shingle in shingles:
+            found = postings.get(shingle)
+            if found is None:
+                postings[shingle] = position
+            elif found.__class__ is int:
+                postings[shingle] = [found, position]
+            else:
+                found.append(position)
+                if len(found) >= 2 * BUCKET:
+                    del found[:-BUCKET]
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
         """The cluster a post joins: that of its closest match among its candidates."""
@@ -365,10 +388,19 @@ class ClusterIndex:
         fewest = max(1, math.ceil(len(present) * THRESHOLD / 2))
         hits = Counter(positions)
         found = [(count, p) for p, count in hits.items() if count >= fewest]
-        if len(found) > COMPARED:
-            found = heapq.nlargest(COMPARED, found)
         members = self._members
-        return [members[p] for _, p in found]
+        if len(found) <= 1:
+            return [members[p] for _, p in found]
+        # The copies of one story found together are one candidate: the one found most.
+        found.sort(key=lambda pair: (-pair[0], pair[1]))
+        chosen: dict[int, _Member] = {}
+        for _, position in found:
+            member = members[position]
+            if member.cluster_id not in chosen:
+                chosen[member.cluster_id] = member
+                if len(chosen) == COMPARED:
+                    break
+        return list(chosen.values())
 
     def memory_bytes(self) -> int:
         """About how much memory the index holds (its containers, not shared objects)."""
