@@ -299,3 +299,30 @@ def test_a_wire_story_read_back_from_the_database_is_still_found(tmp_path: Path)
     wire = {stored[f"k{n}"] for n, (story, _, _) in enumerate(made) if story == "wire"}
     assert len(wire) == 1
     assert stored["copy"] in wire
+
+
+def test_hostile_posts_are_placed_alone_and_break_nothing() -> None:
+    """Empty, one-word, figures-only, emoji-only, control-character and very long texts go
+    through the index beside ordinary posts: each hostile post is a story of its own (even
+    two alike: four words said over again share too few word triples to prove anything),
+    and the ordinary copy still joins its original."""
+    items = {item["id"]: item for item in _items()}
+    original, copy = items["bi-rate/antara"], items["bi-rate/kawat-2"]
+    hostile = [
+        ("", ""),
+        ("Judul", "Kata"),
+        ("1.000 2.000", " ".join(str(n) for n in range(5000))),
+        ("🙂🙂🙂", "🙂 " * 3000),
+        ("\x00\x01", "\x00 \x01 \u200b " * 500),
+        ("Panjang", "harga emas hari ini " * 20000),
+        ("Panjang", "harga emas hari ini " * 20000),  # four words over again prove nothing
+    ]
+    posts = [(original["title"], original["text"]), *hostile, (copy["title"], copy["text"])]
+    index = cluster.ClusterIndex()
+    placed = []
+    for number, (title, text) in enumerate(posts):
+        shingles = fingerprint(title, text)
+        placed.append(index.join(shingles, START, number))
+        index.add(number, placed[-1], START, shingles)
+    assert placed[-1] == placed[0] == 0
+    assert placed[1:8] == [1, 2, 3, 4, 5, 6, 7]
