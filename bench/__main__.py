@@ -6,11 +6,13 @@
     python -m bench --no-write      # measure and print, leave the files alone
 
 Benchmarks: startup (`syndicate --help`, `syndicate check`), ingest (`syndicate fetch` vs
-rss2email 3.14, and the ingest curve at 50, 200, 800 feeds), idle (`syndicate run`
+rss2email 3.14 and reader 3.26 on two feed sets, the news set and the shared-words set of
+wire copies and template reports; the ingest curve at 50, 200, 800 feeds; and the
+clustering step alone at 1,250 to 20,000 posts in the window), idle (`syndicate run`
 between ticks), fanout (bench.fanout at 1k, 10k, 100k subscribers), telegram
 (bench.telegram), hostile (bench.hostile: the peak memory of a poll that meets a
 400 MB page and a gzip bomb) and logins (bench.logins: the peak memory of `syndicate
-serve` under 120 parallel logins). rss2email and matplotlib are installed from PyPI into a
+serve` under 120 parallel logins). rss2email, reader and matplotlib are installed from PyPI into a
 virtualenv of their own (--venv, default ~/.cache/syndicate-bench/venv) on first use, by
 the sections that need them (ingest, and fanout for the curves).
 
@@ -113,9 +115,13 @@ def _startup(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, An
 def _ingest(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any]:
     from bench.ingest.run import compare, in_process
     from bench.scaling.run import ingest_curve, verdict
+    from bench.shared.clusters import curve as cluster_curve
 
     sizes = [50, 200] if options.quick else [50, 200, 800]
     comparison = compare(200, runs, venv, log=say)
+    shared = compare(200, runs, venv, feed_set="shared", log=say)
+    posts = [1250, 5000, 20_000] if options.quick else [1250, 2500, 5000, 10_000, 20_000]
+    clustering = cluster_curve(posts, 1 if options.quick else max(1, runs - 1), log=say)
     known = {200: comparison}
     # The largest size costs the most: it gets one run fewer, at least one.
     curve = [
@@ -128,6 +134,11 @@ def _ingest(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any
     running = in_process(200, runs, log=say)  # both polls inside one process, as `run` has
     return {
         "comparison": comparison,
+        "shared": shared,
+        "clustering": {
+            "curve": clustering,
+            "verdict": verdict(clustering, "posts", "seconds", "index_mb"),
+        },
         "distant": distant,
         "in_process": running,
         "curve": curve,
@@ -195,6 +206,7 @@ def _write(results: dict[str, Any], venv: Path, *, redraw: bool = True) -> None:
         data = {
             "fanout": results["fanout"]["curve"],
             "ingest": results["ingest"]["curve"],
+            "clustering": results["ingest"].get("clustering", {}).get("curve", []),
             "title": f"syndicate scaling, {results['date']}, {results['machine']['cpu']}, "
             f"{results['machine']['cores']} cores",
         }

@@ -2,7 +2,8 @@
 
     python -m bench.scaling.plot results.json bench-scaling.png
 
-`results.json` holds the "fanout" and "ingest" points written by `python -m bench`. This
+`results.json` holds the "fanout" and "ingest" points written by `python -m bench`, and
+the "clustering" points (the clustering step alone, by posts in the window) when measured. This
 module imports nothing from syndicate, so it runs where only matplotlib is installed.
 """
 
@@ -20,7 +21,9 @@ def draw(results: dict, target: Path) -> None:
     import matplotlib.pyplot as plt
 
     fanout, ingest = results["fanout"], results["ingest"]
-    figure, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    clustering = results.get("clustering") or []
+    rows = 3 if clustering else 2
+    figure, axes = plt.subplots(rows, 2, figsize=(11, 4 * rows), constrained_layout=True)
     subscribers = [p["subscribers"] for p in fanout]
     feeds = [p["feeds"] for p in ingest]
 
@@ -60,6 +63,24 @@ def draw(results: dict, target: Path) -> None:
         "MB",
         memory=True,
     )
+    if clustering:
+        posts = [p["posts"] for p in clustering]
+        _curve(
+            axes[2][0],
+            posts,
+            [p["seconds"] for p in clustering],
+            "Clustering step: placing N shared-words posts (ClusterIndex)",
+            "posts in the 72-hour window",
+            "seconds",
+        )
+        _curve(
+            axes[2][1],
+            posts,
+            [p["index_mb"] for p in clustering],
+            "Clustering step: memory of the window's index",
+            "posts in the 72-hour window",
+            "MB",
+        )
     figure.suptitle(results.get("title", "syndicate scaling"), fontsize=11)
     figure.savefig(target, dpi=90)
 

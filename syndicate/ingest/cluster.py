@@ -6,11 +6,13 @@ word pairs of its title. Similarity is containment (how much of the smaller set 
 holds, not Jaccard), so a feed's short summary still matches the full copy another site
 printed. Two posts published within `WINDOW` of each other are the same story when
 
-- their texts match at least `THRESHOLD` and their titles at least `TITLE_THRESHOLD`, or
+- their texts match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
+  figures of their leads agree (at least half of the fewer are in both), or
 - their texts match at least `COPY_THRESHOLD` (a copy under a new headline).
 
-The title condition keeps apart daily reports written from one template ("Harga emas hari
-ini …", where only the figures change). The thresholds were chosen on the labelled set in
+The title and figure conditions keep apart daily reports written from one template
+("Harga emas hari ini …", where only the figures change, and a short headline of one day
+can sit whole inside a longer one of another). The thresholds were chosen on the labelled set in
 `tests/data/clusters.json`; `tests/test_clusters.py` prints precision and recall for a
 sweep of them. Independent rewrites of one event share too few words to be found this way.
 
@@ -19,15 +21,21 @@ its own cluster. Its original is the member the others credit, else the earliest
 
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
-only with the posts that share a shingle with it, found through an inverted index. Two
-posts that share none cannot reach `THRESHOLD`, so the result is the one `join` gives.
+only with a bounded few earlier posts, found through an inverted index of shingles from a
+sample of its own, rare shingles first (see `ClusterIndex`): at most `COMPARED` (24)
+comparisons and `SAMPLE` x `BUCKET` (1,024) postings read per post, however many posts the
+window holds, so a poll's clustering costs time linear in its posts even when the sources
+share their phrasing (a wire service's copy on dozens of sites, template reports, one
+shared stock of words). On the labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import re
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -70,9 +78,18 @@ THRESHOLD = 0.3
 TITLE_THRESHOLD = 0.7
 COPY_THRESHOLD = 0.9
 MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
+# Candidate search (`ClusterIndex`): a new post reads at most SAMPLE x BUCKET postings and is
+# compared with at most COMPARED earlier posts, whatever the size of the window.
+SAMPLE = 16  # shingles of a new post whose postings are read
+BUCKET = 64  # latest posts a shingle's postings remember
+COMPARED = 24  # earlier posts a new post is compared with, at most
+RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
+ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
 _EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
 
 
 @dataclass(frozen=True)
@@ -81,12 +98,15 @@ class Fingerprint:
 
     text: frozenset[int]  # word 3-shingles of the lead
     title: frozenset[int]  # word pairs of the title
+    figures: frozenset[str] = frozenset()  # the numbers of the lead ("1.131.000", "08.30")
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
     return Fingerprint(
-        _shingles(_lead(text), SHINGLE_WORDS), _shingles(_WORD.findall(title.casefold()), 2)
+        _shingles(_lead(text), SHINGLE_WORDS),
+        _shingles(_WORD.findall(title.casefold()), 2),
+        frozenset(_FIGURE.findall(text[:_LEAD_CHARS])),
     )
 
 
@@ -124,11 +144,20 @@ def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
 def same_story(first: Fingerprint, second: Fingerprint) -> bool:
     """Whether two posts (published within `WINDOW` of each other) tell the same story."""
     text, title = similarity(first, second)
-    return _alike(text, title)
+    return _alike(text, title, first.figures, second.figures)
 
 
-def _alike(text: float, title: float) -> bool:
-    return text >= COPY_THRESHOLD or (text >= THRESHOLD and title >= TITLE_THRESHOLD)
+def _alike(text: float, title: float, first: frozenset[str], second: frozenset[str]) -> bool:
+    if text >= COPY_THRESHOLD:
+        return True
+    return text >= THRESHOLD and title >= TITLE_THRESHOLD and _figures_agree(first, second)
+
+
+def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
+    """Whether two leads' numbers could be one report's: a template report of another day
+    ("Harga emas hari ini …") shares the words and the headline, not the figures."""
+    smaller = min(len(first), len(second))
+    return smaller < MIN_FIGURES or len(first & second) >= smaller / 2
 
 
 def _containment(first: frozenset[int], second: frozenset[int], minimum: int) -> float:
@@ -195,17 +224,33 @@ class _Member:
     post_id: int
     cluster_id: int
     when: datetime
-    size: int  # how many text shingles
+    text: tuple[int, ...]  # the text shingles, to compare with exactly
     title: frozenset[int]
+    figures: frozenset[str]
 
 
 class ClusterIndex:
-    """Placed posts of a time span, found by the text shingles they share with a new post.
+    """Placed posts of a time span, of which a new post is compared with a bounded few.
 
     It reads the posts published in the span it is asked to `cover` from the database once
     (a later, wider span reads only what is missing) and keeps, per post, its cluster, its
-    time, its number of text shingles and its title's word pairs; the text shingles
-    themselves live only in the inverted index.
+    time, its text shingles and its title's word pairs, and an inverted index from each text
+    shingle to the latest `BUCKET` posts that have it.
+
+    A new post's candidates come from at most `SAMPLE` of its shingles, rare ones first: a
+    shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
+    phrase of this story); common ones ("harga emas hari ini", a wire service's boilerplate,
+    the stock phrases of a shared vocabulary) are read only when a post has fewer than
+    `ENOUGH_RARE` rare ones. Among the posts found through enough of the sample, the one
+    found most often of each story, for at most `COMPARED` stories, is compared with it
+    exactly (`same_story`). So a post reads at most `SAMPLE` × `BUCKET` postings and makes
+    at most `COMPARED` comparisons, however many posts the window holds. The sample is
+    chosen by the shingles' hash values (a min-hash sample), so two copies of one text pick
+    the same shingles; a post that shares a third of its text with an earlier one shares,
+    in expectation, a third of its sample with it. A copy that joins a story indexes only
+    its own words, and posts its lowest shingles again without making them common, so a
+    story carried by fifty sites keeps its words rare and stays among the latest posts of
+    the shingles its next copy samples first.
     """
 
     def __init__(self) -> None:
@@ -213,6 +258,12 @@ class ClusterIndex:
         self._ids: set[int] = set()
         self._members: list[_Member] = []
         self._postings: dict[int, int | list[int]] = {}
+        self._common: set[int] = set()
+        self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
+        self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
+
+    def __len__(self) -> int:
+        return len(self._members)
 
     def cover(
         self,
@@ -232,57 +283,132 @@ class ClusterIndex:
         skip = set(exclude) | self._ids
         for first, last in missing:
             for found in _candidates(session, first, last, skip):
+                # A copy read back is indexed as `join` had it: by its own words.
+                earlier = self._firsts.setdefault(found.cluster_id, len(self._members))
+                if earlier < len(self._members):
+                    self._matched[found.post_id] = self._members[earlier]
                 self.add(found.post_id, found.cluster_id, found.when, found.shingles)
 
     def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
-        self._members.append(_Member(post_id, cluster_id, when, len(shingles.text), shingles.title))
+        member = _Member(
+            post_id, cluster_id, when, tuple(shingles.text), shingles.title, shingles.figures
+        )
+        self._members.append(member)
         self._ids.add(post_id)
         postings = self._postings
+        text = shingles.text
+        matched = self._matched.pop(post_id, None)
+        if matched is not None and matched.cluster_id == cluster_id:
+            # A copy is found through the member it matched: only its own words are indexed,
+            # so a story carried by fifty sites does not make its own shingles common. Its
+            # lowest shingles, the ones a later copy samples first, are posted again (not
+            # counted towards commonness: one story is one carrier), so the story stays
+            # among the latest posts of those shingles.
+            own = text.difference(matched.text)
+            self._post_again(
+                position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
+            )
+            text = own
         # Most shingles are new to the index: those go in at once, in C.
-        seen = shingles.text & postings.keys()
-        postings.update(dict.fromkeys(shingles.text - seen, position))
+        seen = text & postings.keys()
+        postings.update(dict.fromkeys(text - seen, position))
+        common = self._common
         for shingle in seen:
             found = postings[shingle]
             if found.__class__ is int:
                 postings[shingle] = [found, position]
+                continue
+            found.append(position)
+            size = len(found)
+            if size < RARE_BELOW:
+                continue
+            common.add(shingle)  # postings of copies may have made it this long already
+            if size >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
+                del found[:-BUCKET]
+
+    def _post_again(self, position: int, shingles: Iterable[int]) -> None:
+        """Add `position` to the postings of `shingles` without making them common."""
+        postings = self._postings
+        for shingle in shingles:
+            found = postings.get(shingle)
+            if found is None:
+                postings[shingle] = position
+            elif found.__class__ is int:
+                postings[shingle] = [found, position]
             else:
                 found.append(position)
+                if len(found) >= 2 * BUCKET:
+                    del found[:-BUCKET]
 
     def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
-        """The cluster a post joins, as `join` would choose it among the indexed posts."""
-        postings = self._postings
-        # Only the shingles some indexed post has too, found in C: few or none, usually.
-        positions: list[int] = []
-        for found in map(postings.__getitem__, shingles.text & postings.keys()):
-            if found.__class__ is int:
-                positions.append(found)
-            else:
-                positions.extend(found)
-        size = len(shingles.text)
-        lowest = min(THRESHOLD, COPY_THRESHOLD)  # no post is alike below this
-        # Sharing fewer shingles than this, a post is below `lowest` whatever its size.
-        fewest = math.ceil(lowest * MIN_SHINGLES)
+        """The cluster a post joins: that of its closest match among its candidates."""
         best: _Member | None = None
         best_text = -1.0
-        for position, count in Counter(positions).items():
-            if count < fewest:
+        for member in self._candidates(shingles.text):
+            if abs(member.when - when) > WINDOW:
                 continue
-            member = self._members[position]
-            smaller = min(size, member.size)
-            text = count / smaller if smaller >= MIN_SHINGLES else 0.0
-            if text < lowest or abs(member.when - when) > WINDOW:
+            shared = len(shingles.text.intersection(member.text))
+            smaller = min(len(shingles.text), len(member.text))
+            text = shared / smaller if smaller >= MIN_SHINGLES else 0.0
+            if text < THRESHOLD:  # below the lower threshold, no title helps
                 continue
             title = _containment(shingles.title, member.title, 1)
-            if not _alike(text, title):
+            if not _alike(text, title, shingles.figures, member.figures):
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
         if best is None:
             return own
+        self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
         return best.cluster_id
+
+    def _candidates(self, text: frozenset[int]) -> list[_Member]:
+        """The at most `COMPARED` indexed posts that share the most of `text`'s sample."""
+        postings = self._postings
+        present = text & postings.keys()  # shingles some indexed post has too, found in C
+        if len(present) > SAMPLE:
+            rare = present - self._common
+            if len(rare) >= SAMPLE:
+                present = heapq.nsmallest(SAMPLE, rare)
+            elif len(rare) >= ENOUGH_RARE:  # common shingles would only add noise
+                present = list(rare)
+            else:
+                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), present - rare)]
+        positions: list[int] = []
+        for found in map(postings.__getitem__, present):
+            if found.__class__ is int:
+                positions.append(found)
+            else:
+                positions.extend(found[-BUCKET:])
+        # A post that shares a third of a text shares about a third of its sample; one found
+        # through fewer than half of that is not worth comparing.
+        fewest = max(1, math.ceil(len(present) * THRESHOLD / 2))
+        hits = Counter(positions)
+        found = [(count, p) for p, count in hits.items() if count >= fewest]
+        members = self._members
+        if len(found) <= 1:
+            return [members[p] for _, p in found]
+        # The copies of one story found together are one candidate: the one found most.
+        found.sort(key=lambda pair: (-pair[0], pair[1]))
+        chosen: dict[int, _Member] = {}
+        for _, position in found:
+            member = members[position]
+            if member.cluster_id not in chosen:
+                chosen[member.cluster_id] = member
+                if len(chosen) == COMPARED:
+                    break
+        return list(chosen.values())
+
+    def memory_bytes(self) -> int:
+        """About how much memory the index holds (its containers, not shared objects)."""
+        size = sys.getsizeof
+        total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
+        total += sum(size(m) + size(m.text) + size(m.title) for m in self._members)
+        total += sum(size(p) for p in self._postings.values() if p.__class__ is list)
+        return total
 
 
 def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime, own: int) -> int:
@@ -312,7 +438,9 @@ def _candidates(
             Post.first_seen_at,
             Post.title,
             func.substr(Post.excerpt, 1, _EXCERPT_CHARS),
-        ).where(published >= start, published <= end)
+        )
+        .where(published >= start, published <= end)
+        .order_by(published, Post.id)  # postings keep the latest posts of a shingle
     )
     return [
         Candidate(post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""))

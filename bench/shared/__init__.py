@@ -1,0 +1,1 @@
+"""Feeds whose sources share their words, and the clustering step measured on them."""
