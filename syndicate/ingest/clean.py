@@ -32,6 +32,7 @@ __all__ = [
     "is_noise_line",
     "lift_credit",
     "repair_mojibake",
+    "usable_image",
 ]
 
 logger = logging.getLogger(__name__)
@@ -302,16 +303,49 @@ def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> No
             if lazy and (not src or src.startswith("data:") or "placeholder" in src):
                 src = lazy
                 break
-        if not src or src.startswith("data:") or _is_tracking_pixel(img, src):
+        if not usable_image(src) or _is_tracking_pixel(img, src):
             _drop(img)
             continue
-        img.set("src", _absolute(src, base_url))
+        img.set("src", strip_tracking(_absolute(src, base_url)))
     for link in root.iter("a"):
         href = (link.get("href") or "").strip()
         if href:
             link.set("href", strip_tracking(_absolute(href, base_url)))
         if is_tracker_url(href):
             _drop(link)
+
+
+# Names themes give to spacers and placeholders rather than pictures.
+_NOT_A_PICTURE = re.compile(
+    r"(?:^|[/_.-])(?:spacer|blank|pixel|transparent|1x1|placeholder|loading|lazy|grey|gray)"
+    r"[\w-]*\.(?:gif|png|svg|jpe?g|webp)$|\.svg$",
+    re.IGNORECASE,
+)
+
+
+def usable_image(src: str | None, width: str | None = None, height: str | None = None) -> bool:
+    """Whether `src` can be a post's picture: a real address of a real picture, not `x`, a
+    `data:` placeholder, a spacer GIF, a tracker or a 1-pixel image."""
+    src = (src or "").strip()
+    if not src or src.startswith(("data:", "javascript:", "about:", "#")):
+        return False
+    try:
+        parts = urlsplit(src)
+    except ValueError:
+        return False
+    if parts.scheme and parts.scheme not in {"http", "https"}:
+        return False
+    path = parts.path
+    # A bare word ("x", "null", "undefined") is no file: a broken tag, not a picture.
+    if not parts.netloc and "/" not in path and "." not in path:
+        return False
+    if _NOT_A_PICTURE.search(path) or is_tracker_url(src):
+        return False
+    for size in (width, height):
+        digits = (size or "").strip().removesuffix("px")
+        if digits.isdigit() and int(digits) <= 1:
+            return False
+    return True
 
 
 def _is_tracking_pixel(img: lxml.etree._Element, src: str) -> bool:

@@ -34,6 +34,7 @@ from syndicate.ingest.clean import (
     break_runs,
     clean_article,
     repair_mojibake,
+    usable_image,
 )
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, wants_page
@@ -88,21 +89,24 @@ def extract_article(
 
     text = page if isinstance(page, str) else _decode(page)
     text = repair_mojibake(text)
-    try:
-        tree = lxml.html.document_fromstring(text)
-    except (lxml.etree.ParserError, ValueError):
+    # trafilatura's own reading of the page: lxml.html's loses paragraphs it would keep.
+    tree = trafilatura.load_html(text)
+    if tree is None:
         return None
     meta = _metadata(tree)
     _promote_lazy_images(tree)
+    picture = _page_image(tree, url)
     break_runs(tree)
+    # Pictures are chosen apart (og:image, else the page's first real one): asked to keep
+    # them, trafilatura keeps their captions and galleries too, which are not the article.
     body = trafilatura.extract(
         tree,
         url=url,
         output_format="html",
         include_comments=False,
-        include_images=True,
+        include_images=False,
         include_links=True,
-        include_tables=False,
+        include_tables=True,
         favor_precision=True,
     )
     if not body:
@@ -119,7 +123,7 @@ def extract_article(
         content_html=content,
         excerpt=excerpt,
         published_at=clamp(published, now or datetime.now(UTC)),
-        image_url=_image(meta.get("image"), url) or article.image,
+        image_url=_image(meta.get("image"), url) or picture,
         site_name=meta.get("site_name"),
         canonical_url=_absolute(meta.get("canonical"), url),
         credit=credit,
@@ -197,6 +201,17 @@ def _promote_lazy_images(tree: lxml.html.HtmlElement) -> None:
                 break
 
 
+def _page_image(tree: lxml.etree._Element, base: str) -> str | None:
+    """The first real picture inside the page's article (else its main part), full size."""
+    for scope in ("//article", "//main", "//*[@itemprop='articleBody']", "//body"):
+        for holder in tree.xpath(scope)[:1]:
+            for img in holder.iter("img"):
+                src = (img.get("src") or "").strip()
+                if usable_image(src, img.get("width"), img.get("height")):
+                    return strip_tracking(urljoin(base, src))
+    return None
+
+
 def _title(meta: dict[str, str]) -> str | None:
     """og:title, else the page's <title> without the " | Site Name" it ends with."""
     if meta.get("title"):
@@ -237,11 +252,11 @@ def _letters(text: str) -> str:
 
 
 def _image(link: str | None, base: str) -> str | None:
-    return strip_tracking(urljoin(base, link)) if link else None
+    return strip_tracking(urljoin(base, link)) if link and usable_image(link) else None
 
 
 def _absolute(link: str | None, base: str) -> str | None:
-    return urljoin(base, link) if link else None
+    return strip_tracking(urljoin(base, link)) if link else None
 
 
 class ArticleFetcher:
