@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import nh3
 
-from syndicate.ingest.identity import strip_tracking
+from syndicate.ingest.identity import normalize_url, strip_tracking
 from syndicate.render import Credit
 from syndicate.render.safety import is_tracker_url
 
@@ -103,6 +103,10 @@ _NOISE_LINES = [
     r"(?:newer|older) posts?",
     r"posting(?:an)? (?:lebih baru|lama|lebih lama)",
     r"beranda",
+    r"(?:read|continue|keep) (?:more|reading)\b.{0,40}",
+    r"read the (?:full|rest of the) (?:story|article|post)\b.{0,40}",
+    r"(?:baca|lihat|simak) (?:selengkapnya|lebih lanjut|berita selengkapnya)\b.{0,40}",
+    r"(?:selengkapnya|lanjut(?:kan)? membaca)(?: \W*)?",
     r"(?:subscribe to|langganan)\s*:? (?:post comments|posting komentar|komentar).*",
     # WordPress's own feed footer names the site itself: it is not a credit.
     r"the post .{1,300} appeared first on .{1,120}",
@@ -187,32 +191,64 @@ class CleanArticle:
     credit: Credit | None  # the closing "Sumber: …" line, lifted out
     image: str | None  # the first picture's address
     raw_chars: int  # how long the text was before cleaning (a summary is short)
+    teaser: bool = False  # it ends the way summaries do ("…", "Read more", a link to the post)
 
 
-def clean_article(html: str, base_url: str | None, *, measure: bool = False) -> CleanArticle:
+def clean_article(
+    html: str, base_url: str | None, *, measure: bool = False, post_url: str | None = None
+) -> CleanArticle:
     """Clean an article and lift its credit line, reading the HTML only twice.
 
     The same as `clean_html`, then `lift_credit`, then `html_to_text` on the result, but
     each step works on the tree the one before left (feeds carry thousands of entries).
-    `raw_chars` is measured only when asked (`measure`), and is 0 otherwise.
+    `raw_chars` and `teaser` are measured only when asked (`measure`); `post_url` is the
+    article's own link, which a teaser's last link points to.
     """
     html = repair_mojibake(html or "")
     if not html.strip():
         return CleanArticle("", "", None, None, 0)
     root = _fragment(html)
-    raw_chars = len(_plain_text(root, html)) if measure else 0
+    raw_chars, teaser = 0, False
+    if measure:
+        raw = _plain_text(root, html)
+        raw_chars, teaser = len(raw), _ends_like_teaser(raw, root, post_url or base_url)
     root = _cleaned_tree(root, base_url)
     content = _serialize(root).strip()
     if not content or not re.search(r"<[a-zA-Z/!]", content):  # plain text: no tree to keep
         content, credit = lift_credit(content)
-        return CleanArticle(content, html_to_text(content), credit, None, raw_chars)
+        return CleanArticle(content, html_to_text(content), credit, None, raw_chars, teaser)
     _split_runs(root)
     credit = _lift_from_tree(root)
     if credit is not None:
         _tidy_tree(root)
         content = _serialize(root).strip()
     image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
-    return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars)
+    return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars, teaser)
+
+
+# How summaries end: an ellipsis ("…", "[…]", "(...)") or an invitation to read on.
+_TEASER_END = re.compile(r"(?:…|\.\.\.|\[(?:…|\.\.\.|&hellip;)\]|\((?:…|\.\.\.)\))\W{0,3}$")
+_READ_ON = re.compile(
+    r"(?:read|continue|keep|view|see)\b.{0,20}\b(?:more|reading|full|rest|story|article)\b"
+    r"|\b(?:baca|lihat|simak)\b.{0,25}\b(?:selengkapnya|lanjut\w*|berikutnya)\b"
+    r"|^(?:selengkapnya|lanjut\w*|more)\b",
+    re.IGNORECASE,
+)
+
+
+def _ends_like_teaser(raw: str, root: lxml.etree._Element, post_url: str | None) -> bool:
+    lines = raw.rsplit("\n", 1)
+    last = lines[-1].strip()
+    if _TEASER_END.search(last):
+        return True
+    if len(last) <= 80 and _READ_ON.search(last):
+        return True
+    links = [a.get("href") for a in root.iter("a") if a.get("href")]
+    if links and post_url:
+        last_link = _absolute(links[-1].strip(), post_url)
+        # The summary's last link leads to the post itself ("…" or "more" linked).
+        return normalize_url(last_link) == normalize_url(post_url) and len(last) <= 200
+    return False
 
 
 def clean_html(html: str, base_url: str | None) -> str:

@@ -392,7 +392,8 @@ def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
         content_html=article.content_html if longer else entry.content_html,
         excerpt=article.excerpt if longer else entry.excerpt,
         summary_only=entry.summary_only and not longer,
-        image_url=entry.image_url or article.image_url,
+        # The page's own picture is full size; a feed's is often a thumbnail.
+        image_url=article.image_url or entry.image_url,
         published_at=entry.published_at or article.published_at,
         origin=origin,
     )
