@@ -33,6 +33,7 @@ __all__ = [
     "lift_credit",
     "repair_mojibake",
     "usable_image",
+    "wire_credit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -222,6 +223,9 @@ def clean_article(
     if credit is not None:
         _tidy_tree(root)
         content = _serialize(root).strip()
+    else:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
+        first = next((b for b in _leaf_blocks(root) if _has_text(b)), None)
+        credit = wire_credit(_text(first)) if first is not None else None
     image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
     return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars, teaser)
 
@@ -648,39 +652,124 @@ def _collapse_paragraphs(text: str) -> str:
     return "\n\n".join(filter(None, map(" ".join, map(str.split, text.splitlines()))))
 
 
-_SEP = r"\s*[:：]\s*"
+# A credit line names the original in one of a few shapes, whatever its exact words:
+# a label and a colon ("Sumber:", "Source:", "Artikel asli :"), a verb of borrowing and
+# "dari"/"from" ("Dilansir dari", "Reprinted with permission from"), a sentence saying
+# where the text first ran ("Artikel ini telah tayang di", "This story first appeared in",
+# "This article is republished from"), or detik's "Baca artikel X, … selengkapnya".
+_LABEL = (
+    r"(?:sumber|source|sources|artikel\s+asli|berita\s+asli|original|credits?|kredit|courtesy"
+    r"|asal|referensi|reference)"
+)
+_BORROWED_ID = (
+    r"(?:dikutip|disadur|dilansir|diolah|dirangkum|dihimpun|diadaptasi|diterjemahkan|dialihbahasakan"
+    r"|diambil|disarikan|ditulis\s+ulang|bersumber|dipublikasikan\s+ulang|ditayangkan\s+ulang"
+    r"|diterbitkan\s+ulang|dikutip\s+sepenuhnya)"
+)
+_BORROWED_EN = (
+    r"(?:republished|reprinted|reproduced|adapted|excerpted|syndicated|translated|reposted"
+    r"|cross-?posted|shared|used|published|distributed)"
+)
+_RAN_ID = (
+    r"(?:tayang|terbit|dimuat|ditayangkan|diterbitkan|dipublikasikan|diunggah|disiarkan|ditulis"
+    r"|muncul|publish)"
+)
+_RAN_EN = (
+    r"(?:published|republished|appeared|ran|posted|printed|reprinted|produced|written|reported"
+    r"|syndicated|shared|featured|aired)"
+)
+_PIECE_ID = r"(?:artikel|berita|tulisan|konten|naskah|liputan|postingan|opini)"
+_PIECE_EN = (
+    r"(?:article|story|post|piece|report|column|essay|interview|op-ed|feature|content|analysis"
+    r"|commentary|item|blog\s+post|version\s+of\s+this\s+(?:article|story|post|piece))"
+)
+_FROM = (
+    r"(?:in\s+(?:partnership|collaboration|association|cooperation)\s+with|courtesy\s+of"
+    r"|from|of|by|on|in|at|with|for)"
+)
 _CREDIT_RES = [
     re.compile(
-        r"^(?:sumber(?:\s+berita)?(?:\s*/\s*artikel\s+asli)?|artikel\s+asli"
-        r"|sumber\s+(?:artikel|tulisan|naskah)|source|original\s+(?:source|article))"
-        rf"{_SEP}(?P<name>.+)$",
+        r"^(?!.*\b(?:foto|photo|image|gambar|ilustrasi|video|grafis|infografis|data)\b\s*[:：])"
+        rf"(?:[\w/&-]+\s+){{0,3}}{_LABEL}(?:\s*[/&-]?\s*[\w]+){{0,3}}\s*[:：]\s*(?P<label>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:dikutip|disadur|dilansir|diolah|dirangkum|dihimpun|diadaptasi)\s+dari\s*:?\s*"
-        r"(?P<name>.+)$",
+        rf"^(?:{_PIECE_ID}\s+ini\s+(?:\w+\s+){{0,2}}?)?{_BORROWED_ID}\s+(?:dari|oleh|dr\.?)\s*:?"
+        r"\s*(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^artikel\s+ini\s+(?:telah\s+|sudah\s+)?(?:tayang|terbit|dimuat|ditayangkan|diterbitkan)"
-        r"\s+(?:di|pada|dalam)\s+(?P<name>.+?)(?:\s+dengan\s+judul\b.*)?$",
+        rf"^(?:this\s+|the\s+|a\s+)?(?:{_PIECE_EN}\s+)?(?:(?:is|was|has\s+been|had\s+been|were)\s+)?"
+        rf"(?:originally\s+|first\s+|previously\s+|also\s+)?{_BORROWED_EN}"
+        r"(?:\s+(?:here|with|by|under|the|kind|written|express|permission|arrangement|agreement"
+        r"|courtesy|partnership|license|licence)){0,5}"
+        rf"\s+{_FROM}\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^baca\s+artikel\s+(?P<name>[\w.-]+),?\s+[\"“].*[\"”]\s+selengkapnya\s+"
-        r"(?P<url>https?://\S+)$",
+        rf"^(?:this|the|a|an)\s+(?:\w+\s+){{0,2}}?{_PIECE_EN}\s+(?:\w+\s+){{0,3}}?{_RAN_EN}"
+        rf"(?:\s+\w+){{0,2}}?\s+(?:{_FROM}\s+(?P<name>.+)|(?P<here>here|there)\b.*)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:originally\s+(?:published|posted|appeared)|first\s+published"
-        r"|this\s+(?:article|story)\s+(?:was\s+)?(?:originally\s+|first\s+)?"
-        r"(?:published|appeared))\s+(?:at|on|in|by)\s+(?P<name>.+?)\.?$",
+        r"^(?:originally|first|previously)\s+(?:published|posted|appeared|ran|printed|reported"
+        r"|written)(?:\s+\w+){0,2}?\s+(?:on|in|at|by|for|with)\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
-    re.compile(r"^via\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
+    re.compile(
+        rf"^{_PIECE_ID}\s+ini\s+(?:\w+\s+){{0,4}}?{_RAN_ID}"
+        r"(?:\s+\w+){0,2}?\s+(?:di|pada|dalam|oleh|dari|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:baca|simak|lihat)\s+(?:artikel|berita|selengkapnya)\s+(?P<name>.+?),?\s+"
+        r"(?:[\"“].*[\"”]\s+)?(?:selengkapnya|di\s+sini)\b\s*(?:di|pada|:)?\s*(?P<url>https?://\S+)?$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:baca|simak|lihat)\s+(?:artikel|berita)?\s*(?:aslinya|selengkapnya|asli)\s+"
+        r"(?:di|pada|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^(?:via|h/t|hat\s+tip|courtesy\s+of)\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
 ]
+# The news agencies whose tag alone names the original: "(Reuters)", "— AFP", "WASHINGTON
+# (AP) —". Only these: any other word in brackets may be anything ("(VIDEO)", "(1)").
+WIRES = frozenset(
+    {
+        "reuters", "ap", "the associated press", "associated press", "afp", "agence france-presse",
+        "bloomberg", "upi", "dpa", "xinhua", "kyodo", "kyodo news", "yonhap", "ansa", "efe",
+        "tass", "ria novosti", "anadolu", "anadolu agency", "aa", "bernama", "pti", "ians",
+        "antara", "antaranews", "cna", "aap", "apa", "sputnik", "interfax", "kcna", "ani",
+        "jiji", "jiji press", "pa", "pa media", "press association", "rtr",
+    }
+)  # fmt: skip
+_WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+_WIRE_TAG = re.compile(
+    r"^(?:[A-Z][\w.'’ -]{0,40}?,?\s+)?[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
+)
+# Words that say where the name stops: "The Conversation under a Creative Commons license".
+_NAME_ENDS = re.compile(
+    r"\s+(?:under|with|dengan|dan|and|on|pada|untuk|for|as|sebagai|yang|which|who|titled"
+    r"|berjudul|judul|tanggal|hari|is|was|adalah|read|klik|click|lihat|baca|see|licensed"
+    r"|in\s+(?:its|their|the)\s+\w+)\b"
+    r"|\s+[-–—|(]\s*|,\s+|\s+https?://|[.!;]\s|[\"“”]",
+    re.IGNORECASE,
+)
+# Names that are no outlet: the line's link says which site it means.
+_NOT_A_NAME = frozenset(
+    "the a an this our its their here there link original article story post source site "
+    "website page sini ini itu artikel berita asli tautan berikut laman situs aslinya web "
+    "partner partners mitra kami staff author authors writer writers penulis redaksi admin "
+    "editor editors permission kontributor contributor".split()
+)
+# Words before an outlet's name that are not part of it: "dimuat di laman Mongabay".
+_NAME_LEADS = re.compile(
+    r"^(?:(?:laman|situs|halaman|portal|kanal|website|web|media\s+online|akun)\s+)+",
+    re.IGNORECASE,
+)
 _URL_RE = re.compile(r"https?://[^\s\"'<>]+")
-_CREDIT_WINDOW = 4  # a credit line sits among the last few blocks of an article
+_CREDIT_WINDOW = 6  # a credit line sits among the last few blocks of an article
 
 
 def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
@@ -708,11 +797,15 @@ def _lift_from_html(html: str) -> tuple[str, Credit | None]:
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     """Drop the credit line from among the last blocks of `root`; the credit it gave."""
     blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_CREDIT_WINDOW]
-    for block in blocks:
+    for position, block in enumerate(blocks):
         links = [a.get("href") for a in block.iter("a") if a.get("href")]
         credit = _credit_from_line(_text(block), links[0] if links else None)
         if credit is not None:
             _drop(block)
+            # What follows the credit line is the theme's: comment boxes, ad slots, labels.
+            for after in blocks[:position]:
+                if len(_text(after)) <= _MAX_NOISE_LINE:
+                    _drop(after)
             return credit
     return None
 
@@ -729,9 +822,12 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
 
 
 def _credit_from_line(line: str, link: str | None) -> Credit | None:
-    line = " ".join(line.split()).strip(" -–—•*|")
-    if len(line) > 600:
+    line = " ".join(line.split()).strip(" -–—•*|_~")
+    if len(line) > 400 or len(line.split()) > 60:
         return None
+    wire = _WIRE_LINE.fullmatch(line)
+    if wire is not None and wire.group("name").casefold() in WIRES:
+        return Credit(name=wire.group("name"), url=link)
     for pattern in _CREDIT_RES:
         match = pattern.match(line)
         if match is None:
@@ -739,7 +835,13 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
         url = match.groupdict().get("url") or link
         if url is None and (found := _URL_RE.search(line)):
             url = found.group()
-        name = _credit_name(match.group("name"))
+        groups = match.groupdict()
+        if groups.get("label") is not None:  # "Source: …": the whole rest is the name
+            name = _label_name(groups["label"])
+        else:
+            name = _credit_name(groups.get("name") or "", url)
+            if pattern in _SENTENCE_RES and not _outlet_like(name, line):
+                continue
         if name is None:
             continue
         if name.startswith(("http://", "https://")):
@@ -749,12 +851,55 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
     return None
 
 
-def _credit_name(raw: str) -> str | None:
+_SENTENCE_RES = frozenset(_CREDIT_RES[2:5])  # English sentences: "… first appeared in X"
+_NOT_OUTLETS = re.compile(
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march"
+    r"|april|may|june|july|august|september|october|november|december|today|yesterday"
+    r"|tomorrow|last|this|next|[0-9])\b",
+    re.IGNORECASE,
+)
+
+
+def _outlet_like(name: str | None, line: str) -> bool:
+    """An English credit sentence names an outlet as a proper name or a site, in a line
+    short enough to be a note rather than a paragraph of the article."""
+    if name is None:
+        return False
+    if len(line.split()) > 40 or _NOT_OUTLETS.match(name):
+        return False
+    return name[:1].isupper() or "." in name or name.casefold() in WIRES
+
+
+def wire_credit(first_line: str) -> Credit | None:
+    """The agency a dateline names: "WASHINGTON (Reuters) -" gives Reuters."""
+    match = _WIRE_TAG.match(" ".join(first_line.split()))
+    if match is None or match.group("name").casefold() not in WIRES:
+        return None
+    return Credit(name=match.group("name"))
+
+
+def _label_name(raw: str) -> str | None:
     name = raw.strip()
     # "Kompas.com, Klik untuk baca: https://…" / "Detik (https://…)": keep the outlet.
     if not name.startswith(("http://", "https://")):
         name = re.split(r"\s+[-–—|(]\s*|,\s+|\s+https?://", name, maxsplit=1)[0]
     name = name.strip(" \"'“”‘’.,;:()[]")
     if not name or len(name) > 80 or len(name.split()) > 8:
+        return None
+    return name
+
+
+def _credit_name(raw: str, link: str | None = None) -> str | None:
+    name = _NAME_LEADS.sub("", raw.strip())
+    # "Kompas.com, Klik untuk baca: https://…" / "Detik (https://…)": keep the outlet.
+    if not name.startswith(("http://", "https://")):
+        name = _NAME_ENDS.split(name, maxsplit=1)[0]
+    name = name.strip(" \"'“”‘’.,;:()[]")
+    words = name.casefold().split()
+    if not words or all(word.strip(".,") in _NOT_A_NAME for word in words):
+        # "Originally published here", "Baca artikel aslinya di sini": the link names it.
+        host = urlsplit(link).hostname if link else None
+        return host.removeprefix("www.") if host else None
+    if len(name) > 80 or len(words) > 8:
         return None
     return name
