@@ -28,10 +28,13 @@ __all__ = [
     "break_runs",
     "clean_article",
     "clean_html",
+    "furniture_shaped",
     "html_to_text",
+    "is_dateline",
     "is_noise_line",
     "lift_credit",
     "repair_mojibake",
+    "trim_furniture",
     "usable_image",
     "wire_credit",
 ]
@@ -196,14 +199,20 @@ class CleanArticle:
 
 
 def clean_article(
-    html: str, base_url: str | None, *, measure: bool = False, post_url: str | None = None
+    html: str,
+    base_url: str | None,
+    *,
+    measure: bool = False,
+    post_url: str | None = None,
+    title: str | None = None,
 ) -> CleanArticle:
     """Clean an article and lift its credit line, reading the HTML only twice.
 
     The same as `clean_html`, then `lift_credit`, then `html_to_text` on the result, but
     each step works on the tree the one before left (feeds carry thousands of entries).
     `raw_chars` and `teaser` are measured only when asked (`measure`); `post_url` is the
-    article's own link, which a teaser's last link points to.
+    article's own link, which a teaser's last link points to. With the `title`, what stands
+    before the headline's repetition in the body goes, and the repetition with it.
     """
     html = repair_mojibake(html or "")
     if not html.strip():
@@ -219,15 +228,90 @@ def clean_article(
         content, credit = lift_credit(content)
         return CleanArticle(content, html_to_text(content), credit, None, raw_chars, teaser)
     _split_runs(root)
+    trimmed = trim_furniture(root, title)
     credit = _lift_from_tree(root)
-    if credit is not None:
+    if credit is not None or trimmed:
         _tidy_tree(root)
         content = _serialize(root).strip()
-    else:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
+    if credit is None:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
         first = next((b for b in _leaf_blocks(root) if _has_text(b)), None)
         credit = wire_credit(_text(first)) if first is not None else None
     image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
     return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars, teaser)
+
+
+_HEADLINE_WINDOW = 40  # blocks before the article's start: a theme's widgets and menus
+_EDGE_RUN = 6  # more short lines than this in a row at an edge are a list in the article
+_EDGE_WORDS = 6  # a line this short at the body's edge, without a sentence's end, is a label
+_SENTENCE_END = re.compile(r"(?<![\s])[.?!…:;\"”’')\]]$")
+_COUNTER = re.compile(r"^[\d.,]+\s*[kmrb]?\+?\s+\w+(?:\s+\w+)?$", re.IGNORECASE)
+_LABEL_SPLIT = re.compile(r"\s*[/|,•·»›>]\s*")
+_PLACEHOLDER = re.compile(
+    r"\b(?:type|ketik|enter|masukkan|tulis|cari|search)\b.{0,40}"
+    r"\b(?:here|di ?sini|search|pencarian|results?|hasil|kata kunci|keywords?)\b",
+    re.IGNORECASE,
+)
+# "JAKARTA, KOMPAS.com –": a dateline that opens the article, however often it repeats.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z .'’-]{1,40}(?:(?:,\s*|\s+)(?:[(\[]?[\w.]+[)\]]?\s*)?[-–—]+"
+    r"|,\s*[A-Z][A-Z .'’-]{1,40})$"
+)
+
+
+def is_dateline(line: str) -> bool:
+    """Whether a line is a dateline ("JAKARTA, KOMPAS.com –"): the article's, not the theme's."""
+    return _DATELINE.match(" ".join(line.split())) is not None
+
+
+def furniture_shaped(line: str) -> bool:
+    """Whether a line at the edge of a body looks like a theme's: a label or a menu, a
+    counter ("0 Komentar"), a label list ("6/trending/recent"), a search placeholder."""
+    line = " ".join(line.split())
+    if not line:
+        return True
+    if is_dateline(line) or len(line) > _MAX_NOISE_LINE:
+        return False
+    if _COUNTER.match(line) or _PLACEHOLDER.search(line) or is_noise_line(line):
+        return True
+    parts = [part for part in _LABEL_SPLIT.split(line) if part]
+    if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
+        return not _SENTENCE_END.search(line)
+    return len(line.split()) <= _EDGE_WORDS and not _SENTENCE_END.search(line)
+
+
+def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
+    """Drop what stands at the body's edges and is not the article: everything up to the
+    headline's repetition, then label-shaped lines at either end. Whether it dropped any."""
+    blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
+    dropped = []
+    headline = _letters(title) if title else ""
+    if headline:
+        for index, block in enumerate(blocks[:_HEADLINE_WINDOW]):
+            if _letters(_text(block)) == headline:
+                dropped, blocks = blocks[: index + 1], blocks[index + 1 :]
+                break
+            if len(_text(block)) > _MAX_NOISE_LINE:  # the article has begun: no headline
+                break
+    lead = 0
+    while lead < len(blocks) and furniture_shaped(_text(blocks[lead])):
+        lead += 1
+    tail = 0
+    while tail < len(blocks) - lead and furniture_shaped(_text(blocks[-1 - tail])):
+        if _credit_from_line(_text(blocks[-1 - tail]), None) is not None:
+            break  # the credit line is lifted, not dropped
+        tail += 1
+    # A long run of short lines is the article's own list (results, a table of teams).
+    if lead <= _EDGE_RUN:
+        dropped += blocks[:lead]
+    if tail <= _EDGE_RUN:
+        dropped += blocks[len(blocks) - tail :]
+    for block in dropped:
+        _drop(block)
+    return bool(dropped)
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 # How summaries end: an ellipsis ("…", "[…]", "(...)") or an invitation to read on.

@@ -112,7 +112,7 @@ def extract_article(
     if not body:
         return None
     title = _title(meta)
-    article = clean_article(_body_of(body, title), url)
+    article = clean_article(_body_of(body, title), url, title=title)
     content, excerpt, credit = article.html, article.text, article.credit
     if not excerpt:
         return None

@@ -241,7 +241,9 @@ def _make_entry(
     base_url: str,
 ) -> FeedEntry:
     url = strip_tracking(url) if url else url
-    article = clean_article(raw_html, base_url, measure=summary_only is not True, post_url=url)
+    article = clean_article(
+        raw_html, base_url, measure=summary_only is not True, post_url=url, title=title
+    )
     content, excerpt = article.html, article.text
     if not summary_only:
         # Many feeds put the whole article in <description>; some put a teaser in <content>.
