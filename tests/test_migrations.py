@@ -67,14 +67,13 @@ def test_an_up_to_date_database_opens_without_alembic_and_an_old_one_is_upgraded
     assert (new, again) == ("True", "False")  # created by Alembic, then merely checked
     db = open_database(url, upgrade=False)
     with db.engine.begin() as connection:  # as if the code were one migration newer
-        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
-        connection.exec_driver_sql("DROP INDEX ix_posts_cluster")
-        connection.exec_driver_sql("ALTER TABLE posts DROP COLUMN cluster_id")
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
+        connection.exec_driver_sql("ALTER TABLE sources DROP COLUMN furniture")
     db.dispose()
     upgraded = subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip()
     assert upgraded == "True"
     db = open_database(url)
-    assert "cluster_id" in {c["name"] for c in inspect(db.engine).get_columns("posts")}
+    assert "furniture" in {c["name"] for c in inspect(db.engine).get_columns("sources")}
     db.dispose()
 
 

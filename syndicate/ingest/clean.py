@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -28,6 +28,7 @@ __all__ = [
     "break_runs",
     "clean_article",
     "clean_html",
+    "drop_lines",
     "furniture_shaped",
     "html_to_text",
     "is_dateline",
@@ -690,6 +691,16 @@ def _unwrap(element: lxml.etree._Element) -> None:
             previous.tail = (previous.tail or "") + element.tail
     index = parent.index(element)
     parent[index : index + 1] = element[:]
+
+
+def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
+    """The HTML without the blocks whose text is `unwanted`, and its plain text."""
+    root = _fragment(html)
+    for block in list(_leaf_blocks(root)):
+        if _has_text(block) and unwanted(_text(block)):
+            _drop(block)
+    _tidy_tree(root)
+    return _serialize(root).strip(), _plain_text(root, None)
 
 
 def html_to_text(html: str) -> str:
