@@ -10,17 +10,20 @@ as an origin. The `[credits]` table of the settings turns short names into prope
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from urllib.parse import urlsplit
 
+from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from syndicate.config import CreditName
-from syndicate.db.models import Post
+from syndicate.db.models import Post, Source
 from syndicate.ingest.cluster import cluster_credit
 from syndicate.ingest.identity import host_of
 from syndicate.render import Credit
 
-__all__ = ["choose_origin", "resolve_credit", "shown_origin"]
+__all__ = ["also_carried_by", "choose_origin", "resolve_credit", "shown_origin"]
 
 
 def choose_origin(
@@ -156,11 +159,59 @@ def shown_origin(post: Post, credits: Mapping[str, CreditName]) -> Credit | None
     named as the `[credits]` table says.
     """
     session = object_session(post)
-    if session is None:
+    if session is None or post.origin_name or post.cluster_id is None:
         origin = Credit(post.origin_name, post.origin_url) if post.origin_name else None
     else:
-        origin = cluster_credit(session, post)
+        # A copy that says whom it copied speaks for the whole story: the fullest member
+        # may be the one that did not say.
+        origin = _named_by_members(post, _members(session, post)) or cluster_credit(session, post)
     return resolve_credit(origin, credits)
+
+
+def also_carried_by(post: Post) -> tuple[Credit, ...]:
+    """The other sites that carried `post`'s story, each once, by their names and homes."""
+    session = object_session(post)
+    if session is None or post.cluster_id is None:
+        return ()
+    carried: dict[int, Credit] = {}
+    for member in _members(session, post):
+        if member.source_id == post.source_id or member.source_id in carried:
+            continue
+        source: Source = member.source
+        home = source.site_url or _home(member.url or source.url)
+        carried[member.source_id] = Credit(source.site_name or source.name, home)
+    return tuple(carried.values())
+
+
+def _members(session: object, post: Post) -> list[Post]:
+    query = select(Post).where(Post.cluster_id == post.cluster_id, Post.id != post.id)
+    return list(session.scalars(query.order_by(Post.id)))  # type: ignore[attr-defined]
+
+
+def _named_by_members(post: Post, members: Sequence[Post]) -> Credit | None:
+    """The original most members name, unless it is the site of `post` itself."""
+    own = {(post.source.site_name or post.source.name).casefold()}
+    named: Counter[str] = Counter()
+    links: dict[str, str | None] = {}
+    for member in members:
+        if not member.origin_name or _same_site(member.origin_url, post.url):
+            continue
+        name = member.origin_name
+        if name.casefold() in own:
+            continue
+        named[name] += 1
+        links[name] = links.get(name) or member.origin_url
+    if not named:
+        return None
+    name = max(named, key=lambda n: (named[n], links[n] is not None))
+    return Credit(name, links[name])
+
+
+def _home(url: str | None) -> str | None:
+    if not url:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/" if parts.scheme and parts.netloc else None
 
 
 def _lookup_keys(credit: Credit) -> list[str]:

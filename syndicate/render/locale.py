@@ -44,6 +44,7 @@ LABELS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "why_received": "You are receiving this email because you subscribed to {site}.",
                 "sent_to": "This email was sent to",
                 "via": "via",
+                "also": "Also carried by",
             }
         ),
         "id": MappingProxyType(
@@ -59,6 +60,7 @@ LABELS: Mapping[str, Mapping[str, str]] = MappingProxyType(
                 "why_received": "Anda menerima email ini karena berlangganan {site}.",
                 "sent_to": "Email ini dikirim ke",
                 "via": "via",
+                "also": "Juga dimuat",
             }
         ),
     }
