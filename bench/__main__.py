@@ -9,7 +9,9 @@ Benchmarks: startup (`syndicate --help`, `syndicate check`), ingest (`syndicate 
 rss2email 3.14, and the ingest curve at 50, 200, 800 feeds), idle (`syndicate run`
 between ticks), fanout (bench.fanout at 1k, 10k, 100k subscribers), telegram
 (bench.telegram) and hostile (bench.hostile: the peak memory of a poll that meets a
-400 MB page and a gzip bomb). rss2email and matplotlib are installed from PyPI into a
+400 MB page and a gzip bomb) and extraction (bench.extraction: the text syndicate stores
+from the article-extraction benchmark's 181 pages, beside trafilatura alone, scored by the
+benchmark's own evaluate.py). rss2email and matplotlib are installed from PyPI into a
 virtualenv of their own (--venv, default ~/.cache/syndicate-bench/venv) on first use, by
 the sections that need them (ingest, and fanout for the curves).
 
@@ -33,7 +35,7 @@ from bench.measure import load_average, machine
 from bench.peers import DEFAULT_VENV, ensure_venv, venv_python
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram", "hostile")
+SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram", "hostile", "extraction")
 _HEADING = ("machine", "date", "quick", "runs", "command", "load_before", "load_after", "minutes")
 NEED_VENV = {"ingest", "fanout"}  # rss2email, and matplotlib for the curves they redraw
 DELAY = 0.1  # seconds the server waits before each answer in the "distant" ingest run
@@ -169,6 +171,12 @@ def _hostile(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, An
     return measure(runs, log=say)
 
 
+def _extraction(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any]:
+    from bench.extraction.run import measure
+
+    return measure(log=say)
+
+
 RUNNERS = {
     "startup": _startup,
     "ingest": _ingest,
@@ -176,6 +184,7 @@ RUNNERS = {
     "fanout": _fanout,
     "telegram": _telegram,
     "hostile": _hostile,
+    "extraction": _extraction,
 }
 
 

@@ -610,6 +610,9 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
         if block.getparent() is None:
             continue
         line = _text(block).strip(_BULLETS).casefold()  # `_normalize_line`, spaces done
+        if _mostly_addresses(line):  # a theme's image data or a list of bare links
+            _drop(block)
+            continue
         if not line or len(line) > _MAX_NOISE_LINE or not _NOISE_LINE_RE.fullmatch(line):
             continue
         if _SECTION_HEAD_RE.fullmatch(line):
@@ -623,6 +626,12 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
             grandparent = parent.getparent()
             _drop(parent)
             parent = grandparent
+
+
+def _mostly_addresses(line: str) -> bool:
+    if line.count("://") < 2:
+        return False
+    return sum(map(len, _URL_RE.findall(line))) > len(line) / 2
 
 
 def _drop_following_links(head: lxml.etree._Element) -> None:

@@ -13,6 +13,7 @@ feed gave it; why it could not be fetched is one sentence the poll records on th
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from syndicate.ingest.attribution import choose_origin
 from syndicate.ingest.clean import (
     break_runs,
     clean_article,
+    html_to_text,
     repair_mojibake,
     usable_image,
 )
@@ -97,18 +99,7 @@ def extract_article(
     _promote_lazy_images(tree)
     picture = _page_image(tree, url)
     break_runs(tree)
-    # Pictures are chosen apart (og:image, else the page's first real one): asked to keep
-    # them, trafilatura keeps their captions and galleries too, which are not the article.
-    body = trafilatura.extract(
-        tree,
-        url=url,
-        output_format="html",
-        include_comments=False,
-        include_images=False,
-        include_links=True,
-        include_tables=True,
-        favor_precision=True,
-    )
+    body = _main_text(tree, url)
     if not body:
         return None
     title = _title(meta)
@@ -127,6 +118,43 @@ def extract_article(
         site_name=meta.get("site_name"),
         canonical_url=_absolute(meta.get("canonical"), url),
         credit=credit,
+    )
+
+
+# trafilatura's precise reading, unless its other readings show it lost the article: the
+# precise one now and then keeps a notice and drops the story (below half of what the
+# ordinary reading finds), or loses the words before a link (keeping links, it finds
+# clearly less than without them). Measured on the article-extraction benchmark.
+_LOST_ARTICLE = 0.5
+_LOST_WORDS = 0.95
+
+
+def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
+    """The article's HTML as trafilatura finds it, its links kept where that costs no text."""
+    precise = _trafilatura(tree, url, favor_precision=True, include_links=True)
+    length = len(html_to_text(precise or ""))
+    ordinary = _trafilatura(tree, url, favor_precision=False, include_links=True)
+    if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length:
+        return ordinary
+    plain = _trafilatura(tree, url, favor_precision=True, include_links=False)
+    if len(html_to_text(plain or "")) * _LOST_WORDS > length:
+        return plain
+    return precise
+
+
+def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | None:
+    import trafilatura
+
+    # Pictures are chosen apart (og:image, else the page's first real one): asked to keep
+    # them, trafilatura keeps their captions and galleries too, which are not the article.
+    return trafilatura.extract(
+        copy.deepcopy(tree),
+        url=url,
+        output_format="html",
+        include_comments=False,
+        include_images=False,
+        include_tables=True,
+        **options,
     )
 
 
