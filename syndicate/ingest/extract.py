@@ -13,7 +13,6 @@ feed gave it; why it could not be fetched is one sentence the poll records on th
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import re
@@ -136,6 +135,8 @@ def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
     ordinary = _trafilatura(tree, url, favor_precision=False, include_links=True)
     if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length:
         return ordinary
+    if "<a " not in (precise or ""):
+        return precise
     plain = _trafilatura(tree, url, favor_precision=True, include_links=False)
     if len(html_to_text(plain or "")) * _LOST_WORDS > length:
         return plain
@@ -148,7 +149,7 @@ def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | 
     # Pictures are chosen apart (og:image, else the page's first real one): asked to keep
     # them, trafilatura keeps their captions and galleries too, which are not the article.
     return trafilatura.extract(
-        copy.deepcopy(tree),
+        tree,  # trafilatura reads a copy: the tree serves the next reading unchanged
         url=url,
         output_format="html",
         include_comments=False,
