@@ -3,7 +3,7 @@
 A Blogger or WordPress theme prints the same widgets, menus, ad labels, comment boxes and
 footers around every article. When a feed (or a page) carries them as plain paragraphs,
 nothing in the markup tells them from the article; that they recur does. A line, written
-the same way (case, spacing and figures aside), found in at least `MIN_POSTS` of a
+the same way (case, spacing and a counter's figures aside), found in at least `MIN_POSTS` of a
 source's posts and in at least `SHARE` of them is its template. It is learned from the
 entries of the feed being read together with the source's latest stored posts, so a
 first poll of a feed of several posts already knows the theme, and kept on the source
@@ -28,12 +28,14 @@ MIN_POSTS = 3
 SHARE = 0.3
 MAX_LINE = 200  # template lines are short: a paragraph of prose that repeats is quoted
 KEPT_LINES = 400  # per source; the oldest learned go first
+COUNTER_WORDS = 4
 
 
 def line_key(line: str) -> str:
-    """A line as compared across posts: case, spacing, bullets and figures aside."""
+    """A line as compared across posts: case, spacing and bullets aside, and the figures of
+    a short one ("12 Komentar"); a sentence's figures are its own (daily price reports)."""
     words = " ".join(line.split()).strip(" -–—•·»«▶►>|*#:").casefold()
-    return re.sub(r"\d+", "#", words)
+    return re.sub(r"\d+", "#", words) if len(words.split()) <= COUNTER_WORDS else words
 
 
 class Template:

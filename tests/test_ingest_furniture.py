@@ -1,0 +1,241 @@
+"""Pages as feeds really carry them: furniture without markup, teasers, credits in any wording.
+
+The seed page (../shared/corpus/seed/) in its three shapes, pages and feeds of our own
+making in Indonesian and English with widget strings no phrase list knows, and the shared
+corpus. Each poll goes through a local HTTP server into a real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from syndicate.config import CreditName
+from syndicate.config import Source as SourceConfig
+from syndicate.db.models import Post, Source
+from syndicate.db.session import Database, open_database
+from syndicate.ingest.attribution import resolve_credit
+from syndicate.ingest.extract import ArticleFetcher
+from syndicate.ingest.poll import poll_sources
+from tests.corpus import CORPUS
+from tests.feedserver import FeedServer
+
+SEED = (CORPUS / "seed" / "000_dedce096c3d8b221.txt").read_text(encoding="utf-8")
+LINES = [" ".join(line.split()) for line in SEED.splitlines() if line.strip()]
+HEADLINE = "50.000 Pasukan Korut Siap Gabung Rusia, Konflik Dunia Kian Runyam"
+ARTICLE = LINES[LINES.index(HEADLINE) + 1 : LINES.index("Sumber Berita / Artikel Asli : inilah")]
+FURNITURE = LINES[: LINES.index(HEADLINE)] + LINES[LINES.index("Posting Komentar") :]
+SUBHEADS = ["Korut telah mengirim senjata ke Rusia", "Militer Korut disebut terbesar keempat dunia"]
+NOW = datetime.now(UTC)
+
+
+def _when(hours_ago: float) -> str:
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _atom(site: str, entries: list[str], title: str = "Repelita Online") -> bytes:
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom' "
+        "xmlns:media='http://search.yahoo.com/mrss/'>"
+        f"<id>tag:{site}</id><title>{title}</title><link rel='alternate' href='{site}'/>"
+        f"<updated>{_when(0)}</updated>{''.join(entries)}</feed>"
+    ).encode()
+
+
+def _entry(link: str, title: str, body: str, hours_ago: float = 1, thumbnail: str = "") -> str:
+    picture = f"<media:thumbnail url='{thumbnail}' height='72' width='72'/>" if thumbnail else ""
+    return (
+        f"<entry><id>{html.escape(link)}</id><title>{html.escape(title)}</title>"
+        f"<link rel='alternate' href='{html.escape(link)}'/><published>{_when(hours_ago)}"
+        f"</published><content type='html'>{html.escape(body)}</content>{picture}</entry>"
+    )
+
+
+def _poll(db: Database, *sources: SourceConfig) -> None:
+    ArticleFetcher._cache.clear()
+    reports = asyncio.run(poll_sources(db, list(sources)))
+    assert not [r.error for r in reports if r.error]
+
+
+def _source(name: str, url: str, full_text: str = "auto") -> SourceConfig:
+    return SourceConfig(name, url, timedelta(minutes=15), None, True, full_text=full_text)
+
+
+def _posts(db: Database, source: str) -> list[Post]:
+    with db.session() as session:
+        query = select(Post).join(Source).where(Source.name == source).order_by(Post.id)
+        posts = list(session.scalars(query))
+        session.expunge_all()
+    return posts
+
+
+def _assert_clean_seed(post: Post) -> None:
+    paragraphs = post.excerpt.split("\n\n")
+    assert paragraphs[0] == ARTICLE[0], paragraphs[:3]  # not a widget, not the headline
+    assert paragraphs[-1] == ARTICLE[-1], paragraphs[-3:]  # not the comment box, no credit
+    assert paragraphs == ARTICLE
+    for subhead in SUBHEADS:
+        assert subhead in paragraphs
+    for line in FURNITURE:
+        assert line not in post.excerpt, line
+    assert HEADLINE not in post.excerpt and "Sumber Berita" not in post.excerpt
+    assert resolve_credit_of(post) == "Inilah.com"
+
+
+def resolve_credit_of(post: Post) -> str | None:
+    from syndicate.render import Credit
+
+    credit = Credit(post.origin_name, post.origin_url) if post.origin_name else None
+    shown = resolve_credit(credit, {})
+    return shown.name if shown else None
+
+
+def _blogger_page(title: str, paragraphs: list[str], credit: str, image: str) -> bytes:
+    """A Blogger theme's page: widgets in boxes whose classes say nothing useful."""
+    body = "<br /><br />".join(html.escape(p) for p in paragraphs)
+    return (
+        "<!DOCTYPE html><html lang='id'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)} - Repelita Online</title>"
+        f"<meta property='og:title' content='{html.escape(title)}'>"
+        f"<meta property='og:image' content='{image}'>"
+        "<meta property='og:site_name' content='Repelita Online'></head><body>"
+        "<div class='box-a'><h3>Breaking Posts</h3><ul><li><a href='/p/1.html'>Satu</a></li>"
+        "<li><a href='/p/2.html'>Dua</a></li></ul></div>"
+        "<div class='box-b'><span>6/trending/recent</span></div><div class='box-c'>Hot Widget</div>"
+        "<div class='box-d'>Type Here to Get Search Results !</div>"
+        "<div class='main'><div class='post hentry'>"
+        f"<h1 class='post-title entry-title'>{html.escape(title)}</h1>"
+        f"<div class='post-body entry-content'>{body}<br /><br />{html.escape(credit)}</div>"
+        "</div><div class='box-e'><h4>Posting Komentar</h4><p>0 Komentar</p>"
+        "<p>* Please Don't Spam Here. All the Comments are Reviewed by Admin.</p></div>"
+        "<div class='box-f'>Top Post Ad</div><div class='box-g'>Below Post Ad</div>"
+        "<div class='box-h'>Ads Bottom</div></div>"
+        "<div class='box-i'>Copyright © 2023 - Repelita.net | All Right Reserved</div>"
+        "</body></html>"
+    ).encode()
+
+
+def test_seed_as_a_blogger_page_behind_a_teaser_feed_is_read_whole_and_credited(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    thumbnail = "https://blogger.googleusercontent.com/img/b/AbC/s72-c/korut.jpg"
+    with FeedServer() as server:
+        link = server.url("/2023/03/korut.html")
+        large = server.url("/img/korut-1600.jpg")
+        page = _blogger_page(HEADLINE, ARTICLE, "Sumber Berita / Artikel Asli : inilah", large)
+        server.add("/2023/03/korut.html", page, "text/html; charset=utf-8")
+        teaser = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2])
+        feed = _atom(server.url("/"), [_entry(link + "?utm_source=feed", HEADLINE, teaser,
+                                              thumbnail=thumbnail)])  # fmt: skip
+        server.add("/feeds/posts/default", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feeds/posts/default")))
+        assert server.hits("/2023/03/korut.html") == 1
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+    assert post.url == link  # the post's own link without utm_source
+    assert post.image_url == large  # the page's full-size picture over a 72-pixel thumbnail
+
+
+def test_seed_verbatim_in_a_feed_one_line_a_paragraph_comes_out_clean(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    verbatim = "".join(f"<p>{html.escape(line)}</p>" for line in SEED.splitlines())
+    with FeedServer() as server:
+        feed = _atom(server.url("/"), [_entry(server.url("/korut.html"), HEADLINE, verbatim)])
+        server.add("/feed", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feed")))
+        assert server.hits("/korut.html") == 0  # the whole article is in the feed
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+
+
+def test_seed_in_a_full_feed_as_blogger_writes_it_comes_out_clean(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    # Blogger's own post body: text runs and <br>s, the theme's lines after the credit.
+    runs = "<br /><br />".join(html.escape(line) for line in LINES)
+    body = f"<div dir='ltr' style='text-align: left;'>{runs}</div>"
+    with FeedServer() as server:
+        feed = _atom(server.url("/"), [_entry(server.url("/korut.html"), HEADLINE, body)])
+        server.add("/feed", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feed")))
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+
+
+# Stories of our own: each long enough to be an article, each different.
+STORIES_ID = [
+    [f"Warga Desa {place} menggelar kerja bakti membersihkan saluran air sepanjang dua "
+     f"kilometer pada Minggu pagi, menjelang musim hujan yang diperkirakan datang lebih awal.",
+     f"Kepala desa {place} mengatakan kegiatan serupa akan digelar setiap bulan, dan warga "
+     "diminta memilah sampah rumah tangga sebelum diangkut petugas kebersihan.",
+     f"Menurut data kecamatan, banjir tahun lalu merendam {n} rumah di kawasan itu selama "
+     "tiga hari, dan sebagian warga terpaksa mengungsi ke balai desa."]
+    for n, place in enumerate(["Sukamaju", "Karanganyar", "Tanjungsari", "Bojongsari", "Cikarang"],
+                              start=40)
+]  # fmt: skip
+STORIES_EN = [
+    [f"The {town} council voted on Tuesday to keep the public library open on Sundays, "
+     "reversing a decision made in the spring after a petition gathered thousands of names.",
+     f"Councillors in {town} said the extra hours would be paid for by trimming the budget "
+     "for printed leaflets, which few residents still read, according to the council's survey.",
+     f"The library in {town} lent more than {n},000 books last year, and its reading room "
+     "is now used by students preparing for exams during the winter months."]
+    for n, town in enumerate(["Ashford", "Bexley", "Crawley", "Dorking", "Epsom"], start=20)
+]  # fmt: skip
+
+
+def _with_theme(paragraphs: list[str], n: int, widget_lines: list[str], dateline: str) -> str:
+    """One post as a theme wraps it, the widgets as plain paragraphs amid the text."""
+    head, rest = paragraphs[0], paragraphs[1:]
+    lines = [*widget_lines[:2], dateline, head, widget_lines[2], *rest, *widget_lines[3:]]
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("stories", "widgets", "dateline"),
+    [
+        (STORIES_ID, ["Menu Utama Redaksi Kami", "Kanal Daerah Terpopuler Hari Ini",
+                      "Ikuti saluran kami untuk kabar tercepat dari seluruh daerah setiap hari",
+                      "Gabung di grup pembaca setia, dapatkan hadiah menarik setiap pekan ini",
+                      "Redaksi | Pedoman Siber | Kontak"], "PONTIANAK, WARTABORNEO.example –"),
+        (STORIES_EN, ["Top Stories In Your Area", "Local Politics Desk",
+                      "Want more local news like this delivered free to your inbox each morning?",
+                      "We rely on readers like you to keep our newsroom independent and fearless",
+                      "About | Masthead | Contact"], "ASHFORD, Kent —"),
+    ],
+    ids=["blogger-indonesian", "wordpress-english"],
+)
+def test_lines_a_source_repeats_are_its_template_learned_once_and_kept(
+    tmp_path: Path, stories: list[list[str]], widgets: list[str], dateline: str
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Kabar nomor {n}", _with_theme(s, n, widgets,
+                   dateline), hours_ago=n + 2)
+            for n, s in enumerate(stories[:4])
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries), "application/atom+xml")
+        _poll(db, _source("lokal", server.url("/feed")))
+        # Later the feed holds one new post only: what was learned cleans it.
+        lone = _entry(server.url("/p/9.html"), "Kabar nomor 9",
+                      _with_theme(stories[4], 9, widgets, dateline))  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), [lone]), "application/atom+xml")
+        _poll(db, _source("lokal", server.url("/feed")))
+    posts = _posts(db, "lokal")
+    with db.session() as session:
+        template = session.scalar(select(Source.furniture).where(Source.name == "lokal"))
+    db.dispose()
+    assert len(posts) == 5
+    for post, story in zip(posts, stories, strict=True):
+        paragraphs = post.excerpt.split("\n\n")
+        assert paragraphs == [dateline, *story], paragraphs  # the dateline repeats, and stays
+    assert template is not None and widgets[2].casefold() in template
