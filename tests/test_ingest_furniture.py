@@ -239,3 +239,238 @@ def test_lines_a_source_repeats_are_its_template_learned_once_and_kept(
         paragraphs = post.excerpt.split("\n\n")
         assert paragraphs == [dateline, *story], paragraphs  # the dateline repeats, and stays
     assert template is not None and widgets[2].casefold() in template
+
+
+LONG = " ".join(STORIES_ID[0])  # over 400 characters: a summary's length, not a teaser's
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        " …",
+        " [&#8230;]",
+        " [...]",
+        "</p><p><a href='{link}'>Read more »</a>",
+        "</p><p>Baca selengkapnya</p>",
+        "</p><p><a href='{link}'>Lanjutkan membaca →</a>",
+        " <a href='{link}'>(more…)</a>",
+        "</p><p>Continue reading <a href='{link}'>Harga cabai</a>",
+    ],
+)
+def test_a_teaser_however_it_ends_is_read_from_its_page(ending: str) -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    link = "https://warta.example/2024/05/harga-cabai.html"
+    padded = " ".join([LONG] * 3)  # over 1,000 characters: only its ending says teaser
+    body = f"<p>{padded}{ending.format(link=link + '?utm_medium=feed')}</p>"
+    feed = parse_feed(_atom("https://warta.example/", [_entry(link, "Harga cabai", body)]),
+                      url="https://warta.example/feeds/posts/default")  # fmt: skip
+    (entry,) = feed.entries
+    assert entry.summary_only
+    assert "Read more" not in entry.excerpt and "selengkapnya" not in entry.excerpt
+
+
+def test_a_short_content_is_a_teaser_and_a_long_one_is_not() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    entries = [
+        _entry("https://warta.example/a.html", "Pendek", f"<p>{STORIES_ID[0][0]}</p>"),
+        _entry("https://warta.example/b.html", "Panjang", f"<p>{' '.join([LONG] * 3)}.</p>"),
+    ]
+    feed = parse_feed(_atom("https://warta.example/", entries), url="https://warta.example/f")
+    assert [e.summary_only for e in feed.entries] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("line", "link", "name", "url"),
+    [
+        ("Sumber Berita / Artikel Asli : inilah", None, "Inilah.com", "https://www.inilah.com"),
+        ("Artikel ini telah tayang di Kompas.com dengan judul \"Banjir Surut\", klik untuk baca: "
+         "https://www.kompas.com/read/1/banjir", None, "Kompas.com",
+         "https://www.kompas.com/read/1/banjir"),
+        ("Dilansir dari Antaranews", None, "ANTARA", "https://www.antaranews.com"),
+        ("Baca artikel detiknews, \"Banjir Surut\" selengkapnya https://news.detik.com/d-7/banjir",
+         None, "detikNews", "https://news.detik.com/d-7/banjir"),
+        ("This article is republished from The Conversation under a Creative Commons license. "
+         "Read the original article.", "https://theconversation.com/x-1", "The Conversation",
+         "https://theconversation.com/x-1"),
+        ("Originally published on Grist.", None, "Grist", "https://grist.org"),
+        ("This story first appeared in Mother Jones.", None, "Mother Jones", None),
+        ("Reprinted with permission from ProPublica.", None, "ProPublica",
+         "https://www.propublica.org"),
+        ("(Reuters)", None, "Reuters", "https://www.reuters.com"),
+        # Wordings no list above names: the same shapes, other words.
+        ("Tulisan ini pertama kali dimuat di laman Mongabay Indonesia", None,
+         "Mongabay Indonesia", None),
+        ("Berita ini disadur dari BBC News Indonesia.", None, "BBC News Indonesia",
+         "https://www.bbc.com/indonesia"),
+        ("Artikel asli: Tempo.co", None, "Tempo.co", "https://www.tempo.co"),
+        ("This piece was produced in partnership with Inside Climate News.", None,
+         "Inside Climate News", "https://insideclimatenews.org"),
+        ("A version of this story ran in The Atlantic on Monday.", None, "The Atlantic", None),
+        ("This article was originally published here.", "https://www.citylab.example/a/1",
+         "citylab.example", "https://www.citylab.example/a/1"),
+        ("Republished with permission of Global Voices", None, "Global Voices",
+         "https://globalvoices.org"),
+        ("— AFP", None, "AFP", "https://www.afp.com"),
+    ],
+)
+def test_credit_lines_in_their_wordings_become_the_attribution(
+    line: str, link: str | None, name: str, url: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    closing = f"<a href='{link}'>{html.escape(line)}</a>" if link else html.escape(line)
+    article = clean_article(f"<p>{LONG}</p><p>{closing}</p><p>Top Ad Slot</p>", None)
+    shown = resolve_credit(article.credit, {})
+    assert shown is not None and (shown.name, shown.url) == (name, url)
+    assert article.text == LONG  # the credit line left the text, and the slot after it
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The report was published on Tuesday by the ministry.",
+        "The study was published in March and reviewed by two independent panels.",
+        "Sumber: seorang pejabat yang tidak mau disebut namanya mengatakan anggaran dipangkas.",
+        "Foto: Reuters",
+        "Tags: politik, ekonomi",
+        "This post was written by the staff.",
+    ],
+)
+def test_closing_sentences_that_are_not_credits_stay_in_the_text(line: str) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"<p>{LONG}</p><p>{html.escape(line)}</p>", None)
+    assert article.credit is None
+
+
+def test_a_wire_dateline_credits_the_agency_and_stays_in_the_text() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    first = "WASHINGTON (Reuters) - The Senate passed the spending bill late on Thursday."
+    article = clean_article(f"<p>{first}</p><p>{LONG}</p>", None)
+    assert article.credit is not None and article.credit.name == "Reuters"
+    assert article.text.startswith(first)
+
+
+def test_an_english_republisher_credits_the_original_by_its_link(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        link = server.url("/2024/05/library-hours/")
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in STORIES_EN[0] * 2)
+        notice = ("<p><em>This article is republished from <a href='https://www.bexleytimes"
+                  ".example/library-hours/?utm_source=republish'>the original article</a> "
+                  "under a Creative Commons license.</em></p>")  # fmt: skip
+        page = (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Library open on Sundays"
+            "</title><meta property='og:image' content='/uploads/library.jpg?utm_campaign=x'>"
+            "</head><body><nav><a href='/'>Home</a></nav><article><h1>Library open on Sundays"
+            f"</h1><div class='entry-content'>{paragraphs}"
+            "<p>Read the city's <a href='https://city.example/budget?utm_source=wp&amp;id=4'>"
+            f"budget</a> for details of the cuts.</p>{notice}</div></article>"
+            "<img src='x' alt=''><img src='/pixel.gif' width='1' height='1'></body></html>"
+        ).encode()
+        server.add("/2024/05/library-hours/", page, "text/html; charset=utf-8")
+        excerpt = f"<p>{html.escape(STORIES_EN[0][0][:150])} [&#8230;]</p>"
+        rss = (
+            "<?xml version='1.0'?><rss version='2.0'><channel><title>Kent Daily</title>"
+            f"<link>{server.url('/')}</link><item><title>Library open on Sundays</title>"
+            f"<link>{link}?utm_source=rss&amp;utm_medium=rss&amp;utm_campaign=library</link>"
+            f"<description>{html.escape(excerpt)}</description></item></channel></rss>"
+        ).encode()
+        server.add("/feed/", rss, "application/rss+xml")
+        _poll(db, _source("kent", server.url("/feed/")))
+    (post,) = _posts(db, "kent")
+    db.dispose()
+    assert post.url == link  # utm_source, utm_medium and utm_campaign gone
+    assert (post.origin_name, post.origin_url) == (
+        "bexleytimes.example", "https://www.bexleytimes.example/library-hours/")
+    assert "republished" not in post.excerpt and STORIES_EN[0][-1] in post.excerpt
+    assert "https://city.example/budget?id=4" in post.content_html
+    assert "utm_" not in post.content_html
+    assert post.image_url == server.url("/uploads/library.jpg")
+
+
+@pytest.mark.parametrize(
+    ("pictures", "expected"),
+    [
+        ("<img src='x'><img src='/spacer.gif'><img src='/t.png' width='1' height='1'>", None),
+        ("<img src='x'><img src='data:image/gif;base64,R0lGOD'><img src='/a/foto-besar.jpg'>",
+         "https://warta.example/a/foto-besar.jpg"),
+    ],
+)
+def test_a_broken_or_one_pixel_picture_is_never_the_lead_image(
+    pictures: str, expected: str | None
+) -> None:
+    from syndicate.ingest.extract import extract_article
+
+    page = (f"<html><body><article><h1>Judul</h1>{pictures}<p>{LONG}</p><p>{LONG}</p>"
+            "</article></body></html>").encode()  # fmt: skip
+    article = extract_article(page, "https://warta.example/2024/05/a.html")
+    assert article is not None and article.image_url == expected
+
+
+def test_a_feed_entry_with_a_broken_picture_has_no_lead_image() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    body = f"<p><img src=x onerror=alert(1)>{LONG}</p>"
+    feed = parse_feed(_atom("https://warta.example/", [_entry("https://warta.example/a.html",
+                      "Judul", body)]), url="https://warta.example/f")  # fmt: skip
+    assert feed.entries[0].image_url is None
+
+
+def test_a_blogger_thumbnail_is_resolved_to_its_large_size() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    small = "https://blogger.googleusercontent.com/img/b/R29v/s72-c/banjir.jpg"
+    entry = _entry("https://warta.example/a.html", "Judul", f"<p>{LONG}</p>", thumbnail=small)
+    feed = parse_feed(_atom("https://warta.example/", [entry]), url="https://warta.example/f")
+    assert feed.entries[0].image_url == small.replace("/s72-c/", "/s1600/")
+
+
+def test_a_story_goes_out_as_its_fullest_member_credited_to_the_original_named(
+    tmp_path: Path,
+) -> None:
+    from syndicate.config import Job, Selection
+    from syndicate.jobs import post_view
+    from syndicate.render import EditionView
+    from syndicate.render.email import render_edition
+    from syndicate.render.templates import template_environment
+    from syndicate.select import select_posts
+
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)
+    copy = full + "<p>Artikel ini telah tayang di Inilah.com dengan judul \"Korut Siap\"</p>"
+    summary = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2])
+    with FeedServer() as server:
+        sites = {
+            "repelita": ("Repelita Online", HEADLINE, full, 5),  # the whole article, no credit
+            "salin": ("Kabar Salin", "Korea Utara Kirim Pasukan? Ini Kata Jurnalis Rusia", copy, 4),
+            "ringkas": ("Ringkas News", HEADLINE, summary, 6),  # two paragraphs, first out
+        }  # fmt: skip
+        sources = []
+        for name, (site, title, body, hours) in sites.items():
+            entry = _entry(server.url(f"/{name}/korut.html"), title, body, hours_ago=hours)
+            feed = _atom(server.url(f"/{name}/"), [entry], title=site)
+            server.add(f"/{name}/feed", feed, "application/atom+xml")
+            sources.append(_source(name, server.url(f"/{name}/feed"), full_text="never"))
+        _poll(db, *sources)
+    job = Job("pagi", Path("jobs/pagi.toml"), ("preview",), "digest", None,
+              Selection(10, timedelta(days=3), (), 0))  # fmt: skip
+    with db.session() as session:
+        chosen = select_posts(session, job, datetime.now(UTC))
+        (post,) = chosen  # one story, once
+        view = post_view(post, post.source, {})
+        clusters = {p.cluster_id for p in session.scalars(select(Post))}
+    db.dispose()
+    assert len(clusters) == 1
+    assert post.source.name == "repelita" and post.excerpt.split("\n\n") == ARTICLE
+    assert view.credit_line == "Inilah.com via Repelita Online"
+    assert sorted(c.name for c in view.also) == ["Kabar Salin", "Ringkas News"]
+    edition = EditionView(key="e1", job="pagi", subject="Pagi", site_name="Warta",
+                          site_url="https://warta.example/", locale="id", timezone="UTC",
+                          created_at=datetime.now(UTC), posts=(view,))  # fmt: skip
+    rendered = render_edition(edition, env=template_environment())
+    assert "Juga dimuat: Kabar Salin, Ringkas News" in rendered.text
+    assert "Juga dimuat" in rendered.html and "Kabar Salin" in rendered.html
