@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from syndicate.config import CreditName
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source
 from syndicate.db.session import Database, open_database
@@ -202,14 +201,28 @@ def _with_theme(paragraphs: list[str], n: int, widget_lines: list[str], dateline
 @pytest.mark.parametrize(
     ("stories", "widgets", "dateline"),
     [
-        (STORIES_ID, ["Menu Utama Redaksi Kami", "Kanal Daerah Terpopuler Hari Ini",
-                      "Ikuti saluran kami untuk kabar tercepat dari seluruh daerah setiap hari",
-                      "Gabung di grup pembaca setia, dapatkan hadiah menarik setiap pekan ini",
-                      "Redaksi | Pedoman Siber | Kontak"], "PONTIANAK, WARTABORNEO.example –"),
-        (STORIES_EN, ["Top Stories In Your Area", "Local Politics Desk",
-                      "Want more local news like this delivered free to your inbox each morning?",
-                      "We rely on readers like you to keep our newsroom independent and fearless",
-                      "About | Masthead | Contact"], "ASHFORD, Kent —"),
+        (
+            STORIES_ID,
+            [
+                "Menu Utama Redaksi Kami",
+                "Kanal Daerah Terpopuler Hari Ini",
+                "Ikuti saluran kami untuk kabar tercepat dari seluruh daerah setiap hari",
+                "Gabung di grup pembaca setia, dapatkan hadiah menarik setiap pekan ini",
+                "Redaksi | Pedoman Siber | Kontak",
+            ],
+            "PONTIANAK, WARTABORNEO.example –",
+        ),
+        (
+            STORIES_EN,
+            [
+                "Top Stories In Your Area",
+                "Local Politics Desk",
+                "Want more local news like this delivered free to your inbox each morning?",
+                "We rely on readers like you to keep our newsroom independent and fearless",
+                "About | Masthead | Contact",
+            ],
+            "ASHFORD, Kent —",
+        ),
     ],
     ids=["blogger-indonesian", "wordpress-english"],
 )
@@ -285,33 +298,69 @@ def test_a_short_content_is_a_teaser_and_a_long_one_is_not() -> None:
     ("line", "link", "name", "url"),
     [
         ("Sumber Berita / Artikel Asli : inilah", None, "Inilah.com", "https://www.inilah.com"),
-        ("Artikel ini telah tayang di Kompas.com dengan judul \"Banjir Surut\", klik untuk baca: "
-         "https://www.kompas.com/read/1/banjir", None, "Kompas.com",
-         "https://www.kompas.com/read/1/banjir"),
+        (
+            'Artikel ini telah tayang di Kompas.com dengan judul "Banjir Surut", klik untuk baca: '
+            "https://www.kompas.com/read/1/banjir",
+            None,
+            "Kompas.com",
+            "https://www.kompas.com/read/1/banjir",
+        ),
         ("Dilansir dari Antaranews", None, "ANTARA", "https://www.antaranews.com"),
-        ("Baca artikel detiknews, \"Banjir Surut\" selengkapnya https://news.detik.com/d-7/banjir",
-         None, "detikNews", "https://news.detik.com/d-7/banjir"),
-        ("This article is republished from The Conversation under a Creative Commons license. "
-         "Read the original article.", "https://theconversation.com/x-1", "The Conversation",
-         "https://theconversation.com/x-1"),
+        (
+            'Baca artikel detiknews, "Banjir Surut" selengkapnya https://news.detik.com/d-7/banjir',
+            None,
+            "detikNews",
+            "https://news.detik.com/d-7/banjir",
+        ),
+        (
+            "This article is republished from The Conversation under a Creative Commons license. "
+            "Read the original article.",
+            "https://theconversation.com/x-1",
+            "The Conversation",
+            "https://theconversation.com/x-1",
+        ),
         ("Originally published on Grist.", None, "Grist", "https://grist.org"),
         ("This story first appeared in Mother Jones.", None, "Mother Jones", None),
-        ("Reprinted with permission from ProPublica.", None, "ProPublica",
-         "https://www.propublica.org"),
+        (
+            "Reprinted with permission from ProPublica.",
+            None,
+            "ProPublica",
+            "https://www.propublica.org",
+        ),
         ("(Reuters)", None, "Reuters", "https://www.reuters.com"),
         # Wordings no list above names: the same shapes, other words.
-        ("Tulisan ini pertama kali dimuat di laman Mongabay Indonesia", None,
-         "Mongabay Indonesia", None),
-        ("Berita ini disadur dari BBC News Indonesia.", None, "BBC News Indonesia",
-         "https://www.bbc.com/indonesia"),
+        (
+            "Tulisan ini pertama kali dimuat di laman Mongabay Indonesia",
+            None,
+            "Mongabay Indonesia",
+            None,
+        ),
+        (
+            "Berita ini disadur dari BBC News Indonesia.",
+            None,
+            "BBC News Indonesia",
+            "https://www.bbc.com/indonesia",
+        ),
         ("Artikel asli: Tempo.co", None, "Tempo.co", "https://www.tempo.co"),
-        ("This piece was produced in partnership with Inside Climate News.", None,
-         "Inside Climate News", "https://insideclimatenews.org"),
+        (
+            "This piece was produced in partnership with Inside Climate News.",
+            None,
+            "Inside Climate News",
+            "https://insideclimatenews.org",
+        ),
         ("A version of this story ran in The Atlantic on Monday.", None, "The Atlantic", None),
-        ("This article was originally published here.", "https://www.citylab.example/a/1",
-         "citylab.example", "https://www.citylab.example/a/1"),
-        ("Republished with permission of Global Voices", None, "Global Voices",
-         "https://globalvoices.org"),
+        (
+            "This article was originally published here.",
+            "https://www.citylab.example/a/1",
+            "citylab.example",
+            "https://www.citylab.example/a/1",
+        ),
+        (
+            "Republished with permission of Global Voices",
+            None,
+            "Global Voices",
+            "https://globalvoices.org",
+        ),
         ("— AFP", None, "AFP", "https://www.afp.com"),
     ],
 )
@@ -385,7 +434,9 @@ def test_an_english_republisher_credits_the_original_by_its_link(tmp_path: Path)
     db.dispose()
     assert post.url == link  # utm_source, utm_medium and utm_campaign gone
     assert (post.origin_name, post.origin_url) == (
-        "bexleytimes.example", "https://www.bexleytimes.example/library-hours/")
+        "bexleytimes.example",
+        "https://www.bexleytimes.example/library-hours/",
+    )
     assert "republished" not in post.excerpt and STORIES_EN[0][-1] in post.excerpt
     assert "https://city.example/budget?id=4" in post.content_html
     assert "utm_" not in post.content_html
@@ -396,8 +447,10 @@ def test_an_english_republisher_credits_the_original_by_its_link(tmp_path: Path)
     ("pictures", "expected"),
     [
         ("<img src='x'><img src='/spacer.gif'><img src='/t.png' width='1' height='1'>", None),
-        ("<img src='x'><img src='data:image/gif;base64,R0lGOD'><img src='/a/foto-besar.jpg'>",
-         "https://warta.example/a/foto-besar.jpg"),
+        (
+            "<img src='x'><img src='data:image/gif;base64,R0lGOD'><img src='/a/foto-besar.jpg'>",
+            "https://warta.example/a/foto-besar.jpg",
+        ),
     ],
 )
 def test_a_broken_or_one_pixel_picture_is_never_the_lead_image(
@@ -441,7 +494,7 @@ def test_a_story_goes_out_as_its_fullest_member_credited_to_the_original_named(
 
     db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
     full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)
-    copy = full + "<p>Artikel ini telah tayang di Inilah.com dengan judul \"Korut Siap\"</p>"
+    copy = full + '<p>Artikel ini telah tayang di Inilah.com dengan judul "Korut Siap"</p>'
     summary = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2])
     with FeedServer() as server:
         sites = {

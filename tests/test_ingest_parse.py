@@ -165,9 +165,7 @@ def test_json_feed_1_1_is_mapped() -> None:
     assert feed.title == "Catatan Pesisir"
     assert feed.site_url == "https://catatanpesisir.example/"
     teri, dermaga, ferry = feed.entries
-    assert (
-        teri.url == "https://catatanpesisir.example/2026/11/nelayan-panen-teri"
-    )
+    assert teri.url == "https://catatanpesisir.example/2026/11/nelayan-panen-teri"
     assert teri.key == "https://catatanpesisir.example/2026/11/nelayan-panen-teri"
     assert teri.image_url == "https://catatanpesisir.example/img/teri.jpg"
     assert teri.author == "Rina, Dodi"

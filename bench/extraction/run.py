@@ -54,7 +54,7 @@ class _Pages(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Pages
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = self.server.routes.get(self.path)
         if body is None:
             self.send_error(404)
@@ -73,7 +73,8 @@ class _Handler(BaseHTTPRequestHandler):
 def load(corpus: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The ground truth and each page's bytes, by the benchmark's keys."""
     truth = json.loads((corpus / "ground-truth.json").read_text(encoding="utf-8"))
-    pages = {key: gzip.decompress((corpus / "html" / f"{key}.html.gz").read_bytes()) for key in truth}
+    folder = corpus / "html"
+    pages = {key: gzip.decompress((folder / f"{key}.html.gz").read_bytes()) for key in truth}
     return truth, pages
 
 
@@ -86,7 +87,9 @@ def trafilatura_alone(truth: dict[str, Any], pages: dict[str, bytes]) -> dict[st
     }
 
 
-def syndicate_stored(truth: dict[str, Any], pages: dict[str, bytes], folder: Path) -> dict[str, str]:
+def syndicate_stored(
+    truth: dict[str, Any], pages: dict[str, bytes], folder: Path
+) -> dict[str, str]:
     """What syndicate stores for each page, read from a summary-only feed linking it."""
     from sqlalchemy import select
 
@@ -178,8 +181,10 @@ def measure(corpus: Path = CORPUS, *, log: Any = print) -> dict[str, Any]:
         "trafilatura_version": trafilatura.__version__,
         "scores": scores,
         "seconds": {"syndicate": stored_seconds, "trafilatura": alone_seconds},
-        "empty": {"syndicate": sum(not t for t in stored.values()),
-                  "trafilatura": sum(not t for t in alone.values())},  # fmt: skip
+        "empty": {
+            "syndicate": sum(not text for text in stored.values()),
+            "trafilatura": sum(not text for text in alone.values()),
+        },
     }
 
 

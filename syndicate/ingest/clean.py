@@ -862,11 +862,15 @@ _NAME_ENDS = re.compile(
 )
 # Names that are no outlet: the line's link says which site it means.
 _NOT_A_NAME = frozenset(
-    "the a an this our its their here there link original article story post source site "
-    "website page sini ini itu artikel berita asli tautan berikut laman situs aslinya web "
-    "partner partners mitra kami staff author authors writer writers penulis redaksi admin "
-    "editor editors permission kontributor contributor".split()
-)
+    {
+        "the", "a", "an", "this", "our", "its", "their", "here", "there", "link", "original",
+        "article", "story", "post", "source", "site", "website", "page", "sini", "ini", "itu",
+        "artikel", "berita", "asli", "tautan", "berikut", "laman", "situs", "aslinya", "web",
+        "partner", "partners", "mitra", "kami", "staff", "author", "authors", "writer",
+        "writers", "penulis", "redaksi", "admin", "editor", "editors", "permission",
+        "kontributor", "contributor",
+    }
+)  # fmt: skip
 # Words before an outlet's name that are not part of it: "dimuat di laman Mongabay".
 _NAME_LEADS = re.compile(
     r"^(?:(?:laman|situs|halaman|portal|kanal|website|web|media\s+online|akun)\s+)+",
