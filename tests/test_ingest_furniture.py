@@ -217,7 +217,7 @@ def _with_theme(paragraphs: list[str], n: int, widget_lines: list[str], dateline
             [
                 "Top Stories In Your Area",
                 "Local Politics Desk",
-                "Want more local news like this delivered free to your inbox each morning?",
+                "Sign up for our free morning newsletter and never miss a local story",
                 "We rely on readers like you to keep our newsroom independent and fearless",
                 "About | Masthead | Contact",
             ],
@@ -527,3 +527,41 @@ def test_a_story_goes_out_as_its_fullest_member_credited_to_the_original_named(
     rendered = render_edition(edition, env=template_environment())
     assert "Juga dimuat: Kabar Salin, Ringkas News" in rendered.text
     assert "Juga dimuat" in rendered.html and "Kabar Salin" in rendered.html
+
+
+def test_on_the_shared_corpus_only_lines_many_posts_share_are_taken_as_template() -> None:
+    from syndicate.ingest.furniture import Template, learn, line_key, without_template
+    from syndicate.ingest.parse import parse_feed
+
+    feeds = sorted(CORPUS.glob("rss2email/*/feed.*"))
+    assert feeds
+    learned = 0
+    for path in feeds:
+        entries = parse_feed(path.read_bytes(), url="https://corpus.example/feed").entries
+        texts = [entry.excerpt for entry in entries]
+        posts_with = [{line_key(line) for line in text.split("\n\n")} for text in texts]
+        template = learn(Template(), texts)
+        learned += len(template.lines)
+        for before, after in zip(entries, without_template(entries, template), strict=True):
+            lost = set(before.excerpt.split("\n\n")) - set(after.excerpt.split("\n\n"))
+            for line in lost:
+                shared = sum(line_key(line) in keys for keys in posts_with)
+                assert shared >= 3 and shared >= 0.3 * len(texts), (path, line)
+                assert len(line) <= 200, (path, line)
+            assert after.excerpt or not before.excerpt  # never an emptied post
+    assert learned < 50  # real blogs repeat few lines
+
+
+def test_a_series_keeps_the_sentences_and_subheads_every_post_repeats_inside_it() -> None:
+    from syndicate.ingest.furniture import Template, learn, without_template
+    from syndicate.ingest.parse import parse_feed
+
+    (path,) = CORPUS.glob("rss2email/tails/feed.*")  # Tails' release notes, ten of them
+    entries = parse_feed(path.read_bytes(), url="https://tails.example/news/index.rss").entries
+    template = learn(Template(), [entry.excerpt for entry in entries])
+    boilerplate = "This release fixes many security vulnerabilities."
+    assert boilerplate.casefold() in " ".join(template.lines)  # it does repeat
+    cleaned = without_template(entries, template)
+    for before, after in zip(entries, cleaned, strict=True):
+        assert (boilerplate in before.excerpt) == (boilerplate in after.excerpt)
+        assert len(after.excerpt) > 0.6 * len(before.excerpt)

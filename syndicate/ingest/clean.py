@@ -33,6 +33,7 @@ __all__ = [
     "html_to_text",
     "is_dateline",
     "is_noise_line",
+    "is_sentence",
     "lift_credit",
     "repair_mojibake",
     "trim_furniture",
@@ -257,6 +258,11 @@ _DATELINE = re.compile(
     r"^[A-Z][A-Z .'’-]{1,40}(?:(?:,\s*|\s+)(?:[(\[]?[\w.]+[)\]]?\s*)?[-–—]+"
     r"|,\s*[A-Z][A-Z .'’-]{1,40})$"
 )
+
+
+def is_sentence(line: str) -> bool:
+    """Whether a line ends as a sentence does (". ? ! …", a closing quote), not as a label."""
+    return _SENTENCE_END.search(line.strip()) is not None
 
 
 def is_dateline(line: str) -> bool:
@@ -703,10 +709,22 @@ def _unwrap(element: lxml.etree._Element) -> None:
 
 
 def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
-    """The HTML without the blocks whose text is `unwanted`, and its plain text."""
+    """The HTML without the blocks whose text is `unwanted`, and its plain text.
+
+    Only label-like blocks go: a sentence stays even when unwanted, and so does a heading
+    inside the article (between its first and last wanted blocks), since a series repeats
+    its own subheads and boilerplate sentences ("This release fixes many security
+    vulnerabilities."), while a theme's boxes are labels and invitations without a
+    sentence's end.
+    """
     root = _fragment(html)
-    for block in list(_leaf_blocks(root)):
-        if _has_text(block) and unwanted(_text(block)):
+    blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
+    marks = [unwanted(_text(block)) for block in blocks]
+    wanted = [index for index, mark in enumerate(marks) if not mark]
+    first, last = (wanted[0], wanted[-1]) if wanted else (len(blocks), -1)
+    for index, block in enumerate(blocks):
+        heading = block.tag in {"h2", "h3", "h4"} and first < index < last
+        if marks[index] and not heading and not is_sentence(_text(block)):
             _drop(block)
     _tidy_tree(root)
     return _serialize(root).strip(), _plain_text(root, None)
