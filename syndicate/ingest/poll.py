@@ -262,9 +262,11 @@ async def _with_full_text(
         return feed  # no page to read: neither the database nor trafilatura is needed
     from syndicate.ingest.extract import complete_entries
 
+    # Each key as it will be stored: a hostile one is cleaned (PostgreSQL refuses a NUL).
+    stored_key = {entry.key: fit_value(_POSTS.c.key, entry.key) for entry in feed.entries}
     with db.session() as session:
-        known = _known_keys(session, [entry.key for entry in feed.entries])
-    fresh = [entry for entry in feed.entries if entry.key not in known]
+        known = _known_keys(session, list(set(stored_key.values())))
+    fresh = [entry for entry in feed.entries if stored_key[entry.key] not in known]
     completed = await complete_entries(
         fresh, pages(), full_text=source.full_text, zone=source.timezone, reach=reach
     )
