@@ -307,7 +307,10 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
         if _credit_from_line(_text(blocks[-1 - tail]), None) is not None:
             break  # the credit line is lifted, not dropped
         tail += 1
-    # A long run of short lines is the article's own list (results, a table of teams).
+    # A long run of short lines is the article's own list (results, a table of teams);
+    # a post of nothing but short lines (a caption, a one-line note) is all article.
+    if lead + tail >= len(blocks):
+        lead = tail = 0
     if lead <= _EDGE_RUN:
         dropped += blocks[:lead]
     if tail <= _EDGE_RUN:
