@@ -245,7 +245,8 @@ def clean_article(
 _HEADLINE_WINDOW = 40  # blocks before the article's start: a theme's widgets and menus
 _EDGE_RUN = 6  # more short lines than this in a row at an edge are a list in the article
 _EDGE_WORDS = 6  # a line this short at the body's edge, without a sentence's end, is a label
-_SENTENCE_END = re.compile(r"(?<![\s])[.?!…:;\"”’')\]]$")
+_SENTENCE_END = re.compile(r"(?<![\s])[.?!…:;\"”’')\]。！？」』।۔؟]$")
+_EDGE_CHARS = 50  # and this many characters: a line of Chinese is one "word" long
 _COUNTER = re.compile(r"^[\d.,]+\s*[kmrb]?\+?\s+\w+(?:\s+\w+)?$", re.IGNORECASE)
 _LABEL_SPLIT = re.compile(r"\s*[/|,•·»›>]\s*")
 _PLACEHOLDER = re.compile(
@@ -283,7 +284,8 @@ def furniture_shaped(line: str) -> bool:
     parts = [part for part in _LABEL_SPLIT.split(line) if part]
     if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
         return not _SENTENCE_END.search(line)
-    return len(line.split()) <= _EDGE_WORDS and not _SENTENCE_END.search(line)
+    short = len(line.split()) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS
+    return short and not _SENTENCE_END.search(line)
 
 
 def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
