@@ -581,6 +581,11 @@ def test_a_post_of_one_short_line_keeps_it() -> None:
 def test_a_line_of_chinese_is_a_sentence_not_a_label() -> None:
     from syndicate.ingest.clean import clean_article
 
-    first = "美国白宫称，将提名驻阿富汗美军司令官约翰‧艾伦为北约最高司令官，艾伦曾被调查"
+    # One "word" to split(), no closing 。: its length says it is a sentence.
+    first = (
+        "美国白宫称，将提名驻阿富汗美军司令官约翰‧艾伦为北约最高司令官。"
+        "艾伦曾因受指称同一女性有“不当”邮件来往而被调查"
+    )
+    assert len(first) > 50
     article = clean_article(f"<p>{first}</p><p>{LONG}</p><p>白宫提名艾伦</p>", None)
     assert article.text.startswith(first)
