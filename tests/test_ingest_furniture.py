@@ -589,3 +589,53 @@ def test_a_line_of_chinese_is_a_sentence_not_a_label() -> None:
     assert len(first) > 50
     article = clean_article(f"<p>{first}</p><p>{LONG}</p><p>白宫提名艾伦</p>", None)
     assert article.text.startswith(first)
+
+
+def _wordpress_page(title: str, paragraphs: list[str], credit: str, widgets: list[str]) -> bytes:
+    """A WordPress theme's page: boxes with classes no list knows, widgets as plain text."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    boxes = "".join(f"<div class='zx-{n}'><span>{html.escape(w)}</span></div>"
+                    for n, w in enumerate(widgets))  # fmt: skip
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)} – Site</title></head><body>{boxes}<main><article>"
+        f"<header><h1 class='zx-title'>{html.escape(title)}</h1><span class='zx-meta'>"
+        f"{html.escape(widgets[0])}</span></header><div class='zx-content'>{body}"
+        f"<p>{html.escape(credit)}</p><p>{html.escape(widgets[1])}</p></div></article></main>"
+        f"<footer class='zx-foot'>{boxes}</footer></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("stories", "credit", "origin", "widgets", "teaser_end"),
+    [
+        (STORIES_ID[1], 'Artikel ini telah tayang di Kompas.com dengan judul "Kerja Bakti"',
+         "Kompas.com", ["Terpopuler Minggu Ini", "Tulis Tanggapan Anda", "12 Tanggapan"],
+         " Baca selengkapnya"),
+        (STORIES_EN[1], "This story first appeared in The Texas Tribune.", "The Texas Tribune",
+         ["Most Read This Week", "Join The Conversation", "12 Responses"], " [&#8230;]"),
+    ],
+    ids=["wordpress-indonesian", "blogger-english"],
+)  # fmt: skip
+def test_a_page_of_our_own_theme_behind_a_teaser_is_read_clean_and_credited(
+    tmp_path: Path,
+    stories: list[str],
+    credit: str,
+    origin: str,
+    widgets: list[str],
+    teaser_end: str,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    paragraphs = stories * 2  # long enough to be worth reading
+    title = "Kabar Hari Ini Dari Kota Kecil"
+    with FeedServer() as server:
+        server.add("/a.html", _wordpress_page(title, paragraphs, credit, widgets), "text/html")
+        teaser = f"<p>{html.escape(stories[0][:120])}{teaser_end}</p>"
+        entry = _entry(server.url("/a.html?fbclid=IwAR0x"), title, teaser)
+        server.add("/feed", _atom(server.url("/"), [entry]), "application/atom+xml")
+        _poll(db, _source("kota", server.url("/feed")))
+        assert server.hits("/a.html") == 1
+    (post,) = _posts(db, "kota")
+    db.dispose()
+    assert post.excerpt.split("\n\n") == paragraphs
+    assert post.origin_name == origin and post.url == server.url("/a.html")
