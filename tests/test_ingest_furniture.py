@@ -639,3 +639,12 @@ def test_a_page_of_our_own_theme_behind_a_teaser_is_read_clean_and_credited(
     db.dispose()
     assert post.excerpt.split("\n\n") == paragraphs
     assert post.origin_name == origin and post.url == server.url("/a.html")
+
+
+def test_a_sentence_that_starts_like_a_theme_phrase_stays_inside_the_article() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    inside = "Hak cipta lagu itu kini dipegang oleh ahli waris sang pencipta sejak tahun lalu."
+    footer = "Copyright © 2024 Warta Kota. All rights reserved."
+    article = clean_article(f"<p>{LONG}</p><p>{inside}</p><p>{LONG}.</p><p>{footer}</p>", None)
+    assert inside in article.text and "Copyright" not in article.text

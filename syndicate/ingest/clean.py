@@ -243,6 +243,7 @@ def clean_article(
 
 
 _HEADLINE_WINDOW = 40  # blocks before the article's start: a theme's widgets and menus
+_SENTENCE_WORDS = 6  # a phrase-list line this long that ends as a sentence may be the article's
 _EDGE_RUN = 6  # more short lines than this in a row at an edge are a list in the article
 _EDGE_WORDS = 6  # a line this short at the body's edge, without a sentence's end, is a label
 _SENTENCE_END = re.compile(r"(?<![\s])[.?!…:;\"”’')\]。！？」』।۔؟]$")
@@ -625,6 +626,10 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
             _drop(block)
             continue
         if not line or len(line) > _MAX_NOISE_LINE or not _NOISE_LINE_RE.fullmatch(line):
+            continue
+        # A theme's phrase is never the only evidence: a sentence that starts like one ("Hak
+        # cipta lagu itu dipegang …") stays unless it stands at the body's edge.
+        if is_sentence(line) and len(line.split()) >= _SENTENCE_WORDS:
             continue
         if _SECTION_HEAD_RE.fullmatch(line):
             _drop_following_links(block)
