@@ -53,8 +53,18 @@ POST_EXCERPT_LIMIT = 500
 ELLIPSIS = "…"
 
 _LABELS: Mapping[str, Mapping[str, str]] = {
-    "id": {"read_more": "Baca selengkapnya", "source": "Sumber", "more_at": "Selengkapnya di"},
-    "en": {"read_more": "Read more", "source": "Source", "more_at": "More at"},
+    "id": {
+        "read_more": "Baca selengkapnya",
+        "source": "Sumber",
+        "more_at": "Selengkapnya di",
+        "also": "Juga dimuat",
+    },
+    "en": {
+        "read_more": "Read more",
+        "source": "Source",
+        "more_at": "More at",
+        "also": "Also carried by",
+    },
 }
 
 # render(title, excerpt) -> the finished Telegram HTML
