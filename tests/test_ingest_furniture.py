@@ -648,3 +648,17 @@ def test_a_sentence_that_starts_like_a_theme_phrase_stays_inside_the_article() -
     footer = "Copyright © 2024 Warta Kota. All rights reserved."
     article = clean_article(f"<p>{LONG}</p><p>{inside}</p><p>{LONG}.</p><p>{footer}</p>", None)
     assert inside in article.text and "Copyright" not in article.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["sumber" + "a" * 390, "Sumber " + "ab " * 130, "Originally published " + "on " * 120,
+     "this " + "article " * 48 + "published", "(" * 200 + ")" * 199],
+)  # fmt: skip
+def test_a_hostile_closing_line_is_read_at_once_and_credits_no_one(line: str) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    # 500 such entries: a pattern that backtracks would take minutes here, not a second.
+    for _ in range(500):
+        article = clean_article(f"<p>{LONG}</p><p>{line}</p>", None, measure=True, title="x")
+    assert article.credit is None

@@ -822,7 +822,7 @@ _FROM = (
 _CREDIT_RES = [
     re.compile(
         r"^(?!.*\b(?:foto|photo|image|gambar|ilustrasi|video|grafis|infografis|data)\b\s*[:：])"
-        rf"(?:[\w/&-]+\s+){{0,3}}{_LABEL}(?:\s*[/&-]?\s*[\w]+){{0,3}}\s*[:：]\s*(?P<label>.+)$",
+        rf"(?:[\w/&-]+\s+){{0,3}}{_LABEL}\b(?:(?:\s*[/&-]\s*|\s+)\w+){{0,3}}\s*[:：]\s*(?P<label>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
