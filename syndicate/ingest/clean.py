@@ -197,7 +197,7 @@ class CleanArticle:
     credit: Credit | None  # the closing "Sumber: …" line, lifted out
     image: str | None  # the first picture's address
     raw_chars: int  # how long the text was before cleaning (a summary is short)
-    teaser: bool = False  # it ends the way summaries do ("…", "Read more", a link to the post)
+    teaser: bool = False  # short, or ending as summaries do ("…", "Read more", a link to it)
 
 
 def clean_article(
@@ -222,8 +222,11 @@ def clean_article(
     root = _fragment(html)
     raw_chars, teaser = 0, False
     if measure:
-        raw = _plain_text(root, html)
-        raw_chars, teaser = len(raw), _ends_like_teaser(raw, root, post_url or base_url)
+        # Its length and its last line are all a summary is told by: both read cheaply
+        # (feeds carry thousands of entries).
+        raw_chars = len(" ".join("".join(root.itertext()).split()))
+        last = _last_line(root)
+        teaser = raw_chars < TEASER_CHARS or _ends_like_teaser(last, root, post_url or base_url)
     root = _cleaned_tree(root, base_url)
     content = _serialize(root).strip()
     if not content or not re.search(r"<[a-zA-Z/!]", content):  # plain text: no tree to keep
@@ -324,9 +327,13 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
 
 
 def _letters(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+    return _NOT_LETTERS.sub("", text.casefold())
 
 
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+TEASER_CHARS = 1000  # less text than this is a summary, whatever element carries it
 # How summaries end: an ellipsis ("…", "[…]", "(...)") or an invitation to read on.
 _TEASER_END = re.compile(r"(?:…|\.\.\.|\[(?:…|\.\.\.|&hellip;)\]|\((?:…|\.\.\.)\))\W{0,3}$")
 _READ_ON = re.compile(
@@ -337,19 +344,35 @@ _READ_ON = re.compile(
 )
 
 
-def _ends_like_teaser(raw: str, root: lxml.etree._Element, post_url: str | None) -> bool:
-    lines = raw.rsplit("\n", 1)
-    last = lines[-1].strip()
+def _last_line(root: lxml.etree._Element) -> str:
+    """The fragment's last line of text, read from its last top-level parts only."""
+    if (root.text or "").strip() and not len(root):
+        return _collapse_paragraphs(root.text or "").rsplit("\n", 1)[-1]
+    for child in reversed(root):
+        parts: list[str] = []
+        _collect_text(child, parts)
+        text = _collapse_paragraphs("".join(parts))
+        if text:
+            return text.rsplit("\n", 1)[-1]
+    return _collapse_paragraphs(root.text or "")
+
+
+def _ends_like_teaser(last: str, root: lxml.etree._Element, post_url: str | None) -> bool:
     if _TEASER_END.search(last):
         return True
     if len(last) <= 80 and _READ_ON.search(last):
         return True
+    if not post_url or len(last) > 200:
+        return False
     links = [a.get("href") for a in root.iter("a") if a.get("href")]
-    if links and post_url:
-        last_link = _absolute(links[-1].strip(), post_url)
-        # The summary's last link leads to the post itself ("…" or "more" linked).
-        return normalize_url(last_link) == normalize_url(post_url) and len(last) <= 200
-    return False
+    if not links:
+        return False
+    last_link = _absolute(links[-1].strip(), post_url)
+    path = urlsplit(post_url).path.rstrip("/")
+    if path and path not in last_link:  # most last links lead elsewhere: known at once
+        return False
+    # The summary's last link leads to the post itself ("…" or "more" linked).
+    return normalize_url(last_link) == normalize_url(post_url)
 
 
 def clean_html(html: str, base_url: str | None) -> str:

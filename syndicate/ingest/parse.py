@@ -36,7 +36,6 @@ T = TypeVar("T")
 
 _UNTITLED = "(untitled)"
 _TITLE_WORDS = 12
-_FULL_TEXT_CHARS = 1000
 _MOST_COMMENTS = 10_000_000
 _LABEL_CHARS = 100  # of an entry's id, link or title, naming an entry that was left out
 _AUTHOR_CHARS = 500  # no name is longer; the first characters of a longer one are kept
@@ -247,7 +246,7 @@ def _make_entry(
     content, excerpt = article.html, article.text
     if not summary_only:
         # Many feeds put the whole article in <description>; some put a teaser in <content>.
-        summary_only = article.raw_chars < _FULL_TEXT_CHARS or article.teaser
+        summary_only = article.teaser  # under about 1,000 characters, or ends like one
     if not title:
         words = excerpt.split()
         title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
