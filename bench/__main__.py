@@ -12,7 +12,9 @@ clustering step alone at 1,250 to 20,000 posts in the window), idle (`syndicate 
 between ticks), fanout (bench.fanout at 1k, 10k, 100k subscribers), telegram
 (bench.telegram), hostile (bench.hostile: the peak memory of a poll that meets a
 400 MB page and a gzip bomb) and logins (bench.logins: the peak memory of `syndicate
-serve` under 120 parallel logins). rss2email, reader and matplotlib are installed from PyPI into a
+serve` under 120 parallel logins) and extraction (bench.extraction: the text syndicate stores
+from the article-extraction benchmark's 181 pages, beside trafilatura alone, scored by the
+benchmark's own evaluate.py). rss2email, reader and matplotlib are installed from PyPI into a
 virtualenv of their own (--venv, default ~/.cache/syndicate-bench/venv) on first use, by
 the sections that need them (ingest, and fanout for the curves).
 
@@ -36,7 +38,7 @@ from bench.measure import load_average, machine
 from bench.peers import DEFAULT_VENV, ensure_venv, venv_python
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram", "hostile", "logins")
+SECTIONS = ("startup", "ingest", "idle", "fanout", "telegram", "hostile", "logins", "extraction")
 _HEADING = ("machine", "date", "quick", "runs", "command", "load_before", "load_after", "minutes")
 NEED_VENV = {"ingest", "fanout"}  # rss2email, and matplotlib for the curves they redraw
 DELAY = 0.1  # seconds the server waits before each answer in the "distant" ingest run
@@ -187,6 +189,12 @@ def _logins(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any
     return measure(runs, log=say)
 
 
+def _extraction(options: argparse.Namespace, runs: int, venv: Path) -> dict[str, Any]:
+    from bench.extraction.run import measure
+
+    return measure(log=say)
+
+
 RUNNERS = {
     "startup": _startup,
     "ingest": _ingest,
@@ -195,6 +203,7 @@ RUNNERS = {
     "telegram": _telegram,
     "hostile": _hostile,
     "logins": _logins,
+    "extraction": _extraction,
 }
 
 

@@ -54,6 +54,8 @@ jobs_dir = "jobs"
 name = "warta"
 url = "{feed_url}"
 poll = "15m"
+# The sample's articles are short and their pages invented: nothing to read there.
+full_text = "never"
 
 [channels.newsletter]
 type = "outbox"

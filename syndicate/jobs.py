@@ -38,7 +38,8 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
-from syndicate.ingest.attribution import shown_origin
+from syndicate.ingest.attribution import also_carried_by, shown_origin
+from syndicate.ingest.identity import host_of
 from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
 from syndicate.render import Credit, EditionView, PostView
@@ -513,6 +514,7 @@ def post_view(
     """
     publisher_url = source.site_url or _home(post.url or source.url)
     origin = shown_origin(post, credits or {})
+    also = tuple(c for c in also_carried_by(post) if not _names(c, origin))
     return PostView(
         key=f"p{post.id}",
         title=post.title,
@@ -522,7 +524,17 @@ def post_view(
         origin=origin,
         image_url=post.image_url,
         published_at=post.published_at or post.first_seen_at,
+        also=also,
     )
+
+
+def _names(site: Credit, origin: Credit | None) -> bool:
+    """Whether `origin` is `site` (by name or by host): it is credited already."""
+    if origin is None:
+        return False
+    if site.name.casefold() == origin.name.casefold():
+        return True
+    return host_of(site.url) is not None and host_of(site.url) == host_of(origin.url)
 
 
 def _home(url: str) -> str:

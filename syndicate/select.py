@@ -3,8 +3,9 @@
 Each way of choosing is a function from (session, job, now, already chosen) to candidate
 posts, best first; a job's `[select]` table says how many each one contributes (`new`,
 `trending`). A story is sent once: no edition carries two posts of one cluster, and a
-cluster a job already sent is not sent by it again. When a story's original is among the
-candidates' cluster, the original is the post sent.
+cluster a job already sent is not sent by it again. A story goes out as its fullest member
+(a summary never speaks for a story another site printed whole); among members about as
+full, the original, else the earliest.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from syndicate.db.models import Edition, EditionPost, Post, Source
 from syndicate.ingest.cluster import original_of
 from syndicate.trending import rank_stories
 
-__all__ = ["select_posts"]
+__all__ = ["fullest_of", "select_posts"]
 
 Chooser = Callable[[Session, Job, datetime, set[int]], list[Post]]
 _SPARE = 3  # candidates asked for per wanted post: some are copies of a story already taken
@@ -110,5 +111,20 @@ def _representative(session: Session, job: Job, post: Post) -> Post:
         return post
     if job.selection.sources:
         members = [m for m in members if m.source.name in job.selection.sources]
+    return fullest_of(members) or post
+
+
+FULL_ENOUGH = 0.9  # of the longest member's text: about as full
+
+
+def fullest_of(members: list[Post]) -> Post | None:
+    """The member whose text is fullest; among those about as full, the original, else the
+    earliest published."""
+    if not members:
+        return None
+    longest = max(len(m.excerpt or "") for m in members)
+    full = [m for m in members if len(m.excerpt or "") >= FULL_ENOUGH * longest]
     original = original_of(members)
-    return original if original is not None else post
+    if original is not None and original in full:
+        return original
+    return min(full, key=lambda m: (m.published_at or m.first_seen_at, m.id))

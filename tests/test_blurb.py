@@ -344,3 +344,15 @@ def test_any_digest_fits_and_keeps_every_post(env: Environment, views: list[Post
     for view in views:
         position = shown.index(view.title.strip(), position)
         position = shown.index("📰 " + view.credit_line, position)
+
+
+def test_a_text_post_names_the_other_sites_that_carried_the_story(env: Environment) -> None:
+    from dataclasses import replace
+
+    others = (Credit("Kabar <Salin>", "https://salin.example/"), Credit("Ringkas", None))
+    text = post(env, replace(indonesian_post(), also=others)).text
+    assert "Juga dimuat: Kabar &lt;Salin&gt;, Ringkas" in text
+    assert text.index("Juga dimuat") > text.index("via")  # after the credit, before the link
+    caption = post(env, replace(english_photo_post(), also=others), locale="en")
+    assert caption.photo and "Also carried by" not in caption.text  # a caption has no room
+    assert "Also carried by" in (caption.fallback_text or "")

@@ -332,6 +332,7 @@ timezone = "Asia/Jakarta"
 [[sources]]
 name = "warta"
 url = "{feed}"
+full_text = "never"  # its short posts count as teasers, and their pages are invented
 
 [[sources]]
 name = "hilang"

@@ -57,6 +57,7 @@ jobs_dir = "jobs"
 [[sources]]
 name = "warta"
 url = "{calm_url}"
+full_text = "never"
 
 {hostile_sources}
 [channels.kanal]
@@ -73,7 +74,10 @@ def good_titles() -> set[str]:
 
 def sources_of(server: FeedServer) -> list[SourceConfig]:
     return [
-        SourceConfig(feed.name, server.url(feed.path), timedelta(minutes=15), None, True)
+        # Short posts count as teasers; their pages (hostile.example) are not the point here.
+        SourceConfig(
+            feed.name, server.url(feed.path), timedelta(minutes=15), None, True, full_text="never"
+        )
         for feed in FEEDS
     ]
 
@@ -306,7 +310,8 @@ def write_site(folder: Path, database_url: str, schedule: str, hostile: list[str
         encoding="utf-8",
     )
     sources = "".join(
-        f'[[sources]]\nname = "{url.rsplit("/", 1)[1]}"\nurl = "{url}"\n\n' for url in hostile
+        f'[[sources]]\nname = "{url.rsplit("/", 1)[1]}"\nurl = "{url}"\nfull_text = "never"\n\n'
+        for url in hostile
     )
     settings = folder / "syndicate.toml"
     settings.write_text(

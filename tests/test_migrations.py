@@ -72,7 +72,7 @@ def test_an_up_to_date_database_opens_without_alembic_and_an_old_one_is_upgraded
     upgraded = subprocess.run(run, capture_output=True, text=True, check=True).stdout.strip()
     assert upgraded == "True"
     db = open_database(url)
-    assert "cluster_id" in {c["name"] for c in inspect(db.engine).get_columns("posts")}
+    assert "furniture" in {c["name"] for c in inspect(db.engine).get_columns("sources")}
     db.dispose()
 
 

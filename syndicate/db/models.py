@@ -133,6 +133,8 @@ class Source(Base):
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     next_poll_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The lines its theme prints around every article, learned from its posts (JSON list).
+    furniture: Mapped[str | None] = mapped_column(Text)
 
 
 class Post(Base):

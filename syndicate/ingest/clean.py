@@ -12,14 +12,14 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import nh3
 
-from syndicate.ingest.identity import strip_tracking
+from syndicate.ingest.identity import normalize_url, strip_tracking
 from syndicate.render import Credit
 from syndicate.render.safety import is_tracker_url
 
@@ -28,10 +28,17 @@ __all__ = [
     "break_runs",
     "clean_article",
     "clean_html",
+    "drop_lines",
+    "furniture_shaped",
     "html_to_text",
+    "is_dateline",
     "is_noise_line",
+    "is_sentence",
     "lift_credit",
     "repair_mojibake",
+    "trim_furniture",
+    "usable_image",
+    "wire_credit",
 ]
 
 logger = logging.getLogger(__name__)
@@ -102,6 +109,10 @@ _NOISE_LINES = [
     r"(?:newer|older) posts?",
     r"posting(?:an)? (?:lebih baru|lama|lebih lama)",
     r"beranda",
+    r"(?:read|continue|keep) (?:more|reading)\b.{0,40}",
+    r"read the (?:full|rest of the) (?:story|article|post)\b.{0,40}",
+    r"(?:baca|lihat|simak) (?:selengkapnya|lebih lanjut|berita selengkapnya)\b.{0,40}",
+    r"(?:selengkapnya|lanjut(?:kan)? membaca)(?: \W*)?",
     r"(?:subscribe to|langganan)\s*:? (?:post comments|posting komentar|komentar).*",
     # WordPress's own feed footer names the site itself: it is not a credit.
     r"the post .{1,300} appeared first on .{1,120}",
@@ -186,32 +197,182 @@ class CleanArticle:
     credit: Credit | None  # the closing "Sumber: …" line, lifted out
     image: str | None  # the first picture's address
     raw_chars: int  # how long the text was before cleaning (a summary is short)
+    teaser: bool = False  # short, or ending as summaries do ("…", "Read more", a link to it)
 
 
-def clean_article(html: str, base_url: str | None, *, measure: bool = False) -> CleanArticle:
+def clean_article(
+    html: str,
+    base_url: str | None,
+    *,
+    measure: bool = False,
+    post_url: str | None = None,
+    title: str | None = None,
+) -> CleanArticle:
     """Clean an article and lift its credit line, reading the HTML only twice.
 
     The same as `clean_html`, then `lift_credit`, then `html_to_text` on the result, but
     each step works on the tree the one before left (feeds carry thousands of entries).
-    `raw_chars` is measured only when asked (`measure`), and is 0 otherwise.
+    `raw_chars` and `teaser` are measured only when asked (`measure`); `post_url` is the
+    article's own link, which a teaser's last link points to. With the `title`, what stands
+    before the headline's repetition in the body goes, and the repetition with it.
     """
     html = repair_mojibake(html or "")
     if not html.strip():
         return CleanArticle("", "", None, None, 0)
     root = _fragment(html)
-    raw_chars = len(_plain_text(root, html)) if measure else 0
+    raw_chars, teaser = 0, False
+    if measure:
+        # Its length and its last line are all a summary is told by: both read cheaply
+        # (feeds carry thousands of entries).
+        raw_chars = len(" ".join("".join(root.itertext()).split()))
+        last = _last_line(root)
+        teaser = raw_chars < TEASER_CHARS or _ends_like_teaser(last, root, post_url or base_url)
     root = _cleaned_tree(root, base_url)
     content = _serialize(root).strip()
     if not content or not re.search(r"<[a-zA-Z/!]", content):  # plain text: no tree to keep
         content, credit = lift_credit(content)
-        return CleanArticle(content, html_to_text(content), credit, None, raw_chars)
+        return CleanArticle(content, html_to_text(content), credit, None, raw_chars, teaser)
     _split_runs(root)
+    trimmed = trim_furniture(root, title)
     credit = _lift_from_tree(root)
-    if credit is not None:
+    if credit is not None or trimmed:
         _tidy_tree(root)
         content = _serialize(root).strip()
+    if credit is None:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
+        first = next((b for b in _leaf_blocks(root) if _has_text(b)), None)
+        credit = wire_credit(_text(first)) if first is not None else None
     image = next((img.get("src") for img in root.iter("img") if img.get("src")), None)
-    return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars)
+    return CleanArticle(content, _plain_text(root, None), credit, image, raw_chars, teaser)
+
+
+_HEADLINE_WINDOW = 40  # blocks before the article's start: a theme's widgets and menus
+_SENTENCE_WORDS = 6  # a phrase-list line this long that ends as a sentence may be the article's
+_EDGE_RUN = 6  # more short lines than this in a row at an edge are a list in the article
+_EDGE_WORDS = 6  # a line this short at the body's edge, without a sentence's end, is a label
+_SENTENCE_END = re.compile(r"(?<![\s])[.?!…:;\"”’')\]。！？」』।۔؟]$")
+_EDGE_CHARS = 50  # and this many characters: a line of Chinese is one "word" long
+_COUNTER = re.compile(r"^[\d.,]+\s*[kmrb]?\+?\s+\w+(?:\s+\w+)?$", re.IGNORECASE)
+_LABEL_SPLIT = re.compile(r"\s*[/|,•·»›>]\s*")
+_PLACEHOLDER = re.compile(
+    r"\b(?:type|ketik|enter|masukkan|tulis|cari|search)\b.{0,40}"
+    r"\b(?:here|di ?sini|search|pencarian|results?|hasil|kata kunci|keywords?)\b",
+    re.IGNORECASE,
+)
+# "JAKARTA, KOMPAS.com –": a dateline that opens the article, however often it repeats.
+_DATELINE = re.compile(
+    r"^[A-Z][A-Z .'’-]{1,40}(?:(?:,\s*|\s+)(?:[(\[]?[\w.]+[)\]]?\s*)?[-–—]+"
+    r"|,\s*[A-Z][A-Z .'’-]{1,40})$"
+)
+
+
+def is_sentence(line: str) -> bool:
+    """Whether a line ends as a sentence does (". ? ! …", a closing quote), not as a label."""
+    return _SENTENCE_END.search(line.strip()) is not None
+
+
+def is_dateline(line: str) -> bool:
+    """Whether a line is a dateline ("JAKARTA, KOMPAS.com –"): the article's, not the theme's."""
+    return _DATELINE.match(" ".join(line.split())) is not None
+
+
+def furniture_shaped(line: str) -> bool:
+    """Whether a line at the edge of a body looks like a theme's: a label or a menu, a
+    counter ("0 Komentar"), a label list ("6/trending/recent"), a search placeholder."""
+    line = " ".join(line.split())
+    if not line:
+        return True
+    if is_dateline(line) or len(line) > _MAX_NOISE_LINE:
+        return False
+    if _COUNTER.match(line) or _PLACEHOLDER.search(line) or is_noise_line(line):
+        return True
+    parts = [part for part in _LABEL_SPLIT.split(line) if part]
+    if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
+        return not _SENTENCE_END.search(line)
+    short = len(line.split()) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS
+    return short and not _SENTENCE_END.search(line)
+
+
+def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
+    """Drop what stands at the body's edges and is not the article: everything up to the
+    headline's repetition, then label-shaped lines at either end. Whether it dropped any."""
+    blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
+    dropped = []
+    headline = _letters(title) if title else ""
+    if headline:
+        for index, block in enumerate(blocks[:_HEADLINE_WINDOW]):
+            if _letters(_text(block)) == headline:
+                dropped, blocks = blocks[: index + 1], blocks[index + 1 :]
+                break
+            if len(_text(block)) > _MAX_NOISE_LINE:  # the article has begun: no headline
+                break
+    lead = 0
+    while lead < len(blocks) and furniture_shaped(_text(blocks[lead])):
+        lead += 1
+    tail = 0
+    while tail < len(blocks) - lead and furniture_shaped(_text(blocks[-1 - tail])):
+        if _credit_from_line(_text(blocks[-1 - tail]), None) is not None:
+            break  # the credit line is lifted, not dropped
+        tail += 1
+    # A long run of short lines is the article's own list (results, a table of teams);
+    # a post of nothing but short lines (a caption, a one-line note) is all article.
+    if lead + tail >= len(blocks):
+        lead = tail = 0
+    if lead <= _EDGE_RUN:
+        dropped += blocks[:lead]
+    if tail <= _EDGE_RUN:
+        dropped += blocks[len(blocks) - tail :]
+    for block in dropped:
+        _drop(block)
+    return bool(dropped)
+
+
+def _letters(text: str) -> str:
+    return _NOT_LETTERS.sub("", text.casefold())
+
+
+_NOT_LETTERS = re.compile(r"[\W_]+")
+
+
+TEASER_CHARS = 1000  # less text than this is a summary, whatever element carries it
+# How summaries end: an ellipsis ("…", "[…]", "(...)") or an invitation to read on.
+_TEASER_END = re.compile(r"(?:…|\.\.\.|\[(?:…|\.\.\.|&hellip;)\]|\((?:…|\.\.\.)\))\W{0,3}$")
+_READ_ON = re.compile(
+    r"(?:read|continue|keep|view|see)\b.{0,20}\b(?:more|reading|full|rest|story|article)\b"
+    r"|\b(?:baca|lihat|simak)\b.{0,25}\b(?:selengkapnya|lanjut\w*|berikutnya)\b"
+    r"|^(?:selengkapnya|lanjut\w*|more)\b",
+    re.IGNORECASE,
+)
+
+
+def _last_line(root: lxml.etree._Element) -> str:
+    """The fragment's last line of text, read from its last top-level parts only."""
+    if (root.text or "").strip() and not len(root):
+        return _collapse_paragraphs(root.text or "").rsplit("\n", 1)[-1]
+    for child in reversed(root):
+        parts: list[str] = []
+        _collect_text(child, parts)
+        text = _collapse_paragraphs("".join(parts))
+        if text:
+            return text.rsplit("\n", 1)[-1]
+    return _collapse_paragraphs(root.text or "")
+
+
+def _ends_like_teaser(last: str, root: lxml.etree._Element, post_url: str | None) -> bool:
+    if _TEASER_END.search(last):
+        return True
+    if len(last) <= 80 and _READ_ON.search(last):
+        return True
+    if not post_url or len(last) > 200:
+        return False
+    links = [a.get("href") for a in root.iter("a") if a.get("href")]
+    if not links:
+        return False
+    last_link = _absolute(links[-1].strip(), post_url)
+    path = urlsplit(post_url).path.rstrip("/")
+    if path and path not in last_link:  # most last links lead elsewhere: known at once
+        return False
+    # The summary's last link leads to the post itself ("…" or "more" linked).
+    return normalize_url(last_link) == normalize_url(post_url)
 
 
 def clean_html(html: str, base_url: str | None) -> str:
@@ -302,16 +463,49 @@ def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> No
             if lazy and (not src or src.startswith("data:") or "placeholder" in src):
                 src = lazy
                 break
-        if not src or src.startswith("data:") or _is_tracking_pixel(img, src):
+        if not usable_image(src) or _is_tracking_pixel(img, src):
             _drop(img)
             continue
-        img.set("src", _absolute(src, base_url))
+        img.set("src", strip_tracking(_absolute(src, base_url)))
     for link in root.iter("a"):
         href = (link.get("href") or "").strip()
         if href:
             link.set("href", strip_tracking(_absolute(href, base_url)))
         if is_tracker_url(href):
             _drop(link)
+
+
+# Names themes give to spacers and placeholders rather than pictures.
+_NOT_A_PICTURE = re.compile(
+    r"(?:^|[/_.-])(?:spacer|blank|pixel|transparent|1x1|placeholder|loading|lazy|grey|gray)"
+    r"[\w-]*\.(?:gif|png|svg|jpe?g|webp)$|\.svg$",
+    re.IGNORECASE,
+)
+
+
+def usable_image(src: str | None, width: str | None = None, height: str | None = None) -> bool:
+    """Whether `src` can be a post's picture: a real address of a real picture, not `x`, a
+    `data:` placeholder, a spacer GIF, a tracker or a 1-pixel image."""
+    src = (src or "").strip()
+    if not src or src.startswith(("data:", "javascript:", "about:", "#")):
+        return False
+    try:
+        parts = urlsplit(src)
+    except ValueError:
+        return False
+    if parts.scheme and parts.scheme not in {"http", "https"}:
+        return False
+    path = parts.path
+    # A bare word ("x", "null", "undefined") is no file: a broken tag, not a picture.
+    if not parts.netloc and "/" not in path and "." not in path:
+        return False
+    if _NOT_A_PICTURE.search(path) or is_tracker_url(src):
+        return False
+    for size in (width, height):
+        digits = (size or "").strip().removesuffix("px")
+        if digits.isdigit() and int(digits) <= 1:
+            return False
+    return True
 
 
 def _is_tracking_pixel(img: lxml.etree._Element, src: str) -> bool:
@@ -451,7 +645,14 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
         if block.getparent() is None:
             continue
         line = _text(block).strip(_BULLETS).casefold()  # `_normalize_line`, spaces done
+        if _mostly_addresses(line):  # a theme's image data or a list of bare links
+            _drop(block)
+            continue
         if not line or len(line) > _MAX_NOISE_LINE or not _NOISE_LINE_RE.fullmatch(line):
+            continue
+        # A theme's phrase is never the only evidence: a sentence that starts like one ("Hak
+        # cipta lagu itu dipegang …") stays unless it stands at the body's edge.
+        if is_sentence(line) and len(line.split()) >= _SENTENCE_WORDS:
             continue
         if _SECTION_HEAD_RE.fullmatch(line):
             _drop_following_links(block)
@@ -464,6 +665,12 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
             grandparent = parent.getparent()
             _drop(parent)
             parent = grandparent
+
+
+def _mostly_addresses(line: str) -> bool:
+    if line.count("://") < 2:
+        return False
+    return sum(map(len, _URL_RE.findall(line))) > len(line) / 2
 
 
 def _drop_following_links(head: lxml.etree._Element) -> None:
@@ -534,6 +741,28 @@ def _unwrap(element: lxml.etree._Element) -> None:
     parent[index : index + 1] = element[:]
 
 
+def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
+    """The HTML without the blocks whose text is `unwanted`, and its plain text.
+
+    Only label-like blocks go: a sentence stays even when unwanted, and so does a heading
+    inside the article (between its first and last wanted blocks), since a series repeats
+    its own subheads and boilerplate sentences ("This release fixes many security
+    vulnerabilities."), while a theme's boxes are labels and invitations without a
+    sentence's end.
+    """
+    root = _fragment(html)
+    blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
+    marks = [unwanted(_text(block)) for block in blocks]
+    wanted = [index for index, mark in enumerate(marks) if not mark]
+    first, last = (wanted[0], wanted[-1]) if wanted else (len(blocks), -1)
+    for index, block in enumerate(blocks):
+        heading = block.tag in {"h2", "h3", "h4"} and first < index < last
+        if marks[index] and not heading and not is_sentence(_text(block)):
+            _drop(block)
+    _tidy_tree(root)
+    return _serialize(root).strip(), _plain_text(root, None)
+
+
 def html_to_text(html: str) -> str:
     """Return the plain text of an HTML fragment: one paragraph a line, blank line between."""
     if not html or not html.strip():
@@ -578,39 +807,128 @@ def _collapse_paragraphs(text: str) -> str:
     return "\n\n".join(filter(None, map(" ".join, map(str.split, text.splitlines()))))
 
 
-_SEP = r"\s*[:：]\s*"
+# A credit line names the original in one of a few shapes, whatever its exact words:
+# a label and a colon ("Sumber:", "Source:", "Artikel asli :"), a verb of borrowing and
+# "dari"/"from" ("Dilansir dari", "Reprinted with permission from"), a sentence saying
+# where the text first ran ("Artikel ini telah tayang di", "This story first appeared in",
+# "This article is republished from"), or detik's "Baca artikel X, … selengkapnya".
+_LABEL = (
+    r"(?:sumber|source|sources|artikel\s+asli|berita\s+asli|original|credits?|kredit|courtesy"
+    r"|asal|referensi|reference)"
+)
+_BORROWED_ID = (
+    r"(?:dikutip|disadur|dilansir|diolah|dirangkum|dihimpun|diadaptasi|diterjemahkan|dialihbahasakan"
+    r"|diambil|disarikan|ditulis\s+ulang|bersumber|dipublikasikan\s+ulang|ditayangkan\s+ulang"
+    r"|diterbitkan\s+ulang|dikutip\s+sepenuhnya)"
+)
+_BORROWED_EN = (
+    r"(?:republished|reprinted|reproduced|adapted|excerpted|syndicated|translated|reposted"
+    r"|cross-?posted|shared|used|published|distributed)"
+)
+_RAN_ID = (
+    r"(?:tayang|terbit|dimuat|ditayangkan|diterbitkan|dipublikasikan|diunggah|disiarkan|ditulis"
+    r"|muncul|publish)"
+)
+_RAN_EN = (
+    r"(?:published|republished|appeared|ran|posted|printed|reprinted|produced|written|reported"
+    r"|syndicated|shared|featured|aired)"
+)
+_PIECE_ID = r"(?:artikel|berita|tulisan|konten|naskah|liputan|postingan|opini)"
+_PIECE_EN = (
+    r"(?:article|story|post|piece|report|column|essay|interview|op-ed|feature|content|analysis"
+    r"|commentary|item|blog\s+post|version\s+of\s+this\s+(?:article|story|post|piece))"
+)
+_FROM = (
+    r"(?:in\s+(?:partnership|collaboration|association|cooperation)\s+with|courtesy\s+of"
+    r"|from|of|by|on|in|at|with|for)"
+)
 _CREDIT_RES = [
     re.compile(
-        r"^(?:sumber(?:\s+berita)?(?:\s*/\s*artikel\s+asli)?|artikel\s+asli"
-        r"|sumber\s+(?:artikel|tulisan|naskah)|source|original\s+(?:source|article))"
-        rf"{_SEP}(?P<name>.+)$",
+        r"^(?!.*\b(?:foto|photo|image|gambar|ilustrasi|video|grafis|infografis|data)\b\s*[:：])"
+        rf"(?:[\w/&-]+\s+){{0,3}}{_LABEL}\b(?:(?:\s*[/&-]\s*|\s+)\w+){{0,3}}\s*[:：]\s*(?P<label>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:dikutip|disadur|dilansir|diolah|dirangkum|dihimpun|diadaptasi)\s+dari\s*:?\s*"
-        r"(?P<name>.+)$",
+        rf"^(?:{_PIECE_ID}\s+ini\s+(?:\w+\s+){{0,2}}?)?{_BORROWED_ID}\s+(?:dari|oleh|dr\.?)\s*:?"
+        r"\s*(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^artikel\s+ini\s+(?:telah\s+|sudah\s+)?(?:tayang|terbit|dimuat|ditayangkan|diterbitkan)"
-        r"\s+(?:di|pada|dalam)\s+(?P<name>.+?)(?:\s+dengan\s+judul\b.*)?$",
+        rf"^(?:this\s+|the\s+|a\s+)?(?:{_PIECE_EN}\s+)?(?:(?:is|was|has\s+been|had\s+been|were)\s+)?"
+        rf"(?:originally\s+|first\s+|previously\s+|also\s+)?{_BORROWED_EN}"
+        r"(?:\s+(?:here|with|by|under|the|kind|written|express|permission|arrangement|agreement"
+        r"|courtesy|partnership|license|licence)){0,5}"
+        rf"\s+{_FROM}\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^baca\s+artikel\s+(?P<name>[\w.-]+),?\s+[\"“].*[\"”]\s+selengkapnya\s+"
-        r"(?P<url>https?://\S+)$",
+        rf"^(?:this|the|a|an)\s+(?:\w+\s+){{0,2}}?{_PIECE_EN}\s+(?:\w+\s+){{0,3}}?{_RAN_EN}"
+        rf"(?:\s+\w+){{0,2}}?\s+(?:{_FROM}\s+(?P<name>.+)|(?P<here>here|there)\b.*)$",
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:originally\s+(?:published|posted|appeared)|first\s+published"
-        r"|this\s+(?:article|story)\s+(?:was\s+)?(?:originally\s+|first\s+)?"
-        r"(?:published|appeared))\s+(?:at|on|in|by)\s+(?P<name>.+?)\.?$",
+        r"^(?:originally|first|previously)\s+(?:published|posted|appeared|ran|printed|reported"
+        r"|written)(?:\s+\w+){0,2}?\s+(?:on|in|at|by|for|with)\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
-    re.compile(r"^via\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
+    re.compile(
+        rf"^{_PIECE_ID}\s+ini\s+(?:\w+\s+){{0,4}}?{_RAN_ID}"
+        r"(?:\s+\w+){0,2}?\s+(?:di|pada|dalam|oleh|dari|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:baca|simak|lihat)\s+(?:artikel|berita|selengkapnya)\s+(?P<name>.+?),?\s+"
+        r"(?:[\"“].*[\"”]\s+)?(?:selengkapnya|di\s+sini)\b\s*(?:di|pada|:)?\s*(?P<url>https?://\S+)?$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:baca|simak|lihat)\s+(?:artikel|berita)?\s*(?:aslinya|selengkapnya|asli)\s+"
+        r"(?:di|pada|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(r"^(?:via|h/t|hat\s+tip|courtesy\s+of)\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
 ]
+# The news agencies whose tag alone names the original: "(Reuters)", "— AFP", "WASHINGTON
+# (AP) —". Only these: any other word in brackets may be anything ("(VIDEO)", "(1)").
+WIRES = frozenset(
+    {
+        "reuters", "ap", "the associated press", "associated press", "afp", "agence france-presse",
+        "bloomberg", "upi", "dpa", "xinhua", "kyodo", "kyodo news", "yonhap", "ansa", "efe",
+        "tass", "ria novosti", "anadolu", "anadolu agency", "aa", "bernama", "pti", "ians",
+        "antara", "antaranews", "cna", "aap", "apa", "sputnik", "interfax", "kcna", "ani",
+        "jiji", "jiji press", "pa", "pa media", "press association", "rtr",
+    }
+)  # fmt: skip
+_WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+_WIRE_TAG = re.compile(
+    r"^(?:[A-Z][\w.'’ -]{0,40}?,?\s+)?[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
+)
+# Words that say where the name stops: "The Conversation under a Creative Commons license".
+_NAME_ENDS = re.compile(
+    r"\s+(?:under|with|dengan|dan|and|on|pada|untuk|for|as|sebagai|yang|which|who|titled"
+    r"|berjudul|judul|tanggal|hari|is|was|adalah|read|klik|click|lihat|baca|see|licensed"
+    r"|in\s+(?:its|their|the)\s+\w+)\b"
+    r"|\s+[-–—|(]\s*|,\s+|\s+https?://|[.!;]\s|[\"“”]",
+    re.IGNORECASE,
+)
+# Names that are no outlet: the line's link says which site it means.
+_NOT_A_NAME = frozenset(
+    {
+        "the", "a", "an", "this", "our", "its", "their", "here", "there", "link", "original",
+        "article", "story", "post", "source", "site", "website", "page", "sini", "ini", "itu",
+        "artikel", "berita", "asli", "tautan", "berikut", "laman", "situs", "aslinya", "web",
+        "partner", "partners", "mitra", "kami", "staff", "author", "authors", "writer",
+        "writers", "penulis", "redaksi", "admin", "editor", "editors", "permission",
+        "kontributor", "contributor",
+    }
+)  # fmt: skip
+# Words before an outlet's name that are not part of it: "dimuat di laman Mongabay".
+_NAME_LEADS = re.compile(
+    r"^(?:(?:laman|situs|halaman|portal|kanal|website|web|media\s+online|akun)\s+)+",
+    re.IGNORECASE,
+)
 _URL_RE = re.compile(r"https?://[^\s\"'<>]+")
-_CREDIT_WINDOW = 4  # a credit line sits among the last few blocks of an article
+_CREDIT_WINDOW = 6  # a credit line sits among the last few blocks of an article
 
 
 def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
@@ -638,11 +956,15 @@ def _lift_from_html(html: str) -> tuple[str, Credit | None]:
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     """Drop the credit line from among the last blocks of `root`; the credit it gave."""
     blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_CREDIT_WINDOW]
-    for block in blocks:
+    for position, block in enumerate(blocks):
         links = [a.get("href") for a in block.iter("a") if a.get("href")]
         credit = _credit_from_line(_text(block), links[0] if links else None)
         if credit is not None:
             _drop(block)
+            # What follows the credit line is the theme's: comment boxes, ad slots, labels.
+            for after in blocks[:position]:
+                if len(_text(after)) <= _MAX_NOISE_LINE:
+                    _drop(after)
             return credit
     return None
 
@@ -659,9 +981,12 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
 
 
 def _credit_from_line(line: str, link: str | None) -> Credit | None:
-    line = " ".join(line.split()).strip(" -–—•*|")
-    if len(line) > 600:
+    line = " ".join(line.split()).strip(" -–—•*|_~")
+    if len(line) > 400 or len(line.split()) > 60:
         return None
+    wire = _WIRE_LINE.fullmatch(line)
+    if wire is not None and wire.group("name").casefold() in WIRES:
+        return Credit(name=wire.group("name"), url=link)
     for pattern in _CREDIT_RES:
         match = pattern.match(line)
         if match is None:
@@ -669,7 +994,13 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
         url = match.groupdict().get("url") or link
         if url is None and (found := _URL_RE.search(line)):
             url = found.group()
-        name = _credit_name(match.group("name"))
+        groups = match.groupdict()
+        if groups.get("label") is not None:  # "Source: …": the whole rest is the name
+            name = _label_name(groups["label"])
+        else:
+            name = _credit_name(groups.get("name") or "", url)
+            if pattern in _SENTENCE_RES and not _outlet_like(name, line):
+                continue
         if name is None:
             continue
         if name.startswith(("http://", "https://")):
@@ -679,12 +1010,55 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
     return None
 
 
-def _credit_name(raw: str) -> str | None:
+_SENTENCE_RES = frozenset(_CREDIT_RES[2:5])  # English sentences: "… first appeared in X"
+_NOT_OUTLETS = re.compile(
+    r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march"
+    r"|april|may|june|july|august|september|october|november|december|today|yesterday"
+    r"|tomorrow|last|this|next|[0-9])\b",
+    re.IGNORECASE,
+)
+
+
+def _outlet_like(name: str | None, line: str) -> bool:
+    """An English credit sentence names an outlet as a proper name or a site, in a line
+    short enough to be a note rather than a paragraph of the article."""
+    if name is None:
+        return False
+    if len(line.split()) > 40 or _NOT_OUTLETS.match(name):
+        return False
+    return name[:1].isupper() or "." in name or name.casefold() in WIRES
+
+
+def wire_credit(first_line: str) -> Credit | None:
+    """The agency a dateline names: "WASHINGTON (Reuters) -" gives Reuters."""
+    match = _WIRE_TAG.match(" ".join(first_line.split()))
+    if match is None or match.group("name").casefold() not in WIRES:
+        return None
+    return Credit(name=match.group("name"))
+
+
+def _label_name(raw: str) -> str | None:
     name = raw.strip()
     # "Kompas.com, Klik untuk baca: https://…" / "Detik (https://…)": keep the outlet.
     if not name.startswith(("http://", "https://")):
         name = re.split(r"\s+[-–—|(]\s*|,\s+|\s+https?://", name, maxsplit=1)[0]
     name = name.strip(" \"'“”‘’.,;:()[]")
     if not name or len(name) > 80 or len(name.split()) > 8:
+        return None
+    return name
+
+
+def _credit_name(raw: str, link: str | None = None) -> str | None:
+    name = _NAME_LEADS.sub("", raw.strip())
+    # "Kompas.com, Klik untuk baca: https://…" / "Detik (https://…)": keep the outlet.
+    if not name.startswith(("http://", "https://")):
+        name = _NAME_ENDS.split(name, maxsplit=1)[0]
+    name = name.strip(" \"'“”‘’.,;:()[]")
+    words = name.casefold().split()
+    if not words or all(word.strip(".,") in _NOT_A_NAME for word in words):
+        # "Originally published here", "Baca artikel aslinya di sini": the link names it.
+        host = urlsplit(link).hostname if link else None
+        return host.removeprefix("www.") if host else None
+    if len(name) > 80 or len(words) > 8:
         return None
     return name

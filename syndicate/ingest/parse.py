@@ -20,10 +20,10 @@ import feedparser
 from feedparser.datetimes import _parse_date
 from feedparser.mixin import _FeedParserMixin
 
-from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake
+from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake, usable_image
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
-from syndicate.ingest.identity import content_hash, entry_key, resolve_url
+from syndicate.ingest.identity import content_hash, entry_key, resolve_url, strip_tracking
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
 from syndicate.ingest.xmlfeed import read_xml_feed
 from syndicate.render import Credit
@@ -36,7 +36,6 @@ T = TypeVar("T")
 
 _UNTITLED = "(untitled)"
 _TITLE_WORDS = 12
-_FULL_TEXT_CHARS = 1000
 _MOST_COMMENTS = 10_000_000
 _LABEL_CHARS = 100  # of an entry's id, link or title, naming an entry that was left out
 _AUTHOR_CHARS = 500  # no name is longer; the first characters of a longer one are kept
@@ -240,10 +239,14 @@ def _make_entry(
     comments: int | None,
     base_url: str,
 ) -> FeedEntry:
-    article = clean_article(raw_html, base_url, measure=summary_only is None)
+    url = strip_tracking(url) if url else url
+    article = clean_article(
+        raw_html, base_url, measure=summary_only is not True, post_url=url, title=title
+    )
     content, excerpt = article.html, article.text
-    if summary_only is None:
-        summary_only = article.raw_chars < _FULL_TEXT_CHARS
+    if not summary_only:
+        # Many feeds put the whole article in <description>; some put a teaser in <content>.
+        summary_only = article.teaser  # under about 1,000 characters, or ends like one
     if not title:
         words = excerpt.split()
         title = " ".join(words[:_TITLE_WORDS]) + ("…" if len(words) > _TITLE_WORDS else "")
@@ -261,7 +264,7 @@ def _make_entry(
         author=author,
         published_at=published_at,
         updated_at=updated_at,
-        image_url=_larger_image(image_url or article.image),
+        image_url=_lead_image(image_url, article.image),
         origin=feed_origin or article.credit,
         comments=comments,
         content_hash=digest,
@@ -377,6 +380,14 @@ def _xml_image(entry: Any, feed_url: str) -> str | None:
 _BLOGGER_SIZE = re.compile(
     r"/s\d+(?:-[a-z0-9-]+)?/|=s\d+(?:-[a-z0-9-]+)?$|/w\d+-h\d+(?:-[a-z-]+)?/"
 )
+
+
+def _lead_image(feed_image: str | None, article_image: str | None) -> str | None:
+    """The feed's picture, else the article's first, full size and without trackers."""
+    for url in (feed_image, article_image):
+        if url and usable_image(url):
+            return strip_tracking(_larger_image(url) or url)
+    return None
 
 
 def _larger_image(url: str | None) -> str | None:

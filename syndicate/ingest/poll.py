@@ -195,7 +195,10 @@ async def _poll_one(
             for reason in feed.dropped:
                 log.warning("source %s: %s; it was left out", source.name, redact(reason))
             feed = await _with_full_text(db, pages, source, feed, reach, problems)
+            feed, furniture = _without_furniture(db, source, feed)
         health = _health(source, result, feed, stored)
+        if feed is not None and furniture is not None:
+            health["furniture"] = furniture
         if feed is None:
             unchanged.append(health)  # written with the others when the poll ends
             return PollReport(source.name, source.url, not_modified=result.not_modified)
@@ -259,15 +262,46 @@ async def _with_full_text(
         return feed  # no page to read: neither the database nor trafilatura is needed
     from syndicate.ingest.extract import complete_entries
 
+    # Each key as it will be stored: a hostile one is cleaned (PostgreSQL refuses a NUL).
+    stored_key = {entry.key: fit_value(_POSTS.c.key, entry.key) for entry in feed.entries}
     with db.session() as session:
-        known = _known_keys(session, [entry.key for entry in feed.entries])
-    fresh = [entry for entry in feed.entries if entry.key not in known]
+        known = _known_keys(session, list(set(stored_key.values())))
+    fresh = [entry for entry in feed.entries if stored_key[entry.key] not in known]
     completed = await complete_entries(
         fresh, pages(), full_text=source.full_text, zone=source.timezone, reach=reach
     )
     problems += completed.problems
     by_key = {entry.key: entry for entry in completed.entries}
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
+
+
+_TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
+
+
+def _without_furniture(
+    db: Database, source: SourceConfig, feed: ParsedFeed
+) -> tuple[ParsedFeed, str | None]:
+    """The feed's entries without the lines the source's theme repeats, and the template
+    learned (to keep on the source), from these entries and the source's latest posts."""
+    if not feed.entries:
+        return feed, None
+    from syndicate.ingest.furniture import Template, learn, without_template
+
+    with db.session() as session:
+        kept = session.scalar(select(Source.furniture).where(Source.name == source.name))
+        recent = session.execute(
+            select(Post.key, Post.excerpt)
+            .join(Source, Post.source_id == Source.id)
+            .where(Source.name == source.name)
+            .order_by(Post.id.desc())
+            .limit(_TEMPLATE_POSTS)
+        ).all()
+    in_feed = {entry.key for entry in feed.entries}  # a post is counted once
+    texts = [entry.excerpt for entry in feed.entries]
+    texts += [excerpt for key, excerpt in recent if key not in in_feed]
+    template = learn(Template.loads(kept), texts)
+    entries = without_template(feed.entries, template)
+    return replace(feed, entries=tuple(entries)), template.dumps()
 
 
 # Statements built once: on a first poll, building one costs more than running it.

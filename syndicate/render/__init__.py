@@ -31,6 +31,7 @@ class PostView:
     origin: Credit | None = None  # the outlet that wrote it, when the publisher copied it
     image_url: str | None = None
     published_at: datetime | None = None  # aware
+    also: tuple[Credit, ...] = ()  # the other sites that carried the same story
 
     @property
     def credit_line(self) -> str:

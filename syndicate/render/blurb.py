@@ -57,6 +57,7 @@ _LABELS: Mapping[str, str] = {
     "read_more": N_("Read more"),
     "source": N_("Source"),
     "more_at": N_("More at"),
+    "also": N_("Also carried by"),
 }
 
 # render(title, excerpt) -> the finished Telegram HTML

@@ -487,6 +487,7 @@ def _post_context(post: PostView, edition: EditionView) -> dict[str, Any]:
         "title": _one_line(_untokened(post.title)),
         "url": _http_url(post.url) or _http_url(edition.site_url) or "",
         "credits": credits,
+        "also": [{"name": _untokened(c.name), "url": _http_url(c.url)} for c in post.also],
         "credit_line": _untokened(post.credit_line),
         "publisher_url": _http_url(post.publisher.url),
         "excerpt": shorten_excerpt(_untokened(post.excerpt)),

@@ -100,6 +100,7 @@ def _json_fields(post: PostView) -> dict[str, Any]:
         "origin": _credit(post.origin),
         "image_url": safe_image_url(post.image_url),
         "published_at": _time(post.published_at),
+        "also": [_credit(site) for site in post.also],  # other sites that carried the story
     }
 
 

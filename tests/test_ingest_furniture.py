@@ -1,0 +1,664 @@
+"""Pages as feeds really carry them: furniture without markup, teasers, credits in any wording.
+
+The seed page (../shared/corpus/seed/) in its three shapes, pages and feeds of our own
+making in Indonesian and English with widget strings no phrase list knows, and the shared
+corpus. Each poll goes through a local HTTP server into a real database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from syndicate.config import Source as SourceConfig
+from syndicate.db.models import Post, Source
+from syndicate.db.session import Database, open_database
+from syndicate.ingest.attribution import resolve_credit
+from syndicate.ingest.extract import ArticleFetcher
+from syndicate.ingest.poll import poll_sources
+from tests.corpus import CORPUS
+from tests.feedserver import FeedServer
+
+SEED = (CORPUS / "seed" / "000_dedce096c3d8b221.txt").read_text(encoding="utf-8")
+LINES = [" ".join(line.split()) for line in SEED.splitlines() if line.strip()]
+HEADLINE = "50.000 Pasukan Korut Siap Gabung Rusia, Konflik Dunia Kian Runyam"
+ARTICLE = LINES[LINES.index(HEADLINE) + 1 : LINES.index("Sumber Berita / Artikel Asli : inilah")]
+FURNITURE = LINES[: LINES.index(HEADLINE)] + LINES[LINES.index("Posting Komentar") :]
+SUBHEADS = ["Korut telah mengirim senjata ke Rusia", "Militer Korut disebut terbesar keempat dunia"]
+NOW = datetime.now(UTC)
+
+
+def _when(hours_ago: float) -> str:
+    return (NOW - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _atom(site: str, entries: list[str], title: str = "Repelita Online") -> bytes:
+    return (
+        "<?xml version='1.0' encoding='UTF-8'?><feed xmlns='http://www.w3.org/2005/Atom' "
+        "xmlns:media='http://search.yahoo.com/mrss/'>"
+        f"<id>tag:{site}</id><title>{title}</title><link rel='alternate' href='{site}'/>"
+        f"<updated>{_when(0)}</updated>{''.join(entries)}</feed>"
+    ).encode()
+
+
+def _entry(link: str, title: str, body: str, hours_ago: float = 1, thumbnail: str = "") -> str:
+    picture = f"<media:thumbnail url='{thumbnail}' height='72' width='72'/>" if thumbnail else ""
+    return (
+        f"<entry><id>{html.escape(link)}</id><title>{html.escape(title)}</title>"
+        f"<link rel='alternate' href='{html.escape(link)}'/><published>{_when(hours_ago)}"
+        f"</published><content type='html'>{html.escape(body)}</content>{picture}</entry>"
+    )
+
+
+def _poll(db: Database, *sources: SourceConfig) -> None:
+    ArticleFetcher._cache.clear()
+    reports = asyncio.run(poll_sources(db, list(sources)))
+    assert not [r.error for r in reports if r.error]
+
+
+def _source(name: str, url: str, full_text: str = "auto") -> SourceConfig:
+    return SourceConfig(name, url, timedelta(minutes=15), None, True, full_text=full_text)
+
+
+def _posts(db: Database, source: str) -> list[Post]:
+    with db.session() as session:
+        query = select(Post).join(Source).where(Source.name == source).order_by(Post.id)
+        posts = list(session.scalars(query))
+        session.expunge_all()
+    return posts
+
+
+def _assert_clean_seed(post: Post) -> None:
+    paragraphs = post.excerpt.split("\n\n")
+    assert paragraphs[0] == ARTICLE[0], paragraphs[:3]  # not a widget, not the headline
+    assert paragraphs[-1] == ARTICLE[-1], paragraphs[-3:]  # not the comment box, no credit
+    assert paragraphs == ARTICLE
+    for subhead in SUBHEADS:
+        assert subhead in paragraphs
+    for line in FURNITURE:
+        assert line not in post.excerpt, line
+    assert HEADLINE not in post.excerpt and "Sumber Berita" not in post.excerpt
+    assert resolve_credit_of(post) == "Inilah.com"
+
+
+def resolve_credit_of(post: Post) -> str | None:
+    from syndicate.render import Credit
+
+    credit = Credit(post.origin_name, post.origin_url) if post.origin_name else None
+    shown = resolve_credit(credit, {})
+    return shown.name if shown else None
+
+
+def _blogger_page(title: str, paragraphs: list[str], credit: str, image: str) -> bytes:
+    """A Blogger theme's page: widgets in boxes whose classes say nothing useful."""
+    body = "<br /><br />".join(html.escape(p) for p in paragraphs)
+    return (
+        "<!DOCTYPE html><html lang='id'><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)} - Repelita Online</title>"
+        f"<meta property='og:title' content='{html.escape(title)}'>"
+        f"<meta property='og:image' content='{image}'>"
+        "<meta property='og:site_name' content='Repelita Online'></head><body>"
+        "<div class='box-a'><h3>Breaking Posts</h3><ul><li><a href='/p/1.html'>Satu</a></li>"
+        "<li><a href='/p/2.html'>Dua</a></li></ul></div>"
+        "<div class='box-b'><span>6/trending/recent</span></div><div class='box-c'>Hot Widget</div>"
+        "<div class='box-d'>Type Here to Get Search Results !</div>"
+        "<div class='main'><div class='post hentry'>"
+        f"<h1 class='post-title entry-title'>{html.escape(title)}</h1>"
+        f"<div class='post-body entry-content'>{body}<br /><br />{html.escape(credit)}</div>"
+        "</div><div class='box-e'><h4>Posting Komentar</h4><p>0 Komentar</p>"
+        "<p>* Please Don't Spam Here. All the Comments are Reviewed by Admin.</p></div>"
+        "<div class='box-f'>Top Post Ad</div><div class='box-g'>Below Post Ad</div>"
+        "<div class='box-h'>Ads Bottom</div></div>"
+        "<div class='box-i'>Copyright © 2023 - Repelita.net | All Right Reserved</div>"
+        "</body></html>"
+    ).encode()
+
+
+def test_seed_as_a_blogger_page_behind_a_teaser_feed_is_read_whole_and_credited(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    thumbnail = "https://blogger.googleusercontent.com/img/b/AbC/s72-c/korut.jpg"
+    with FeedServer() as server:
+        link = server.url("/2023/03/korut.html")
+        large = server.url("/img/korut-1600.jpg")
+        page = _blogger_page(HEADLINE, ARTICLE, "Sumber Berita / Artikel Asli : inilah", large)
+        server.add("/2023/03/korut.html", page, "text/html; charset=utf-8")
+        teaser = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2])
+        feed = _atom(server.url("/"), [_entry(link + "?utm_source=feed", HEADLINE, teaser,
+                                              thumbnail=thumbnail)])  # fmt: skip
+        server.add("/feeds/posts/default", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feeds/posts/default")))
+        assert server.hits("/2023/03/korut.html") == 1
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+    assert post.url == link  # the post's own link without utm_source
+    assert post.image_url == large  # the page's full-size picture over a 72-pixel thumbnail
+
+
+def test_seed_verbatim_in_a_feed_one_line_a_paragraph_comes_out_clean(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    verbatim = "".join(f"<p>{html.escape(line)}</p>" for line in SEED.splitlines())
+    with FeedServer() as server:
+        feed = _atom(server.url("/"), [_entry(server.url("/korut.html"), HEADLINE, verbatim)])
+        server.add("/feed", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feed")))
+        assert server.hits("/korut.html") == 0  # the whole article is in the feed
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+
+
+def test_seed_in_a_full_feed_as_blogger_writes_it_comes_out_clean(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    # Blogger's own post body: text runs and <br>s, the theme's lines after the credit.
+    runs = "<br /><br />".join(html.escape(line) for line in LINES)
+    body = f"<div dir='ltr' style='text-align: left;'>{runs}</div>"
+    with FeedServer() as server:
+        feed = _atom(server.url("/"), [_entry(server.url("/korut.html"), HEADLINE, body)])
+        server.add("/feed", feed, "application/atom+xml")
+        _poll(db, _source("repelita", server.url("/feed")))
+    (post,) = _posts(db, "repelita")
+    db.dispose()
+    _assert_clean_seed(post)
+
+
+# Stories of our own: each long enough to be an article, each different.
+STORIES_ID = [
+    [f"Warga Desa {place} menggelar kerja bakti membersihkan saluran air sepanjang dua "
+     f"kilometer pada Minggu pagi, menjelang musim hujan yang diperkirakan datang lebih awal.",
+     f"Kepala desa {place} mengatakan kegiatan serupa akan digelar setiap bulan, dan warga "
+     "diminta memilah sampah rumah tangga sebelum diangkut petugas kebersihan.",
+     f"Menurut data kecamatan, banjir tahun lalu merendam {n} rumah di kawasan itu selama "
+     "tiga hari, dan sebagian warga terpaksa mengungsi ke balai desa."]
+    for n, place in enumerate(["Sukamaju", "Karanganyar", "Tanjungsari", "Bojongsari", "Cikarang"],
+                              start=40)
+]  # fmt: skip
+STORIES_EN = [
+    [f"The {town} council voted on Tuesday to keep the public library open on Sundays, "
+     "reversing a decision made in the spring after a petition gathered thousands of names.",
+     f"Councillors in {town} said the extra hours would be paid for by trimming the budget "
+     "for printed leaflets, which few residents still read, according to the council's survey.",
+     f"The library in {town} lent more than {n},000 books last year, and its reading room "
+     "is now used by students preparing for exams during the winter months."]
+    for n, town in enumerate(["Ashford", "Bexley", "Crawley", "Dorking", "Epsom"], start=20)
+]  # fmt: skip
+
+
+def _with_theme(paragraphs: list[str], n: int, widget_lines: list[str], dateline: str) -> str:
+    """One post as a theme wraps it, the widgets as plain paragraphs amid the text."""
+    head, rest = paragraphs[0], paragraphs[1:]
+    lines = [*widget_lines[:2], dateline, head, widget_lines[2], *rest, *widget_lines[3:]]
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("stories", "widgets", "dateline"),
+    [
+        (
+            STORIES_ID,
+            [
+                "Menu Utama Redaksi Kami",
+                "Kanal Daerah Terpopuler Hari Ini",
+                "Ikuti saluran kami untuk kabar tercepat dari seluruh daerah setiap hari",
+                "Gabung di grup pembaca setia, dapatkan hadiah menarik setiap pekan ini",
+                "Redaksi | Pedoman Siber | Kontak",
+            ],
+            "PONTIANAK, WARTABORNEO.example –",
+        ),
+        (
+            STORIES_EN,
+            [
+                "Top Stories In Your Area",
+                "Local Politics Desk",
+                "Sign up for our free morning newsletter and never miss a local story",
+                "We rely on readers like you to keep our newsroom independent and fearless",
+                "About | Masthead | Contact",
+            ],
+            "ASHFORD, Kent —",
+        ),
+    ],
+    ids=["blogger-indonesian", "wordpress-english"],
+)
+def test_lines_a_source_repeats_are_its_template_learned_once_and_kept(
+    tmp_path: Path, stories: list[list[str]], widgets: list[str], dateline: str
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Kabar nomor {n}", _with_theme(s, n, widgets,
+                   dateline), hours_ago=n + 2)
+            for n, s in enumerate(stories[:4])
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries), "application/atom+xml")
+        _poll(db, _source("lokal", server.url("/feed")))
+        # Later the feed holds one new post only: what was learned cleans it.
+        lone = _entry(server.url("/p/9.html"), "Kabar nomor 9",
+                      _with_theme(stories[4], 9, widgets, dateline))  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), [lone]), "application/atom+xml")
+        _poll(db, _source("lokal", server.url("/feed")))
+    posts = _posts(db, "lokal")
+    with db.session() as session:
+        template = session.scalar(select(Source.furniture).where(Source.name == "lokal"))
+    db.dispose()
+    assert len(posts) == 5
+    for post, story in zip(posts, stories, strict=True):
+        paragraphs = post.excerpt.split("\n\n")
+        assert paragraphs == [dateline, *story], paragraphs  # the dateline repeats, and stays
+    assert template is not None and widgets[2].casefold() in template
+
+
+LONG = " ".join(STORIES_ID[0])  # over 400 characters: a summary's length, not a teaser's
+
+
+@pytest.mark.parametrize(
+    "ending",
+    [
+        " …",
+        " [&#8230;]",
+        " [...]",
+        "</p><p><a href='{link}'>Read more »</a>",
+        "</p><p>Baca selengkapnya</p>",
+        "</p><p><a href='{link}'>Lanjutkan membaca →</a>",
+        " <a href='{link}'>(more…)</a>",
+        "</p><p>Continue reading <a href='{link}'>Harga cabai</a>",
+    ],
+)
+def test_a_teaser_however_it_ends_is_read_from_its_page(ending: str) -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    link = "https://warta.example/2024/05/harga-cabai.html"
+    padded = " ".join([LONG] * 3)  # over 1,000 characters: only its ending says teaser
+    body = f"<p>{padded}{ending.format(link=link + '?utm_medium=feed')}</p>"
+    feed = parse_feed(_atom("https://warta.example/", [_entry(link, "Harga cabai", body)]),
+                      url="https://warta.example/feeds/posts/default")  # fmt: skip
+    (entry,) = feed.entries
+    assert entry.summary_only
+    assert "Read more" not in entry.excerpt and "selengkapnya" not in entry.excerpt
+
+
+def test_a_short_content_is_a_teaser_and_a_long_one_is_not() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    entries = [
+        _entry("https://warta.example/a.html", "Pendek", f"<p>{STORIES_ID[0][0]}</p>"),
+        _entry("https://warta.example/b.html", "Panjang", f"<p>{' '.join([LONG] * 3)}.</p>"),
+    ]
+    feed = parse_feed(_atom("https://warta.example/", entries), url="https://warta.example/f")
+    assert [e.summary_only for e in feed.entries] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("line", "link", "name", "url"),
+    [
+        ("Sumber Berita / Artikel Asli : inilah", None, "Inilah.com", "https://www.inilah.com"),
+        (
+            'Artikel ini telah tayang di Kompas.com dengan judul "Banjir Surut", klik untuk baca: '
+            "https://www.kompas.com/read/1/banjir",
+            None,
+            "Kompas.com",
+            "https://www.kompas.com/read/1/banjir",
+        ),
+        ("Dilansir dari Antaranews", None, "ANTARA", "https://www.antaranews.com"),
+        (
+            'Baca artikel detiknews, "Banjir Surut" selengkapnya https://news.detik.com/d-7/banjir',
+            None,
+            "detikNews",
+            "https://news.detik.com/d-7/banjir",
+        ),
+        (
+            "This article is republished from The Conversation under a Creative Commons license. "
+            "Read the original article.",
+            "https://theconversation.com/x-1",
+            "The Conversation",
+            "https://theconversation.com/x-1",
+        ),
+        ("Originally published on Grist.", None, "Grist", "https://grist.org"),
+        ("This story first appeared in Mother Jones.", None, "Mother Jones", None),
+        (
+            "Reprinted with permission from ProPublica.",
+            None,
+            "ProPublica",
+            "https://www.propublica.org",
+        ),
+        ("(Reuters)", None, "Reuters", "https://www.reuters.com"),
+        # Wordings no list above names: the same shapes, other words.
+        (
+            "Tulisan ini pertama kali dimuat di laman Mongabay Indonesia",
+            None,
+            "Mongabay Indonesia",
+            None,
+        ),
+        (
+            "Berita ini disadur dari BBC News Indonesia.",
+            None,
+            "BBC News Indonesia",
+            "https://www.bbc.com/indonesia",
+        ),
+        ("Artikel asli: Tempo.co", None, "Tempo.co", "https://www.tempo.co"),
+        (
+            "This piece was produced in partnership with Inside Climate News.",
+            None,
+            "Inside Climate News",
+            "https://insideclimatenews.org",
+        ),
+        ("A version of this story ran in The Atlantic on Monday.", None, "The Atlantic", None),
+        (
+            "This article was originally published here.",
+            "https://www.citylab.example/a/1",
+            "citylab.example",
+            "https://www.citylab.example/a/1",
+        ),
+        (
+            "Republished with permission of Global Voices",
+            None,
+            "Global Voices",
+            "https://globalvoices.org",
+        ),
+        ("— AFP", None, "AFP", "https://www.afp.com"),
+    ],
+)
+def test_credit_lines_in_their_wordings_become_the_attribution(
+    line: str, link: str | None, name: str, url: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    closing = f"<a href='{link}'>{html.escape(line)}</a>" if link else html.escape(line)
+    article = clean_article(f"<p>{LONG}</p><p>{closing}</p><p>Top Ad Slot</p>", None)
+    shown = resolve_credit(article.credit, {})
+    assert shown is not None and (shown.name, shown.url) == (name, url)
+    assert article.text == LONG  # the credit line left the text, and the slot after it
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The report was published on Tuesday by the ministry.",
+        "The study was published in March and reviewed by two independent panels.",
+        "Sumber: seorang pejabat yang tidak mau disebut namanya mengatakan anggaran dipangkas.",
+        "Foto: Reuters",
+        "Tags: politik, ekonomi",
+        "This post was written by the staff.",
+    ],
+)
+def test_closing_sentences_that_are_not_credits_stay_in_the_text(line: str) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"<p>{LONG}</p><p>{html.escape(line)}</p>", None)
+    assert article.credit is None
+
+
+def test_a_wire_dateline_credits_the_agency_and_stays_in_the_text() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    first = "WASHINGTON (Reuters) - The Senate passed the spending bill late on Thursday."
+    article = clean_article(f"<p>{first}</p><p>{LONG}</p>", None)
+    assert article.credit is not None and article.credit.name == "Reuters"
+    assert article.text.startswith(first)
+
+
+def test_an_english_republisher_credits_the_original_by_its_link(tmp_path: Path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        link = server.url("/2024/05/library-hours/")
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in STORIES_EN[0] * 2)
+        notice = ("<p><em>This article is republished from <a href='https://www.bexleytimes"
+                  ".example/library-hours/?utm_source=republish'>the original article</a> "
+                  "under a Creative Commons license.</em></p>")  # fmt: skip
+        page = (
+            "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Library open on Sundays"
+            "</title><meta property='og:image' content='/uploads/library.jpg?utm_campaign=x'>"
+            "</head><body><nav><a href='/'>Home</a></nav><article><h1>Library open on Sundays"
+            f"</h1><div class='entry-content'>{paragraphs}"
+            "<p>Read the city's <a href='https://city.example/budget?utm_source=wp&amp;id=4'>"
+            f"budget</a> for details of the cuts.</p>{notice}</div></article>"
+            "<img src='x' alt=''><img src='/pixel.gif' width='1' height='1'></body></html>"
+        ).encode()
+        server.add("/2024/05/library-hours/", page, "text/html; charset=utf-8")
+        excerpt = f"<p>{html.escape(STORIES_EN[0][0][:150])} [&#8230;]</p>"
+        rss = (
+            "<?xml version='1.0'?><rss version='2.0'><channel><title>Kent Daily</title>"
+            f"<link>{server.url('/')}</link><item><title>Library open on Sundays</title>"
+            f"<link>{link}?utm_source=rss&amp;utm_medium=rss&amp;utm_campaign=library</link>"
+            f"<description>{html.escape(excerpt)}</description></item></channel></rss>"
+        ).encode()
+        server.add("/feed/", rss, "application/rss+xml")
+        _poll(db, _source("kent", server.url("/feed/")))
+    (post,) = _posts(db, "kent")
+    db.dispose()
+    assert post.url == link  # utm_source, utm_medium and utm_campaign gone
+    assert (post.origin_name, post.origin_url) == (
+        "bexleytimes.example",
+        "https://www.bexleytimes.example/library-hours/",
+    )
+    assert "republished" not in post.excerpt and STORIES_EN[0][-1] in post.excerpt
+    assert "https://city.example/budget?id=4" in post.content_html
+    assert "utm_" not in post.content_html
+    assert post.image_url == server.url("/uploads/library.jpg")
+
+
+@pytest.mark.parametrize(
+    ("pictures", "expected"),
+    [
+        ("<img src='x'><img src='/spacer.gif'><img src='/t.png' width='1' height='1'>", None),
+        (
+            "<img src='x'><img src='data:image/gif;base64,R0lGOD'><img src='/a/foto-besar.jpg'>",
+            "https://warta.example/a/foto-besar.jpg",
+        ),
+    ],
+)
+def test_a_broken_or_one_pixel_picture_is_never_the_lead_image(
+    pictures: str, expected: str | None
+) -> None:
+    from syndicate.ingest.extract import extract_article
+
+    page = (f"<html><body><article><h1>Judul</h1>{pictures}<p>{LONG}</p><p>{LONG}</p>"
+            "</article></body></html>").encode()  # fmt: skip
+    article = extract_article(page, "https://warta.example/2024/05/a.html")
+    assert article is not None and article.image_url == expected
+
+
+def test_a_feed_entry_with_a_broken_picture_has_no_lead_image() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    body = f"<p><img src=x onerror=alert(1)>{LONG}</p>"
+    feed = parse_feed(_atom("https://warta.example/", [_entry("https://warta.example/a.html",
+                      "Judul", body)]), url="https://warta.example/f")  # fmt: skip
+    assert feed.entries[0].image_url is None
+
+
+def test_a_blogger_thumbnail_is_resolved_to_its_large_size() -> None:
+    from syndicate.ingest.parse import parse_feed
+
+    small = "https://blogger.googleusercontent.com/img/b/R29v/s72-c/banjir.jpg"
+    entry = _entry("https://warta.example/a.html", "Judul", f"<p>{LONG}</p>", thumbnail=small)
+    feed = parse_feed(_atom("https://warta.example/", [entry]), url="https://warta.example/f")
+    assert feed.entries[0].image_url == small.replace("/s72-c/", "/s1600/")
+
+
+def test_a_story_goes_out_as_its_fullest_member_credited_to_the_original_named(
+    tmp_path: Path,
+) -> None:
+    from syndicate.config import Job, Selection
+    from syndicate.jobs import post_view
+    from syndicate.render import EditionView
+    from syndicate.render.email import render_edition
+    from syndicate.render.templates import template_environment
+    from syndicate.select import select_posts
+
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)
+    copy = full + '<p>Artikel ini telah tayang di Inilah.com dengan judul "Korut Siap"</p>'
+    summary = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2])
+    with FeedServer() as server:
+        sites = {
+            "repelita": ("Repelita Online", HEADLINE, full, 5),  # the whole article, no credit
+            "salin": ("Kabar Salin", "Korea Utara Kirim Pasukan? Ini Kata Jurnalis Rusia", copy, 4),
+            "ringkas": ("Ringkas News", HEADLINE, summary, 6),  # two paragraphs, first out
+        }  # fmt: skip
+        sources = []
+        for name, (site, title, body, hours) in sites.items():
+            entry = _entry(server.url(f"/{name}/korut.html"), title, body, hours_ago=hours)
+            feed = _atom(server.url(f"/{name}/"), [entry], title=site)
+            server.add(f"/{name}/feed", feed, "application/atom+xml")
+            sources.append(_source(name, server.url(f"/{name}/feed"), full_text="never"))
+        _poll(db, *sources)
+    job = Job("pagi", Path("jobs/pagi.toml"), ("preview",), "digest", None,
+              Selection(10, timedelta(days=3), (), 0))  # fmt: skip
+    with db.session() as session:
+        chosen = select_posts(session, job, datetime.now(UTC))
+        (post,) = chosen  # one story, once
+        view = post_view(post, post.source, {})
+        clusters = {p.cluster_id for p in session.scalars(select(Post))}
+    db.dispose()
+    assert len(clusters) == 1
+    assert post.source.name == "repelita" and post.excerpt.split("\n\n") == ARTICLE
+    assert view.credit_line == "Inilah.com via Repelita Online"
+    assert sorted(c.name for c in view.also) == ["Kabar Salin", "Ringkas News"]
+    edition = EditionView(key="e1", job="pagi", subject="Pagi", site_name="Warta",
+                          site_url="https://warta.example/", locale="id", timezone="UTC",
+                          created_at=datetime.now(UTC), posts=(view,))  # fmt: skip
+    rendered = render_edition(edition, env=template_environment())
+    (line,) = [line for line in rendered.text.splitlines() if "Juga dimuat:" in line]
+    assert line.strip().removeprefix("Juga dimuat: ").split(", ") in (
+        ["Kabar Salin", "Ringkas News"],
+        ["Ringkas News", "Kabar Salin"],
+    )
+    assert "Juga dimuat" in rendered.html and "Kabar Salin" in rendered.html
+
+
+def test_on_the_shared_corpus_only_lines_many_posts_share_are_taken_as_template() -> None:
+    from syndicate.ingest.furniture import Template, learn, line_key, without_template
+    from syndicate.ingest.parse import parse_feed
+
+    feeds = sorted(CORPUS.glob("rss2email/*/feed.*"))
+    assert feeds
+    learned = 0
+    for path in feeds:
+        entries = parse_feed(path.read_bytes(), url="https://corpus.example/feed").entries
+        texts = [entry.excerpt for entry in entries]
+        posts_with = [{line_key(line) for line in text.split("\n\n")} for text in texts]
+        template = learn(Template(), texts)
+        learned += len(template.lines)
+        for before, after in zip(entries, without_template(entries, template), strict=True):
+            lost = set(before.excerpt.split("\n\n")) - set(after.excerpt.split("\n\n"))
+            for line in lost:
+                shared = sum(line_key(line) in keys for keys in posts_with)
+                assert shared >= 3 and shared >= 0.3 * len(texts), (path, line)
+                assert len(line) <= 200, (path, line)
+            assert after.excerpt or not before.excerpt  # never an emptied post
+    assert learned < 50  # real blogs repeat few lines
+
+
+def test_a_series_keeps_the_sentences_and_subheads_every_post_repeats_inside_it() -> None:
+    from syndicate.ingest.furniture import Template, learn, without_template
+    from syndicate.ingest.parse import parse_feed
+
+    (path,) = CORPUS.glob("rss2email/tails/feed.*")  # Tails' release notes, ten of them
+    entries = parse_feed(path.read_bytes(), url="https://tails.example/news/index.rss").entries
+    template = learn(Template(), [entry.excerpt for entry in entries])
+    boilerplate = "This release fixes many security vulnerabilities."
+    assert boilerplate.casefold() in " ".join(template.lines)  # it does repeat
+    cleaned = without_template(entries, template)
+    for before, after in zip(entries, cleaned, strict=True):
+        assert (boilerplate in before.excerpt) == (boilerplate in after.excerpt)
+        assert len(after.excerpt) > 0.6 * len(before.excerpt)
+
+
+def test_a_post_of_one_short_line_keeps_it() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article("<p>Video: banjir di Jakarta Utara</p>", None, title="Banjir")
+    assert article.text == "Video: banjir di Jakarta Utara"
+
+
+def test_a_line_of_chinese_is_a_sentence_not_a_label() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    # One "word" to split(), no closing 。: its length says it is a sentence.
+    first = (
+        "美国白宫称，将提名驻阿富汗美军司令官约翰‧艾伦为北约最高司令官。"
+        "艾伦曾因受指称同一女性有“不当”邮件来往而被调查"
+    )
+    assert len(first) > 50
+    article = clean_article(f"<p>{first}</p><p>{LONG}</p><p>白宫提名艾伦</p>", None)
+    assert article.text.startswith(first)
+
+
+def _wordpress_page(title: str, paragraphs: list[str], credit: str, widgets: list[str]) -> bytes:
+    """A WordPress theme's page: boxes with classes no list knows, widgets as plain text."""
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    boxes = "".join(f"<div class='zx-{n}'><span>{html.escape(w)}</span></div>"
+                    for n, w in enumerate(widgets))  # fmt: skip
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)} – Site</title></head><body>{boxes}<main><article>"
+        f"<header><h1 class='zx-title'>{html.escape(title)}</h1><span class='zx-meta'>"
+        f"{html.escape(widgets[0])}</span></header><div class='zx-content'>{body}"
+        f"<p>{html.escape(credit)}</p><p>{html.escape(widgets[1])}</p></div></article></main>"
+        f"<footer class='zx-foot'>{boxes}</footer></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("stories", "credit", "origin", "widgets", "teaser_end"),
+    [
+        (STORIES_ID[1], 'Artikel ini telah tayang di Kompas.com dengan judul "Kerja Bakti"',
+         "Kompas.com", ["Terpopuler Minggu Ini", "Tulis Tanggapan Anda", "12 Tanggapan"],
+         " Baca selengkapnya"),
+        (STORIES_EN[1], "This story first appeared in The Texas Tribune.", "The Texas Tribune",
+         ["Most Read This Week", "Join The Conversation", "12 Responses"], " [&#8230;]"),
+    ],
+    ids=["wordpress-indonesian", "blogger-english"],
+)  # fmt: skip
+def test_a_page_of_our_own_theme_behind_a_teaser_is_read_clean_and_credited(
+    tmp_path: Path,
+    stories: list[str],
+    credit: str,
+    origin: str,
+    widgets: list[str],
+    teaser_end: str,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    paragraphs = stories * 2  # long enough to be worth reading
+    title = "Kabar Hari Ini Dari Kota Kecil"
+    with FeedServer() as server:
+        server.add("/a.html", _wordpress_page(title, paragraphs, credit, widgets), "text/html")
+        teaser = f"<p>{html.escape(stories[0][:120])}{teaser_end}</p>"
+        entry = _entry(server.url("/a.html?fbclid=IwAR0x"), title, teaser)
+        server.add("/feed", _atom(server.url("/"), [entry]), "application/atom+xml")
+        _poll(db, _source("kota", server.url("/feed")))
+        assert server.hits("/a.html") == 1
+    (post,) = _posts(db, "kota")
+    db.dispose()
+    assert post.excerpt.split("\n\n") == paragraphs
+    assert post.origin_name == origin and post.url == server.url("/a.html")
+
+
+def test_a_sentence_that_starts_like_a_theme_phrase_stays_inside_the_article() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    inside = "Hak cipta lagu itu kini dipegang oleh ahli waris sang pencipta sejak tahun lalu."
+    footer = "Copyright © 2024 Warta Kota. All rights reserved."
+    article = clean_article(f"<p>{LONG}</p><p>{inside}</p><p>{LONG}.</p><p>{footer}</p>", None)
+    assert inside in article.text and "Copyright" not in article.text
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["sumber" + "a" * 390, "Sumber " + "ab " * 130, "Originally published " + "on " * 120,
+     "this " + "article " * 48 + "published", "(" * 200 + ")" * 199],
+)  # fmt: skip
+def test_a_hostile_closing_line_is_read_at_once_and_credits_no_one(line: str) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    # 500 such entries: a pattern that backtracks would take minutes here, not a second.
+    for _ in range(500):
+        article = clean_article(f"<p>{LONG}</p><p>{line}</p>", None, measure=True, title="x")
+    assert article.credit is None
