@@ -478,7 +478,7 @@ def test_a_closed_pipe_is_a_quiet_exit(demo: Path) -> None:
     errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0, errors
     assert first.startswith(b"Settings OK")
-    assert errors == ""
+    assert "not your fault" not in errors and "Broken pipe" not in errors
 
 
 def test_a_port_in_use_is_one_sentence_naming_the_port_and_the_setting(
