@@ -719,9 +719,14 @@ def _serve(args: argparse.Namespace) -> int:
 
         from syndicate.web.security import hash_password
 
-        password = getpass("Password: ")
-        if not password or password != getpass("The same again: "):
-            raise UserError("The two passwords differ, or are empty; nothing was printed.")
+        if sys.stdin.isatty():
+            password = getpass("Password: ")
+            if password != getpass("The same again: "):
+                raise UserError("The two passwords differ; nothing was printed.")
+        else:  # from a pipe: its first line, asked once
+            password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UserError("The password is empty; nothing was printed.")
         _echo(hash_password(password))
         return 0
     from syndicate.web import serve
@@ -794,7 +799,7 @@ def _check(args: argparse.Namespace) -> int:
     _echo(
         f"  {len(config.sources)} sources, {len(channels)} channels: {', '.join(channels) or '-'}"
     )
-    for warning in _unsubscribe_warnings(config, channels):
+    for warning in _unsubscribe_warnings(config, channels) + _proxy_warnings(config):
         _echo(f"Warning: {warning}", file=sys.stderr)
     now = datetime.now(UTC)
     times = next_fire_times(config, now)
@@ -839,6 +844,21 @@ def _unsubscribe_warnings(config: Config, channels: dict[str, Any]) -> list[str]
             "serve the pages over https and set base_url to that address."
         )
     return warnings
+
+
+def _proxy_warnings(config: Config) -> list[str]:
+    """A `trusted_proxies` entry so wide that nearly anyone may say whom they forward for."""
+    wide = [
+        str(network)
+        for network in (config.web.trusted_proxies if config.web else ())
+        if network.prefixlen < (8 if network.version == 4 else 32)
+    ]
+    return [
+        f"trusted_proxies {network} takes in a large part of the internet: everyone in it "
+        "may make up the client address limits count, with X-Forwarded-For. List only your "
+        "proxy's addresses."
+        for network in wide
+    ]
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:

@@ -69,27 +69,19 @@ class ConfirmationRequest:
 def request_subscription(db: Database, email: str, lists: Iterable[str]) -> ConfirmationRequest:
     """Store a new address as pending (a known one stays as it is); ValueError if invalid."""
     address, key = normalize_address(email)
+    now = utcnow()
+    # The same statements for a known address as for a new one (the insert then does
+    # nothing): how long the answer takes tells nobody whether the address was known.
     with db.session() as session:
-        subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
-        if subscriber is None:
-            now = utcnow()
-            insert_new(
-                session,
-                Subscriber,
-                [
-                    {
-                        "email": address,
-                        "email_key": key,
-                        "status": SubscriberStatus.PENDING,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                ],
-                ("email_key",),
-            )
-            subscriber = session.scalars(
-                select(Subscriber).where(Subscriber.email_key == key)
-            ).one()
+        row = {
+            "email": address,
+            "email_key": key,
+            "status": SubscriberStatus.PENDING,
+            "created_at": now,
+            "updated_at": now,
+        }
+        insert_new(session, Subscriber, [row], ("email_key",))
+        subscriber = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).one()
         return ConfirmationRequest(
             subscriber.id, subscriber.email, tuple(sorted(set(lists))), _stamp(subscriber)
         )

@@ -3,7 +3,10 @@
 - A request's headers must arrive within `[web] header_timeout`, and a client that has
   its answer but keeps dribbling a body is cut off: slow clients (slow-loris) cannot hold
   connections open. The body's own deadline is the gate's (`body_timeout`).
-- At most `max_connections` connections at once; uvicorn answers the rest 503.
+- At most `max_connections` connections at once, and at most `max_connections_per_client`
+  from one client address (an IPv6 client: its /64; the trusted proxies are exempt), so
+  one client cannot take every connection. A connection over either is answered 503 as
+  soon as it is made and closed; the ones admitted are served.
 - Forwarding headers are the gate's business (only from `trusted_proxies`), never uvicorn's.
 - A log line repeated faster than `LOG_BURST` a minute is left out, and the next one that
   goes through says how many were: abuse fills no disk.
@@ -13,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Any
 
 from syndicate.channels.base import Channel
-from syndicate.config import Config, ConfigError
+from syndicate.config import Config, ConfigError, Web
 from syndicate.db.session import Database
 from syndicate.web.app import create_app
+from syndicate.web.gate import client_identity, within
 from syndicate.web.security import RateLimiter
 
 __all__ = ["RepeatedLines", "serve"]
@@ -66,15 +71,14 @@ def serve(config: Config, db: Database, channels: dict[str, Channel]) -> None:
         host=web.host,
         port=web.port,
         log_level="info",
-        http=_protocol(web.header_timeout.total_seconds()),
+        http=_protocol(web),
         proxy_headers=False,
         server_header=False,
-        limit_concurrency=web.max_connections,
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,
     )
     _quiet_repeats()
-    listening = f"{web.host}:{web.port}"
+    listening = f"[{web.host}]:{web.port}" if ":" in web.host else f"{web.host}:{web.port}"
     print(
         f"Serving {config.site.name} at {config.site.base_url} (listening on {listening}); "
         "press Ctrl+C to stop.",
@@ -97,19 +101,44 @@ def _not_the_listen_address(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Uvicorn running on")
 
 
-def _protocol(header_timeout: float) -> type[Any]:
-    """uvicorn's h11 protocol with the header timeout (imported here: uvicorn loads only
-    when something is served)."""
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 45\r\nretry-after: 5\r\nconnection: close\r\n\r\n"
+    b"Too many connections at once; try again soon."
+)
+
+
+def _protocol(web: Web) -> type[Any]:
+    """uvicorn's h11 protocol with the header timeout and the connection caps (imported
+    here: uvicorn loads only when something is served)."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
+    header_timeout = web.header_timeout.total_seconds()
+    per_client = web.connections_per_client
+    open_from: Counter[str] = Counter()  # client → its open connections (admitted ones)
+
     class TimedH11Protocol(H11Protocol):
-        """uvicorn's h11 protocol, closing connections whose client is too slow."""
+        """uvicorn's h11 protocol, closing connections whose client is too slow, and
+        answering 503 at once to connections over the caps."""
 
         _timer: asyncio.TimerHandle | None = None
+        _counted: str | None = None
 
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+            super().connection_made(transport)  # now among self.connections
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) else ""
+            who = client_identity(address)
+            exempt = not address or within(address, web.trusted_proxies)
+            over_all = len(self.connections) > web.max_connections
+            if over_all or (not exempt and open_from[who] >= per_client):
+                transport.write(BUSY)
+                transport.close()
+                return
+            if not exempt:
+                self._counted = who
+                open_from[who] += 1
             self._arm()
 
         def on_response_complete(self) -> None:
@@ -119,6 +148,11 @@ def _protocol(header_timeout: float) -> type[Any]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._timer is not None:
                 self._timer.cancel()
+            if self._counted is not None:
+                open_from[self._counted] -= 1
+                if open_from[self._counted] <= 0:
+                    del open_from[self._counted]
+                self._counted = None
             super().connection_lost(exc)
 
         def _arm(self) -> None:
