@@ -269,7 +269,8 @@ def _parser() -> argparse.ArgumentParser:
         "Listens on [web] host and port until stopped, and prints the address to open:\n"
         "[site] base_url, where every link points. Keep it running while email is sent:\n"
         "every email's unsubscribe link leads here.\n"
-        "For [web] admin_password, --hash-password prints a hash of a password you type.",
+        "For [web] admin_password, --hash-password prints a hash of a password you type\n"
+        "(twice), or of the first line read from a pipe.",
     )
     serve.add_argument(
         "--hash-password",
