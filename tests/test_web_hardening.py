@@ -24,7 +24,7 @@ from syndicate.db.models import Click, Post
 from syndicate.links import Links
 from syndicate.tokens import site_secret
 from syndicate.web.gate import client_identity
-from syndicate.web.security import check_password
+from syndicate.web.security import RateLimiter, check_password
 from tests.browser.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.served import ServedSite
 from tests.smtpserver import SmtpServer
@@ -360,3 +360,15 @@ def test_the_banner_brackets_an_ipv6_listen_address(tmp_path: Path) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
     assert f"(listening on [::1]:{site.port})" in first
+
+
+@pytest.mark.parametrize(("events", "apart"), [(3, 4.0), (5, 4.0), (12, 4.0), (12, 10.0)])
+def test_retry_after_is_when_the_limit_lets_the_key_in_again(events: int, apart: float) -> None:
+    limiter = RateLimiter(3, 60, clock=lambda: 0.0)
+    for at in range(events):
+        limiter.add("k", now=at * apart)
+    now = events * apart
+    assert limiter.blocked("k", now=now)
+    wait = limiter.retry_after("k", now=now)
+    assert not limiter.blocked("k", now=now + wait)
+    assert limiter.blocked("k", now=now + wait - 2)  # and not much later than needed

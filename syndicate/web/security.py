@@ -268,7 +268,7 @@ class RateLimiter:
             self._store(key, (start, current + 1, previous))
 
     def retry_after(self, key: str, now: float | None = None) -> int:
-        """Whole seconds until `key` is under the limit again (1 at least)."""
+        """Whole seconds until `key` is under the limit again (1 at least), for Retry-After."""
         with self._lock:
             now = self._clock() if now is None else now
             start, current, previous = self._current(key, now)
@@ -280,7 +280,7 @@ class RateLimiter:
             wait = start + self.window * (1 - (self.limit - current) / previous) - now
         else:
             wait = 0.0
-        return max(1, math.ceil(wait))
+        return max(1, math.floor(wait) + 1)  # strictly past the moment it reaches the limit
 
     def __len__(self) -> int:
         return len(self._counts)
