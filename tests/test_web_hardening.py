@@ -8,6 +8,7 @@ base_url with a path, malformed Host headers, and the small things around `serve
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -253,6 +254,18 @@ def test_pages_answer_under_base_urls_path(tmp_path: Path) -> None:
             login = browser.post(site.url("/news/admin/login"), data=form)
             assert login.status_code == 303 and login.headers["location"] == "/news/admin"
             assert browser.get(site.url("/news/admin")).status_code == 200
+            # The link a subscriber gets by mail works as printed.
+            token = csrf_of(browser.get(site.url("/news/subscribe")).text)
+            form = {"csrf": token, "email": "jalur@example.org", "list": ["newsletter"]}
+            assert browser.post(site.url("/news/subscribe"), data=form).status_code == 200
+            deadline = time.monotonic() + 5
+            while not site.smtp.messages and time.monotonic() < deadline:
+                time.sleep(0.05)
+            mail = site.smtp.messages[0].data.decode("utf-8", "replace").replace("=\r\n", "")
+            match = re.search(rf"{re.escape(site.base_url)}(/confirm/[\w.=-]+)", mail)
+            assert match, mail[:2000]
+            confirm = browser.get(site.url("/news" + match.group(1)))
+            assert confirm.status_code == 200
 
 
 # --- 6. Host headers ---------------------------------------------------------------------

@@ -137,7 +137,10 @@ class Gate:
         if self.base_path and (path == self.base_path or path.startswith(self.base_path + "/")):
             # Served under base_url's path: the routes see what follows it.
             scope["path"] = path[len(self.base_path) :] or "/"
-            scope["raw_path"] = scope["path"].encode()
+            raw = scope.get("raw_path") or b""
+            prefix = self.base_path.encode()
+            rest = raw[len(prefix) :] if raw.startswith(prefix) else b""
+            scope["raw_path"] = rest or scope["path"].encode()
         limit = self.larger_bodies.get(scope["path"], FORM_LIMIT)
         length = headers.get("content-length", "0").strip() or "0"
         if not length.isdigit() or int(length) > limit:
