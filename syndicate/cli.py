@@ -733,6 +733,8 @@ def _serve(args: argparse.Namespace) -> int:
     from syndicate.web import serve
 
     site = Site.load(args)
+    for warning in _proxy_warnings(site.config):
+        _echo(f"Warning: {warning}", file=sys.stderr)
     serve(site.config, site.db, site.channels)
     return 0
 
@@ -848,11 +850,12 @@ def _unsubscribe_warnings(config: Config, channels: dict[str, Any]) -> list[str]
 
 
 def _proxy_warnings(config: Config) -> list[str]:
-    """A `trusted_proxies` entry so wide that nearly anyone may say whom they forward for."""
+    """A `trusted_proxies` entry so wide that nearly anyone may say whom they forward for
+    (wider than a /8, or an IPv6 /32, beyond the private ranges)."""
     wide = [
         str(network)
         for network in (config.web.trusted_proxies if config.web else ())
-        if network.prefixlen < (8 if network.version == 4 else 32)
+        if network.prefixlen < (8 if network.version == 4 else 32) and not network.is_private
     ]
     return [
         f"trusted_proxies {network} takes in a large part of the internet: everyone in it "
