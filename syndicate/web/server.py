@@ -101,6 +101,7 @@ def _not_the_listen_address(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Uvicorn running on")
 
 
+ALL = "*"  # the key under which all admitted connections are counted (no address reads so)
 BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 45\r\nretry-after: 5\r\nconnection: close\r\n\r\n"
@@ -123,19 +124,24 @@ def _protocol(web: Web) -> type[Any]:
         answering 503 at once to connections over the caps."""
 
         _timer: asyncio.TimerHandle | None = None
-        _counted: str | None = None
+        _admitted = False
+        _counted: str | None = None  # the client it counts for, unless exempt
 
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)  # now among self.connections
+            super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             address = str(peer[0]) if isinstance(peer, tuple) else ""
             who = client_identity(address)
             exempt = not address or within(address, web.trusted_proxies)
-            over_all = len(self.connections) > web.max_connections
+            # Counted here, not from uvicorn's set of connections: that one also holds
+            # the refused ones until they are gone.
+            over_all = open_from[ALL] >= web.max_connections
             if over_all or (not exempt and open_from[who] >= per_client):
                 transport.write(BUSY)
                 transport.close()
                 return
+            self._admitted = True
+            open_from[ALL] += 1
             if not exempt:
                 self._counted = who
                 open_from[who] += 1
@@ -148,6 +154,9 @@ def _protocol(web: Web) -> type[Any]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._timer is not None:
                 self._timer.cancel()
+            if self._admitted:
+                open_from[ALL] -= 1
+                self._admitted = False
             if self._counted is not None:
                 open_from[self._counted] -= 1
                 if open_from[self._counted] <= 0:
