@@ -106,6 +106,7 @@ def test_one_address_holding_half_open_connections_leaves_room_for_everyone_else
             # A quarter of max_connections from one address; the rest refused at once.
             assert refused == 20
             assert [get_from(site, "127.0.0.67") for _ in range(5)] == [200] * 5
+            assert "over max_connections_per_client (from 127.0.0.66)" in site.log()
         finally:
             for sock in held:
                 sock.close()

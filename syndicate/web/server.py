@@ -29,6 +29,7 @@ from syndicate.web.security import RateLimiter
 __all__ = ["RepeatedLines", "serve"]
 
 LOG_BURST = 30  # lines of one kind a minute
+log = logging.getLogger("uvicorn.error")  # the server's own log, shown at INFO
 
 
 class RepeatedLines(logging.Filter):
@@ -139,6 +140,10 @@ def _protocol(web: Web) -> type[Any]:
             if over_all or (not exempt and open_from[who] >= per_client):
                 transport.write(BUSY)
                 transport.close()
+                # The reason first: `RepeatedLines` then lets 30 a minute of each through,
+                # however many addresses there are.
+                reason = "max_connections" if over_all else "max_connections_per_client"
+                log.info("A connection answered 503: over %s (from %s)", reason, who)
                 return
             self._admitted = True
             open_from[ALL] += 1
