@@ -396,6 +396,27 @@ def test_the_banner_brackets_an_ipv6_listen_address_and_serve_warns_of_wide_prox
     assert any("Warning: trusted_proxies ::/0 takes in a large part" in line for line in lines)
 
 
+def test_host_double_colon_serves_ipv4_and_ipv6_and_trusts_a_mapped_proxy(
+    tmp_path: Path,
+) -> None:
+    with SmtpServer() as smtp:
+        site = quick_to_check(ServedSite(tmp_path, smtp, 'trusted_proxies = ["127.0.0.1"]'))
+        text = site.settings.read_text(encoding="utf-8")
+        site.settings.write_text(text.replace('host = "127.0.0.1"', 'host = "::"'), "utf-8")
+        with site:
+            assert f"(listening on [::]:{site.port})" in site.log()
+            host = {"host": f"localhost:{site.port}"}
+            assert httpx.get(site.url("/subscribe"), headers=host).status_code == 200
+            six = f"http://[::1]:{site.port}/subscribe"
+            assert httpx.get(six, headers=host).status_code == 200
+            # The proxy at 127.0.0.1 reaches "::" as ::ffff:127.0.0.1, and is still trusted.
+            browser = client(site)
+            browser.headers["host"] = f"localhost:{site.port}"
+            one = {"x-forwarded-for": "198.51.100.70"}
+            assert [try_login(browser, "salah", one) for _ in range(11)][-1] == 429
+            assert try_login(browser, "salah", {"x-forwarded-for": "198.51.100.71"}) == 401
+
+
 @pytest.mark.parametrize(("events", "apart"), [(3, 4.0), (5, 4.0), (12, 4.0), (12, 10.0)])
 def test_retry_after_is_when_the_limit_lets_the_key_in_again(events: int, apart: float) -> None:
     limiter = RateLimiter(3, 60, clock=lambda: 0.0)

@@ -266,12 +266,14 @@ def _is_loopback(host: str) -> bool:
 
 
 def within(address: str, networks: Networks) -> bool:
-    """Is `address` in one of `networks`?"""
+    """Is `address` in one of `networks`? An IPv4-mapped IPv6 address (a dual-stack
+    socket's IPv4 client) is in them as that IPv4 address too."""
     try:
         ip = ip_address(address.strip("[]"))
     except ValueError:
         return False
-    return any(ip in network for network in networks)
+    mapped = ip.ipv4_mapped if isinstance(ip, IPv6Address) else None
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
 
 def _forwarded_chain(headers: dict[str, str]) -> list[str]:

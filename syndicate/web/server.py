@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import Counter
 from typing import Any
 
@@ -85,7 +86,24 @@ def serve(config: Config, db: Database, channels: dict[str, Channel]) -> None:
         "press Ctrl+C to stop.",
         flush=True,
     )
-    uvicorn.Server(server_config).run()
+    # "::" is every address, IPv4 too: asyncio would make it IPv6 only.
+    sockets = [_dual_stack(config, web.port)] if web.host == "::" else None
+    uvicorn.Server(server_config).run(sockets=sockets)
+
+
+def _dual_stack(config: Config, port: int) -> socket.socket:
+    """A socket listening on every IPv6 and IPv4 address (IPv4 clients as ::ffff:a.b.c.d)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind(("::", port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            f"{config.file}: [web] cannot listen on [::]:{port}: {error.strerror}."
+        ) from None
+    return sock
 
 
 def _quiet_repeats() -> None:
