@@ -326,7 +326,8 @@ def _parser() -> argparse.ArgumentParser:
         "Listens on [web] host and port until stopped, and prints the address to open:\n"
         "[site] base_url, where every link points. Keep it running while email is sent:\n"
         "every email's unsubscribe link leads here.\n"
-        "For [web] admin_password, --hash-password prints a hash of a password you type.",
+        "For [web] admin_password, --hash-password prints a hash of a password you type\n"
+        "(twice), or of the first line read from a pipe.",
     )
     serve.add_argument(
         "--hash-password",
@@ -885,14 +886,21 @@ def _serve(args: argparse.Namespace) -> int:
 
         from syndicate.web.security import hash_password
 
-        password = getpass("Password: ")
-        if not password or password != getpass("The same again: "):
-            raise UserError("The two passwords differ, or are empty; nothing was printed.")
+        if sys.stdin.isatty():
+            password = getpass("Password: ")
+            if password != getpass("The same again: "):
+                raise UserError("The two passwords differ; nothing was printed.")
+        else:  # from a pipe: its first line, asked once
+            password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise UserError("The password is empty; nothing was printed.")
         _echo(hash_password(password))
         return 0
     from syndicate.web import serve
 
     site = Site.load(args)
+    for warning in _proxy_warnings(site.config):
+        _echo(f"Warning: {warning}", file=sys.stderr)
     serve(site.config, site.db, site.channels)
     return 0
 
@@ -1032,7 +1040,7 @@ def _check(args: argparse.Namespace) -> int:
         f"  {_counted(len(config.sources), 'source')}, {_counted(len(channels), 'channel')}: "
         f"{', '.join(channels) or '-'}"
     )
-    for warning in _unsubscribe_warnings(config, channels):
+    for warning in _unsubscribe_warnings(config, channels) + _proxy_warnings(config):
         _echo(f"Warning: {warning}", file=sys.stderr)
     _print_bounces(config)
     now = datetime.now(UTC)
@@ -1097,6 +1105,22 @@ def _print_bounces(config: Config) -> None:
         _echo(f"  bounce mailbox: {redact(bounces.mailbox_url)}, read every {every}")
     if bounces.webhooks:
         _echo(f"  bounce webhooks at /hooks/: {', '.join(bounces.webhooks)}")
+
+
+def _proxy_warnings(config: Config) -> list[str]:
+    """A `trusted_proxies` entry so wide that nearly anyone may say whom they forward for
+    (wider than a /8, or an IPv6 /32, beyond the private ranges)."""
+    wide = [
+        str(network)
+        for network in (config.web.trusted_proxies if config.web else ())
+        if network.prefixlen < (8 if network.version == 4 else 32) and not network.is_private
+    ]
+    return [
+        f"trusted_proxies {network} takes in a large part of the internet: everyone in it "
+        "may make up the client address limits count, with X-Forwarded-For. List only your "
+        "proxy's addresses."
+        for network in wide
+    ]
 
 
 def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:

@@ -304,6 +304,13 @@ class Web:
     header_timeout: timedelta = timedelta(seconds=10)  # a request's headers must arrive within
     body_timeout: timedelta = timedelta(seconds=60)  # and its body within this after them
     max_connections: int = 200  # open connections at once; more are answered 503
+    # open connections from one client address (an IPv6 client: its /64) at once; the
+    # trusted proxies are not limited by it. 0: a quarter of max_connections.
+    max_connections_per_client: int = 0
+
+    @property
+    def connections_per_client(self) -> int:
+        return self.max_connections_per_client or self.max_connections // 4
 
 
 @dataclass(frozen=True)
@@ -545,7 +552,14 @@ def _read_web(table: ConfigTable) -> Web:
         header_timeout=table.duration("header_timeout", "10s"),
         body_timeout=table.duration("body_timeout", "60s"),
         max_connections=table.int("max_connections", 200, minimum=10),
+        max_connections_per_client=table.int("max_connections_per_client", 0, minimum=1),
     )
+    if web.connections_per_client >= web.max_connections:
+        table.fail(
+            "max_connections_per_client",
+            f"must be less than max_connections ({web.max_connections}), so that one "
+            "client cannot take every connection",
+        )
     if web.port > 65535:
         table.fail("port", f"{web.port} is not a port number (1 to 65535)")
     if (web.admin_user is None) != (web.admin_password is None):

@@ -35,15 +35,16 @@ class ServedSite:
         smtp: SmtpServer,
         web_settings: str = "",
         command: list[str] | None = None,
+        base_path: str = "",
     ) -> None:
         """`command`: what to run instead of `python -m syndicate --config FILE serve`
-        (the settings file's path is added at its end)."""
+        (the settings file's path is added at its end); `base_path`: base_url's path."""
         self.folder, self.smtp = folder, smtp
         self.command = command
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        self.base_url = f"http://localhost:{self.port}"
+        self.base_url = f"http://localhost:{self.port}{base_path}"
         self.address = f"http://127.0.0.1:{self.port}"
         self.settings = folder / "syndicate.toml"
         text = SETTINGS.format(

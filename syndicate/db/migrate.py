@@ -69,7 +69,8 @@ def upgrade_schema(engine: Engine) -> None:
 
     Processes started together on a new database (two workers under systemd) would race
     to create the same tables: on PostgreSQL one migrates under an advisory lock while
-    the others wait, then find the schema current. SQLite's writers queue anyway.
+    the others wait, then find the schema current; on SQLite the same under a lock file
+    beside the database (`site.db.migrating`).
     """
     head = head_revision()
     if head is not None and _current_revision(engine) == head:
@@ -89,7 +90,16 @@ def upgrade_schema(engine: Engine) -> None:
 
 @contextlib.contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
-    """On PostgreSQL, one process at a time migrates (a session-level advisory lock)."""
+    """One process at a time migrates: on PostgreSQL under a session-level advisory lock,
+    on a SQLite file under an exclusive lock on a file beside it."""
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        import fcntl
+
+        with open(f"{database}.migrating", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            yield
+        return
     if engine.dialect.name != "postgresql":
         yield
         return

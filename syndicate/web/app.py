@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Match, Route, Router
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, bundled_path
@@ -36,9 +36,10 @@ from syndicate.render.locale import N_, Translate, format_datetime, translator
 from syndicate.render.templates import template_environment
 from syndicate.tokens import site_secret
 from syndicate.web.editors import session_generation
-from syndicate.web.gate import Gate
+from syndicate.web.gate import Gate, client_identity
 from syndicate.web.security import (
     PAGE_POLICY,
+    DeviceCookies,
     EditorSession,
     PasswordGate,
     RateLimiter,
@@ -48,11 +49,12 @@ from syndicate.web.security import (
     csrf_token,
 )
 
-__all__ = ["Pages", "create_app", "row_id", "whole_number"]
+__all__ = ["DEVICE_COOKIE", "Pages", "create_app", "row_id", "whole_number"]
 
 MAX_DIGITS = 19  # of a number in a URL or a form: the largest 64-bit integer has 19
 CSRF_COOKIE = "syn_csrf"
 SESSION_COOKIE = "syn_admin"
+DEVICE_COOKIE = "syn_device"
 T = TypeVar("T")
 REMOTE_IMAGES_POLICY = PAGE_POLICY.replace(
     "img-src 'self' data:", "img-src 'self' http: https: data:"
@@ -72,11 +74,13 @@ class Pages:
     env: jinja2.Environment = field(init=False)
     links: Links = field(init=False)
     sessions: Sessions | None = field(init=False)
+    devices: DeviceCookies = field(init=False)
     # Per client address (the real one, see `gate`); how often one mailbox may be mailed
     # is kept in the database (`syndicate.web.confirmations`).
     subscribe_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))
     login_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
-    # Wrong passwords per account, whatever address they come from.
+    # Wrong passwords per account, whatever address they come from; from a browser the
+    # editor logged in with before (its device cookie), per that browser instead.
     failed_logins_by_user: RateLimiter = field(default_factory=lambda: RateLimiter(20, 900))
     password_checks: PasswordGate = field(default_factory=PasswordGate)
     previews: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +92,7 @@ class Pages:
     def __post_init__(self) -> None:
         self.env = template_environment(self.config.site.templates_dir)
         self.links = Links(self.config.site.base_url, self.secret, web=True)
+        self.devices = DeviceCookies(self.secret)
         web = self.config.web
         admin = web is not None and web.admin_user and web.admin_password
         self.sessions = Sessions(self.secret, web.admin_password) if admin else None  # type: ignore[union-attr]
@@ -211,7 +216,8 @@ class Pages:
         return found
 
     def client(self, request: Request) -> str:
-        return request.client.host if request.client else "unknown"
+        """Who limits count this request as (an IPv6 client by its /64, see `gate`)."""
+        return client_identity(request.client.host) if request.client else "unknown"
 
 
 def row_id(text: str, column: Column[Any]) -> int | None:
@@ -261,7 +267,29 @@ def create_app(
         exception_handlers={HTTPException: _error_page, Exception: _crash_page},
     )
     app.state.pages = pages
+    # Starlette's own trailing-slash redirect names the Host the client sent, and the
+    # scheme of the hop before the proxy: this one names only the path.
+    app.router.redirect_slashes = False
+    app.router.default = partial(_slash_redirect, app.router, pages.base_path)
     return app
+
+
+async def _slash_redirect(
+    router: Router, base_path: str, scope: Any, receive: Any, send: Any
+) -> None:
+    """A 307 to the same path with its final slash added or taken off, when that one is a
+    page; the Location is relative (under base_url's path), so it keeps the scheme and host
+    the client used. Otherwise 404."""
+    path = scope["path"]
+    if scope["type"] == "http" and path != "/":
+        other = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
+        if any(route.matches(other)[0] is not Match.NONE for route in router.routes):
+            query = scope.get("query_string", b"").decode("latin-1")
+            location = f"{base_path}{other['path']}" + (f"?{query}" if query else "")
+            location = "/" + location.lstrip("/")  # never "//host": that names a host
+            await RedirectResponse(location, status_code=307)(scope, receive, send)
+            return
+    await router.not_found(scope, receive, send)
 
 
 async def stylesheet(request: Request) -> Response:
@@ -282,13 +310,16 @@ async def _error_page(request: Request, error: Exception) -> Response:
     }
     # The standard reason phrases starlette gives when a page says nothing more.
     plain = {"Not Found": N_("There is no such page."), "Method Not Allowed": N_("Not allowed")}
-    return pages.page(
+    response = pages.page(
         request,
         "message.html",
         status=error.status_code,
         title=titles.get(error.status_code, N_("Something is wrong")),
         message=plain.get(error.detail, error.detail),
     )
+    if error.headers and "retry-after" in error.headers:  # a 429 says when to come back
+        response.headers["retry-after"] = error.headers["retry-after"]
+    return response
 
 
 async def _crash_page(request: Request, error: Exception) -> Response:

@@ -32,6 +32,7 @@ from syndicate.render.email import TOKENS
 from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
 from syndicate.web.app import Pages, row_id
+from syndicate.web.gate import client_identity
 from syndicate.web.security import EMAIL_FRAME_POLICY
 
 __all__ = ["ROUTES", "TelegramBubble", "fill_for_reader", "record_click", "telegram_bubble"]
@@ -124,7 +125,7 @@ def clicker(request: Request, secret: bytes) -> str | None:
         return None
     if not agent.strip() or _SCANNERS.search(agent):
         return None
-    address = request.client.host if request.client else "unknown"
+    address = client_identity(request.client.host) if request.client else "unknown"
     return hmac.new(secret, f"click:{address}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import json
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -29,11 +30,23 @@ from syndicate.report import waiting_deliveries
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.web import overview
-from syndicate.web.app import PREVIEW_POLICY, SESSION_COOKIE, Pages, row_id, whole_number
+from syndicate.web.app import (
+    DEVICE_COOKIE,
+    PREVIEW_POLICY,
+    SESSION_COOKIE,
+    Pages,
+    row_id,
+    whole_number,
+)
 from syndicate.web.archive import TelegramBubble, telegram_bubble
 from syndicate.web.chart import STATE_COLOURS, delivery_chart
 from syndicate.web.editors import end_sessions, session_generation
-from syndicate.web.security import EMAIL_FRAME_POLICY, check_password
+from syndicate.web.security import (
+    DEVICE_LIFETIME,
+    EMAIL_FRAME_POLICY,
+    RateLimiter,
+    check_password,
+)
 from syndicate.web.subscriber_pages import mailing_lists
 
 __all__ = ["ROUTES", "Preview", "make_preview"]
@@ -76,36 +89,51 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     pages = _pages(request, login=False)
     form = await pages.form(request)
-    if not pages.login_by_client.allow(pages.client(request)):
-        raise HTTPException(429, "Too many login attempts; wait a few minutes.")
+    client = pages.client(request)
+    if not pages.login_by_client.allow(client):
+        raise _too_many(pages.login_by_client, client, "Too many login attempts")
     web = pages.config.web
     assert web is not None and web.admin_user and web.admin_password and pages.sessions
     user, password = str(form.get("user") or ""), str(form.get("password") or "")
     # Names that are not the editor's share one key: made-up names cannot fill the limiter.
     account = user if user == web.admin_user else ""
-    if pages.failed_logins_by_user.blocked(account):
-        raise HTTPException(429, "Too many wrong passwords for this name; wait a few minutes.")
+    # A browser the editor logged in with before counts its own wrong passwords, so that a
+    # stranger's wrong passwords for this name do not lock the editor out.
+    device = pages.devices.read(request.cookies.get(DEVICE_COOKIE), user) if account else None
+    key = f"device:{device}" if device else account
+    if pages.failed_logins_by_user.blocked(key):
+        raise _too_many(pages.failed_logins_by_user, key, "Too many wrong passwords for this name")
     valid = await _check_password(pages, web.admin_password, password)
     if not (valid and user == web.admin_user):
-        pages.failed_logins_by_user.add(account)
+        pages.failed_logins_by_user.add(key)
         return pages.page(request, "login.html", status=401, problem="Wrong name or password.")
     generation = await pages.call(session_generation, pages.db, user)
     response = RedirectResponse(pages.path("/admin"), status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        pages.sessions.make(user, generation),
-        httponly=True,
-        samesite="strict",
-        secure=pages.secure_cookies,
-        path="/admin",
-    )
+    cookie = {"httponly": True, "samesite": "strict", "secure": pages.secure_cookies}
+    path = pages.path("/admin")
+    response.set_cookie(SESSION_COOKIE, pages.sessions.make(user, generation), path=path, **cookie)
+    device_cookie = pages.devices.make(user)
+    response.set_cookie(DEVICE_COOKIE, device_cookie, max_age=DEVICE_LIFETIME, path=path, **cookie)
     return response
+
+
+def _too_many(limiter: RateLimiter, key: str, what: str) -> HTTPException:
+    """429, saying when to try again (also in Retry-After)."""
+    seconds = limiter.retry_after(key)
+    wait = f"{math.ceil(seconds / 60)} minutes" if seconds > 90 else f"{seconds} seconds"
+    return HTTPException(
+        429, f"{what}; try again in {wait}.", headers={"retry-after": str(seconds)}
+    )
 
 
 async def _check_password(pages: Pages, setting: str, given: str) -> bool:
     """The password check, when one of the few slots for it is free; 429 at once if not."""
     if not pages.password_checks.try_enter():
-        raise HTTPException(429, "Many logins are being checked right now; try again shortly.")
+        raise HTTPException(
+            429,
+            "Many logins are being checked right now; try again shortly.",
+            headers={"retry-after": "1"},
+        )
     try:
         return await pages.call(check_password, setting, given)
     finally:
@@ -120,7 +148,7 @@ async def logout(request: Request) -> Response:
     if session is not None:
         await pages.call(end_sessions, pages.db, session.user)
     response = RedirectResponse(pages.path("/admin/login"), status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/admin")
+    response.delete_cookie(SESSION_COOKIE, path=pages.path("/admin"))
     return response
 
 

@@ -2,12 +2,18 @@
 
 - **Host.** Pages answer only at the host of `base_url`, the `[web] aliases`, and, while
   the server listens on loopback, the loopback names (`localhost`, `127.0.0.1`, `[::1]`).
-  Any other Host gets 400 and a page naming the address to use; the Host given is never
-  written into an answer (no poisoned redirects or links).
+  A Host header must be a name or a bracketed IPv6 address with an optional numeric port;
+  anything else, or another name, gets 400 and a page naming the address to use. The Host
+  given is never written into an answer: redirects name no host at all.
+- **Path.** When `base_url` has a path (`https://example.org/news`), the pages answer
+  under it; a proxy that strips that path before passing requests on works as well.
 - **Client.** The client is the connection's peer. Only a peer listed in `[web]
   trusted_proxies` may name another one, through `X-Forwarded-For` (or `Forwarded`): the
   client is then the last address in it that is not itself a trusted proxy. Everyone
   else's forwarding headers are ignored, so nobody escapes a limit by making up an address.
+  Such a proxy's `X-Forwarded-Proto` (or `Forwarded: proto=`) is the scheme pages see.
+  Limits count a client by `client_identity`: an IPv6 client by its /64 network, which
+  one subscriber line or machine usually holds whole.
 - **Body.** A form may be 64 KB, the dashboard's CSV upload `max_upload_mb`. A larger
   Content-Length is refused before a byte is read; a body that grows past its cap while
   streaming, or does not arrive within `body_timeout`, is refused as soon as that happens,
@@ -17,15 +23,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from html import escape
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import urlsplit
 
+from starlette.requests import ClientDisconnect
+
 from syndicate.config import Web
 
-__all__ = ["FORM_LIMIT", "Gate", "client_address", "served_hosts"]
+__all__ = [
+    "FORM_LIMIT",
+    "Gate",
+    "client_address",
+    "client_identity",
+    "served_hosts",
+    "within",
+]
+
+# The server's own log (uvicorn's, shown at INFO by `serve`): where its lines about
+# connections go.
+log = logging.getLogger("uvicorn.error")
 
 FORM_LIMIT = 64 * 1024
 UPLOAD_PATH = "/admin/subscribers/import"
@@ -40,6 +61,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 Networks = tuple[IPv4Network | IPv6Network, ...]
+# A Host header: a name (letters, digits, dots, hyphens) or a bracketed IPv6 address, and
+# an optional numeric port. Nothing else: no userinfo, path, fragment or second value.
+_HOST = re.compile(
+    r"(?P<name>[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.?|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def served_hosts(base_url: str, web: Web | None) -> frozenset[str]:
@@ -54,13 +80,27 @@ def served_hosts(base_url: str, web: Web | None) -> frozenset[str]:
 
 def client_address(peer: str, headers: dict[str, str], trusted: Networks) -> str:
     """The real client: `peer`, unless a trusted proxy forwarded the request for another."""
-    if not trusted or not _within(peer, trusted):
+    if not trusted or not within(peer, trusted):
         return peer
     chain = _forwarded_chain(headers)
     for hop in reversed(chain):
-        if not _within(hop, trusted):
+        if not within(hop, trusted):
             return hop
     return chain[0] if chain else peer
+
+
+def client_identity(address: str) -> str:
+    """Who a limit counts: an IPv4 address as itself (also when written IPv4-mapped, as
+    ::ffff:192.0.2.1), an IPv6 address as its /64 network, anything else as given."""
+    try:
+        ip = ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if isinstance(ip, IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 class BodyRefused(Exception):
@@ -76,6 +116,7 @@ class Gate:
 
     def __init__(self, app: App, *, base_url: str, web: Web | None) -> None:
         self.app, self.base_url = app, base_url
+        self.base_path = urlsplit(base_url).path.rstrip("/")
         self.hosts = served_hosts(base_url, web)
         self.trusted: Networks = web.trusted_proxies if web else ()
         # The paths that take more than a form, and how much (everything else: FORM_LIMIT).
@@ -95,6 +136,16 @@ class Gate:
         if scope.get("client"):
             peer, port = scope["client"]
             scope["client"] = (client_address(peer, headers, self.trusted), port)
+            if self.trusted and within(peer, self.trusted):
+                scope["scheme"] = _forwarded_proto(headers) or scope.get("scheme", "http")
+        path = scope["path"]
+        if self.base_path and (path == self.base_path or path.startswith(self.base_path + "/")):
+            # Served under base_url's path: the routes see what follows it.
+            scope["path"] = path[len(self.base_path) :] or "/"
+            raw = scope.get("raw_path") or b""
+            prefix = self.base_path.encode()
+            rest = raw[len(prefix) :] if raw.startswith(prefix) else b""
+            scope["raw_path"] = rest or scope["path"].encode()
         limit = self.larger_bodies.get(scope["path"], FORM_LIMIT)
         length = headers.get("content-length", "0").strip() or "0"
         if not length.isdigit() or int(length) > limit:
@@ -133,6 +184,9 @@ class Gate:
         except BodyRefused as refused:
             if not started:
                 await _answer(send, refused.status, refused.sentence)
+        except ClientDisconnect:
+            # Nobody is left to answer; one line, no traceback.
+            log.info("A client went away while sending %s %s", scope["method"], scope["path"])
 
     def _wrong_host_page(self) -> str:
         address = escape(self.base_url)
@@ -174,13 +228,32 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 def _host(value: str) -> str:
-    """The host name of a Host header, or "" for one that names none, or several."""
-    value = value.strip().lower()
-    if "," in value:
+    """The host name of a Host header, or "" for one that is not a name (with an optional
+    port) alone. A fully qualified name's final dot goes; an IP address has none."""
+    match = _HOST.fullmatch(value.strip().lower())
+    if match is None or int(match["port"] or 0) > 65535:
         return ""
-    if value.startswith("["):
-        return value[: value.find("]") + 1] if "]" in value else ""
-    return value.rsplit(":", 1)[0].rstrip(".") if value.count(":") <= 1 else ""
+    name = match["name"]
+    if name.endswith("."):
+        name = name[:-1]
+        if _is_address(name):
+            return ""
+    return name
+
+
+def _forwarded_proto(headers: dict[str, str]) -> str | None:
+    """The scheme the client used, as the proxy nearest to us says; None when it says none."""
+    if "x-forwarded-proto" in headers:
+        proto = headers["x-forwarded-proto"].split(",")[-1].strip().lower()
+    else:
+        protos = [
+            value.strip('"').lower()
+            for element in headers.get("forwarded", "").split(",")
+            for name, _, value in (pair.strip().partition("=") for pair in element.split(";"))
+            if name.lower() == "proto"
+        ]
+        proto = protos[-1] if protos else ""
+    return proto if proto in ("http", "https") else None
 
 
 def _bracketed(name: str) -> str:
@@ -197,12 +270,15 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _within(address: str, networks: Networks) -> bool:
+def within(address: str, networks: Networks) -> bool:
+    """Is `address` in one of `networks`? An IPv4-mapped IPv6 address (a dual-stack
+    socket's IPv4 client) is in them as that IPv4 address too."""
     try:
         ip = ip_address(address.strip("[]"))
     except ValueError:
         return False
-    return any(ip in network for network in networks)
+    mapped = ip.ipv4_mapped if isinstance(ip, IPv6Address) else None
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
 
 def _forwarded_chain(headers: dict[str, str]) -> list[str]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import threading
 import time
@@ -34,6 +35,7 @@ from syndicate.tokens import TokenError, make_token, read_token
 __all__ = [
     "EMAIL_FRAME_POLICY",
     "PAGE_POLICY",
+    "DeviceCookies",
     "EditorSession",
     "PasswordGate",
     "RateLimiter",
@@ -64,6 +66,7 @@ _HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=()",
 }
 SESSION_LIFETIME = 12 * 3600
+DEVICE_LIFETIME = 180 * 24 * 3600
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -158,6 +161,35 @@ class Sessions:
         return EditorSession(user, generation, session_id)
 
 
+class DeviceCookies:
+    """The signed cookie a browser gets when the editor logs in with it ("device cookie",
+    as OWASP describes it): who logged in there, and a random id for the browser.
+
+    Wrong passwords are limited per account, from anywhere: so that anyone who knows the
+    editor's name cannot lock the editor out, a browser that shows this cookie is limited
+    by its own wrong passwords instead of the account's.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def make(self, user: str, now: float | None = None) -> str:
+        expires = int((now or time.time()) + DEVICE_LIFETIME)
+        payload = json.dumps([user, expires, secrets.token_hex(8)])
+        return make_token(self._secret, "admin-device", payload)
+
+    def read(self, cookie: str | None, user: str, now: float | None = None) -> str | None:
+        """The browser's id, when `cookie` is genuine, current and for `user`; else None."""
+        if not cookie:
+            return None
+        try:
+            owner, expires, device = json.loads(read_token(self._secret, "admin-device", cookie))
+        except (TokenError, ValueError, TypeError):
+            return None
+        current = isinstance(expires, int) and (now or time.time()) <= expires
+        return device if owner == user and current and isinstance(device, str) else None
+
+
 def hash_password(password: str) -> str:
     """An scrypt hash for `admin_password`, in Werkzeug's format."""
     salt = secrets.token_urlsafe(12)
@@ -234,6 +266,21 @@ class RateLimiter:
         with self._lock:
             start, current, previous = self._current(key, now)
             self._store(key, (start, current + 1, previous))
+
+    def retry_after(self, key: str, now: float | None = None) -> int:
+        """Whole seconds until `key` is under the limit again (1 at least), for Retry-After."""
+        with self._lock:
+            now = self._clock() if now is None else now
+            start, current, previous = self._current(key, now)
+        if current >= self.limit:
+            # This window's count alone is too many: it must become the last window's,
+            # and enough of that must slide out.
+            wait = start + self.window - now + self.window * (1 - self.limit / max(current, 1))
+        elif previous:
+            wait = start + self.window * (1 - (self.limit - current) / previous) - now
+        else:
+            wait = 0.0
+        return max(1, math.floor(wait) + 1)  # strictly past the moment it reaches the limit
 
     def __len__(self) -> int:
         return len(self._counts)

@@ -3,7 +3,10 @@
 - A request's headers must arrive within `[web] header_timeout`, and a client that has
   its answer but keeps dribbling a body is cut off: slow clients (slow-loris) cannot hold
   connections open. The body's own deadline is the gate's (`body_timeout`).
-- At most `max_connections` connections at once; uvicorn answers the rest 503.
+- At most `max_connections` connections at once, and at most `max_connections_per_client`
+  from one client address (an IPv6 client: its /64; the trusted proxies are exempt), so
+  one client cannot take every connection. A connection over either is answered 503 as
+  soon as it is made and closed; the ones admitted are served.
 - Forwarding headers are the gate's business (only from `trusted_proxies`), never uvicorn's.
 - A log line repeated faster than `LOG_BURST` a minute is left out, and the next one that
   goes through says how many were: abuse fills no disk.
@@ -13,17 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections import Counter
 from typing import Any
 
 from syndicate.channels.base import Channel
-from syndicate.config import Config, ConfigError
+from syndicate.config import Config, ConfigError, Web
 from syndicate.db.session import Database
 from syndicate.web.app import create_app
+from syndicate.web.gate import client_identity, within
 from syndicate.web.security import RateLimiter
 
 __all__ = ["RepeatedLines", "serve"]
 
 LOG_BURST = 30  # lines of one kind a minute
+log = logging.getLogger("uvicorn.error")  # the server's own log, shown at INFO
 
 
 class RepeatedLines(logging.Filter):
@@ -67,21 +74,37 @@ def serve(config: Config, db: Database, channels: dict[str, Channel]) -> None:
         host=web.host,
         port=web.port,
         log_level="info",
-        http=_protocol(web.header_timeout.total_seconds()),
+        http=_protocol(web),
         proxy_headers=False,
         server_header=False,
-        limit_concurrency=web.max_connections,
         timeout_keep_alive=5,
         h11_max_incomplete_event_size=16 * 1024,
     )
     _quiet_repeats()
-    listening = f"{web.host}:{web.port}"
+    listening = f"[{web.host}]:{web.port}" if ":" in web.host else f"{web.host}:{web.port}"
     print(
         f"Serving {config.site.name} at {config.site.base_url} (listening on {listening}); "
         "press Ctrl+C to stop.",
         flush=True,
     )
-    uvicorn.Server(server_config).run()
+    # "::" is every address, IPv4 too: asyncio would make it IPv6 only.
+    sockets = [_dual_stack(config, web.port)] if web.host == "::" else None
+    uvicorn.Server(server_config).run(sockets=sockets)
+
+
+def _dual_stack(config: Config, port: int) -> socket.socket:
+    """A socket listening on every IPv6 and IPv4 address (IPv4 clients as ::ffff:a.b.c.d)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    try:
+        sock.bind(("::", port))
+    except OSError as error:
+        sock.close()
+        raise ConfigError(
+            f"{config.file}: [web] cannot listen on [::]:{port}: {error.strerror}."
+        ) from None
+    return sock
 
 
 def _quiet_repeats() -> None:
@@ -98,19 +121,54 @@ def _not_the_listen_address(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Uvicorn running on")
 
 
-def _protocol(header_timeout: float) -> type[Any]:
-    """uvicorn's h11 protocol with the header timeout (imported here: uvicorn loads only
-    when something is served)."""
+ALL = "*"  # the key under which all admitted connections are counted (no address reads so)
+BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 45\r\nretry-after: 5\r\nconnection: close\r\n\r\n"
+    b"Too many connections at once; try again soon."
+)
+
+
+def _protocol(web: Web) -> type[Any]:
+    """uvicorn's h11 protocol with the header timeout and the connection caps (imported
+    here: uvicorn loads only when something is served)."""
     import h11
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
+    header_timeout = web.header_timeout.total_seconds()
+    per_client = web.connections_per_client
+    open_from: Counter[str] = Counter()  # client → its open connections (admitted ones)
+
     class TimedH11Protocol(H11Protocol):
-        """uvicorn's h11 protocol, closing connections whose client is too slow."""
+        """uvicorn's h11 protocol, closing connections whose client is too slow, and
+        answering 503 at once to connections over the caps."""
 
         _timer: asyncio.TimerHandle | None = None
+        _admitted = False
+        _counted: str | None = None  # the client it counts for, unless exempt
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if isinstance(peer, tuple) else ""
+            who = client_identity(address)
+            exempt = not address or within(address, web.trusted_proxies)
+            # Counted here, not from uvicorn's set of connections: that one also holds
+            # the refused ones until they are gone.
+            over_all = open_from[ALL] >= web.max_connections
+            if over_all or (not exempt and open_from[who] >= per_client):
+                transport.write(BUSY)
+                transport.close()
+                # The reason first: `RepeatedLines` then lets 30 a minute of each through,
+                # however many addresses there are.
+                reason = "max_connections" if over_all else "max_connections_per_client"
+                log.info("A connection answered 503: over %s (from %s)", reason, who)
+                return
+            self._admitted = True
+            open_from[ALL] += 1
+            if not exempt:
+                self._counted = who
+                open_from[who] += 1
             self._arm()
 
         def on_response_complete(self) -> None:
@@ -120,6 +178,14 @@ def _protocol(header_timeout: float) -> type[Any]:
         def connection_lost(self, exc: Exception | None) -> None:
             if self._timer is not None:
                 self._timer.cancel()
+            if self._admitted:
+                open_from[ALL] -= 1
+                self._admitted = False
+            if self._counted is not None:
+                open_from[self._counted] -= 1
+                if open_from[self._counted] <= 0:
+                    del open_from[self._counted]
+                self._counted = None
             super().connection_lost(exc)
 
         def _arm(self) -> None:

@@ -77,8 +77,14 @@ async def subscribe(request: Request) -> Response:
         chosen = list(lists)
     email = str(form.get("email") or "").strip()
     problem = None if chosen else N_("Choose at least one list.")
-    if not pages.subscribe_by_client.allow(pages.client(request)):
-        raise HTTPException(429, N_("Too many subscribe requests from here; try again later."))
+    client = pages.client(request)
+    if not pages.subscribe_by_client.allow(client):
+        seconds = pages.subscribe_by_client.retry_after(client)
+        raise HTTPException(
+            429,
+            N_("Too many subscribe requests from here; try again later."),
+            headers={"retry-after": str(seconds)},
+        )
     try:
         request_made = await pages.call(request_subscription, pages.db, email, chosen)
     except ValueError:
