@@ -101,9 +101,11 @@ def _reader_left() -> int:
 def _report(error: Exception, args: argparse.Namespace) -> int:
     from syndicate.config import ConfigError
     from syndicate.db.session import DatabaseError
+    from syndicate.review import ReviewError
     from syndicate.subscribers import SubscriberError
 
-    if isinstance(error, ConfigError | DatabaseError | SubscriberError | UserError):
+    problems = ConfigError | DatabaseError | SubscriberError | ReviewError | UserError
+    if isinstance(error, problems):
         _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
@@ -337,6 +339,10 @@ def _parser() -> argparse.ArgumentParser:
     _subscriber_commands(
         command("subscribers", None, "Add, import, list or remove subscribers."), common
     )
+
+    from syndicate.review_cli import add_review_commands
+
+    add_review_commands(command, common)
 
     bounces = command(
         "bounces",
@@ -598,6 +604,8 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
             what = (
                 f"{_counted(outcome.posts, 'post')}, {_counted(outcome.queued, 'delivery')}"
                 if outcome.queued
+                else f"edition {outcome.edition_id} held for review"
+                if outcome.held
                 else outcome.note
             )
             _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
@@ -734,6 +742,28 @@ def _send(args: argparse.Namespace) -> int:
         return _send_now(site, job, args)
 
 
+def _held(site: Site, outcome: Any) -> int:
+    """A job with review made its edition: say so, and tell the editors."""
+    from syndicate.review_notice import tell_editors
+
+    asyncio.run(
+        tell_editors(
+            site.config,
+            site.channels,
+            edition_id=outcome.edition_id,
+            job=outcome.job,
+            posts=outcome.posts,
+            slot=None,
+        )
+    )
+    _echo(
+        f"Job {outcome.job}: edition {outcome.edition_id} ({_counted(outcome.posts, 'post')}) "
+        f"is held for review: see `syndicate edition show {outcome.edition_id}`, then "
+        f"`syndicate approve {outcome.edition_id}`."
+    )
+    return 0
+
+
 def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -741,6 +771,8 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     from syndicate.jobs import run_job
 
     outcome = run_job(site.db, site.config, site.channels, job)
+    if outcome.held:
+        return _held(site, outcome)
     if not outcome.queued:
         _echo(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
