@@ -1,0 +1,261 @@
+"""Editions held for an editor's review, through the CLI and the real SMTP and Bot API peers.
+
+A job with `review = true` makes its edition ahead of the slot and sends nothing until an
+editor approves it; editors drop, move and pin posts and change the subject; every act is
+recorded; approving twice sends once; a sent edition is frozen; a dropped post is new
+again for the next edition.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from syndicate.cli import main
+from syndicate.db.models import Edition, EditionChange, JobRun
+from syndicate.review import edition_detail, review_tick
+from tests.sites import Site
+
+SCHEDULE_HOUR = 7  # the job's slot, in the site's zone (Asia/Jakarta, UTC+7): 00:00 UTC
+REVIEW = '\n[review]\nnotify = ["desk@example.org"]\ntelegram_chat = "@redaksi"\n'
+
+
+def review_job(*, if_not_approved: str = "hold", new: int = 3) -> str:
+    return (
+        f'schedule = "0 {SCHEDULE_HOUR} * * *"\nchannels = ["newsletter", "telegram"]\n'
+        f'format = "digest"\nsubject = "Kabar pagi"\nreview = true\nreview_before = "30m"\n'
+        f'if_not_approved = "{if_not_approved}"\n[select]\nnew = {new}\nwindow = "7d"\n'
+    )
+
+
+def next_slot() -> datetime:
+    """The job's next slot (07:00 Asia/Jakarta is 00:00 UTC), tomorrow at the latest."""
+    now = datetime.now(UTC)
+    return (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def last_slot() -> datetime:
+    """The job's latest slot, already passed: an approval then sends at once."""
+    return next_slot() - timedelta(days=1)
+
+
+def syndicate(site: Site, *command: str) -> int:
+    return main(["--config", str(site.folder / "syndicate.toml"), *command])
+
+
+def open_site(site: Site, **job: str) -> Site:
+    site.open(REVIEW, **job)
+    assert syndicate(site, "subscribers", "add", "sari@example.org", "--list", "newsletter") == 0
+    return site
+
+
+def digests(site: Site) -> list:
+    return [m for m in site.smtp.messages if m.envelope_to == ["sari@example.org"]]
+
+
+def hold(site: Site, slot: datetime) -> int:
+    tick = review_tick(site.db, site.config, site.channels, now=slot - timedelta(minutes=20))
+    (outcome,) = tick.held
+    assert outcome.edition_id is not None
+    return outcome.edition_id
+
+
+def test_a_held_edition_sends_nothing_until_approved_and_twice_sends_once(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_site(site, pagi=review_job())
+    slot = last_slot()
+    # Before its review time nothing is made.
+    early = review_tick(site.db, site.config, site.channels, now=slot - timedelta(hours=2))
+    assert early.held == [] and early.released == []
+    edition = hold(site, slot)
+    assert site.rows() == []
+    # The slot passes: with if_not_approved = "hold" it stays held, and says so once.
+    for minutes in (1, 2):
+        review_tick(site.db, site.config, site.channels, now=slot + timedelta(minutes=minutes))
+    site.deliver()
+    assert digests(site) == [] and site.bot.messages == []
+    assert [c.action for c in edition_detail(site.db, edition).changes] == ["missed"]
+    with site.db.session() as session:  # the slot is still one run
+        assert session.scalar(select(func.count()).select_from(JobRun)) == 1
+
+    assert syndicate(site, "approve", str(edition), "--editor", "Rina") == 0
+    assert len(digests(site)) == 1
+    assert digests(site)[0].message["Subject"] == "Kabar pagi"
+    assert [m.chat_id for m in site.bot.messages] == ["@kabarpilihan"]
+    capsys.readouterr()
+    assert syndicate(site, "approve", str(edition), "--editor", "Budi") == 0
+    assert "already sent" in capsys.readouterr().out
+    site.deliver()
+    assert len(digests(site)) == 1 and len(site.bot.messages) == 1
+
+    # Frozen: a change after sending is refused in one sentence.
+    post = edition_detail(site.db, edition).posts[0].post_id
+    assert syndicate(site, "edition", "drop", str(edition), str(post)) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"syndicate: Edition {edition} is already being sent, so it can no longer be changed."
+    )
+    detail = edition_detail(site.db, edition)
+    assert len(detail.posts) == 3
+    assert [(c.editor, c.action) for c in detail.changes] == [
+        ("the schedule", "missed"),
+        ("Rina", "approve"),
+    ]
+
+
+def test_editors_are_told_with_the_editions_link(site: Site) -> None:
+    open_site(site, pagi=review_job())
+    slot = next_slot()
+    import asyncio
+
+    from syndicate.scheduler import Clock
+
+    clock = Clock(site.db, site.config, site.channels)
+    tick = review_tick(site.db, site.config, site.channels, now=slot - timedelta(minutes=20))
+    asyncio.run(clock._tell_editors(tick.held[0]))
+    link = f"http://localhost:8080/admin/editions/{tick.held[0].edition_id}"
+    (notice,) = [m for m in site.smtp.messages if m.envelope_to == ["desk@example.org"]]
+    assert link in notice.message.get_body(("plain",)).get_content()
+    assert notice.message["Subject"].startswith("[review] Kabar Pilihan: edition")
+    (chat,) = site.bot.messages
+    assert chat.chat_id == "@redaksi" and link in (chat.text or "")
+    assert digests(site) == []
+
+
+def test_if_not_approved_send_sends_at_the_slot(site: Site) -> None:
+    open_site(site, pagi=review_job(if_not_approved="send"))
+    slot = next_slot()
+    edition = hold(site, slot)
+    review_tick(site.db, site.config, site.channels, now=slot - timedelta(minutes=5))
+    site.deliver()
+    assert digests(site) == []
+    tick = review_tick(site.db, site.config, site.channels, now=slot + timedelta(seconds=30))
+    assert [edition_id for edition_id, _ in tick.released] == [edition]
+    site.deliver()
+    assert len(digests(site)) == 1
+    changes = edition_detail(site.db, edition).changes
+    assert [(c.editor, c.action) for c in changes] == [("the schedule", "send")]
+
+
+def test_approved_before_the_slot_goes_out_at_the_slot(site: Site) -> None:
+    open_site(site, pagi=review_job())
+    slot = next_slot()
+    edition = hold(site, slot)
+    assert syndicate(site, "approve", str(edition), "--editor", "Rina") == 0
+    site.deliver()
+    assert digests(site) == []  # approved, waiting for its slot
+    review_tick(site.db, site.config, site.channels, now=slot + timedelta(seconds=5))
+    site.deliver()
+    assert len(digests(site)) == 1
+
+
+def test_drop_move_pin_subject_shape_what_is_sent_and_a_dropped_post_comes_next(
+    site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_site(site, pagi=review_job(new=3))
+    assert syndicate(site, "send", "pagi") == 0
+    assert "is held for review" in capsys.readouterr().out
+    site.deliver()
+    assert digests(site) == []
+    with site.db.session() as session:
+        edition = session.scalar(select(Edition.id))
+    posts = [p.post_id for p in edition_detail(site.db, edition).posts]
+    first, second, third = posts
+    assert syndicate(site, "edition", "drop", str(edition), str(second), "--editor", "Rina") == 0
+    assert (
+        syndicate(site, "edition", "move", str(edition), str(third), "1", "--editor", "Budi") == 0
+    )
+    with site.db.session() as session:  # a post from the database that no edition carries
+        spare = session.scalar(select(func.max(Edition.id)).where(Edition.id == -1)) or _spare_post(
+            site, posts
+        )
+    assert syndicate(site, "edition", "pin", str(edition), str(spare), "--position", "2") == 0
+    assert syndicate(site, "edition", "subject", str(edition), "Pagi  ini\nsaja") == 0
+    # A change on an older version is refused with the reason, and changes nothing.
+    assert syndicate(site, "edition", "drop", str(edition), str(first), "--version", "1") == 2
+    err = capsys.readouterr().err
+    assert "was changed by" in err and "reload it and make your change again" in err
+    detail = edition_detail(site.db, edition)
+    assert [p.post_id for p in detail.posts] == [third, spare, first]
+    assert detail.summary.subject == "Pagi ini saja"
+    assert [c.action for c in detail.changes] == ["drop", "move", "pin", "subject"]
+    assert [c.editor for c in detail.changes][:2] == ["Rina", "Budi"]
+
+    out = tmp_path / "preview"
+    assert syndicate(site, "edition", "show", str(edition), "--preview", str(out)) == 0
+    shown = capsys.readouterr().out
+    assert "held (version 4)" in shown and "Rina: drop" in shown
+    emails = sorted(out.rglob("*.eml"))
+    assert len(emails) == 1 and list(out.rglob("*.json"))
+    titles = [p.title for p in detail.posts]
+    previewed = emails[0].read_text(encoding="utf-8", errors="replace")
+    assert "Pagi ini saja" in previewed
+
+    assert syndicate(site, "approve", str(edition), "--editor", "Rina") == 0
+    (sent,) = digests(site)
+    assert sent.message["Subject"] == "Pagi ini saja"
+    text = sent.message.get_body(("plain",)).get_content()
+    positions = [text.find(title) for title in titles]
+    assert -1 not in positions and positions == sorted(positions)
+    dropped_title = _title(site, second)
+    assert dropped_title not in text
+
+    # The dropped post is new again: the next edition carries it.
+    outcome = site.run("pagi", n=1)
+    assert outcome.held
+    nxt = edition_detail(site.db, outcome.edition_id)
+    assert second in [p.post_id for p in nxt.posts]
+
+
+def test_discarding_sends_nothing_frees_the_posts_and_keeps_the_slot_used(site: Site) -> None:
+    open_site(site, pagi=review_job())
+    slot = next_slot()
+    edition = hold(site, slot)
+    posts = {p.post_id for p in edition_detail(site.db, edition).posts}
+    assert syndicate(site, "discard", str(edition), "--editor", "Rina") == 0
+    assert syndicate(site, "approve", str(edition)) == 2
+    # The same slot is not made again, however often the clock looks.
+    again = review_tick(site.db, site.config, site.channels, now=slot - timedelta(minutes=10))
+    after = review_tick(site.db, site.config, site.channels, now=slot + timedelta(minutes=1))
+    assert again.held == [] and after.held == [] and after.released == []
+    site.deliver()
+    assert digests(site) == []
+    # Its posts go into the next slot's edition.
+    nxt = hold(site, slot + timedelta(days=1))
+    assert posts <= {p.post_id for p in edition_detail(site.db, nxt).posts}
+    with site.db.session() as session:
+        actions = list(
+            session.scalars(select(EditionChange.action).where(EditionChange.edition_id == edition))
+        )
+    assert actions == ["discard"]
+
+
+def test_a_job_without_review_sends_as_before(site: Site) -> None:
+    from tests.sites import job_toml
+
+    open_site(site, pagi=job_toml("newsletter"))
+    outcome = site.run("pagi")
+    assert not outcome.held and outcome.queued == 1
+    site.deliver()
+    assert len(digests(site)) == 1
+    with site.db.session() as session:
+        assert session.scalar(select(Edition.state)) == "sent"
+
+
+def _spare_post(site: Site, taken: list[int]) -> int:
+    from syndicate.db.models import Post
+
+    with site.db.session() as session:
+        return session.scalar(select(Post.id).where(Post.id.not_in(taken)).order_by(Post.id))
+
+
+def _title(site: Site, post_id: int) -> str:
+    from syndicate.db.models import Post
+
+    with site.db.session() as session:
+        return session.get(Post, post_id).title
