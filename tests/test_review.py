@@ -259,3 +259,34 @@ def _title(site: Site, post_id: int) -> str:
 
     with site.db.session() as session:
         return session.get(Post, post_id).title
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_concurrent_approvals_from_several_processes_send_once(site: Site) -> None:
+    import subprocess
+    import sys
+
+    open_site(site, pagi=review_job())
+    readers = [f"pembaca{n}@example.org" for n in range(12)]
+    for reader in readers:
+        assert syndicate(site, "subscribers", "add", reader, "--list", "newsletter") == 0
+    edition = hold(site, last_slot())
+    command = [sys.executable, "-m", "syndicate", "--config", str(site.folder / "syndicate.toml")]
+    runs = [
+        subprocess.Popen(
+            [*command, "approve", str(edition), "--editor", f"editor {n}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    said = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], said
+    outs = [out for out, _ in said]
+    assert sum("goes out now" in out for out in outs) == 1, outs
+    assert sum("already sent" in out for out in outs) == 2, outs
+    received = sorted(to for m in site.smtp.messages for to in m.envelope_to)
+    assert received == sorted(["sari@example.org", *readers])
+    assert [c.action for c in edition_detail(site.db, edition).changes] == ["approve"]
+    assert len(site.bot.messages) == 1
