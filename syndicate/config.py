@@ -619,9 +619,7 @@ def _review_channel(
     of_kind = [channel for channel, found in channels.items() if found.type == kind]
     if name is not None and name not in of_kind:
         known = ", ".join(of_kind) or "none"
-        table.fail(
-            key, f'"{name}" is not a {kind} channel in [channels] ({kind} channels: {known})'
-        )
+        table.fail(key, f'"{name}" is not one of the {kind} channels in [channels] ({known})')
     if name is None and needed:
         if not of_kind:
             table.fail(key, f"no {kind} channel in [channels] to tell the editors through")

@@ -470,7 +470,7 @@ def review_tick(
     tick = ReviewTick()
     jobs = [job for job in config.jobs.values() if job.enabled and job.review]
     for job in jobs:
-        for slot in _slots_to_prepare(job, config, now):
+        for slot in _slots_to_prepare(db, job, config, now):
             outcome = run_job(db, config, channels, job, scheduled_for=slot)
             if outcome.held:
                 tick.held.append(outcome)
@@ -479,20 +479,34 @@ def review_tick(
     return tick
 
 
-def _slots_to_prepare(job: Job, config: Config, now: datetime) -> list[datetime]:
-    """The slot just passed (within the misfire grace) and the next one, when its review
-    time has come; a slot already made is found taken by `run_job`."""
+def _slots_to_prepare(db: Database, job: Job, config: Config, now: datetime) -> list[datetime]:
+    """The next slot when its review time has come, and the slot just passed (within the
+    misfire grace) of a job that ran before it, as the clock catches up a missed slot; a
+    slot already made is found taken by `run_job`."""
     from syndicate.slots import MISFIRE_GRACE
 
     trigger = job.trigger(config.site.timezone)
     slots = []
     passed = last_fire(trigger, now, MISFIRE_GRACE)
-    if passed is not None:
+    if passed is not None and _ran_before(db, job, passed.astimezone(UTC)):
         slots.append(passed.astimezone(UTC))
     upcoming = trigger.get_next_fire_time(None, now)
     if upcoming is not None and upcoming.astimezone(UTC) - job.review_before <= now:
         slots.append(upcoming.astimezone(UTC))
     return [slot for slot in slots if slot - job.review_before <= now]
+
+
+def _ran_before(db: Database, job: Job, slot: datetime) -> bool:
+    """Whether the job has a run before `slot` (a job that never ran missed nothing)."""
+    with db.sessions() as session:
+        return (
+            session.scalar(
+                select(JobRun.id)
+                .where(JobRun.job == job.name, JobRun.scheduled_for < slot)
+                .limit(1)
+            )
+            is not None
+        )
 
 
 def _release_due(

@@ -8,6 +8,7 @@ again for the next edition.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -290,3 +291,62 @@ def test_concurrent_approvals_from_several_processes_send_once(site: Site) -> No
     assert received == sorted(["sari@example.org", *readers])
     assert [c.action for c in edition_detail(site.db, edition).changes] == ["approve"]
     assert len(site.bot.messages) == 1
+
+
+def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(site: Site) -> None:
+    import asyncio
+
+    from syndicate.scheduler import Clock
+
+    every = review_job().replace('schedule = "0 7 * * *"', 'every = "10m"')
+    open_site(site, kilat=every)
+    clock = Clock(site.db, site.config, site.channels)
+    asyncio.run(clock._review())
+    asyncio.run(clock._review())  # the same slot again: taken
+    with site.db.session() as session:
+        (edition,) = session.scalars(select(Edition)).all()
+        assert edition.state == "held"
+    (notice,) = [m for m in site.smtp.messages if m.envelope_to == ["desk@example.org"]]
+    link = f"http://localhost:8080/admin/editions/{edition.id}"
+    assert link in notice.message.get_body(("plain",)).get_content()
+    assert [m.chat_id for m in site.bot.messages] == ["@redaksi"]
+    assert digests(site) == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("javascript:alert(1)", "neither a post number nor a web address"),
+        ("http://169.254.169.254/latest/meta-data/", "could not be fetched"),
+        ("99999", "There is no post 99999."),
+    ],
+)
+def test_pinning_hostile_or_missing_things_is_refused_in_one_sentence(
+    site: Site, capsys: pytest.CaptureFixture[str], given: str, said: str
+) -> None:
+    open_site(site, pagi=review_job())
+    edition = hold(site, next_slot())
+    capsys.readouterr()
+    assert syndicate(site, "edition", "pin", str(edition), given) == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and len(err.splitlines()) == 1
+    assert len(edition_detail(site.db, edition).posts) == 3
+    assert edition_detail(site.db, edition).changes == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("tail", "job", "said"),
+    [
+        ('\n[review]\nnotify = ["not an address"]\n', "", "is not an address"),
+        ('\n[review]\nemail_channel = "telegram"\n', "", "is not one of the email channels"),
+        ("", "local_time = true\n", "cannot be combined with local_time"),
+        ("", 'if_not_approved = "maybe"\n', '"maybe" is not one of "hold", "send"'),
+    ],
+)
+def test_review_settings_are_checked(site: Site, tail: str, job: str, said: str) -> None:
+    from syndicate.config import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        site.open(tail, pagi=job + review_job().replace('if_not_approved = "hold"\n', ""))
