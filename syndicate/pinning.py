@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from syndicate.config import Config
+from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.ingest.addresses import Reach
@@ -104,7 +105,7 @@ async def _fetch_and_store(db: Database, config: Config, url: str) -> int:
         return post.id
 
 
-def _source_config_for(config: Config, url: str):  # type: ignore[no-untyped-def]
+def _source_config_for(config: Config, url: str) -> SourceConfig | None:
     host = host_of(url)
     for source in config.sources:
         if host and host_of(source.url) == host:
