@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from syndicate.config import Config
 from syndicate.config import Source as SourceConfig
+from syndicate.db.fit import holds
 from syndicate.db.models import Post, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.ingest.addresses import Reach
@@ -30,10 +31,11 @@ async def post_to_pin(db: Database, config: Config, given: str) -> int:
     """The id of the post `given` names: a post number, a stored post's URL, or a page
     fetched now. An address that cannot be read is one `ReviewError` sentence."""
     given = given.strip()
-    if given.isascii() and given.isdigit() and len(given) <= 18:
+    if given.isascii() and given.isdigit():
         with db.sessions() as session:
-            if session.get(Post, int(given)) is None:
-                raise ReviewError(f"There is no post {given}.")
+            known = len(given) <= 19 and holds(Post.__table__.c.id, int(given))
+            if not known or session.get(Post, int(given)) is None:
+                raise ReviewError(f"There is no post {given[:30]}.")
         return int(given)
     if not given.lower().startswith(("http://", "https://")):
         raise ReviewError(

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
+from syndicate.db.fit import holds
 from syndicate.db.models import (
     Delivery,
     Edition,
@@ -180,7 +181,8 @@ def _slot(session: Session, edition: Edition) -> datetime | None:
 
 
 def _edition(session: Session, edition_id: int) -> Edition:
-    edition = session.get(Edition, edition_id, populate_existing=True)
+    known = holds(Edition.__table__.c.id, edition_id)
+    edition = session.get(Edition, edition_id, populate_existing=True) if known else None
     if edition is None:
         raise ReviewError(f"There is no edition {edition_id} (see `syndicate editions`).")
     return edition
@@ -251,7 +253,7 @@ def pin_post(
     """Add a stored post to the edition at `position` (the top by default)."""
     with db.session() as session:
         _claim(session, edition_id, version)
-        if session.get(Post, post_id) is None:
+        if not holds(Post.__table__.c.id, post_id) or session.get(Post, post_id) is None:
             raise ReviewError(f"There is no post {post_id}.")
         order = _order(session, edition_id)
         if post_id in order:

@@ -87,7 +87,7 @@ def add_review_commands(command: Callable[..., argparse.ArgumentParser], common:
 
 def _who(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--editor", help=EDITOR_HELP)
-    parser.add_argument("--version", type=int, dest="seen_version", help=VERSION_HELP)
+    parser.add_argument("--version", type=int, dest="seen_version", metavar="V", help=VERSION_HELP)
 
 
 def _editor(args: argparse.Namespace) -> str:

@@ -320,6 +320,7 @@ def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(site: Site) ->
         ("javascript:alert(1)", "neither a post number nor a web address"),
         ("http://169.254.169.254/latest/meta-data/", "could not be fetched"),
         ("99999", "There is no post 99999."),
+        ("9" * 25, "There is no post 999"),
     ],
 )
 def test_pinning_hostile_or_missing_things_is_refused_in_one_sentence(
@@ -350,3 +351,12 @@ def test_review_settings_are_checked(site: Site, tail: str, job: str, said: str)
 
     with pytest.raises(ConfigError, match=re.escape(said)):
         site.open(tail, pagi=job + review_job().replace('if_not_approved = "hold"\n', ""))
+
+
+def test_an_edition_number_no_database_can_hold_is_no_edition(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_site(site, pagi=review_job())
+    capsys.readouterr()
+    assert syndicate(site, "approve", "9" * 25) == 2
+    assert capsys.readouterr().err.startswith("syndicate: There is no edition 9999")
