@@ -138,6 +138,7 @@ def test_approved_before_the_slot_goes_out_at_the_slot(site: Site) -> None:
     assert len(digests(site)) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_drop_move_pin_subject_shape_what_is_sent_and_a_dropped_post_comes_next(
     site: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,6 +197,7 @@ def test_drop_move_pin_subject_shape_what_is_sent_and_a_dropped_post_comes_next(
     assert second in [p.post_id for p in nxt.posts]
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_discarding_sends_nothing_frees_the_posts_and_keeps_the_slot_used(site: Site) -> None:
     open_site(site, pagi=review_job())
     slot = next_slot()

@@ -93,7 +93,7 @@ def test_an_editor_drops_reorders_pins_and_approves_in_the_browser(
         page.wait_for_selector("h1:has-text('Dashboard')")
         page.click("nav >> text=Editions")
         page.wait_for_selector(f"a:has-text('#{edition}')")
-        assert page.locator("tr.state-held").count() == 1
+        assert page.locator("tr.edition-held").count() == 1
         page.click(f"a:has-text('#{edition}')")
         page.wait_for_selector("#state:has-text('held')")
         screenshot(page, "30-review-held")
