@@ -319,7 +319,7 @@ def approve(
         edition = _edition(session, edition_id)
         if edition.state == EditionState.SENT:
             return _already_sent(edition), 0
-        if not edition_posts(session, edition_id):
+        if job.skip_if_empty and not edition_posts(session, edition_id):
             raise ReviewError(f"Edition {edition_id} has no posts left: pin one, or discard it.")
         slot = _slot(session, edition)
         if slot is not None and slot > now:
