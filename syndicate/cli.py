@@ -598,6 +598,9 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
 
     _poll(site.config, args, site.db)
     outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
+    for outcome in outcomes:
+        if outcome.held:
+            _tell_editors(site, outcome)
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         for outcome in outcomes:
@@ -744,6 +747,16 @@ def _send(args: argparse.Namespace) -> int:
 
 def _held(site: Site, outcome: Any) -> int:
     """A job with review made its edition: say so, and tell the editors."""
+    _tell_editors(site, outcome)
+    _echo(
+        f"Job {outcome.job}: edition {outcome.edition_id} ({_counted(outcome.posts, 'post')}) "
+        f"is held for review: see `syndicate edition show {outcome.edition_id}`, then "
+        f"`syndicate approve {outcome.edition_id}`."
+    )
+    return 0
+
+
+def _tell_editors(site: Site, outcome: Any) -> None:
     from syndicate.review_notice import tell_editors
 
     asyncio.run(
@@ -756,12 +769,6 @@ def _held(site: Site, outcome: Any) -> int:
             slot=None,
         )
     )
-    _echo(
-        f"Job {outcome.job}: edition {outcome.edition_id} ({_counted(outcome.posts, 'post')}) "
-        f"is held for review: see `syndicate edition show {outcome.edition_id}`, then "
-        f"`syndicate approve {outcome.edition_id}`."
-    )
-    return 0
 
 
 def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:

@@ -348,3 +348,16 @@ def test_an_edition_number_no_database_can_hold_is_no_edition(
     capsys.readouterr()
     assert syndicate(site, "approve", "9" * 25) == 2
     assert capsys.readouterr().err.startswith("syndicate: There is no edition 9999")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_run_once_holds_a_review_job_and_tells_the_editors(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_site(site, pagi=review_job())
+    capsys.readouterr()
+    assert syndicate(site, "run", "--once") == 0
+    assert "job pagi: edition 1 held for review" in capsys.readouterr().out
+    assert digests(site) == []
+    assert [m.envelope_to for m in site.smtp.messages] == [["desk@example.org"]]
+    assert [m.chat_id for m in site.bot.messages] == ["@redaksi"]
