@@ -43,6 +43,7 @@ from syndicate.db.models import (
 from syndicate.db.session import Database
 from syndicate.jobs import JobOutcome, edition_posts, queue_edition, run_job
 from syndicate.messages import Letterhead
+from syndicate.printable import printable
 from syndicate.slots import last_fire
 
 __all__ = [
@@ -274,7 +275,7 @@ def pin_post(
 def set_subject(
     db: Database, edition_id: int, subject: str, editor: str, version: int | None = None
 ) -> str:
-    subject = " ".join(subject.split())  # one line: a subject is a mail header
+    subject = " ".join(printable(subject).split())  # one line: a subject is a mail header
     if not subject:
         raise ReviewError("The subject must not be empty.")
     if len(subject) > MAX_SUBJECT_CHARS:

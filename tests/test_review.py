@@ -160,14 +160,15 @@ def test_drop_move_pin_subject_shape_what_is_sent_and_a_dropped_post_comes_next(
             site, posts
         )
     assert syndicate(site, "edition", "pin", str(edition), str(spare), "--position", "2") == 0
-    assert syndicate(site, "edition", "subject", str(edition), "Pagi  ini\nsaja") == 0
+    hostile = "Pagi  ini\r\nBcc: semua@example.org\x00\x1b[31m saja"
+    assert syndicate(site, "edition", "subject", str(edition), hostile) == 0
     # A change on an older version is refused with the reason, and changes nothing.
     assert syndicate(site, "edition", "drop", str(edition), str(first), "--version", "1") == 2
     err = capsys.readouterr().err
     assert "was changed by" in err and "reload it and make your change again" in err
     detail = edition_detail(site.db, edition)
     assert [p.post_id for p in detail.posts] == [third, spare, first]
-    assert detail.summary.subject == "Pagi ini saja"
+    assert detail.summary.subject == "Pagi ini Bcc: semua@example.org saja"
     assert [c.action for c in detail.changes] == ["drop", "move", "pin", "subject"]
     assert [c.editor for c in detail.changes][:2] == ["Rina", "Budi"]
 
@@ -179,11 +180,12 @@ def test_drop_move_pin_subject_shape_what_is_sent_and_a_dropped_post_comes_next(
     assert len(emails) == 1 and list(out.rglob("*.json"))
     titles = [p.title for p in detail.posts]
     previewed = emails[0].read_text(encoding="utf-8", errors="replace")
-    assert "Pagi ini saja" in previewed
+    assert "Pagi ini Bcc: semua@example.org saja" in previewed
 
     assert syndicate(site, "approve", str(edition), "--editor", "Rina") == 0
     (sent,) = digests(site)
-    assert sent.message["Subject"] == "Pagi ini saja"
+    assert sent.message["Subject"] == "Pagi ini Bcc: semua@example.org saja"
+    assert sent.message["Bcc"] is None and sent.envelope_to == ["sari@example.org"]
     text = sent.message.get_body(("plain",)).get_content()
     positions = [text.find(title) for title in titles]
     assert -1 not in positions and positions == sorted(positions)
