@@ -349,11 +349,13 @@ def _release(
     version: int | None,
     links: Any,
     now: datetime,
+    states: tuple[str, ...] = EditionState.OPEN,
 ) -> int | None:
-    """Freeze the edition and queue its deliveries; None when another act already did."""
+    """Freeze the edition and queue its deliveries, if it is in one of `states`; None
+    when another act already sent it."""
     query = (
         update(Edition)
-        .where(Edition.id == edition_id, Edition.state.in_(EditionState.OPEN))
+        .where(Edition.id == edition_id, Edition.state.in_(states))
         .values(state=EditionState.SENT, released_at=now, version=Edition.version + 1)
         .execution_options(synchronize_session=False)
     )
@@ -537,7 +539,15 @@ def _release_due(
             if state == EditionState.HELD and job.if_not_approved == "hold":
                 _note_missed(session, edition_id)
                 continue
-            queued = _release(session, config, channels, job, edition_id, None, links, now)
+            # Only in the state read above: an editor's change meanwhile (an approved
+            # edition edited back to held, or discarded) wins over the clock.
+            try:
+                queued = _release(
+                    session, config, channels, job, edition_id, None, links, now, (state,)
+                )
+            except ReviewError as error:
+                log.info("edition %d: not sent at its slot: %s", edition_id, error)
+                continue
             if queued is None:
                 continue
             detail = (
