@@ -363,3 +363,36 @@ def test_run_once_holds_a_review_job_and_tells_the_editors(
     assert digests(site) == []
     assert [m.envelope_to for m in site.smtp.messages] == [["desk@example.org"]]
     assert [m.chat_id for m in site.bot.messages] == ["@redaksi"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_two_editors_changing_the_same_version_at_once_lose_nothing(site: Site) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from syndicate.review import ReviewError, drop_post, move_post
+
+    open_site(site, pagi=review_job())
+    edition = hold(site, next_slot())
+    detail = edition_detail(site.db, edition)
+    first, second, third = (p.post_id for p in detail.posts)
+    seen = detail.summary.version
+    acts = [
+        lambda: drop_post(site.db, edition, first, "Rina", seen),
+        lambda: move_post(site.db, edition, third, 1, "Budi", seen),
+    ]
+
+    def attempt(act):  # type: ignore[no-untyped-def]
+        try:
+            return act()
+        except ReviewError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(attempt, acts))
+    refused = [r for r in results if isinstance(r, ReviewError)]
+    assert len(refused) == 1 and "reload it and make your change again" in str(refused[0])
+    after = edition_detail(site.db, edition)
+    assert after.summary.version == seen + 1 and len(after.changes) == 1
+    done = after.changes[0].action
+    expected = [second, third] if done == "drop" else [third, first, second]
+    assert [p.post_id for p in after.posts] == expected
