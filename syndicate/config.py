@@ -610,13 +610,21 @@ def _read_review(table: ConfigTable, channels: dict[str, ChannelConfig]) -> Revi
     return settings
 
 
+def _medium(channel: ChannelConfig) -> str:
+    """What a channel sends, as far as its table says: an outbox stands in for either."""
+    if channel.type == "outbox":
+        medium = channel.table._data.get("medium", "email")
+        return medium if isinstance(medium, str) else ""
+    return channel.type
+
+
 def _review_channel(
     table: ConfigTable, key: str, kind: str, channels: dict[str, ChannelConfig], needed: bool
 ) -> str | None:
     """The channel `key` names (it must be of `kind`), else the first of that kind when
     something is to be sent through one."""
     name = table.str(key, None)
-    of_kind = [channel for channel, found in channels.items() if found.type == kind]
+    of_kind = [channel for channel, found in channels.items() if _medium(found) == kind]
     if name is not None and name not in of_kind:
         known = ", ".join(of_kind) or "none"
         table.fail(key, f'"{name}" is not one of the {kind} channels in [channels] ({known})')
