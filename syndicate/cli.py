@@ -101,9 +101,11 @@ def _reader_left() -> int:
 def _report(error: Exception, args: argparse.Namespace) -> int:
     from syndicate.config import ConfigError
     from syndicate.db.session import DatabaseError
+    from syndicate.review import ReviewError
     from syndicate.subscribers import SubscriberError
 
-    if isinstance(error, ConfigError | DatabaseError | SubscriberError | UserError):
+    problems = ConfigError | DatabaseError | SubscriberError | ReviewError | UserError
+    if isinstance(error, problems):
         _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
@@ -338,6 +340,10 @@ def _parser() -> argparse.ArgumentParser:
     _subscriber_commands(
         command("subscribers", None, "Add, import, list or remove subscribers."), common
     )
+
+    from syndicate.review_cli import add_review_commands
+
+    add_review_commands(command, common)
 
     bounces = command(
         "bounces",
@@ -593,12 +599,17 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
 
     _poll(site.config, args, site.db)
     outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
+    for outcome in outcomes:
+        if outcome.held:
+            _tell_editors(site, outcome)
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
     if not args.quiet:
         for outcome in outcomes:
             what = (
                 f"{_counted(outcome.posts, 'post')}, {_counted(outcome.queued, 'delivery')}"
                 if outcome.queued
+                else f"edition {outcome.edition_id} held for review"
+                if outcome.held
                 else outcome.note
             )
             _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
@@ -735,6 +746,32 @@ def _send(args: argparse.Namespace) -> int:
         return _send_now(site, job, args)
 
 
+def _held(site: Site, outcome: Any) -> int:
+    """A job with review made its edition: say so, and tell the editors."""
+    _tell_editors(site, outcome)
+    _echo(
+        f"Job {outcome.job}: edition {outcome.edition_id} ({_counted(outcome.posts, 'post')}) "
+        f"is held for review: see `syndicate edition show {outcome.edition_id}`, then "
+        f"`syndicate approve {outcome.edition_id}`."
+    )
+    return 0
+
+
+def _tell_editors(site: Site, outcome: Any) -> None:
+    from syndicate.review_notice import tell_editors
+
+    asyncio.run(
+        tell_editors(
+            site.config,
+            site.channels,
+            edition_id=outcome.edition_id,
+            job=outcome.job,
+            posts=outcome.posts,
+            slot=None,
+        )
+    )
+
+
 def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
@@ -742,6 +779,8 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     from syndicate.jobs import run_job
 
     outcome = run_job(site.db, site.config, site.channels, job)
+    if outcome.held:
+        return _held(site, outcome)
     if not outcome.queued:
         _echo(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))

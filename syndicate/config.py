@@ -31,6 +31,7 @@ __all__ = [
     "DeliverySettings",
     "IngestSettings",
     "Job",
+    "ReviewSettings",
     "Selection",
     "Site",
     "Source",
@@ -314,6 +315,16 @@ class Web:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """`[review]`: whom to tell when an edition waits for an editor's approval."""
+
+    notify: tuple[str, ...] = ()  # editors' addresses, mailed through `email_channel`
+    email_channel: str | None = None
+    telegram_channel: str | None = None  # posts to `telegram_chat` through this channel
+    telegram_chat: str | None = None
+
+
+@dataclass(frozen=True)
 class BounceSettings:
     """`[bounces]`: the VERP return address, the bounce mailbox and provider webhooks."""
 
@@ -383,6 +394,11 @@ class Job:
     # Deliver the digest at the scheduled hour of each subscriber's own time zone.
     local_time: bool = False
     track_clicks: bool = False  # links go through /r/<token> (needs [web])
+    # Held for an editor: built `review_before` ahead of each slot, sent once approved;
+    # `if_not_approved` says what the slot does without approval ("hold" or "send").
+    review: bool = False
+    review_before: timedelta = timedelta(minutes=30)
+    if_not_approved: str = "hold"
 
     @property
     def local_hour(self) -> time | None:
@@ -418,6 +434,7 @@ class Config:
     credits: dict[str, CreditName] = field(default_factory=dict)  # keys case-folded
     ingest: IngestSettings = field(default_factory=IngestSettings)
     bounces: BounceSettings = field(default_factory=BounceSettings)
+    review: ReviewSettings = field(default_factory=ReviewSettings)
 
     def job(self, name: str) -> Job:
         if name not in self.jobs:
@@ -452,9 +469,10 @@ def load_config(path: Path) -> Config:
     delivery = _read_delivery(top.section("delivery"))
     ingest = _read_ingest(top.section("ingest"))
     bounces = _read_bounces(top.section("bounces"))
+    review = _read_review(top.section("review"), channels)
     top.done()
     extra = {"web": web, "credits": credits, "delivery": delivery, "ingest": ingest}
-    extra["bounces"] = bounces
+    extra["bounces"], extra["review"] = bounces, review
     config = Config(path, site, database_url, jobs_dir, sources, channels, **extra)
     jobs = {job.name: job for job in _read_jobs(config)}
     return Config(path, site, database_url, jobs_dir, sources, channels, jobs, **extra)
@@ -586,6 +604,49 @@ def _host_name(table: ConfigTable, text: str) -> str:
 
 
 MAILBOX_SCHEMES = ("imaps", "imap", "pop3s", "pop3")
+
+
+def _read_review(table: ConfigTable, channels: dict[str, ChannelConfig]) -> ReviewSettings:
+    notify = tuple(table.str_list("notify", []))
+    for address in notify:
+        if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+            table.fail("notify", f'"{address}" is not an address such as "editor@example.org"')
+    chat = table.str("telegram_chat", None)
+    settings = ReviewSettings(
+        notify=notify,
+        email_channel=_review_channel(table, "email_channel", "email", channels, bool(notify)),
+        telegram_channel=_review_channel(
+            table, "telegram_channel", "telegram", channels, bool(chat)
+        ),
+        telegram_chat=chat,
+    )
+    table.done()
+    return settings
+
+
+def _medium(channel: ChannelConfig) -> str:
+    """What a channel sends, as far as its table says: an outbox stands in for either."""
+    if channel.type == "outbox":
+        medium = channel.table._data.get("medium", "email")
+        return medium if isinstance(medium, str) else ""
+    return channel.type
+
+
+def _review_channel(
+    table: ConfigTable, key: str, kind: str, channels: dict[str, ChannelConfig], needed: bool
+) -> str | None:
+    """The channel `key` names (it must be of `kind`), else the first of that kind when
+    something is to be sent through one."""
+    name = table.str(key, None)
+    of_kind = [channel for channel, found in channels.items() if _medium(found) == kind]
+    if name is not None and name not in of_kind:
+        known = ", ".join(of_kind) or "none"
+        table.fail(key, f'"{name}" is not one of the {kind} channels in [channels] ({known})')
+    if name is None and needed:
+        if not of_kind:
+            table.fail(key, f"no {kind} channel in [channels] to tell the editors through")
+        name = of_kind[0]
+    return name
 
 
 def _read_bounces(table: ConfigTable) -> BounceSettings:
@@ -762,7 +823,12 @@ def _read_job(path: Path, config: Config) -> Job:
         max_delay=table.duration("max_delay", None),
         local_time=table.bool("local_time", False),
         track_clicks=table.bool("track_clicks", False),
+        review=table.bool("review", False),
+        review_before=table.duration("review_before", "30m"),
+        if_not_approved=table.choice("if_not_approved", ("hold", "send"), "hold"),
     )
+    if job.review and job.local_time:
+        table.fail("review", "cannot be combined with local_time (each zone has its own hour)")
     if job.local_time and not _at_one_time_of_day(job.schedule):
         table.fail("local_time", 'needs a schedule at one hour, such as schedule = "0 7 * * *"')
     if job.track_clicks and config.web is None:

@@ -27,6 +27,7 @@ from syndicate.db.models import (
     Delivery,
     Edition,
     EditionPost,
+    EditionState,
     JobRun,
     MailingList,
     Post,
@@ -55,7 +56,10 @@ __all__ = [
     "JobOutcome",
     "NothingToSend",
     "RenderedPart",
+    "edition_posts",
+    "preview_edition",
     "preview_job",
+    "queue_edition",
     "render_parts",
     "run_job",
     "subscriber_zones",
@@ -74,6 +78,7 @@ class JobOutcome:
     posts: int = 0
     queued: int = 0
     note: str = ""  # why nothing was queued, when nothing was
+    held: bool = False  # the edition waits for an editor's approval (a job with review)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,9 @@ def run_job(
     """Fire `job` for one slot; a slot that already ran is not run again.
 
     With `local_date` (a local-time job fired by the clock), each subscriber's copy is
-    held until the job's hour on that date in the subscriber's own time zone.
+    held until the job's hour on that date in the subscriber's own time zone. A job with
+    `review` makes its edition and holds it: nothing is queued until an editor approves
+    (see `syndicate.review`).
     """
     now = utcnow()
     slot = scheduled_for or now
@@ -126,7 +133,12 @@ def run_job(
             )
             return JobOutcome(job.name, note=note)
         edition = Edition(
-            job=job.name, job_run_id=run.id, subject=_subject(job, config), format=job.format
+            job=job.name,
+            job_run_id=run.id,
+            subject=_subject(job, config),
+            format=job.format,
+            state=EditionState.HELD if job.review else EditionState.SENT,
+            released_at=None if job.review else now,
         )
         session.add(edition)
         session.flush()
@@ -134,6 +146,11 @@ def run_job(
             EditionPost(edition_id=edition.id, post_id=post.id, position=index)
             for index, post in enumerate(posts)
         )
+        if job.review:
+            run.outcome, run.finished_at = "held", utcnow()
+            run.detail = f"{len(posts)} posts, held for review"
+            log.info("job %s: edition %d held for review", job.name, edition.id)
+            return JobOutcome(job.name, edition.id, len(posts), held=True)
         view = _edition_view(session, config, job, edition, posts, links)
         queued = sum(
             _enqueue(session, config, channels[name], job, edition, view, local_date)
@@ -153,34 +170,92 @@ def run_job(
     return JobOutcome(job.name, edition.id, len(posts), queued)
 
 
+def queue_edition(
+    session: Session,
+    config: Config,
+    channels: dict[str, Channel],
+    job: Job,
+    edition: Edition,
+    links: Links | None,
+) -> int:
+    """Render a held edition as it now stands and queue its deliveries; returns how many."""
+    view = _edition_view(session, config, job, edition, edition_posts(session, edition.id), links)
+    return sum(
+        _enqueue(session, config, channels[name], job, edition, view) for name in job.channels
+    )
+
+
+def edition_posts(session: Session, edition_id: int) -> list[Post]:
+    """An edition's posts in the order it shows them."""
+    return list(
+        session.scalars(
+            select(Post)
+            .join(EditionPost, EditionPost.post_id == Post.id)
+            .where(EditionPost.edition_id == edition_id)
+            .order_by(EditionPost.position, EditionPost.post_id)
+        )
+    )
+
+
+def preview_edition(
+    db: Database, config: Config, channels: dict[str, Channel], edition_id: int, folder: Path
+) -> list[Path]:
+    """Write a stored edition as it would be sent now into `folder`; record nothing."""
+    letterhead = Letterhead.for_site(db, config)
+    with db.sessions() as session:
+        edition = session.get(Edition, edition_id)
+        if edition is None or edition.job not in config.jobs:
+            return []
+        job = config.jobs[edition.job]
+        posts = edition_posts(session, edition_id)
+        if not posts:
+            return []
+        links = letterhead.links if job.track_clicks else None
+        view = _edition_view(session, config, job, edition, posts, links)
+        return _write_previews(session, config, channels, job, view, folder, letterhead)
+
+
 def preview_job(
     db: Database, config: Config, channels: dict[str, Channel], job: Job, folder: Path
 ) -> list[Path]:
     """Write what `job` would send now into `folder`, one file per message; record nothing."""
-    written: list[Path] = []
     letterhead = Letterhead.for_site(db, config)
     now = utcnow()
     with db.sessions() as session:
         view = _draft(session, config, job, select_posts(session, job, now), letterhead.links)
         if view is None:
             return []
-        for name in job.channels:
-            outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
-            target = _preview_target(session, outbox)
-            for part in render_parts(config, outbox, job, view):
-                message = compose(
-                    outbox,
-                    part.body,
-                    target=target[0],
-                    item=f"preview:{part.item}",
-                    job=job.name,
-                    edition_id=None,
-                    letterhead=letterhead,
-                    now=now,
-                    subscriber_id=target[1],
-                    subscriber_name=target[2],
-                )
-                written.append(Path(_write_now(outbox, message)))
+        return _write_previews(session, config, channels, job, view, folder, letterhead)
+
+
+def _write_previews(
+    session: Session,
+    config: Config,
+    channels: dict[str, Channel],
+    job: Job,
+    view: EditionView,
+    folder: Path,
+    letterhead: Letterhead,
+) -> list[Path]:
+    written: list[Path] = []
+    now = utcnow()
+    for name in job.channels:
+        outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
+        target = _preview_target(session, outbox)
+        for part in render_parts(config, outbox, job, view):
+            message = compose(
+                outbox,
+                part.body,
+                target=target[0],
+                item=f"preview:{part.item}",
+                job=job.name,
+                edition_id=None,
+                letterhead=letterhead,
+                now=now,
+                subscriber_id=target[1],
+                subscriber_name=target[2],
+            )
+            written.append(Path(_write_now(outbox, message)))
     return written
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
-from syndicate.db.models import JobRun
+from syndicate.db.models import Edition, JobRun
 from syndicate.db.session import Database, DatabaseError
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
@@ -52,6 +52,8 @@ SHUTDOWN_GRACE = timedelta(seconds=30)
 # slot. A slow feed or page can hold a poll for its whole deadline ([ingest]).
 POLL_WAIT = timedelta(seconds=10)
 FIRE_TRIES = 5
+# Jobs with review: how often the clock looks for editions to make, and slots that came.
+REVIEW_TICK = timedelta(seconds=30)
 
 
 class Clock:
@@ -155,8 +157,20 @@ class Clock:
                 max_instances=1,
                 coalesce=True,
             )
+        if any(job.enabled and job.review for job in self.config.jobs.values()):
+            # A job with review is fired by this tick, not at its slot: its edition is made
+            # `review_before` ahead, and goes out at the slot once approved.
+            scheduler.add_job(
+                self._review,
+                "interval",
+                seconds=REVIEW_TICK.total_seconds(),
+                next_run_time=datetime.now(UTC),
+                id="review",
+                max_instances=1,
+                coalesce=True,
+            )
         for job in self.config.jobs.values():
-            if not job.enabled:
+            if not job.enabled or job.review:
                 continue
             if job.local_time:
                 trigger, run = local_tick(job), self._fire_local
@@ -175,6 +189,43 @@ class Clock:
             )
         scheduler.start()
         return scheduler
+
+    async def _review(self) -> None:
+        """Make the editions whose review time came, tell the editors, release approved
+        editions whose slot came (`syndicate.review`)."""
+        from syndicate.review import review_tick
+
+        try:
+            tick = await asyncio.to_thread(review_tick, self.db, self.config, self.channels)
+        except Exception:  # the next tick tries again
+            log.exception("review: looking for editions to make or send failed")
+            return
+        for outcome in tick.held:
+            await self._tell_editors(outcome)
+        if tick.released:
+            self._work.set()
+
+    async def _tell_editors(self, outcome: JobOutcome) -> None:
+        from syndicate.review_notice import tell_editors
+
+        if outcome.edition_id is None:
+            return
+        slot = await self.db.run_patiently(
+            lambda session: session.scalar(
+                select(JobRun.scheduled_for)
+                .join(Edition, Edition.job_run_id == JobRun.id)
+                .where(Edition.id == outcome.edition_id)
+            ),
+            doing="reading the edition's slot",
+        )
+        await tell_editors(
+            self.config,
+            self.channels,
+            edition_id=outcome.edition_id,
+            job=outcome.job,
+            posts=outcome.posts,
+            slot=slot,
+        )
 
     async def _catch_up(self, now: datetime | None = None) -> None:
         """Slots missed while no scheduler ran are run once now (the latest), and said so."""
@@ -286,6 +337,8 @@ class Clock:
                 return JobOutcome(job.name, note="failed")
             if outcome.queued:
                 self._work.set()
+            if outcome.held:
+                await self._tell_editors(outcome)
             return outcome
         log.error("job %s: the run at %s failed: the database stayed away", job.name, slot)
         return JobOutcome(job.name, note="failed")

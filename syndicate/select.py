@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from syndicate.config import Job
-from syndicate.db.models import Edition, EditionPost, Post, Source
+from syndicate.db.models import Edition, EditionPost, EditionState, Post, Source
 from syndicate.ingest.cluster import original_of
 from syndicate.trending import rank_stories
 
@@ -63,12 +63,13 @@ def _story(post: Post) -> int:
 
 
 def _sent_stories(job: Job) -> object:
-    """The clusters (stories) this job's editions have carried."""
+    """The clusters (stories) this job's editions have carried (or hold for review); an
+    edition an editor discarded carried nothing."""
     return (
         select(func.coalesce(Post.cluster_id, Post.id))
         .join(EditionPost, EditionPost.post_id == Post.id)
         .join(Edition, Edition.id == EditionPost.edition_id)
-        .where(Edition.job == job.name)
+        .where(Edition.job == job.name, Edition.state != EditionState.DISCARDED)
     )
 
 

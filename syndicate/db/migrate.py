@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,9 @@ _REVISION = re.compile(
 def alembic_config(engine: Engine | None = None) -> AlembicConfig:
     from alembic.config import Config as AlembicConfig
 
-    config = AlembicConfig()
+    # Alembic's default stdout is the one of the moment alembic.config was first imported
+    # (a default argument): name the current one, or a replaced and closed stream is used.
+    config = AlembicConfig(stdout=sys.stdout)
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
         config.attributes["engine"] = engine

@@ -31,7 +31,9 @@ __all__ = [
     "Delivery",
     "DeliveryState",
     "Edition",
+    "EditionChange",
     "EditionPost",
+    "EditionState",
     "JobRun",
     "MailingList",
     "PausedTarget",
@@ -102,6 +104,18 @@ class DeliveryState:
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
     ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, UNKNOWN, SKIPPED)
+
+
+class EditionState:
+    """Where an edition stands. Without review an edition is `sent` (queued) when made;
+    with review it is `held` until an editor approves (`approved`: it goes out at its
+    slot) or discards it. Once `sent`, nothing in it changes."""
+
+    HELD = "held"
+    APPROVED = "approved"
+    SENT = "sent"
+    DISCARDED = "discarded"
+    OPEN = (HELD, APPROVED)  # what an editor may still change
 
 
 class SubscriberStatus:
@@ -291,8 +305,31 @@ class Edition(Base):
     # Random, so Message-IDs differ between installs and after a database reset.
     message_key: Mapped[str | None] = mapped_column(String(32), default=_message_key)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(
+        String(20), default=EditionState.SENT, server_default=EditionState.SENT
+    )
+    # Moves on with every change an editor makes: a change made on an older version is
+    # refused, so two editors cannot undo each other's work unseen.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    released_at: Mapped[datetime | None]  # when its deliveries were queued (it froze then)
 
-    __table_args__ = (Index("ix_editions_job", "job"),)
+    __table_args__ = (Index("ix_editions_job", "job"), Index("ix_editions_state", "state"))
+
+
+class EditionChange(Base):
+    """One editor's act on a held edition: a post dropped, moved or pinned, the subject
+    changed, the edition approved or discarded; or the clock's, at its slot."""
+
+    __tablename__ = "edition_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("editions.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    editor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(20))  # drop, move, pin, subject, approve, ...
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_edition_changes_edition", "edition_id", "at"),)
 
 
 class EditionPost(Base):

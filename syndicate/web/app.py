@@ -246,7 +246,7 @@ def create_app(
 
     `fetch_sns` replaces the HTTPS GET of SNS certificates and confirmation URLs.
     """
-    from syndicate.web import archive, dashboard, provider_hooks, subscriber_pages
+    from syndicate.web import archive, dashboard, provider_hooks, review_pages, subscriber_pages
 
     pages = Pages(config, db, channels, secret or site_secret(db, config.site.secret_key))
     pages.fetch_sns = fetch_sns or provider_hooks.fetch_from_sns
@@ -256,6 +256,7 @@ def create_app(
         *subscriber_pages.ROUTES,
         *archive.ROUTES,
         *dashboard.ROUTES,
+        *review_pages.ROUTES,
         *provider_hooks.ROUTES,
     ]
     app = Starlette(

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from syndicate.db.insert import insert_new
-from syndicate.db.models import Click, Edition, EditionPost, Post, Rendering, utcnow
+from syndicate.db.models import Click, Edition, EditionPost, EditionState, Post, Rendering, utcnow
 from syndicate.db.session import Database
 from syndicate.render.email import TOKENS
 from syndicate.render.locale import N_
@@ -233,7 +233,11 @@ def _editions(db: Database, job: str, limit: int, with_posts: bool = False) -> l
     with db.sessions() as session:
         rows = list(
             session.scalars(
-                select(Edition).where(Edition.job == job).order_by(Edition.id.desc()).limit(limit)
+                # Held editions are not public until sent; discarded ones never are.
+                select(Edition)
+                .where(Edition.job == job, Edition.state == EditionState.SENT)
+                .order_by(Edition.id.desc())
+                .limit(limit)
             )
         )
         posts: dict[int, list[tuple[str, str]]] = {}
@@ -257,7 +261,7 @@ def _edition_parts(
 ) -> tuple[EditionEntry, list[Rendering]] | None:
     with db.sessions() as session:
         edition = session.get(Edition, edition_id)
-        if edition is None or edition.job != job:
+        if edition is None or edition.job != job or edition.state != EditionState.SENT:
             return None
         renderings = list(
             session.scalars(

@@ -99,12 +99,15 @@ class LiveSite:
         more_sources: str = "",
         locale: str = "en",
         fetch_sns: Callable[[str], bytes] | None = None,
+        jobs: dict[str, str] | None = None,
     ) -> None:
         """`more_sources`: [[sources]] (or other) tables after the settings (they may fail);
         `locale`: the site's language (the pages are in it);
-        `fetch_sns`: how the app fetches SNS certificates (see `create_app`)."""
+        `fetch_sns`: how the app fetches SNS certificates (see `create_app`);
+        `jobs`: more job files (name: TOML) beside the standard ones."""
         self.folder, self.database_url, self.smtp = folder, database_url, smtp
         self.more_sources, self.locale, self.fetch_sns = more_sources, locale, fetch_sns
+        self.jobs = {**JOBS, **(jobs or {})}
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
@@ -126,7 +129,7 @@ class LiveSite:
     def start(self) -> None:
         feed = write_sample_feed(self.folder / "feed.xml")
         (self.folder / "jobs").mkdir(exist_ok=True)
-        for name, text in JOBS.items():
+        for name, text in self.jobs.items():
             (self.folder / "jobs" / f"{name}.toml").write_text(text, encoding="utf-8")
         settings = self.folder / "syndicate.toml"
         settings.write_text(
