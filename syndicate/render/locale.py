@@ -72,6 +72,7 @@ LABELS: Mapping[str, str] = MappingProxyType(
         "sent_to": N_("This email was sent to"),
         "via": N_("via"),
         "more_in_archive": N_("{count} more in the archive"),
+        "more_next_edition": N_("{count} more in the next edition"),
     }
 )
 
