@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -60,6 +61,7 @@ class ImportReport:
     unchanged: int = 0  # already on this list
     invalid: list[InvalidAddress] = field(default_factory=list)
     notice: str = ""  # how the file was read, when not as plain UTF-8
+    accented: list[str] = field(default_factory=list)  # names to check after such a read
 
 
 @dataclass(frozen=True)
@@ -71,12 +73,24 @@ class SubscriberLine:
 
 
 def normalize_address(text: str) -> tuple[str, str]:
-    """(address as it will be written, unique key); raises ValueError with the reason."""
+    """(address as it will be written, unique key); raises ValueError with the reason.
+
+    The sender writes plain-ASCII envelopes, so an address is refused here when its part
+    before the @ has other letters: mail to it could never be sent. A domain in another
+    script is kept in its ASCII (IDNA) form, which every server accepts.
+    """
+    local = text.strip().rpartition("@")[0]
+    if not local.isascii():
+        odd = "".join(dict.fromkeys(char for char in local if not char.isascii()))
+        raise ValueError(
+            f"the part before the @ has letters mail servers cannot take ({odd}); "
+            "ask the reader for an address in plain letters"
+        )
     try:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
-    address = checked.normalized
+    address = checked.ascii_email or checked.normalized
     return address, f"{checked.local_part}@{checked.domain.lower()}"
 
 
@@ -238,9 +252,17 @@ def _decoded(data: bytes, path: Path, report: ImportReport) -> str:
     raise SubscriberError(f"{path}: is neither UTF-8 nor Windows-1252 text; {_SAVE_AS_UTF8}")
 
 
-def _delimiter(text: str) -> str:
+# Header spellings people and programs use, compared without case, spaces, "-" or "_".
+_COLUMNS = {
+    "email": ("email", "emailaddress", "alamatemail", "surel", "alamatsurel"),
+    "name": ("name", "nama", "fullname", "namalengkap"),
+    "timezone": ("timezone", "zonawaktu", "tz"),
+}
+_SEP_LINE = re.compile(r'\A"?sep=(.)"?[,;\t|]*\Z', re.IGNORECASE)  # Excel's "sep=;" hint
+
+
+def _delimiter(header: str) -> str:
     """The separator the header line uses most: "," or, from Excel in many languages, ";"."""
-    header = text.split("\n", 1)[0]
     counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
@@ -252,13 +274,52 @@ def _read_rows(path: Path, report: ImportReport) -> Iterator[dict[str, str | Non
     except OSError as error:
         raise SubscriberError(f"{path}: cannot be read ({error.strerror}).") from None
     text = _decoded(data, path, report)
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
-    columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
-    if "email" not in columns:
-        raise SubscriberError(f'{path}: the first line must name the columns, with one "email".')
+    # Lines may end in CR LF (Windows), LF, or a lone CR ("CSV (Macintosh)" from Excel).
+    stream = io.StringIO(text, newline=None)
+    first = stream.readline()
+    hint = _SEP_LINE.match(first.strip())
+    if hint:
+        header = stream.readline()
+        delimiter = hint.group(1)
+    else:
+        header, delimiter = first, _delimiter(first)
+    stream = io.StringIO(header + stream.read())
+    reader = csv.DictReader(stream, delimiter=delimiter)
+    try:
+        columns = _columns(reader.fieldnames or [])
+        if "email" not in columns:
+            raise SubscriberError(
+                f"{path}: the first line must name the columns, one of them the address "
+                '("email", "e-mail", "Email Address", "alamat email" or "surel").'
+            )
+        yield from _rows(reader, columns, report, 1 if hint else 0)
+    except csv.Error as error:
+        raise SubscriberError(
+            f"{path}: line {reader.line_num + 1 + (1 if hint else 0)} cannot be read as CSV "
+            f"({error}); {_SAVE_AS_UTF8}"
+        ) from None
+    if report.notice and report.accented:
+        shown = ", ".join(report.accented[:5])
+        report.notice += f" Names read with accents: {shown}."
+
+
+def _columns(fieldnames: Sequence[str]) -> dict[str, str]:
+    """Our column names ("email", "name", "timezone") → the file's own spelling."""
+    found: dict[str, str] = {}
+    for fieldname in fieldnames:
+        bare = re.sub(r"[\s_\-.]+", "", (fieldname or "").lower())
+        for column, spellings in _COLUMNS.items():
+            if bare in spellings and column not in found:
+                found[column] = fieldname
+    return found
+
+
+def _rows(
+    reader: csv.DictReader[str], columns: dict[str, str], report: ImportReport, offset: int
+) -> Iterator[dict[str, str | None]]:
     seen: set[str] = set()
     for row in reader:
-        line = reader.line_num
+        line = reader.line_num + offset
         raw = (row.get(columns["email"]) or "").strip()
         try:
             address, key = normalize_address(raw)
@@ -277,6 +338,8 @@ def _read_rows(path: Path, report: ImportReport) -> Iterator[dict[str, str | Non
             continue
         seen.add(key)
         name = _cell(row, columns, "name")
+        if name and not name.isascii() and len(report.accented) < 5:
+            report.accented.append(name)
         yield {"email": address, "email_key": key, "name": name, "timezone": timezone}
 
 
