@@ -540,7 +540,7 @@ def post_view(
         key=f"p{post.id}",
         title=post.title,
         url=post.url or publisher_url,
-        excerpt=lead_text(post.excerpt, post.title),
+        excerpt=lead_text(post.excerpt, post.title, post.content_html),
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
         image_url=post.image_url,
