@@ -545,6 +545,7 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     _poll(site.config, args, site.db)
     outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+    counts = _with_waiting(site, counts)
     if not args.quiet:
         for outcome in outcomes:
             what = (
@@ -563,6 +564,27 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
 
 
 _UNDONE = ("failed", "unknown", "queued", "waiting for their server")
+PLANNED = "waiting as planned"  # held by spacing, quiet hours or local time: not a failure
+
+
+def _with_waiting(site: Site, counts: Any) -> Any:
+    """The pass's counts, plus the queued deliveries it did not try: those held on purpose
+    (spacing, quiet hours, a subscriber's local hour) as "waiting as planned", and those
+    left from earlier runs waiting for a retry or their server as "queued"."""
+    from collections import Counter
+
+    from syndicate.report import waiting_deliveries
+
+    waiting = waiting_deliveries(site.db, site.config)
+    counts = Counter(counts)
+    planned = sum(group.count for group in waiting if group.planned)
+    if planned:
+        counts[PLANNED] += planned
+    unplanned = sum(group.count for group in waiting if not group.planned)
+    told = counts.get("queued", 0) + counts.get("waiting for their server", 0)
+    if unplanned > told:
+        counts["queued"] += unplanned - told
+    return counts
 
 
 def _failure_sentence(counts: Any) -> str:

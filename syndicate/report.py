@@ -133,6 +133,7 @@ class Waiting:
     count: int
     why: str
     next_try: datetime  # aware, UTC: the earliest of them
+    planned: bool = False  # held on purpose (spacing, quiet hours, local time), not a problem
 
 
 @dataclass(frozen=True)
@@ -166,14 +167,16 @@ def waiting_deliveries(
             (row.channel, row.target): row.reason for row in session.scalars(select(PausedTarget))
         }
     now = utcnow()
-    groups: dict[tuple[str, str, str], list[datetime]] = {}
+    groups: dict[tuple[str, str, str, bool], list[datetime]] = {}
     for job_, channel_, target, error, next_at in rows:
         next_at = _aware(next_at)
-        why = _why_waiting(config, job_, error, next_at, now, paused.get((channel_, target)))
-        groups.setdefault((job_, channel_, why), []).append(next_at)
+        pause = paused.get((channel_, target))
+        why = _why_waiting(config, job_, error, next_at, now, pause)
+        planned = pause is None and not error and next_at > now
+        groups.setdefault((job_, channel_, why, planned), []).append(next_at)
     return [
-        Waiting(job_, channel_, len(times), why, min(times))
-        for (job_, channel_, why), times in sorted(groups.items())
+        Waiting(job_, channel_, len(times), why, min(times), planned)
+        for (job_, channel_, why, planned), times in sorted(groups.items())
     ]
 
 

@@ -420,6 +420,24 @@ def test_run_once_exits_0_when_everything_was_delivered(site: Run, demo: Path) -
     assert "syndicate:" not in run.err
 
 
+def test_run_once_counts_deliveries_held_by_spacing_and_exits_0_for_them(
+    site: Run, demo: Path
+) -> None:
+    (demo / "jobs" / "tiap.toml").write_text(
+        'every = "10m"\nchannels = ["newsletter"]\nformat = "each"\nspacing = "1h"\n'
+        '[select]\nnew = 3\nwindow = "3650d"\n',
+        encoding="utf-8",
+    )
+    run = site("run", "--once")
+    assert run.code == 0, run.err
+    queued = re.search(r"job tiap: 3 posts, (\d+) deliveries", run.out)
+    assert queued, run.out
+    counts = re.search(r"Deliveries: (\d+) sent, (\d+) waiting as planned\.", run.out)
+    assert counts, run.out
+    assert int(counts.group(1)) + int(counts.group(2)) == int(queued.group(1))
+    assert int(counts.group(2)) > 0 and "syndicate:" not in run.err
+
+
 def test_config_is_accepted_after_the_command_too(run: Run, demo: Path) -> None:
     settings = str(demo / "syndicate.toml")
     before = run("--config", settings, "deliveries")
