@@ -450,6 +450,16 @@ def _check_locale(table: ConfigTable, locale: str) -> None:
         Locale.parse(locale.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         table.fail("locale", f'"{locale}" is not a language code such as "id" or "en"')
+    from syndicate.render.locale import available_languages, language_of
+
+    languages = available_languages()
+    if language_of(locale) not in languages:
+        table.fail(
+            "locale",
+            f'"{locale}" has no translation yet, so mails and pages would mix English words '
+            f"with its dates: use one of {', '.join(languages)} (a new language is one "
+            "catalog, syndicate/locales/<language>/LC_MESSAGES/messages.po)",
+        )
 
 
 def _read_database(table: ConfigTable, config_file: Path) -> str:
