@@ -500,6 +500,51 @@ def test_dkim_keys_under_1024_bits_are_refused_in_one_sentence(make_site, tmp_pa
     assert len(message.strip().splitlines()) == 1
 
 
+def _pem(kind: str) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    private = serialization.PrivateFormat.PKCS8
+    if kind == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    elif kind == "ecdsa":
+        key = ec.generate_private_key(ec.SECP256R1())
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if kind == "public":
+        return key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    encryption = (
+        serialization.BestAvailableEncryption(b"rahasia")
+        if kind == "encrypted"
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, private, encryption)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("public", "it is a public key"),
+        ("encrypted", "protected by a passphrase"),
+        ("ed25519", "it is an Ed25519 key"),
+        ("ecdsa", "elliptic-curve"),
+    ],
+)
+def test_a_dkim_key_that_cannot_sign_is_one_sentence_saying_what_it_is(
+    make_site, tmp_path: Path, kind: str, said: str
+) -> None:
+    (tmp_path / "dkim.pem").write_bytes(_pem(kind))
+    with pytest.raises(ConfigError) as caught:
+        make_site('dkim_private_key = "dkim.pem"\ndkim_selector = "kabar"')
+    message = str(caught.value).strip()
+    assert len(message.splitlines()) == 1, message
+    assert "dkim.pem" in message and said in message, message
+    assert message.count("(") == message.count(")"), message
+    assert "Unparsable" not in message and "truncated" not in message
+
+
 def test_deliveries_say_why_queued_rows_wait_and_when_they_are_tried_next(
     make_site, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
