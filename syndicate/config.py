@@ -612,8 +612,10 @@ def _read_jobs(config: Config) -> Iterator[Job]:
             f"{_display(config.file)}: [scheduler] jobs_dir: the folder "
             f"{_display(config.jobs_dir)} does not exist."
         )
-    for path in sorted(config.jobs_dir.glob("*.toml")):
-        yield _read_job(path, config)
+    # "pagi.TOML" (an editor's caps lock, or a Windows program) is a job file too.
+    for path in sorted(config.jobs_dir.iterdir()):
+        if path.is_file() and path.suffix.lower() == ".toml" and not path.name.startswith("."):
+            yield _read_job(path, config)
 
 
 def _read_job(path: Path, config: Config) -> Job:

@@ -384,7 +384,29 @@ def test_check_warns_about_what_works_today_but_will_hurt(site: Run, demo: Path)
     assert "admin_password is only 1 character:" in check.out
     assert "malam.tml is not read" in check.out and "malam.toml" in check.out
     assert "besar.toml: up to 120 posts" in check.out
+    said = " ".join(check.out.split())  # warnings are wrapped to the terminal
+    assert "shows at least" in said and "measured with long posts" in said
+    assert "archive page" in said  # [web] is set: the rest are linked
     assert "pagi.toml" not in check.out.split("warnings:")[1]  # new = 10 fits
+
+
+def test_check_says_a_site_without_web_keeps_what_does_not_fit_for_later(
+    site: Run, demo: Path
+) -> None:
+    (demo / "jobs" / "besar.toml").write_text(BIG_DIGEST, encoding="utf-8")
+    check = site("check")
+    assert check.code == 0, check.err
+    said = " ".join(check.out.split())  # warnings are wrapped to the terminal
+    assert "besar.toml: up to 120 posts" in said
+    assert "keeps the rest for the next edition" in said and "archive page" not in said
+
+
+def test_a_job_file_ending_in_upper_case_toml_is_a_job(site: Run, demo: Path) -> None:
+    (demo / "jobs" / "malam.TOML").write_text(MALAM, encoding="utf-8")
+    check = site("check")
+    assert check.code == 0, check.err
+    assert re.search(r"^malam +0 21 \* \* \*", check.out, re.MULTILINE), check.out
+    assert "is not read" not in check.out and "TOML.toml" not in check.out
 
 
 def test_check_without_warnings_says_nothing_about_them(site: Run) -> None:
