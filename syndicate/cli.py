@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -108,6 +110,10 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
     if _is_database_problem(error):
         _echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(error, OSError) and error.errno == errno.EROFS:
+        where = Path(error.filename).parent if error.filename else None
+        _echo(f"syndicate: {_read_only_disk(where)}", file=sys.stderr)
+        return EXIT_USAGE
     if args.verbose:
         raise error
     _echo(
@@ -133,10 +139,31 @@ def _database_problem(error: Exception, args: argparse.Namespace) -> str:
     path = _database_file(args)
     if path is None:
         return f"the database cannot be written ({detail}); let this user write to it."
+    if _on_read_only_disk(path.parent):
+        return _read_only_disk(path.parent, path)
     return (
         f"the database {path} cannot be written ({detail}): the user running syndicate needs "
         f"write access to that file and to its folder {path.parent} (SQLite keeps its journal "
         f"there), e.g. `sudo chown -R $(whoami) {path.parent}`."
+    )
+
+
+def _on_read_only_disk(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _read_only_disk(folder: Path | None, database: Path | None = None) -> str:
+    """A read-only mount, said so: no chown can help there."""
+    what = f"the database {database}" if database is not None else "syndicate's files"
+    where = f" {folder}" if folder is not None else ""
+    return (
+        f"{what} cannot be written: the folder{where} is on a read-only file system (a disk "
+        "or mount opened read-only, so changing owners cannot help); remount it read-write "
+        "or move [database] url to a writable disk. Commands that only read (subscribers "
+        "list, deliveries, check) work as it is."
     )
 
 

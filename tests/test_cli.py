@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -535,6 +535,48 @@ def test_a_read_only_database_names_the_file_and_the_fix(
     assert "readonly" in sentence and str(database) in sentence
     assert "write access" in sentence and "chown" in sentence
     assert len(sentence.splitlines()) == 1
+
+
+@pytest.fixture
+def read_only_demo(demo: Path, tmp_path: Path) -> Iterator[Path]:
+    """The demo site copied onto a tmpfs that is then remounted read-only."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    try:
+        for path in demo.iterdir():
+            if path.is_file() and not path.name.endswith(("-wal", "-shm")):
+                shutil.copy2(path, mount / path.name)
+            elif path.is_dir():
+                shutil.copytree(path, mount / path.name)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)  # files may be open
+
+
+def test_a_read_only_mount_is_said_so_and_reading_commands_still_work(
+    run: Run, read_only_demo: Path
+) -> None:
+    settings = str(read_only_demo / "syndicate.toml")
+    for command in (["subscribers", "list"], ["deliveries"], ["check"]):
+        answer = run("--config", settings, *command)
+        assert answer.code == 0, (command, answer.err)
+    assert "sari@example.org" in run("--config", settings, "subscribers", "list").out
+    for command in (
+        ["subscribers", "add", "x@example.org", "--list", "newsletter"],
+        ["run", "--once"],
+    ):
+        sentence = run("--config", settings, *command).one_sentence()
+        assert "read-only file system" in sentence and str(read_only_demo) in sentence
+        assert "chown" not in sentence and "not your fault" not in sentence
 
 
 def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:
