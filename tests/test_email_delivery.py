@@ -500,6 +500,23 @@ def test_dkim_keys_under_1024_bits_are_refused_in_one_sentence(make_site, tmp_pa
     assert len(message.strip().splitlines()) == 1
 
 
+def test_a_new_process_tries_rows_left_waiting_for_their_server_at_once(make_site) -> None:
+    """A fresh `run --once` after an outage does not sit out the old process's back-off."""
+    site = make_site()
+    site.subscribe("sari@example.org", "budi@example.org")
+    assert site.run().queued == 2
+    site.smtp.down()
+    slow = DeliveryPolicy(outage_backoff_base=timedelta(minutes=10))
+    asyncio.run(deliver_due(site.db, site.config, site.channels, policy=slow))
+    rows = site.rows().values()
+    assert {row.state for row in rows} == {"queued"}
+    assert all((row.error or "").startswith("waiting:") for row in rows)
+    site.smtp.up()
+    fresh = build_channels(site.config)  # what a new process has: no memory of the outage
+    outcomes = asyncio.run(deliver_due(site.db, site.config, fresh, policy=slow))
+    assert outcomes["sent"] == 2 and {row.state for row in site.rows().values()} == {"sent"}
+
+
 def _pem(kind: str) -> bytes:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
