@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -793,7 +794,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         _echo(f"\nWaiting (times in {zone.key}):")
         _print_table(
             ("job", "channel", "count", "next try", "why"),
-            [(w.job, w.channel, w.count, _when(w.next_try, zone), w.why) for w in waiting],
+            [(w.job, w.channel, w.count, _next_try(w.next_try, zone), w.why) for w in waiting],
         )
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
@@ -830,6 +831,20 @@ def _sources(args: argparse.Namespace) -> int:
     if failing:
         _echo(f"\n{failing} of {len(sources)} sources failing: their last errors say why.")
     return 0
+
+
+def _next_try(moment: Any, zone: Any) -> str:
+    """ "now" when due, "in 40 s" or "in 12 min" when soon, else the local date and time."""
+    from syndicate.db.models import utcnow
+
+    seconds = (moment - utcnow()).total_seconds()
+    if seconds <= 0:
+        return "now"
+    if seconds < 90:
+        return f"in {math.ceil(seconds)} s"
+    if seconds < 3600:
+        return f"in {math.ceil(seconds / 60)} min"
+    return _when(moment, zone)
 
 
 def _when(moment: Any, zone: Any) -> str:
