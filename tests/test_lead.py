@@ -132,3 +132,33 @@ def test_a_blogger_talking_under_a_photo_is_not_taken_for_a_caption(line: str) -
     html = f"<p><img src='https://x.example/a.jpg'></p><p>{line}</p><p>{STORY}</p>"
     text = f"{line}\n\n{STORY}"
     assert lead_text(text, TITLE, html) == text
+
+
+def test_the_digest_s_excerpt_reads_the_post_s_stored_html() -> None:
+    """`post_view`, what every renderer is given, passes the stored HTML to lead_text."""
+    from datetime import UTC, datetime
+
+    from syndicate.db.models import Post, Source
+    from syndicate.jobs import post_view
+
+    body = FEED_CASES["wordpress"] + f"<p>{STORY}</p><p>Lagi.</p>"
+    (entry,) = parse_feed(
+        (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>'
+            "<link>https://w.example/</link><description>x</description><item>"
+            f"<title>{TITLE}</title><link>https://w.example/1</link><guid>g</guid>"
+            f"<description>{escape(body)}</description></item></channel></rss>"
+        ).encode(),
+        url="https://w.example/feed",
+    ).entries
+    post = Post(
+        id=1,
+        source_id=1,
+        title=entry.title,
+        url="https://w.example/1",
+        excerpt=entry.excerpt,
+        content_html=entry.content_html,
+        first_seen_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    source = Source(id=1, name="w", url="https://w.example/feed", site_name="W")
+    assert post_view(post, source).excerpt == f"{STORY}\n\nLagi."
