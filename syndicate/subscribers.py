@@ -72,15 +72,16 @@ class SubscriberLine:
     lists: tuple[str, ...]
 
 
-def normalize_address(text: str) -> tuple[str, str]:
+def normalize_address(text: str, *, deliverable: bool = True) -> tuple[str, str]:
     """(address as it will be written, unique key); raises ValueError with the reason.
 
     The sender writes plain-ASCII envelopes, so an address is refused here when its part
-    before the @ has other letters: mail to it could never be sent. A domain in another
+    before the @ has other letters: mail to it could never be sent (`deliverable=False`
+    takes it, to find one stored before this rule). A domain in another
     script is kept in its ASCII (IDNA) form, which every server accepts.
     """
     local = text.strip().rpartition("@")[0]
-    if not local.isascii():
+    if deliverable and not local.isascii():
         odd = "".join(dict.fromkeys(char for char in local if not char.isascii()))
         raise ValueError(
             f"the part before the @ has letters mail servers cannot take ({odd}); "
@@ -185,7 +186,7 @@ def remove_subscriber(db: Database, email: str, *, list_name: str | None = None)
     The row and its delivery history stay.
     """
     try:
-        _, key = normalize_address(email)
+        _, key = normalize_address(email, deliverable=False)  # one stored before, too
     except ValueError as error:
         raise SubscriberError(f'"{email}" is not a valid email address: {error}') from None
     with db.session() as session:
