@@ -58,7 +58,7 @@ def _ignored_job_files(jobs_dir: Path) -> Iterator[str]:
     if not jobs_dir.is_dir():
         return
     for path in sorted(jobs_dir.iterdir()):
-        if path.is_file() and path.suffix != ".toml" and not path.name.startswith("."):
+        if path.is_file() and path.suffix.lower() != ".toml" and not path.name.startswith("."):
             yield (
                 f"{_shown(path)} is not read: only files ending in .toml are jobs "
                 f"(rename it to {path.stem}.toml to use it)."
@@ -77,10 +77,19 @@ def _digests_that_could_be_clipped(
             continue
         if most <= _posts_that_fit(config):
             continue
+        from syndicate.render.email import EXCERPT_WORDS
+
+        rest = (
+            "links the rest on the edition's archive page"
+            if config.web is not None
+            else "keeps the rest for the next edition (no [web] archive to link them)"
+        )
         yield (
             f"{_shown(job.file)}: up to {most} posts could pass the {_limit_kb()} KB of HTML "
-            f"that Gmail shows in full; the digest then shows about {_posts_that_fit(config)} "
-            "and links the rest in the archive (lower `new` to send them all)."
+            f"that Gmail shows in full; the digest then shows at least "
+            f"{_posts_that_fit(config)} (measured with long posts, each with a picture, a "
+            f"{EXCERPT_WORDS}-word excerpt and long links; shorter posts fit more) and {rest}; "
+            "lower `new` to send them all."
         )
 
 

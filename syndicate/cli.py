@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -111,6 +114,10 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
     if _is_database_problem(error):
         _echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(error, OSError) and error.errno == errno.EROFS:
+        where = Path(error.filename).parent if error.filename else None
+        _echo(f"syndicate: {_read_only_disk(where)}", file=sys.stderr)
+        return EXIT_USAGE
     if args.verbose:
         raise error
     _echo(
@@ -136,10 +143,31 @@ def _database_problem(error: Exception, args: argparse.Namespace) -> str:
     path = _database_file(args)
     if path is None:
         return f"the database cannot be written ({detail}); let this user write to it."
+    if _on_read_only_disk(path.parent):
+        return _read_only_disk(path.parent, path)
     return (
         f"the database {path} cannot be written ({detail}): the user running syndicate needs "
         f"write access to that file and to its folder {path.parent} (SQLite keeps its journal "
         f"there), e.g. `sudo chown -R $(whoami) {path.parent}`."
+    )
+
+
+def _on_read_only_disk(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _read_only_disk(folder: Path | None, database: Path | None = None) -> str:
+    """A read-only mount, said so: no chown can help there."""
+    what = f"the database {database}" if database is not None else "syndicate's files"
+    where = f" {folder}" if folder is not None else ""
+    return (
+        f"{what} cannot be written: the folder{where} is on a read-only file system (a disk "
+        "or mount opened read-only, so changing owners cannot help); remount it read-write "
+        "or move [database] url to a writable disk. Commands that only read (subscribers "
+        "list, deliveries, check) work as it is."
     )
 
 
@@ -603,6 +631,7 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
         if outcome.held:
             _tell_editors(site, outcome)
     counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+    counts = _with_waiting(site, counts)
     if not args.quiet:
         for outcome in outcomes:
             what = (
@@ -623,6 +652,27 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
 
 
 _UNDONE = ("failed", "unknown", "queued", "waiting for their server")
+PLANNED = "waiting as planned"  # held by spacing, quiet hours or local time: not a failure
+
+
+def _with_waiting(site: Site, counts: Any) -> Any:
+    """The pass's counts, plus the queued deliveries it did not try: those held on purpose
+    (spacing, quiet hours, a subscriber's local hour) as "waiting as planned", and those
+    left from earlier runs waiting for a retry or their server as "queued"."""
+    from collections import Counter
+
+    from syndicate.report import waiting_deliveries
+
+    waiting = waiting_deliveries(site.db, site.config)
+    counts = Counter(counts)
+    planned = sum(group.count for group in waiting if group.planned)
+    if planned:
+        counts[PLANNED] += planned
+    unplanned = sum(group.count for group in waiting if not group.planned)
+    told = counts.get("queued", 0) + counts.get("waiting for their server", 0)
+    if unplanned > told:
+        counts["queued"] += unplanned - told
+    return counts
 
 
 def _failure_sentence(counts: Any) -> str:
@@ -832,7 +882,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         _echo(f"\nWaiting (times in {zone.key}):")
         _print_table(
             ("job", "channel", "count", "next try", "why"),
-            [(w.job, w.channel, w.count, _when(w.next_try, zone), w.why) for w in waiting],
+            [(w.job, w.channel, w.count, _next_try(w.next_try, zone), w.why) for w in waiting],
         )
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
@@ -869,6 +919,20 @@ def _sources(args: argparse.Namespace) -> int:
     if failing:
         _echo(f"\n{failing} of {len(sources)} sources failing: their last errors say why.")
     return 0
+
+
+def _next_try(moment: Any, zone: Any) -> str:
+    """ "now" when due, "in 40 s" or "in 12 min" when soon, else the local date and time."""
+    from syndicate.db.models import utcnow
+
+    seconds = (moment - utcnow()).total_seconds()
+    if seconds <= 0:
+        return "now"
+    if seconds < 90:
+        return f"in {math.ceil(seconds)} s"
+    if seconds < 3600:
+        return f"in {math.ceil(seconds / 60)} min"
+    return _when(moment, zone)
 
 
 def _when(moment: Any, zone: Any) -> str:

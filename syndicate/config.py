@@ -519,6 +519,16 @@ def _check_locale(table: ConfigTable, locale: str) -> None:
         Locale.parse(locale.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         table.fail("locale", f'"{locale}" is not a language code such as "id" or "en"')
+    from syndicate.render.locale import available_languages, language_of
+
+    languages = available_languages()
+    if language_of(locale) not in languages:
+        table.fail(
+            "locale",
+            f'"{locale}" has no translation yet, so mails and pages would mix English words '
+            f"with its dates: use one of {', '.join(languages)} (a new language is one "
+            "catalog, syndicate/locales/<language>/LC_MESSAGES/messages.po)",
+        )
 
 
 def _read_database(table: ConfigTable, config_file: Path) -> str:
@@ -786,8 +796,10 @@ def _read_jobs(config: Config) -> Iterator[Job]:
             f"{_display(config.file)}: [scheduler] jobs_dir: the folder "
             f"{_display(config.jobs_dir)} does not exist."
         )
-    for path in sorted(config.jobs_dir.glob("*.toml")):
-        yield _read_job(path, config)
+    # "pagi.TOML" (an editor's caps lock, or a Windows program) is a job file too.
+    for path in sorted(config.jobs_dir.iterdir()):
+        if path.is_file() and path.suffix.lower() == ".toml" and not path.name.startswith("."):
+            yield _read_job(path, config)
 
 
 def _read_job(path: Path, config: Config) -> Job:

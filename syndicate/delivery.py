@@ -194,6 +194,15 @@ async def deliver_due(
     policy = policy or DeliveryPolicy.from_settings(config.delivery)
     outcomes: Counter[str] = Counter()
     await _recover(db, channels)
+    # Rows put off while their server was down, by this process or an earlier one: a
+    # channel this process has not seen down tries them at once, not when the old
+    # back-off ends (a fresh `run --once` with the server back sends without waiting).
+    unseen_down = [name for name, channel in channels.items() if not _outage(channel).failures]
+    if unseen_down:
+        await db.run_patiently(
+            lambda session: _due_now_if_waiting_for_server(session, unseen_down),
+            doing="looking at deliveries waiting for their server",
+        )
     letterhead = await db.call_patiently(
         lambda: Letterhead.for_site(db, config), doing="reading the site's signing secret"
     )
@@ -981,6 +990,20 @@ async def _recover(db: Database, channels: dict[str, Channel]) -> None:
         doing="recovering deliveries of a stopped worker",
     )
     _report_recovery(counts)
+
+
+def _due_now_if_waiting_for_server(session: Session, names: list[str]) -> None:
+    now = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(
+            Delivery.state == DeliveryState.QUEUED,
+            Delivery.channel.in_(names),
+            Delivery.error.like("waiting:%"),
+            Delivery.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
 
 
 def _recover_rows(session: Session, channels: dict[str, Channel]) -> Counter[str]:

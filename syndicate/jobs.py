@@ -8,6 +8,7 @@ unique, running a job twice, or two processes firing the same slot, sends nothin
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
@@ -109,7 +110,8 @@ def run_job(
     now = utcnow()
     slot = scheduled_for or now
     # Read (or make) the signing secret before the run's transaction holds the database.
-    links = Letterhead.for_site(db, config).links if job.track_clicks else None
+    # Every edition needs the links: a digest cut for size links its archive page.
+    links = Letterhead.for_site(db, config).links
     with db.session() as session:
         inserted = insert_new(
             session, JobRun, [{"job": job.name, "scheduled_for": slot}], ("job", "scheduled_for")
@@ -132,6 +134,7 @@ def run_job(
                 "job %s: %s; its %d new posts wait for the next run", job.name, note, len(posts)
             )
             return JobOutcome(job.name, note=note)
+        posts = _unless_lost(session, config, channels, job, posts, links)
         edition = Edition(
             job=job.name,
             job_run_id=run.id,
@@ -213,6 +216,63 @@ def preview_edition(
         links = letterhead.links if job.track_clicks else None
         view = _edition_view(session, config, job, edition, posts, links)
         return _write_previews(session, config, channels, job, view, folder, letterhead)
+
+
+def _unless_lost(
+    session: Session,
+    config: Config,
+    channels: dict[str, Channel],
+    job: Job,
+    posts: list[Post],
+    links: Links,
+) -> list[Post]:
+    """The posts of an edition, less those its email cannot show and no archive would.
+
+    A digest too long for one email shows the posts that fit and links the rest on the
+    edition's archive page. Without a served archive (no `[web]` table) that page does not
+    exist: the posts that do not fit stay new for the job's next edition instead.
+    """
+    emails = [name for name in job.channels if channels[name].medium == "email"]
+    if links.web or job.format != "digest" or not emails or not posts:
+        return posts
+    view = _draft(session, config, job, posts, links)
+    env = template_environment(config.site.templates_dir)
+    shown = render_edition(view, env=env).posts_shown if view is not None else len(posts)
+    if shown is None or shown >= len(posts):
+        return posts
+    log.warning(
+        "job %s: %d of %d posts fit in one email; the other %d stay new for the next "
+        "edition (with a [web] table they would be linked on the edition's archive page)",
+        job.name,
+        shown,
+        len(posts),
+        len(posts) - shown,
+    )
+    return posts[: max(shown, 1)]
+
+
+def archive_copy(db: Database, config: Config, job: Job, edition_id: int) -> dict[str, Any] | None:
+    """An edition's email with every one of its posts, for its archive page.
+
+    The email itself may show only the first posts (see `render_edition`) and link the
+    rest here, so this page shows them all, however long it gets.
+    """
+    letterhead = Letterhead.for_site(db, config)
+    with db.sessions() as session:
+        edition = session.get(Edition, edition_id)
+        if edition is None or edition.job != job.name:
+            return None
+        posts = list(
+            session.scalars(
+                select(Post)
+                .join(EditionPost, EditionPost.post_id == Post.id)
+                .where(EditionPost.edition_id == edition_id)
+                .order_by(EditionPost.position)
+            )
+        )
+        view = _edition_view(session, config, job, edition, posts, letterhead.links)
+    env = template_environment(config.site.templates_dir)
+    return _asdict(render_edition(view, env=env, html_limit=sys.maxsize))
 
 
 def preview_job(
@@ -594,7 +654,7 @@ def post_view(
         key=f"p{post.id}",
         title=post.title,
         url=post.url or publisher_url,
-        excerpt=lead_text(post.excerpt, post.title),
+        excerpt=lead_text(post.excerpt, post.title, post.content_html),
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
         image_url=post.image_url,

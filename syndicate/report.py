@@ -133,6 +133,7 @@ class Waiting:
     count: int
     why: str
     next_try: datetime  # aware, UTC: the earliest of them
+    planned: bool = False  # held on purpose (spacing, quiet hours, local time), not a problem
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,12 @@ def waiting_deliveries(
     """Why queued deliveries wait (their server, a retry, a pause, quiet hours, spacing) and
     when they will next be tried."""
     query = select(
-        Delivery.job, Delivery.channel, Delivery.target, Delivery.error, Delivery.next_attempt_at
+        Delivery.job,
+        Delivery.channel,
+        Delivery.target,
+        Delivery.error,
+        Delivery.next_attempt_at,
+        Delivery.updated_at,
     ).where(Delivery.state == DeliveryState.QUEUED)
     if job:
         query = query.where(Delivery.job == job)
@@ -166,15 +172,35 @@ def waiting_deliveries(
             (row.channel, row.target): row.reason for row in session.scalars(select(PausedTarget))
         }
     now = utcnow()
-    groups: dict[tuple[str, str, str], list[datetime]] = {}
-    for job_, channel_, target, error, next_at in rows:
+    groups: dict[tuple[str, str, str, bool], list[datetime]] = {}
+    last_seen: dict[tuple[str, str, str, bool], datetime] = {}
+    for job_, channel_, target, error, next_at, updated_at in rows:
         next_at = _aware(next_at)
-        why = _why_waiting(config, job_, error, next_at, now, paused.get((channel_, target)))
-        groups.setdefault((job_, channel_, why), []).append(next_at)
-    return [
-        Waiting(job_, channel_, len(times), why, min(times))
-        for (job_, channel_, why), times in sorted(groups.items())
-    ]
+        pause = paused.get((channel_, target))
+        why = _why_waiting(config, job_, error, next_at, now, pause)
+        planned = pause is None and not error and next_at > now
+        key = (job_, channel_, why, planned)
+        groups.setdefault(key, []).append(next_at)
+        if updated_at is not None:
+            last_seen[key] = max(last_seen.get(key, _aware(updated_at)), _aware(updated_at))
+    waits = []
+    for key, times in sorted(groups.items()):
+        job_, channel_, why, planned = key
+        why = _seen_at(why, last_seen.get(key), config)
+        waits.append(Waiting(job_, channel_, len(times), why, min(times), planned))
+    return waits
+
+
+_UNREACHABLE = "its server cannot be reached"
+
+
+def _seen_at(why: str, seen: datetime | None, config: Config) -> str:
+    """ "its server was last seen unreachable at 14:05": it may be back since then; the
+    next delivery pass will find out."""
+    if seen is None or not why.startswith(_UNREACHABLE):
+        return why
+    local = seen.astimezone(config.site.timezone)
+    return f"its server was last seen unreachable at {local:%H:%M}" + why[len(_UNREACHABLE) :]
 
 
 def _why_waiting(
@@ -190,7 +216,7 @@ def _why_waiting(
     if error:
         text = redact(" ".join(error.split()))[:_WHY_CHARS]
         if text.startswith("waiting:"):
-            return f"its server cannot be reached: {text.removeprefix('waiting:').strip()}"
+            return f"{_UNREACHABLE}: {text.removeprefix('waiting:').strip()}"
         return f"to be retried after: {text}"
     if next_at <= now:
         return "due: the next delivery pass sends it"

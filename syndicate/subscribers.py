@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +93,8 @@ class ImportReport:
             lines.append(f"{self.suppressed} skipped: they asked to be forgotten")
         return lines
 
+    accented: list[str] = field(default_factory=list)  # names to check after such a read
+
 
 @dataclass(frozen=True)
 class SubscriberLine:
@@ -108,17 +111,26 @@ class SubscriberLine:
         return ",".join(statuses) or "-"
 
 
-def normalize_address(text: str) -> tuple[str, str]:
+def normalize_address(text: str, *, deliverable: bool = True) -> tuple[str, str]:
     """(address as it will be written, unique key); raises ValueError with the reason.
 
-    The key is the whole address lower-cased: mailbox providers treat "Maya@" and "maya@"
-    as one mailbox, and mailing both would send one person two copies.
+    The sender writes plain-ASCII envelopes, so an address is refused here when its part
+    before the @ has other letters: mail to it could never be sent (`deliverable=False`
+    takes it, to find one stored before this rule). A domain in another
+    script is kept in its ASCII (IDNA) form, which every server accepts.
     """
+    local = text.strip().rpartition("@")[0]
+    if deliverable and not local.isascii():
+        odd = "".join(dict.fromkeys(char for char in local if not char.isascii()))
+        raise ValueError(
+            f"the part before the @ has letters mail servers cannot take ({odd}); "
+            "ask the reader for an address in plain letters"
+        )
     try:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
-    address = checked.normalized
+    address = checked.ascii_email or checked.normalized
     return address, f"{checked.local_part}@{checked.domain}".lower()
 
 
@@ -232,7 +244,10 @@ def remove_subscriber(db: Database, email: str, *, list_name: str | None = None)
 
     The row, its status history and its delivery history stay.
     """
-    key = _key(email)
+    try:
+        _, key = normalize_address(email, deliverable=False)  # one stored before, too
+    except ValueError as error:
+        raise SubscriberError(f'"{email}" is not a valid email address: {error}') from None
     with db.session() as session:
         subscriber = session.scalar(select(Subscriber).where(Subscriber.email_key == key))
         if subscriber is None:
@@ -369,9 +384,17 @@ def _decoded(data: bytes, path: Path, report: ImportReport) -> str:
     raise SubscriberError(f"{path}: is neither UTF-8 nor Windows-1252 text; {_SAVE_AS_UTF8}")
 
 
-def _delimiter(text: str) -> str:
+# Header spellings people and programs use, compared without case, spaces, "-" or "_".
+_COLUMNS = {
+    "email": ("email", "emailaddress", "alamatemail", "surel", "alamatsurel"),
+    "name": ("name", "nama", "fullname", "namalengkap"),
+    "timezone": ("timezone", "zonawaktu", "tz"),
+}
+_SEP_LINE = re.compile(r'\A"?sep=(.)"?[,;\t|]*\Z', re.IGNORECASE)  # Excel's "sep=;" hint
+
+
+def _delimiter(header: str) -> str:
     """The separator the header line uses most: "," or, from Excel in many languages, ";"."""
-    header = text.split("\n", 1)[0]
     counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda delimiter: counts[delimiter])
     return best if counts[best] else ","
@@ -383,13 +406,52 @@ def _read_rows(path: Path, report: ImportReport) -> Iterator[dict[str, str | Non
     except OSError as error:
         raise SubscriberError(f"{path}: cannot be read ({error.strerror}).") from None
     text = _decoded(data, path, report)
-    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text))
-    columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
-    if "email" not in columns:
-        raise SubscriberError(f'{path}: the first line must name the columns, with one "email".')
+    # Lines may end in CR LF (Windows), LF, or a lone CR ("CSV (Macintosh)" from Excel).
+    stream = io.StringIO(text, newline=None)
+    first = stream.readline()
+    hint = _SEP_LINE.match(first.strip())
+    if hint:
+        header = stream.readline()
+        delimiter = hint.group(1)
+    else:
+        header, delimiter = first, _delimiter(first)
+    stream = io.StringIO(header + stream.read())
+    reader = csv.DictReader(stream, delimiter=delimiter)
+    try:
+        columns = _columns(reader.fieldnames or [])
+        if "email" not in columns:
+            raise SubscriberError(
+                f"{path}: the first line must name the columns, one of them the address "
+                '("email", "e-mail", "Email Address", "alamat email" or "surel").'
+            )
+        yield from _rows(reader, columns, report, 1 if hint else 0)
+    except csv.Error as error:
+        raise SubscriberError(
+            f"{path}: line {reader.line_num + 1 + (1 if hint else 0)} cannot be read as CSV "
+            f"({error}); {_SAVE_AS_UTF8}"
+        ) from None
+    if report.notice and report.accented:
+        shown = ", ".join(report.accented[:5])
+        report.notice += f" Names read with accents: {shown}."
+
+
+def _columns(fieldnames: Sequence[str]) -> dict[str, str]:
+    """Our column names ("email", "name", "timezone") → the file's own spelling."""
+    found: dict[str, str] = {}
+    for fieldname in fieldnames:
+        bare = re.sub(r"[\s_\-.]+", "", (fieldname or "").lower())
+        for column, spellings in _COLUMNS.items():
+            if bare in spellings and column not in found:
+                found[column] = fieldname
+    return found
+
+
+def _rows(
+    reader: csv.DictReader[str], columns: dict[str, str], report: ImportReport, offset: int
+) -> Iterator[dict[str, str | None]]:
     seen: set[str] = set()
     for row in reader:
-        line = reader.line_num
+        line = reader.line_num + offset
         raw = (row.get(columns["email"]) or "").strip()
         try:
             address, key = normalize_address(raw)
@@ -408,6 +470,8 @@ def _read_rows(path: Path, report: ImportReport) -> Iterator[dict[str, str | Non
             continue
         seen.add(key)
         name = _cell(row, columns, "name")
+        if name and not name.isascii() and len(report.accented) < 5:
+            report.accented.append(name)
         yield {"email": address, "email_key": key, "name": name, "timezone": timezone}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -408,7 +408,29 @@ def test_check_warns_about_what_works_today_but_will_hurt(site: Run, demo: Path)
     assert "admin_password is only 1 character:" in check.out
     assert "malam.tml is not read" in check.out and "malam.toml" in check.out
     assert "besar.toml: up to 120 posts" in check.out
+    said = " ".join(check.out.split())  # warnings are wrapped to the terminal
+    assert "shows at least" in said and "measured with long posts" in said
+    assert "archive page" in said  # [web] is set: the rest are linked
     assert "pagi.toml" not in check.out.split("warnings:")[1]  # new = 10 fits
+
+
+def test_check_says_a_site_without_web_keeps_what_does_not_fit_for_later(
+    site: Run, demo: Path
+) -> None:
+    (demo / "jobs" / "besar.toml").write_text(BIG_DIGEST, encoding="utf-8")
+    check = site("check")
+    assert check.code == 0, check.err
+    said = " ".join(check.out.split())  # warnings are wrapped to the terminal
+    assert "besar.toml: up to 120 posts" in said
+    assert "keeps the rest for the next edition" in said and "archive page" not in said
+
+
+def test_a_job_file_ending_in_upper_case_toml_is_a_job(site: Run, demo: Path) -> None:
+    (demo / "jobs" / "malam.TOML").write_text(MALAM, encoding="utf-8")
+    check = site("check")
+    assert check.code == 0, check.err
+    assert re.search(r"^malam +0 21 \* \* \*", check.out, re.MULTILINE), check.out
+    assert "is not read" not in check.out and "TOML.toml" not in check.out
 
 
 def test_check_without_warnings_says_nothing_about_them(site: Run) -> None:
@@ -442,6 +464,24 @@ def test_run_once_exits_0_when_everything_was_delivered(site: Run, demo: Path) -
     run = site("run", "--once")
     assert run.code == 0, run.err
     assert "syndicate:" not in run.err
+
+
+def test_run_once_counts_deliveries_held_by_spacing_and_exits_0_for_them(
+    site: Run, demo: Path
+) -> None:
+    (demo / "jobs" / "tiap.toml").write_text(
+        'every = "10m"\nchannels = ["newsletter"]\nformat = "each"\nspacing = "1h"\n'
+        '[select]\nnew = 3\nwindow = "3650d"\n',
+        encoding="utf-8",
+    )
+    run = site("run", "--once")
+    assert run.code == 0, run.err
+    queued = re.search(r"job tiap: 3 posts, (\d+) deliveries", run.out)
+    assert queued, run.out
+    counts = re.search(r"Deliveries: (\d+) sent, (\d+) waiting as planned\.", run.out)
+    assert counts, run.out
+    assert int(counts.group(1)) + int(counts.group(2)) == int(queued.group(1))
+    assert int(counts.group(2)) > 0 and "syndicate:" not in run.err
 
 
 def test_config_is_accepted_after_the_command_too(run: Run, demo: Path) -> None:
@@ -519,6 +559,48 @@ def test_a_read_only_database_names_the_file_and_the_fix(
     assert "readonly" in sentence and str(database) in sentence
     assert "write access" in sentence and "chown" in sentence
     assert len(sentence.splitlines()) == 1
+
+
+@pytest.fixture
+def read_only_demo(demo: Path, tmp_path: Path) -> Iterator[Path]:
+    """The demo site copied onto a tmpfs that is then remounted read-only."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    try:
+        for path in demo.iterdir():
+            if path.is_file() and not path.name.endswith(("-wal", "-shm")):
+                shutil.copy2(path, mount / path.name)
+            elif path.is_dir():
+                shutil.copytree(path, mount / path.name)
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)  # files may be open
+
+
+def test_a_read_only_mount_is_said_so_and_reading_commands_still_work(
+    run: Run, read_only_demo: Path
+) -> None:
+    settings = str(read_only_demo / "syndicate.toml")
+    for command in (["subscribers", "list"], ["deliveries"], ["check"]):
+        answer = run("--config", settings, *command)
+        assert answer.code == 0, (command, answer.err)
+    assert "sari@example.org" in run("--config", settings, "subscribers", "list").out
+    for command in (
+        ["subscribers", "add", "x@example.org", "--list", "newsletter"],
+        ["run", "--once"],
+    ):
+        sentence = run("--config", settings, *command).one_sentence()
+        assert "read-only file system" in sentence and str(read_only_demo) in sentence
+        assert "chown" not in sentence and "not your fault" not in sentence
 
 
 def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:

@@ -184,6 +184,23 @@ def test_unknown_key_names_file_key_and_a_suggestion(
     assert "unknown key" in message and '"locale"' in message
 
 
+@pytest.mark.parametrize("locale", ["fr", "ms", "de-DE"])
+def test_a_language_without_a_catalog_is_refused_naming_those_there_are(
+    site: Path, capsys: pytest.CaptureFixture[str], locale: str
+) -> None:
+    site.write_text(SETTINGS.replace('locale = "id"', f'locale = "{locale}"'), encoding="utf-8")
+    message = error_of(site, capsys)
+    assert f'"{locale}" has no translation yet' in message and "en, id" in message
+
+
+@pytest.mark.parametrize("locale", ["id-ID", "en_GB", "en"])
+def test_a_language_with_a_catalog_passes_whatever_its_region(
+    site: Path, capsys: pytest.CaptureFixture[str], locale: str
+) -> None:
+    site.write_text(SETTINGS.replace('locale = "id"', f'locale = "{locale}"'), encoding="utf-8")
+    assert main(["--config", str(site), "check"]) == 0, capsys.readouterr().err
+
+
 def test_bad_cron_expression_names_the_job_file(
     site: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

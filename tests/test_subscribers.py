@@ -241,6 +241,91 @@ def test_a_file_in_another_encoding_is_refused_saying_how_to_save_utf8(
     assert table(syndicate("subscribers", "list")) == []
 
 
+@pytest.mark.parametrize("ending", ["\r", "\r\n", "\n"], ids=["cr", "crlf", "lf"])
+def test_every_line_ending_is_read_the_macintosh_csv_too(
+    syndicate: Syndicate, tmp_path: Path, ending: str
+) -> None:
+    export = tmp_path / "mac.csv"  # Excel for Mac's "CSV (Macintosh)" ends lines in CR
+    lines = ["email;name", "cr@example.org;Renée", "dua@example.org;Dua"]
+    export.write_bytes(ending.join([*lines, ""]).encode("cp1252"))
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert imported.code == 0, imported.err
+    assert "2 new subscribers" in imported.out
+    assert "Renée" in imported.err  # the notice names what it read, for the editor to check
+    assert {row[0] for row in table(syndicate("subscribers", "list"))} == {
+        "cr@example.org",
+        "dua@example.org",
+    }
+
+
+def test_a_file_the_csv_reader_chokes_on_is_refused_in_one_sentence(
+    syndicate: Syndicate, tmp_path: Path
+) -> None:
+    export = tmp_path / "rusak.csv"
+    export.write_text('email\nsari@example.org\n"' + "x" * 200_000 + "\n", encoding="utf-8")
+    message = syndicate("subscribers", "import", str(export), "--list", "newsletter").one_sentence()
+    assert "rusak.csv" in message and "line 3" in message and "cannot be read as CSV" in message
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["email", "E-mail", "Email Address", '"E-mail Address"', "alamat email", "Surel", "e_mail"],
+)
+def test_common_spellings_of_the_address_column_are_taken(
+    syndicate: Syndicate, tmp_path: Path, header: str
+) -> None:
+    export = tmp_path / "export.csv"
+    export.write_text(f"Nama;{header}\nSari;sari@example.org\n", encoding="utf-8")
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert imported.code == 0, imported.err
+    assert syndicate("subscribers", "list").out == "sari@example.org\tnewsletter\tactive\n"
+
+
+def test_excel_s_sep_line_sets_the_separator(syndicate: Syndicate, tmp_path: Path) -> None:
+    export = tmp_path / "excel.csv"
+    export.write_text(
+        "sep=;\r\nemail;name\r\nsari@example.org;Sari, Dewi\r\nnot-an-address;X\r\n",
+        encoding="utf-8",
+    )
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert imported.code == 0, imported.err
+    assert "1 new subscriber" in imported.out
+    assert "line 4" in imported.out + imported.err  # lines counted as in the file
+
+
+def test_an_address_no_server_can_take_is_refused_at_add_and_import(
+    syndicate: Syndicate, tmp_path: Path
+) -> None:
+    message = syndicate("subscribers", "add", "andré@example.org", "--list", "newsletter")
+    assert "andré@example.org" in message.one_sentence() and "(é)" in message.err
+    export = tmp_path / "export.csv"
+    export.write_text("email\nandré@example.org\nbudi@bücher.example\n", encoding="utf-8")
+    imported = syndicate("subscribers", "import", str(export), "--list", "newsletter")
+    assert "1 new subscriber" in imported.out and "line 2" in imported.out + imported.err
+    # A domain in another script is stored in the ASCII form every mail server takes.
+    assert table(syndicate("subscribers", "list")) == [
+        ("budi@xn--bcher-kva.example", "newsletter", "active")
+    ]
+
+
+def test_an_address_stored_before_the_plain_letters_rule_can_still_be_removed(
+    syndicate: Syndicate, database_url: str
+) -> None:
+    from syndicate.db.models import Subscriber
+    from syndicate.db.session import open_database
+
+    assert syndicate("subscribers", "list").code == 0  # the schema is there
+    db = open_database(database_url)
+    try:
+        with db.session() as session:
+            session.add(Subscriber(email="andré@example.org", email_key="andré@example.org"))
+    finally:
+        db.dispose()
+    removed = syndicate("subscribers", "remove", "andré@example.org")
+    assert removed.code == 0, removed.err
+    assert table(syndicate("subscribers", "list")) == [("andré@example.org", "-", "unsubscribed")]
+
+
 # --- list ------------------------------------------------------------------------------
 
 

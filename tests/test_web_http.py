@@ -391,6 +391,36 @@ def test_a_csv_upload_in_another_encoding_names_the_file_once(live: LiveSite) ->
     assert "read as Windows-1252" in answer.text
 
 
+def test_a_macintosh_csv_upload_is_read_and_a_broken_one_refused_not_a_500(
+    live: LiveSite,
+) -> None:
+    browser = client(live)
+    login(browser)
+    token = csrf_of(browser.get("/admin/subscribers").text)
+    mac = "email;name\rcr@example.org;Renée\r".encode("cp1252")  # Excel for Mac, CR only
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": token, "list": "mingguan"},
+        files={"csv": ("mac.csv", mac, "text/csv")},
+    )
+    assert answer.status_code == 200 and "1 new" in answer.text, answer.text
+    assert live.lists_of("cr@example.org") == {"mingguan"}
+    broken = b'email\nsari@example.org\n"' + b"x" * 200_000
+    answer = browser.post(
+        "/admin/subscribers/import",
+        data={"csrf": csrf_of(answer.text), "list": "mingguan"},
+        files={"csv": ("rusak.csv", broken, "text/csv")},
+    )
+    assert answer.status_code == 400 and "cannot be read as CSV" in answer.text
+
+
+def test_the_subscribe_form_refuses_an_address_no_server_can_take(live: LiveSite) -> None:
+    browser = client(live)
+    answer = subscribe(browser, "andré@example.org")
+    assert answer.status_code == 400 and "plain letters" in answer.text
+    assert live.subscriber("andré@example.org") is None
+
+
 def test_admin_password_may_be_an_scrypt_or_pbkdf2_hash_or_the_word() -> None:
     made = hash_password("rahasia")
     assert made.startswith("scrypt:") and check_password(made, "rahasia")

@@ -52,6 +52,8 @@ How SMTP outcomes map onto the channel errors:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import logging
 import math
@@ -183,8 +185,8 @@ class DkimSigner:
         """The length of the key's modulus in bits."""
         try:
             key = dkim.crypto.parse_pem_private_key(self.private_key)
-        except (dkim.crypto.UnparsableKeyError, ValueError, IndexError) as error:
-            raise ValueError(f"it is not an RSA private key in PEM form ({error}).") from None
+        except (dkim.crypto.UnparsableKeyError, ValueError, IndexError):
+            raise ValueError(_key_problem(self.private_key)) from None
         return int(key["modulus"]).bit_length()
 
     def sign(self, data: bytes) -> bytes:
@@ -642,6 +644,45 @@ def _domain(sender: str) -> str:
         return parse_mailbox(sender).domain
     except ValueError:
         return ""  # from_config has already said what is wrong with it
+
+
+_MAKE_KEY = "make one with `openssl genrsa -out dkim.pem 2048` and publish its public key"
+# Algorithm identifiers (DER-encoded OIDs) inside a PKCS#8 "PRIVATE KEY".
+_KEY_KINDS = {
+    b"\x06\x03\x2b\x65\x70": "an Ed25519 key",
+    b"\x06\x03\x2b\x65\x71": "an Ed448 key",
+    b"\x06\x07\x2a\x86\x48\xce\x3d\x02\x01": "an elliptic-curve (ECDSA) key",
+}
+
+
+def _key_problem(pem: bytes) -> str:
+    """What a file that is not a usable RSA private key is, in one sentence."""
+    text = pem.decode("ascii", "replace")
+    if "PUBLIC KEY" in text and "PRIVATE KEY" not in text:
+        return (
+            "it is a public key; DKIM signs with the private one (the public key goes in "
+            "DNS): point dkim_private_key at the private key file"
+        )
+    if "ENCRYPTED" in text:
+        return (
+            "the key is protected by a passphrase, which nothing can type in when mail is "
+            "sent; save it without one: `openssl pkey -in KEY -out dkim.pem`"
+        )
+    if "EC PRIVATE KEY" in text:
+        kind = "an elliptic-curve (ECDSA) key"
+    else:
+        body = "".join(line for line in text.splitlines() if line and "-----" not in line)
+        try:
+            der = base64.b64decode(body, validate=False)
+        except (ValueError, binascii.Error):
+            der = b""
+        kind = next((name for oid, name in _KEY_KINDS.items() if oid in der[:40]), "")
+    if kind:
+        return (
+            f"it is {kind}, and DKIM here signs with RSA (Gmail and Outlook verify no "
+            f"other kind, so mail signed only with it counts as unsigned); {_MAKE_KEY}"
+        )
+    return f"it is not an RSA private key in PEM form; {_MAKE_KEY}"
 
 
 def _dkim_signer(

@@ -142,6 +142,7 @@ class Database:
             return
         import fcntl
 
+        database = database.removeprefix("file:").split("?", 1)[0]  # a read-only disk's URI
         path = Path(f"{database}.sending.lock")
         with path.open("a+") as handle:
             try:
@@ -187,6 +188,17 @@ def _make_engine(url: str) -> Engine:
                 raise DatabaseError(
                     f"The database folder {folder} does not exist ([database] url = {url!r})."
                 )
+            if _read_only_disk(folder):
+                # A disk mounted read-only: nothing can write there, so the file is opened as
+                # unchanging, which needs no journal files beside it. Commands that only read
+                # work; one that writes gets SQLite's "readonly database", said as a sentence.
+                path = Path(parsed.database).resolve()
+                engine = create_engine(
+                    f"sqlite:///file:{path}?mode=ro&immutable=1&uri=true",
+                    connect_args={"timeout": 30},
+                )
+                event.listen(engine, "connect", _sqlite_read_only_pragmas)
+                return engine
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -220,6 +232,19 @@ def describe_outage(error: DBAPIError) -> str:
 
 def _disk_full(text: str) -> bool:
     return any(sign in text for sign in _DISK_FULL)
+
+
+def _read_only_disk(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _sqlite_read_only_pragmas(connection: object, _record: object) -> None:
+    cursor = connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def _sqlite_pragmas(connection: object, _record: object) -> None:

@@ -15,7 +15,7 @@ import logging
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import policy
 from email.headerregistry import Address
@@ -105,6 +105,7 @@ class RenderedEdition:
     greeting: str = "Hello, {name}!"  # in the edition's language; `{name}` is filled
     greeting_anonymous: str = "Hello!"  # for a subscriber without a name
     timezone: str | None = None  # the site's zone: the Date header is written in it
+    posts_shown: int | None = None  # how many of the edition's posts the HTML holds
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,9 @@ def render_edition(
     """Render `{template}.html` and `{template}.txt` once, and inline the HTML's CSS once.
 
     When all the posts would make the HTML longer than `html_limit` bytes, only the first
-    ones that fit are shown, and the digest ends with "N more in the archive", linked.
+    ones that fit are shown, and the digest ends with "N more in the archive", linked to
+    the edition's archive page (which lists them all); with no archive served, "N more in
+    the next edition", since `run_job` then keeps those posts for the next edition.
     """
     rendered = _render(edition, env, template, len(edition.posts))
     size = len(rendered.html.encode())
@@ -134,7 +137,7 @@ def render_edition(
         shown = max(0, min(shown - 1, shown * html_limit // size))
         rendered = _render(edition, env, template, shown)
         size = len(rendered.html.encode())
-    if shown < len(edition.posts):
+    if shown < len(edition.posts) and edition.archive_url:
         logger.info(
             "edition %s: %d of %d posts fit in %d KB of HTML; the rest are in the archive",
             edition.key,
@@ -142,7 +145,7 @@ def render_edition(
             len(edition.posts),
             html_limit // 1000,
         )
-    return rendered
+    return replace(rendered, posts_shown=shown)
 
 
 def posts_that_fit(env: jinja2.Environment, locale: str, html_limit: int = HTML_LIMIT) -> int:
@@ -460,6 +463,10 @@ def _context(edition: EditionView, shown: int) -> dict[str, Any]:
     site_name = _untokened(edition.site_name)
     hidden = len(edition.posts) - shown
     site_url = _http_url(edition.site_url) or ""
+    # Without a served archive the posts that did not fit wait for the next edition
+    # (see jobs.run_job); a link to the site's front page would lead nowhere.
+    archive_url = _http_url(edition.archive_url)
+    more = "more_in_archive" if archive_url else "more_next_edition"
     return {
         "subject": _one_line(_untokened(edition.subject)),
         "site_name": site_name,
@@ -469,8 +476,8 @@ def _context(edition: EditionView, shown: int) -> dict[str, Any]:
         "labels": words,
         "why_received": words["why_received"].replace("{site}", site_name),
         "posts": [_post_context(post, edition) for post in edition.posts[:shown]],
-        "more": words["more_in_archive"].replace("{count}", str(hidden)) if hidden else "",
-        "more_url": _http_url(edition.archive_url) or site_url,
+        "more": words[more].replace("{count}", str(hidden)) if hidden else "",
+        "more_url": archive_url or "",
         **TOKENS,
     }
 

@@ -31,6 +31,7 @@ __all__ = [
     "LABELS",
     "N_",
     "Translate",
+    "available_languages",
     "babel_locale",
     "format_date",
     "format_datetime",
@@ -73,6 +74,7 @@ LABELS: Mapping[str, str] = MappingProxyType(
         "via": N_("via"),
         "more_in_archive": N_("{count} more in the archive"),
         "also": N_("Also carried by"),
+        "more_next_edition": N_("{count} more in the next edition"),
     }
 )
 
@@ -91,6 +93,11 @@ def babel_locale(locale: str) -> str:
 def language_of(locale: str) -> str:
     """ "id-ID" → "id": the language whose catalog is used."""
     return locale.strip().replace("-", "_").split("_", 1)[0].lower() or _FALLBACK
+
+
+def available_languages() -> list[str]:
+    """The languages with a catalog: "en", "id", ..."""
+    return sorted(path.parent.parent.name for path in CATALOGS.glob("*/LC_MESSAGES/messages.po"))
 
 
 def labels(locale: str) -> Mapping[str, str]:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
-from sqlalchemy import select
+from sqlalchemy import func, select
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -28,6 +28,7 @@ from starlette.routing import Route
 from syndicate.db.insert import insert_new
 from syndicate.db.models import Click, Edition, EditionPost, EditionState, Post, Rendering, utcnow
 from syndicate.db.session import Database
+from syndicate.jobs import archive_copy
 from syndicate.render.email import TOKENS
 from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
@@ -183,7 +184,13 @@ async def edition_page(request: Request) -> Response:
     emails = [r for r in renderings if media.get(r.channel) == "email"]
     part = _part_number(request, len(emails))
     if emails:
-        html = fill_for_reader(emails[part].body, pages.path("/subscribe"))
+        body = emails[part].body
+        job_config = pages.config.jobs[job]
+        if job_config.format == "digest" and _cut(body, edition.post_count):
+            # The email showed the first posts and linked "N more" here: show them all.
+            body = await pages.call(archive_copy, pages.db, pages.config, job_config, edition.id)
+            body = body or emails[part].body
+        html = fill_for_reader(body, pages.path("/subscribe"))
         return HTMLResponse(
             html,
             headers={
@@ -216,6 +223,15 @@ class EditionEntry:
     subject: str
     created_at: datetime
     posts: tuple[tuple[str, str], ...] = ()  # (title, url)
+    post_count: int = 0
+
+
+def _cut(body: dict[str, Any], post_count: int) -> bool:
+    """Whether a stored digest email shows fewer posts than its edition carries."""
+    shown = body.get("posts_shown")
+    if not isinstance(shown, int):  # stored before the count was kept: one <h2> a post
+        shown = str(body.get("html", "")).count("<h2")
+    return shown < post_count
 
 
 def _feed_content(edition: EditionEntry) -> str:
@@ -268,7 +284,13 @@ def _edition_parts(
                 select(Rendering).where(Rendering.edition_id == edition_id).order_by(Rendering.id)
             )
         )
-        return EditionEntry(edition.id, edition.subject, edition.created_at), renderings
+        post_count = session.scalar(
+            select(func.count())
+            .select_from(EditionPost)
+            .where(EditionPost.edition_id == edition_id)
+        )
+        entry = EditionEntry(edition.id, edition.subject, edition.created_at, (), post_count or 0)
+        return entry, renderings
 
 
 def _part_number(request: Request, count: int) -> int:

@@ -88,7 +88,10 @@ async def subscribe(request: Request) -> Response:
     try:
         request_made = await pages.call(request_subscription, pages.db, email, chosen)
     except ValueError:
-        request_made, problem = None, problem or N_("That is not an email address.")
+        wrong = N_("That is not an email address.")
+        if not email.rpartition("@")[0].isascii():
+            wrong = N_("Mail cannot be sent to letters such as é before the @: use plain letters.")
+        request_made, problem = None, problem or wrong
     if problem or request_made is None:
         return pages.page(
             request, "subscribe.html", status=400, lists=list(lists), problem=problem, email=email
