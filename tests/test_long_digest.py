@@ -117,6 +117,7 @@ def test_without_an_archive_posts_that_do_not_fit_wait_for_the_next_edition(
     unserved: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
     site = unserved.open(panjang=job_toml("outbox", new=POSTS))
+    add_subscriber(site.db, "pembaca@example.org", "newsletter")
     first = site.run("panjang", 0)
     assert 0 < first.posts < POSTS
     assert "stay new for the next edition" in caplog.text

@@ -311,19 +311,26 @@ def test_an_address_no_server_can_take_is_refused_at_add_and_import(
 def test_an_address_stored_before_the_plain_letters_rule_can_still_be_removed(
     syndicate: Syndicate, database_url: str
 ) -> None:
-    from syndicate.db.models import Subscriber
+    from syndicate.db.models import MailingList, Subscriber, Subscription
     from syndicate.db.session import open_database
 
     assert syndicate("subscribers", "list").code == 0  # the schema is there
     db = open_database(database_url)
     try:
         with db.session() as session:
-            session.add(Subscriber(email="andré@example.org", email_key="andré@example.org"))
+            stored = Subscriber(email="andré@example.org", email_key="andré@example.org")
+            session.add(stored)
+            session.flush()
+            newsletter = MailingList(name="newsletter")
+            session.add(newsletter)
+            session.flush()
+            session.add(Subscription(subscriber_id=stored.id, list_id=newsletter.id))
     finally:
         db.dispose()
     removed = syndicate("subscribers", "remove", "andré@example.org")
     assert removed.code == 0, removed.err
-    assert table(syndicate("subscribers", "list")) == [("andré@example.org", "-", "unsubscribed")]
+    listed = table(syndicate("subscribers", "list"))
+    assert listed == [("andré@example.org", "newsletter", "unsubscribed")]
 
 
 # --- list ------------------------------------------------------------------------------
