@@ -391,8 +391,8 @@ class _Sender:
     ) -> None:
         if await self._held_by_job(row) or self._held_by_pause(channel, row):
             return
-        if row.subscriber_id is not None and not _still_subscribed(
-            channel, people.get(row.subscriber_id)
+        if row.subscriber_id is not None and not await self._still_subscribed_now(
+            channel, row, people
         ):
             self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
             return
@@ -425,6 +425,28 @@ class _Sender:
             self._finish(row, DeliveryState.SENT, "sent", detail, result.external_id)
         finally:
             request_started.reset(hook)
+
+    async def _still_subscribed_now(
+        self, channel: Channel, row: _Claimed, people: dict[int, _Person]
+    ) -> bool:
+        """Whether the subscriber is still on the list at the moment their copy goes.
+
+        A batch is claimed ahead of its sending, which can take minutes at a slow rate:
+        someone who unsubscribes, bounces or is forgotten meanwhile must not be mailed, so
+        their status is read again right before each send (one small indexed read).
+        """
+        assert row.subscriber_id is not None
+        subscriber_id = row.subscriber_id
+        fresh = await self.db.run_patiently(
+            lambda session: _read_people(session, {subscriber_id}),
+            doing="reading a subscriber's status",
+        )
+        person = fresh.get(subscriber_id)
+        if person is None:
+            people.pop(subscriber_id, None)
+        else:
+            people[subscriber_id] = person
+        return _still_subscribed(channel, person)
 
     def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)

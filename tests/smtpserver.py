@@ -43,6 +43,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -155,6 +156,8 @@ class _Handler:
                 received_at=time.monotonic(),
             )
         )
+        if self._server.on_message is not None:  # the test acts while the sender waits
+            self._server.on_message(self._server.messages[-1])
         if reply == ACCEPT_THEN_DROP:
             assert server.transport is not None
             server.transport.abort()  # taken, but the client never hears so
@@ -193,6 +196,8 @@ class SmtpServer:
         self.fault: str | None = None  # one of FAULTS while it lasts
         self.refuse: set[str] = set()  # recipients answered 550 5.1.1
         self.messages: list[ReceivedMessage] = []
+        # Called with each accepted message before the client hears "250".
+        self.on_message: Callable[[ReceivedMessage], None] | None = None
         self.connections = 0  # how many client sessions the server has seen
         self.open_now = 0  # client sessions open right now
         self.most_open = 0  # the most client sessions open at once

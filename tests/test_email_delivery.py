@@ -34,7 +34,12 @@ from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job
 from syndicate.links import Links
-from syndicate.subscribers import add_subscriber, import_csv, remove_subscriber
+from syndicate.subscribers import (
+    add_subscriber,
+    forget_subscriber,
+    import_csv,
+    remove_subscriber,
+)
 from syndicate.tokens import site_secret
 from tests.sites import subscription_statuses
 from tests.smtpserver import ACCEPT_THEN_DROP, DROP, SmtpServer
@@ -482,3 +487,22 @@ def test_one_run_that_waits_sends_once_the_server_is_back(make_site) -> None:
     finally:
         back.join()
     assert {row.attempts for row in site.rows().values()} == {1}
+
+
+def test_a_reader_who_leaves_or_is_forgotten_while_the_batch_is_sent_is_not_mailed(
+    make_site,
+) -> None:
+    site = make_site("connections = 1")
+    addresses = [f"c{n}@example.org" for n in range(10)]
+    site.subscribe(*addresses)
+    site.run()
+
+    def leave_during_the_send(message: object) -> None:
+        if len(site.smtp.messages) == 2:  # the whole batch is claimed by now
+            remove_subscriber(site.db, "c7@example.org", list_name="newsletter")
+            forget_subscriber(site.db, "C8@example.org")
+
+    site.smtp.on_message = leave_during_the_send
+    assert site.deliver() == {"sent": 8, "skipped": 2}
+    mailed = sorted(to for m in site.smtp.messages for to in m.envelope_to)
+    assert mailed == sorted(set(addresses) - {"c7@example.org", "c8@example.org"})
