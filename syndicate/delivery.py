@@ -40,6 +40,7 @@ from syndicate.channels.base import (
     ChannelRefused,
     Message,
     PermanentError,
+    RecipientRefused,
     TargetGone,
     TransientError,
     UnknownOutcome,
@@ -656,7 +657,9 @@ class _Sender:
             self._finish(row, DeliveryState.QUEUED, "retry", message, retry_at=utcnow() + wait)
         elif isinstance(error, PermanentError):
             self._finish(row, DeliveryState.FAILED, "failed", message)
-            if isinstance(error, TargetGone):
+            if isinstance(error, RecipientRefused):  # a full mailbox, a policy block
+                self._count_bounce(channel, row, SOFT, message)
+            elif isinstance(error, TargetGone):
                 if row.subscriber_id is not None:
                     self._count_bounce(channel, row, HARD, message)
                 elif channel.medium != "email":

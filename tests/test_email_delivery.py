@@ -24,6 +24,7 @@ import dkim
 import pytest
 from sqlalchemy import select
 
+from syndicate.bounces.report import recent_bounces
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
 from syndicate.config import Config, load_config
@@ -506,3 +507,30 @@ def test_a_reader_who_leaves_or_is_forgotten_while_the_batch_is_sent_is_not_mail
     assert site.deliver() == {"sent": 8, "skipped": 2}
     mailed = sorted(to for m in site.smtp.messages for to in m.envelope_to)
     assert mailed == sorted(set(addresses) - {"c7@example.org", "c8@example.org"})
+
+
+def test_policy_blocks_full_mailboxes_and_data_refusals_are_soft_bounces_that_add_up(
+    make_site,
+) -> None:
+    site = make_site("bounce_after = 1\nconnections = 1")
+    addresses = ["blok@example.org", "penuh@example.org", "isi@example.org", "ada@example.org"]
+    site.subscribe(*addresses)
+    site.run()
+    refusals = [
+        ("RCPT", "550 5.7.1 Service unavailable; client host blocked using Spamhaus"),
+        ("RCPT", "552 5.2.2 <penuh@example.org>: mailbox full"),
+        ("DATA", "554 5.7.1 content rejected"),
+    ]
+    for command, reply in refusals:
+        site.smtp.fail_next(command, reply)
+
+    assert site.deliver() == {"sent": 1, "failed": 3}
+
+    lines = recent_bounces(site.db)
+    assert sorted((line.email, line.kind) for line in lines) == sorted(
+        (address, "soft") for address in addresses[:3]
+    )
+    assert all(line.source == "smtp" for line in lines)
+    for address in addresses[:3]:  # bounce_after = 1: one soft bounce is enough
+        assert subscription_statuses(site.db, address) == {"newsletter": "bounced"}
+    assert subscription_statuses(site.db, "ada@example.org") == {"newsletter": "active"}
