@@ -129,6 +129,8 @@ class _Handler:
             return reply
         if address in self._server.refuse:
             return f"550 5.1.1 <{address}>: no such user"
+        if address in self._server.replies:
+            return self._server.replies[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -195,6 +197,7 @@ class SmtpServer:
         self.port = _free_port(self.host)
         self.fault: str | None = None  # one of FAULTS while it lasts
         self.refuse: set[str] = set()  # recipients answered 550 5.1.1
+        self.replies: dict[str, str] = {}  # recipients answered this reply to RCPT
         self.messages: list[ReceivedMessage] = []
         # Called with each accepted message before the client hears "250".
         self.on_message: Callable[[ReceivedMessage], None] | None = None

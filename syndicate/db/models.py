@@ -43,6 +43,7 @@ __all__ = [
     "Subscription",
     "SubscriptionChange",
     "Suppression",
+    "WebhookToken",
     "utcnow",
 ]
 
@@ -229,6 +230,16 @@ class Suppression(Base):
 
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookToken(Base):
+    """A signed provider request already taken (Mailgun's token), so a replay is refused
+    by every `serve` process, also after a restart; kept while its signature is fresh."""
+
+    __tablename__ = "webhook_tokens"
+
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
