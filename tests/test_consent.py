@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from syndicate.cli import main
 from syndicate.consent import address_hash
@@ -19,6 +19,7 @@ from syndicate.db.models import (
     Attempt,
     Delivery,
     Subscriber,
+    Subscription,
     SubscriptionChange,
     Suppression,
 )
@@ -316,3 +317,26 @@ def test_the_migration_merges_duplicate_mailboxes_keeping_the_most_restrictive_s
         (1, 2, "unsubscribed"),  # active + unsubscribed
         (4, 1, "active"),
     ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_subscribe_form_sends_nothing_to_an_address_that_complained_or_bounced(
+    live: LiveSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = live
+    for address, status in (("keluh@example.org", "complained"), ("mati@example.org", "bounced")):
+        cli(site, capsys, "subscribers", "add", address, "--list", "newsletter")
+        with site.db.session() as session:
+            session.execute(
+                update(Subscription)
+                .where(Subscription.subscriber_id == site.subscriber(address).id)
+                .values(status=status)
+            )
+    mails = len(site.smtp.messages)
+    for address in ("Keluh@example.org", "mati@example.org"):
+        answer = subscribe(client(site), address, "newsletter")
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert subscribe(client(site), "baru@example.org", "newsletter").status_code == 200
+    site.wait_for_mail(mails + 1)  # the new reader's confirmation, and only that
+    assert [m.envelope_to for m in site.smtp.messages[mails:]] == [["baru@example.org"]]
+    assert site.statuses("keluh@example.org") == {"newsletter": "complained"}
