@@ -134,3 +134,22 @@ def test_bounces_settings_read_with_their_defaults(tmp_path: Path) -> None:
     assert bounces.password_env == "SYNDICATE_BOUNCES_PASSWORD"
     assert bounces.interval.total_seconds() == 300 and bounces.move_to is None
     assert bounces.webhooks == ("mailgun",)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["X-Original-To", "Envelope-To", "X-Envelope-To", "Return-Path", "Original-Recipient"],
+)
+def test_a_verp_address_found_in_any_envelope_header_alone_is_read(header: str) -> None:
+    # To and Delivered-To name only the plain bounce address; the VERP is in one header.
+    raw = (
+        f"{header}: <{VERP}>\nDelivered-To: bounces@example.org\nTo: bounces@example.org\n"
+        "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="B"\n\n--B\nContent-Type: text/plain\n\nreport\n\n--B\n'
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        "Final-Recipient: rfc822; hilang@example.net\nAction: failed\nStatus: 5.1.1\n\n--B--\n"
+    ).encode()
+    report = read_report(raw)
+    assert report is not None and report.kind == "hard"
+    assert read_verp([report.raw_text], "bounces@example.org", SECRET) == 4242
