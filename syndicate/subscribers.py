@@ -117,7 +117,8 @@ def normalize_address(text: str) -> tuple[str, str]:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
-    address = checked.normalized
+    # Kept as typed for display ("MAYA@Example.net"), only its surrounding spaces dropped.
+    address = text.strip()
     return address, f"{checked.local_part}@{checked.domain}".lower()
 
 

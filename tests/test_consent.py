@@ -227,12 +227,12 @@ def test_one_mailbox_is_one_subscriber_whatever_the_case(
     live: LiveSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
     site = live
-    cli(site, capsys, "subscribers", "add", "MAYA@example.net", "--list", "newsletter")
+    cli(site, capsys, "subscribers", "add", "MAYA@Example.net", "--list", "newsletter")
     said = cli(site, capsys, "subscribers", "add", "maya@EXAMPLE.net", "--list", "newsletter")[1]
     assert "already on the list" in said
     subscribe(client(site), "Maya@Example.Net", "newsletter", "mingguan")
     assert cli(site, capsys, "subscribers", "list")[1] == (
-        "MAYA@example.net\tmingguan,newsletter\tunconfirmed,active\n"
+        "MAYA@Example.net\tmingguan,newsletter\tunconfirmed,active\n"
     )
     site.run("pagi")
     assert site.deliver() == {"sent": 1}
@@ -340,3 +340,18 @@ def test_the_subscribe_form_sends_nothing_to_an_address_that_complained_or_bounc
     site.wait_for_mail(mails + 1)  # the new reader's confirmation, and only that
     assert [m.envelope_to for m in site.smtp.messages[mails:]] == [["baru@example.org"]]
     assert site.statuses("keluh@example.org") == {"newsletter": "complained"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bounces_refuses_a_number_of_days_that_is_not_above_zero(
+    live: LiveSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for days in ("-5", "0", "lots"):
+        with pytest.raises(SystemExit) as exited:
+            cli(live, capsys, "bounces", "--days", days)
+        assert exited.value.code == 2
+        assert "is not a number of days above zero" in capsys.readouterr().err
+    assert cli(live, capsys, "bounces", "--days", "7") == (
+        0,
+        "No bounces or complaints in the last 7 days.\n",
+    )
