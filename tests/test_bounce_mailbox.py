@@ -8,8 +8,11 @@ messages and put into dovecot's mailbox; the site reads it as the scheduler does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -234,3 +237,68 @@ def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     with pytest.raises(MailboxError, match=r"cannot be read.*Authentication failed"):
         check_mailbox(site.config.bounces, intake)
+
+
+class _OddServer:
+    """A TCP server that greets each client with `greeting` (or says nothing) and waits."""
+
+    def __init__(self, greeting: bytes) -> None:
+        self.greeting = greeting
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                self.clients.append(client)
+                if self.greeting:
+                    client.sendall(self.greeting)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.listener.close()
+
+
+def test_a_garbage_greeting_is_named_shortly_and_stopping_a_read_logs_no_error(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    garbage, silent = _OddServer(b"X" * 4000 + b"\r\n"), _OddServer(b"")
+    try:
+        tail = TAIL.format(
+            smtp_url=site.smtp.url,
+            mailbox_url=f"imap://b@127.0.0.1:{garbage.port}",
+            password_env=PASSWORD_ENV,
+            ca_file=site.folder / "none.pem",
+            more='timeout = "3s"',
+        ).replace(f'ca_file = "{site.folder / "none.pem"}"\n', "")
+        site.open(settings_tail=tail)
+        with caplog.at_level(logging.INFO):
+            asyncio.run(Clock(site.db, site.config, site.channels)._read_bounces())
+        (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert "cannot be read" in warning and "characters)" in warning
+        assert len(warning) < 400
+
+        site.open(settings_tail=tail.replace(str(garbage.port), str(silent.port)))
+        caplog.clear()
+
+        async def stopped_while_reading() -> None:
+            reading = asyncio.create_task(
+                Clock(site.db, site.config, site.channels)._read_bounces()
+            )
+            while not silent.clients:  # the read is under way, waiting for a greeting
+                await asyncio.sleep(0.02)
+            reading.cancel()
+            await reading  # ends quietly, no CancelledError out of it
+
+        with caplog.at_level(logging.INFO):
+            asyncio.run(stopped_while_reading())
+        assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert "reading the bounce mailbox was stopped" in caplog.text
+    finally:
+        garbage.close()
+        silent.close()

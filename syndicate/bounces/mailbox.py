@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from syndicate.bounces.intake import Intake
 from syndicate.bounces.reports import read_report
 from syndicate.config import BounceSettings
+from syndicate.printable import shortened
 
 __all__ = ["MailboxError", "MailboxPass", "check_mailbox"]
 
@@ -76,7 +77,8 @@ def check_mailbox(settings: BounceSettings, intake: Intake) -> MailboxPass:
         return _pop3(place, password, context, timeout, intake)
     except (OSError, imaplib.IMAP4.error, poplib.error_proto) as error:
         where = f"{place.scheme}://{place.host}:{place.port}"
-        raise MailboxError(f"the bounce mailbox {where} cannot be read: {_say(error)}") from None
+        said = shortened(_say(error), 200)  # a hostile server's greeting can be any size
+        raise MailboxError(f"the bounce mailbox {where} cannot be read: {said}") from None
 
 
 def _place(url: str) -> _Place:
