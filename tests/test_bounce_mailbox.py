@@ -172,7 +172,7 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
 def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_handled_mail(
     mail_site: Site, dovecot: Dovecot, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = open_site(mail_site, dovecot, "pop3")
+    site = open_site(mail_site, dovecot, "pop3", 'trusted_authserv_id = "mx.example.org"')
     site.run("pagi", 1)
     site.deliver()
     first = sent(site)
@@ -183,9 +183,17 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
         # What a mail program sends for the mailto: link of List-Unsubscribe.
         f"From: Sari <sari@example.org>\r\nTo: {mailto.group(1)}\r\n"
         f"Subject: {unquote(mailto.group(2))}\r\n\r\n".encode(),
-        # Someone without the link writes in by hand from their own address.
+        # Someone without the link writes in by hand from their own address; our
+        # receiving server checked it came from there.
+        b"Authentication-Results: mx.example.org; dkim=pass header.d=yahoo.example;\r\n"
+        b" dmarc=pass (p=reject) header.from=yahoo.example\r\n"
         b"From: Marah <MARAH@yahoo.example>\r\nTo: berhenti@example.org\r\n"
         b"Subject: please stop\r\n\r\nStop.\r\n",
+        # A forged From: no pass from our server (another server's claim does not count).
+        b"Authentication-Results: evil.example; dmarc=pass header.from=example.net\r\n"
+        b"Authentication-Results: mx.example.org; dmarc=fail header.from=example.net\r\n"
+        b"From: Penuh <penuh@example.net>\r\nTo: berhenti@example.org\r\n"
+        b"Subject: unsubscribe unsubscribed\r\n\r\n\r\n",
         bounce_for(first["hilang@gmail.example"], "exim-plain-550.eml"),
         b"From: someone@example.com\r\nTo: bounces@example.org\r\nSubject: hello\r\n\r\nhi\r\n",
     )
@@ -195,7 +203,9 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
     assert site.statuses("sari@example.org") == {"newsletter": SubscriberStatus.UNSUBSCRIBED}
     assert site.statuses("marah@yahoo.example") == {"newsletter": SubscriberStatus.UNSUBSCRIBED}
     assert site.statuses("hilang@gmail.example") == {"newsletter": SubscriberStatus.BOUNCED}
-    assert dovecot.subjects() == ["hello"]  # handled mail deleted, the stranger's kept
+    assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.ACTIVE}
+    # Handled mail deleted; the stranger's and the forged unsubscribe kept, unmatched.
+    assert sorted(dovecot.subjects()) == ["hello", "unsubscribe unsubscribed"]
     settings = site.folder / "syndicate.toml"
     assert main(["--config", str(settings), "bounces"]) == 0
     listed = capsys.readouterr().out
