@@ -164,7 +164,8 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
     assert site.deliver() == {"sent": 2}
     dovecot.append(bounce_for(sent(site)["penuh@example.net"], "postfix-dsn-552-5.2.2.eml"))
     again = check_mailbox(site.config.bounces, Intake.for_site(site.db, site.config, site.channels))
-    assert (again.handled, again.unmatched, again.changed) == (1, 4, 1)
+    # Only the new mail is read: the four left last time are not downloaded again.
+    assert (again.read, again.handled, again.unmatched, again.changed) == (1, 1, 0, 1)
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.BOUNCED}
     assert site.run("pagi", 3).queued == 1
 
@@ -312,3 +313,21 @@ def test_a_garbage_greeting_is_named_shortly_and_stopping_a_read_logs_no_error(
     finally:
         garbage.close()
         silent.close()
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
+def test_mail_left_unmatched_is_downloaded_once_not_at_every_read(
+    mail_site: Site, dovecot: Dovecot, scheme: str
+) -> None:
+    site = open_site(mail_site, dovecot, scheme)
+    intake = Intake.for_site(site.db, site.config, site.channels)
+    big = b"From: someone@example.com\r\nSubject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * 40_000
+    dovecot.append(b"From: a@example.com\r\nSubject: hello\r\n\r\nhi\r\n", big)
+    first = check_mailbox(site.config.bounces, intake)
+    assert (first.read, first.unmatched) == (2, 2)
+    again = check_mailbox(site.config.bounces, intake)
+    assert (again.read, again.unmatched) == (0, 0)  # nothing downloaded again
+    dovecot.append(b"From: b@example.com\r\nSubject: new\r\n\r\nhi\r\n")
+    assert check_mailbox(site.config.bounces, intake).read == 1  # only the new one
+    assert sorted(dovecot.subjects()) == ["big", "hello", "new"]  # all left in place
+    assert dovecot.seen_flags() == [False, False, False]  # a person's \Seen untouched

@@ -31,6 +31,7 @@ __all__ = [
     "DeliveryState",
     "Edition",
     "EditionPost",
+    "ExaminedMail",
     "JobRun",
     "MailingList",
     "PausedTarget",
@@ -240,6 +241,16 @@ class WebhookToken(Base):
     __tablename__ = "webhook_tokens"
 
     token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExaminedMail(Base):
+    """A mail in the POP3 bounce mailbox already read and left (unmatched), by its UIDL,
+    so each is downloaded once; IMAP marks such mail with a keyword instead."""
+
+    __tablename__ = "examined_mail"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # mailbox + UIDL
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -89,6 +89,12 @@ def _new_tables() -> None:
         sa.PrimaryKeyConstraint("address_hash", name=op.f("pk_suppressions")),
     )
     op.create_table(
+        "examined_mail",
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_examined_mail")),
+    )
+    op.create_table(
         "webhook_tokens",
         sa.Column("token", sa.String(length=100), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -236,6 +242,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_bounce_events_at")
     op.drop_table("bounce_events")
     op.drop_table("webhook_tokens")
+    op.drop_table("examined_mail")
     op.drop_table("suppressions")
     with op.batch_alter_table("subscription_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_changes_subscriber")
