@@ -116,6 +116,12 @@ def test_those_who_left_stay_gone_through_import_add_and_the_dashboard(
     assert site.deliver() == {"sent": 1}
     assert [m.envelope_to for m in site.smtp.messages] == [["sari@example.org"]]
 
+    # Who left every list is not put on a new list by an import either.
+    code, said = cli(site, capsys, "subscribers", "import", str(readers), "--list", "mingguan")
+    assert code == 0 and "2 skipped: they unsubscribed" in said
+    assert site.statuses("maya@example.net") == {"newsletter": "unsubscribed"}
+    assert site.statuses("sari@example.org") == {"newsletter": "active", "mingguan": "active"}
+
     code, said = cli(
         site,
         capsys,
