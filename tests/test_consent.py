@@ -314,7 +314,17 @@ def test_the_migration_merges_duplicate_mailboxes_keeping_the_most_restrictive_s
         ).all()
         delivery = connection.execute(text("SELECT subscriber_id FROM deliveries")).all()
         key = connection.execute(text("SELECT message_key FROM editions")).scalar()
+        changes = connection.execute(
+            text(
+                "SELECT subscriber_id, list_id, status, changed_by, detail "
+                "FROM subscription_changes ORDER BY 1, 2"
+            )
+        ).all()
     db.dispose()
+    assert [tuple(c) for c in changes] == [
+        (1, 1, "complained", "migration", "3 spellings of one address merged"),
+        (1, 2, "unsubscribed", "migration", "3 spellings of one address merged"),
+    ]
     assert [tuple(d) for d in delivery] == [(1,)]  # kept, and now the merged subscriber's
     assert key and len(key) == 16
     assert [tuple(p) for p in people] == [(1, "maya@example.net"), (4, "budi@example.org")]

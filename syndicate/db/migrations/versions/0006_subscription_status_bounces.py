@@ -216,6 +216,20 @@ def _merge(bind: sa.Connection, keep: int, others: list[int]) -> None:
             ),
             {"s": keep, "l": list_id, "status": status, "at": changed_at},
         )
+        bind.execute(  # the merge is part of the address's history
+            sa.text(
+                "INSERT INTO subscription_changes (subscriber_id, list_id, at, status, "
+                "previous, changed_by, detail) VALUES (:s, :l, :at, :status, NULL, "
+                "'migration', :detail)"
+            ),
+            {
+                "s": keep,
+                "l": list_id,
+                "at": datetime.now(UTC),
+                "status": status,
+                "detail": f"{len(ids)} spellings of one address merged",
+            },
+        )
 
 
 def downgrade() -> None:
