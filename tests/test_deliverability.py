@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from syndicate.bounces.report import edition_rates
 from syndicate.db.models import Edition, EditionPost, Post, SubscriberStatus
 from syndicate.delivery import DeliveryPolicy
 from syndicate.subscribers import add_subscriber, remove_subscriber
@@ -28,13 +29,17 @@ def test_soft_bounces_count_and_the_second_within_30_days_ends_the_subscription(
     add_subscriber(site.db, "penuh@example.net", "newsletter")
     add_subscriber(site.db, "sari@example.org", "newsletter")
     site.smtp.replies = {"penuh@example.net": "452 4.2.2 Mailbox full"}
-    site.run("pagi", 1)
+    first = site.run("pagi", 1)
     assert site.deliver(GIVE_UP_AT_ONCE) == {"failed": 1, "sent": 1}
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.ACTIVE}
 
-    site.run("pagi", 2)
+    second = site.run("pagi", 2)
     assert site.deliver(GIVE_UP_AT_ONCE) == {"failed": 1, "sent": 1}
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.BOUNCED}
+    rates = edition_rates(site.db, [first.edition_id, second.edition_id])
+    assert (rates[first.edition_id].mailed, rates[first.edition_id].bounced) == (2, 0)
+    # The soft bounce that ended the subscription is in its edition's bounce rate.
+    assert (rates[second.edition_id].mailed, rates[second.edition_id].bounced) == (2, 1)
     assert site.statuses("sari@example.org") == {"newsletter": SubscriberStatus.ACTIVE}
     assert site.run("pagi", 3).queued == 1
 
