@@ -106,6 +106,9 @@ class DeliveryPolicy(DeliverySettings):
 # Outcomes of resendable channels are written together: this many rows, or this often.
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.5
+# A claimed batch's subscriber statuses are read again when older than this, right
+# before a send: who leaves or is forgotten during a long send is not mailed.
+STATUS_FRESH_SECONDS = 0.25
 
 _columns = Delivery.__table__.c
 _RECORD_OUTCOME = (
@@ -263,6 +266,9 @@ class _Sender:
         self.worker = uuid.uuid4().hex[:16]  # each claim's token starts with it
         self.stopping = stopping
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
+        self._batch_subscribers: set[int] = set()
+        self._people_read_at = 0.0  # time.monotonic() of the batch's status read
+        self._people_lock = asyncio.Lock()
         self.started: set[int] = set()  # rows whose request started (written, where needed)
         self.lost: set[int] = set()  # rows another worker took over after our lease ran out
         self.waiting: set[int] = set()  # rows given back because their server was down
@@ -339,7 +345,9 @@ class _Sender:
         self.lost.difference_update(row.id for row in claimed)  # ours again: claimed anew
         await self._load_bodies({row.rendering_id for row in claimed})
         await self._load_paused()
-        people = await self._load_subscribers({row.subscriber_id for row in claimed} - {None})
+        ids = {row.subscriber_id for row in claimed if row.subscriber_id is not None}
+        people = await self._load_subscribers(set(ids))
+        self._batch_subscribers, self._people_read_at = ids, time.monotonic()
         by_channel: dict[str, list[_Claimed]] = {}
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
@@ -434,20 +442,21 @@ class _Sender:
 
         A batch is claimed ahead of its sending, which can take minutes at a slow rate:
         someone who unsubscribes, bounces or is forgotten meanwhile must not be mailed, so
-        their status is read again right before each send (one small indexed read).
+        the batch's statuses are read again (one query) when older than
+        STATUS_FRESH_SECONDS.
         """
-        assert row.subscriber_id is not None
-        subscriber_id = row.subscriber_id
-        fresh = await self.db.run_patiently(
-            lambda session: _read_people(session, {subscriber_id}),
-            doing="reading a subscriber's status",
-        )
-        person = fresh.get(subscriber_id)
-        if person is None:
-            people.pop(subscriber_id, None)
-        else:
-            people[subscriber_id] = person
-        return _still_subscribed(channel, person)
+        if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+            async with self._people_lock:  # one read for all lanes
+                if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+                    ids: set[int | None] = set(self._batch_subscribers)
+                    fresh = await self.db.run_patiently(
+                        lambda session: _read_people(session, ids),
+                        doing="reading subscribers' statuses",
+                    )
+                    people.clear()  # a forgotten subscriber is gone from the read
+                    people.update(fresh)
+                    self._people_read_at = time.monotonic()
+        return _still_subscribed(channel, people.get(row.subscriber_id))
 
     def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)
