@@ -380,7 +380,9 @@ def _parser() -> argparse.ArgumentParser:
         "Each line: when, what (hard, soft, complaint, unsubscribe), where it was seen\n"
         "(smtp, mailbox, ses, sendgrid, postmark, mailgun), the address, the list, why.",
     )
-    bounces.add_argument("--days", type=int, default=30, help="how far back (default 30)")
+    bounces.add_argument(
+        "--days", type=_days, default=30, help="how far back, in days (default 30)"
+    )
     bounces.add_argument(
         "--kind", choices=("hard", "soft", "complaint", "unsubscribe"), help="only this kind"
     )
@@ -1305,3 +1307,14 @@ def _shown(path: Path) -> str:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _days(text: str) -> int:
+    """A number of days for --days: a whole number above zero."""
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days above zero")
+    return days

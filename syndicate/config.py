@@ -337,6 +337,10 @@ class BounceSettings:
     interval: timedelta = timedelta(minutes=5)
     ca_file: Path | None = None
     timeout: timedelta = timedelta(seconds=30)
+    # The receiving server whose Authentication-Results are believed: an unsubscribe by
+    # mail without its token is honoured only when that server saw the sender pass DMARC,
+    # or DKIM or SPF for the From domain. None: only mails with their token are honoured.
+    trusted_authserv_id: str | None = None
     # Provider webhooks, each off until configured.
     ses_topics: tuple[str, ...] = ()  # SNS topic ARNs whose notifications are taken
     sendgrid_public_key: str | None = None  # the "verification key" SendGrid shows
@@ -664,7 +668,25 @@ def _read_bounces(table: ConfigTable) -> BounceSettings:
     address = table.str("address", None)
     if address is not None and not re.fullmatch(r"[^@\s+]+@[^@\s]+\.[^@\s]+", address):
         table.fail("address", f'"{address}" is not a plain address such as "bounces@example.org"')
-    mailbox = table.url("mailbox_url", MAILBOX_SCHEMES, None)
+    # imap_url / pop3_url, as the settings are named in the docs; mailbox_url is the same.
+    given = {
+        key: table.url(key, schemes, None)
+        for key, schemes in (
+            ("imap_url", ("imaps", "imap")),
+            ("pop3_url", ("pop3s", "pop3")),
+            ("mailbox_url", MAILBOX_SCHEMES),
+        )
+        if key in table
+    }
+    if len(given) > 1:
+        first, second = list(given)[:2]
+        table.fail(second, f"give one bounce mailbox: {first} or {second}, not both")
+    mailbox = next(iter(given.values()), None)
+    authserv = table.str("trusted_authserv_id", None)
+    if authserv is not None and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", authserv):
+        table.fail(
+            "trusted_authserv_id", f'"{authserv}" is not a host name such as "mx.example.org"'
+        )
     settings = BounceSettings(
         address=address.lower() if address else None,
         mailbox_url=mailbox,
@@ -673,6 +695,7 @@ def _read_bounces(table: ConfigTable) -> BounceSettings:
         interval=table.duration("interval", default.interval),
         ca_file=table.path("ca_file", None),
         timeout=table.duration("timeout", default.timeout),
+        trusted_authserv_id=authserv.lower() if authserv else None,
         **_read_bounce_hooks(table),
     )
     if mailbox is not None and settings.move_to and mailbox.lower().startswith("pop3"):

@@ -40,6 +40,7 @@ from syndicate.channels.base import (
     ChannelRefused,
     Message,
     PermanentError,
+    RecipientRefused,
     TargetGone,
     TransientError,
     UnknownOutcome,
@@ -105,6 +106,9 @@ class DeliveryPolicy(DeliverySettings):
 # Outcomes of resendable channels are written together: this many rows, or this often.
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.5
+# A claimed batch's subscriber statuses are read again when older than this, right
+# before a send: who leaves or is forgotten during a long send is not mailed.
+STATUS_FRESH_SECONDS = 0.25
 
 _columns = Delivery.__table__.c
 _RECORD_OUTCOME = (
@@ -274,6 +278,9 @@ class _Sender:
         self.worker = uuid.uuid4().hex[:16]  # each claim's token starts with it
         self.stopping = stopping
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
+        self._batch_subscribers: set[int] = set()
+        self._people_read_at = 0.0  # time.monotonic() of the batch's status read
+        self._people_lock = asyncio.Lock()
         self.started: set[int] = set()  # rows whose request started (written, where needed)
         self.lost: set[int] = set()  # rows another worker took over after our lease ran out
         self.waiting: set[int] = set()  # rows given back because their server was down
@@ -351,7 +358,9 @@ class _Sender:
         self.lost.difference_update(row.id for row in claimed)  # ours again: claimed anew
         await self._load_bodies({row.rendering_id for row in claimed})
         await self._load_paused()
-        people = await self._load_subscribers({row.subscriber_id for row in claimed} - {None})
+        ids = {row.subscriber_id for row in claimed if row.subscriber_id is not None}
+        people = await self._load_subscribers(set(ids))
+        self._batch_subscribers, self._people_read_at = ids, time.monotonic()
         by_channel: dict[str, list[_Claimed]] = {}
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
@@ -404,8 +413,8 @@ class _Sender:
     ) -> None:
         if await self._held_by_job(row) or self._held_by_pause(channel, row):
             return
-        if row.subscriber_id is not None and not _still_subscribed(
-            channel, people.get(row.subscriber_id)
+        if row.subscriber_id is not None and not await self._still_subscribed_now(
+            channel, row, people
         ):
             self._finish(row, DeliveryState.SKIPPED, "skipped", "the subscriber left the list")
             return
@@ -438,6 +447,29 @@ class _Sender:
             self._finish(row, DeliveryState.SENT, "sent", detail, result.external_id)
         finally:
             request_started.reset(hook)
+
+    async def _still_subscribed_now(
+        self, channel: Channel, row: _Claimed, people: dict[int, _Person]
+    ) -> bool:
+        """Whether the subscriber is still on the list at the moment their copy goes.
+
+        A batch is claimed ahead of its sending, which can take minutes at a slow rate:
+        someone who unsubscribes, bounces or is forgotten meanwhile must not be mailed, so
+        the batch's statuses are read again (one query) when older than
+        STATUS_FRESH_SECONDS.
+        """
+        if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+            async with self._people_lock:  # one read for all lanes
+                if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+                    ids: set[int | None] = set(self._batch_subscribers)
+                    fresh = await self.db.run_patiently(
+                        lambda session: _read_people(session, ids),
+                        doing="reading subscribers' statuses",
+                    )
+                    people.clear()  # a forgotten subscriber is gone from the read
+                    people.update(fresh)
+                    self._people_read_at = time.monotonic()
+        return _still_subscribed(channel, people.get(row.subscriber_id))
 
     def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)
@@ -647,7 +679,9 @@ class _Sender:
             self._finish(row, DeliveryState.QUEUED, "retry", message, retry_at=utcnow() + wait)
         elif isinstance(error, PermanentError):
             self._finish(row, DeliveryState.FAILED, "failed", message)
-            if isinstance(error, TargetGone):
+            if isinstance(error, RecipientRefused):  # a full mailbox, a policy block
+                self._count_bounce(channel, row, SOFT, message)
+            elif isinstance(error, TargetGone):
                 if row.subscriber_id is not None:
                     self._count_bounce(channel, row, HARD, message)
                 elif channel.medium != "email":

@@ -49,7 +49,7 @@ from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
-from syndicate.select import select_posts
+from syndicate.select import published, select_posts
 from syndicate.trickle import send_times
 from syndicate.wallclock import wall_instant
 
@@ -122,18 +122,31 @@ def run_job(
             select(JobRun).where(JobRun.job == job.name, JobRun.scheduled_for == slot)
         ).one()
         posts = select_posts(session, job, now)
-        if not posts and job.skip_if_empty:
+        targets = [channels[name] for name in job.channels]
+        receiving = [c for c in targets if _anyone_receives(session, [c])]
+        # Posts an email channel missed while its list was empty: they are its due still.
+        owed = {c.name: _owed_posts(session, job, c, now) for c in receiving}
+        if not posts and not any(owed.values()) and job.skip_if_empty:
             run.outcome, run.finished_at = "empty", now
             log.info("job %s: nothing new to send", job.name)
             return JobOutcome(job.name, note="nothing new")
-        if posts and not _anyone_receives(session, [channels[name] for name in job.channels]):
-            lists = _empty_lists([channels[name] for name in job.channels])
+        if posts and not receiving:
+            lists = _empty_lists(targets)
             note = f"nobody on {lists} yet" if lists else "nobody to send to yet"
             run.outcome, run.finished_at, run.detail = "empty", now, note
             log.info(
                 "job %s: %s; its %d new posts wait for the next run", job.name, note, len(posts)
             )
             return JobOutcome(job.name, note=note)
+        waiting = _empty_lists([c for c in targets if c not in receiving])
+        if posts and waiting:
+            log.info(
+                "job %s: nobody on %s yet; its %d new posts wait for %s",
+                job.name,
+                waiting,
+                len(posts),
+                waiting,
+            )
         posts = _unless_lost(session, config, channels, job, posts, links)
         edition = Edition(
             job=job.name,
@@ -155,10 +168,16 @@ def run_job(
             log.info("job %s: edition %d held for review", job.name, edition.id)
             return JobOutcome(job.name, edition.id, len(posts), held=True)
         view = _edition_view(session, config, job, edition, posts, links)
-        queued = sum(
-            _enqueue(session, config, channels[name], job, edition, view, local_date)
-            for name in job.channels
-        )
+        queued = 0
+        for channel in receiving:
+            if not posts and not owed[channel.name] and job.skip_if_empty:
+                continue  # only a channel's missed posts made this edition: not this one's
+            channel_view = view
+            if owed[channel.name]:
+                # The new posts first, as selected; then the older ones it missed.
+                carried = list({p.id: p for p in [*posts, *owed[channel.name]]}.values())
+                channel_view = _edition_view(session, config, job, edition, carried, links)
+            queued += _enqueue(session, config, channel, job, edition, channel_view, local_date)
         run.outcome, run.finished_at = "edition", utcnow()
         run.detail = f"{len(posts)} posts, {queued} deliveries"
     log.info(
@@ -559,6 +578,33 @@ def _anyone_receives(session: Session, channels: Sequence[Channel]) -> bool:
         elif channel.list_name is None or _has_active(session, channel.list_name):
             return True
     return False
+
+
+def _owed_posts(session: Session, job: Job, channel: Channel, now: datetime) -> list[Post]:
+    """The posts of this job's editions made since `channel` last got one, while its list
+    had nobody: a reader who joins later gets them in the next digest.
+
+    An edition has a rendering for each channel it was sent through, so the editions
+    without one for this channel, after the last with one, are those it missed; posts
+    older than the job's window are past their time.
+    """
+    if channel.medium != "email" or channel.list_name is None:
+        return []
+    mailed = select(Rendering.edition_id).where(Rendering.channel == channel.name)
+    last = session.scalar(
+        select(func.max(Edition.id)).where(Edition.job == job.name, Edition.id.in_(mailed))
+    )
+    query = (
+        select(Post)
+        .join(EditionPost, EditionPost.post_id == Post.id)
+        .join(Edition, Edition.id == EditionPost.edition_id)
+        .where(Edition.job == job.name, Edition.id > (last or 0), Edition.id.not_in(mailed))
+        .order_by(published().desc())
+        .limit(max(job.selection.new + job.selection.trending, 1))
+    )
+    if job.selection.window is not None:
+        query = query.where(published() >= now - job.selection.window)
+    return list(dict.fromkeys(session.scalars(query)))
 
 
 def _has_active(session: Session, list_name: str) -> bool:

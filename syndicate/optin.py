@@ -67,14 +67,15 @@ class ConfirmationRequest:
     email: str
     lists: tuple[str, ...]
     stamp: int  # the subscriber's last change, as the token must find it
-    suppressed: bool = False  # forgotten at their request: send nothing
+    suppressed: bool = False  # forgotten, bounced or complained: send nothing
 
 
 def request_subscription(db: Database, email: str, lists: Iterable[str]) -> ConfirmationRequest:
     """Store a new address, unconfirmed on the lists chosen; ValueError if invalid.
 
     What a known address has is left as it is. An address forgotten at its owner's request
-    gets nothing stored, and `suppressed` says no mail may go to it.
+    gets nothing stored, and `suppressed` says no mail may go to it; so it says for an
+    address that bounced or complained on a list chosen.
     """
     address, key = normalize_address(email)
     chosen = tuple(sorted(set(lists)))
@@ -85,9 +86,17 @@ def request_subscription(db: Database, email: str, lists: Iterable[str]) -> Conf
         row = {"email": address, "email_key": key, "created_at": now, "updated_at": now}
         insert_new(session, Subscriber, [row], ("email_key",))
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email_key == key)).one()
+        ended = False
         for list_id in _list_ids(session, chosen):
-            join(session, subscriber.id, list_id, "web", status=SubscriberStatus.UNCONFIRMED)
-        return ConfirmationRequest(subscriber.id, subscriber.email, chosen, _stamp(subscriber))
+            joined = join(
+                session, subscriber.id, list_id, "web", status=SubscriberStatus.UNCONFIRMED
+            )
+            ended |= joined.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED)
+        # A dead mailbox, or a reader who reported our mail as spam, gets no confirmation
+        # mail from a form anyone can fill in; the editor can bring them back.
+        return ConfirmationRequest(
+            subscriber.id, subscriber.email, chosen, _stamp(subscriber), suppressed=ended
+        )
 
 
 def confirm_token(secret: bytes, request: ConfirmationRequest, now: datetime) -> str:

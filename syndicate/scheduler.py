@@ -118,6 +118,9 @@ class Clock:
         except (MailboxError, DatabaseError) as error:
             log.warning("bounces: %s", error)
             return
+        except asyncio.CancelledError:  # stopping (Ctrl+C): the read ends with the process
+            log.info("bounces: reading the bounce mailbox was stopped")
+            return
         except Exception:  # a bug must not stop the clock; the next tick tries again
             log.exception("bounces: reading the bounce mailbox failed")
             return

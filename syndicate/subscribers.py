@@ -130,7 +130,10 @@ def normalize_address(text: str, *, deliverable: bool = True) -> tuple[str, str]
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ValueError(str(error)) from None
-    address = checked.ascii_email or checked.normalized
+    # Kept as typed for display ("MAYA@Example.net"), only its surrounding spaces dropped;
+    # a domain in another script in the ASCII (IDNA) form every server takes.
+    typed = text.strip()
+    address = typed if typed.isascii() else (checked.ascii_email or checked.normalized)
     return address, f"{checked.local_part}@{checked.domain}".lower()
 
 
@@ -525,6 +528,10 @@ def _import_batch(
         ).all()
     )
     newcomers = [sub_id for sub_id in ids if sub_id not in known]
+    if not resubscribe:  # who left every list they were on is not put on a new one either
+        for sub_id, status in _left_everywhere(session, newcomers).items():
+            newcomers.remove(sub_id)
+            report.left[status] += 1
     _subscribe_all(session, newcomers, list_id, by, now)
     report.added += fresh
     report.subscribed += len(newcomers) - fresh
@@ -540,6 +547,24 @@ def _import_batch(
                 report.resubscribed += 1
             else:
                 report.subscribed += 1
+
+
+def _left_everywhere(session: Session, ids: list[int]) -> dict[int, str]:
+    """Of `ids`, those whose every subscription ended, each with its most restrictive
+    status (complained, then bounced, then unsubscribed)."""
+    statuses: dict[int, set[str]] = {}
+    for sub_id, status in session.execute(
+        select(Subscription.subscriber_id, Subscription.status).where(
+            Subscription.subscriber_id.in_(ids)
+        )
+    ):
+        statuses.setdefault(sub_id, set()).add(status)
+    order = (SubscriberStatus.COMPLAINED, SubscriberStatus.BOUNCED, SubscriberStatus.UNSUBSCRIBED)
+    return {
+        sub_id: next(status for status in order if status in found)
+        for sub_id, found in statuses.items()
+        if found <= set(SubscriberStatus.LEFT)
+    }
 
 
 def _subscribe_all(session: Session, ids: list[int], list_id: int, by: str, now: datetime) -> None:

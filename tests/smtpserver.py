@@ -43,6 +43,7 @@ import ssl
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -128,6 +129,8 @@ class _Handler:
             return reply
         if address in self._server.refuse:
             return f"550 5.1.1 <{address}>: no such user"
+        if address in self._server.replies:
+            return self._server.replies[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -155,6 +158,8 @@ class _Handler:
                 received_at=time.monotonic(),
             )
         )
+        if self._server.on_message is not None:  # the test acts while the sender waits
+            self._server.on_message(self._server.messages[-1])
         if reply == ACCEPT_THEN_DROP:
             assert server.transport is not None
             server.transport.abort()  # taken, but the client never hears so
@@ -192,7 +197,10 @@ class SmtpServer:
         self.port = _free_port(self.host)
         self.fault: str | None = None  # one of FAULTS while it lasts
         self.refuse: set[str] = set()  # recipients answered 550 5.1.1
+        self.replies: dict[str, str] = {}  # recipients answered this reply to RCPT
         self.messages: list[ReceivedMessage] = []
+        # Called with each accepted message before the client hears "250".
+        self.on_message: Callable[[ReceivedMessage], None] | None = None
         self.connections = 0  # how many client sessions the server has seen
         self.open_now = 0  # client sessions open right now
         self.most_open = 0  # the most client sessions open at once

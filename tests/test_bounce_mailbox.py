@@ -8,8 +8,11 @@ messages and put into dovecot's mailbox; the site reads it as the scheduler does
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -161,7 +164,8 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
     assert site.deliver() == {"sent": 2}
     dovecot.append(bounce_for(sent(site)["penuh@example.net"], "postfix-dsn-552-5.2.2.eml"))
     again = check_mailbox(site.config.bounces, Intake.for_site(site.db, site.config, site.channels))
-    assert (again.handled, again.unmatched, again.changed) == (1, 4, 1)
+    # Only the new mail is read: the four left last time are not downloaded again.
+    assert (again.read, again.handled, again.unmatched, again.changed) == (1, 1, 0, 1)
     assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.BOUNCED}
     assert site.run("pagi", 3).queued == 1
 
@@ -169,7 +173,7 @@ def test_imap_bounces_and_complaints_end_subscriptions_and_are_moved_away(
 def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_handled_mail(
     mail_site: Site, dovecot: Dovecot, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    site = open_site(mail_site, dovecot, "pop3")
+    site = open_site(mail_site, dovecot, "pop3", 'trusted_authserv_id = "mx.example.org"')
     site.run("pagi", 1)
     site.deliver()
     first = sent(site)
@@ -180,9 +184,17 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
         # What a mail program sends for the mailto: link of List-Unsubscribe.
         f"From: Sari <sari@example.org>\r\nTo: {mailto.group(1)}\r\n"
         f"Subject: {unquote(mailto.group(2))}\r\n\r\n".encode(),
-        # Someone without the link writes in by hand from their own address.
+        # Someone without the link writes in by hand from their own address; our
+        # receiving server checked it came from there.
+        b"Authentication-Results: mx.example.org; dkim=pass header.d=yahoo.example;\r\n"
+        b" dmarc=pass (p=reject) header.from=yahoo.example\r\n"
         b"From: Marah <MARAH@yahoo.example>\r\nTo: berhenti@example.org\r\n"
         b"Subject: please stop\r\n\r\nStop.\r\n",
+        # A forged From: no pass from our server (another server's claim does not count).
+        b"Authentication-Results: evil.example; dmarc=pass header.from=example.net\r\n"
+        b"Authentication-Results: mx.example.org; dmarc=fail header.from=example.net\r\n"
+        b"From: Penuh <penuh@example.net>\r\nTo: berhenti@example.org\r\n"
+        b"Subject: unsubscribe unsubscribed\r\n\r\n\r\n",
         bounce_for(first["hilang@gmail.example"], "exim-plain-550.eml"),
         b"From: someone@example.com\r\nTo: bounces@example.org\r\nSubject: hello\r\n\r\nhi\r\n",
     )
@@ -192,7 +204,9 @@ def test_pop3_with_stls_read_by_the_scheduler_unsubscribes_by_mail_and_deletes_h
     assert site.statuses("sari@example.org") == {"newsletter": SubscriberStatus.UNSUBSCRIBED}
     assert site.statuses("marah@yahoo.example") == {"newsletter": SubscriberStatus.UNSUBSCRIBED}
     assert site.statuses("hilang@gmail.example") == {"newsletter": SubscriberStatus.BOUNCED}
-    assert dovecot.subjects() == ["hello"]  # handled mail deleted, the stranger's kept
+    assert site.statuses("penuh@example.net") == {"newsletter": SubscriberStatus.ACTIVE}
+    # Handled mail deleted; the stranger's and the forged unsubscribe kept, unmatched.
+    assert sorted(dovecot.subjects()) == ["hello", "unsubscribe unsubscribed"]
     settings = site.folder / "syndicate.toml"
     assert main(["--config", str(settings), "bounces"]) == 0
     listed = capsys.readouterr().out
@@ -234,3 +248,86 @@ def test_a_mailbox_that_cannot_be_read_is_one_sentence_and_changes_nothing(
     monkeypatch.setenv(PASSWORD_ENV, "wrong")
     with pytest.raises(MailboxError, match=r"cannot be read.*Authentication failed"):
         check_mailbox(site.config.bounces, intake)
+
+
+class _OddServer:
+    """A TCP server that greets each client with `greeting` (or says nothing) and waits."""
+
+    def __init__(self, greeting: bytes) -> None:
+        self.greeting = greeting
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                self.clients.append(client)
+                if self.greeting:
+                    client.sendall(self.greeting)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+        self.listener.close()
+
+
+def test_a_garbage_greeting_is_named_shortly_and_stopping_a_read_logs_no_error(
+    site: Site, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    garbage, silent = _OddServer(b"X" * 4000 + b"\r\n"), _OddServer(b"")
+    try:
+        tail = TAIL.format(
+            smtp_url=site.smtp.url,
+            mailbox_url=f"imap://b@127.0.0.1:{garbage.port}",
+            password_env=PASSWORD_ENV,
+            ca_file=site.folder / "none.pem",
+            more='timeout = "3s"',
+        ).replace(f'ca_file = "{site.folder / "none.pem"}"\n', "")
+        site.open(settings_tail=tail)
+        with caplog.at_level(logging.INFO):
+            asyncio.run(Clock(site.db, site.config, site.channels)._read_bounces())
+        (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert "cannot be read" in warning and "characters)" in warning
+        assert len(warning) < 400
+
+        site.open(settings_tail=tail.replace(str(garbage.port), str(silent.port)))
+        caplog.clear()
+
+        async def stopped_while_reading() -> None:
+            reading = asyncio.create_task(
+                Clock(site.db, site.config, site.channels)._read_bounces()
+            )
+            while not silent.clients:  # the read is under way, waiting for a greeting
+                await asyncio.sleep(0.02)
+            reading.cancel()
+            await reading  # ends quietly, no CancelledError out of it
+
+        with caplog.at_level(logging.INFO):
+            asyncio.run(stopped_while_reading())
+        assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+        assert "reading the bounce mailbox was stopped" in caplog.text
+    finally:
+        garbage.close()
+        silent.close()
+
+
+@pytest.mark.parametrize("scheme", ["imaps", "pop3s"])
+def test_mail_left_unmatched_is_downloaded_once_not_at_every_read(
+    mail_site: Site, dovecot: Dovecot, scheme: str
+) -> None:
+    site = open_site(mail_site, dovecot, scheme)
+    intake = Intake.for_site(site.db, site.config, site.channels)
+    big = b"From: someone@example.com\r\nSubject: big\r\n\r\n" + (b"x" * 76 + b"\r\n") * 40_000
+    dovecot.append(b"From: a@example.com\r\nSubject: hello\r\n\r\nhi\r\n", big)
+    first = check_mailbox(site.config.bounces, intake)
+    assert (first.read, first.unmatched) == (2, 2)
+    again = check_mailbox(site.config.bounces, intake)
+    assert (again.read, again.unmatched) == (0, 0)  # nothing downloaded again
+    dovecot.append(b"From: b@example.com\r\nSubject: new\r\n\r\nhi\r\n")
+    assert check_mailbox(site.config.bounces, intake).read == 1  # only the new one
+    assert sorted(dovecot.subjects()) == ["big", "hello", "new"]  # all left in place
+    assert dovecot.seen_flags() == [False, False, False]  # a person's \Seen untouched

@@ -107,6 +107,14 @@ url = "sqlite:///site.db"
         ('[bounces]\nmove_too = "Done"\n', 'did you mean "move_to"'),
         ('[bounces.postmark]\nuser = "postmark"\n', "password_env"),
         ("[bounces.ses]\ntopic_arns = 3\n", "topic_arns"),
+        ('[bounces]\nimap_url = "pop3s://b@mail.example.org"\n', "imaps://, imap://"),
+        ('[bounces]\npop3_url = "imaps://b@mail.example.org"\n', "pop3s://, pop3://"),
+        (
+            '[bounces]\nimap_url = "imaps://b@m.example.org"\n'
+            'pop3_url = "pop3s://b@m.example.org"\n',
+            "not both",
+        ),
+        ('[bounces]\ntrusted_authserv_id = "mx example"\n', "trusted_authserv_id"),
     ],
 )
 def test_a_mistake_in_bounces_settings_is_one_sentence(
@@ -134,3 +142,39 @@ def test_bounces_settings_read_with_their_defaults(tmp_path: Path) -> None:
     assert bounces.password_env == "SYNDICATE_BOUNCES_PASSWORD"
     assert bounces.interval.total_seconds() == 300 and bounces.move_to is None
     assert bounces.webhooks == ("mailgun",)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["X-Original-To", "Envelope-To", "X-Envelope-To", "Return-Path", "Original-Recipient"],
+)
+def test_a_verp_address_found_in_any_envelope_header_alone_is_read(header: str) -> None:
+    # To and Delivered-To name only the plain bounce address; the VERP is in one header.
+    raw = (
+        f"{header}: <{VERP}>\nDelivered-To: bounces@example.org\nTo: bounces@example.org\n"
+        "From: MAILER-DAEMON@mx.example.net\nSubject: Undelivered Mail Returned to Sender\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="B"\n\n--B\nContent-Type: text/plain\n\nreport\n\n--B\n'
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        "Final-Recipient: rfc822; hilang@example.net\nAction: failed\nStatus: 5.1.1\n\n--B--\n"
+    ).encode()
+    report = read_report(raw)
+    assert report is not None and report.kind == "hard"
+    assert read_verp([report.raw_text], "bounces@example.org", SECRET) == 4242
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [("imap_url", "imaps://b@m.example.org/INBOX"), ("pop3_url", "pop3s://b@m.example.org")],
+)
+def test_the_bounce_mailbox_is_named_by_imap_url_or_pop3_url(
+    tmp_path: Path, key: str, url: str
+) -> None:
+    settings = tmp_path / "syndicate.toml"
+    (tmp_path / "jobs").mkdir()
+    settings.write_text(
+        SITE + f'[bounces]\n{key} = "{url}"\ntrusted_authserv_id = "MX.example.org"\n',
+        encoding="utf-8",
+    )
+    bounces = load_config(settings).bounces
+    assert bounces.mailbox_url == url and bounces.trusted_authserv_id == "mx.example.org"

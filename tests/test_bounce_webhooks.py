@@ -23,10 +23,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
+from starlette.testclient import TestClient
 
 from syndicate.bounces.report import recent_bounces
 from syndicate.db.models import SubscriberStatus
+from syndicate.db.session import open_database
 from syndicate.subscribers import add_subscriber
+from syndicate.web.app import create_app
 from tests.browser.live import LiveSite
 from tests.feedserver import FeedServer
 from tests.smtpserver import SmtpServer
@@ -369,3 +372,55 @@ def test_webhooks_are_off_until_configured(tmp_path: Path) -> None:
         for provider in ("ses", "sendgrid", "postmark", "mailgun"):
             answer = httpx.post(site.url(f"/hooks/{provider}"), content=b"{}", timeout=10)
             assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_mailgun_signature_is_taken_once_by_every_serve_process_and_after_a_restart(
+    hooked: LiveSite, aws: AwsOnThisMachine
+) -> None:
+    site = hooked
+    taken = mailgun_payload(READERS[3], "no-such-id@example.org")
+    taken["event-data"]["event"] = "delivered"
+    assert post(site, "mailgun", json.dumps(taken).encode()).status_code == 200
+    # The same signature block with other event-data, at a serve process started later.
+    replayed = {**taken, "event-data": {**taken["event-data"], "event": "complained"}}
+    replayed["event-data"]["recipient"] = READERS[3]
+    second = open_database(site.config.database_url)
+    app = create_app(site.config, second, site.channels, fetch_sns=aws)
+    with TestClient(app) as restarted:
+        answer = restarted.post("/hooks/mailgun", content=json.dumps(replayed).encode())
+    second.dispose()
+    assert answer.status_code == 403 and "already taken" in answer.text
+    old = mailgun_payload(READERS[3], "no-such-id@example.org")
+    stamp = int(old["signature"]["timestamp"]) - 6 * 60  # past the 5 minutes
+    old["signature"]["timestamp"] = str(stamp)
+    old["signature"]["signature"] = hmac.new(
+        b"mg-kunci", f"{stamp}{old['signature']['token']}".encode(), hashlib.sha256
+    ).hexdigest()
+    assert post(site, "mailgun", json.dumps(old).encode()).status_code == 403
+    assert site.statuses(READERS[3]) == {"newsletter": SubscriberStatus.ACTIVE}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_forged_sns_requests_are_refused_before_any_fetch_in_one_sentence(
+    hooked: LiveSite, aws: AwsOnThisMachine
+) -> None:
+    site = hooked
+    unknown_version = ses_notification(site, READERS[0], "Complaint")
+    unknown_version["SignatureVersion"] = "9"
+    answer = post(site, "ses", json.dumps(unknown_version).encode())
+    assert answer.status_code == 403 and "SignatureVersion" in answer.json()["error"]
+    no_signature = ses_notification(site, READERS[0], "Complaint")
+    no_signature["Signature"] = "not base64!"
+    assert post(site, "ses", json.dumps(no_signature).encode()).status_code == 403
+    stale = ses_notification(site, READERS[0], "Complaint")
+    stale["Timestamp"] = "2020-01-01T00:00:00.000Z"
+    assert post(site, "ses", json.dumps(stale).encode()).status_code == 403
+    assert aws.fetched == []  # nothing was fetched for any of them
+
+    unreachable = ses_notification(site, READERS[0], "Complaint")
+    unreachable["SigningCertURL"] = CERT_URL.replace(".pem", "-gone.pem")
+    answer = post(site, "ses", json.dumps(unreachable).encode())
+    assert answer.status_code == 403
+    assert answer.json() == {"error": "the SNS signing certificate could not be fetched"}
+    assert site.statuses(READERS[0]) == {"newsletter": SubscriberStatus.ACTIVE}

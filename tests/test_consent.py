@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from syndicate.cli import main
 from syndicate.consent import address_hash
@@ -19,6 +19,7 @@ from syndicate.db.models import (
     Attempt,
     Delivery,
     Subscriber,
+    Subscription,
     SubscriptionChange,
     Suppression,
 )
@@ -114,6 +115,12 @@ def test_those_who_left_stay_gone_through_import_add_and_the_dashboard(
     assert second.posts > 0 and second.queued == 1
     assert site.deliver() == {"sent": 1}
     assert [m.envelope_to for m in site.smtp.messages] == [["sari@example.org"]]
+
+    # Who left every list is not put on a new list by an import either.
+    code, said = cli(site, capsys, "subscribers", "import", str(readers), "--list", "mingguan")
+    assert code == 0 and "2 skipped: they unsubscribed" in said
+    assert site.statuses("maya@example.net") == {"newsletter": "unsubscribed"}
+    assert site.statuses("sari@example.org") == {"newsletter": "active", "mingguan": "active"}
 
     code, said = cli(
         site,
@@ -226,12 +233,12 @@ def test_one_mailbox_is_one_subscriber_whatever_the_case(
     live: LiveSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
     site = live
-    cli(site, capsys, "subscribers", "add", "MAYA@example.net", "--list", "newsletter")
+    cli(site, capsys, "subscribers", "add", "MAYA@Example.net", "--list", "newsletter")
     said = cli(site, capsys, "subscribers", "add", "maya@EXAMPLE.net", "--list", "newsletter")[1]
     assert "already on the list" in said
     subscribe(client(site), "Maya@Example.Net", "newsletter", "mingguan")
     assert cli(site, capsys, "subscribers", "list")[1] == (
-        "MAYA@example.net\tmingguan,newsletter\tunconfirmed,active\n"
+        "MAYA@Example.net\tmingguan,newsletter\tunconfirmed,active\n"
     )
     site.run("pagi")
     assert site.deliver() == {"sent": 1}
@@ -307,7 +314,17 @@ def test_the_migration_merges_duplicate_mailboxes_keeping_the_most_restrictive_s
         ).all()
         delivery = connection.execute(text("SELECT subscriber_id FROM deliveries")).all()
         key = connection.execute(text("SELECT message_key FROM editions")).scalar()
+        changes = connection.execute(
+            text(
+                "SELECT subscriber_id, list_id, status, changed_by, detail "
+                "FROM subscription_changes ORDER BY 1, 2"
+            )
+        ).all()
     db.dispose()
+    assert [tuple(c) for c in changes] == [
+        (1, 1, "complained", "migration", "3 spellings of one address merged"),
+        (1, 2, "unsubscribed", "migration", "3 spellings of one address merged"),
+    ]
     assert [tuple(d) for d in delivery] == [(1,)]  # kept, and now the merged subscriber's
     assert key and len(key) == 16
     assert [tuple(p) for p in people] == [(1, "maya@example.net"), (4, "budi@example.org")]
@@ -316,3 +333,41 @@ def test_the_migration_merges_duplicate_mailboxes_keeping_the_most_restrictive_s
         (1, 2, "unsubscribed"),  # active + unsubscribed
         (4, 1, "active"),
     ]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_subscribe_form_sends_nothing_to_an_address_that_complained_or_bounced(
+    live: LiveSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = live
+    for address, status in (("keluh@example.org", "complained"), ("mati@example.org", "bounced")):
+        cli(site, capsys, "subscribers", "add", address, "--list", "newsletter")
+        with site.db.session() as session:
+            session.execute(
+                update(Subscription)
+                .where(Subscription.subscriber_id == site.subscriber(address).id)
+                .values(status=status)
+            )
+    mails = len(site.smtp.messages)
+    for address in ("Keluh@example.org", "mati@example.org"):
+        answer = subscribe(client(site), address, "newsletter")
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert subscribe(client(site), "baru@example.org", "newsletter").status_code == 200
+    site.wait_for_mail(mails + 1)  # the new reader's confirmation, and only that
+    assert [m.envelope_to for m in site.smtp.messages[mails:]] == [["baru@example.org"]]
+    assert site.statuses("keluh@example.org") == {"newsletter": "complained"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bounces_refuses_a_number_of_days_that_is_not_above_zero(
+    live: LiveSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for days in ("-5", "0", "lots"):
+        with pytest.raises(SystemExit) as exited:
+            cli(live, capsys, "bounces", "--days", days)
+        assert exited.value.code == 2
+        assert "is not a number of days above zero" in capsys.readouterr().err
+    assert cli(live, capsys, "bounces", "--days", "7") == (
+        0,
+        "No bounces or complaints in the last 7 days.\n",
+    )

@@ -68,11 +68,11 @@ def test_smtp_451_without_waiting_leaves_the_row_queued_for_later(site: Site) ->
 
 def test_smtp_550_5_1_1_fails_the_row_and_bounces_the_address_at_once(site: Site) -> None:
     site.open(pagi=job_toml("newsletter", new=1))
-    add_subscriber(site.db, "hilang@example.org", "newsletter")  # first: gets the first RCPT
+    add_subscriber(site.db, "hilang@example.org", "newsletter")
     add_subscriber(site.db, "sari@example.org", "newsletter")
     policy = DeliveryPolicy(backoff_base=timedelta(milliseconds=50))
 
-    site.smtp.fail_next("RCPT", "550 5.1.1 No such user")
+    site.smtp.replies = {"hilang@example.org": "550 5.1.1 No such user"}
     outcome = site.run("pagi", 1)
     assert outcome.queued == 2
     assert site.deliver(policy) == {"failed": 1, "sent": 1}

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,17 +27,23 @@ import dkim
 import pytest
 from sqlalchemy import select
 
+from syndicate.bounces.report import recent_bounces
 from syndicate.channels.base import Channel
 from syndicate.channels.registry import build_channels
 from syndicate.config import Config, ConfigError, load_config
 from syndicate.db.models import Delivery, DeliveryState, Subscriber, SubscriberStatus
 from syndicate.db.session import Database, open_database
-from syndicate.delivery import DeliveryPolicy, deliver_due
+from syndicate.delivery import STATUS_FRESH_SECONDS, DeliveryPolicy, deliver_due
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job
 from syndicate.links import Links
-from syndicate.subscribers import add_subscriber, import_csv, remove_subscriber
+from syndicate.subscribers import (
+    add_subscriber,
+    forget_subscriber,
+    import_csv,
+    remove_subscriber,
+)
 from syndicate.tokens import site_secret
 from tests.sites import subscription_statuses
 from tests.smtpserver import ACCEPT_THEN_DROP, DROP, SmtpServer
@@ -687,3 +694,48 @@ def test_connecting_to_the_smtp_server_is_logged_once_a_run(
     assert site.smtp.connections > 1  # the pool opened several
     connected = [r for r in caplog.records if "connected to" in r.getMessage()]
     assert [r.levelname for r in connected].count("INFO") == 1
+
+
+def test_a_reader_who_leaves_or_is_forgotten_while_the_batch_is_sent_is_not_mailed(
+    make_site,
+) -> None:
+    site = make_site("connections = 1")
+    addresses = [f"c{n}@example.org" for n in range(10)]
+    site.subscribe(*addresses)
+    site.run()
+
+    def leave_during_the_send(message: object) -> None:
+        if len(site.smtp.messages) == 2:  # the whole batch is claimed by now
+            remove_subscriber(site.db, "c7@example.org", list_name="newsletter")
+            forget_subscriber(site.db, "C8@example.org")
+            time.sleep(STATUS_FRESH_SECONDS + 0.1)  # as slow as a rate limit would send
+
+    site.smtp.on_message = leave_during_the_send
+    assert site.deliver() == {"sent": 8, "skipped": 2}
+    mailed = sorted(to for m in site.smtp.messages for to in m.envelope_to)
+    assert mailed == sorted(set(addresses) - {"c7@example.org", "c8@example.org"})
+
+
+def test_policy_blocks_full_mailboxes_and_data_refusals_are_soft_bounces_that_add_up(
+    make_site,
+) -> None:
+    site = make_site("bounce_after = 1\nconnections = 1")
+    addresses = ["blok@example.org", "penuh@example.org", "isi@example.org", "ada@example.org"]
+    site.subscribe(*addresses)
+    site.run()
+    site.smtp.replies = {
+        "blok@example.org": "550 5.7.1 Service unavailable; client host blocked using Spamhaus",
+        "penuh@example.org": "552 5.2.2 <penuh@example.org>: mailbox full",
+    }
+    site.smtp.fail_next("DATA", "554 5.7.1 content rejected")  # the first DATA: isi's
+
+    assert site.deliver() == {"sent": 1, "failed": 3}
+
+    lines = recent_bounces(site.db)
+    assert sorted((line.email, line.kind) for line in lines) == sorted(
+        (address, "soft") for address in addresses[:3]
+    )
+    assert all(line.source == "smtp" for line in lines)
+    for address in addresses[:3]:  # bounce_after = 1: one soft bounce is enough
+        assert subscription_statuses(site.db, address) == {"newsletter": "bounced"}
+    assert subscription_statuses(site.db, "ada@example.org") == {"newsletter": "active"}

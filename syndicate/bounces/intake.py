@@ -48,6 +48,7 @@ class Intake:
     lists: Mapping[str, str | None] = field(default_factory=dict)  # channel → its list
     soft_limits: Mapping[str, int] = field(default_factory=dict)  # channel → bounce_after
     mailto_lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    trusted_authserv_id: str | None = None  # see [bounces] trusted_authserv_id
 
     @classmethod
     def for_site(cls, db: Database, config: Config, channels: Mapping[str, Channel]) -> Intake:
@@ -66,6 +67,7 @@ class Intake:
             {c.name: c.list_name for c in email},
             {c.name: c.bounce_limit or DEFAULT_SOFT_LIMIT for c in email},
             {address: tuple(names) for address, names in mailto.items()},
+            config.bounces.trusted_authserv_id,
         )
 
     @property
@@ -116,9 +118,13 @@ class Intake:
         return None
 
     def _unsubscribe(self, session: Session, report: Report) -> Outcome:
-        targets = self._by_token(report.unsubscribe_token) or self._by_sender(
-            session, report.recipients
-        )
+        targets = self._by_token(report.unsubscribe_token)
+        if not targets:
+            # A From address alone is trivially forged: it is believed only when the
+            # trusted receiving server says the sender passed DMARC, DKIM or SPF.
+            if self.trusted_authserv_id not in report.authenticated_by:
+                return Outcome(False, note="an unsubscribe mail without its token, unverified")
+            targets = self._by_sender(session, report.recipients)
         if not targets:
             return Outcome(False, note="no subscriber matches the unsubscribe mail")
         changed = False

@@ -22,9 +22,14 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from sqlalchemy import delete, select
+
 from syndicate.bounces.intake import Intake
 from syndicate.bounces.reports import read_report
 from syndicate.config import BounceSettings
+from syndicate.db.insert import insert_new
+from syndicate.db.models import ExaminedMail, utcnow
+from syndicate.printable import shortened
 
 __all__ = ["MailboxError", "MailboxPass", "check_mailbox"]
 
@@ -32,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MOST_PER_PASS = 500
 LARGEST_READ = 2_000_000  # bytes of one mail: a bounce is small, a 50 MB mail is not one
+EXAMINED = "$SyndicateSeen"  # IMAP keyword of mail read and left alone
 
 
 class MailboxError(Exception):
@@ -76,7 +82,8 @@ def check_mailbox(settings: BounceSettings, intake: Intake) -> MailboxPass:
         return _pop3(place, password, context, timeout, intake)
     except (OSError, imaplib.IMAP4.error, poplib.error_proto) as error:
         where = f"{place.scheme}://{place.host}:{place.port}"
-        raise MailboxError(f"the bounce mailbox {where} cannot be read: {_say(error)}") from None
+        said = shortened(_say(error), 200)  # a hostile server's greeting can be any size
+        raise MailboxError(f"the bounce mailbox {where} cannot be read: {said}") from None
 
 
 def _place(url: str) -> _Place:
@@ -124,18 +131,22 @@ def _imap(
 
 def _imap_pass(imap: imaplib.IMAP4, move_to: str | None, intake: Intake) -> MailboxPass:
     result = MailboxPass()
-    kind, data = imap.uid("SEARCH", "UNDELETED")
+    # Mail read once and left is marked with a keyword (not \\Seen, which is a person's),
+    # so each pass downloads only what is new.
+    kind, data = imap.uid("SEARCH", f"UNDELETED UNKEYWORD {EXAMINED}")
     _ok((kind, data), "the messages")
     uids = (data[0] or b"").split()[:MOST_PER_PASS]
     handled: list[bytes] = []
+    left: list[bytes] = []
     for uid in uids:
         kind, parts = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{LARGEST_READ}>)")
         raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
         if kind != "OK" or raw is None:
             continue
         result.read += 1
-        if _handle(raw, intake, result):
-            handled.append(uid)
+        (handled if _handle(raw, intake, result) else left).append(uid)
+    if left:  # a server that keeps no keywords reads them again next time; no harm
+        imap.uid("STORE", b",".join(left).decode(), "+FLAGS.SILENT", f"({EXAMINED})")
     if handled:
         uid_set = b",".join(handled).decode()
         if move_to and "MOVE" in imap.capabilities:
@@ -164,17 +175,63 @@ def _pop3(
     try:
         pop.user(place.user)
         pop.pass_(password)
-        count, _size = pop.stat()
-        for number in range(1, min(count, MOST_PER_PASS) + 1):
-            _answer, lines, _octets = pop.retr(number)
+        where = f"pop3://{place.user}@{place.host}:{place.port}/"
+        listed = _uidls(pop)
+        examined = _examined(intake, where)
+        left: list[str] = []
+        for number, uidl in listed[:MOST_PER_PASS]:
+            if where + uidl in examined:
+                continue  # read in an earlier pass and left: not downloaded again
+            raw = _pop_read(pop, number)
             result.read += 1
-            if _handle(b"\r\n".join(lines)[:LARGEST_READ], intake, result):
+            if _handle(raw, intake, result):
                 pop.dele(number)
+            else:
+                left.append(uidl)
         pop.quit()  # deletions take effect only now
+        _remember(intake, where, left, [uidl for _number, uidl in listed])
     except BaseException:
         pop.close()
         raise
     return result
+
+
+def _uidls(pop: poplib.POP3) -> list[tuple[int, str]]:
+    """(message number, UIDL) of each mail; a server without UIDL gives none."""
+    try:
+        _answer, lines, _octets = pop.uidl()
+    except poplib.error_proto:  # no UIDL: every pass reads every mail
+        count, _size = pop.stat()
+        return [(number, "") for number in range(1, count + 1)]
+    found = []
+    for line in lines:
+        number, _, uidl = line.decode("latin-1").partition(" ")
+        if number.isdigit() and 0 < len(uidl) <= 70:
+            found.append((int(number), uidl))
+    return found
+
+
+def _pop_read(pop: poplib.POP3, number: int) -> bytes:
+    """The start of one mail: TOP with enough lines for a report, not a 50 MB body."""
+    _answer, lines, _octets = pop.top(number, LARGEST_READ // 80)
+    return b"\r\n".join(lines)[:LARGEST_READ]
+
+
+def _examined(intake: Intake, where: str) -> set[str]:
+    with intake.db.session() as session:
+        query = select(ExaminedMail.key).where(ExaminedMail.key.startswith(where))
+        return set(session.scalars(query))
+
+
+def _remember(intake: Intake, where: str, left: list[str], listed: list[str]) -> None:
+    """Store the UIDLs of mail read and left; forget those no longer in the mailbox."""
+    now, present = utcnow(), {where + uidl for uidl in listed if uidl}
+    with intake.db.session() as session:
+        rows = [{"key": where + uidl, "at": now} for uidl in left if uidl]
+        insert_new(session, ExaminedMail, rows, ("key",))
+        stored = session.scalars(select(ExaminedMail.key).where(ExaminedMail.key.startswith(where)))
+        for key in set(stored) - present:
+            session.execute(delete(ExaminedMail).where(ExaminedMail.key == key))
 
 
 def _handle(raw: bytes, intake: Intake, result: MailboxPass) -> bool:

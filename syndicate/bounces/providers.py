@@ -8,8 +8,9 @@
   the body, checked with the verification key SendGrid shows (`public_key`).
 - Postmark signs nothing; its documented protection is HTTP basic auth in the webhook
   URL, so the `Authorization` header must carry `user` and the password.
-- Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key; a token is
-  taken once.
+- Mailgun: HMAC-SHA256 of timestamp + token with the webhook signing key. The event
+  itself is not signed, so a token is taken once, remembered in the database by every
+  `serve` process and across restarts, and a signature is good for 5 minutes only.
 
 Every function raises `WebhookRefused` (answered 403) or `WebhookUnreadable` (400), one
 sentence each; the caller answers 200 only for what it has recorded.
@@ -36,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from syndicate.bounces.reports import COMPLAINT, HARD, SOFT, UNSUBSCRIBE, Report
 
 __all__ = [
+    "MAILGUN_FRESH",
     "SNS_HOST",
     "WebhookRefused",
     "WebhookUnreadable",
@@ -48,6 +50,9 @@ __all__ = [
 # The only hosts an SNS signing certificate or subscription URL may come from.
 SNS_HOST = re.compile(r"sns\.[a-z0-9-]{1,30}\.amazonaws\.com(\.cn)?")
 FRESH = timedelta(hours=1)  # a signed request older than this is refused (a replay)
+# Mailgun's signature does not cover the event, so its window is kept short (5 minutes,
+# the usual tolerance for signed webhooks); its tokens are stored for that long.
+MAILGUN_FRESH = timedelta(minutes=5)
 _SNS_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -85,28 +90,59 @@ def ses_reports(body: bytes, topics: tuple[str, ...], fetch: Fetch, now: datetim
         raise WebhookUnreadable(f"an SNS message of type {str(kind)[:40]!r} is not handled")
     if envelope.get("TopicArn") not in topics:
         raise WebhookRefused("the SNS topic is not one of [bounces.ses] topic_arns")
-    _check_sns_signature(envelope, kind, fetch)
+    # Everything that can be checked without the network is checked before any fetch.
+    missing = [field for field in _SNS_FIELDS[kind] if field != "Subject" and field not in envelope]
+    if missing:
+        raise WebhookRefused(f"the SNS message has no {missing[0]}")
+    digest = _sns_digest(envelope)
+    signature = _b64(envelope.get("Signature"))
     _check_age(str(envelope.get("Timestamp", "")), now)
-    if kind == "SubscriptionConfirmation":
-        fetch(_sns_url(str(envelope.get("SubscribeURL", "")), "SubscribeURL"))
+    url = _sns_url(str(envelope.get("SigningCertURL", "")), "SigningCertURL")
+    subscribe = (
+        _sns_url(str(envelope.get("SubscribeURL", "")), "SubscribeURL")
+        if kind == "SubscriptionConfirmation"
+        else ""
+    )
+    _check_sns_signature(
+        envelope, kind, _fetched(fetch, url, "signing certificate"), digest, signature
+    )
+    if subscribe:
+        _fetched(fetch, subscribe, "subscription confirmation URL")
         return []
     message = _json(str(envelope.get("Message", "")).encode())
     return _ses_event(message) if isinstance(message, dict) else []
 
 
-def _check_sns_signature(envelope: dict[str, Any], kind: str, fetch: Fetch) -> None:
-    url = _sns_url(str(envelope.get("SigningCertURL", "")), "SigningCertURL")
+def _sns_digest(envelope: dict[str, Any]) -> hashes.HashAlgorithm:
+    version = str(envelope.get("SignatureVersion", ""))
+    digest = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(version)
+    if digest is None:
+        raise WebhookRefused(f"SNS SignatureVersion {version[:10]!r} is not 1 or 2")
+    return digest
+
+
+def _fetched(fetch: Fetch, url: str, what: str) -> bytes:
+    """What `fetch` got from AWS; any failure is a refusal in one sentence."""
     try:
-        certificate = x509.load_pem_x509_certificate(fetch(url))
+        return fetch(url)
+    except Exception:  # a name that does not resolve, a timeout, a 404: nothing verified
+        raise WebhookRefused(f"the SNS {what} could not be fetched") from None
+
+
+def _check_sns_signature(
+    envelope: dict[str, Any],
+    kind: str,
+    pem: bytes,
+    digest: hashes.HashAlgorithm,
+    signature: bytes,
+) -> None:
+    try:
+        certificate = x509.load_pem_x509_certificate(pem)
     except ValueError:
         raise WebhookRefused("the SNS signing certificate cannot be read") from None
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
     if not names or names[0].value != "sns.amazonaws.com":
         raise WebhookRefused("the SNS signing certificate is not made out to sns.amazonaws.com")
-    version = str(envelope.get("SignatureVersion", "1"))
-    digest = {"1": hashes.SHA1(), "2": hashes.SHA256()}.get(version)
-    if digest is None:
-        raise WebhookRefused(f"SNS SignatureVersion {version[:10]!r} is not known")
     text = "".join(
         f"{field}\n{envelope[field]}\n" for field in _SNS_FIELDS[kind] if field in envelope
     )
@@ -114,7 +150,7 @@ def _check_sns_signature(envelope: dict[str, Any], kind: str, fetch: Fetch) -> N
     if not isinstance(key, rsa.RSAPublicKey):
         raise WebhookRefused("the SNS signing certificate does not hold an RSA key")
     try:
-        key.verify(_b64(envelope.get("Signature")), text.encode(), padding.PKCS1v15(), digest)
+        key.verify(signature, text.encode(), padding.PKCS1v15(), digest)
     except InvalidSignature:
         raise WebhookRefused("the SNS signature does not match") from None
 
@@ -246,8 +282,15 @@ def postmark_reports(
 
 
 def mailgun_reports(
-    body: bytes, signing_key: str, seen_tokens: set[str], now: datetime
+    body: bytes, signing_key: str, take_token: Callable[[str], bool], now: datetime
 ) -> list[Report]:
+    """The report in one Mailgun webhook.
+
+    Mailgun signs only the timestamp and token, not the event: a captured signature could
+    carry other event-data. So a token is taken once (`take_token` stores it where every
+    `serve` process sees it, and says False when it was taken already) and a signature is
+    accepted for MAILGUN_FRESH only.
+    """
     payload = _json(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("signature"), dict):
         raise WebhookRefused("the Mailgun webhook carries no signature")
@@ -256,12 +299,9 @@ def mailgun_reports(
     expected = hmac.new(signing_key.encode(), (timestamp + token).encode(), hashlib.sha256)
     if not hmac.compare_digest(expected.hexdigest(), str(signed.get("signature", ""))):
         raise WebhookRefused("the Mailgun signature does not match")
-    _check_unix_age(timestamp, now)
-    if token in seen_tokens:
+    _check_unix_age(timestamp, now, MAILGUN_FRESH)
+    if not token or len(token) > 100 or not take_token(token):
         raise WebhookRefused("this Mailgun request was already taken (a replay)")
-    if len(seen_tokens) > 100_000:  # older ones are refused for their age anyway
-        seen_tokens.clear()
-    seen_tokens.add(token)
     event = payload.get("event-data")
     if not isinstance(event, dict):
         raise WebhookUnreadable("the Mailgun webhook has no event-data")
@@ -310,8 +350,8 @@ def _check_age(timestamp: str, now: datetime) -> None:
         raise WebhookRefused("the request is too old (or from the future)")
 
 
-def _check_unix_age(timestamp: str, now: datetime) -> None:
+def _check_unix_age(timestamp: str, now: datetime, fresh: timedelta = FRESH) -> None:
     if not timestamp.isdigit() or len(timestamp) > 12:
         raise WebhookRefused("the timestamp cannot be read")
-    if abs(now.timestamp() - int(timestamp)) > FRESH.total_seconds():
+    if abs(now.timestamp() - int(timestamp)) > fresh.total_seconds():
         raise WebhookRefused("the request is too old (or from the future)")

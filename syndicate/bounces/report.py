@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from syndicate.db.models import (
     BounceEvent,
@@ -20,6 +20,8 @@ from syndicate.db.models import (
     DeliveryState,
     MailingList,
     Subscriber,
+    SubscriberStatus,
+    SubscriptionChange,
     utcnow,
 )
 from syndicate.db.session import Database
@@ -49,20 +51,21 @@ class BounceLine:
 
 @dataclass(frozen=True)
 class EditionRates:
-    """Of an edition's emails that went out: how many bounced (hard) and complained."""
+    """Of an edition's emails handed to the mail server (sent, or refused by it): how many
+    bounced (hard, or the soft bounce that ended a subscription) and complained."""
 
     edition_id: int
-    sent: int
+    mailed: int
     bounced: int
     complained: int
 
     @property
     def bounce_rate(self) -> float:
-        return self.bounced / self.sent if self.sent else 0.0
+        return self.bounced / self.mailed if self.mailed else 0.0
 
     @property
     def complaint_rate(self) -> float:
-        return self.complained / self.sent if self.sent else 0.0
+        return self.complained / self.mailed if self.mailed else 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -109,7 +112,7 @@ def edition_rates(db: Database, edition_ids: Sequence[int]) -> dict[int, Edition
     if not edition_ids:
         return {}
     with db.sessions() as session:
-        sent = dict(
+        mailed = dict(
             session.execute(
                 select(Delivery.edition_id, func.count())
                 .where(
@@ -120,21 +123,30 @@ def edition_rates(db: Database, edition_ids: Sequence[int]) -> dict[int, Edition
                 .group_by(Delivery.edition_id)
             ).all()
         )
-        counts: dict[tuple[int, str], int] = {}
-        for edition_id, kind, n in session.execute(
-            select(
-                BounceEvent.edition_id,
-                BounceEvent.kind,
-                func.count(func.distinct(BounceEvent.delivery_id)),
+        # A soft bounce counts when it is the one that ended the subscription: the change
+        # to "bounced" it caused was written at the same instant.
+        ended = (
+            select(SubscriptionChange.id)
+            .where(
+                SubscriptionChange.subscriber_id == BounceEvent.subscriber_id,
+                SubscriptionChange.list_id == BounceEvent.list_id,
+                SubscriptionChange.status == SubscriberStatus.BOUNCED,
+                SubscriptionChange.at == BounceEvent.at,
             )
+            .exists()
+        )
+        kind = case((and_(BounceEvent.kind == "soft", ended), "hard"), else_=BounceEvent.kind)
+        counts: dict[tuple[int, str], int] = {}
+        for edition_id, counted_as, n in session.execute(
+            select(BounceEvent.edition_id, kind, func.count(func.distinct(BounceEvent.delivery_id)))
             .where(BounceEvent.edition_id.in_(edition_ids))
-            .group_by(BounceEvent.edition_id, BounceEvent.kind)
+            .group_by(BounceEvent.edition_id, kind)
         ):
-            counts[(edition_id, kind)] = n
+            counts[(edition_id, counted_as)] = counts.get((edition_id, counted_as), 0) + n
     return {
         edition_id: EditionRates(
             edition_id,
-            sent.get(edition_id, 0),
+            mailed.get(edition_id, 0),
             counts.get((edition_id, "hard"), 0),
             counts.get((edition_id, "complaint"), 0),
         )

@@ -43,6 +43,9 @@ class Report:
     detail: str
     raw_text: str  # where a VERP token may be found (headers and report parts)
     unsubscribe_token: str | None = None
+    # Of an unsubscribe mail: the servers (authserv-ids) whose Authentication-Results say
+    # the From address passed DMARC, or DKIM or SPF for its domain.
+    authenticated_by: tuple[str, ...] = ()
 
 
 def read_report(raw: bytes, unsubscribe_addresses: tuple[str, ...] = ()) -> Report | None:
@@ -154,7 +157,38 @@ def _unsubscribe(
     if found:
         token = found.group(1)
     sender = _addresses(str(message.get("From", "")))
-    return Report(UNSUBSCRIBE, sender[:1], (), "unsubscribe by mail", text, token)
+    passed = _authenticated_by(message, sender[0]) if sender else ()
+    return Report(UNSUBSCRIBE, sender[:1], (), "unsubscribe by mail", text, token, passed)
+
+
+def _authenticated_by(message: email.message.Message, sender: str) -> tuple[str, ...]:
+    """The authserv-ids of Authentication-Results headers (RFC 8601) in which `sender`'s
+    domain passed DMARC, or DKIM (header.d) or SPF (smtp.mailfrom) for that domain."""
+    domain = sender.rpartition("@")[2]
+    found = []
+    for header in message.get_all("Authentication-Results") or []:
+        text = " ".join(str(header).split()).lower()
+        authserv, _, results = text.partition(";")
+        if any(_passes(result, domain) for result in results.split(";")):
+            found.append(authserv.split()[0] if authserv.split() else "")
+    return tuple(found)
+
+
+def _passes(result: str, domain: str) -> bool:
+    """One method's result ("dkim=pass header.d=example.net") passes for `domain`."""
+    words = re.sub(r"\([^()]*\)", " ", result).split()  # comments out
+    if not words or "=" not in words[0]:
+        return False
+    method, _, outcome = words[0].partition("=")
+    if outcome != "pass":
+        return False
+    properties = dict(word.partition("=")[::2] for word in words[1:] if "=" in word)
+    names = {
+        "dmarc": properties.get("header.from", ""),
+        "dkim": properties.get("header.d", ""),
+        "spf": properties.get("smtp.mailfrom", "").rpartition("@")[2],
+    }
+    return bool(domain) and names.get(method) == domain
 
 
 def _looks_like_bounce(message: email.message.Message) -> bool:

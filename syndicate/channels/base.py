@@ -150,6 +150,11 @@ class TargetGone(PermanentError):
     """The target is gone for good: the bot was removed, the address does not exist."""
 
 
+class RecipientRefused(PermanentError):
+    """The recipient's server refused this message for now-and-again reasons (a full
+    mailbox, a policy or content block): a soft bounce, counted toward `bounce_after`."""
+
+
 class ChannelRefused(PermanentError):
     """The network refuses the channel itself (login, token, certificate), not a message.
 

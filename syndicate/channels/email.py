@@ -41,7 +41,8 @@ How SMTP outcomes map onto the channel errors:
   message, is the problem, so the channel waits and no message counts an attempt;
 - a 4xx to the recipient or to the body → `TransientError` for that message alone;
 - a 5xx reply → `PermanentError`; for the recipient's address ("550 5.1.1 no such user",
-  551, 553) → `TargetGone`;
+  551, 553) → `TargetGone` (a hard bounce); a full mailbox (5.2.2) or a policy or content
+  block (5.7.x) of the recipient or of the body → `RecipientRefused` (a soft bounce);
 - the connection lost after the body was sent, before the server's final reply →
   `ChannelDown(maybe_sent=True)`: the server may have taken the message, and email is
   sent again (the Message-ID lets the receiver drop a copy);
@@ -80,6 +81,7 @@ from syndicate.channels.base import (
     EmailMessage,
     Message,
     PermanentError,
+    RecipientRefused,
     SendResult,
     TargetGone,
     TransientError,
@@ -538,8 +540,14 @@ class EmailChannel(Channel):
             if stage.startswith(("the recipient", "the message")) and code != 421:
                 return TransientError(sentence, scope="message")
             return ChannelDown(sentence)
-        if stage.startswith("the recipient") and _address_gone(code, text):
-            return TargetGone(sentence)
+        about_recipient = stage.startswith(("the recipient", "the message"))
+        if about_recipient and 500 <= code < 600:
+            # Classified as a bounce report would be: 5.1.x is a hard bounce; a full
+            # mailbox (5.2.2) or a policy block (5.7.x) a soft one; a bare 550-553
+            # refusal of the address is hard, of the body soft.
+            if _address_gone(code, text, body=stage.startswith("the message")):
+                return TargetGone(sentence)
+            return RecipientRefused(sentence)
         if stage == "the connection" and 500 <= code < 600:
             return ChannelRefused(sentence)
         if 500 <= code < 600:
@@ -738,13 +746,13 @@ class _TrackingSMTPS(_TrackingSMTP, smtplib.SMTP_SSL):
     """The same, over TLS from the first byte."""
 
 
-def _address_gone(code: int, reply: str) -> bool:
-    """A 5xx that says the mailbox does not exist (rather than "spam", "policy", ...)."""
+def _address_gone(code: int, reply: str, *, body: bool = False) -> bool:
+    """A 5xx that says the mailbox does not exist (rather than "full", "spam", "policy")."""
     enhanced = _ENHANCED_STATUS.match(reply)
     if enhanced:
         subject, detail = int(enhanced.group(1)), int(enhanced.group(2))
         return subject == 1 or (subject, detail) == (2, 1)
-    return code in (550, 551, 553)
+    return not body and code in (550, 551, 553)
 
 
 def _describe(error: BaseException) -> str:

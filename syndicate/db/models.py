@@ -34,6 +34,7 @@ __all__ = [
     "EditionChange",
     "EditionPost",
     "EditionState",
+    "ExaminedMail",
     "JobRun",
     "MailingList",
     "PausedTarget",
@@ -46,6 +47,7 @@ __all__ = [
     "Subscription",
     "SubscriptionChange",
     "Suppression",
+    "WebhookToken",
     "utcnow",
 ]
 
@@ -246,6 +248,26 @@ class Suppression(Base):
 
     address_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     reason: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookToken(Base):
+    """A signed provider request already taken (Mailgun's token), so a replay is refused
+    by every `serve` process, also after a restart; kept while its signature is fresh."""
+
+    __tablename__ = "webhook_tokens"
+
+    token: Mapped[str] = mapped_column(String(100), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ExaminedMail(Base):
+    """A mail in the POP3 bounce mailbox already read and left (unmatched), by its UIDL,
+    so each is downloaded once; IMAP marks such mail with a keyword instead."""
+
+    __tablename__ = "examined_mail"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)  # mailbox + UIDL
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -87,7 +87,6 @@ class Pages:
     # How /hooks/ses fetches SNS certificates (tests serve them locally; the host check
     # before any fetch is not configurable).
     fetch_sns: Callable[[str], bytes] = field(default=lambda url: b"")
-    webhook_tokens: set[str] = field(default_factory=set)  # Mailgun tokens already taken
 
     def __post_init__(self) -> None:
         self.env = template_environment(self.config.site.templates_dir)

@@ -13,6 +13,7 @@ import os
 from collections.abc import Sequence
 
 import httpx
+from sqlalchemy import delete
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +22,8 @@ from starlette.routing import Route
 from syndicate.bounces import providers
 from syndicate.bounces.intake import Intake
 from syndicate.bounces.reports import Report
-from syndicate.db.models import utcnow
+from syndicate.db.insert import insert_new
+from syndicate.db.models import WebhookToken, utcnow
 from syndicate.web.app import Pages
 from syndicate.web.gate import HOOK_LIMIT
 
@@ -55,7 +57,7 @@ async def hook(request: Request) -> Response:
     except providers.WebhookRefused as error:
         log.warning("webhook %s refused: %s", provider, error)
         return JSONResponse({"error": str(error)}, status_code=403)
-    except (providers.WebhookUnreadable, httpx.HTTPError) as error:
+    except providers.WebhookUnreadable as error:
         return JSONResponse({"error": str(error)}, status_code=400)
     intake = await pages.call(Intake.for_site, pages.db, pages.config, pages.channels)
     matched = 0
@@ -84,7 +86,17 @@ def _reports(pages: Pages, provider: str, body: bytes, headers: object) -> list[
             body, get("authorization"), settings.postmark_user or "", password
         )
     key = _secret(settings.mailgun_signing_key_env)
-    return providers.mailgun_reports(body, key, pages.webhook_tokens, now)
+    return providers.mailgun_reports(body, key, lambda token: _take(pages, token), now)
+
+
+def _take(pages: Pages, token: str) -> bool:
+    """Store a Mailgun token; False when some request (of any process) took it already."""
+    now = utcnow()
+    with pages.db.session() as session:
+        session.execute(
+            delete(WebhookToken).where(WebhookToken.at < now - 2 * providers.MAILGUN_FRESH)
+        )
+        return insert_new(session, WebhookToken, [{"token": token, "at": now}], ("token",)) == 1
 
 
 def _secret(env: str | None) -> str:

@@ -89,6 +89,18 @@ def _new_tables() -> None:
         sa.PrimaryKeyConstraint("address_hash", name=op.f("pk_suppressions")),
     )
     op.create_table(
+        "examined_mail",
+        sa.Column("key", sa.String(length=400), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_examined_mail")),
+    )
+    op.create_table(
+        "webhook_tokens",
+        sa.Column("token", sa.String(length=100), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("token", name=op.f("pk_webhook_tokens")),
+    )
+    op.create_table(
         "bounce_events",
         sa.Column("id", big_id, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -204,6 +216,20 @@ def _merge(bind: sa.Connection, keep: int, others: list[int]) -> None:
             ),
             {"s": keep, "l": list_id, "status": status, "at": changed_at},
         )
+        bind.execute(  # the merge is part of the address's history
+            sa.text(
+                "INSERT INTO subscription_changes (subscriber_id, list_id, at, status, "
+                "previous, changed_by, detail) VALUES (:s, :l, :at, :status, NULL, "
+                "'migration', :detail)"
+            ),
+            {
+                "s": keep,
+                "l": list_id,
+                "at": datetime.now(UTC),
+                "status": status,
+                "detail": f"{len(ids)} spellings of one address merged",
+            },
+        )
 
 
 def downgrade() -> None:
@@ -229,6 +255,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_bounce_events_edition")
         batch_op.drop_index("ix_bounce_events_at")
     op.drop_table("bounce_events")
+    op.drop_table("webhook_tokens")
+    op.drop_table("examined_mail")
     op.drop_table("suppressions")
     with op.batch_alter_table("subscription_changes", schema=None) as batch_op:
         batch_op.drop_index("ix_subscription_changes_subscriber")
