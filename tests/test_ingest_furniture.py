@@ -662,3 +662,115 @@ def test_a_hostile_closing_line_is_read_at_once_and_credits_no_one(line: str) ->
     for _ in range(500):
         article = clean_article(f"<p>{LONG}</p><p>{line}</p>", None, measure=True, title="x")
     assert article.credit is None
+
+
+# --- Found by an independent tester: themes, wordings and links of their own invention ---
+
+
+def _wp_lines(title: str, paragraphs: list[str], credit: str | None) -> list[str]:
+    """A WordPress theme printed verbatim into a full feed: breadcrumbs, a search box, the
+    headline and byline, the article, then the share box, a "Like" button that is still
+    loading, tags, a closed comment box and the theme's credit, some ending in a full stop."""
+    return [
+        "Home » News » Local", "Menu", "Search …", title, *paragraphs,
+        *([credit] if credit else []),
+        "Share this:", "Twitter", "Facebook", "Like this:", "Like Loading...", "Related",
+        "Tags: local, city", "Comments are closed.",
+        "Powered by WordPress | Theme: Harborline by Quayside.",
+    ]  # fmt: skip
+
+
+WP_POSTS = [
+    ("Bridge Repairs to Close Main Street for Two Weeks",
+     ["Main Street will close to traffic for two weeks starting Monday while crews repair the old bridge.",
+      "Detours will be posted along Elm and Oak avenues, and buses will be rerouted meanwhile.",
+      "Officials said the work had been delayed twice because of supply shortages this year."],
+     "This story first appeared in the Valley Courier."),
+    ("School Board Picks New Superintendent",
+     ["The school board unanimously selected Dana Whitfield as the district's next superintendent.",
+      "Whitfield, who currently leads a neighboring district, will start in July next year.",
+      "Her contract runs three years with a base salary of two hundred thousand dollars."],
+     "Courtesy of the Lakeside Gazette"),
+    ("Farmers Market Moves Indoors for Winter",
+     ["The downtown farmers market will move into the old armory building for the winter season.",
+      "About forty vendors are expected to take part each Saturday from nine to one o'clock.",
+      "Organizers said the move would keep the market open year-round for the first time."],
+     None),
+    ("Will the New Stadium Ever Get Built?",
+     ["Five years after voters approved funding, the site of the planned stadium remains empty.",
+      "Developers blame rising construction costs, while critics say the city gave away too much.",
+      "Is it time to admit the project has failed?"],
+     None),
+]  # fmt: skip
+
+
+def test_a_theme_footer_with_sentences_in_it_goes_and_the_credit_above_it_is_lifted(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), title,
+                   "".join(f"<p>{html.escape(x)}</p>" for x in _wp_lines(title, paras, credit)),
+                   hours_ago=n + 1)
+            for n, (title, paras, credit) in enumerate(WP_POSTS)
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Valley Voice"), "application/atom+xml")
+        _poll(db, _source("valley", server.url("/feed"), full_text="never"))
+    posts = {post.title: post for post in _posts(db, "valley")}
+    db.dispose()
+    for title, paragraphs, _credit in WP_POSTS:
+        assert posts[title].excerpt.split("\n\n") == paragraphs  # the question stays too
+    assert posts[WP_POSTS[0][0]].origin_name == "Valley Courier"
+    assert posts[WP_POSTS[1][0]].origin_name == "Lakeside Gazette"
+
+
+def test_a_lone_post_loses_its_theme_footer_and_keeps_its_credit_without_any_repetition() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    paragraphs = [
+        "Bupati meresmikan pasar rakyat baru yang menampung lebih dari 300 pedagang, Senin pagi.",
+        "Pasar yang dibangun dengan dana daerah itu dilengkapi area parkir dan ruang laktasi.",
+        "Bupati berharap pasar ini menjadi pusat ekonomi warga dan mengurangi kemacetan.",
+    ]
+    lines = [
+        "Jelajahi", "Kabar Hangat Hari Ini", "4/populer/pilihan", "Cari...", *paragraphs,
+        "Artikel ini pertama kali terbit di Harian Jogja", "Tuliskan Pendapatmu",
+        "7 Tanggapan", "Spot Iklan 300x250", "Iklan Bawah Artikel", "Kembali ke atas",
+        "Dibuat dengan ♥ oleh WargaNet © 2026",
+    ]  # fmt: skip
+    article = clean_article("".join(f"<p>{x}</p>" for x in lines), None, title="Pasar Baru")
+    assert article.text.split("\n\n") == paragraphs
+    assert article.credit is not None and article.credit.name == "Harian Jogja"
+
+
+def test_a_series_subhead_between_paragraphs_stays_while_its_theme_lines_go(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    stories = [
+        ["Harga cabai merah keriting di Pasar Induk turun menjadi Rp38.000 per kilogram pagi ini.",
+         "Latar Belakang", "Penurunan terjadi karena pasokan dari Brebes melimpah setelah panen."],
+        ["Harga bawang merah naik Rp4.000 menjadi Rp42.000 per kilogram di sejumlah pasar.",
+         "Latar Belakang", "Kenaikan dipicu oleh hujan yang mengganggu panen di sentra produksi."],
+        ["Harga telur ayam ras bertahan di Rp28.000 per kilogram selama sepekan terakhir.",
+         "Latar Belakang", "Pasokan dari peternak di Blitar dinilai cukup memenuhi kebutuhan."],
+        ["Harga daging sapi mulai naik menjadi Rp140.000 per kilogram menjelang Natal.",
+         "Pedagang memperkirakan harga akan terus naik hingga akhir tahun."],
+    ]  # fmt: skip
+    dateline = "SURABAYA, PANTAUPANGAN –"
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Harga nomor {n}", "".join(
+                f"<p>{x}</p>" for x in ["Pantau Pangan", "Cari...", dateline, *story,
+                                        "Share", "0 Comments", "Popular Posts"]),
+                hours_ago=n + 1)
+            for n, story in enumerate(stories)
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Pantau"), "application/atom+xml")
+        _poll(db, _source("pangan", server.url("/feed"), full_text="never"))
+    posts = _posts(db, "pangan")
+    db.dispose()
+    assert sorted(p.excerpt.split("\n\n") for p in posts) == sorted(
+        [dateline, *story] for story in stories
+    )

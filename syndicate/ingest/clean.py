@@ -288,8 +288,13 @@ def furniture_shaped(line: str) -> bool:
     parts = [part for part in _LABEL_SPLIT.split(line) if part]
     if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
         return not _SENTENCE_END.search(line)
+    if len(line.split()) <= 3 and _ELLIPSIS_END.search(line):  # "Cari...", "Loading…"
+        return True
     short = len(line.split()) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS
     return short and not _SENTENCE_END.search(line)
+
+
+_ELLIPSIS_END = re.compile(r"(?:\.{2,}|…)\W{0,2}$")
 
 
 def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
@@ -305,25 +310,86 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
                 break
             if len(_text(block)) > _MAX_NOISE_LINE:  # the article has begun: no headline
                 break
-    lead = 0
-    while lead < len(blocks) and furniture_shaped(_text(blocks[lead])):
-        lead += 1
-    tail = 0
-    while tail < len(blocks) - lead and furniture_shaped(_text(blocks[-1 - tail])):
-        if _credit_from_line(_text(blocks[-1 - tail]), None) is not None:
-            break  # the credit line is lifted, not dropped
-        tail += 1
-    # A long run of short lines is the article's own list (results, a table of teams);
-    # a post of nothing but short lines (a caption, a one-line note) is all article.
+    texts = [_text(block) for block in blocks]
+    lead = _lead_block(texts)
+    tail = _tail_block(texts[lead:])
     if lead + tail >= len(blocks):
         lead = tail = 0
-    if lead <= _EDGE_RUN:
-        dropped += blocks[:lead]
-    if tail <= _EDGE_RUN:
-        dropped += blocks[len(blocks) - tail :]
+    # A long run of short lines is the article's own list (results, a table of teams),
+    # unless something in it says "theme" outright: a counter, a copyright, "Powered by".
+    if lead <= _EDGE_RUN or any(_closing_evidence(line) for line in texts[:lead]):
+        dropped += [block for block, line in zip(blocks[:lead], texts) if not is_dateline(line)]
+    if tail:
+        ending = texts[len(blocks) - tail :]
+        if tail <= _EDGE_RUN or any(_closing_evidence(line) for line in ending):
+            dropped += [
+                block
+                for block, line in zip(blocks[len(blocks) - tail :], ending)
+                if _credit_from_line(line, None) is None  # a credit line is lifted, not dropped
+            ]
     for block in dropped:
         _drop(block)
     return bool(dropped)
+
+
+_CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
+# What only a theme's closing lines say, in any wording: a copyright sign, "Powered by",
+# a theme's credit, a loading placeholder.
+_CLOSING = re.compile(
+    r"©|\(c\)\s*\d{4}|\b(?:copyright|hak cipta|all rights reserved|powered by|didukung oleh"
+    r"|theme\s*:|tema\s*:|loading|memuat)\b",
+    re.IGNORECASE,
+)
+
+
+def _closing_evidence(line: str) -> bool:
+    """A line that says "theme" outright: a phrase, a counter, a placeholder, a copyright."""
+    line = " ".join(line.split())
+    return bool(
+        is_noise_line(line)
+        or _COUNTER.match(line)
+        or _PLACEHOLDER.search(line)
+        or (len(line) <= _MAX_NOISE_LINE and _CLOSING.search(line))
+    )
+
+
+def _edge_like(line: str) -> bool:
+    """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
+    sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
+    if furniture_shaped(line) or _closing_evidence(line):
+        return True
+    if is_dateline(line) or len(line) > _MAX_NOISE_LINE:
+        return False
+    return len(line.split()) <= _CLOSING_WORDS or _credit_from_line(line, None) is not None
+
+
+def _lead_block(texts: list[str]) -> int:
+    """How many lines at the start are the theme's: the edge-like lines there, up to the
+    last furniture-shaped one (short sentences after it open the article)."""
+    end = 0
+    for index, line in enumerate(texts):
+        if is_dateline(line) or not _edge_like(line):
+            break
+        if furniture_shaped(line) or _closing_evidence(line):
+            end = index + 1
+    return end
+
+
+def _tail_block(texts: list[str]) -> int:
+    """How many lines at the end are the theme's. The block after the article's last real
+    paragraph is judged as a whole: from its first furniture-shaped line on, everything is
+    the theme's, sentence-shaped or not ("Comments are closed.", "Powered by …"); short
+    sentences and credit lines before that line close the article."""
+    start = len(texts)
+    while start > 0 and _edge_like(texts[start - 1]):
+        start -= 1
+    for index in range(start, len(texts)):
+        line = texts[index]
+        if (furniture_shaped(line) or _closing_evidence(line)) and _credit_from_line(
+            line, None
+        ) is None:
+            return len(texts) - index
+    return 0
 
 
 def _letters(text: str) -> str:
@@ -744,23 +810,45 @@ def _unwrap(element: lxml.etree._Element) -> None:
 def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
     """The HTML without the blocks whose text is `unwanted`, and its plain text.
 
-    Only label-like blocks go: a sentence stays even when unwanted, and so does a heading
-    inside the article (between its first and last wanted blocks), since a series repeats
-    its own subheads and boilerplate sentences ("This release fixes many security
-    vulnerabilities."), while a theme's boxes are labels and invitations without a
-    sentence's end.
+    Position decides. After the body's last wanted block every unwanted line goes, a
+    sentence too: "Comments are closed." repeated under every post is the theme's; before
+    its first, the lines that are not sentences. Inside the article, between wanted blocks, a series repeats its
+    own subheads ("Latar Belakang") and boilerplate sentences ("This release fixes many
+    security vulnerabilities."), so there only what says "theme" outright goes: a label
+    phrase, a counter, a placeholder, a copyright line.
     """
     root = _fragment(html)
     blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
     marks = [unwanted(_text(block)) for block in blocks]
     wanted = [index for index, mark in enumerate(marks) if not mark]
     first, last = (wanted[0], wanted[-1]) if wanted else (len(blocks), -1)
+    # A repeated sentence closing the article is boilerplate only where no credit line
+    # follows it in the same post: that is the edge the credit line left behind.
+    while last > first and _credit_from_line(_text(blocks[last]), None) is not None:
+        last -= 1
     for index, block in enumerate(blocks):
-        heading = block.tag in {"h2", "h3", "h4"} and first < index < last
-        if marks[index] and not heading and not is_sentence(_text(block)):
-            _drop(block)
+        if not marks[index]:
+            continue
+        text = _text(block)
+        inside = first < index < last and not _closing_evidence(text)
+        # Inside: a sentence, a heading, a subhead's few words stay; a widget's long
+        # invitation without a sentence's end ("Ikuti saluran kami untuk …") goes.
+        if inside and (
+            is_sentence(text) or block.tag in {"h2", "h3", "h4"} or _subhead_shaped(text)
+        ):
+            continue
+        # Above the article a theme has menus and placeholders, not sentences: a sentence
+        # there opens a series' post ("This release fixes many security vulnerabilities.").
+        if index < first and is_sentence(text) and not _closing_evidence(text):
+            continue
+        _drop(block)
     _tidy_tree(root)
     return _serialize(root).strip(), _plain_text(root, None)
+
+
+def _subhead_shaped(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS and line[:1].isupper()
 
 
 def html_to_text(html: str) -> str:
@@ -954,19 +1042,34 @@ def _lift_from_html(html: str) -> tuple[str, Credit | None]:
 
 
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
-    """Drop the credit line from among the last blocks of `root`; the credit it gave."""
-    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_CREDIT_WINDOW]
+    """Drop the credit lines from the closing block of `root`; the credit they gave.
+
+    The closing block is what follows the article's last paragraph that is no credit line:
+    every credit line in it goes (two sources named, "Sumber: Reuters" then "Dikutip dari
+    CNBC Indonesia": the first named is the original), and so does what follows the first
+    of them, the theme's comment boxes, ad slots and labels.
+    """
+    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)]
+    found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
+        text = _text(block)
         links = [a.get("href") for a in block.iter("a") if a.get("href")]
-        credit = _credit_from_line(_text(block), links[0] if links else None)
+        credit = _credit_from_line(text, links[0] if links else None)
         if credit is not None:
+            found.append((position, credit))
+        elif (found and not _edge_like(text)) or len(text) > _MAX_NOISE_LINE:
+            break  # the article's own paragraphs: no credit line above here counts
+        elif position >= _CREDIT_WINDOW and not furniture_shaped(text):
+            break
+    if not found:
+        return None
+    first = max(position for position, _ in found)
+    for position, block in enumerate(blocks[: first + 1]):
+        # What follows the credit line is the theme's: comment boxes, ad slots, labels.
+        if len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
-            # What follows the credit line is the theme's: comment boxes, ad slots, labels.
-            for after in blocks[:position]:
-                if len(_text(after)) <= _MAX_NOISE_LINE:
-                    _drop(after)
-            return credit
-    return None
+    named = [credit for _, credit in reversed(found) if credit.name]
+    return named[0] if named else found[-1][1]
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:
@@ -1054,6 +1157,8 @@ def _credit_name(raw: str, link: str | None = None) -> str | None:
     if not name.startswith(("http://", "https://")):
         name = _NAME_ENDS.split(name, maxsplit=1)[0]
     name = name.strip(" \"'“”‘’.,;:()[]")
+    # "in the Valley Courier": a lower-case article is the sentence's, not the name's.
+    name = re.sub(r"^(?:the|a|an)\s+(?=[A-Z0-9])", "", name)
     words = name.casefold().split()
     if not words or all(word.strip(".,") in _NOT_A_NAME for word in words):
         # "Originally published here", "Baca artikel aslinya di sini": the link names it.
