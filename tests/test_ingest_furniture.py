@@ -682,7 +682,7 @@ def _wp_lines(title: str, paragraphs: list[str], credit: str | None) -> list[str
 
 WP_POSTS = [
     ("Bridge Repairs to Close Main Street for Two Weeks",
-     ["Main Street will close to traffic for two weeks starting Monday while crews repair the old bridge.",
+     ["Main Street will close to traffic for two weeks starting Monday while crews work.",
       "Detours will be posted along Elm and Oak avenues, and buses will be rerouted meanwhile.",
       "Officials said the work had been delayed twice because of supply shortages this year."],
      "This story first appeared in the Valley Courier."),

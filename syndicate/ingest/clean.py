@@ -318,13 +318,17 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
     # A long run of short lines is the article's own list (results, a table of teams),
     # unless something in it says "theme" outright: a counter, a copyright, "Powered by".
     if lead <= _EDGE_RUN or any(_closing_evidence(line) for line in texts[:lead]):
-        dropped += [block for block, line in zip(blocks[:lead], texts) if not is_dateline(line)]
+        dropped += [
+            block
+            for block, line in zip(blocks[:lead], texts[:lead], strict=True)
+            if not is_dateline(line)
+        ]
     if tail:
         ending = texts[len(blocks) - tail :]
         if tail <= _EDGE_RUN or any(_closing_evidence(line) for line in ending):
             dropped += [
                 block
-                for block, line in zip(blocks[len(blocks) - tail :], ending)
+                for block, line in zip(blocks[len(blocks) - tail :], ending, strict=True)
                 if _credit_from_line(line, None) is None  # a credit line is lifted, not dropped
             ]
     for block in dropped:
@@ -812,10 +816,11 @@ def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
 
     Position decides. After the body's last wanted block every unwanted line goes, a
     sentence too: "Comments are closed." repeated under every post is the theme's; before
-    its first, the lines that are not sentences. Inside the article, between wanted blocks, a series repeats its
-    own subheads ("Latar Belakang") and boilerplate sentences ("This release fixes many
-    security vulnerabilities."), so there only what says "theme" outright goes: a label
-    phrase, a counter, a placeholder, a copyright line.
+    its first, the lines that are not sentences. Inside the article, between wanted
+    blocks, a series repeats its own subheads ("Latar Belakang") and boilerplate sentences
+    ("This release fixes many security vulnerabilities."): there only the long lines
+    without a sentence's end go, and what says "theme" outright (a label phrase, a counter,
+    a placeholder, a copyright line).
     """
     root = _fragment(html)
     blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
@@ -1064,7 +1069,7 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     if not found:
         return None
     first = max(position for position, _ in found)
-    for position, block in enumerate(blocks[: first + 1]):
+    for block in blocks[: first + 1]:
         # What follows the credit line is the theme's: comment boxes, ad slots, labels.
         if len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
