@@ -774,3 +774,95 @@ def test_a_series_subhead_between_paragraphs_stays_while_its_theme_lines_go(
     assert sorted(p.excerpt.split("\n\n") for p in posts) == sorted(
         [dateline, *story] for story in stories
     )
+
+
+_PARAGRAPH = (
+    "<p>Bank sentral mempertahankan suku bunga acuan di level enam persen pada rapat dewan "
+    "gubernur bulan ini, sesuai perkiraan mayoritas ekonom yang disurvei sebelumnya.</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("closing", "name", "gone"),
+    [
+        # Two credit lines: both leave the text, the first named is the original.
+        ("<p>Sumber: Reuters</p><p>Dikutip dari CNBC Indonesia</p>", "Reuters", "CNBC"),
+        (
+            "<p>This article first ran in Grist. Republished under a Creative Commons "
+            "license.</p><p>This article is republished from KFF Health News under a Creative "
+            "Commons license.</p>",
+            "Grist",
+            "KFF",
+        ),
+        # A credit line followed by more widget lines than any fixed window holds.
+        (
+            "<p>Artikel ini pertama kali terbit di Harian Jogja</p><p>Tulis Pendapatmu</p>"
+            "<p>3 Tanggapan</p><p>Spot Iklan 300x250</p><p>Iklan Bawah Artikel</p>"
+            "<p>Kembali ke atas</p><p>Bagikan lewat pesan</p><p>Dibuat oleh Warga © 2026</p>",
+            "Harian Jogja",
+            "Tanggapan",
+        ),
+    ],
+    ids=["two-id", "two-en", "credit-then-widgets"],
+)
+def test_every_credit_line_in_the_closing_block_leaves_the_text(
+    closing: str, name: str, gone: str
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(_PARAGRAPH + closing, "https://harian.example/p/1.html")
+    assert article.credit is not None and article.credit.name == name
+    assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]
+    assert gone not in article.text
+
+
+@pytest.mark.parametrize(
+    ("dateline", "wire"),
+    [
+        ("LONG BEACH, Calif. (AP) — The port", "AP"),
+        ("ST. LOUIS, Mo. (AP) — A jury", "AP"),
+        ("NEW YORK, Dec 5 (Reuters) - Stocks", "Reuters"),
+        ("GAZA CITY/CAIRO, Oct 9 (Reuters) - Talks", "Reuters"),
+        ("He said the deal, which (AP) - rival", None),  # a sentence's words are no place
+        ("The mayor, speaking to reporters (Reuters) - said", None),
+    ],
+)
+def test_a_wire_dateline_in_its_house_styles_credits_the_agency(
+    dateline: str, wire: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"<p>{dateline} opened on Friday, officials said.</p>", None)
+    assert (article.credit.name if article.credit else None) == wire
+    assert article.text.startswith(dateline)  # the dateline stays in the text
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (
+            'Sumber: <a href="https://www.cnnindonesia.com/x/1?utm_source=wa">di sini</a>',
+            "CNN Indonesia",
+        ),
+        (
+            'Originally published <a href="https://www.theguardian.com/a/b">here</a>.',
+            "The Guardian",
+        ),
+        (
+            'Selengkapnya baca di <a href="https://news.kompas.com/read/2026/x">sini</a>',
+            "Kompas.com",
+        ),
+        ('Artikel asli: <a href="https://bit.ly/3xYz">klik di sini</a>', None),  # a shortener
+        ('Read the full story at <a href="https://apnews.com/x">AP News</a>', "AP"),
+    ],
+)
+def test_a_credit_link_is_named_by_its_site_never_by_its_words(
+    line: str, shown: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"{_PARAGRAPH}<p>{line}</p>", "https://harian.example/p/1.html")
+    credit = resolve_credit(article.credit, {})
+    assert (credit.name if credit else None) == shown
+    assert article.credit is None or not {"sini", "here"} & set(article.credit.name.split())
+    assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]  # the line is gone

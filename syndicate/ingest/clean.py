@@ -312,7 +312,7 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
                 break
     texts = [_text(block) for block in blocks]
     lead = _lead_block(texts)
-    tail = _tail_block(texts[lead:])
+    tail = _tail_block(blocks[lead:], texts[lead:])
     if lead + tail >= len(blocks):
         lead = tail = 0
     # A long run of short lines is the article's own list (results, a table of teams),
@@ -329,7 +329,7 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
             dropped += [
                 block
                 for block, line in zip(blocks[len(blocks) - tail :], ending, strict=True)
-                if _credit_from_line(line, None) is None  # a credit line is lifted, not dropped
+                if _block_credit(block) is None  # a credit line is lifted, not dropped
             ]
     for block in dropped:
         _drop(block)
@@ -379,21 +379,30 @@ def _lead_block(texts: list[str]) -> int:
     return end
 
 
-def _tail_block(texts: list[str]) -> int:
+def _tail_block(blocks: list[lxml.etree._Element], texts: list[str]) -> int:
     """How many lines at the end are the theme's. The block after the article's last real
     paragraph is judged as a whole: from its first furniture-shaped line on, everything is
     the theme's, sentence-shaped or not ("Comments are closed.", "Powered by …"); short
     sentences and credit lines before that line close the article."""
     start = len(texts)
-    while start > 0 and _edge_like(texts[start - 1]):
+    while start > 0 and (_edge_like(texts[start - 1]) or _block_credit(blocks[start - 1])):
         start -= 1
     for index in range(start, len(texts)):
         line = texts[index]
-        if (furniture_shaped(line) or _closing_evidence(line)) and _credit_from_line(
-            line, None
+        if (furniture_shaped(line) or _closing_evidence(line)) and _block_credit(
+            blocks[index]
         ) is None:
             return len(texts) - index
     return 0
+
+
+def _block_credit(block: lxml.etree._Element) -> Credit | None:
+    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
+    text = _text(block)
+    if len(text) > _MAX_NOISE_LINE * 2:
+        return None
+    link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
+    return _credit_from_line(text, link)
 
 
 def _letters(text: str) -> str:
@@ -724,6 +733,8 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
         # cipta lagu itu dipegang …") stays unless it stands at the body's edge.
         if is_sentence(line) and len(line.split()) >= _SENTENCE_WORDS:
             continue
+        if _block_credit(block) is not None:  # "Read the full story at AP News": a credit
+            continue
         if _SECTION_HEAD_RE.fullmatch(line):
             _drop_following_links(block)
         parent = block.getparent()
@@ -961,7 +972,8 @@ _CREDIT_RES = [
     ),
     re.compile(
         r"^(?:originally|first|previously)\s+(?:published|posted|appeared|ran|printed|reported"
-        r"|written)(?:\s+\w+){0,2}?\s+(?:on|in|at|by|for|with)\s+(?P<name>.+)$",
+        r"|written)(?:\s+\w+){0,2}?\s+(?:(?:on|in|at|by|for|with)\s+(?P<name>.+)"
+        r"|(?P<here>here|there)\b.*)$",
         re.IGNORECASE,
     ),
     re.compile(
@@ -975,8 +987,14 @@ _CREDIT_RES = [
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:baca|simak|lihat)\s+(?:artikel|berita)?\s*(?:aslinya|selengkapnya|asli)\s+"
+        r"^(?:(?:selengkapnya|lengkapnya)\s*:?\s*)?(?:baca|simak|lihat|cek)\s+"
+        r"(?:(?:artikel|berita)\s*)?(?:aslinya|selengkapnya|lengkapnya|asli)?\s*"
         r"(?:di|pada|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:read|see)\s+(?:more|the\s+(?:full|original|whole|rest\s+of\s+the)"
+        r"(?:\s+(?:story|article|report|piece))?)\s+(?:at|on|in)\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(r"^(?:via|h/t|hat\s+tip|courtesy\s+of)\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
@@ -993,8 +1011,13 @@ WIRES = frozenset(
     }
 )  # fmt: skip
 _WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+# The dateline before the tag: places, a state's abbreviation, a date, in any of the house
+# styles ("LONG BEACH, Calif.", "ST. LOUIS, Mo.", "NEW YORK, Dec 5", "GAZA CITY/CAIRO, Oct 9").
+# Every word capitalised or a figure: a sentence's words before a bracket are not a place.
+_DATELINE_PART = r"[A-Z0-9][\w.'’-]*(?:[ /]+[A-Z0-9][\w.'’-]*){0,4}"
 _WIRE_TAG = re.compile(
-    r"^(?:[A-Z][\w.'’ -]{0,40}?,?\s+)?[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
+    rf"^(?:(?!\d){_DATELINE_PART}(?:,\s*{_DATELINE_PART}){{0,3}},?\s+)?"
+    r"[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
 )
 # Words that say where the name stops: "The Conversation under a Creative Commons license".
 _NAME_ENDS = re.compile(
@@ -1007,6 +1030,9 @@ _NAME_ENDS = re.compile(
 # Names that are no outlet: the line's link says which site it means.
 _NOT_A_NAME = frozenset(
     {
+        "di", "ke", "klik", "click", "tap", "disini", "to", "at", "in", "on", "read", "baca",
+        "selengkapnya", "more", "full", "visit", "kunjungi", "go", "see", "lihat", "simak",
+        "that", "via", "berikutnya", "lengkap", "lengkapnya", "me", "now",
         "the", "a", "an", "this", "our", "its", "their", "here", "there", "link", "original",
         "article", "story", "post", "source", "site", "website", "page", "sini", "ini", "itu",
         "artikel", "berita", "asli", "tautan", "berikut", "laman", "situs", "aslinya", "web",
@@ -1058,8 +1084,7 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
         text = _text(block)
-        links = [a.get("href") for a in block.iter("a") if a.get("href")]
-        credit = _credit_from_line(text, links[0] if links else None)
+        credit = _block_credit(block)
         if credit is not None:
             found.append((position, credit))
         elif (found and not _edge_like(text)) or len(text) > _MAX_NOISE_LINE:
@@ -1073,8 +1098,9 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
         # What follows the credit line is the theme's: comment boxes, ad slots, labels.
         if len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
+    # A line whose only link is a shortener names no one: it goes, and credits no one.
     named = [credit for _, credit in reversed(found) if credit.name]
-    return named[0] if named else found[-1][1]
+    return named[0] if named else None
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:
@@ -1084,7 +1110,7 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
         credit = _credit_from_line(lines[index], None)
         if credit is not None:
             del lines[index]
-            return _collapse_paragraphs("\n".join(lines)), credit
+            return _collapse_paragraphs("\n".join(lines)), credit if credit.name else None
     return text, None
 
 
@@ -1109,6 +1135,10 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
             name = _credit_name(groups.get("name") or "", url)
             if pattern in _SENTENCE_RES and not _outlet_like(name, line):
                 continue
+        if url and name is not None and _link_words(name):
+            name = _site_name(url)  # "Sumber: <a href=…cnnindonesia.com…>di sini</a>"
+            if name is None and _host(url) in _SHORTENERS:
+                return Credit(name="", url=None)  # a credit line, naming no one
         if name is None:
             continue
         if name.startswith(("http://", "https://")):
@@ -1139,10 +1169,47 @@ def _outlet_like(name: str | None, line: str) -> bool:
 
 def wire_credit(first_line: str) -> Credit | None:
     """The agency a dateline names: "WASHINGTON (Reuters) -" gives Reuters."""
-    match = _WIRE_TAG.match(" ".join(first_line.split()))
+    match = _WIRE_TAG.match(" ".join(first_line[:300].split()))  # a dateline is short
     if match is None or match.group("name").casefold() not in WIRES:
         return None
     return Credit(name=match.group("name"))
+
+
+# Link shorteners: their address names no outlet.
+_SHORTENERS = frozenset(
+    {
+        "bit.ly", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "buff.ly", "s.id", "lnkd.in",
+        "is.gd", "rb.gy", "cutt.ly", "shorturl.at", "tiny.cc", "dlvr.it", "trib.al", "fb.me",
+        "amzn.to", "bitly.com", "v.gd", "t.ly", "rebrand.ly", "shorte.st", "adf.ly", "linktr.ee",
+        "lynk.id", "bit.do", "ift.tt", "wp.me", "tr.im", "po.st", "su.pr", "x.co", "qr.ae",
+    }
+)  # fmt: skip
+
+
+def _link_words(name: str) -> bool:
+    """Whether a credit's "name" is only the words of its link ("di sini", "klik di sini",
+    "here", "this link"): function words, or a short lower-case phrase with no site in it."""
+    words = name.casefold().split()
+    if all(word.strip(".,!:") in _NOT_A_NAME for word in words):
+        return True
+    if not 2 <= len(words) <= 3 or any(len(word) > 6 for word in words):
+        return False  # one word in lower case is a name as often ("detiknews", "inilah")
+    return name == name.lower() and not re.search(r"[.\d]", name)
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url.strip()).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
+
+
+def _site_name(url: str) -> str | None:
+    """The site a link leads to, as a name ("theguardian.com"); none for a shortener."""
+    host = _host(url)
+    if not host or host in _SHORTENERS or "." not in host:
+        return None
+    return host
 
 
 def _label_name(raw: str) -> str | None:
@@ -1167,8 +1234,7 @@ def _credit_name(raw: str, link: str | None = None) -> str | None:
     words = name.casefold().split()
     if not words or all(word.strip(".,") in _NOT_A_NAME for word in words):
         # "Originally published here", "Baca artikel aslinya di sini": the link names it.
-        host = urlsplit(link).hostname if link else None
-        return host.removeprefix("www.") if host else None
+        return _site_name(link) if link else None
     if len(name) > 80 or len(words) > 8:
         return None
     return name
