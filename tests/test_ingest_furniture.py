@@ -866,3 +866,16 @@ def test_a_credit_link_is_named_by_its_site_never_by_its_words(
     assert (credit.name if credit else None) == shown
     assert article.credit is None or not {"sini", "here"} & set(article.credit.name.split())
     assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]  # the line is gone
+
+
+def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() -> None:
+    from dataclasses import replace
+
+    from syndicate.render import Credit
+    from syndicate.render.templates import template_environment
+    from tests.test_blurb import indonesian_post, post
+
+    others = (Credit("Kabar Salin", "https://salin.example/"), Credit("Ringkas", None))
+    text = post(template_environment(None), replace(indonesian_post(), also=others)).text
+    also = next(line for line in text.split("\n") if "Juga dimuat" in line)
+    assert also.endswith("Kabar Salin, Ringkas")  # the link is on its own line
