@@ -879,3 +879,33 @@ def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() 
     text = post(template_environment(None), replace(indonesian_post(), also=others)).text
     also = next(line for line in text.split("\n") if "Juga dimuat" in line)
     assert also.endswith("Kabar Salin, Ringkas")  # the link is on its own line
+
+
+@pytest.mark.parametrize(
+    ("link", "clean"),
+    [
+        (
+            "https://kabar.example/a?_hsenc=p2&_hsmi=9&mkt_tok=eyJ&ttclid=E&li_fat_id=7&id=42",
+            "https://kabar.example/a?id=42",
+        ),
+        (
+            "https://kabar.example/b?wt_mc=nl&cmpid=x&vero_id=3&__s=q&oly_enc_id=1&pk_source=a",
+            "https://kabar.example/b",
+        ),
+        (
+            "https://www.reuters.com/world/asia/x-2026-12-05/?taid=6751",
+            "https://www.reuters.com/world/asia/x-2026-12-05/",
+        ),
+        ("https://www.youtube.com/watch?v=dQw4&si=AbC", "https://www.youtube.com/watch?v=dQw4"),
+        ("https://open.spotify.com/episode/9?si=zz", "https://open.spotify.com/episode/9"),
+        (
+            "https://kamus.example/cari?si=3&q=kata",
+            "https://kamus.example/cari?si=3&q=kata",
+        ),  # not tracking here
+    ],
+)
+def test_tracking_parameters_of_the_known_platforms_leave_every_link(link: str, clean: str) -> None:
+    from syndicate.ingest.identity import normalize_url, strip_tracking
+
+    assert strip_tracking(link) == clean
+    assert normalize_url(link) == normalize_url(clean)
