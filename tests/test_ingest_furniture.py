@@ -909,3 +909,27 @@ def test_tracking_parameters_of_the_known_platforms_leave_every_link(link: str, 
 
     assert strip_tracking(link) == clean
     assert normalize_url(link) == normalize_url(clean)
+
+
+@pytest.mark.parametrize("suffix", [" | Repelita Online", " - Warta Kita", " — The Harbor Times"])
+def test_the_headline_repeated_in_the_body_goes_when_the_feed_title_names_the_site(
+    suffix: str,
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    body = f"<p>Menu</p><p>{HEADLINE}</p><p>{ARTICLE[0]}</p><p>{ARTICLE[1]}</p>"
+    article = clean_article(body, None, title=HEADLINE + suffix)
+    assert article.text.split("\n\n") == ARTICLE[:2]
+
+
+def test_an_outlet_found_by_a_canonical_link_is_named_as_the_outlet_table_knows_it() -> None:
+    from syndicate.ingest.attribution import choose_origin
+
+    origin = choose_origin(
+        feed=None,
+        credit_line=None,
+        canonical_url="https://www.reuters.com/world/asia/x-2026-12-05/",
+        page_url="https://harian.example/p/1.html",
+    )
+    assert origin is not None and origin.name == "Reuters"
+    assert origin.url == "https://www.reuters.com/world/asia/x-2026-12-05/"

@@ -302,10 +302,10 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
     headline's repetition, then label-shaped lines at either end. Whether it dropped any."""
     blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
     dropped = []
-    headline = _letters(title) if title else ""
-    if headline:
+    headlines = _headline_forms(title) if title else set()
+    if headlines:
         for index, block in enumerate(blocks[:_HEADLINE_WINDOW]):
-            if _letters(_text(block)) == headline:
+            if _letters(_text(block)) in headlines:
                 dropped, blocks = blocks[: index + 1], blocks[index + 1 :]
                 break
             if len(_text(block)) > _MAX_NOISE_LINE:  # the article has begun: no headline
@@ -403,6 +403,20 @@ def _block_credit(block: lxml.etree._Element) -> Credit | None:
         return None
     link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
     return _credit_from_line(text, link)
+
+
+_SITE_SUFFIX = re.compile(r"\s+(?:[|–—•·:»]|-|::)\s+")
+
+
+def _headline_forms(title: str) -> set[str]:
+    """The headline as a body may repeat it: whole, or without the site's name a feed's
+    title carries before or after it ("… | Repelita Online", "Kompas.com - …")."""
+    forms = {_letters(title)}
+    parts = _SITE_SUFFIX.split(title.strip())
+    if len(parts) > 1:
+        forms.add(_letters(" ".join(parts[:-1])))
+        forms.add(_letters(" ".join(parts[1:])))
+    return {form for form in forms if len(form) >= 12}  # a site's name alone is no headline
 
 
 def _letters(text: str) -> str:
