@@ -933,3 +933,32 @@ def test_an_outlet_found_by_a_canonical_link_is_named_as_the_outlet_table_knows_
     )
     assert origin is not None and origin.name == "Reuters"
     assert origin.url == "https://www.reuters.com/world/asia/x-2026-12-05/"
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        "<figure><img srcset='https://img.example/a-400.jpg 400w, https://img.example/a-1600.jpg"
+        " 1600w, https://img.example/a-800.jpg 800w' alt='Banjir'></figure>",
+        "<picture><source type='image/webp' srcset='https://img.example/a-800.webp 800w, "
+        "https://img.example/a-1600.jpg 1600w'><img src='https://img.example/1x1.gif' width='1'"
+        " height='1'></picture>",
+        "<img data-srcset='https://img.example/a-1600.jpg 2x, https://img.example/a-400.jpg 1x'"
+        " src='data:image/gif;base64,R0lGOD'>",
+    ],
+    ids=["img-srcset", "picture-source", "lazy-srcset"],
+)
+def test_a_picture_given_only_by_srcset_is_the_lead_image_in_a_feed_and_on_a_page(
+    figure: str,
+) -> None:
+    from syndicate.ingest.clean import clean_article
+    from syndicate.ingest.extract import extract_article
+
+    article = clean_article(figure + _PARAGRAPH, "https://harian.example/p/1.html")
+    assert article.image == "https://img.example/a-1600.jpg"
+    page = (
+        "<html><head><title>Banjir</title></head><body><article><h1>Banjir</h1>"
+        f"{figure}{_PARAGRAPH * 4}</article></body></html>"
+    )
+    found = extract_article(page.encode(), "https://harian.example/p/1.html")
+    assert found is not None and found.image_url == "https://img.example/a-1600.jpg"

@@ -25,6 +25,7 @@ from syndicate.render.safety import is_tracker_url
 
 __all__ = [
     "CleanArticle",
+    "best_source",
     "break_runs",
     "clean_article",
     "clean_html",
@@ -548,6 +549,31 @@ def _drop(element: lxml.etree._Element) -> None:
             parent.text = (parent.text or "") + tail
 
 
+def best_source(img: lxml.etree._Element) -> str | None:
+    """The largest picture an <img> offers in its own `srcset` (or a lazy theme's
+    `data-srcset`), else in the `<source>`s of the `<picture>` around it."""
+    sets = [img.get("srcset"), img.get("data-srcset")]
+    # The HTML parser may nest the <img> inside a <source> (it knows no empty <source>).
+    picture = next((a for a in img.iterancestors() if a.tag == "picture"), None)
+    if picture is not None:
+        sets += [each.get("srcset") or each.get("data-srcset") for each in picture.iter("source")]
+    best, width = None, -1.0
+    for srcset in filter(None, sets):
+        for candidate in srcset.split(","):
+            parts = candidate.split()
+            if not parts or not usable_image(parts[0]):
+                continue
+            size = parts[1] if len(parts) > 1 else "1x"
+            try:  # "1600w", "2x": a density counts as a small width
+                value = float(size[:-1]) if size[-1] in "wx" else 0.0
+            except ValueError:
+                value = 0.0
+            value = value if size.endswith("w") else value * 100
+            if value > width:
+                best, width = parts[0], value
+    return best
+
+
 def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> None:
     for img in list(root.iter("img")):
         src = (img.get("src") or "").strip()
@@ -556,6 +582,13 @@ def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> No
             if lazy and (not src or src.startswith("data:") or "placeholder" in src):
                 src = lazy
                 break
+        if not usable_image(src, img.get("width"), img.get("height")):
+            # Given by srcset only, or a 1-pixel stand-in inside a <picture>: the real one.
+            offered = best_source(img)
+            if offered:
+                src = offered
+                for size in ("width", "height", "style"):
+                    img.attrib.pop(size, None)
         if not usable_image(src) or _is_tracking_pixel(img, src):
             _drop(img)
             continue
@@ -1107,10 +1140,10 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
             break
     if not found:
         return None
-    first = max(position for position, _ in found)
-    for block in blocks[: first + 1]:
+    lifted = {position for position, _ in found}
+    for position, block in enumerate(blocks[: max(lifted) + 1]):
         # What follows the credit line is the theme's: comment boxes, ad slots, labels.
-        if len(_text(block)) <= _MAX_NOISE_LINE:
+        if position in lifted or len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
     # A line whose only link is a shortener names no one: it goes, and credits no one.
     named = [credit for _, credit in reversed(found) if credit.name]

@@ -31,6 +31,7 @@ import lxml.html
 from syndicate.ingest.addresses import Reach
 from syndicate.ingest.attribution import choose_origin
 from syndicate.ingest.clean import (
+    best_source,
     break_runs,
     clean_article,
     html_to_text,
@@ -222,12 +223,20 @@ def _promote_lazy_images(tree: lxml.html.HtmlElement) -> None:
     """Lazy-loading themes put the picture in data-src and a placeholder in src."""
     for img in tree.iter("img"):
         src = (img.get("src") or "").strip()
-        if src and not src.startswith("data:") and "placeholder" not in src and "lazy" not in src:
+        real = src and not src.startswith("data:") and "placeholder" not in src
+        if real and "lazy" not in src and usable_image(src, img.get("width"), img.get("height")):
             continue
         for attr in _LAZY_ATTRS:
             if (img.get(attr) or "").strip():
                 img.set("src", img.get(attr).strip())
                 break
+        else:
+            # Given by srcset only, or a 1-pixel stand-in inside a <picture>: the real one.
+            offered = best_source(img)
+            if offered:
+                img.set("src", offered)
+                for size in ("width", "height", "style"):
+                    img.attrib.pop(size, None)
 
 
 def _page_image(tree: lxml.etree._Element, base: str) -> str | None:
