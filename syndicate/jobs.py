@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from syndicate.channels.base import Channel
 from syndicate.channels.outbox import OutboxChannel
@@ -46,7 +46,7 @@ from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.templates import template_environment
-from syndicate.select import select_posts
+from syndicate.select import fullest_of, select_posts
 from syndicate.trickle import send_times
 from syndicate.wallclock import wall_instant
 
@@ -481,10 +481,24 @@ def post_view(
         excerpt=post.excerpt,
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
-        image_url=post.image_url,
+        image_url=post.image_url or _story_picture(post),
         published_at=post.published_at or post.first_seen_at,
         also=also,
     )
+
+
+def _story_picture(post: Post) -> str | None:
+    """When the post has no picture, the one of the fullest copy of its story that has one:
+    another site may have carried the same story with its full-size picture."""
+    session = object_session(post)
+    if session is None or post.cluster_id is None:
+        return None
+    query = select(Post).where(
+        Post.cluster_id == post.cluster_id, Post.id != post.id, Post.image_url.is_not(None)
+    )
+    pictured = [member for member in session.scalars(query) if member.image_url]
+    best = fullest_of(pictured)
+    return best.image_url if best is not None else None
 
 
 def _names(site: Credit, origin: Credit | None) -> bool:

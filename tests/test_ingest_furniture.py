@@ -962,3 +962,35 @@ def test_a_picture_given_only_by_srcset_is_the_lead_image_in_a_feed_and_on_a_pag
     )
     found = extract_article(page.encode(), "https://harian.example/p/1.html")
     assert found is not None and found.image_url == "https://img.example/a-1600.jpg"
+
+
+def test_a_story_without_a_picture_goes_out_with_the_picture_another_copy_carried(
+    tmp_path: Path,
+) -> None:
+    from syndicate.config import Job, Selection
+    from syndicate.jobs import post_view
+    from syndicate.select import select_posts
+
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)  # no picture
+    picture = "https://img.example/korut-1200.jpg"
+    summary = f"<figure><img src='{picture}' width='1200'></figure>" + "".join(
+        f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2]
+    )
+    with FeedServer() as server:
+        sources = []
+        for name, body, hours in (("repelita", full, 5), ("ringkas", summary, 6)):
+            entry = _entry(server.url(f"/{name}/korut.html"), HEADLINE, body, hours_ago=hours)
+            server.add(f"/{name}/feed", _atom(server.url(f"/{name}/"), [entry], title=name),
+                       "application/atom+xml")  # fmt: skip
+            sources.append(_source(name, server.url(f"/{name}/feed"), full_text="never"))
+        _poll(db, *sources)
+    job = Job("pagi", Path("jobs/pagi.toml"), ("preview",), "digest", None,
+              Selection(10, timedelta(days=3), (), 0))  # fmt: skip
+    with db.session() as session:
+        (post,) = select_posts(session, job, datetime.now(UTC))
+        view = post_view(post, post.source, {})
+        own = post.image_url
+    db.dispose()
+    assert post.source.name == "repelita" and own is None
+    assert view.image_url == picture
