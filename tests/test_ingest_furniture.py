@@ -994,3 +994,28 @@ def test_a_story_without_a_picture_goes_out_with_the_picture_another_copy_carrie
     db.dispose()
     assert post.source.name == "repelita" and own is None
     assert view.image_url == picture
+
+
+def test_a_very_short_article_on_a_theme_page_comes_out_alone_and_credited() -> None:
+    from syndicate.ingest.extract import extract_article
+
+    menu = "".join(
+        f"<li class='m'>{item}</li>"
+        for item in ["Skip to content", "Top Reads", "Search for:", "Get our morning briefing"]
+    )
+    boxes = "".join(
+        f"<section class='b'>{item}</section>"
+        for item in ["Share this story:", "Leave a Reply", "© 2026 The Quay · Powered by Press"]
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Pool Opens Early – The Quay"
+        f"</title></head><body><ul class='hdr'>{menu}</ul><main><div class='hl'><h2>Pool Opens"
+        " Early</h2><div class='by'>By Staff · 1 min read</div><div class='txt'><p>The public "
+        "pool will open at 6 a.m. on weekdays starting next month.</p><p>Via <a href="
+        "'https://www.quaynews.example/pool?fbclid=IwAR0'>Quay News</a></p></div></div></main>"
+        f"<aside>{boxes}</aside></body></html>"
+    )
+    article = extract_article(page.encode(), "https://thequay.example/pool/")
+    assert article is not None
+    assert article.excerpt == "The public pool will open at 6 a.m. on weekdays starting next month."
+    assert article.credit is not None and article.credit.name == "Quay News"

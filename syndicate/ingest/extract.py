@@ -134,7 +134,9 @@ def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
     precise = _trafilatura(tree, url, favor_precision=True, include_links=True)
     length = len(html_to_text(precise or ""))
     ordinary = _trafilatura(tree, url, favor_precision=False, include_links=True)
-    if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length:
+    if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length and not (
+        precise and _flattened(ordinary or "")
+    ):
         return ordinary
     if "<a " not in (precise or ""):
         return precise
@@ -142,6 +144,17 @@ def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
     if len(html_to_text(plain or "")) * _LOST_WORDS > length:
         return plain
     return precise
+
+
+def _flattened(html: str) -> bool:
+    """Whether trafilatura fell back to the whole page's text in one paragraph, its lines
+    (menus, search box, byline, article) kept apart only by line breaks: what it does when
+    the article it found is short. Then its precise reading of the short article is it."""
+    paragraphs = re.findall(r"<(?:p|h[1-6]|li|blockquote|pre|table)\b", html)
+    if len(paragraphs) > 1:
+        return False
+    inner = re.sub(r"<[^>]*>", "", html).strip()
+    return inner.count("\n") >= 3
 
 
 def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | None:
