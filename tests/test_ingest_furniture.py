@@ -853,6 +853,7 @@ def test_a_wire_dateline_in_its_house_styles_credits_the_agency(
             "Kompas.com",
         ),
         ('Artikel asli: <a href="https://bit.ly/3xYz">klik di sini</a>', None),  # a shortener
+        ('Originally published <a href="https://t.co/Ab12?utm_source=tw">here</a>.', None),
         ('Read the full story at <a href="https://apnews.com/x">AP News</a>', "AP"),
     ],
 )
@@ -897,6 +898,10 @@ def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() 
             "https://www.reuters.com/world/asia/x-2026-12-05/",
         ),
         ("https://www.youtube.com/watch?v=dQw4&si=AbC", "https://www.youtube.com/watch?v=dQw4"),
+        (
+            "https://kabar.example/c?id=7&amp;utm_source=x&amp;fbclid=y",
+            "https://kabar.example/c?id=7",
+        ),
         ("https://open.spotify.com/episode/9?si=zz", "https://open.spotify.com/episode/9"),
         (
             "https://kamus.example/cari?si=3&q=kata",

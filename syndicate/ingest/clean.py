@@ -1179,6 +1179,9 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
         if groups.get("label") is not None:  # "Source: …": the whole rest is the name
             name = _label_name(groups["label"])
         else:
+            raw = (groups.get("name") or "").strip(" .")
+            if url and _host(url) in _SHORTENERS and (not raw or _link_words(raw)):
+                return Credit(name="", url=None)  # "Originally published <a t.co>here</a>."
             name = _credit_name(groups.get("name") or "", url)
             if pattern in _SENTENCE_RES and not _outlet_like(name, line):
                 continue

@@ -132,7 +132,7 @@ def strip_tracking(url: str) -> str:
 
 
 def _is_tracking_param(name: str, host: str = "") -> bool:
-    lowered = name.lower()
+    lowered = name.lower().removeprefix("amp;")  # "&amp;amp;utm_source": escaped twice
     if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
         return True
     sites = _TRACKING_ON_HOSTS.get(lowered)
