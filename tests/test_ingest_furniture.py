@@ -854,6 +854,11 @@ def test_a_wire_dateline_in_its_house_styles_credits_the_agency(
         ),
         ('Artikel asli: <a href="https://bit.ly/3xYz">klik di sini</a>', None),  # a shortener
         ('Originally published <a href="https://t.co/Ab12?utm_source=tw">here</a>.', None),
+        (
+            "Artikel asli: <a href='https://bit.ly/3xYz?utm_source=wa&amp;utm_medium=x'>"
+            "klik di sini</a>",
+            None,
+        ),
         ('Read the full story at <a href="https://apnews.com/x">AP News</a>', "AP"),
     ],
 )
@@ -867,6 +872,7 @@ def test_a_credit_link_is_named_by_its_site_never_by_its_words(
     assert (credit.name if credit else None) == shown
     assert article.credit is None or not {"sini", "here"} & set(article.credit.name.split())
     assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]  # the line is gone
+    assert article.html.count("<p>") == 1  # from the HTML too
 
 
 def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() -> None:
@@ -1024,3 +1030,19 @@ def test_a_very_short_article_on_a_theme_page_comes_out_alone_and_credited() -> 
     assert article is not None
     assert article.excerpt == "The public pool will open at 6 a.m. on weekdays starting next month."
     assert article.credit is not None and article.credit.name == "Quay News"
+
+
+def test_a_page_that_says_all_a_teaser_said_replaces_the_teaser_and_its_ellipsis() -> None:
+    from syndicate.ingest.entries import FeedEntry
+    from syndicate.ingest.extract import Article, with_article
+
+    said = "The public library will stay open until 9 p.m. on Saturdays starting next month."
+    entry = FeedEntry(key="k", guid=None, url="https://lib.example/hours/", title="Hours",
+                      content_html=f"<p>{said} […]</p>", excerpt=f"{said} […]",
+                      summary_only=True, author=None, published_at=None, updated_at=None,
+                      image_url=None, origin=None, comments=None, content_hash="x")  # fmt: skip
+    page = Article(url="https://lib.example/hours/", title="Hours", content_html=f"<p>{said}</p>",
+                   excerpt=said, published_at=None, image_url=None, site_name=None,
+                   canonical_url=None, credit=None)  # fmt: skip
+    completed = with_article(entry, page)
+    assert completed.excerpt == said and not completed.summary_only

@@ -235,8 +235,9 @@ def clean_article(
         return CleanArticle(content, html_to_text(content), credit, None, raw_chars, teaser)
     _split_runs(root)
     trimmed = trim_furniture(root, title)
-    credit = _lift_from_tree(root)
-    if credit is not None or trimmed:
+    lifted = _lift_from_tree(root)
+    credit = lifted if lifted is not None and lifted.name else None
+    if lifted is not None or trimmed:
         _tidy_tree(root)
         content = _serialize(root).strip()
     if credit is None:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
@@ -1113,14 +1114,15 @@ def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
 def _lift_from_html(html: str) -> tuple[str, Credit | None]:
     root = _fragment(html)
     _split_runs(root)
-    credit = _lift_from_tree(root)
-    if credit is None:
+    lifted = _lift_from_tree(root)
+    if lifted is None:
         return html, None
-    return _tidy(_serialize(root)), credit
+    return _tidy(_serialize(root)), lifted if lifted.name else None
 
 
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
-    """Drop the credit lines from the closing block of `root`; the credit they gave.
+    """Drop the credit lines from the closing block of `root`; the credit they gave (an
+    unnamed one when the lines named no one), None when there were none.
 
     The closing block is what follows the article's last paragraph that is no credit line:
     every credit line in it goes (two sources named, "Sumber: Reuters" then "Dikutip dari
@@ -1145,9 +1147,10 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
         # What follows the credit line is the theme's: comment boxes, ad slots, labels.
         if position in lifted or len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
-    # A line whose only link is a shortener names no one: it goes, and credits no one.
+    # A line whose only link is a shortener names no one: it goes, and credits no one
+    # (an unnamed credit says so to the callers).
     named = [credit for _, credit in reversed(found) if credit.name]
-    return named[0] if named else None
+    return named[0] if named else found[0][1]
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:

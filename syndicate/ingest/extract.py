@@ -429,9 +429,16 @@ async def complete_entries(
     return Completed(completed, problems)
 
 
+_TEASER_MARK = re.compile(r"\s*(?:\[\s*(?:…|\.\.\.)\s*\]|\((?:…|\.\.\.)\)|…|\.\.\.)\W{0,3}$")
+
+
 def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
     """The entry with the page's text, picture, date and attribution where the feed lacked them."""
-    longer = len(article.excerpt) > len(entry.excerpt)
+    # A teaser's "[…]" is no text: a short page that says all of it is the article.
+    teaser = _TEASER_MARK.sub("", entry.excerpt)
+    longer = len(article.excerpt) > len(entry.excerpt) or (
+        len(teaser) < len(entry.excerpt) and len(article.excerpt) >= len(teaser)
+    )
     origin = choose_origin(
         feed=entry.origin,
         credit_line=article.credit,
