@@ -1046,3 +1046,32 @@ def test_a_page_that_says_all_a_teaser_said_replaces_the_teaser_and_its_ellipsis
                    canonical_url=None, credit=None)  # fmt: skip
     completed = with_article(entry, page)
     assert completed.excerpt == said and not completed.summary_only
+
+
+def test_a_disclaimer_every_post_ends_with_goes_whether_or_not_a_credit_precedes_it(
+    tmp_path: Path,
+) -> None:
+    disclaimer = (
+        "Disclaimer: Isi tulisan sepenuhnya tanggung jawab penulis"
+        " dan tidak mewakili sikap redaksi."
+    )
+    stories = [
+        [f"Warga kampung nomor {n} bergotong royong membersihkan saluran air sejak pagi hari.",
+         f"Kepala dusun {n} mengatakan kegiatan ini rutin digelar setiap bulan menjelang hujan."]
+        for n in range(5)
+    ]  # fmt: skip
+    credits = ["Sumber: Tribun Jateng", None, "Dilansir dari Suara Merdeka", None, None]
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Gotong royong {n}", "".join(
+                f"<p>{x}</p>" for x in [*story, *([credit] if credit else []), disclaimer,
+                                        "Berikan Komentar", "3 Komentar", "© 2026 Warta Kampung"]),
+                hours_ago=n + 1)
+            for n, (story, credit) in enumerate(zip(stories, credits, strict=True))
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Warta"), "application/atom+xml")
+        _poll(db, _source("warta", server.url("/feed"), full_text="never"))
+    posts = _posts(db, "warta")
+    db.dispose()
+    assert sorted(p.excerpt.split("\n\n") for p in posts) == sorted(stories)
