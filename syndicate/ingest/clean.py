@@ -338,6 +338,7 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
     return bool(dropped)
 
 
+_EDGE_SCAN = 80  # lines read at each edge: a theme's header or footer is never longer
 _CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
 # What only a theme's closing lines say, in any wording: a copyright sign, "Powered by",
 # a theme's credit, a loading placeholder.
@@ -373,7 +374,7 @@ def _lead_block(texts: list[str]) -> int:
     """How many lines at the start are the theme's: the edge-like lines there, up to the
     last furniture-shaped one (short sentences after it open the article)."""
     end = 0
-    for index, line in enumerate(texts):
+    for index, line in enumerate(texts[:_EDGE_SCAN]):
         if is_dateline(line) or not _edge_like(line):
             break
         if furniture_shaped(line) or _closing_evidence(line):
@@ -387,7 +388,9 @@ def _tail_block(blocks: list[lxml.etree._Element], texts: list[str]) -> int:
     the theme's, sentence-shaped or not ("Comments are closed.", "Powered by …"); short
     sentences and credit lines before that line close the article."""
     start = len(texts)
-    while start > 0 and (_edge_like(texts[start - 1]) or _block_credit(blocks[start - 1])):
+    while start > max(0, len(texts) - _EDGE_SCAN) and (
+        _edge_like(texts[start - 1]) or _block_credit(blocks[start - 1])
+    ):
         start -= 1
     for index in range(start, len(texts)):
         line = texts[index]
@@ -1129,7 +1132,7 @@ def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     CNBC Indonesia": the first named is the original), and so does what follows the first
     of them, the theme's comment boxes, ad slots and labels.
     """
-    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)]
+    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_EDGE_SCAN]
     found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
         text = _text(block)
