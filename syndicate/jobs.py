@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from syndicate.channels.base import Channel
 from syndicate.channels.outbox import OutboxChannel
@@ -49,7 +49,7 @@ from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
-from syndicate.select import published, select_posts
+from syndicate.select import fullest_of, published, select_posts
 from syndicate.trickle import send_times
 from syndicate.wallclock import wall_instant
 
@@ -703,10 +703,24 @@ def post_view(
         excerpt=lead_text(post.excerpt, post.title, post.content_html),
         publisher=Credit(source.site_name or source.name, publisher_url),
         origin=origin,
-        image_url=post.image_url,
+        image_url=post.image_url or _story_picture(post),
         published_at=post.published_at or post.first_seen_at,
         also=also,
     )
+
+
+def _story_picture(post: Post) -> str | None:
+    """When the post has no picture, the one of the fullest copy of its story that has one:
+    another site may have carried the same story with its full-size picture."""
+    session = object_session(post)
+    if session is None or post.cluster_id is None:
+        return None
+    query = select(Post).where(
+        Post.cluster_id == post.cluster_id, Post.id != post.id, Post.image_url.is_not(None)
+    )
+    pictured = [member for member in session.scalars(query) if member.image_url]
+    best = fullest_of(pictured)
+    return best.image_url if best is not None else None
 
 
 def _names(site: Credit, origin: Credit | None) -> bool:

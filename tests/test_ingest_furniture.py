@@ -662,3 +662,416 @@ def test_a_hostile_closing_line_is_read_at_once_and_credits_no_one(line: str) ->
     for _ in range(500):
         article = clean_article(f"<p>{LONG}</p><p>{line}</p>", None, measure=True, title="x")
     assert article.credit is None
+
+
+# --- Found by an independent tester: themes, wordings and links of their own invention ---
+
+
+def _wp_lines(title: str, paragraphs: list[str], credit: str | None) -> list[str]:
+    """A WordPress theme printed verbatim into a full feed: breadcrumbs, a search box, the
+    headline and byline, the article, then the share box, a "Like" button that is still
+    loading, tags, a closed comment box and the theme's credit, some ending in a full stop."""
+    return [
+        "Home » News » Local", "Menu", "Search …", title, *paragraphs,
+        *([credit] if credit else []),
+        "Share this:", "Twitter", "Facebook", "Like this:", "Like Loading...", "Related",
+        "Tags: local, city", "Comments are closed.",
+        "Powered by WordPress | Theme: Harborline by Quayside.",
+    ]  # fmt: skip
+
+
+WP_POSTS = [
+    ("Bridge Repairs to Close Main Street for Two Weeks",
+     ["Main Street will close to traffic for two weeks starting Monday while crews work.",
+      "Detours will be posted along Elm and Oak avenues, and buses will be rerouted meanwhile.",
+      "Officials said the work had been delayed twice because of supply shortages this year."],
+     "This story first appeared in the Valley Courier."),
+    ("School Board Picks New Superintendent",
+     ["The school board unanimously selected Dana Whitfield as the district's next superintendent.",
+      "Whitfield, who currently leads a neighboring district, will start in July next year.",
+      "Her contract runs three years with a base salary of two hundred thousand dollars."],
+     "Courtesy of the Lakeside Gazette"),
+    ("Farmers Market Moves Indoors for Winter",
+     ["The downtown farmers market will move into the old armory building for the winter season.",
+      "About forty vendors are expected to take part each Saturday from nine to one o'clock.",
+      "Organizers said the move would keep the market open year-round for the first time."],
+     None),
+    ("Will the New Stadium Ever Get Built?",
+     ["Five years after voters approved funding, the site of the planned stadium remains empty.",
+      "Developers blame rising construction costs, while critics say the city gave away too much.",
+      "Is it time to admit the project has failed?"],
+     None),
+]  # fmt: skip
+
+
+def test_a_theme_footer_with_sentences_in_it_goes_and_the_credit_above_it_is_lifted(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), title,
+                   "".join(f"<p>{html.escape(x)}</p>" for x in _wp_lines(title, paras, credit)),
+                   hours_ago=n + 1)
+            for n, (title, paras, credit) in enumerate(WP_POSTS)
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Valley Voice"), "application/atom+xml")
+        _poll(db, _source("valley", server.url("/feed"), full_text="never"))
+    posts = {post.title: post for post in _posts(db, "valley")}
+    db.dispose()
+    for title, paragraphs, _credit in WP_POSTS:
+        assert posts[title].excerpt.split("\n\n") == paragraphs  # the question stays too
+    assert posts[WP_POSTS[0][0]].origin_name == "Valley Courier"
+    assert posts[WP_POSTS[1][0]].origin_name == "Lakeside Gazette"
+
+
+def test_a_lone_post_loses_its_theme_footer_and_keeps_its_credit_without_any_repetition() -> None:
+    from syndicate.ingest.clean import clean_article
+
+    paragraphs = [
+        "Bupati meresmikan pasar rakyat baru yang menampung lebih dari 300 pedagang, Senin pagi.",
+        "Pasar yang dibangun dengan dana daerah itu dilengkapi area parkir dan ruang laktasi.",
+        "Bupati berharap pasar ini menjadi pusat ekonomi warga dan mengurangi kemacetan.",
+    ]
+    lines = [
+        "Jelajahi", "Kabar Hangat Hari Ini", "4/populer/pilihan", "Cari...", *paragraphs,
+        "Artikel ini pertama kali terbit di Harian Jogja", "Tuliskan Pendapatmu",
+        "7 Tanggapan", "Spot Iklan 300x250", "Iklan Bawah Artikel", "Kembali ke atas",
+        "Dibuat dengan ♥ oleh WargaNet © 2026",
+    ]  # fmt: skip
+    article = clean_article("".join(f"<p>{x}</p>" for x in lines), None, title="Pasar Baru")
+    assert article.text.split("\n\n") == paragraphs
+    assert article.credit is not None and article.credit.name == "Harian Jogja"
+
+
+def test_a_series_subhead_between_paragraphs_stays_while_its_theme_lines_go(
+    tmp_path: Path,
+) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    stories = [
+        ["Harga cabai merah keriting di Pasar Induk turun menjadi Rp38.000 per kilogram pagi ini.",
+         "Latar Belakang", "Penurunan terjadi karena pasokan dari Brebes melimpah setelah panen."],
+        ["Harga bawang merah naik Rp4.000 menjadi Rp42.000 per kilogram di sejumlah pasar.",
+         "Latar Belakang", "Kenaikan dipicu oleh hujan yang mengganggu panen di sentra produksi."],
+        ["Harga telur ayam ras bertahan di Rp28.000 per kilogram selama sepekan terakhir.",
+         "Latar Belakang", "Pasokan dari peternak di Blitar dinilai cukup memenuhi kebutuhan."],
+        ["Harga daging sapi mulai naik menjadi Rp140.000 per kilogram menjelang Natal.",
+         "Pedagang memperkirakan harga akan terus naik hingga akhir tahun."],
+    ]  # fmt: skip
+    dateline = "SURABAYA, PANTAUPANGAN –"
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Harga nomor {n}", "".join(
+                f"<p>{x}</p>" for x in ["Pantau Pangan", "Cari...", dateline, *story,
+                                        "Share", "0 Comments", "Popular Posts"]),
+                hours_ago=n + 1)
+            for n, story in enumerate(stories)
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Pantau"), "application/atom+xml")
+        _poll(db, _source("pangan", server.url("/feed"), full_text="never"))
+    posts = _posts(db, "pangan")
+    db.dispose()
+    assert sorted(p.excerpt.split("\n\n") for p in posts) == sorted(
+        [dateline, *story] for story in stories
+    )
+
+
+_PARAGRAPH = (
+    "<p>Bank sentral mempertahankan suku bunga acuan di level enam persen pada rapat dewan "
+    "gubernur bulan ini, sesuai perkiraan mayoritas ekonom yang disurvei sebelumnya.</p>"
+)
+
+
+@pytest.mark.parametrize(
+    ("closing", "name", "gone"),
+    [
+        # Two credit lines: both leave the text, the first named is the original.
+        ("<p>Sumber: Reuters</p><p>Dikutip dari CNBC Indonesia</p>", "Reuters", "CNBC"),
+        (
+            "<p>This article first ran in Grist. Republished under a Creative Commons "
+            "license.</p><p>This article is republished from KFF Health News under a Creative "
+            "Commons license.</p>",
+            "Grist",
+            "KFF",
+        ),
+        # A credit line followed by more widget lines than any fixed window holds.
+        (
+            "<p>Artikel ini pertama kali terbit di Harian Jogja</p><p>Tulis Pendapatmu</p>"
+            "<p>3 Tanggapan</p><p>Spot Iklan 300x250</p><p>Iklan Bawah Artikel</p>"
+            "<p>Kembali ke atas</p><p>Bagikan lewat pesan</p><p>Dibuat oleh Warga © 2026</p>",
+            "Harian Jogja",
+            "Tanggapan",
+        ),
+    ],
+    ids=["two-id", "two-en", "credit-then-widgets"],
+)
+def test_every_credit_line_in_the_closing_block_leaves_the_text(
+    closing: str, name: str, gone: str
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(_PARAGRAPH + closing, "https://harian.example/p/1.html")
+    assert article.credit is not None and article.credit.name == name
+    assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]
+    assert gone not in article.text
+
+
+@pytest.mark.parametrize(
+    ("dateline", "wire"),
+    [
+        ("LONG BEACH, Calif. (AP) — The port", "AP"),
+        ("ST. LOUIS, Mo. (AP) — A jury", "AP"),
+        ("NEW YORK, Dec 5 (Reuters) - Stocks", "Reuters"),
+        ("GAZA CITY/CAIRO, Oct 9 (Reuters) - Talks", "Reuters"),
+        ("He said the deal, which (AP) - rival", None),  # a sentence's words are no place
+        ("The mayor, speaking to reporters (Reuters) - said", None),
+    ],
+)
+def test_a_wire_dateline_in_its_house_styles_credits_the_agency(
+    dateline: str, wire: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"<p>{dateline} opened on Friday, officials said.</p>", None)
+    assert (article.credit.name if article.credit else None) == wire
+    assert article.text.startswith(dateline)  # the dateline stays in the text
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (
+            'Sumber: <a href="https://www.cnnindonesia.com/x/1?utm_source=wa">di sini</a>',
+            "CNN Indonesia",
+        ),
+        (
+            'Originally published <a href="https://www.theguardian.com/a/b">here</a>.',
+            "The Guardian",
+        ),
+        (
+            'Selengkapnya baca di <a href="https://news.kompas.com/read/2026/x">sini</a>',
+            "Kompas.com",
+        ),
+        ('Artikel asli: <a href="https://bit.ly/3xYz">klik di sini</a>', None),  # a shortener
+        ('Originally published <a href="https://t.co/Ab12?utm_source=tw">here</a>.', None),
+        (
+            "Artikel asli: <a href='https://bit.ly/3xYz?utm_source=wa&amp;utm_medium=x'>"
+            "klik di sini</a>",
+            None,
+        ),
+        ('Read the full story at <a href="https://apnews.com/x">AP News</a>', "AP"),
+    ],
+)
+def test_a_credit_link_is_named_by_its_site_never_by_its_words(
+    line: str, shown: str | None
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    article = clean_article(f"{_PARAGRAPH}<p>{line}</p>", "https://harian.example/p/1.html")
+    credit = resolve_credit(article.credit, {})
+    assert (credit.name if credit else None) == shown
+    assert article.credit is None or not {"sini", "here"} & set(article.credit.name.split())
+    assert article.text.split("\n\n") == [html.unescape(_PARAGRAPH[3:-4])]  # the line is gone
+    assert article.html.count("<p>") == 1  # from the HTML too
+
+
+def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() -> None:
+    from dataclasses import replace
+
+    from syndicate.render import Credit
+    from syndicate.render.templates import template_environment
+    from tests.test_blurb import indonesian_post, post
+
+    others = (Credit("Kabar Salin", "https://salin.example/"), Credit("Ringkas", None))
+    text = post(template_environment(None), replace(indonesian_post(), also=others)).text
+    also = next(line for line in text.split("\n") if "Juga dimuat" in line)
+    assert also.endswith("Kabar Salin, Ringkas")  # the link is on its own line
+
+
+@pytest.mark.parametrize(
+    ("link", "clean"),
+    [
+        (
+            "https://kabar.example/a?_hsenc=p2&_hsmi=9&mkt_tok=eyJ&ttclid=E&li_fat_id=7&id=42",
+            "https://kabar.example/a?id=42",
+        ),
+        (
+            "https://kabar.example/b?wt_mc=nl&cmpid=x&vero_id=3&__s=q&oly_enc_id=1&pk_source=a",
+            "https://kabar.example/b",
+        ),
+        (
+            "https://www.reuters.com/world/asia/x-2026-12-05/?taid=6751",
+            "https://www.reuters.com/world/asia/x-2026-12-05/",
+        ),
+        ("https://www.youtube.com/watch?v=dQw4&si=AbC", "https://www.youtube.com/watch?v=dQw4"),
+        (
+            "https://kabar.example/c?id=7&amp;utm_source=x&amp;fbclid=y",
+            "https://kabar.example/c?id=7",
+        ),
+        ("https://open.spotify.com/episode/9?si=zz", "https://open.spotify.com/episode/9"),
+        (
+            "https://kamus.example/cari?si=3&q=kata",
+            "https://kamus.example/cari?si=3&q=kata",
+        ),  # not tracking here
+    ],
+)
+def test_tracking_parameters_of_the_known_platforms_leave_every_link(link: str, clean: str) -> None:
+    from syndicate.ingest.identity import normalize_url, strip_tracking
+
+    assert strip_tracking(link) == clean
+    assert normalize_url(link) == normalize_url(clean)
+
+
+@pytest.mark.parametrize("suffix", [" | Repelita Online", " - Warta Kita", " — The Harbor Times"])
+def test_the_headline_repeated_in_the_body_goes_when_the_feed_title_names_the_site(
+    suffix: str,
+) -> None:
+    from syndicate.ingest.clean import clean_article
+
+    body = f"<p>Menu</p><p>{HEADLINE}</p><p>{ARTICLE[0]}</p><p>{ARTICLE[1]}</p>"
+    article = clean_article(body, None, title=HEADLINE + suffix)
+    assert article.text.split("\n\n") == ARTICLE[:2]
+
+
+def test_an_outlet_found_by_a_canonical_link_is_named_as_the_outlet_table_knows_it() -> None:
+    from syndicate.ingest.attribution import choose_origin
+
+    origin = choose_origin(
+        feed=None,
+        credit_line=None,
+        canonical_url="https://www.reuters.com/world/asia/x-2026-12-05/",
+        page_url="https://harian.example/p/1.html",
+    )
+    assert origin is not None and origin.name == "Reuters"
+    assert origin.url == "https://www.reuters.com/world/asia/x-2026-12-05/"
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        "<figure><img srcset='https://img.example/a-400.jpg 400w, https://img.example/a-1600.jpg"
+        " 1600w, https://img.example/a-800.jpg 800w' alt='Banjir'></figure>",
+        "<picture><source type='image/webp' srcset='https://img.example/a-800.webp 800w, "
+        "https://img.example/a-1600.jpg 1600w'><img src='https://img.example/1x1.gif' width='1'"
+        " height='1'></picture>",
+        "<img data-srcset='https://img.example/a-1600.jpg 2x, https://img.example/a-400.jpg 1x'"
+        " src='data:image/gif;base64,R0lGOD'>",
+    ],
+    ids=["img-srcset", "picture-source", "lazy-srcset"],
+)
+def test_a_picture_given_only_by_srcset_is_the_lead_image_in_a_feed_and_on_a_page(
+    figure: str,
+) -> None:
+    from syndicate.ingest.clean import clean_article
+    from syndicate.ingest.extract import extract_article
+
+    article = clean_article(figure + _PARAGRAPH, "https://harian.example/p/1.html")
+    assert article.image == "https://img.example/a-1600.jpg"
+    page = (
+        "<html><head><title>Banjir</title></head><body><article><h1>Banjir</h1>"
+        f"{figure}{_PARAGRAPH * 4}</article></body></html>"
+    )
+    found = extract_article(page.encode(), "https://harian.example/p/1.html")
+    assert found is not None and found.image_url == "https://img.example/a-1600.jpg"
+
+
+def test_a_story_without_a_picture_goes_out_with_the_picture_another_copy_carried(
+    tmp_path: Path,
+) -> None:
+    from syndicate.config import Job, Selection
+    from syndicate.jobs import post_view
+    from syndicate.select import select_posts
+
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)  # no picture
+    picture = "https://img.example/korut-1200.jpg"
+    summary = f"<figure><img src='{picture}' width='1200'></figure>" + "".join(
+        f"<p>{html.escape(p)}</p>" for p in ARTICLE[:2]
+    )
+    with FeedServer() as server:
+        sources = []
+        for name, body, hours in (("repelita", full, 5), ("ringkas", summary, 6)):
+            entry = _entry(server.url(f"/{name}/korut.html"), HEADLINE, body, hours_ago=hours)
+            server.add(f"/{name}/feed", _atom(server.url(f"/{name}/"), [entry], title=name),
+                       "application/atom+xml")  # fmt: skip
+            sources.append(_source(name, server.url(f"/{name}/feed"), full_text="never"))
+        _poll(db, *sources)
+    job = Job("pagi", Path("jobs/pagi.toml"), ("preview",), "digest", None,
+              Selection(10, timedelta(days=3), (), 0))  # fmt: skip
+    with db.session() as session:
+        (post,) = select_posts(session, job, datetime.now(UTC))
+        view = post_view(post, post.source, {})
+        own = post.image_url
+    db.dispose()
+    assert post.source.name == "repelita" and own is None
+    assert view.image_url == picture
+
+
+def test_a_very_short_article_on_a_theme_page_comes_out_alone_and_credited() -> None:
+    from syndicate.ingest.extract import extract_article
+
+    menu = "".join(
+        f"<li class='m'>{item}</li>"
+        for item in ["Skip to content", "Top Reads", "Search for:", "Get our morning briefing"]
+    )
+    boxes = "".join(
+        f"<section class='b'>{item}</section>"
+        for item in ["Share this story:", "Leave a Reply", "© 2026 The Quay · Powered by Press"]
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Pool Opens Early – The Quay"
+        f"</title></head><body><ul class='hdr'>{menu}</ul><main><div class='hl'><h2>Pool Opens"
+        " Early</h2><div class='by'>By Staff · 1 min read</div><div class='txt'><p>The public "
+        "pool will open at 6 a.m. on weekdays starting next month.</p><p>Via <a href="
+        "'https://www.quaynews.example/pool?fbclid=IwAR0'>Quay News</a></p></div></div></main>"
+        f"<aside>{boxes}</aside></body></html>"
+    )
+    article = extract_article(page.encode(), "https://thequay.example/pool/")
+    assert article is not None
+    assert article.excerpt == "The public pool will open at 6 a.m. on weekdays starting next month."
+    assert article.credit is not None and article.credit.name == "Quay News"
+
+
+def test_a_page_that_says_all_a_teaser_said_replaces_the_teaser_and_its_ellipsis() -> None:
+    from syndicate.ingest.entries import FeedEntry
+    from syndicate.ingest.extract import Article, with_article
+
+    said = "The public library will stay open until 9 p.m. on Saturdays starting next month."
+    entry = FeedEntry(key="k", guid=None, url="https://lib.example/hours/", title="Hours",
+                      content_html=f"<p>{said} […]</p>", excerpt=f"{said} […]",
+                      summary_only=True, author=None, published_at=None, updated_at=None,
+                      image_url=None, origin=None, comments=None, content_hash="x")  # fmt: skip
+    page = Article(url="https://lib.example/hours/", title="Hours", content_html=f"<p>{said}</p>",
+                   excerpt=said, published_at=None, image_url=None, site_name=None,
+                   canonical_url=None, credit=None)  # fmt: skip
+    completed = with_article(entry, page)
+    assert completed.excerpt == said and not completed.summary_only
+
+
+def test_a_disclaimer_every_post_ends_with_goes_whether_or_not_a_credit_precedes_it(
+    tmp_path: Path,
+) -> None:
+    disclaimer = (
+        "Disclaimer: Isi tulisan sepenuhnya tanggung jawab penulis"
+        " dan tidak mewakili sikap redaksi."
+    )
+    stories = [
+        [f"Warga kampung nomor {n} bergotong royong membersihkan saluran air sejak pagi hari.",
+         f"Kepala dusun {n} mengatakan kegiatan ini rutin digelar setiap bulan menjelang hujan."]
+        for n in range(5)
+    ]  # fmt: skip
+    credits = ["Sumber: Tribun Jateng", None, "Dilansir dari Suara Merdeka", None, None]
+    db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
+    with FeedServer() as server:
+        entries = [
+            _entry(server.url(f"/p/{n}.html"), f"Gotong royong {n}", "".join(
+                f"<p>{x}</p>" for x in [*story, *([credit] if credit else []), disclaimer,
+                                        "Berikan Komentar", "3 Komentar", "© 2026 Warta Kampung"]),
+                hours_ago=n + 1)
+            for n, (story, credit) in enumerate(zip(stories, credits, strict=True))
+        ]  # fmt: skip
+        server.add("/feed", _atom(server.url("/"), entries, "Warta"), "application/atom+xml")
+        _poll(db, _source("warta", server.url("/feed"), full_text="never"))
+    posts = _posts(db, "warta")
+    db.dispose()
+    assert sorted(p.excerpt.split("\n\n") for p in posts) == sorted(stories)

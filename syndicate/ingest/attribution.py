@@ -42,8 +42,8 @@ def choose_origin(
         if candidate.url is None and canonical is not None:
             return Credit(candidate.name, canonical)
         return candidate
-    if canonical is not None:
-        return Credit(host_of(canonical) or canonical, canonical)
+    if canonical is not None:  # named as the outlet table knows the site: "Reuters"
+        return resolve_credit(Credit(host_of(canonical) or canonical, canonical), {})
     return None
 
 
@@ -219,7 +219,9 @@ def _lookup_keys(credit: Credit) -> list[str]:
     keys = [name, name.removeprefix("www.")]
     for host in (name if "." in name and " " not in name else None, host_of(credit.url)):
         if host:
-            keys += [host, host.split(".")[0]]
+            # "news.kompas.com" is Kompas's: its registrable domain names the outlet.
+            site = _registrable(host) or host
+            keys += [host, host.split(".")[0], site, site.split(".")[0]]
     return list(dict.fromkeys(keys))
 
 

@@ -25,6 +25,7 @@ from syndicate.render.safety import is_tracker_url
 
 __all__ = [
     "CleanArticle",
+    "best_source",
     "break_runs",
     "clean_article",
     "clean_html",
@@ -234,8 +235,9 @@ def clean_article(
         return CleanArticle(content, html_to_text(content), credit, None, raw_chars, teaser)
     _split_runs(root)
     trimmed = trim_furniture(root, title)
-    credit = _lift_from_tree(root)
-    if credit is not None or trimmed:
+    lifted = _lift_from_tree(root)
+    credit = lifted if lifted is not None and lifted.name else None
+    if lifted is not None or trimmed:
         _tidy_tree(root)
         content = _serialize(root).strip()
     if credit is None:  # an agency's copy says so in its dateline: "WASHINGTON (Reuters) -"
@@ -288,8 +290,13 @@ def furniture_shaped(line: str) -> bool:
     parts = [part for part in _LABEL_SPLIT.split(line) if part]
     if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
         return not _SENTENCE_END.search(line)
+    if len(line.split()) <= 3 and _ELLIPSIS_END.search(line):  # "Cari...", "Loading…"
+        return True
     short = len(line.split()) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS
     return short and not _SENTENCE_END.search(line)
+
+
+_ELLIPSIS_END = re.compile(r"(?:\.{2,}|…)\W{0,2}$")
 
 
 def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
@@ -297,33 +304,124 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
     headline's repetition, then label-shaped lines at either end. Whether it dropped any."""
     blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
     dropped = []
-    headline = _letters(title) if title else ""
-    if headline:
+    headlines = _headline_forms(title) if title else set()
+    if headlines:
         for index, block in enumerate(blocks[:_HEADLINE_WINDOW]):
-            if _letters(_text(block)) == headline:
+            if _letters(_text(block)) in headlines:
                 dropped, blocks = blocks[: index + 1], blocks[index + 1 :]
                 break
             if len(_text(block)) > _MAX_NOISE_LINE:  # the article has begun: no headline
                 break
-    lead = 0
-    while lead < len(blocks) and furniture_shaped(_text(blocks[lead])):
-        lead += 1
-    tail = 0
-    while tail < len(blocks) - lead and furniture_shaped(_text(blocks[-1 - tail])):
-        if _credit_from_line(_text(blocks[-1 - tail]), None) is not None:
-            break  # the credit line is lifted, not dropped
-        tail += 1
-    # A long run of short lines is the article's own list (results, a table of teams);
-    # a post of nothing but short lines (a caption, a one-line note) is all article.
+    texts = [_text(block) for block in blocks]
+    lead = _lead_block(texts)
+    tail = _tail_block(blocks[lead:], texts[lead:])
     if lead + tail >= len(blocks):
         lead = tail = 0
-    if lead <= _EDGE_RUN:
-        dropped += blocks[:lead]
-    if tail <= _EDGE_RUN:
-        dropped += blocks[len(blocks) - tail :]
+    # A long run of short lines is the article's own list (results, a table of teams),
+    # unless something in it says "theme" outright: a counter, a copyright, "Powered by".
+    if lead <= _EDGE_RUN or any(_closing_evidence(line) for line in texts[:lead]):
+        dropped += [
+            block
+            for block, line in zip(blocks[:lead], texts[:lead], strict=True)
+            if not is_dateline(line)
+        ]
+    if tail:
+        ending = texts[len(blocks) - tail :]
+        if tail <= _EDGE_RUN or any(_closing_evidence(line) for line in ending):
+            dropped += [
+                block
+                for block, line in zip(blocks[len(blocks) - tail :], ending, strict=True)
+                if _block_credit(block) is None  # a credit line is lifted, not dropped
+            ]
     for block in dropped:
         _drop(block)
     return bool(dropped)
+
+
+_EDGE_SCAN = 80  # lines read at each edge: a theme's header or footer is never longer
+_CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
+# What only a theme's closing lines say, in any wording: a copyright sign, "Powered by",
+# a theme's credit, a loading placeholder.
+_CLOSING = re.compile(
+    r"©|\(c\)\s*\d{4}|\b(?:copyright|hak cipta|all rights reserved|powered by|didukung oleh"
+    r"|theme\s*:|tema\s*:|loading|memuat)\b",
+    re.IGNORECASE,
+)
+
+
+def _closing_evidence(line: str) -> bool:
+    """A line that says "theme" outright: a phrase, a counter, a placeholder, a copyright."""
+    line = " ".join(line.split())
+    return bool(
+        is_noise_line(line)
+        or _COUNTER.match(line)
+        or _PLACEHOLDER.search(line)
+        or (len(line) <= _MAX_NOISE_LINE and _CLOSING.search(line))
+    )
+
+
+def _edge_like(line: str) -> bool:
+    """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
+    sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
+    if furniture_shaped(line) or _closing_evidence(line):
+        return True
+    if is_dateline(line) or len(line) > _MAX_NOISE_LINE:
+        return False
+    return len(line.split()) <= _CLOSING_WORDS or _credit_from_line(line, None) is not None
+
+
+def _lead_block(texts: list[str]) -> int:
+    """How many lines at the start are the theme's: the edge-like lines there, up to the
+    last furniture-shaped one (short sentences after it open the article)."""
+    end = 0
+    for index, line in enumerate(texts[:_EDGE_SCAN]):
+        if is_dateline(line) or not _edge_like(line):
+            break
+        if furniture_shaped(line) or _closing_evidence(line):
+            end = index + 1
+    return end
+
+
+def _tail_block(blocks: list[lxml.etree._Element], texts: list[str]) -> int:
+    """How many lines at the end are the theme's. The block after the article's last real
+    paragraph is judged as a whole: from its first furniture-shaped line on, everything is
+    the theme's, sentence-shaped or not ("Comments are closed.", "Powered by …"); short
+    sentences and credit lines before that line close the article."""
+    start = len(texts)
+    while start > max(0, len(texts) - _EDGE_SCAN) and (
+        _edge_like(texts[start - 1]) or _block_credit(blocks[start - 1])
+    ):
+        start -= 1
+    for index in range(start, len(texts)):
+        line = texts[index]
+        if (furniture_shaped(line) or _closing_evidence(line)) and _block_credit(
+            blocks[index]
+        ) is None:
+            return len(texts) - index
+    return 0
+
+
+def _block_credit(block: lxml.etree._Element) -> Credit | None:
+    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
+    text = _text(block)
+    if len(text) > _MAX_NOISE_LINE * 2:
+        return None
+    link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
+    return _credit_from_line(text, link)
+
+
+_SITE_SUFFIX = re.compile(r"\s+(?:[|–—•·:»]|-|::)\s+")
+
+
+def _headline_forms(title: str) -> set[str]:
+    """The headline as a body may repeat it: whole, or without the site's name a feed's
+    title carries before or after it ("… | Repelita Online", "Kompas.com - …")."""
+    forms = {_letters(title)}
+    parts = _SITE_SUFFIX.split(title.strip())
+    if len(parts) > 1:
+        forms.add(_letters(" ".join(parts[:-1])))
+        forms.add(_letters(" ".join(parts[1:])))
+    return {form for form in forms if len(form) >= 12}  # a site's name alone is no headline
 
 
 def _letters(text: str) -> str:
@@ -455,6 +553,31 @@ def _drop(element: lxml.etree._Element) -> None:
             parent.text = (parent.text or "") + tail
 
 
+def best_source(img: lxml.etree._Element) -> str | None:
+    """The largest picture an <img> offers in its own `srcset` (or a lazy theme's
+    `data-srcset`), else in the `<source>`s of the `<picture>` around it."""
+    sets = [img.get("srcset"), img.get("data-srcset")]
+    # The HTML parser may nest the <img> inside a <source> (it knows no empty <source>).
+    picture = next((a for a in img.iterancestors() if a.tag == "picture"), None)
+    if picture is not None:
+        sets += [each.get("srcset") or each.get("data-srcset") for each in picture.iter("source")]
+    best, width = None, -1.0
+    for srcset in filter(None, sets):
+        for candidate in srcset.split(","):
+            parts = candidate.split()
+            if not parts or not usable_image(parts[0]):
+                continue
+            size = parts[1] if len(parts) > 1 else "1x"
+            try:  # "1600w", "2x": a density counts as a small width
+                value = float(size[:-1]) if size[-1] in "wx" else 0.0
+            except ValueError:
+                value = 0.0
+            value = value if size.endswith("w") else value * 100
+            if value > width:
+                best, width = parts[0], value
+    return best
+
+
 def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> None:
     for img in list(root.iter("img")):
         src = (img.get("src") or "").strip()
@@ -463,6 +586,13 @@ def _fix_links_and_images(root: lxml.etree._Element, base_url: str | None) -> No
             if lazy and (not src or src.startswith("data:") or "placeholder" in src):
                 src = lazy
                 break
+        if not usable_image(src, img.get("width"), img.get("height")):
+            # Given by srcset only, or a 1-pixel stand-in inside a <picture>: the real one.
+            offered = best_source(img)
+            if offered:
+                src = offered
+                for size in ("width", "height", "style"):
+                    img.attrib.pop(size, None)
         if not usable_image(src) or _is_tracking_pixel(img, src):
             _drop(img)
             continue
@@ -654,6 +784,8 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
         # cipta lagu itu dipegang …") stays unless it stands at the body's edge.
         if is_sentence(line) and len(line.split()) >= _SENTENCE_WORDS:
             continue
+        if _block_credit(block) is not None:  # "Read the full story at AP News": a credit
+            continue
         if _SECTION_HEAD_RE.fullmatch(line):
             _drop_following_links(block)
         parent = block.getparent()
@@ -744,23 +876,46 @@ def _unwrap(element: lxml.etree._Element) -> None:
 def drop_lines(html: str, unwanted: Callable[[str], bool]) -> tuple[str, str]:
     """The HTML without the blocks whose text is `unwanted`, and its plain text.
 
-    Only label-like blocks go: a sentence stays even when unwanted, and so does a heading
-    inside the article (between its first and last wanted blocks), since a series repeats
-    its own subheads and boilerplate sentences ("This release fixes many security
-    vulnerabilities."), while a theme's boxes are labels and invitations without a
-    sentence's end.
+    Position decides. After the body's last wanted block every unwanted line goes, a
+    sentence too: "Comments are closed." repeated under every post is the theme's; before
+    its first, the lines that are not sentences. Inside the article, between wanted
+    blocks, a series repeats its own subheads ("Latar Belakang") and boilerplate sentences
+    ("This release fixes many security vulnerabilities."): there only the long lines
+    without a sentence's end go, and what says "theme" outright (a label phrase, a counter,
+    a placeholder, a copyright line).
     """
     root = _fragment(html)
     blocks = [block for block in _leaf_blocks(root) if _has_text(block)]
     marks = [unwanted(_text(block)) for block in blocks]
     wanted = [index for index, mark in enumerate(marks) if not mark]
     first, last = (wanted[0], wanted[-1]) if wanted else (len(blocks), -1)
+    # A repeated sentence closing the article is boilerplate only where no credit line
+    # follows it in the same post: that is the edge the credit line left behind.
+    while last > first and _credit_from_line(_text(blocks[last]), None) is not None:
+        last -= 1
     for index, block in enumerate(blocks):
-        heading = block.tag in {"h2", "h3", "h4"} and first < index < last
-        if marks[index] and not heading and not is_sentence(_text(block)):
-            _drop(block)
+        if not marks[index]:
+            continue
+        text = _text(block)
+        inside = first < index < last and not _closing_evidence(text)
+        # Inside: a sentence, a heading, a subhead's few words stay; a widget's long
+        # invitation without a sentence's end ("Ikuti saluran kami untuk …") goes.
+        if inside and (
+            is_sentence(text) or block.tag in {"h2", "h3", "h4"} or _subhead_shaped(text)
+        ):
+            continue
+        # Above the article a theme has menus and placeholders, not sentences: a sentence
+        # there opens a series' post ("This release fixes many security vulnerabilities.").
+        if index < first and is_sentence(text) and not _closing_evidence(text):
+            continue
+        _drop(block)
     _tidy_tree(root)
     return _serialize(root).strip(), _plain_text(root, None)
+
+
+def _subhead_shaped(line: str) -> bool:
+    words = line.split()
+    return 0 < len(words) <= _EDGE_WORDS and len(line) <= _EDGE_CHARS and line[:1].isupper()
 
 
 def html_to_text(html: str) -> str:
@@ -868,7 +1023,8 @@ _CREDIT_RES = [
     ),
     re.compile(
         r"^(?:originally|first|previously)\s+(?:published|posted|appeared|ran|printed|reported"
-        r"|written)(?:\s+\w+){0,2}?\s+(?:on|in|at|by|for|with)\s+(?P<name>.+)$",
+        r"|written)(?:\s+\w+){0,2}?\s+(?:(?:on|in|at|by|for|with)\s+(?P<name>.+)"
+        r"|(?P<here>here|there)\b.*)$",
         re.IGNORECASE,
     ),
     re.compile(
@@ -882,8 +1038,14 @@ _CREDIT_RES = [
         re.IGNORECASE,
     ),
     re.compile(
-        r"^(?:baca|simak|lihat)\s+(?:artikel|berita)?\s*(?:aslinya|selengkapnya|asli)\s+"
+        r"^(?:(?:selengkapnya|lengkapnya)\s*:?\s*)?(?:baca|simak|lihat|cek)\s+"
+        r"(?:(?:artikel|berita)\s*)?(?:aslinya|selengkapnya|lengkapnya|asli)?\s*"
         r"(?:di|pada|melalui)\s+(?P<name>.+)$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"^(?:read|see)\s+(?:more|the\s+(?:full|original|whole|rest\s+of\s+the)"
+        r"(?:\s+(?:story|article|report|piece))?)\s+(?:at|on|in)\s+(?P<name>.+)$",
         re.IGNORECASE,
     ),
     re.compile(r"^(?:via|h/t|hat\s+tip|courtesy\s+of)\s*:?\s+(?P<name>\S.{0,60})$", re.IGNORECASE),
@@ -900,8 +1062,13 @@ WIRES = frozenset(
     }
 )  # fmt: skip
 _WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+# The dateline before the tag: places, a state's abbreviation, a date, in any of the house
+# styles ("LONG BEACH, Calif.", "ST. LOUIS, Mo.", "NEW YORK, Dec 5", "GAZA CITY/CAIRO, Oct 9").
+# Every word capitalised or a figure: a sentence's words before a bracket are not a place.
+_DATELINE_PART = r"[A-Z0-9][\w.'’-]*(?:[ /]+[A-Z0-9][\w.'’-]*){0,4}"
 _WIRE_TAG = re.compile(
-    r"^(?:[A-Z][\w.'’ -]{0,40}?,?\s+)?[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
+    rf"^(?:(?!\d){_DATELINE_PART}(?:,\s*{_DATELINE_PART}){{0,3}},?\s+)?"
+    r"[(\[](?P<name>[A-Za-z][\w.&' -]{0,30}?)[)\]]\s*[-–—:]"
 )
 # Words that say where the name stops: "The Conversation under a Creative Commons license".
 _NAME_ENDS = re.compile(
@@ -914,6 +1081,9 @@ _NAME_ENDS = re.compile(
 # Names that are no outlet: the line's link says which site it means.
 _NOT_A_NAME = frozenset(
     {
+        "di", "ke", "klik", "click", "tap", "disini", "to", "at", "in", "on", "read", "baca",
+        "selengkapnya", "more", "full", "visit", "kunjungi", "go", "see", "lihat", "simak",
+        "that", "via", "berikutnya", "lengkap", "lengkapnya", "me", "now",
         "the", "a", "an", "this", "our", "its", "their", "here", "there", "link", "original",
         "article", "story", "post", "source", "site", "website", "page", "sini", "ini", "itu",
         "artikel", "berita", "asli", "tautan", "berikut", "laman", "situs", "aslinya", "web",
@@ -947,26 +1117,43 @@ def lift_credit(text_or_html: str) -> tuple[str, Credit | None]:
 def _lift_from_html(html: str) -> tuple[str, Credit | None]:
     root = _fragment(html)
     _split_runs(root)
-    credit = _lift_from_tree(root)
-    if credit is None:
+    lifted = _lift_from_tree(root)
+    if lifted is None:
         return html, None
-    return _tidy(_serialize(root)), credit
+    return _tidy(_serialize(root)), lifted if lifted.name else None
 
 
 def _lift_from_tree(root: lxml.etree._Element) -> Credit | None:
-    """Drop the credit line from among the last blocks of `root`; the credit it gave."""
-    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_CREDIT_WINDOW]
+    """Drop the credit lines from the closing block of `root`; the credit they gave (an
+    unnamed one when the lines named no one), None when there were none.
+
+    The closing block is what follows the article's last paragraph that is no credit line:
+    every credit line in it goes (two sources named, "Sumber: Reuters" then "Dikutip dari
+    CNBC Indonesia": the first named is the original), and so does what follows the first
+    of them, the theme's comment boxes, ad slots and labels.
+    """
+    blocks = [b for b in reversed(list(_leaf_blocks(root))) if _has_text(b)][:_EDGE_SCAN]
+    found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
-        links = [a.get("href") for a in block.iter("a") if a.get("href")]
-        credit = _credit_from_line(_text(block), links[0] if links else None)
+        text = _text(block)
+        credit = _block_credit(block)
         if credit is not None:
+            found.append((position, credit))
+        elif (found and not _edge_like(text)) or len(text) > _MAX_NOISE_LINE:
+            break  # the article's own paragraphs: no credit line above here counts
+        elif position >= _CREDIT_WINDOW and not furniture_shaped(text):
+            break
+    if not found:
+        return None
+    lifted = {position for position, _ in found}
+    for position, block in enumerate(blocks[: max(lifted) + 1]):
+        # What follows the credit line is the theme's: comment boxes, ad slots, labels.
+        if position in lifted or len(_text(block)) <= _MAX_NOISE_LINE:
             _drop(block)
-            # What follows the credit line is the theme's: comment boxes, ad slots, labels.
-            for after in blocks[:position]:
-                if len(_text(after)) <= _MAX_NOISE_LINE:
-                    _drop(after)
-            return credit
-    return None
+    # A line whose only link is a shortener names no one: it goes, and credits no one
+    # (an unnamed credit says so to the callers).
+    named = [credit for _, credit in reversed(found) if credit.name]
+    return named[0] if named else found[0][1]
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:
@@ -976,7 +1163,7 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
         credit = _credit_from_line(lines[index], None)
         if credit is not None:
             del lines[index]
-            return _collapse_paragraphs("\n".join(lines)), credit
+            return _collapse_paragraphs("\n".join(lines)), credit if credit.name else None
     return text, None
 
 
@@ -998,9 +1185,16 @@ def _credit_from_line(line: str, link: str | None) -> Credit | None:
         if groups.get("label") is not None:  # "Source: …": the whole rest is the name
             name = _label_name(groups["label"])
         else:
+            raw = (groups.get("name") or "").strip(" .")
+            if url and _host(url) in _SHORTENERS and (not raw or _link_words(raw)):
+                return Credit(name="", url=None)  # "Originally published <a t.co>here</a>."
             name = _credit_name(groups.get("name") or "", url)
             if pattern in _SENTENCE_RES and not _outlet_like(name, line):
                 continue
+        if url and name is not None and _link_words(name):
+            name = _site_name(url)  # "Sumber: <a href=…cnnindonesia.com…>di sini</a>"
+            if name is None and _host(url) in _SHORTENERS:
+                return Credit(name="", url=None)  # a credit line, naming no one
         if name is None:
             continue
         if name.startswith(("http://", "https://")):
@@ -1031,10 +1225,47 @@ def _outlet_like(name: str | None, line: str) -> bool:
 
 def wire_credit(first_line: str) -> Credit | None:
     """The agency a dateline names: "WASHINGTON (Reuters) -" gives Reuters."""
-    match = _WIRE_TAG.match(" ".join(first_line.split()))
+    match = _WIRE_TAG.match(" ".join(first_line[:300].split()))  # a dateline is short
     if match is None or match.group("name").casefold() not in WIRES:
         return None
     return Credit(name=match.group("name"))
+
+
+# Link shorteners: their address names no outlet.
+_SHORTENERS = frozenset(
+    {
+        "bit.ly", "t.co", "tinyurl.com", "goo.gl", "ow.ly", "buff.ly", "s.id", "lnkd.in",
+        "is.gd", "rb.gy", "cutt.ly", "shorturl.at", "tiny.cc", "dlvr.it", "trib.al", "fb.me",
+        "amzn.to", "bitly.com", "v.gd", "t.ly", "rebrand.ly", "shorte.st", "adf.ly", "linktr.ee",
+        "lynk.id", "bit.do", "ift.tt", "wp.me", "tr.im", "po.st", "su.pr", "x.co", "qr.ae",
+    }
+)  # fmt: skip
+
+
+def _link_words(name: str) -> bool:
+    """Whether a credit's "name" is only the words of its link ("di sini", "klik di sini",
+    "here", "this link"): function words, or a short lower-case phrase with no site in it."""
+    words = name.casefold().split()
+    if all(word.strip(".,!:") in _NOT_A_NAME for word in words):
+        return True
+    if not 2 <= len(words) <= 3 or any(len(word) > 6 for word in words):
+        return False  # one word in lower case is a name as often ("detiknews", "inilah")
+    return name == name.lower() and not re.search(r"[.\d]", name)
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url.strip()).hostname or "").removeprefix("www.")
+    except ValueError:
+        return ""
+
+
+def _site_name(url: str) -> str | None:
+    """The site a link leads to, as a name ("theguardian.com"); none for a shortener."""
+    host = _host(url)
+    if not host or host in _SHORTENERS or "." not in host:
+        return None
+    return host
 
 
 def _label_name(raw: str) -> str | None:
@@ -1054,11 +1285,12 @@ def _credit_name(raw: str, link: str | None = None) -> str | None:
     if not name.startswith(("http://", "https://")):
         name = _NAME_ENDS.split(name, maxsplit=1)[0]
     name = name.strip(" \"'“”‘’.,;:()[]")
+    # "in the Valley Courier": a lower-case article is the sentence's, not the name's.
+    name = re.sub(r"^(?:the|a|an)\s+(?=[A-Z0-9])", "", name)
     words = name.casefold().split()
     if not words or all(word.strip(".,") in _NOT_A_NAME for word in words):
         # "Originally published here", "Baca artikel aslinya di sini": the link names it.
-        host = urlsplit(link).hostname if link else None
-        return host.removeprefix("www.") if host else None
+        return _site_name(link) if link else None
     if len(name) > 80 or len(words) > 8:
         return None
     return name

@@ -31,6 +31,7 @@ import lxml.html
 from syndicate.ingest.addresses import Reach
 from syndicate.ingest.attribution import choose_origin
 from syndicate.ingest.clean import (
+    best_source,
     break_runs,
     clean_article,
     html_to_text,
@@ -133,7 +134,9 @@ def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
     precise = _trafilatura(tree, url, favor_precision=True, include_links=True)
     length = len(html_to_text(precise or ""))
     ordinary = _trafilatura(tree, url, favor_precision=False, include_links=True)
-    if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length:
+    if len(html_to_text(ordinary or "")) * _LOST_ARTICLE > length and not (
+        precise and _flattened(ordinary or "")
+    ):
         return ordinary
     if "<a " not in (precise or ""):
         return precise
@@ -141,6 +144,17 @@ def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
     if len(html_to_text(plain or "")) * _LOST_WORDS > length:
         return plain
     return precise
+
+
+def _flattened(html: str) -> bool:
+    """Whether trafilatura fell back to the whole page's text in one paragraph, its lines
+    (menus, search box, byline, article) kept apart only by line breaks: what it does when
+    the article it found is short. Then its precise reading of the short article is it."""
+    paragraphs = re.findall(r"<(?:p|h[1-6]|li|blockquote|pre|table)\b", html)
+    if len(paragraphs) > 1:
+        return False
+    inner = re.sub(r"<[^>]*>", "", html).strip()
+    return inner.count("\n") >= 3
 
 
 def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | None:
@@ -222,12 +236,20 @@ def _promote_lazy_images(tree: lxml.html.HtmlElement) -> None:
     """Lazy-loading themes put the picture in data-src and a placeholder in src."""
     for img in tree.iter("img"):
         src = (img.get("src") or "").strip()
-        if src and not src.startswith("data:") and "placeholder" not in src and "lazy" not in src:
+        real = src and not src.startswith("data:") and "placeholder" not in src
+        if real and "lazy" not in src and usable_image(src, img.get("width"), img.get("height")):
             continue
         for attr in _LAZY_ATTRS:
             if (img.get(attr) or "").strip():
                 img.set("src", img.get(attr).strip())
                 break
+        else:
+            # Given by srcset only, or a 1-pixel stand-in inside a <picture>: the real one.
+            offered = best_source(img)
+            if offered:
+                img.set("src", offered)
+                for size in ("width", "height", "style"):
+                    img.attrib.pop(size, None)
 
 
 def _page_image(tree: lxml.etree._Element, base: str) -> str | None:
@@ -407,9 +429,16 @@ async def complete_entries(
     return Completed(completed, problems)
 
 
+_TEASER_MARK = re.compile(r"\s*(?:\[\s*(?:…|\.\.\.)\s*\]|\((?:…|\.\.\.)\)|…|\.\.\.)\W{0,3}$")
+
+
 def with_article(entry: FeedEntry, article: Article) -> FeedEntry:
     """The entry with the page's text, picture, date and attribution where the feed lacked them."""
-    longer = len(article.excerpt) > len(entry.excerpt)
+    # A teaser's "[…]" is no text: a short page that says all of it is the article.
+    teaser = _TEASER_MARK.sub("", entry.excerpt)
+    longer = len(article.excerpt) > len(entry.excerpt) or (
+        len(teaser) < len(entry.excerpt) and len(article.excerpt) >= len(teaser)
+    )
     origin = choose_origin(
         feed=entry.origin,
         credit_line=article.credit,

@@ -18,31 +18,37 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-# Query parameters that only say who sent the reader, never which article it is.
+# Query parameters that only say who sent the reader, never which article it is: the
+# common set of the ClearURLs rules (ad and mail platforms: Google, Facebook, Microsoft,
+# HubSpot, Marketo, Mailchimp, TikTok, LinkedIn, Webtrekk, Vero, Drip, Omeda, Matomo, …).
 _TRACKING_PARAMS = frozenset(
     {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "msclkid",
-        "mc_cid",
-        "mc_eid",
-        "igshid",
-        "ref",
-        "ref_src",
-        "_ga",
-        "yclid",
-        "twclid",
-        "spm",
+        "fbclid", "gclid", "gclsrc", "dclid", "gbraid", "wbraid", "msclkid", "mc_cid", "mc_eid",
+        "igshid", "igsh", "ref", "ref_src", "ref_url", "_ga", "_gl", "yclid", "twclid", "ttclid",
+        "spm", "_hsenc", "_hsmi", "__hssc", "__hstc", "__hsfp", "hsctatracking", "mkt_tok",
+        "li_fat_id", "wt_mc", "wt_zmc", "cmpid", "vero_id", "vero_conv", "__s", "oly_enc_id",
+        "oly_anon_id", "_openstat", "fb_action_ids", "fb_action_types", "fb_ref", "fb_source",
+        "action_object_map", "action_type_map", "action_ref_map", "s_cid", "ncid", "sr_share",
+        "mibextid", "srsltid", "rb_clickid", "wickedid", "epik", "_ke", "_kx",
+        "__twitter_impression", "_branch_match_id", "at_medium", "at_campaign",
+        "soc_src", "soc_trk",
     }
-)
-_TRACKING_PREFIXES = ("utm_",)
+)  # fmt: skip
+_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "itm_")
+# Parameters that are tracking only on the sites that add them: elsewhere the same word may
+# name the article ("si" on a Spotify or YouTube link, "taid" on Reuters, "smid" at the Times).
+_TRACKING_ON_HOSTS = {
+    "si": ("youtube.com", "youtu.be", "spotify.com"),
+    "feature": ("youtube.com", "youtu.be"),
+    "taid": ("reuters.com",),
+    "smid": ("nytimes.com",),
+}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _is_tracking(name: str, value: str) -> bool:
+def _is_tracking(name: str, value: str, host: str = "") -> bool:
     lowered = name.lower()
-    if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
+    if _is_tracking_param(lowered, host):
         return True
     # Blogger's mobile switch (?m=1 / ?m=0) and AMP switches name the same article.
     if lowered == "m" and value in {"0", "1"}:
@@ -99,7 +105,7 @@ def normalize_url(url: str) -> str:
     query = [
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _is_tracking(name, value)
+        if not _is_tracking(name, value, host)
     ]
     query.sort()
     return urlunsplit((scheme, host, path, urlencode(query), ""))
@@ -118,15 +124,19 @@ def strip_tracking(url: str) -> str:
     if not parts.query:
         return url
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(name, value) for name, value in pairs if not _is_tracking_param(name)]
+    host = (parts.hostname or "") if parts.netloc else ""
+    kept = [(name, value) for name, value in pairs if not _is_tracking_param(name, host)]
     if len(kept) == len(pairs):
         return url
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def _is_tracking_param(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES)
+def _is_tracking_param(name: str, host: str = "") -> bool:
+    lowered = name.lower().removeprefix("amp;")  # "&amp;amp;utm_source": escaped twice
+    if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
+        return True
+    sites = _TRACKING_ON_HOSTS.get(lowered)
+    return bool(sites and host) and any(host == s or host.endswith("." + s) for s in sites)
 
 
 def content_hash(title: str, text: str) -> str:
