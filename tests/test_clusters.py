@@ -230,7 +230,7 @@ def _comparisons_per_post(made: list[tuple[str, str, str]]) -> tuple[int, list[i
     placed = []
     for number, (_, title, text) in enumerate(made):
         shingles = fingerprint(title, text)
-        most = max(most, len(index._candidates(shingles.text)))
+        most = max(most, len(index._candidates(shingles)))
         placed.append(index.join(shingles, START, number))
         index.add(number, placed[-1], START, shingles)
     return most, placed
