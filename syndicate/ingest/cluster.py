@@ -126,23 +126,35 @@ def fingerprint(title: str, text: str) -> Fingerprint:
     return Fingerprint(
         lead,
         _shingles(_WORD.findall(title.casefold()), 2),
-        _marks(text[:_LEAD_CHARS], words[:LEAD_WORDS]),
+        _marks(text[:_LEAD_CHARS]),
         body,
-        _marks(text[:_EXCERPT_CHARS], words),
+        _marks(text[:_EXCERPT_CHARS]),
         _bands(lead),
     )
 
 
-_DAYS = frozenset(
-    "senin selasa rabu kamis jumat jum sabtu minggu ahad monday tuesday wednesday thursday"
-    " friday saturday sunday".split()
+_MONTHS = (
+    "januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|november|desember"
+    "|january|february|march|may|june|july|august|october|december|jan|feb|mar|apr|jun|jul"
+    "|agu|aug|sep|okt|oct|nov|des|dec"
 )
+# A day named in a text: "24 November", "Senin (24/11)", "Monday": two reports naming
+# different days are two days' reports.
+_DATE = re.compile(
+    rf"\b(?:\d{{1,2}}\s+(?:{_MONTHS})\b|\d{{1,2}}/\d{{1,2}}\b"
+    r"|senin|selasa|rabu|kamis|jumat|sabtu|minggu|monday|tuesday|wednesday|thursday|friday"
+    r"|saturday|sunday)",
+    re.IGNORECASE,
+)
+FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
 
 
-def _marks(text: str, words: list[str]) -> frozenset[str]:
-    """The figures of `text` and the weekdays its `words` name: what tells one day's report
-    from another's. (A new headline's figures are the republisher's, not the story's.)"""
-    return frozenset(_FIGURE.findall(text)) | _DAYS.intersection(words)
+def _marks(text: str) -> frozenset[str]:
+    """The figures of `text` and the days it names (as "@24 november"): what tells one
+    day's report from another's. (A new headline's figures are the republisher's, not the
+    story's, so titles are not read.)"""
+    days = ("@" + " ".join(day.casefold().split()) for day in _DATE.findall(text))
+    return frozenset(_FIGURE.findall(text)).union(days)
 
 
 def _words(text: str, count: int) -> list[str]:
@@ -244,10 +256,15 @@ def _match(
 
 
 def _figures_differ(first: Fingerprint, second: Fingerprint) -> bool:
-    """Whether each lead names a figure or weekday the other's text lacks."""
-    return bool(first.figures - (second.body_figures or second.figures)) and bool(
-        second.figures - (first.body_figures or first.figures)
-    )
+    """Whether each lead names a day the other's text lacks, or a good share of figures
+    (`FIGURES_APART`) the other lacks: another day's report, not a copy with a typo fixed."""
+    mine = first.figures - (second.body_figures or second.figures)
+    theirs = second.figures - (first.body_figures or first.figures)
+    if not mine or not theirs:
+        return False
+    if any(m[0] == "@" for m in mine) and any(t[0] == "@" for t in theirs):
+        return True
+    return max(len(mine) / len(first.figures), len(theirs) / len(second.figures)) >= FIGURES_APART
 
 
 def _copied(
@@ -255,7 +272,8 @@ def _copied(
 ) -> float:
     """How much of one lead the other's body holds, when that makes a copy under a new
     headline (at least `COPY_THRESHOLD`, and `MIN_COPY_SHARED` shingles outside `template`
-    or `SAME_SOURCE_SHARED` in all); else 0. A source's own two posts must be near-identical in full, a whole article."""
+    or `SAME_SOURCE_SHARED` in all); else 0. A source's own two posts must be near-identical
+    in full, and a whole article."""
     best = 0.0
     for lead, other in ((first, second), (second, first)):
         text = lead.text
@@ -510,16 +528,19 @@ class ClusterIndex:
         those sharing the most LSH bands with it first, then those sharing most of its
         sample of shingles."""
         members = self._members
+        # Posts sharing bands are close copies: each is compared, best first, as the copy
+        # rule holds between two copies, not between a copy and every copy of a copy.
+        banded = [members[p] for _, p in self._banded(shingles.bands)[:COMPARED]]
         chosen: dict[int, _Member] = {}
-        for found in (self._banded(shingles.bands), self._sampled(shingles.text)):
+        for position in (p for _, p in self._sampled(shingles.text)):
             # The copies of one story found together are one candidate: the one found most.
-            for _, position in found:
-                member = members[position]
-                if member.cluster_id not in chosen:
-                    chosen[member.cluster_id] = member
-                    if len(chosen) == COMPARED:
-                        return list(chosen.values())
-        return list(chosen.values())
+            member = members[position]
+            if len(banded) + len(chosen) == COMPARED:
+                break
+            if member.cluster_id not in chosen:
+                chosen[member.cluster_id] = member
+        seen = {id(m) for m in banded}
+        return [*banded, *(m for m in chosen.values() if id(m) not in seen)]
 
     def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
         """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
