@@ -457,3 +457,38 @@ def test_a_copy_opening_with_its_own_paragraph_joins_the_wire_story() -> None:
     assert same_story(fingerprint(wire["title"], wire["text"]), copy)
     assert _place([(wire["title"], wire["text"], 1), ("Pedagang pasar menanti kabar baik",
                    own + wire["text"] + " Dilansir dari Antara.", 2)]) == [0, 0]  # fmt: skip
+
+
+def _cuaca(day: int, tmax: int, tmin: int, sky: str) -> tuple[str, str]:
+    return (
+        f"Prakiraan cuaca Jakarta hari ini {day} November 2026",
+        f"BMKG memprakirakan cuaca Jakarta hari ini, {day} November 2026, {sky} pada siang "
+        f"hari dengan suhu maksimum {tmax} derajat Celsius dan minimum {tmin} derajat Celsius. "
+        "Kelembapan udara berkisar antara 60 hingga 90 persen, sementara angin bertiup dari "
+        "arah barat dengan kecepatan 10 hingga 20 kilometer per jam. Warga diimbau untuk "
+        "selalu membawa payung dan waspada terhadap potensi genangan di sejumlah wilayah "
+        "Jakarta Selatan dan Jakarta Timur. BMKG juga mengingatkan masyarakat untuk memantau "
+        "informasi cuaca terkini melalui aplikasi InfoBMKG.",
+    )
+
+
+def test_weather_reports_naming_different_days_stay_apart() -> None:
+    """Three days' forecasts, one template: the day named in each lead sets them apart."""
+    days = [_cuaca(22, 33, 25, "hujan ringan"), _cuaca(23, 34, 26, "cerah berawan"),
+            _cuaca(24, 32, 24, "hujan petir")]  # fmt: skip
+    assert _place([(title, text, 1) for title, text in days]) == [0, 1, 2]
+    # The same day's forecast copied by another site is still one story.
+    assert _place([(*days[0], 1), (*days[1], 1), ("Cuaca Jakarta besok", days[1][1], 2)]) == [
+        0,
+        1,
+        1,
+    ]
+
+
+def test_a_sources_own_article_reposted_under_a_new_headline_joins_itself() -> None:
+    """A whole article a source posts again with another headline is one story: the
+    same-source rule keeps apart only short or differing texts."""
+    items = {item["id"]: item for item in _items()}
+    wire = items["bi-rate/antara"]
+    again = fingerprint("Judul yang diperbarui sama sekali", wire["text"])
+    assert same_story(fingerprint(wire["title"], wire["text"]), again, same_source=True)
