@@ -32,6 +32,7 @@ shared stock of words). On the labelled set it forms the clusters `join` forms.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import math
 import re
@@ -87,7 +88,7 @@ RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
 ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
 # The copy rule (see `same_story`): a lead found whole in another post's first `BODY_WORDS`
 # words is a copy even when a publisher's own opening paragraph precedes the wire text.
-BODY_WORDS = 300
+BODY_WORDS = 200  # finds a copy whose own opening is up to 80 words long
 MIN_COPY_SHARED = 20  # distinctive shingles a copy must share: more than a one-line blurb
 SAME_SOURCE_SHARED = 60  # and a source's own repost, near-identical in full: a whole article
 SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
@@ -99,7 +100,7 @@ TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry prove
 ROWS = 3
 BANDS = 21
 _BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
-_EXCERPT_CHARS = 3000  # enough for BODY_WORDS words
+_EXCERPT_CHARS = 2000  # enough for BODY_WORDS words, usually
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -121,40 +122,52 @@ class Fingerprint:
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
     words = _words(text, BODY_WORDS)
-    lead = _shingles(words[:LEAD_WORDS], SHINGLE_WORDS)
-    body = _shingles(words, SHINGLE_WORDS) if len(words) > LEAD_WORDS else lead
+    if len(words) > LEAD_WORDS:
+        runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
+        lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
+    else:
+        lead = body = _shingles(words, SHINGLE_WORDS)
     return Fingerprint(
         lead,
         _shingles(_WORD.findall(title.casefold()), 2),
-        _marks(text[:_LEAD_CHARS]),
+        _marks(words[:LEAD_WORDS]),
         body,
-        _marks(text[:_EXCERPT_CHARS]),
+        _marks(words),
         _bands(lead),
     )
 
 
-_MONTHS = (
-    "januari|februari|maret|april|mei|juni|juli|agustus|september|oktober|november|desember"
-    "|january|february|march|may|june|july|august|october|december|jan|feb|mar|apr|jun|jul"
-    "|agu|aug|sep|okt|oct|nov|des|dec"
+_MONTHS = frozenset(
+    str.split(
+        "januari februari maret april mei juni juli agustus september oktober november"
+        " desember january february march may june july august october december jan feb mar"
+        " apr jun jul agu aug sep okt oct nov des dec"
+    )
 )
-# A day named in a text: "24 November", "Senin (24/11)", "Monday": two reports naming
-# different days are two days' reports.
-_DATE = re.compile(
-    rf"\b(?:\d{{1,2}}\s+(?:{_MONTHS})\b|\d{{1,2}}/\d{{1,2}}\b"
-    r"|senin|selasa|rabu|kamis|jumat|sabtu|minggu|monday|tuesday|wednesday|thursday|friday"
-    r"|saturday|sunday)",
-    re.IGNORECASE,
+_WEEKDAYS = frozenset(
+    str.split(
+        "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday"
+        " saturday sunday"
+    )
 )
+_DIGITS = re.compile(r"\d+")
 FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
 
 
-def _marks(text: str) -> frozenset[str]:
-    """The figures of `text` and the days it names (as "@24 november"): what tells one
-    day's report from another's. (A new headline's figures are the republisher's, not the
-    story's, so titles are not read.)"""
-    days = ("@" + " ".join(day.casefold().split()) for day in _DATE.findall(text))
-    return frozenset(_FIGURE.findall(text)).union(days)
+def _marks(words: list[str]) -> frozenset[str]:
+    """The figures among `words` ("2026", the "14" of "Rp14", "15" and "812" of "15.812"), the
+    days they name ("@24 november", "@senin"): what tells one day's report from another's.
+    (A new headline's figures are the republisher's, not the story's: titles are not read.)
+    """
+    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
+    figures.update("@" + day for day in _WEEKDAYS.intersection(words))
+    if not _MONTHS.isdisjoint(words):
+        figures.update(
+            f"@{number} {month}"
+            for number, month in itertools.pairwise(words)
+            if month in _MONTHS and len(number) <= 2 and number.isdigit()
+        )
+    return frozenset(figures)
 
 
 def _words(text: str, count: int) -> list[str]:
@@ -174,10 +187,14 @@ def _words(text: str, count: int) -> list[str]:
 def _shingles(words: list[str], size: int) -> frozenset[int]:
     if len(words) < size:
         return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    # The hash of each run of `size` words joined by spaces, all in C: a post is
-    # fingerprinted on every poll that places it or compares with it.
+    # A post is fingerprinted on every poll that places it or compares with it.
+    return frozenset(_runs(words, size))
+
+
+def _runs(words: list[str], size: int) -> list[int]:
+    """The hash of each run of `size` words joined by spaces, in order, all in C."""
     runs = zip(*(words[i:] for i in range(size)), strict=False)
-    return frozenset(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
+    return list(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
 
 
 _MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2**64 permutes the hash values
@@ -194,12 +211,9 @@ def _bands(shingles: frozenset[int]) -> tuple[int, ...]:
         return ()
     bins: list[int] = [-1] * _BINS
     low = (1 << _BIN_BITS) - 1
-    for shingle in shingles:
-        mixed = ((shingle + 1) * _MIX) & _MASK
-        at = mixed >> _BIN_BITS
-        value = mixed & low
-        if bins[at] < 0 or value < bins[at]:
-            bins[at] = value
+    # Largest first, so the value left in each bin is its smallest.
+    for mixed in sorted([(shingle + 1) * _MIX & _MASK for shingle in shingles], reverse=True):
+        bins[mixed >> _BIN_BITS] = mixed & low
     full = bins[:]
     for at in range(_BINS):
         if full[at] < 0:
@@ -207,10 +221,8 @@ def _bands(shingles: frozenset[int]) -> tuple[int, ...]:
             while full[(at + step) % _BINS] < 0:
                 step += 1
             bins[at] = (full[(at + step) % _BINS] + step * 0x5BD1E995) & low
-    return tuple(
-        zlib.crc32(repr((band, *bins[band * ROWS : band * ROWS + ROWS])).encode()) | band << 32
-        for band in range(BANDS)
-    )
+    # A tuple of ints hashes alike in every process (no hash seed applies to ints).
+    return tuple(hash((band, *bins[band * ROWS : band * ROWS + ROWS])) for band in range(BANDS))
 
 
 def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
