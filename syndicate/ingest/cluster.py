@@ -1,18 +1,26 @@
 """Clusters: the same story carried by several sources, sent once and credited to its original.
 
 Two posts tell the same story when they share enough of their words in order. A post's
-fingerprint is the set of word 3-shingles of its first `LEAD_WORDS` words, and the set of
-word pairs of its title. Similarity is containment (how much of the smaller set the larger
-holds, not Jaccard), so a feed's short summary still matches the full copy another site
-printed. Two posts published within `WINDOW` of each other are the same story when
+fingerprint is the set of word 3-shingles of its first `LEAD_WORDS` words (its lead) and of
+its first `BODY_WORDS` words (its body), the word pairs of its title, and the figures and
+days its lead and body name. Similarity is containment (how much of the smaller set the
+larger holds, not Jaccard), so a feed's short summary still matches the full copy another
+site printed. Two posts published within `WINDOW` of each other are the same story when
 
-- their texts match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
+- their leads match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
   figures of their leads agree (at least half of the fewer are in both), or
-- their texts match at least `COPY_THRESHOLD` (a copy under a new headline).
+- one's lead lies at least `COPY_THRESHOLD` inside the other's body (a copy under a new
+  headline, perhaps after an opening paragraph of the publisher's own), sharing at least
+  `MIN_COPY_SHARED` shingles that are not common in the window's index (a source's fixed
+  feed description, a template's sentences, stock phrases prove nothing), or
+  `SAME_SOURCE_SHARED` in all; two posts of one source, besides, must be near-identical in
+  full (`SAME_SOURCE_ALIKE`) and a whole article long,
 
-The title and figure conditions keep apart daily reports written from one template
-("Harga emas hari ini …", where only the figures change, and a short headline of one day
-can sit whole inside a longer one of another). The thresholds were chosen on the labelled set in
+and under either rule, neither names a day the other lacks while the other names one it
+lacks, nor a good share (`FIGURES_APART`) of figures: daily reports written from one
+template ("Harga emas hari ini …", "Rupiah ditutup …", the day's weather) differ in their
+day and their figures, while the template's fixed numbers (0,5 gram, PPh 22) are in both
+and count for nothing. The thresholds were chosen on the labelled set in
 `tests/data/clusters.json`; `tests/test_clusters.py` prints precision and recall for a
 sweep of them. Independent rewrites of one event share too few words to be found this way.
 
@@ -21,12 +29,14 @@ its own cluster. Its original is the member the others credit, else the earliest
 
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
-only with a bounded few earlier posts, found through an inverted index of shingles from a
-sample of its own, rare shingles first (see `ClusterIndex`): at most `COMPARED` (24)
-comparisons and `SAMPLE` x `BUCKET` (1,024) postings read per post, however many posts the
-window holds, so a poll's clustering costs time linear in its posts even when the sources
-share their phrasing (a wire service's copy on dozens of sites, template reports, one
-shared stock of words). On the labelled set it forms the clusters `join` forms.
+only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
+bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.6 or
+more is found with at least 99.4%), then those found through an inverted index of a sample
+of its shingles, rare first (summaries, edits). At most `COMPARED` (24) comparisons, and
+`BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,368) postings read per post, however many posts
+the window holds, so a poll's clustering costs time linear in its posts even when the
+sources share their phrasing (a wire service's copy on dozens of sites, template reports,
+one shared stock of words). On the labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
@@ -95,8 +105,8 @@ SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
 TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry proves no copy
 # LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. A pair whose leads have
 # Jaccard similarity J shares at least one band with probability 1 - (1 - J**ROWS)**BANDS:
-# J = 0.5: 0.940, J = 0.6: 0.992, J = 0.7: 0.9994, J = 0.8: 1 - 2e-8 (a copy under the
-# copy rule has J >= 0.82 between equal leads; one with a 22-word opening of its own, 0.69).
+# J = 0.5: 0.94, J = 0.6: 0.994, J = 0.69: 0.9998, J = 0.8: 1 - 3e-7 (two copies of a lead
+# under the copy rule have J >= 0.82; a copy after a 22-word opening of its own, 0.69).
 ROWS = 3
 BANDS = 21
 _BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
@@ -391,17 +401,26 @@ class ClusterIndex:
 
     It reads the posts published in the span it is asked to `cover` from the database once
     (a later, wider span reads only what is missing) and keeps, per post, its cluster, its
-    time, its text shingles and its title's word pairs, and an inverted index from each text
-    shingle to the latest `BUCKET` posts that have it.
+    source, its time and its fingerprint; an index from each LSH band key to the latest
+    `BUCKET` posts that have it; an inverted index from each text shingle to the latest
+    `BUCKET` posts that have it; and how many unrelated posts carry each shingle (a shingle
+    `TEMPLATE_CARRIERS` of them carry proves no copy).
 
-    A new post's candidates come from at most `SAMPLE` of its shingles, rare ones first: a
+    A new post's first candidates are the posts sharing the most of its `BANDS` band keys
+    (each `ROWS` min-hashes of its lead), at most `COMPARED` of them, each compared: the
+    copy rule holds between two copies, not between a copy and every copy of a copy. With
+    3 rows and 21 bands a pair with Jaccard similarity J shares a band with probability
+    1 - (1 - J**3)**21: 0.94 at 0.5, 0.994 at 0.6, 0.9998 at 0.7, all but 3e-7 at 0.8 (two
+    copies of a lead under the copy rule have at least 0.82).
+
+    The rest come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
     phrase of this story); common ones ("harga emas hari ini", a wire service's boilerplate,
     the stock phrases of a shared vocabulary) are read only when a post has fewer than
     `ENOUGH_RARE` rare ones. Among the posts found through enough of the sample, the one
     found most often of each story, for at most `COMPARED` stories, is compared with it
-    exactly (`same_story`). So a post reads at most `SAMPLE` × `BUCKET` postings and makes
-    at most `COMPARED` comparisons, however many posts the window holds. The sample is
+    exactly (`same_story`). So a post reads at most (`BANDS` + `SAMPLE`) × `BUCKET` postings
+    and makes at most `COMPARED` comparisons, however many posts the window holds. The sample is
     chosen by the shingles' hash values (a min-hash sample), so two copies of one text pick
     the same shingles; a post that shares a third of its text with an earlier one shares,
     in expectation, a third of its sample with it. A copy that joins a story indexes only
