@@ -486,7 +486,6 @@ class ClusterIndex:
                 del bucket[:-BUCKET]
         postings = self._postings
         text = shingles.text
-        body = shingles.body or text
         matched = self._matched.pop(post_id, None)
         if matched is not None and matched.cluster_id == cluster_id:
             # A copy is found through the member it matched: only its own words are indexed,
@@ -499,8 +498,7 @@ class ClusterIndex:
                 position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
             )
             text = own
-            body = body.difference(matched.shingles.body or matched.shingles.text)
-        self._carriers.update(body)
+        self._carriers.update(text)  # a lead's: the copy rule counts shingles of leads
         # Most shingles are new to the index: those go in at once, in C.
         seen = text & postings.keys()
         postings.update(dict.fromkeys(text - seen, position))
