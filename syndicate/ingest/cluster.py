@@ -30,9 +30,9 @@ its own cluster. Its original is the member the others credit, else the earliest
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
 only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
-bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.6 or
-more shares a band with 99.4%, two with 99.7% from 0.69), then those found through an inverted index of a sample
-of its shingles, rare first (summaries, edits). At most `COMPARED` (24) comparisons, and
+bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.69
+or more shares two bands with 99.7%), then those found through an inverted index of a
+sample of its shingles, rare first (summaries, edits). At most `COMPARED` (24) comparisons, and
 `BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,368) postings read per post, however many posts
 the window holds, so a poll's clustering costs time linear in its posts even when the
 sources share their phrasing (a wire service's copy on dozens of sites, template reports,
