@@ -30,13 +30,14 @@ its own cluster. Its original is the member the others credit, else the earliest
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
 only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
-bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.69
-or more shares two bands with 99.7%), then those found through an inverted index of a
-sample of its shingles, rare first (summaries, edits). At most `COMPARED` (24) comparisons, and
-`BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,368) postings read per post, however many posts
-the window holds, so a poll's clustering costs time linear in its posts even when the
-sources share their phrasing (a wire service's copy on dozens of sites, template reports,
-one shared stock of words). On the labelled set it forms the clusters `join` forms.
+bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.8 or
+more, as two copies under the copy rule have, shares one with 99.98%), then those found
+through an inverted index of a sample of its shingles, rare first (summaries, edits). At
+most `COMPARED` (24) comparisons, and `BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,048)
+postings read per post, however many posts the window holds, so a poll's clustering
+costs time linear in its posts even when the sources share their phrasing (a wire
+service's copy on dozens of sites, template reports, one shared stock of words). On the
+labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
@@ -105,12 +106,12 @@ SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
 TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry proves no copy
 # LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. A pair whose leads have
 # Jaccard similarity J shares at least one band with probability 1 - (1 - J**ROWS)**BANDS:
-# J = 0.5: 0.94, J = 0.6: 0.994, J = 0.69: 0.9998, J = 0.8: 1 - 3e-7 (two copies of a lead
-# under the copy rule have J >= 0.82; a copy after a 22-word opening of its own, 0.69).
-# Two bands or more (each such post is compared): J = 0.69: 0.997, 0.8: 0.99999.
-ROWS = 3
-BANDS = 21
-ONE_BAND = 4  # posts sharing just one band with a new post that it is compared with
+# J = 0.82: 0.99993, J = 0.8: 0.9998 (two copies of a lead under the copy rule have
+# J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
+# and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
+ROWS = 4
+BANDS = 16
+PER_STORY = 8  # closest copies of one story a new post is compared with
 _BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
 _EXCERPT_CHARS = 2000  # enough for BODY_WORDS words, usually
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
@@ -408,13 +409,13 @@ class ClusterIndex:
     `BUCKET` posts that have it; and how many unrelated posts carry each shingle (a shingle
     `TEMPLATE_CARRIERS` of them carry proves no copy).
 
-    A new post's first candidates are the posts sharing two or more of its `BANDS` band keys
-    (each `ROWS` min-hashes of its lead), and the latest `ONE_BAND` sharing one, at most
-    `COMPARED` in all, most bands first, each compared: the copy rule holds between two
-    copies, not between a copy and every copy of a copy. With 3 rows and 21 bands a pair
-    with Jaccard similarity J shares a band with probability 1 - (1 - J**3)**21 (0.994 at
-    0.6, all but 3e-7 at 0.8), two or more with 0.997 at 0.69 and 0.99999 at 0.8 (two copies
-    of a lead under the copy rule have at least 0.82).
+    A new post's first candidates are the posts sharing any of its `BANDS` band keys (each
+    `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of one story and
+    `COMPARED` in all: the copy rule holds between two close copies, not between a copy and
+    every copy of a copy, so the closest few of a story are compared, not only one. With 4
+    rows and 16 bands a pair with Jaccard similarity J shares a band with probability
+    1 - (1 - J**4)**16: 0.9998 at 0.8 (two copies of a lead under the copy rule have at
+    least 0.82), 0.984 at 0.69, and only 0.025 at 0.2 (posts of one stock of words).
 
     The rest come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
@@ -562,12 +563,15 @@ class ClusterIndex:
         members = self._members
         # Posts sharing bands are close copies: each is compared, best first, as the copy
         # rule holds between two copies, not between a copy and every copy of a copy.
-        found = self._banded(shingles.bands)
-        # One band in common is chance for a pair with Jaccard 0.2 one time in six (posts
-        # of one stock of words): only the latest `ONE_BAND` such posts are compared.
-        single = [p for count, p in found if count == -1][-ONE_BAND:]
-        banded = [members[p] for p in [*(p for count, p in found if count < -1), *single]]
-        banded = banded[:COMPARED]
+        banded: list[_Member] = []
+        per_story: Counter[int] = Counter()
+        for _, position in self._banded(shingles.bands):
+            member = members[position]
+            if per_story[member.cluster_id] < PER_STORY:
+                per_story[member.cluster_id] += 1
+                banded.append(member)
+                if len(banded) == COMPARED:
+                    break
         chosen: dict[int, _Member] = {}
         for position in (p for _, p in self._sampled(shingles.text)):
             # The copies of one story found together are one candidate: the one found most.
