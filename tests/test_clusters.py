@@ -230,7 +230,7 @@ def _comparisons_per_post(made: list[tuple[str, str, str]]) -> tuple[int, list[i
     placed = []
     for number, (_, title, text) in enumerate(made):
         shingles = fingerprint(title, text)
-        most = max(most, len(index._candidates(shingles.text)))
+        most = max(most, len(index._candidates(shingles)))
         placed.append(index.join(shingles, START, number))
         index.add(number, placed[-1], START, shingles)
     return most, placed
@@ -326,3 +326,169 @@ def test_hostile_posts_are_placed_alone_and_break_nothing() -> None:
         index.add(number, placed[-1], START, shingles)
     assert placed[-1] == placed[0] == 0
     assert placed[1:8] == [1, 2, 3, 4, 5, 6, 7]
+
+
+_PORTAL = (
+    "Simak berita selengkapnya hanya di Portal Berita Nusantara, situs berita terpercaya dan "
+    "terkini untuk seluruh rakyat Indonesia."
+)
+
+
+def _place(posts: list[tuple[str, str, int]]) -> list[int]:
+    """The clusters a poll's index gives (title, text, source) posts, in order."""
+    index = cluster.ClusterIndex()
+    placed = []
+    for number, (title, text, source) in enumerate(posts):
+        shingles = fingerprint(title, text)
+        placed.append(index.join(shingles, START, number, source))
+        index.add(number, placed[-1], START, shingles, source)
+    return placed
+
+
+def test_posts_sharing_only_a_sources_fixed_description_stay_apart() -> None:
+    """Five posts of one portal and one of another site, different headlines, one fixed
+    feed description each: six stories, not one (only one of them would ever be sent)."""
+    titles = ["Banjir rendam 300 rumah di Bekasi", "Timnas U-23 menang 2-0 atas Vietnam",
+              "Harga cabai rawit tembus Rp100 ribu", "KPK periksa Bupati Sidoarjo",
+              "Gunung Semeru kembali erupsi", "Presiden resmikan tol Trans Sumatera"]  # fmt: skip
+    posts = [(title, _PORTAL, 1 if n < 5 else 2) for n, title in enumerate(titles)]
+    assert _place(posts) == [0, 1, 2, 3, 4, 5]
+    assert not same_story(fingerprint(titles[0], _PORTAL), fingerprint(titles[5], _PORTAL))
+    assert not same_story(
+        fingerprint(titles[0], _PORTAL), fingerprint(titles[1], _PORTAL), same_source=True
+    )
+
+
+def test_a_sources_longer_fixed_description_proves_no_copy() -> None:
+    """A 40-word description (past the minimum of shared words for a copy) that one source
+    puts under every headline: its posts are not one story, being no whole article."""
+    boiler = " ".join([_PORTAL] * 2) + " Ikuti kami di media sosial untuk kabar terbaru."
+    posts = [(f"Kabar ke-{n} dari daerah {name}", boiler, 7)
+             for n, name in enumerate(["Aceh", "Bali", "Papua", "Riau"])]  # fmt: skip
+    assert _place(posts) == [0, 1, 2, 3]
+
+
+def _kurs(day: int, rate: str) -> tuple[str, str]:
+    return (
+        f"Rupiah hari ini {day} November 2026 ditutup di Rp{rate} per dolar AS",
+        f"Nilai tukar rupiah terhadap dolar Amerika Serikat pada perdagangan Jumat sore, {day} "
+        f"November 2026, ditutup di level Rp{rate} per dolar AS. Pengamat pasar uang menilai "
+        "pergerakan rupiah masih dipengaruhi oleh sentimen kebijakan suku bunga bank sentral "
+        "Amerika Serikat dan data inflasi domestik. Sementara itu, kurs referensi Jakarta "
+        "Interbank Spot Dollar Rate (Jisdor) Bank Indonesia juga bergerak di kisaran yang sama. "
+        "Pelaku pasar diperkirakan masih akan mencermati rilis data neraca perdagangan yang "
+        "dijadwalkan pekan depan.",
+    )
+
+
+def _emas(day: int, price: int, delta: int, buyback: int) -> tuple[str, str]:
+    return (
+        f"Harga emas Antam hari ini {day} November 2026 naik Rp{delta}.000",
+        f"Harga emas Antam hari ini, {day} November 2026, naik Rp{delta}.000 menjadi "
+        f"Rp{price}.000 per gram. Harga buyback emas Antam juga naik menjadi Rp{buyback}.000 "
+        "per gram. Berikut daftar lengkap harga emas Antam hari ini untuk berbagai ukuran: "
+        f"emas 0,5 gram dijual Rp{price // 2 + 50}.000, emas 1 gram Rp{price}.000, emas 2 gram "
+        f"Rp{price * 2 - 20}.000, emas 5 gram Rp{price * 5 - 60}.000, emas 10 gram "
+        f"Rp{price * 10 - 120}.000. Harga tersebut sudah termasuk PPh 22 sebesar 0,45 persen "
+        "bagi pemilik NPWP dan 0,9 persen bagi yang tidak memiliki NPWP. Pembelian emas dapat "
+        "dilakukan di butik Logam Mulia atau secara daring melalui aplikasi resmi.",
+    )
+
+
+def test_daily_template_reports_of_different_days_stay_apart_under_the_copy_rule() -> None:
+    """Rupiah closes and gold prices of three days: the template's words and its fixed
+    numbers (0,5 gram, PPh 22, 2026) are shared, the day and the rates are not."""
+    kurs = [(*_kurs(day, rate), 1) for day, rate in ((22, "15.812"), (23, "15.845"),
+                                                      (24, "15.790"))]  # fmt: skip
+    emas = [(*_emas(day, price, 5, price - 149), 2)
+            for day, price in ((22, 1451), (23, 1456), (24, 1459))]  # fmt: skip
+    copy = (*_emas(23, 1456, 5, 1307), 3)  # the same day's report on another site
+    assert _place([*kurs, *emas, copy]) == [0, 1, 2, 3, 4, 5, 4]
+    assert not same_story(fingerprint(*_kurs(22, "15.812")), fingerprint(*_kurs(23, "15.845")))
+
+
+def _wire_copies(stories: int, copies: int, edits: int) -> list[tuple[int, str, str]]:
+    """(story, title, text): wire stories of 150 words, each carried by `copies` sites under
+    random headlines, with `edits` random words changed in each copy."""
+    rng = random.Random(edits)
+    made = []
+    for _ in range(copies):
+        for story in range(stories):
+            base = random.Random(story)
+            words = [base.choice(_STOCK) + str(base.randrange(300)) for _ in range(150)]
+            for _ in range(edits):
+                words[rng.randrange(150)] = f"x{rng.randrange(10**6)}"
+            title = " ".join(rng.sample(_STOCK, 8))
+            made.append((story, title, "JAKARTA (ANTARA) - " + " ".join(words)))
+    return made
+
+
+@pytest.mark.parametrize("edits", [2, 3])
+def test_wire_copies_with_a_few_words_changed_are_found_as_the_full_join_finds_them(
+    edits: int,
+) -> None:
+    """20 wire stories of 150 words on 15 sites each, two or three words changed per copy
+    under a random headline: the bounded search (LSH bands) splits under 1% of the pairs
+    the exhaustive `join` puts together (the sampled search alone split 21% and 61%)."""
+    made = _wire_copies(20, 15, edits)
+    placed = _place([(title, text, n) for n, (_, title, text) in enumerate(made)])
+    full: list[Candidate] = []
+    for n, (_, title, text) in enumerate(made):
+        shingles = fingerprint(title, text)
+        full.append(Candidate(n, join(full, shingles, START, n, n), START, shingles, n))
+    together = [(a, b) for a, b in itertools.combinations(range(len(made)), 2)
+                if full[a].cluster_id == full[b].cluster_id]  # fmt: skip
+    split = sum(placed[a] != placed[b] for a, b in together)
+    assert len(together) > 300
+    assert split <= len(together) / 100, f"{split} of {len(together)}"
+
+
+def test_a_copy_opening_with_its_own_paragraph_joins_the_wire_story() -> None:
+    """22 words of the publisher's own, then ANTARA's whole text under a new headline."""
+    items = {item["id"]: item for item in _items()}
+    wire = items["bi-rate/antara"]
+    own = (
+        "Para pedagang di Pasar Senen mengeluhkan harga kebutuhan pokok yang terus naik "
+        "sepekan terakhir. Kondisi itu tercermin dalam data resmi terbaru hari ini. "
+    )
+    copy = fingerprint(
+        "Pedagang pasar menanti kabar baik", own + wire["text"] + " Dilansir dari Antara."
+    )
+    assert same_story(fingerprint(wire["title"], wire["text"]), copy)
+    assert _place([(wire["title"], wire["text"], 1), ("Pedagang pasar menanti kabar baik",
+                   own + wire["text"] + " Dilansir dari Antara.", 2)]) == [0, 0]  # fmt: skip
+
+
+def _cuaca(day: int, tmax: int, tmin: int, sky: str) -> tuple[str, str]:
+    return (
+        f"Prakiraan cuaca Jakarta hari ini {day} November 2026",
+        f"BMKG memprakirakan cuaca Jakarta hari ini, {day} November 2026, {sky} pada siang "
+        f"hari dengan suhu maksimum {tmax} derajat Celsius dan minimum {tmin} derajat Celsius. "
+        "Kelembapan udara berkisar antara 60 hingga 90 persen, sementara angin bertiup dari "
+        "arah barat dengan kecepatan 10 hingga 20 kilometer per jam. Warga diimbau untuk "
+        "selalu membawa payung dan waspada terhadap potensi genangan di sejumlah wilayah "
+        "Jakarta Selatan dan Jakarta Timur. BMKG juga mengingatkan masyarakat untuk memantau "
+        "informasi cuaca terkini melalui aplikasi InfoBMKG.",
+    )
+
+
+def test_weather_reports_naming_different_days_stay_apart() -> None:
+    """Three days' forecasts, one template: the day named in each lead sets them apart."""
+    days = [_cuaca(22, 33, 25, "hujan ringan"), _cuaca(23, 34, 26, "cerah berawan"),
+            _cuaca(24, 32, 24, "hujan petir")]  # fmt: skip
+    assert _place([(title, text, 1) for title, text in days]) == [0, 1, 2]
+    # The same day's forecast copied by another site is still one story.
+    assert _place([(*days[0], 1), (*days[1], 1), ("Cuaca Jakarta besok", days[1][1], 2)]) == [
+        0,
+        1,
+        1,
+    ]
+
+
+def test_a_sources_own_article_reposted_under_a_new_headline_joins_itself() -> None:
+    """A whole article a source posts again with another headline is one story: the
+    same-source rule keeps apart only short or differing texts."""
+    items = {item["id"]: item for item in _items()}
+    wire = items["bi-rate/antara"]
+    again = fingerprint("Judul yang diperbarui sama sekali", wire["text"])
+    assert same_story(fingerprint(wire["title"], wire["text"]), again, same_source=True)

@@ -89,8 +89,8 @@ def _count_comparisons(cluster: Any) -> Any:
     if original is None:  # an index without a bounded candidate search
         return lambda: float("nan")
 
-    def counting(self: Any, text: frozenset[int]) -> list[Any]:
-        found = original(self, text)
+    def counting(self: Any, shingles: Any) -> list[Any]:
+        found = original(self, shingles)
         seen[0] += len(found)
         return found
 

@@ -1,18 +1,26 @@
 """Clusters: the same story carried by several sources, sent once and credited to its original.
 
 Two posts tell the same story when they share enough of their words in order. A post's
-fingerprint is the set of word 3-shingles of its first `LEAD_WORDS` words, and the set of
-word pairs of its title. Similarity is containment (how much of the smaller set the larger
-holds, not Jaccard), so a feed's short summary still matches the full copy another site
-printed. Two posts published within `WINDOW` of each other are the same story when
+fingerprint is the set of word 3-shingles of its first `LEAD_WORDS` words (its lead) and of
+its first `BODY_WORDS` words (its body), the word pairs of its title, and the figures and
+days its lead and body name. Similarity is containment (how much of the smaller set the
+larger holds, not Jaccard), so a feed's short summary still matches the full copy another
+site printed. Two posts published within `WINDOW` of each other are the same story when
 
-- their texts match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
+- their leads match at least `THRESHOLD`, their titles at least `TITLE_THRESHOLD`, and the
   figures of their leads agree (at least half of the fewer are in both), or
-- their texts match at least `COPY_THRESHOLD` (a copy under a new headline).
+- one's lead lies at least `COPY_THRESHOLD` inside the other's body (a copy under a new
+  headline, perhaps after an opening paragraph of the publisher's own), sharing at least
+  `MIN_COPY_SHARED` shingles that are not common in the window's index (a source's fixed
+  feed description, a template's sentences, stock phrases prove nothing), or
+  `SAME_SOURCE_SHARED` in all; two posts of one source, besides, must be near-identical in
+  full (`SAME_SOURCE_ALIKE`) and a whole article long,
 
-The title and figure conditions keep apart daily reports written from one template
-("Harga emas hari ini …", where only the figures change, and a short headline of one day
-can sit whole inside a longer one of another). The thresholds were chosen on the labelled set in
+and under either rule, neither names a day the other lacks while the other names one it
+lacks, nor a good share (`FIGURES_APART`) of figures: daily reports written from one
+template ("Harga emas hari ini …", "Rupiah ditutup …", the day's weather) differ in their
+day and their figures, while the template's fixed numbers (0,5 gram, PPh 22) are in both
+and count for nothing. The thresholds were chosen on the labelled set in
 `tests/data/clusters.json`; `tests/test_clusters.py` prints precision and recall for a
 sweep of them. Independent rewrites of one event share too few words to be found this way.
 
@@ -21,24 +29,28 @@ its own cluster. Its original is the member the others credit, else the earliest
 
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
-only with a bounded few earlier posts, found through an inverted index of shingles from a
-sample of its own, rare shingles first (see `ClusterIndex`): at most `COMPARED` (24)
-comparisons and `SAMPLE` x `BUCKET` (1,024) postings read per post, however many posts the
-window holds, so a poll's clustering costs time linear in its posts even when the sources
-share their phrasing (a wire service's copy on dozens of sites, template reports, one
-shared stock of words). On the labelled set it forms the clusters `join` forms.
+only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
+bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.8 or
+more, as two copies under the copy rule have, shares one with 99.98%), then those found
+through an inverted index of a sample of its shingles, rare first (summaries, edits). At
+most `COMPARED` (24) comparisons, and `BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,048)
+postings read per post, however many posts the window holds, so a poll's clustering
+costs time linear in its posts even when the sources share their phrasing (a wire
+service's copy on dozens of sites, template reports, one shared stock of words). On the
+labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import math
 import re
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -85,7 +97,23 @@ BUCKET = 64  # latest posts a shingle's postings remember
 COMPARED = 24  # earlier posts a new post is compared with, at most
 RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
 ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
-_EXCERPT_CHARS = 2000  # enough for LEAD_WORDS words
+# The copy rule (see `same_story`): a lead found whole in another post's first `BODY_WORDS`
+# words is a copy even when a publisher's own opening paragraph precedes the wire text.
+BODY_WORDS = 200  # finds a copy whose own opening is up to 80 words long
+MIN_COPY_SHARED = 20  # distinctive shingles a copy must share: more than a one-line blurb
+SAME_SOURCE_SHARED = 60  # and a source's own repost, near-identical in full: a whole article
+SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
+TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry proves no copy
+# LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. A pair whose leads have
+# Jaccard similarity J shares at least one band with probability 1 - (1 - J**ROWS)**BANDS:
+# J = 0.82: 0.99993, J = 0.8: 0.9998 (two copies of a lead under the copy rule have
+# J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
+# and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
+ROWS = 4
+BANDS = 16
+PER_STORY = 8  # closest copies of one story a new post is compared with
+_BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
+_EXCERPT_CHARS = 2000  # enough for BODY_WORDS words, usually
 _LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
 _WORD = re.compile(r"\w+", re.UNICODE)
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -98,39 +126,116 @@ class Fingerprint:
 
     text: frozenset[int]  # word 3-shingles of the lead
     title: frozenset[int]  # word pairs of the title
-    figures: frozenset[str] = frozenset()  # the numbers of the lead ("1.131.000", "08.30")
+    figures: frozenset[str] = frozenset()  # the numbers and weekdays of the lead
+    body: frozenset[int] = frozenset()  # word 3-shingles of the first BODY_WORDS words
+    body_figures: frozenset[str] = frozenset()  # the numbers and weekdays of those words
+    bands: tuple[int, ...] = ()  # LSH band keys of the lead's min-hashes
 
 
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
+    words = _words(text, BODY_WORDS)
+    if len(words) > LEAD_WORDS:
+        runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
+        lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
+    else:
+        lead = body = _shingles(words, SHINGLE_WORDS)
     return Fingerprint(
-        _shingles(_lead(text), SHINGLE_WORDS),
+        lead,
         _shingles(_WORD.findall(title.casefold()), 2),
-        frozenset(_FIGURE.findall(text[:_LEAD_CHARS])),
+        _marks(words[:LEAD_WORDS]),
+        body,
+        _marks(words),
+        _bands(lead),
     )
 
 
-def _lead(text: str) -> list[str]:
-    """The first `LEAD_WORDS` words of `text`, casefolded, reading only as much as needed.
+_MONTHS = frozenset(
+    str.split(
+        "januari februari maret april mei juni juli agustus september oktober november"
+        " desember january february march may june july august october december jan feb mar"
+        " apr jun jul agu aug sep okt oct nov des dec"
+    )
+)
+_WEEKDAYS = frozenset(
+    str.split(
+        "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday"
+        " saturday sunday"
+    )
+)
+_DIGITS = re.compile(r"\d+")
+FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
 
-    A lead usually fits in its first `_LEAD_CHARS` characters; when more than `LEAD_WORDS`
-    words are found there, none of the first `LEAD_WORDS` can have been cut short.
-    (Casefolding maps each character alone, so it commutes with taking a prefix.)
+
+def _marks(words: list[str]) -> frozenset[str]:
+    """The figures among `words` ("2026", the "14" of "Rp14", "15" and "812" of "15.812"), the
+    days they name ("@24 november", "@senin"): what tells one day's report from another's.
+    (A new headline's figures are the republisher's, not the story's: titles are not read.)
     """
-    prefix = text[:_LEAD_CHARS]
+    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
+    figures.update("@" + day for day in _WEEKDAYS.intersection(words))
+    if not _MONTHS.isdisjoint(words):
+        figures.update(
+            f"@{number} {month}"
+            for number, month in itertools.pairwise(words)
+            if month in _MONTHS and len(number) <= 2 and number.isdigit()
+        )
+    return frozenset(figures)
+
+
+def _words(text: str, count: int) -> list[str]:
+    """The first `count` words of `text`, casefolded, reading only as much as needed.
+
+    They usually fit in their first `count` x 8 characters; when more than `count` words are
+    found there, none of the first `count` can have been cut short. (Casefolding maps each
+    character alone, so it commutes with taking a prefix.)
+    """
+    prefix = text[: count * 8]
     words = _WORD.findall(prefix.casefold())
-    if len(words) <= LEAD_WORDS and len(prefix) < len(text):
+    if len(words) <= count and len(prefix) < len(text):
         words = _WORD.findall(text.casefold())
-    return words[:LEAD_WORDS]
+    return words[:count]
 
 
 def _shingles(words: list[str], size: int) -> frozenset[int]:
     if len(words) < size:
         return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    # The hash of each run of `size` words joined by spaces, all in C: a post is
-    # fingerprinted on every poll that places it or compares with it.
+    # A post is fingerprinted on every poll that places it or compares with it.
+    return frozenset(_runs(words, size))
+
+
+def _runs(words: list[str], size: int) -> list[int]:
+    """The hash of each run of `size` words joined by spaces, in order, all in C."""
     runs = zip(*(words[i:] for i in range(size)), strict=False)
-    return frozenset(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
+    return list(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
+
+
+_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2**64 permutes the hash values
+_MASK = (1 << 64) - 1
+_BIN_BITS = 58  # the top 6 bits of a mixed hash pick one of the 64 bins
+
+
+def _bands(shingles: frozenset[int]) -> tuple[int, ...]:
+    """The LSH band keys of a set of shingles: one-permutation min-hashing into `_BINS` bins
+    (each bin keeps its smallest mixed hash), empty bins filled from the next full one
+    (rotation densification), then `BANDS` keys of `ROWS` bins each. Two sets agree on one
+    bin with probability their Jaccard similarity, as with independent hash functions."""
+    if len(shingles) < MIN_SHINGLES:
+        return ()
+    bins: list[int] = [-1] * _BINS
+    low = (1 << _BIN_BITS) - 1
+    # Largest first, so the value left in each bin is its smallest.
+    for mixed in sorted([(shingle + 1) * _MIX & _MASK for shingle in shingles], reverse=True):
+        bins[mixed >> _BIN_BITS] = mixed & low
+    full = bins[:]
+    for at in range(_BINS):
+        if full[at] < 0:
+            step = 1
+            while full[(at + step) % _BINS] < 0:
+                step += 1
+            bins[at] = (full[(at + step) % _BINS] + step * 0x5BD1E995) & low
+    # A tuple of ints hashes alike in every process (no hash seed applies to ints).
+    return tuple(hash((band, *bins[band * ROWS : band * ROWS + ROWS])) for band in range(BANDS))
 
 
 def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
@@ -141,16 +246,78 @@ def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
     )
 
 
-def same_story(first: Fingerprint, second: Fingerprint) -> bool:
-    """Whether two posts (published within `WINDOW` of each other) tell the same story."""
+def same_story(first: Fingerprint, second: Fingerprint, *, same_source: bool = False) -> bool:
+    """Whether two posts (published within `WINDOW` of each other) tell the same story.
+
+    `same_source`: both come from one source, whose own texts (a fixed description, a feed
+    summary kept when the page failed) make a copy only when near-identical in full.
+    """
+    return _match(first, second, same_source) is not None
+
+
+def _match(
+    first: Fingerprint,
+    second: Fingerprint,
+    same_source: bool = False,
+    template: Container[int] = frozenset(),
+) -> float | None:
+    """How alike two posts' texts are when they tell the same story, else None.
+
+    Figures that each lead names and the other text lacks (another day, another rate) keep
+    two posts apart under every rule; the figures both share are no evidence (a template's
+    fixed "0,5 gram", "PPh 22"). `template`: shingles too common in the index to prove a copy.
+    """
+    if _figures_differ(first, second):
+        return None
     text, title = similarity(first, second)
-    return _alike(text, title, first.figures, second.figures)
+    if (
+        text >= THRESHOLD
+        and title >= TITLE_THRESHOLD
+        and _figures_agree(first.figures, second.figures)
+    ):
+        return text
+    copied = _copied(first, second, same_source, template)
+    return max(text, copied) if copied else None
 
 
-def _alike(text: float, title: float, first: frozenset[str], second: frozenset[str]) -> bool:
-    if text >= COPY_THRESHOLD:
+def _figures_differ(first: Fingerprint, second: Fingerprint) -> bool:
+    """Whether each lead names a day the other's text lacks, or a good share of figures
+    (`FIGURES_APART`) the other lacks: another day's report, not a copy with a typo fixed."""
+    mine = first.figures - (second.body_figures or second.figures)
+    theirs = second.figures - (first.body_figures or first.figures)
+    if not mine or not theirs:
+        return False
+    if any(m[0] == "@" for m in mine) and any(t[0] == "@" for t in theirs):
         return True
-    return text >= THRESHOLD and title >= TITLE_THRESHOLD and _figures_agree(first, second)
+    return max(len(mine) / len(first.figures), len(theirs) / len(second.figures)) >= FIGURES_APART
+
+
+def _copied(
+    first: Fingerprint, second: Fingerprint, same_source: bool, template: Container[int]
+) -> float:
+    """How much of one lead the other's body holds, when that makes a copy under a new
+    headline (at least `COPY_THRESHOLD`, and `MIN_COPY_SHARED` shingles outside `template`
+    or `SAME_SOURCE_SHARED` in all); else 0. A source's own two posts must be near-identical
+    in full, and a whole article."""
+    best = 0.0
+    for lead, other in ((first, second), (second, first)):
+        text = lead.text
+        if len(text) < MIN_SHINGLES:
+            continue
+        shared = text.intersection(other.body or other.text)
+        if len(shared) < COPY_THRESHOLD * len(text):
+            continue
+        # Shared words common in the index prove a copy only in a whole article's length.
+        if len(shared) >= SAME_SOURCE_SHARED or (
+            sum(1 for shingle in shared if shingle not in template) >= MIN_COPY_SHARED
+        ):
+            best = max(best, len(shared) / len(text))
+    if best and same_source:
+        mine, theirs = first.body or first.text, second.body or second.text
+        shared = len(mine & theirs)
+        if shared < SAME_SOURCE_SHARED or shared < SAME_SOURCE_ALIKE * len(mine | theirs):
+            return 0.0
+    return best
 
 
 def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
@@ -175,6 +342,7 @@ class Candidate:
     cluster_id: int
     when: datetime
     shingles: Fingerprint
+    source: int | None = None  # the source's id, when known
 
 
 @dataclass(frozen=True)
@@ -185,6 +353,7 @@ class NewPost:
     title: str
     excerpt: str
     when: datetime  # published, else first seen
+    source: int | None = None  # the source's id, when known
 
 
 def assign_clusters(
@@ -194,7 +363,9 @@ def assign_clusters(
 
     Pass the poll's `index` when several sources' posts are placed one batch after another.
     """
-    new = [NewPost(post.id, post.title, post.excerpt, _when(post)) for post in posts]
+    new = [
+        NewPost(post.id, post.title, post.excerpt, _when(post), post.source_id) for post in posts
+    ]
     for post, cluster_id in zip(posts, place_posts(session, new, index), strict=True):
         post.cluster_id = cluster_id
 
@@ -213,8 +384,8 @@ def place_posts(
     clusters = []
     for post in posts:
         shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
-        cluster_id = index.join(shingles, post.when, post.id)
-        index.add(post.id, cluster_id, post.when, shingles)
+        cluster_id = index.join(shingles, post.when, post.id, post.source)
+        index.add(post.id, cluster_id, post.when, shingles, post.source)
         clusters.append(cluster_id)
     return clusters
 
@@ -224,9 +395,8 @@ class _Member:
     post_id: int
     cluster_id: int
     when: datetime
-    text: tuple[int, ...]  # the text shingles, to compare with exactly
-    title: frozenset[int]
-    figures: frozenset[str]
+    shingles: Fingerprint
+    source: int | None
 
 
 class ClusterIndex:
@@ -234,17 +404,27 @@ class ClusterIndex:
 
     It reads the posts published in the span it is asked to `cover` from the database once
     (a later, wider span reads only what is missing) and keeps, per post, its cluster, its
-    time, its text shingles and its title's word pairs, and an inverted index from each text
-    shingle to the latest `BUCKET` posts that have it.
+    source, its time and its fingerprint; an index from each LSH band key to the latest
+    `BUCKET` posts that have it; an inverted index from each text shingle to the latest
+    `BUCKET` posts that have it; and how many unrelated posts carry each shingle (a shingle
+    `TEMPLATE_CARRIERS` of them carry proves no copy).
 
-    A new post's candidates come from at most `SAMPLE` of its shingles, rare ones first: a
+    A new post's first candidates are the posts sharing any of its `BANDS` band keys (each
+    `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of one story and
+    `COMPARED` in all: the copy rule holds between two close copies, not between a copy and
+    every copy of a copy, so the closest few of a story are compared, not only one. With 4
+    rows and 16 bands a pair with Jaccard similarity J shares a band with probability
+    1 - (1 - J**4)**16: 0.9998 at 0.8 (two copies of a lead under the copy rule have at
+    least 0.82), 0.984 at 0.69, and only 0.025 at 0.2 (posts of one stock of words).
+
+    The rest come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
     phrase of this story); common ones ("harga emas hari ini", a wire service's boilerplate,
     the stock phrases of a shared vocabulary) are read only when a post has fewer than
     `ENOUGH_RARE` rare ones. Among the posts found through enough of the sample, the one
     found most often of each story, for at most `COMPARED` stories, is compared with it
-    exactly (`same_story`). So a post reads at most `SAMPLE` × `BUCKET` postings and makes
-    at most `COMPARED` comparisons, however many posts the window holds. The sample is
+    exactly (`same_story`). So a post reads at most (`BANDS` + `SAMPLE`) × `BUCKET` postings
+    and makes at most `COMPARED` comparisons, however many posts the window holds. The sample is
     chosen by the shingles' hash values (a min-hash sample), so two copies of one text pick
     the same shingles; a post that shares a third of its text with an earlier one shares,
     in expectation, a third of its sample with it. A copy that joins a story indexes only
@@ -259,6 +439,8 @@ class ClusterIndex:
         self._members: list[_Member] = []
         self._postings: dict[int, int | list[int]] = {}
         self._common: set[int] = set()
+        self._bands: dict[int, list[int]] = {}  # LSH band key -> latest positions with it
+        self._carriers: Counter[int] = Counter()  # shingle -> unrelated posts carrying it
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
         self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
 
@@ -287,16 +469,25 @@ class ClusterIndex:
                 earlier = self._firsts.setdefault(found.cluster_id, len(self._members))
                 if earlier < len(self._members):
                     self._matched[found.post_id] = self._members[earlier]
-                self.add(found.post_id, found.cluster_id, found.when, found.shingles)
+                self.add(found.post_id, found.cluster_id, found.when, found.shingles, found.source)
 
-    def add(self, post_id: int, cluster_id: int, when: datetime, shingles: Fingerprint) -> None:
+    def add(
+        self,
+        post_id: int,
+        cluster_id: int,
+        when: datetime,
+        shingles: Fingerprint,
+        source: int | None = None,
+    ) -> None:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
-        member = _Member(
-            post_id, cluster_id, when, tuple(shingles.text), shingles.title, shingles.figures
-        )
-        self._members.append(member)
+        self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids.add(post_id)
+        for key in shingles.bands:
+            bucket = self._bands.setdefault(key, [])
+            bucket.append(position)
+            if len(bucket) >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
+                del bucket[:-BUCKET]
         postings = self._postings
         text = shingles.text
         matched = self._matched.pop(post_id, None)
@@ -306,11 +497,12 @@ class ClusterIndex:
             # lowest shingles, the ones a later copy samples first, are posted again (not
             # counted towards commonness: one story is one carrier), so the story stays
             # among the latest posts of those shingles.
-            own = text.difference(matched.text)
+            own = text.difference(matched.shingles.text)
             self._post_again(
                 position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
             )
             text = own
+        self._carriers.update(text)  # a lead's: the copy rule counts shingles of leads
         # Most shingles are new to the index: those go in at once, in C.
         seen = text & postings.keys()
         postings.update(dict.fromkeys(text - seen, position))
@@ -342,20 +534,19 @@ class ClusterIndex:
                 if len(found) >= 2 * BUCKET:
                     del found[:-BUCKET]
 
-    def join(self, shingles: Fingerprint, when: datetime, own: int) -> int:
+    def join(
+        self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
+    ) -> int:
         """The cluster a post joins: that of its closest match among its candidates."""
         best: _Member | None = None
         best_text = -1.0
-        for member in self._candidates(shingles.text):
+        template = _Template(self._carriers)
+        for member in self._candidates(shingles):
             if abs(member.when - when) > WINDOW:
                 continue
-            shared = len(shingles.text.intersection(member.text))
-            smaller = min(len(shingles.text), len(member.text))
-            text = shared / smaller if smaller >= MIN_SHINGLES else 0.0
-            if text < THRESHOLD:  # below the lower threshold, no title helps
-                continue
-            title = _containment(shingles.title, member.title, 1)
-            if not _alike(text, title, shingles.figures, member.figures):
+            same_source = source is not None and member.source == source
+            text = _match(shingles, member.shingles, same_source, template)
+            if text is None:
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
@@ -365,8 +556,41 @@ class ClusterIndex:
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
         return best.cluster_id
 
-    def _candidates(self, text: frozenset[int]) -> list[_Member]:
-        """The at most `COMPARED` indexed posts that share the most of `text`'s sample."""
+    def _candidates(self, shingles: Fingerprint) -> list[_Member]:
+        """The at most `COMPARED` indexed posts most likely to tell the story of `shingles`:
+        those sharing the most LSH bands with it first, then those sharing most of its
+        sample of shingles."""
+        members = self._members
+        # Posts sharing bands are close copies: each is compared, best first, as the copy
+        # rule holds between two copies, not between a copy and every copy of a copy.
+        banded: list[_Member] = []
+        per_story: Counter[int] = Counter()
+        for _, position in self._banded(shingles.bands):
+            member = members[position]
+            if per_story[member.cluster_id] < PER_STORY:
+                per_story[member.cluster_id] += 1
+                banded.append(member)
+                if len(banded) == COMPARED:
+                    break
+        chosen: dict[int, _Member] = {}
+        for position in (p for _, p in self._sampled(shingles.text)):
+            # The copies of one story found together are one candidate: the one found most.
+            member = members[position]
+            if len(banded) + len(chosen) == COMPARED:
+                break
+            if member.cluster_id not in chosen:
+                chosen[member.cluster_id] = member
+        seen = {id(m) for m in banded}
+        return [*banded, *(m for m in chosen.values() if id(m) not in seen)]
+
+    def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
+        """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
+        buckets = self._bands
+        hits = Counter(p for key in bands if key in buckets for p in buckets[key][-BUCKET:])
+        return sorted((-count, p) for p, count in hits.items())
+
+    def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
+        """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
         postings = self._postings
         present = text & postings.keys()  # shingles some indexed post has too, found in C
         if len(present) > SAMPLE:
@@ -387,38 +611,49 @@ class ClusterIndex:
         # through fewer than half of that is not worth comparing.
         fewest = max(1, math.ceil(len(present) * THRESHOLD / 2))
         hits = Counter(positions)
-        found = [(count, p) for p, count in hits.items() if count >= fewest]
-        members = self._members
-        if len(found) <= 1:
-            return [members[p] for _, p in found]
-        # The copies of one story found together are one candidate: the one found most.
-        found.sort(key=lambda pair: (-pair[0], pair[1]))
-        chosen: dict[int, _Member] = {}
-        for _, position in found:
-            member = members[position]
-            if member.cluster_id not in chosen:
-                chosen[member.cluster_id] = member
-                if len(chosen) == COMPARED:
-                    break
-        return list(chosen.values())
+        return sorted((-count, p) for p, count in hits.items() if count >= fewest)
 
     def memory_bytes(self) -> int:
         """About how much memory the index holds (its containers, not shared objects)."""
         size = sys.getsizeof
         total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
-        total += sum(size(m) + size(m.text) + size(m.title) for m in self._members)
+        total += size(self._bands) + size(self._carriers)
+        total += sum(
+            size(m) + size(m.shingles.text) + size(m.shingles.title) + size(m.shingles.body)
+            for m in self._members
+        )
         total += sum(size(p) for p in self._postings.values() if p.__class__ is list)
+        total += sum(size(p) for p in self._bands.values())
         return total
 
 
-def join(candidates: Sequence[Candidate], shingles: Fingerprint, when: datetime, own: int) -> int:
+class _Template:
+    """The shingles too common in an index to prove a copy: carried by `TEMPLATE_CARRIERS`
+    or more posts that are not copies of each other (a source's fixed description, a daily
+    report's template, stock phrases)."""
+
+    def __init__(self, carriers: Counter[int]) -> None:
+        self._carriers = carriers
+
+    def __contains__(self, shingle: object) -> bool:
+        return self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS  # type: ignore[arg-type]
+
+
+def join(
+    candidates: Sequence[Candidate],
+    shingles: Fingerprint,
+    when: datetime,
+    own: int,
+    source: int | None = None,
+) -> int:
     """The cluster a post joins: that of its closest match among the candidates, or its own."""
     best, best_text = None, -1.0
     for candidate in candidates:
-        if abs(candidate.when - when) > WINDOW or not same_story(shingles, candidate.shingles):
+        if abs(candidate.when - when) > WINDOW:
             continue
-        text, _ = similarity(shingles, candidate.shingles)
-        if text > best_text:
+        same_source = source is not None and candidate.source == source
+        text = _match(shingles, candidate.shingles, same_source)
+        if text is not None and text > best_text:
             best, best_text = candidate, text
     if best is None:
         return own
@@ -434,6 +669,7 @@ def _candidates(
         select(
             Post.id,
             func.coalesce(Post.cluster_id, Post.id),
+            Post.source_id,
             Post.published_at,
             Post.first_seen_at,
             Post.title,
@@ -443,8 +679,10 @@ def _candidates(
         .order_by(published, Post.id)  # postings keep the latest posts of a shingle
     )
     return [
-        Candidate(post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""))
-        for post_id, cluster_id, published_at, seen, title, excerpt in rows
+        Candidate(
+            post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""), source
+        )
+        for post_id, cluster_id, source, published_at, seen, title, excerpt in rows
         if post_id not in excluded
     ]
 
