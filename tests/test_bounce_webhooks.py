@@ -387,7 +387,7 @@ def test_a_mailgun_signature_is_taken_once_by_every_serve_process_and_after_a_re
     replayed["event-data"]["recipient"] = READERS[3]
     second = open_database(site.config.database_url)
     app = create_app(site.config, second, site.channels, fetch_sns=aws)
-    with TestClient(app) as restarted:
+    with TestClient(app, base_url=site.config.site.base_url) as restarted:
         answer = restarted.post("/hooks/mailgun", content=json.dumps(replayed).encode())
     second.dispose()
     assert answer.status_code == 403 and "already taken" in answer.text
