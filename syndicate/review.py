@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from syndicate.channels.base import Channel
@@ -262,6 +262,7 @@ def pin_post(
                 f"Post {post_id} is already in edition {edition_id}; move it instead "
                 f"(`syndicate edition move {edition_id} {post_id} 1`)."
             )
+        _refuse_if_sent(session, edition_id, post_id)
         position = min(max(position, 1), len(order) + 1)
         order.insert(position - 1, post_id)
         session.add(EditionPost(edition_id=edition_id, post_id=post_id, position=-1))
@@ -368,6 +369,35 @@ def _release(
         raise ReviewError(_why_not(session, edition, version))
     edition = _edition(session, edition_id)
     return queue_edition(session, config, channels, job, edition, links)
+
+
+def _refuse_if_sent(session: Session, edition_id: int, post_id: int) -> None:
+    """Refuse a post whose story (its cluster, or the post alone) an edition of the same
+    job already sent: readers got it once."""
+    job = session.scalar(select(Edition.job).where(Edition.id == edition_id))
+    story = func.coalesce(Post.cluster_id, Post.id)
+    mine = select(story).where(Post.id == post_id).scalar_subquery()
+    sent = session.execute(
+        select(Edition.id, Edition.released_at, Post.id)
+        .join(EditionPost, EditionPost.edition_id == Edition.id)
+        .join(Post, Post.id == EditionPost.post_id)
+        .where(
+            Edition.job == job,
+            Edition.id != edition_id,
+            Edition.state == EditionState.SENT,
+            story == mine,
+        )
+        .order_by(Edition.id)
+        .limit(1)
+    ).first()
+    if sent is None:
+        return
+    sent_id, released_at, carried = sent
+    on = f" on {released_at:%Y-%m-%d %H:%M} UTC" if released_at else ""
+    what = (
+        f"Post {post_id}" if carried == post_id else f"Post {post_id} (the story of post {carried})"
+    )
+    raise ReviewError(f"{what} went out in edition {sent_id}{on}; a job sends a story once.")
 
 
 def _claim(

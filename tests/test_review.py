@@ -396,3 +396,28 @@ def test_two_editors_changing_the_same_version_at_once_lose_nothing(site: Site) 
     done = after.changes[0].action
     expected = [second, third] if done == "drop" else [third, first, second]
     assert [p.post_id for p in after.posts] == expected
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_pinning_a_post_the_job_already_sent_is_refused_naming_the_edition(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from syndicate.db.models import Post
+
+    open_site(site, pagi=review_job(new=1))
+    first = hold(site, last_slot() - timedelta(days=1))
+    (sent,) = [p.post_id for p in edition_detail(site.db, first).posts]
+    assert syndicate(site, "approve", str(first)) == 0
+    site.deliver()
+    assert len(digests(site)) == 1
+    held = hold(site, next_slot())
+    with site.db.session() as session:
+        url = session.get(Post, sent).url
+    capsys.readouterr()
+    for given in (str(sent), url):
+        assert syndicate(site, "edition", "pin", str(held), given) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"Post {sent} went out in edition {first} on " in err, err
+        assert err.endswith("a job sends a story once.") and len(err.splitlines()) == 1
+    assert sent not in [p.post_id for p in edition_detail(site.db, held).posts]
+    assert edition_detail(site.db, held).changes == []
