@@ -810,18 +810,9 @@ def _held(site: Site, outcome: Any) -> int:
 
 
 def _tell_editors(site: Site, outcome: Any) -> None:
-    from syndicate.review_notice import tell_editors
+    from syndicate.review_notice import notify_editors
 
-    asyncio.run(
-        tell_editors(
-            site.config,
-            site.channels,
-            edition_id=outcome.edition_id,
-            job=outcome.job,
-            posts=outcome.posts,
-            slot=None,
-        )
-    )
+    asyncio.run(notify_editors(site.db, site.config, site.channels, outcome.edition_id))
 
 
 def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:

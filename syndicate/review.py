@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -43,7 +43,7 @@ from syndicate.db.models import (
 from syndicate.db.session import Database
 from syndicate.jobs import JobOutcome, edition_posts, queue_edition, run_job
 from syndicate.messages import Letterhead
-from syndicate.printable import printable
+from syndicate.printable import printable, shortened
 from syndicate.slots import last_fire
 
 __all__ = [
@@ -59,13 +59,19 @@ __all__ = [
     "list_editions",
     "move_post",
     "pin_post",
+    "record_notice",
     "review_tick",
     "set_subject",
+    "untold_editions",
 ]
 
 log = logging.getLogger(__name__)
 
 CLOCK = "the schedule"  # who acted, when the clock released or held an edition at its slot
+NOTICE = "notice"  # the action of a record of the editors' notice (not a change)
+NOT_TOLD = "editors not told: "  # how a failed notice's record starts
+NOTICE_RETRY = timedelta(minutes=5)  # how often a failed notice is tried again
+NOTICE_RETRY_DAY = timedelta(days=1)  # tried again until the slot, or a day at least
 MAX_SUBJECT_CHARS = 300
 
 
@@ -84,6 +90,7 @@ class EditionSummary:
     created_at: datetime
     released_at: datetime | None
     posts: int
+    untold: str | None = None  # why the editors' notice did not go out (retried)
 
 
 @dataclass(frozen=True)
@@ -172,7 +179,58 @@ def _summary(session: Session, edition: Edition) -> EditionSummary:
         created_at=edition.created_at,
         released_at=edition.released_at,
         posts=count,
+        untold=_untold(session, edition.id),
     )
+
+
+def _untold(session: Session, edition_id: int) -> str | None:
+    """Why the editors were not told of the edition, when its latest notice failed."""
+    last = session.scalar(
+        select(EditionChange.detail)
+        .where(EditionChange.edition_id == edition_id, EditionChange.action == NOTICE)
+        .order_by(EditionChange.id.desc())
+        .limit(1)
+    )
+    return last[len(NOT_TOLD) :] if last and last.startswith(NOT_TOLD) else None
+
+
+def record_notice(db: Database, edition_id: int, failures: Sequence[str]) -> None:
+    """Note on the edition a notice that did not go out, or that one went out after a
+    failure; a first notice that went out is not noted."""
+    with db.session() as session:
+        if failures:
+            reason = shortened("; ".join(failures), 500)
+            _record(session, edition_id, CLOCK, NOTICE, NOT_TOLD + reason)
+        elif _untold(session, edition_id) is not None:
+            _record(session, edition_id, CLOCK, NOTICE, "editors told")
+
+
+def untold_editions(db: Database, now: datetime) -> list[int]:
+    """Open editions whose editors' notice failed, due another try: the last try
+    `NOTICE_RETRY` ago, until the slot or, when that is sooner, a day after making it."""
+    with db.sessions() as session:
+        due = []
+        for edition in session.scalars(
+            select(Edition).where(Edition.state.in_(EditionState.OPEN)).order_by(Edition.id)
+        ):
+            if _untold(session, edition.id) is None:
+                continue
+            tried = session.scalar(
+                select(func.max(EditionChange.at)).where(
+                    EditionChange.edition_id == edition.id, EditionChange.action == NOTICE
+                )
+            )
+            slot = _slot(session, edition)
+            until = _aware(edition.created_at) + NOTICE_RETRY_DAY
+            if slot is not None:
+                until = max(until, _aware(slot))
+            if _aware(tried) + NOTICE_RETRY <= now < _aware(until):
+                due.append(edition.id)
+        return due
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _slot(session: Session, edition: Edition) -> datetime | None:
@@ -425,7 +483,7 @@ def _why_not(session: Session, edition: Edition, version: int | None) -> str:
         return f"Edition {edition.id} was discarded, so it can no longer be changed."
     last = session.scalars(
         select(EditionChange)
-        .where(EditionChange.edition_id == edition.id)
+        .where(EditionChange.edition_id == edition.id, EditionChange.action != NOTICE)
         .order_by(EditionChange.id.desc())
         .limit(1)
     ).first()

@@ -129,6 +129,9 @@ def _editions(args: argparse.Namespace) -> int:
             for row in rows
         ],
     )
+    for row in rows:
+        if row.untold:
+            _echo(f"Edition {row.id}: editors not told: {row.untold}")
     return 0
 
 
@@ -153,6 +156,8 @@ def _show(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(detail.deliveries.items()))
         _echo(f"  deliveries: {counts}")
     _echo(f"  page:     {edition_link(site.config, edition.id)}")
+    if edition.untold:
+        _echo(f"  editors not told: {edition.untold} (tried again every few minutes)")
     _echo("Posts:")
     for position, post in enumerate(detail.posts, start=1):
         _echo(f"  {position}. [post {post.post_id}] {post.title} ({post.source})")

@@ -2,11 +2,15 @@
 
 `[review] notify` addresses get a short mail through the review's email channel, and
 `[review] telegram_chat` a message through its Telegram channel, each with the edition's
-page on the dashboard. A notice that cannot be sent is logged; it never stops the clock.
+page on the dashboard. A notice that cannot be sent never stops the clock: it is noted on
+the edition ("editors not told: ...", shown by `edition show`, `editions` and the
+dashboard) and `retry_notices`, run by the scheduler's review tick, tries it again every
+few minutes until it goes out or the edition's slot comes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import secrets
@@ -18,9 +22,11 @@ from email.utils import format_datetime
 from syndicate.channels.base import Channel, ChannelError, EmailMessage, SocialPost
 from syndicate.config import Config
 from syndicate.db.models import utcnow
+from syndicate.db.session import Database
+from syndicate.printable import printable
 from syndicate.render.email import make_message_id, parse_mailbox
 
-__all__ = ["edition_link", "tell_editors"]
+__all__ = ["edition_link", "notify_editors", "retry_notices", "tell_editors"]
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,11 @@ async def tell_editors(
     job: str,
     posts: int,
     slot: datetime | None,
+    failures: list[str] | None = None,
 ) -> int:
-    """Send the notices of one held edition; returns how many were sent."""
+    """Send the notices of one held edition; returns how many were sent. Why each one
+    that was not sent failed is added to `failures`."""
+    failures = [] if failures is None else failures
     review = config.review
     when = slot.astimezone(config.site.timezone).strftime("%Y-%m-%d %H:%M %Z") if slot else "now"
     line = (
@@ -49,22 +58,60 @@ async def tell_editors(
     if review.notify and review.email_channel in channels:
         channel = channels[review.email_channel]
         for address in review.notify:
-            sent += await _send(channel, _mail(config, channel, address, job, edition_id, line))
+            mail = _mail(config, channel, address, job, edition_id, line)
+            sent += await _send(channel, mail, failures)
     if review.telegram_chat and review.telegram_channel in channels:
         channel = channels[review.telegram_channel]
         post = SocialPost(target=review.telegram_chat, text=html.escape(line), link_preview=False)
-        sent += await _send(channel, post)
+        sent += await _send(channel, post, failures)
     return sent
 
 
-async def _send(channel: Channel, message: EmailMessage | SocialPost) -> int:
+async def notify_editors(
+    db: Database, config: Config, channels: dict[str, Channel], edition_id: int
+) -> int:
+    """Tell the editors of one held edition, noting on it a notice that failed (to be
+    tried again by `retry_notices`); returns how many notices were sent."""
+    from syndicate.review import edition_detail, record_notice
+
+    summary = (await asyncio.to_thread(edition_detail, db, edition_id)).summary
+    failures: list[str] = []
+    sent = await tell_editors(
+        config,
+        channels,
+        edition_id=edition_id,
+        job=summary.job,
+        posts=summary.posts,
+        slot=summary.slot,
+        failures=failures,
+    )
+    await asyncio.to_thread(record_notice, db, edition_id, failures)
+    return sent
+
+
+async def retry_notices(
+    db: Database, config: Config, channels: dict[str, Channel], now: datetime | None = None
+) -> list[int]:
+    """Try again the notices that failed and are due (`review.untold_editions`); returns
+    the editions tried."""
+    from syndicate.review import untold_editions
+
+    due = await asyncio.to_thread(untold_editions, db, now or utcnow())
+    for edition_id in due:
+        await notify_editors(db, config, channels, edition_id)
+    return due
+
+
+async def _send(channel: Channel, message: EmailMessage | SocialPost, failures: list[str]) -> int:
     try:
         await channel.send(message)
     except ChannelError as error:
         log.warning("review notice through %s was not sent: %s", channel.name, error)
+        failures.append(f"{channel.name}: {printable(str(error))}")
         return 0
-    except Exception:  # a bug in a channel must not stop the clock
+    except Exception as error:  # a bug in a channel must not stop the clock
         log.exception("review notice through %s failed", channel.name)
+        failures.append(f"{channel.name}: {type(error).__name__}")
         return 0
     finally:
         await channel.close()

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, Job
-from syndicate.db.models import Edition, JobRun
+from syndicate.db.models import JobRun
 from syndicate.db.session import Database, DatabaseError
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
@@ -197,6 +197,7 @@ class Clock:
         """Make the editions whose review time came, tell the editors, release approved
         editions whose slot came (`syndicate.review`)."""
         from syndicate.review import review_tick
+        from syndicate.review_notice import retry_notices
 
         try:
             tick = await asyncio.to_thread(review_tick, self.db, self.config, self.channels)
@@ -205,30 +206,22 @@ class Clock:
             return
         for outcome in tick.held:
             await self._tell_editors(outcome)
+        try:
+            await retry_notices(self.db, self.config, self.channels)
+        except Exception:  # the next tick tries again
+            log.exception("review: telling the editors again failed")
         if tick.released:
             self._work.set()
 
     async def _tell_editors(self, outcome: JobOutcome) -> None:
-        from syndicate.review_notice import tell_editors
+        from syndicate.review_notice import notify_editors
 
         if outcome.edition_id is None:
             return
-        slot = await self.db.run_patiently(
-            lambda session: session.scalar(
-                select(JobRun.scheduled_for)
-                .join(Edition, Edition.job_run_id == JobRun.id)
-                .where(Edition.id == outcome.edition_id)
-            ),
-            doing="reading the edition's slot",
-        )
-        await tell_editors(
-            self.config,
-            self.channels,
-            edition_id=outcome.edition_id,
-            job=outcome.job,
-            posts=outcome.posts,
-            slot=slot,
-        )
+        try:
+            await notify_editors(self.db, self.config, self.channels, outcome.edition_id)
+        except Exception:  # the review tick tries a notice not noted again
+            log.exception("review: telling the editors of edition %d failed", outcome.edition_id)
 
     async def _catch_up(self, now: datetime | None = None) -> None:
         """Slots missed while no scheduler ran are run once now (the latest), and said so."""

@@ -421,3 +421,45 @@ def test_pinning_a_post_the_job_already_sent_is_refused_naming_the_edition(
         assert err.endswith("a job sends a story once.") and len(err.splitlines()) == 1
     assert sent not in [p.post_id for p in edition_detail(site.db, held).posts]
     assert edition_detail(site.db, held).changes == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_notice_the_editors_never_got_is_shown_and_tried_again_until_it_goes_out(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from syndicate.review_notice import retry_notices
+
+    open_site(site, pagi=review_job())
+    site.smtp.down()
+    try:
+        assert syndicate(site, "send", "pagi") == 0
+    finally:
+        site.smtp.up()
+    with site.db.session() as session:
+        edition = session.scalar(select(Edition.id))
+    untold = edition_detail(site.db, edition).summary.untold
+    assert untold and untold.startswith("newsletter")
+    capsys.readouterr()
+    assert syndicate(site, "edition", "show", str(edition)) == 0
+    assert f"editors not told: {untold}" in capsys.readouterr().out
+    assert syndicate(site, "editions") == 0
+    assert f"Edition {edition}: editors not told: {untold}" in capsys.readouterr().out
+    assert site.smtp.messages == []
+    # The review tick tries again, not at once but every few minutes, until it goes out.
+    now = datetime.now(UTC)
+    assert asyncio.run(retry_notices(site.db, site.config, site.channels, now)) == []
+    later = now + timedelta(minutes=6)
+    assert asyncio.run(retry_notices(site.db, site.config, site.channels, later)) == [edition]
+    assert [m.envelope_to for m in site.smtp.messages] == [["desk@example.org"]]
+    assert edition_detail(site.db, edition).summary.untold is None
+    assert (
+        asyncio.run(
+            retry_notices(site.db, site.config, site.channels, later + timedelta(minutes=6))
+        )
+        == []
+    )
+    capsys.readouterr()
+    assert syndicate(site, "edition", "show", str(edition)) == 0
+    assert "editors not told" not in capsys.readouterr().out.split("Changes:")[0]
