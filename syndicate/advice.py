@@ -27,6 +27,7 @@ def warnings(config: Config, channels: Mapping[str, Channel]) -> list[str]:
         *_dkim_keys(channels),
         *_weak_admin_password(config),
         *_ignored_job_files(config.jobs_dir),
+        *_review_settings_without_review(config),
         *_digests_that_could_be_clipped(config, channels),
     ]
 
@@ -63,6 +64,26 @@ def _ignored_job_files(jobs_dir: Path) -> Iterator[str]:
                 f"{_shown(path)} is not read: only files ending in .toml are jobs "
                 f"(rename it to {path.stem}.toml to use it)."
             )
+
+
+def _review_settings_without_review(config: Config) -> Iterator[str]:
+    """`review_before` or `if_not_approved` in a job that has no `review = true`: the
+    editor meant the job to be reviewed, and it sends on its own."""
+    import tomllib
+
+    for job in config.jobs.values():
+        if job.review:
+            continue
+        try:
+            given = tomllib.loads(job.file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for key in ("review_before", "if_not_approved"):
+            if key in given:
+                yield (
+                    f"{_shown(job.file)}: {key} does nothing without review = true: "
+                    "the job sends at its slots without an editor's approval."
+                )
 
 
 def _digests_that_could_be_clipped(

@@ -864,12 +864,45 @@ def _read_job(path: Path, config: Config) -> Job:
     )
     if job.review and job.local_time:
         table.fail("review", "cannot be combined with local_time (each zone has its own hour)")
+    if job.review:
+        gap = _shortest_gap(job, config.site.timezone, job.review_before)
+        if gap is not None and job.review_before >= gap:
+            table.fail(
+                "review_before",
+                f'"{format_duration(job.review_before)}" is not shorter than the '
+                f"{format_duration(gap)} between two of the job's slots "
+                f"({job.schedule_text}): each edition is made after the one before went out",
+            )
     if job.local_time and not _at_one_time_of_day(job.schedule):
         table.fail("local_time", 'needs a schedule at one hour, such as schedule = "0 7 * * *"')
     if job.track_clicks and config.web is None:
         table.fail("track_clicks", "needs a [web] table in the settings: clicks go through it")
     table.done()
     return job
+
+
+def _shortest_gap(job: Job, timezone: ZoneInfo, enough: timedelta) -> timedelta | None:
+    """The shortest time between two slots of the job within a year (None: fewer than
+    two slots), found early once it is no longer than `enough`."""
+    if job.every is not None:
+        return job.every
+    trigger = job.trigger(timezone)
+    start = datetime(2001, 1, 1, tzinfo=timezone)  # a Monday; any year does
+    previous = trigger.get_next_fire_time(None, start)
+    shortest: timedelta | None = None
+    for _ in range(800):
+        if previous is None or previous - start > timedelta(days=400):
+            break
+        following = trigger.get_next_fire_time(previous, previous + timedelta(seconds=1))
+        if following is None:
+            break
+        gap = following - previous
+        if shortest is None or gap < shortest:
+            shortest = gap
+            if shortest <= enough:
+                break
+        previous = following
+    return shortest
 
 
 def _quiet_hours(table: ConfigTable) -> tuple[time, time] | None:

@@ -220,7 +220,7 @@ class Clock:
             return
         try:
             await notify_editors(self.db, self.config, self.channels, outcome.edition_id)
-        except Exception:  # the review tick tries a notice not noted again
+        except Exception:  # logged; the clock goes on
             log.exception("review: telling the editors of edition %d failed", outcome.edition_id)
 
     async def _catch_up(self, now: datetime | None = None) -> None:

@@ -463,3 +463,44 @@ def test_a_notice_the_editors_never_got_is_shown_and_tried_again_until_it_goes_o
     capsys.readouterr()
     assert syndicate(site, "edition", "show", str(edition)) == 0
     assert "editors not told" not in capsys.readouterr().out.split("Changes:")[0]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("schedule", "before", "gap"),
+    [
+        ("*/2 * * * *", "7m", "2m"),
+        ("0 7,8 * * mon", "1h", "1h"),
+        ("every 10m", "10m", "10m"),
+    ],
+)
+def test_review_before_as_long_as_the_gap_between_slots_is_refused(
+    site: Site, schedule: str, before: str, gap: str
+) -> None:
+    from syndicate.config import ConfigError
+
+    job = review_job().replace(f'schedule = "0 {SCHEDULE_HOUR} * * *"', f'schedule = "{schedule}"')
+    if schedule.startswith("every"):
+        job = job.replace(f'schedule = "{schedule}"', f'every = "{schedule.split()[1]}"')
+    job = job.replace('review_before = "30m"', f'review_before = "{before}"')
+    with pytest.raises(ConfigError) as caught:
+        site.open(REVIEW, pagi=job)
+    said = str(caught.value)
+    assert f'"{before}" is not shorter than the {gap} between two of the job\'s slots' in said
+    assert len(said.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_check_warns_of_review_settings_on_a_job_without_review(
+    site: Site, capsys: pytest.CaptureFixture[str]
+) -> None:
+    weekly = review_job().replace('schedule = "0 7 * * *"', 'schedule = "0 7 * * mon"')
+    plain = review_job().replace("review = true\n", "")
+    open_site(site, pagi=plain, mingguan=weekly.replace('"30m"', '"6d"'))
+    capsys.readouterr()
+    syndicate(site, "check")
+    err = capsys.readouterr()
+    said = err.out + err.err
+    assert "review_before does nothing without review = true" in said
+    assert "if_not_approved does nothing without review = true" in said
+    assert "mingguan.toml: review_before" not in said
