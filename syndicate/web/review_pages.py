@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from syndicate.db.fit import holds
 from syndicate.db.models import Edition, Post
 from syndicate.jobs import preview_edition
+from syndicate.printable import printable, shortened
 from syndicate.review import (
     ReviewError,
     approve,
@@ -153,13 +156,14 @@ async def _act(
     version: int | None,
     fields: dict[str, str],
 ) -> str:
-    if version is None:
-        raise ReviewError("The form carries no version of the edition; reload the page.")
-    post = row_id(fields.get("post", ""), Post.__table__.c.id)
-    if act == "drop" and post is not None:
+    if version is None or not holds(Edition.__table__.c.version, version):
+        raise ReviewError("This form is out of date; reload the page.")
+    if act == "drop":
+        post = _post_of(fields.get("post", ""), edition_id)
         return await pages.call(drop_post, pages.db, edition_id, post, editor, version)
-    if act == "move" and post is not None:
-        position = whole_number(fields.get("position", "")) or 0
+    if act == "move":
+        post = _post_of(fields.get("post", ""), edition_id)
+        position = _position_of(fields.get("position", ""))
         return await pages.call(move_post, pages.db, edition_id, post, position, editor, version)
     if act == "pin":
         from syndicate.pinning import post_to_pin
@@ -181,6 +185,31 @@ async def _act(
     if act == "discard":
         return await pages.call(discard, pages.db, edition_id, editor, version)
     raise HTTPException(404)
+
+
+def _post_of(given: str, edition_id: int) -> int:
+    """The post number a form names, or the sentence the command line would give."""
+    given = given.strip()
+    post = row_id(given, Post.__table__.c.id)
+    if post is not None:
+        return post
+    shown = shortened(printable(given), 30)
+    if given.isascii() and given.isdigit():
+        raise ReviewError(
+            f"Post {shown} is not in edition {edition_id} "
+            f"(see `syndicate edition show {edition_id}`)."
+        )
+    raise ReviewError(f'"{shown}" is not a post number (see the numbers on the edition\'s page).')
+
+
+def _position_of(given: str) -> int:
+    """The position a form asks for, as sent (so "-5" is said back as -5)."""
+    given = given.strip()
+    if re.fullmatch(r"[+-]?[0-9]{1,18}", given):
+        return int(given)
+    raise ReviewError(
+        f'The position must be a whole number, not "{shortened(printable(given), 30)}".'
+    )
 
 
 def _edition_id(request: Request) -> int:
