@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
+from syndicate.printable import printable, shortened
 
 __all__ = [
     "ChannelConfig",
@@ -624,7 +625,8 @@ def _read_review(table: ConfigTable, channels: dict[str, ChannelConfig]) -> Revi
     notify = tuple(table.str_list("notify", []))
     for address in notify:
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
-            table.fail("notify", f'"{address}" is not an address such as "editor@example.org"')
+            shown = _escaped(address)
+            table.fail("notify", f'"{shown}" is not an address such as "editor@example.org"')
     chat = table.str("telegram_chat", None)
     settings = ReviewSettings(
         notify=notify,
@@ -879,6 +881,13 @@ def _read_job(path: Path, config: Config) -> Job:
         table.fail("track_clicks", "needs a [web] table in the settings: clicks go through it")
     table.done()
     return job
+
+
+def _escaped(text: str) -> str:
+    """`text` on one line for a sentence: line breaks and tabs shown as \\r \\n \\t, other
+    control characters removed, a long value cut."""
+    one_line = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", "\\t")
+    return shortened(printable(one_line), 100)
 
 
 def _shortest_gap(job: Job, timezone: ZoneInfo, enough: timedelta) -> timedelta | None:

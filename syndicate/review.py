@@ -18,6 +18,7 @@ transaction, so two approvals queue once and a sending edition is frozen. The sl
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -334,7 +335,7 @@ def pin_post(
 def set_subject(
     db: Database, edition_id: int, subject: str, editor: str, version: int | None = None
 ) -> str:
-    subject = " ".join(printable(subject).split())  # one line: a subject is a mail header
+    subject = " ".join(_without_format_controls(printable(subject)).split())  # a mail header
     if not subject:
         raise ReviewError("The subject must not be empty.")
     if len(subject) > MAX_SUBJECT_CHARS:
@@ -345,6 +346,16 @@ def set_subject(
         edition.subject = subject
         _record(session, edition_id, editor, "subject", f"{old!r} → {subject!r}")
     return f"Edition {edition_id} now has the subject {subject!r}."
+
+
+_JOINERS = frozenset("\u200c\u200d")  # zero-width (non-)joiners: emoji and scripts need them
+
+
+def _without_format_controls(text: str) -> str:
+    """`text` without Unicode format characters (category Cf): the bidi overrides and
+    isolates (U+202E turns "gpj.exe" around), zero-width spaces, soft hyphens; the
+    joiners stay."""
+    return "".join(char for char in text if char in _JOINERS or unicodedata.category(char) != "Cf")
 
 
 def discard(db: Database, edition_id: int, editor: str, version: int | None = None) -> str:

@@ -504,3 +504,26 @@ def test_check_warns_of_review_settings_on_a_job_without_review(
     assert "review_before does nothing without review = true" in said
     assert "if_not_approved does nothing without review = true" in said
     assert "mingguan.toml: review_before" not in said
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_bidi_and_other_format_controls_are_taken_out_of_a_subject(site: Site) -> None:
+    from syndicate.review import set_subject
+
+    open_site(site, pagi=review_job())
+    edition = hold(site, next_slot())
+    hostile = "Kabar \u202eharian\u202c \u2066pagi\u2069\u200b\u00ad ini \U0001f469\u200d\U0001f4bb"
+    set_subject(site.db, edition, hostile, "Rina")
+    subject = edition_detail(site.db, edition).summary.subject
+    assert subject == "Kabar harian pagi ini \U0001f469\u200d\U0001f4bb"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_notify_address_with_a_line_break_is_shown_escaped(site: Site) -> None:
+    from syndicate.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        site.open('\n[review]\nnotify = ["desk@example.org\\r\\nBcc: all@example.org"]\n')
+    said = str(caught.value)
+    assert '"desk@example.org\\r\\nBcc: all@example.org" is not an address' in said
+    assert "\r" not in said and "\n" not in said.strip()
