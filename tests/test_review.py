@@ -282,13 +282,21 @@ def test_two_processes_approving_at_once_send_once(site: Site) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(site: Site) -> None:
+def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
+    import functools
 
+    import syndicate.review
     from syndicate.scheduler import Clock
 
     every = review_job().replace('schedule = "0 7 * * *"', 'every = "10m"')
-    open_site(site, kilat=every)
+    open_site(site, kilat=every.replace('review_before = "30m"', 'review_before = "9m"'))
+    # Five minutes before a slot (slots are at :00, :10, ... UTC): within review_before.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = now.replace(minute=now.minute - now.minute % 10) + timedelta(minutes=5)
+    monkeypatch.setattr(syndicate.review, "review_tick", functools.partial(review_tick, now=now))
     clock = Clock(site.db, site.config, site.channels)
     asyncio.run(clock._review())
     asyncio.run(clock._review())  # the same slot again: taken
