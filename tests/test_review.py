@@ -427,6 +427,15 @@ def test_pinning_a_post_the_job_already_sent_is_refused_naming_the_edition(
         err = capsys.readouterr().err.strip()
         assert f"Post {sent} went out in edition {first} on " in err, err
         assert err.endswith("a job sends a story once.") and len(err.splitlines()) == 1
+    # Another site's copy of the same story (its cluster) went out with it, too.
+    carried = [p.post_id for p in edition_detail(site.db, held).posts]
+    copy = _spare_post(site, [sent, *carried])
+    with site.db.session() as session:
+        story = session.get(Post, sent).cluster_id or sent
+        session.get(Post, copy).cluster_id = story
+    assert syndicate(site, "edition", "pin", str(held), str(copy)) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"Post {copy} (the story of post {sent}) went out in edition {first} on " in err
     assert sent not in [p.post_id for p in edition_detail(site.db, held).posts]
     assert edition_detail(site.db, held).changes == []
 
