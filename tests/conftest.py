@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from tests.browser.chromium import chromium_browser
 
 # The `site` fixture (a site with settings, jobs, a database and real peers) lives there.
 pytest_plugins = ["tests.sites"]
@@ -66,3 +69,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'syndicate.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+# chromium for the browser tests: one a test module, a fresh context (no cookies) a test.
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium_browser()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,15 +17,10 @@ import pytest
 
 from syndicate.render.email import Recipient, make_message_id, personalize, render_edition
 from syndicate.render.templates import template_environment
-from tests.browser.chromium import chromium_browser, screenshot
+from tests.browser.chromium import screenshot
 from tests.test_render_email import SENDER, make_edition
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from chromium_browser()
 
 
 def _digest_html(posts: int = 10) -> str:

@@ -8,15 +8,12 @@ test-artifacts/web/ like the other browser tests'.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from syndicate.review import drop_post, edition_detail
 from syndicate.subscribers import add_subscriber
-from tests.browser.chromium import chromium_browser, screenshot
+from tests.browser.chromium import screenshot
 from tests.browser.live import ADMIN_PASSWORD, ADMIN_USER, LiveSite
 from tests.corpus import CORPUS
 from tests.feedserver import FeedServer
@@ -45,20 +42,6 @@ def seed_page() -> bytes:
         f"{widgets}<article class='post'><h1>{SEED_TITLE}</h1><div class='post-body'>{body}"
         f"</div></article><footer>{footer}</footer></body></html>"
     ).encode()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from chromium_browser()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 def test_an_editor_drops_reorders_pins_and_approves_in_the_browser(

@@ -17,23 +17,9 @@ import pytest
 from syndicate.db.models import SubscriberStatus
 from syndicate.messages import Letterhead
 from syndicate.subscribers import add_subscriber
-from tests.browser.chromium import chromium_browser, screenshot
+from tests.browser.chromium import screenshot
 from tests.browser.live import ADMIN_PASSWORD, ADMIN_USER, LiveSite
 from tests.smtpserver import SmtpServer
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    yield from chromium_browser()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1100, "height": 900})
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ from syndicate.web.security import (
 )
 from syndicate.web.subscriber_pages import mailing_lists
 
-__all__ = ["ROUTES", "Preview", "make_preview"]
+__all__ = ["ROUTES", "Preview", "email_frame", "make_preview"]
 
 PREVIEW_FRESH_FOR = 120.0  # seconds: the frame shows the preview its page was made with
 
@@ -192,8 +192,11 @@ async def preview_frame(request: Request) -> Response:
     number = whole_number(request.path_params["number"])
     if number is None or not 1 <= number <= len(preview.emails):
         raise HTTPException(404)
-    html = preview.emails[number - 1][2]
-    # Links open outside the frame (the sandbox lets them open as new tabs).
+    return email_frame(preview.emails[number - 1][2])
+
+
+def email_frame(html: str) -> HTMLResponse:
+    """An email shown in the dashboard's sandboxed frame, its links opening outside it."""
     html = html.replace("<head>", '<head><base target="_blank">', 1)
     return HTMLResponse(
         html,

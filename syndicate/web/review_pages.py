@@ -20,7 +20,7 @@ from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from syndicate.db.fit import holds
@@ -40,8 +40,7 @@ from syndicate.review import (
 )
 from syndicate.web.app import PREVIEW_POLICY, Pages, row_id, whole_number
 from syndicate.web.archive import TelegramBubble, telegram_bubble
-from syndicate.web.dashboard import _pages
-from syndicate.web.security import EMAIL_FRAME_POLICY
+from syndicate.web.dashboard import _pages, email_frame
 
 __all__ = ["ROUTES"]
 
@@ -118,15 +117,7 @@ async def edition_frame(request: Request) -> Response:
     number = whole_number(request.path_params["number"])
     if number is None or not 1 <= number <= len(preview.emails):
         raise HTTPException(404)
-    html = preview.emails[number - 1][2].replace("<head>", '<head><base target="_blank">', 1)
-    return HTMLResponse(
-        html,
-        headers={
-            "content-security-policy": EMAIL_FRAME_POLICY,
-            "x-frame-options": "SAMEORIGIN",
-            "cache-control": "no-store",
-        },
-    )
+    return email_frame(preview.emails[number - 1][2])
 
 
 async def edition_action(request: Request) -> Response:
