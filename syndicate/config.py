@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
+from syndicate.languages import available_languages, language_of
 from syndicate.printable import printable, shortened
 
 __all__ = [
@@ -524,8 +525,6 @@ def _check_locale(table: ConfigTable, locale: str) -> None:
         Locale.parse(locale.replace("-", "_"))
     except (UnknownLocaleError, ValueError):
         table.fail("locale", f'"{locale}" is not a language code such as "id" or "en"')
-    from syndicate.render.locale import available_languages, language_of
-
     languages = available_languages()
     if language_of(locale) not in languages:
         table.fail(

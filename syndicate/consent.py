@@ -23,6 +23,7 @@ from syndicate.db.models import (
     Suppression,
     utcnow,
 )
+from syndicate.types import LEFT_STATUSES
 
 __all__ = [
     "EDITOR",
@@ -108,7 +109,7 @@ def join(
         assert current is not None
     if current.status == status or current.status == SubscriberStatus.ACTIVE:
         return Joined("unchanged", current.status)
-    if current.status in SubscriberStatus.LEFT and not overrule:
+    if current.status in LEFT_STATUSES and not overrule:
         return Joined("left", current.status)
     _set(session, current, status, by, None, now)
     return Joined("activated", status)

@@ -38,7 +38,6 @@ from syndicate.channels.base import (
     ChannelDown,
     ChannelError,
     ChannelRefused,
-    Message,
     PermanentError,
     RecipientRefused,
     TargetGone,
@@ -64,6 +63,7 @@ from syndicate.db.models import (
 from syndicate.db.session import Database
 from syndicate.messages import Letterhead, compose
 from syndicate.trickle import quiet_hours_end
+from syndicate.types import Message
 
 __all__ = ["DeliveryPolicy", "deliver_due", "requeue", "resume"]
 

@@ -44,13 +44,13 @@ from syndicate.ingest.attribution import also_carried_by, shown_origin
 from syndicate.ingest.identity import host_of
 from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
 from syndicate.select import fullest_of, published, select_posts
 from syndicate.trickle import send_times
+from syndicate.types import Credit, EditionView, PostView
 from syndicate.wallclock import wall_instant
 
 __all__ = [

@@ -13,12 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from syndicate.bounces.verp import verp_address
-from syndicate.channels.base import Channel, Message, SocialPost
+from syndicate.channels.base import Channel
 from syndicate.config import Config
 from syndicate.db.session import Database
 from syndicate.links import Links
 from syndicate.render.email import Recipient, RenderedEdition, make_message_id, personalize
 from syndicate.tokens import site_secret
+from syndicate.types import Message, SocialPost
 
 __all__ = ["PREVIEW_RECIPIENT", "Letterhead", "compose", "social_body"]
 

@@ -23,7 +23,6 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from syndicate.channels.base import EmailMessage
 from syndicate.consent import is_suppressed, join, leave
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
@@ -38,6 +37,7 @@ from syndicate.render.email import make_message_id, parse_mailbox
 from syndicate.render.locale import translator
 from syndicate.subscribers import normalize_address
 from syndicate.tokens import TokenError, make_token, read_token
+from syndicate.types import EmailMessage
 
 __all__ = [
     "CONFIRM_LIFETIME",

@@ -12,6 +12,7 @@ from syndicate.config import Config, format_duration
 from syndicate.db.models import Delivery, DeliveryState, PausedTarget, Source, utcnow
 from syndicate.db.session import Database
 from syndicate.redaction import redact, redact_url
+from syndicate.types import DELIVERY_STATES
 
 __all__ = [
     "FanOut",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 _WHY_CHARS = 160  # of a delivery's last error, as the reason it waits
-_ORDER = {state: index for index, state in enumerate(DeliveryState.ALL)}
+_ORDER = {state: index for index, state in enumerate(DELIVERY_STATES)}
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from syndicate.jobs import JobOutcome, edition_posts, queue_edition, run_job
 from syndicate.messages import Letterhead
 from syndicate.printable import printable, shortened
 from syndicate.slots import last_fire
+from syndicate.types import OPEN_EDITION_STATES
 
 __all__ = [
     "CLOCK",
@@ -136,7 +137,7 @@ def list_editions(
     with db.sessions() as session:
         query = select(Edition).order_by(Edition.id.desc()).limit(limit)
         if open_only:
-            query = query.where(Edition.state.in_(EditionState.OPEN))
+            query = query.where(Edition.state.in_(OPEN_EDITION_STATES))
         return [_summary(session, edition) for edition in session.scalars(query)]
 
 
@@ -212,7 +213,7 @@ def untold_editions(db: Database, now: datetime) -> list[int]:
     with db.sessions() as session:
         due = []
         for edition in session.scalars(
-            select(Edition).where(Edition.state.in_(EditionState.OPEN)).order_by(Edition.id)
+            select(Edition).where(Edition.state.in_(OPEN_EDITION_STATES)).order_by(Edition.id)
         ):
             if _untold(session, edition.id) is None:
                 continue
@@ -419,7 +420,7 @@ def _release(
     version: int | None,
     links: Any,
     now: datetime,
-    states: tuple[str, ...] = EditionState.OPEN,
+    states: tuple[str, ...] = OPEN_EDITION_STATES,
 ) -> int | None:
     """Freeze the edition and queue its deliveries, if it is in one of `states`; None
     when another act already sent it."""
@@ -476,7 +477,7 @@ def _claim(
     approved edition back to held (the approval was for what it was)."""
     query = (
         update(Edition)
-        .where(Edition.id == edition_id, Edition.state.in_(EditionState.OPEN))
+        .where(Edition.id == edition_id, Edition.state.in_(OPEN_EDITION_STATES))
         .values(version=Edition.version + 1, state=state)
         .execution_options(synchronize_session=False)
     )
@@ -625,7 +626,7 @@ def _release_due(
                 .join(JobRun, JobRun.id == Edition.job_run_id)
                 .where(
                     Edition.job == job.name,
-                    Edition.state.in_(EditionState.OPEN),
+                    Edition.state.in_(OPEN_EDITION_STATES),
                     JobRun.scheduled_for <= now,
                 )
                 .order_by(Edition.id)

@@ -19,12 +19,13 @@ from email import policy
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
 
-from syndicate.channels.base import Channel, ChannelError, EmailMessage, SocialPost
+from syndicate.channels.base import Channel, ChannelError
 from syndicate.config import Config
 from syndicate.db.models import utcnow
 from syndicate.db.session import Database
 from syndicate.printable import printable
 from syndicate.render.email import make_message_id, parse_mailbox
+from syndicate.types import EmailMessage, SocialPost
 
 __all__ = ["edition_link", "notify_editors", "retry_notices", "tell_editors"]
 

@@ -39,6 +39,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.types import LEFT_STATUSES, SUBSCRIBER_STATUSES
 
 __all__ = [
     "ImportReport",
@@ -215,8 +216,8 @@ def list_subscribers(
 
     `status` keeps those with that status on some list (on `list_name`, when given).
     """
-    if status is not None and status not in SubscriberStatus.ALL:
-        known = ", ".join(SubscriberStatus.ALL)
+    if status is not None and status not in SUBSCRIBER_STATUSES:
+        known = ", ".join(SUBSCRIBER_STATUSES)
         raise SubscriberError(f'"{status}" is not a status; the statuses are {known}.')
     query = select(Subscriber).order_by(Subscriber.email_key)
     wanted = select(Subscription.subscriber_id).join(
@@ -262,7 +263,7 @@ def remove_subscriber(db: Database, email: str, *, list_name: str | None = None)
         subscriptions = list(session.scalars(query))
         if list_name is not None and not subscriptions:
             raise SubscriberError(f'{email} is not on the list "{list_name}".')
-        if list_name is not None and subscriptions[0].status in SubscriberStatus.LEFT:
+        if list_name is not None and subscriptions[0].status in LEFT_STATUSES:
             status = subscriptions[0].status
             raise SubscriberError(f'{email} already left the list "{list_name}" ({status}).')
         for subscription in subscriptions:
@@ -538,12 +539,12 @@ def _import_batch(
     for sub_id, status in known.items():
         if status == SubscriberStatus.ACTIVE:
             report.unchanged += 1
-        elif status in SubscriberStatus.LEFT and not resubscribe:
+        elif status in LEFT_STATUSES and not resubscribe:
             report.left[status] += 1
         else:
-            how = EDITOR if status in SubscriberStatus.LEFT else by
+            how = EDITOR if status in LEFT_STATUSES else by
             join(session, sub_id, list_id, how, overrule=True, now=now)
-            if status in SubscriberStatus.LEFT:
+            if status in LEFT_STATUSES:
                 report.resubscribed += 1
             else:
                 report.subscribed += 1
@@ -563,7 +564,7 @@ def _left_everywhere(session: Session, ids: list[int]) -> dict[int, str]:
     return {
         sub_id: next(status for status in order if status in found)
         for sub_id, found in statuses.items()
-        if found <= set(SubscriberStatus.LEFT)
+        if found <= set(LEFT_STATUSES)
     }
 
 

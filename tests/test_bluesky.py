@@ -21,7 +21,6 @@ from syndicate.db.session import open_database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import run_job
-from syndicate.render import EditionView
 from syndicate.render.bluesky import (
     LINK_FACET,
     graphemes,
@@ -30,6 +29,7 @@ from syndicate.render.bluesky import (
     render_bluesky_post,
 )
 from syndicate.render.templates import template_environment
+from syndicate.types import EditionView
 from tests import atprotoapi
 from tests.atprotoapi import TEST_APP_PASSWORD, TEST_HANDLE, AtprotoServer
 from tests.test_mastodon import FEED, JPEG, TEXT, URLS, WORDS, a_post

@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 from jinja2 import Environment
 
 from syndicate.channels.base import SocialPost
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import (
     TELEGRAM_CAPTION_LIMIT,
     TELEGRAM_TEXT_LIMIT,
@@ -27,6 +26,7 @@ from syndicate.render.blurb import (
 )
 from syndicate.render.templates import template_environment
 from syndicate.render.text import escape_telegram, utf16_len
+from syndicate.types import Credit, EditionView, PostView
 from tests.test_render_text import at_grapheme_boundary, telegram_text
 
 GOLDEN = Path(__file__).parent / "golden" / "social"

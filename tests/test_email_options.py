@@ -13,7 +13,6 @@ import pytest
 
 from syndicate.channels.email import EmailChannel
 from syndicate.config import ConfigError, ConfigTable
-from syndicate.render import EditionView
 from syndicate.render.email import (
     Recipient,
     RenderedEdition,
@@ -22,6 +21,7 @@ from syndicate.render.email import (
     render_edition,
 )
 from syndicate.render.templates import template_environment
+from syndicate.types import EditionView
 from tests.test_render_email import check_golden, make_edition
 
 SENDER = "Kabar Pilihan <kabar@kabarpilihan.example.id>"

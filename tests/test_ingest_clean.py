@@ -11,7 +11,7 @@ from syndicate.ingest.clean import (
     lift_credit,
     repair_mojibake,
 )
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 
 def test_sanitizing_removes_scripts_handlers_and_javascript_links() -> None:

@@ -87,7 +87,7 @@ def _assert_clean_seed(post: Post) -> None:
 
 
 def resolve_credit_of(post: Post) -> str | None:
-    from syndicate.render import Credit
+    from syndicate.types import Credit
 
     credit = Credit(post.origin_name, post.origin_url) if post.origin_name else None
     shown = resolve_credit(credit, {})
@@ -487,10 +487,10 @@ def test_a_story_goes_out_as_its_fullest_member_credited_to_the_original_named(
 ) -> None:
     from syndicate.config import Job, Selection
     from syndicate.jobs import post_view
-    from syndicate.render import EditionView
     from syndicate.render.email import render_edition
     from syndicate.render.templates import template_environment
     from syndicate.select import select_posts
+    from syndicate.types import EditionView
 
     db = open_database(f"sqlite:///{tmp_path / 'site.db'}")
     full = "".join(f"<p>{html.escape(p)}</p>" for p in ARTICLE)
@@ -878,8 +878,8 @@ def test_a_credit_link_is_named_by_its_site_never_by_its_words(
 def test_a_telegram_text_post_keeps_its_also_carried_line_apart_from_its_link() -> None:
     from dataclasses import replace
 
-    from syndicate.render import Credit
     from syndicate.render.templates import template_environment
+    from syndicate.types import Credit
     from tests.test_blurb import indonesian_post, post
 
     others = (Credit("Kabar Salin", "https://salin.example/"), Credit("Ringkas", None))

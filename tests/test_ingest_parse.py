@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from syndicate.ingest.parse import FeedError, ParsedFeed, parse_feed
-from syndicate.render import Credit
 from syndicate.sample import SAMPLE_FEED
+from syndicate.types import Credit
 from tests.corpus import CORPUS
 
 DATA = Path(__file__).parent / "data"

@@ -21,9 +21,9 @@ from syndicate.db.session import open_database
 from syndicate.delivery import deliver_due
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import run_job
-from syndicate.render import Credit, PostView
 from syndicate.render.mastodon import mastodon_length, render_mastodon_post
 from syndicate.render.templates import template_environment
+from syndicate.types import Credit, PostView
 from tests import mastodonapi
 from tests.mastodonapi import TEST_ACCESS_TOKEN, MastodonServer
 

@@ -13,7 +13,6 @@ import jinja2
 import premailer
 import pytest
 
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.email import (
     TOKENS,
     Recipient,
@@ -26,6 +25,7 @@ from syndicate.render.email import (
 )
 from syndicate.render.locale import format_date, format_time, labels
 from syndicate.render.templates import template_environment
+from syndicate.types import Credit, EditionView, PostView
 
 GOLDEN = Path(__file__).parent / "golden" / "email"
 REGENERATE = os.environ.get("SYNDICATE_REGEN_GOLDEN") == "1"

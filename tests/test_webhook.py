@@ -28,8 +28,8 @@ from syndicate.delivery import deliver_due
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import run_job
-from syndicate.render import EditionView
 from syndicate.render.webhook import render_webhook_digest
+from syndicate.types import EditionView
 from tests.test_mastodon import a_post
 from tests.webhookreceiver import TEST_SECRET, WebhookReceiver
 

@@ -37,23 +37,40 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
+
+from syndicate.errors import SyndicateError
+from syndicate.types import (
+    AfterCrash,
+    EditionView,
+    EmailMessage,
+    Message,
+    PostView,
+    RetryScope,
+    SendResult,
+    SocialPost,
+)
 
 if TYPE_CHECKING:
     from jinja2 import Environment
 
     from syndicate.config import ConfigTable
-    from syndicate.render import EditionView, PostView
 
+# The value types are defined in syndicate.types and named here too, so an adapter finds
+# everything it uses in this one module.
 __all__ = [
+    "AfterCrash",
     "Channel",
     "ChannelDown",
     "ChannelError",
     "ChannelRefused",
+    "EditionView",
     "EmailMessage",
     "Message",
     "PermanentError",
+    "PostView",
+    "RecipientRefused",
+    "RetryScope",
     "SendResult",
     "SocialPost",
     "TargetGone",
@@ -63,42 +80,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class EmailMessage:
-    """One complete RFC 5322 message for one recipient."""
-
-    recipient: str  # envelope recipient, e.g. "sari@example.org"
-    sender: str  # envelope sender (bare address)
-    message_id: str  # without angle brackets
-    data: bytes  # the whole message, headers and body, CRLF line ends
-
-
-@dataclass(frozen=True)
-class SocialPost:
-    """One post for one chat or account, already fitted to the network's limits."""
-
-    target: str  # e.g. "@kabarpilihan" or "-1001234567890"
-    text: str  # in `parse_mode`; the caption when `photo` is set
-    parse_mode: str = "HTML"
-    photo: str | None = None  # URL of an image to post with `text` as its caption
-    link: str | None = None  # the URL a link preview should show
-    link_preview: bool = True
-    message_thread_id: int | None = None  # a forum topic
-    fallback_text: str | None = None  # the text-only version, when the photo is refused
-
-
-Message = EmailMessage | SocialPost
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What the network said when it took the message."""
-
-    external_id: str | None  # SMTP Message-ID, Telegram message_id, ...
-    detail: str = ""  # e.g. the SMTP server's reply, or "sent as text: photo refused"
-
-
-class ChannelError(Exception):
+class ChannelError(SyndicateError):
     """Base class of everything a channel raises on purpose."""
 
 
@@ -115,7 +97,7 @@ class TransientError(ChannelError):
         message: str,
         retry_after: float | None = None,
         *,
-        scope: str = "channel",
+        scope: RetryScope = "channel",
         attempted: bool = True,
     ) -> None:
         super().__init__(message)
@@ -196,7 +178,7 @@ class Channel(abc.ABC):
     # What happens to a message whose sender crashed mid-send: "requeue" sends it again
     # (right for email, where the Message-ID lets the receiver drop a copy); "unknown"
     # leaves it for an editor (right for public posts, where a copy is worse than a gap).
-    after_crash: ClassVar[str] = "unknown"
+    after_crash: ClassVar[AfterCrash] = "unknown"
     # True when `send` calls `request_starts()` itself, after its own pacing: messages
     # waiting for their turn then never count as in flight.
     announces_requests: ClassVar[bool] = False

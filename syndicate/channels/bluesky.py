@@ -60,7 +60,7 @@ from syndicate.render.bluesky import render_bluesky_digest, render_bluesky_post
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from syndicate.render import EditionView, PostView
+    from syndicate.types import EditionView, PostView
 
 __all__ = ["DEFAULT_PDS_URL", "BlueskyChannel"]
 

@@ -69,7 +69,7 @@ from syndicate.render.mastodon import (
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from syndicate.render import EditionView, PostView
+    from syndicate.types import EditionView, PostView
 
 __all__ = ["VISIBILITIES", "MastodonChannel", "fetch_picture", "idempotency_key", "retry_after"]
 

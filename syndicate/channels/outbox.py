@@ -26,7 +26,7 @@ from syndicate.config import ConfigTable
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from syndicate.render import EditionView, PostView
+    from syndicate.types import EditionView, PostView
 
 __all__ = ["OutboxChannel"]
 

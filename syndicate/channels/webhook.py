@@ -62,7 +62,7 @@ from syndicate.render.webhook import FORMATS, render_webhook_digest, render_webh
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from syndicate.render import EditionView, PostView
+    from syndicate.types import EditionView, PostView
 
 __all__ = ["WebhookChannel", "sign"]
 

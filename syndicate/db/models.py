@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from syndicate.types import DeliveryState, EditionState, SubscriberStatus
+
 __all__ = [
     "Attempt",
     "Base",
@@ -95,42 +97,6 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict: JSON}
-
-
-class DeliveryState:
-    QUEUED = "queued"
-    CLAIMED = "claimed"  # a worker holds it (with a lease) but its request has not started
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    UNKNOWN = "unknown"
-    SKIPPED = "skipped"
-    ALL = (QUEUED, CLAIMED, SENDING, SENT, FAILED, UNKNOWN, SKIPPED)
-
-
-class EditionState:
-    """Where an edition stands. Without review an edition is `sent` (queued) when made;
-    with review it is `held` until an editor approves (`approved`: it goes out at its
-    slot) or discards it. Once `sent`, nothing in it changes."""
-
-    HELD = "held"
-    APPROVED = "approved"
-    SENT = "sent"
-    DISCARDED = "discarded"
-    OPEN = (HELD, APPROVED)  # what an editor may still change
-
-
-class SubscriberStatus:
-    """Where one subscriber stands with one list; the order is from least to most restrictive."""
-
-    UNCONFIRMED = "unconfirmed"
-    ACTIVE = "active"
-    UNSUBSCRIBED = "unsubscribed"
-    BOUNCED = "bounced"
-    COMPLAINED = "complained"
-    ALL = (ACTIVE, UNCONFIRMED, UNSUBSCRIBED, BOUNCED, COMPLAINED)
-    # Statuses that only the reader's own confirmation or an editor's recorded act undo.
-    LEFT = (UNSUBSCRIBED, BOUNCED, COMPLAINED)
 
 
 class Source(Base):

@@ -21,7 +21,7 @@ from syndicate.config import CreditName
 from syndicate.db.models import Post, Source
 from syndicate.ingest.cluster import cluster_credit
 from syndicate.ingest.identity import host_of
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 __all__ = ["also_carried_by", "choose_origin", "resolve_credit", "shown_origin"]
 

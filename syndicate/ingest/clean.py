@@ -20,8 +20,8 @@ import lxml.etree
 import nh3
 
 from syndicate.ingest.identity import normalize_url, strip_tracking
-from syndicate.render import Credit
 from syndicate.render.safety import is_tracker_url
+from syndicate.types import Credit
 
 __all__ = [
     "CleanArticle",

@@ -59,7 +59,7 @@ from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
 from syndicate.ingest.identity import host_of
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 __all__ = [
     "COPY_THRESHOLD",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "wants_page"]
 

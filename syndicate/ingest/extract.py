@@ -43,7 +43,7 @@ from syndicate.ingest.entries import FeedEntry, wants_page
 from syndicate.ingest.fetch import FetchError, download, http_error
 from syndicate.ingest.identity import normalize_url, strip_tracking
 from syndicate.printable import shortened
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 __all__ = [
     "MAX_PAGE_BYTES",

@@ -26,7 +26,7 @@ from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
 from syndicate.ingest.identity import content_hash, entry_key, resolve_url, strip_tracking
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
 from syndicate.ingest.xmlfeed import read_xml_feed
-from syndicate.render import Credit
+from syndicate.types import Credit
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "parse_feed"]
 

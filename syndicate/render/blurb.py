@@ -27,11 +27,10 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 
-from syndicate.channels.base import SocialPost
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.locale import N_, translator
 from syndicate.render.safety import clean_telegram_html, safe_image_url, safe_url
 from syndicate.render.text import shorten, telegram_visible_length
+from syndicate.types import Credit, EditionView, PostView, SocialPost
 
 __all__ = [
     "DIGEST_EXCERPT_LIMIT",

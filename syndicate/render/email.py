@@ -29,10 +29,9 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from syndicate.channels.base import EmailMessage
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.locale import format_date, format_datetime, labels
 from syndicate.render.safety import clean_email_html, safe_image_url
+from syndicate.types import Credit, EditionView, EmailMessage, PostView
 
 __all__ = [
     "EXCERPT_WORDS",

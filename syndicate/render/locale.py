@@ -15,7 +15,6 @@ import io
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from pathlib import Path
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -24,6 +23,8 @@ from babel.dates import format_datetime as babel_format_datetime
 from babel.dates import format_time as babel_format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+
+from syndicate.languages import CATALOGS, FALLBACK_LANGUAGE, available_languages, language_of
 
 __all__ = [
     "CATALOGS",
@@ -41,7 +42,6 @@ __all__ = [
     "translator",
 ]
 
-CATALOGS = Path(__file__).resolve().parent.parent / "locales"
 # _("Hello, %(name)s", name=...) → the text in the site's language, values filled in.
 Translate = Callable[..., str]
 
@@ -54,7 +54,7 @@ def N_(message: str) -> str:
 logger = logging.getLogger(__name__)
 
 DATE_PATTERN = "EEEE, d MMMM y"  # "Kamis, 9 Maret 2023" / "Thursday, 9 March 2023"
-_FALLBACK = "en"
+_FALLBACK = FALLBACK_LANGUAGE
 
 # The digest's fixed words, in English; `labels` translates them. `{name}` and `{site}`
 # are filled by the renderer with str.replace, never str.format, so braces in a site or
@@ -88,16 +88,6 @@ def babel_locale(locale: str) -> str:
         logger.debug("unknown locale %r, using %s", locale, _FALLBACK)
         return _FALLBACK
     return code
-
-
-def language_of(locale: str) -> str:
-    """ "id-ID" → "id": the language whose catalog is used."""
-    return locale.strip().replace("-", "_").split("_", 1)[0].lower() or _FALLBACK
-
-
-def available_languages() -> list[str]:
-    """The languages with a catalog: "en", "id", ..."""
-    return sorted(path.parent.parent.name for path in CATALOGS.glob("*/LC_MESSAGES/messages.po"))
 
 
 def labels(locale: str) -> Mapping[str, str]:

@@ -16,10 +16,10 @@ from typing import Any
 
 import jinja2
 
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.blurb import telegram_labels
 from syndicate.render.safety import safe_url
 from syndicate.render.text import shorten
+from syndicate.types import Credit, EditionView, PostView
 
 __all__ = [
     "ELLIPSIS",

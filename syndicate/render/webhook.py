@@ -25,11 +25,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from syndicate.channels.base import SocialPost
-from syndicate.render import Credit, EditionView, PostView
 from syndicate.render.safety import safe_image_url, safe_url
 from syndicate.render.social import credits, one_line
 from syndicate.render.text import shorten
+from syndicate.types import Credit, EditionView, PostView, SocialPost
 
 __all__ = ["FORMATS", "render_webhook_digest", "render_webhook_post"]
 

@@ -29,6 +29,7 @@ from syndicate.jobs import preview_job
 from syndicate.report import waiting_deliveries
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
+from syndicate.types import DELIVERY_STATES
 from syndicate.web import overview
 from syndicate.web.app import (
     DEVICE_COOKIE,
@@ -169,7 +170,7 @@ async def dashboard(request: Request) -> Response:
         counts=await pages.call(overview.delivery_counts, pages.db),
         chart=delivery_chart(await pages.call(overview.daily_counts, pages.db)),
         colours=STATE_COLOURS,
-        states=DeliveryState.ALL,
+        states=DELIVERY_STATES,
         problems=await pages.call(overview.problem_deliveries, pages.db),
         waiting=await pages.call(waiting_deliveries, pages.db, config),
         requeued=request.query_params.get("requeued"),
