@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from syndicate.errors import SyndicateError
 from syndicate.printable import printable
 from syndicate.redaction import redact
 
@@ -51,7 +52,7 @@ The settings file is found in this order: --config PATH, then the SYNDICATE_CONF
 environment variable, then syndicate.toml in the current folder."""
 
 
-class UserError(Exception):
+class UserError(SyndicateError):
     """A problem the editor can fix; printed as one sentence, exit code 2."""
 
 
@@ -102,13 +103,9 @@ def _reader_left() -> int:
 
 
 def _report(error: Exception, args: argparse.Namespace) -> int:
-    from syndicate.config import ConfigError
-    from syndicate.db.session import DatabaseError
-    from syndicate.review import ReviewError
-    from syndicate.subscribers import SubscriberError
-
-    problems = ConfigError | DatabaseError | SubscriberError | ReviewError | UserError
-    if isinstance(error, problems):
+    # Every error syndicate raises on purpose (a mistake in a file, a database that cannot
+    # be opened, an unknown subscriber or edition...) carries its own sentence.
+    if isinstance(error, SyndicateError):
         _echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):

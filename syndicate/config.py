@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
+from syndicate.errors import SyndicateError
 from syndicate.languages import available_languages, language_of
 from syndicate.printable import printable, shortened
 
@@ -53,7 +54,7 @@ _DURATION_PATTERN = re.compile(r"(\d+)\s*(s|m|h|d|w)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-class ConfigError(Exception):
+class ConfigError(SyndicateError):
     """A mistake in a settings or job file, told in one sentence."""
 
 

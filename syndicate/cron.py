@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
+from syndicate.errors import SyndicateError
 from syndicate.printable import shortened
 
 __all__ = ["WEEKDAY_NAMES", "CronError", "CronLine", "visible"]
@@ -55,7 +56,7 @@ _SEPARATORS = " \t"
 _MAX_DIGITS = 4
 
 
-class CronError(ValueError):
+class CronError(SyndicateError, ValueError):
     """A cron line that cron would not run, with the reason as a short phrase."""
 
 

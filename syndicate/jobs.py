@@ -40,6 +40,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.errors import SyndicateError
 from syndicate.ingest.attribution import also_carried_by, shown_origin
 from syndicate.ingest.identity import host_of
 from syndicate.links import Links
@@ -338,7 +339,7 @@ def _write_previews(
     return written
 
 
-class NothingToSend(Exception):
+class NothingToSend(SyndicateError):
     """A job has no post to show yet; the message says so in one sentence."""
 
 

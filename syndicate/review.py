@@ -42,6 +42,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.errors import SyndicateError
 from syndicate.jobs import JobOutcome, edition_posts, queue_edition, run_job
 from syndicate.messages import Letterhead
 from syndicate.printable import printable, shortened
@@ -77,7 +78,7 @@ NOTICE_RETRY_DAY = timedelta(days=1)  # tried again until the slot, or a day at 
 MAX_SUBJECT_CHARS = 300
 
 
-class ReviewError(Exception):
+class ReviewError(SyndicateError):
     """An editor's act that cannot be done; the message says why in one sentence."""
 
 

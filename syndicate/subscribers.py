@@ -39,6 +39,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.errors import SyndicateError
 from syndicate.types import LEFT_STATUSES, SUBSCRIBER_STATUSES
 
 __all__ = [
@@ -58,7 +59,7 @@ IMPORT_BATCH = 2000
 FORGOTTEN = "forgotten"
 
 
-class SubscriberError(Exception):
+class SubscriberError(SyndicateError):
     """A subscriber command cannot be done; the message says why in one sentence."""
 
 

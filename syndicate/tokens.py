@@ -17,13 +17,14 @@ from sqlalchemy.orm import Session
 from syndicate.db.insert import insert_new
 from syndicate.db.models import SiteSecret
 from syndicate.db.session import Database
+from syndicate.errors import SyndicateError
 
 __all__ = ["TokenError", "make_token", "read_token", "site_secret"]
 
 _SIGNATURE_BYTES = 16
 
 
-class TokenError(Exception):
+class TokenError(SyndicateError):
     """The token was not made by this site for this purpose."""
 
 

@@ -29,6 +29,7 @@ from syndicate.bounces.reports import read_report
 from syndicate.config import BounceSettings
 from syndicate.db.insert import insert_new
 from syndicate.db.models import ExaminedMail, utcnow
+from syndicate.errors import SyndicateError
 from syndicate.printable import shortened
 
 __all__ = ["MailboxError", "MailboxPass", "check_mailbox"]
@@ -40,7 +41,7 @@ LARGEST_READ = 2_000_000  # bytes of one mail: a bounce is small, a 50 MB mail i
 EXAMINED = "$SyndicateSeen"  # IMAP keyword of mail read and left alone
 
 
-class MailboxError(Exception):
+class MailboxError(SyndicateError):
     """The bounce mailbox cannot be read; the message says why in one sentence."""
 
 

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from syndicate.bounces.reports import COMPLAINT, HARD, SOFT, UNSUBSCRIBE, Report
+from syndicate.errors import SyndicateError
 
 __all__ = [
     "MAILGUN_FRESH",
@@ -69,11 +70,11 @@ _SNS_FIELDS = {
 Fetch = Callable[[str], bytes]
 
 
-class WebhookRefused(Exception):
+class WebhookRefused(SyndicateError):
     """The request is not from the provider (signature, credentials, topic, age)."""
 
 
-class WebhookUnreadable(Exception):
+class WebhookUnreadable(SyndicateError):
     """The request is signed but its content cannot be read."""
 
 

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from syndicate.errors import SyndicateError
+
 __all__ = [
     "Database",
     "DatabaseError",
@@ -35,7 +37,7 @@ _DISK_FULL = ("database or disk is full", "no space left on device", "disk full"
 log = logging.getLogger(__name__)
 
 
-class DatabaseError(Exception):
+class DatabaseError(SyndicateError):
     """The database cannot be opened or upgraded; the message says why in one sentence."""
 
 

@@ -40,6 +40,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from syndicate.errors import SyndicateError
+
 __all__ = [
     "REACH",
     "AddressRefused",
@@ -90,7 +92,7 @@ class Reach:
         return _ascii(host) in self.hosts
 
 
-class AddressRefused(Exception):
+class AddressRefused(SyndicateError):
     """A request would have reached an address that is not public; `reason` says so."""
 
     def __init__(self, url: str, address: str, kind: str) -> None:

@@ -13,10 +13,12 @@ from collections.abc import Callable
 
 import httpx
 
+from syndicate.errors import SyndicateError
+
 __all__ = ["BodyTooLarge", "read_body"]
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(SyndicateError):
     """The body passed the cap; `str(error)` is a sentence's verb ("is larger than 5 MB")."""
 
 

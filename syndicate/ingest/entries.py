@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from syndicate.errors import SyndicateError
 from syndicate.types import Credit
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "wants_page"]
@@ -45,7 +46,7 @@ class ParsedFeed:
     dropped: tuple[str, ...] = ()
 
 
-class FeedError(Exception):
+class FeedError(SyndicateError):
     """A document is not a readable feed; `str(error)` is one sentence naming the URL."""
 
     def __init__(self, url: str, reason: str) -> None:

@@ -23,6 +23,7 @@ from urllib.request import url2pathname
 import httpx
 from httpx._utils import get_environment_proxies  # httpx's own reading, not public
 
+from syndicate.errors import SyndicateError
 from syndicate.ingest.addresses import REACH, AddressRefused, GuardedTransport, Reach, Resolver
 from syndicate.ingest.body import BodyTooLarge, read_body
 from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp
@@ -58,7 +59,7 @@ class FetchResult:
     content_type: str | None
 
 
-class FetchError(Exception):
+class FetchError(SyndicateError):
     """A feed could not be fetched; `str(error)` is one sentence naming the URL."""
 
     def __init__(

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from starlette.requests import ClientDisconnect
 
 from syndicate.config import Web
+from syndicate.errors import SyndicateError
 
 __all__ = [
     "FORM_LIMIT",
@@ -103,7 +104,7 @@ def client_identity(address: str) -> str:
     return str(ip)
 
 
-class BodyRefused(Exception):
+class BodyRefused(SyndicateError):
     """The request body is too large or too slow; answered with `status`."""
 
     def __init__(self, status: int, sentence: str) -> None:
