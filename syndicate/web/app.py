@@ -1,26 +1,18 @@
-"""The Starlette application: routes, the shared state of every page, and how pages answer.
+"""The Starlette application: its routes, its middleware, and how its error pages answer.
 
 `create_app` wires the subscriber pages, the archive, the click redirect and the editor's
-dashboard onto one `Pages` object that knows the settings, the database, the channels
-and the site's signing secret.
+dashboard onto one `Pages` object (`syndicate.web.pages`) that knows the settings, the
+database, the channels and the site's signing secret.
 """
 
 from __future__ import annotations
 
 import html
-import secrets
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
-import jinja2
-from sqlalchemy import Column
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -29,208 +21,17 @@ from starlette.routing import Match, Route, Router
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config, bundled_path
-from syndicate.db.fit import holds
 from syndicate.db.session import Database
-from syndicate.links import Links
-from syndicate.render.locale import N_, Translate, format_datetime, translator
-from syndicate.render.templates import template_environment
+from syndicate.render.locale import N_
 from syndicate.tokens import site_secret
-from syndicate.web.editors import session_generation
-from syndicate.web.gate import Gate, client_identity
+from syndicate.web import archive, dashboard, provider_hooks, review_pages, subscriber_pages
+from syndicate.web.gate import Gate
+from syndicate.web.pages import Pages, pages_of
 from syndicate.web.security import (
-    PAGE_POLICY,
-    DeviceCookies,
-    EditorSession,
-    PasswordGate,
-    RateLimiter,
     SecurityHeaders,
-    Sessions,
-    csrf_matches,
-    csrf_token,
 )
 
-__all__ = ["DEVICE_COOKIE", "Pages", "create_app", "row_id", "whole_number"]
-
-MAX_DIGITS = 19  # of a number in a URL or a form: the largest 64-bit integer has 19
-CSRF_COOKIE = "syn_csrf"
-SESSION_COOKIE = "syn_admin"
-DEVICE_COOKIE = "syn_device"
-T = TypeVar("T")
-REMOTE_IMAGES_POLICY = PAGE_POLICY.replace(
-    "img-src 'self' data:", "img-src 'self' http: https: data:"
-)
-# The dashboard's preview page frames its own email preview.
-PREVIEW_POLICY = REMOTE_IMAGES_POLICY + "; frame-src 'self'"
-
-
-@dataclass
-class Pages:
-    """What every page needs: settings, database, channels, secret, templates, limits."""
-
-    config: Config
-    db: Database
-    channels: dict[str, Channel]
-    secret: bytes
-    env: jinja2.Environment = field(init=False)
-    links: Links = field(init=False)
-    sessions: Sessions | None = field(init=False)
-    devices: DeviceCookies = field(init=False)
-    # Per client address (the real one, see `gate`); how often one mailbox may be mailed
-    # is kept in the database (`syndicate.web.confirmations`).
-    subscribe_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 3600))
-    login_by_client: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600))
-    # Wrong passwords per account, whatever address they come from; from a browser the
-    # editor logged in with before (its device cookie), per that browser instead.
-    failed_logins_by_user: RateLimiter = field(default_factory=lambda: RateLimiter(20, 900))
-    password_checks: PasswordGate = field(default_factory=PasswordGate)
-    previews: dict[str, Any] = field(default_factory=dict)
-    # How /hooks/ses fetches SNS certificates (tests serve them locally; the host check
-    # before any fetch is not configurable).
-    fetch_sns: Callable[[str], bytes] = field(default=lambda url: b"")
-
-    def __post_init__(self) -> None:
-        self.env = template_environment(self.config.site.templates_dir)
-        self.links = Links(self.config.site.base_url, self.secret, web=True)
-        self.devices = DeviceCookies(self.secret)
-        web = self.config.web
-        admin = web is not None and web.admin_user and web.admin_password
-        self.sessions = Sessions(self.secret, web.admin_password) if admin else None  # type: ignore[union-attr]
-
-    @property
-    def base_url(self) -> str:
-        return self.config.site.base_url
-
-    @property
-    def base_path(self) -> str:
-        """base_url's path ("" at the root): links in pages start with it and name no
-        host, so a page works at every address it is served at."""
-        return urlsplit(self.base_url).path.rstrip("/")
-
-    def path(self, path: str) -> str:
-        return f"{self.base_path}{path}"
-
-    @property
-    def lang(self) -> str:
-        """The site's language as <html lang> wants it: "id", "en-GB"."""
-        return self.config.site.locale.strip().replace("_", "-") or "en"
-
-    @property
-    def translate(self) -> Translate:
-        """`_` in the site's language, for every word a reader sees."""
-        return translator(self.config.site.locale)
-
-    def language(self) -> dict[str, Any]:
-        """What every template needs to speak the site's language: lang, _ and local_time."""
-        return {"lang": self.lang, "_": self.translate, "local_time": self.local_time}
-
-    def local_time(self, moment: datetime | None) -> str:
-        """A date and time in the site's zone and language: "9 Maret 2023 08.30"."""
-        if moment is None:
-            return "—"
-        site = self.config.site
-        return format_datetime(moment, site.locale, site.timezone.key)
-
-    @property
-    def secure_cookies(self) -> bool:
-        return self.base_url.startswith("https://")
-
-    async def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run blocking database or file work off the event loop."""
-        return await run_in_threadpool(partial(function, *args, **kwargs))
-
-    def page(
-        self,
-        request: Request,
-        template: str,
-        *,
-        status: int = 200,
-        remote_images: bool = False,
-        **context: Any,
-    ) -> HTMLResponse:
-        """A page from templates/web/, with a CSRF token for its forms.
-
-        `remote_images`: the page shows pictures from other sites (a post's photo).
-        """
-        cookie = request.cookies.get(CSRF_COOKIE)
-        fresh = not cookie or len(cookie) != 32
-        value = secrets.token_hex(16) if fresh else cookie
-        session = self.editor_session(request)
-        body = self.env.get_template(f"web/{template}").render(
-            site_name=self.config.site.name,
-            base_url=self.base_path,
-            **self.language(),
-            csrf=csrf_token(self.secret, value, session.session_id if session else ""),
-            admin=session.user if session else None,
-            **context,
-        )
-        response = HTMLResponse(body, status_code=status)
-        response.headers["cache-control"] = "no-store"
-        if remote_images:
-            response.headers["content-security-policy"] = REMOTE_IMAGES_POLICY
-        if fresh:
-            response.set_cookie(
-                CSRF_COOKIE,
-                value,
-                httponly=True,
-                samesite="strict",
-                secure=self.secure_cookies,
-                path="/",
-            )
-        return response
-
-    async def form(self, request: Request) -> FormData:
-        """The posted form, after its CSRF token was checked; 403 when it does not match."""
-        form = await request.form(max_files=1, max_fields=50)
-        field_value = form.get("csrf")
-        session = self.editor_session(request)
-        if not csrf_matches(
-            self.secret,
-            request.cookies.get(CSRF_COOKIE),
-            field_value if isinstance(field_value, str) else None,
-            session.session_id if session else "",
-        ):
-            raise HTTPException(
-                403, N_("This form has expired. Go back, reload the page, try again.")
-            )
-        return form
-
-    def admin_user(self, request: Request) -> str | None:
-        session = self.editor_session(request)
-        return session.user if session else None
-
-    def editor_session(self, request: Request) -> EditorSession | None:
-        """The editor's session, while its cookie is genuine and no logout has ended it.
-
-        The generation is read from the database on the loop (one primary-key read, only
-        for requests carrying a genuine session cookie), once per request.
-        """
-        if self.sessions is None:
-            return None
-        if "editor_session" not in request.scope:
-            session = self.sessions.read(request.cookies.get(SESSION_COOKIE))
-            if session and session.generation != session_generation(self.db, session.user):
-                session = None
-            request.scope["editor_session"] = session
-        found: EditorSession | None = request.scope["editor_session"]
-        return found
-
-    def client(self, request: Request) -> str:
-        """Who limits count this request as (an IPv6 client by its /64, see `gate`)."""
-        return client_identity(request.client.host) if request.client else "unknown"
-
-
-def row_id(text: str, column: Column[Any]) -> int | None:
-    """`text` (from a path or a form) as an id `column` can hold, else None: a page then
-    answers 404, never a database error over an id of twenty-three digits."""
-    value = whole_number(text)
-    return value if value is not None and holds(column, value) else None
-
-
-def whole_number(text: str) -> int | None:
-    """`text` as a whole number in ASCII digits, at most `MAX_DIGITS` of them, else None."""
-    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
-        return None
-    return int(text)
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -245,8 +46,6 @@ def create_app(
 
     `fetch_sns` replaces the HTTPS GET of SNS certificates and confirmation URLs.
     """
-    from syndicate.web import archive, dashboard, provider_hooks, review_pages, subscriber_pages
-
     pages = Pages(config, db, channels, secret or site_secret(db, config.site.secret_key))
     pages.fetch_sns = fetch_sns or provider_hooks.fetch_from_sns
     routes = [
@@ -299,7 +98,7 @@ async def stylesheet(request: Request) -> Response:
 
 async def _error_page(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
-    pages: Pages = request.app.state.pages
+    pages = pages_of(request)
     if 300 <= error.status_code < 400 and error.headers and "location" in error.headers:
         return RedirectResponse(error.headers["location"], status_code=error.status_code)
     titles = {
@@ -323,7 +122,7 @@ async def _error_page(request: Request, error: Exception) -> Response:
 
 
 async def _crash_page(request: Request, error: Exception) -> Response:
-    pages: Pages = request.app.state.pages
+    pages = pages_of(request)
     _ = pages.translate
     title, text = _("Error"), _("Something went wrong on our side.")
     return HTMLResponse(

@@ -32,8 +32,8 @@ from syndicate.jobs import archive_copy
 from syndicate.render.email import TOKENS
 from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
-from syndicate.web.app import Pages, row_id
 from syndicate.web.gate import client_identity
+from syndicate.web.pages import Pages, pages_of, row_id
 from syndicate.web.security import EMAIL_FRAME_POLICY
 
 __all__ = ["ROUTES", "TelegramBubble", "fill_for_reader", "record_click", "telegram_bubble"]
@@ -131,7 +131,7 @@ def clicker(request: Request, secret: bytes) -> str | None:
 
 
 async def click(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     try:
         post_id, job = pages.links.read_click(request.path_params["token"])
     except TokenError:
@@ -144,19 +144,19 @@ async def click(request: Request) -> Response:
 
 
 async def archive_index(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     return pages.page(request, "archive_index.html", jobs=sorted(pages.config.jobs))
 
 
 async def job_archive(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     job = _job(pages, request)
     editions = await pages.call(_editions, pages.db, job, ARCHIVE_PAGE)
     return pages.page(request, "archive.html", job=job, editions=editions)
 
 
 async def job_feed(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     job = _job(pages, request)
     editions = await pages.call(_editions, pages.db, job, ARCHIVE_PAGE, with_posts=True)
     body = pages.env.get_template("web/feed.xml").render(
@@ -171,7 +171,7 @@ async def job_feed(request: Request) -> Response:
 
 
 async def edition_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     job = _job(pages, request)
     edition_id = row_id(request.path_params["edition"], Edition.__table__.c.id)
     if edition_id is None:
@@ -315,10 +315,6 @@ def _http(url: Any) -> str | None:
     if urlsplit(url).scheme.lower() not in ("http", "https") or any(c in url for c in "\r\n"):
         return None
     return url
-
-
-def _pages(request: Request) -> Pages:
-    return request.app.state.pages
 
 
 ROUTES: Sequence[Route] = (

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from syndicate.bounces.report import edition_rates
@@ -31,26 +31,27 @@ from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
 from syndicate.types import DELIVERY_STATES
 from syndicate.web import overview
-from syndicate.web.app import (
+from syndicate.web.archive import TelegramBubble, telegram_bubble
+from syndicate.web.chart import STATE_COLOURS, delivery_chart
+from syndicate.web.editors import end_sessions, session_generation
+from syndicate.web.pages import (
     DEVICE_COOKIE,
     PREVIEW_POLICY,
     SESSION_COOKIE,
     Pages,
+    editor_pages,
+    email_frame,
     row_id,
     whole_number,
 )
-from syndicate.web.archive import TelegramBubble, telegram_bubble
-from syndicate.web.chart import STATE_COLOURS, delivery_chart
-from syndicate.web.editors import end_sessions, session_generation
 from syndicate.web.security import (
     DEVICE_LIFETIME,
-    EMAIL_FRAME_POLICY,
     RateLimiter,
     check_password,
 )
 from syndicate.web.subscriber_pages import mailing_lists
 
-__all__ = ["ROUTES", "Preview", "email_frame", "make_preview"]
+__all__ = ["ROUTES", "Preview", "make_preview"]
 
 PREVIEW_FRESH_FOR = 120.0  # seconds: the frame shows the preview its page was made with
 
@@ -83,12 +84,12 @@ def make_preview(pages: Pages, job: str) -> Preview:
 
 
 async def login_form(request: Request) -> Response:
-    pages = _pages(request, login=False)
+    pages = editor_pages(request, login=False)
     return pages.page(request, "login.html")
 
 
 async def login(request: Request) -> Response:
-    pages = _pages(request, login=False)
+    pages = editor_pages(request, login=False)
     form = await pages.form(request)
     client = pages.client(request)
     if not pages.login_by_client.allow(client):
@@ -143,7 +144,7 @@ async def _check_password(pages: Pages, setting: str, given: str) -> bool:
 
 async def logout(request: Request) -> Response:
     """End every session of this editor, in every browser, not only this cookie."""
-    pages = _pages(request, login=False)
+    pages = editor_pages(request, login=False)
     await pages.form(request)
     session = pages.editor_session(request)
     if session is not None:
@@ -154,7 +155,7 @@ async def logout(request: Request) -> Response:
 
 
 async def dashboard(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     config = pages.config
     jobs = sorted(config.jobs)
     return pages.page(
@@ -179,7 +180,7 @@ async def dashboard(request: Request) -> Response:
 
 
 async def preview_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     preview = await _preview(pages, request, fresh=True)
     response = pages.page(request, "preview.html", preview=preview)
     response.headers["content-security-policy"] = PREVIEW_POLICY
@@ -188,7 +189,7 @@ async def preview_page(request: Request) -> Response:
 
 async def preview_frame(request: Request) -> Response:
     """One email of a preview, alone, for the preview page's sandboxed frame."""
-    pages = _pages(request)
+    pages = editor_pages(request)
     preview = await _preview(pages, request, fresh=False)
     number = whole_number(request.path_params["number"])
     if number is None or not 1 <= number <= len(preview.emails):
@@ -196,21 +197,8 @@ async def preview_frame(request: Request) -> Response:
     return email_frame(preview.emails[number - 1][2])
 
 
-def email_frame(html: str) -> HTMLResponse:
-    """An email shown in the dashboard's sandboxed frame, its links opening outside it."""
-    html = html.replace("<head>", '<head><base target="_blank">', 1)
-    return HTMLResponse(
-        html,
-        headers={
-            "content-security-policy": EMAIL_FRAME_POLICY,
-            "x-frame-options": "SAMEORIGIN",
-            "cache-control": "no-store",
-        },
-    )
-
-
 async def requeue(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     form = await pages.form(request)
     delivery_id = row_id(str(form.get("delivery") or ""), Delivery.__table__.c.id)
     count = 0
@@ -224,7 +212,7 @@ async def requeue(request: Request) -> Response:
 
 
 async def subscribers_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     text = request.query_params.get("q", "")
     rows = await pages.call(overview.search_subscribers, pages.db, text)
     return pages.page(
@@ -237,7 +225,7 @@ async def subscribers_page(request: Request) -> Response:
 
 
 async def subscribers_import(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     form = await pages.form(request)
     upload, list_name = form.get("csv"), str(form.get("list") or "")
     lists = list(mailing_lists(pages.channels))
@@ -293,21 +281,6 @@ async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:
         cached = await pages.call(make_preview, pages, job)
         pages.previews[job] = cached
     return cached
-
-
-def _pages(request: Request, *, login: bool = True) -> Pages:
-    """The pages, once the dashboard is on and (unless `login` is False) someone logged in."""
-    pages: Pages = request.app.state.pages
-    if pages.sessions is None:
-        raise HTTPException(404, "The dashboard is off: set admin_user and admin_password.")
-    if login and pages.admin_user(request) is None:
-        raise _LoginNeeded(pages.path("/admin/login"))
-    return pages
-
-
-class _LoginNeeded(HTTPException):
-    def __init__(self, login_path: str) -> None:
-        super().__init__(303, headers={"location": login_path})
 
 
 ROUTES: Sequence[Route] = (

@@ -24,8 +24,8 @@ from syndicate.bounces.intake import Intake
 from syndicate.bounces.reports import Report
 from syndicate.db.insert import insert_new
 from syndicate.db.models import WebhookToken, utcnow
-from syndicate.web.app import Pages
 from syndicate.web.gate import HOOK_LIMIT
+from syndicate.web.pages import Pages, pages_of
 
 __all__ = ["ROUTES", "fetch_from_sns"]
 
@@ -47,7 +47,7 @@ def fetch_from_sns(url: str) -> bytes:
 
 
 async def hook(request: Request) -> Response:
-    pages: Pages = request.app.state.pages
+    pages = pages_of(request)
     provider = request.path_params["provider"]
     if provider not in pages.config.bounces.webhooks:
         raise HTTPException(404)

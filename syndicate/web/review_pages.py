@@ -38,9 +38,15 @@ from syndicate.review import (
     pin_post,
     set_subject,
 )
-from syndicate.web.app import PREVIEW_POLICY, Pages, row_id, whole_number
 from syndicate.web.archive import TelegramBubble, telegram_bubble
-from syndicate.web.dashboard import _pages, email_frame
+from syndicate.web.pages import (
+    PREVIEW_POLICY,
+    Pages,
+    editor_pages,
+    email_frame,
+    row_id,
+    whole_number,
+)
 
 __all__ = ["ROUTES"]
 
@@ -79,7 +85,7 @@ def edition_preview(pages: Pages, edition_id: int) -> EditionPreview:
 
 
 async def editions_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     rows = await pages.call(list_editions, pages.db, limit=100)
     return pages.page(request, "editions.html", rows=rows, timezone=pages.config.site.timezone)
 
@@ -87,7 +93,7 @@ async def editions_page(request: Request) -> Response:
 async def edition_page(
     request: Request, *, problem: str | None = None, status: int = 200
 ) -> Response:
-    pages = _pages(request)
+    pages = editor_pages(request)
     edition_id = _edition_id(request)
     try:
         detail = await pages.call(edition_detail, pages.db, edition_id)
@@ -111,7 +117,7 @@ async def edition_page(
 
 async def edition_frame(request: Request) -> Response:
     """One email of the edition's preview, alone, for its sandboxed frame."""
-    pages = _pages(request)
+    pages = editor_pages(request)
     edition_id = _edition_id(request)
     preview = await pages.call(edition_preview, pages, edition_id)
     number = whole_number(request.path_params["number"])
@@ -122,7 +128,7 @@ async def edition_frame(request: Request) -> Response:
 
 async def edition_action(request: Request) -> Response:
     """One editor's act on the edition; refused acts show the page again with the reason."""
-    pages = _pages(request)
+    pages = editor_pages(request)
     form = await pages.form(request)
     edition_id = _edition_id(request)
     editor = pages.admin_user(request) or "an editor"

@@ -33,8 +33,8 @@ from syndicate.optin import (
 )
 from syndicate.render.locale import N_
 from syndicate.tokens import TokenError
-from syndicate.web.app import Pages
 from syndicate.web.confirmations import may_send_confirmation
+from syndicate.web.pages import Pages, pages_of
 
 __all__ = ["ROUTES", "home", "mailing_lists"]
 
@@ -60,16 +60,16 @@ def mailing_lists(channels: dict[str, Channel]) -> dict[str, Channel]:
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse(_pages(request).path("/subscribe"), status_code=303)
+    return RedirectResponse(pages_of(request).path("/subscribe"), status_code=303)
 
 
 async def subscribe_form(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     return pages.page(request, "subscribe.html", lists=list(mailing_lists(pages.channels)))
 
 
 async def subscribe(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     form = await pages.form(request)
     lists = mailing_lists(pages.channels)
     chosen = [name for name in form.getlist("list") if name in lists]
@@ -136,12 +136,12 @@ async def _send_confirmations(
 
 
 async def confirm_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     return pages.page(request, "confirm.html", token=request.path_params["token"])
 
 
 async def confirm_post(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     await pages.form(request)
     try:
         subscriber_id, lists = await pages.call(
@@ -165,7 +165,7 @@ async def confirm_post(request: Request) -> Response:
 
 
 async def unsubscribe_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     subscriber_id, list_name = _read_unsubscribe(pages, request)
     return pages.page(
         request,
@@ -178,7 +178,7 @@ async def unsubscribe_page(request: Request) -> Response:
 
 async def unsubscribe_post(request: Request) -> Response:
     """RFC 8058 one-click (and the page's button): 200, no redirect, no cookie set."""
-    pages = _pages(request)
+    pages = pages_of(request)
     subscriber_id, list_name = _read_unsubscribe(pages, request)
     one_click = b"List-Unsubscribe=One-Click" in (await request.body())[:4096]
     how = "one-click" if one_click else "web"
@@ -195,7 +195,7 @@ async def unsubscribe_post(request: Request) -> Response:
 
 
 async def preferences_page(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     subscriber_id = _read_preferences(pages, request)
     found = await pages.call(subscriber_lists, pages.db, subscriber_id)
     if found is None:
@@ -211,7 +211,7 @@ async def preferences_page(request: Request) -> Response:
 
 
 async def preferences_post(request: Request) -> Response:
-    pages = _pages(request)
+    pages = pages_of(request)
     subscriber_id = _read_preferences(pages, request)
     form = await pages.form(request)
     offered = set(mailing_lists(pages.channels))
@@ -236,10 +236,6 @@ def _read_preferences(pages: Pages, request: Request) -> int:
 
 def _preferences_url(pages: Pages, subscriber_id: int) -> str:
     return pages.path(f"/preferences/{preferences_token(pages.secret, subscriber_id)}")
-
-
-def _pages(request: Request) -> Pages:
-    return request.app.state.pages
 
 
 ROUTES: Sequence[Route] = (
