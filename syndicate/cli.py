@@ -17,14 +17,23 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from syndicate.console import (
+    LogFormatter,
+    counted,
+    counts_sentence,
+    deliver_showing_progress,
+    echo,
+    print_table,
+    show_progress,
+    shown_path,
+)
 from syndicate.errors import SyndicateError
-from syndicate.printable import printable
 from syndicate.redaction import redact
+from syndicate.site import Site
 
 if TYPE_CHECKING:
-    from syndicate.channels.base import Channel
     from syndicate.config import Config
     from syndicate.db.session import Database
 
@@ -84,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_left()
     except KeyboardInterrupt:
-        _echo("Stopped.", file=sys.stderr)
+        echo("Stopped.", file=sys.stderr)
         return 130
     except Exception as error:
         return _report(error, args)
@@ -106,18 +115,18 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
     # Every error syndicate raises on purpose (a mistake in a file, a database that cannot
     # be opened, an unknown subscriber or edition...) carries its own sentence.
     if isinstance(error, SyndicateError):
-        _echo(f"syndicate: {error}", file=sys.stderr)
+        echo(f"syndicate: {error}", file=sys.stderr)
         return EXIT_USAGE
     if _is_database_problem(error):
-        _echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
+        echo(f"syndicate: {_database_problem(error, args)}", file=sys.stderr)
         return EXIT_USAGE
     if isinstance(error, OSError) and error.errno == errno.EROFS:
         where = Path(error.filename).parent if error.filename else None
-        _echo(f"syndicate: {_read_only_disk(where)}", file=sys.stderr)
+        echo(f"syndicate: {_read_only_disk(where)}", file=sys.stderr)
         return EXIT_USAGE
     if args.verbose:
         raise error
-    _echo(
+    echo(
         f"syndicate: something went wrong that is not your fault: {_first_line(error)} "
         "(run again with --verbose for details, and report it).",
         file=sys.stderr,
@@ -489,7 +498,7 @@ def _configure_logging(args: argparse.Namespace) -> None:
         level = logging.WARNING
     handler = logging.StreamHandler()
     handler.setFormatter(
-        _LogFormatter(
+        LogFormatter(
             "%(asctime)s %(levelname)s %(name)s: %(message)s"
             if level <= logging.INFO
             else "%(levelname)s: %(message)s",
@@ -504,34 +513,6 @@ def _configure_logging(args: argparse.Namespace) -> None:
 # --- loading ---------------------------------------------------------------------------
 
 
-class Site:
-    """What most commands need: the settings, the database and the channels."""
-
-    def __init__(self, config: Config, db: Database, channels: dict[str, Channel]) -> None:
-        self.config, self.db, self.channels = config, db, channels
-
-    @classmethod
-    def load(cls, args: argparse.Namespace, *, channels: bool = True) -> Site:
-        """Load the site; `channels=False` for a command that sends nothing (and so need
-        not import the channels' libraries, python-telegram-bot among them)."""
-        from syndicate.config import find_config_path, load_config
-        from syndicate.db.session import open_database
-
-        config = load_config(find_config_path(args.config))
-        built: dict[str, Channel] = {}
-        if channels:
-            from syndicate.channels.registry import build_channels
-
-            built = build_channels(config)
-        return cls(config, open_database(config.database_url), built)
-
-
-def _progress(label: str, total: int | None = None) -> Any:
-    from syndicate.progress import Progress
-
-    return Progress(label, total)
-
-
 # --- commands --------------------------------------------------------------------------
 
 
@@ -541,17 +522,17 @@ def _demo(args: argparse.Namespace) -> int:
     result = run_demo(Path(args.folder))
     if args.quiet:
         return 0
-    _echo(f"The demo site is in {_shown(result.folder)}. What each job delivered:\n")
+    echo(f"The demo site is in {shown_path(result.folder)}. What each job delivered:\n")
     if not result.sent_now:
-        _echo("(This run sent nothing new: every sample post was already delivered.)\n")
-    _print_table(("job", "channel", "state", "count"), result.rows)
-    _echo("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
+        echo("(This run sent nothing new: every sample post was already delivered.)\n")
+    print_table(("job", "channel", "state", "count"), result.rows)
+    echo("\nNothing left this machine: every channel of the demo is an outbox. Open these:")
     for channel, files in result.files.items():
         shown = ", ".join(path.name for path in files[:3]) + (" …" if len(files) > 3 else "")
-        _echo(f"  {_shown(result.folder / 'outbox' / channel)}/  ({len(files)} files: {shown})")
-    _echo(
+        echo(f"  {shown_path(result.folder / 'outbox' / channel)}/  ({len(files)} files: {shown})")
+    echo(
         f"\nEmails (.eml) open in any mail program; Telegram posts (.json) hold the exact text."
-        f"\nTo explore further: syndicate --config {_shown(result.settings)} deliveries"
+        f"\nTo explore further: syndicate --config {shown_path(result.settings)} deliveries"
     )
     return 0
 
@@ -564,19 +545,19 @@ def _init(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     settings, jobs = folder / "syndicate.toml", folder / "jobs"
     if settings.exists():
-        _echo(f"{_shown(settings)} already exists; left as it is.")
+        echo(f"{shown_path(settings)} already exists; left as it is.")
     else:
         example = bundled_path("config.example.toml").read_text(encoding="utf-8")
         settings.write_text(starter_settings(example), encoding="utf-8")
-        _echo(f"Wrote {_shown(settings)}: describe your site, sources and channels there.")
+        echo(f"Wrote {shown_path(settings)}: describe your site, sources and channels there.")
     if jobs.exists():
-        _echo(f"{_shown(jobs)} already exists; left as it is.")
+        echo(f"{shown_path(jobs)} already exists; left as it is.")
     else:
         jobs.mkdir()
         for job in sorted(bundled_path("jobs").glob("*.toml")):
             (jobs / job.name).write_text(starter_job(job.read_text("utf-8")), encoding="utf-8")
-        _echo(f"Wrote {_shown(jobs)}/ with the example jobs: one file per job.")
-    _echo("Then run: syndicate check")
+        echo(f"Wrote {shown_path(jobs)}/ with the example jobs: one file per job.")
+    echo("Then run: syndicate check")
     return 0
 
 
@@ -608,9 +589,9 @@ def _clock(site: Site, *, fire: bool, deliver: bool, what: str) -> int:
             on_start=lambda: log.info(
                 "%s: %s, %s, %s (Ctrl+C to stop)",
                 what,
-                _counted(len(site.config.sources), "source"),
-                _counted(jobs, "job"),
-                _counted(len(site.channels), "channel"),
+                counted(len(site.config.sources), "source"),
+                counted(jobs, "job"),
+                counted(len(site.channels), "channel"),
             )
         )
     )
@@ -629,23 +610,25 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     for outcome in outcomes:
         if outcome.held:
             _tell_editors(site, outcome)
-    counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+    counts = asyncio.run(
+        deliver_showing_progress(site, args, wait=timedelta(seconds=30), deliver=deliver_due)
+    )
     counts = _with_waiting(site, counts)
     if not args.quiet:
         for outcome in outcomes:
             what = (
-                f"{_counted(outcome.posts, 'post')}, {_counted(outcome.queued, 'delivery')}"
+                f"{counted(outcome.posts, 'post')}, {counted(outcome.queued, 'delivery')}"
                 if outcome.queued
                 else f"edition {outcome.edition_id} held for review"
                 if outcome.held
                 else outcome.note
             )
-            _echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
-        _echo(_counts_sentence(counts))
+            echo(f"job {outcome.job}: {what or 'nothing to deliver'}")
+        echo(counts_sentence(counts))
     # A source that could not be read was said above; the exit code is about deliveries.
     failure = _failure_sentence(counts)
     if failure:
-        _echo(f"syndicate: {failure}", file=sys.stderr)
+        echo(f"syndicate: {failure}", file=sys.stderr)
         return 1
     return 0
 
@@ -678,7 +661,7 @@ def _failure_sentence(counts: Any) -> str:
     """One line saying which deliveries of a run did not go out, or "" when all did."""
     total = sum(counts.values())
     parts = [
-        f"{number} of {_counted(total, 'delivery')} {state}"
+        f"{number} of {counted(total, 'delivery')} {state}"
         for state in _UNDONE
         if (number := counts.get(state, 0))
     ]
@@ -709,7 +692,7 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
 def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None) -> list[Any]:
     from syndicate.ingest.recheck import look
 
-    progress = _progress("Fetching sources", len(config.sources)) if not args.quiet else None
+    progress = show_progress("Fetching sources", len(config.sources)) if not args.quiet else None
     quick = asyncio.run(look(config.database_url, config.sources))
     reports = list(quick.unchanged)
     if progress:
@@ -731,29 +714,8 @@ def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None
     for report in reports:
         for problem in dict.fromkeys((report.error, *report.problems)):
             if problem:
-                _echo(f"  {report.source}: {problem}", file=sys.stderr)
+                echo(f"  {report.source}: {problem}", file=sys.stderr)
     return reports
-
-
-async def _deliver(site: Site, args: argparse.Namespace, *, wait: Any, deliver: Any) -> Any:
-    progress = _progress("Delivering") if not args.quiet else None
-    counts = await deliver(
-        site.db,
-        site.config,
-        site.channels,
-        wait_for_retries=wait,
-        progress=(lambda channel, state: progress.step()) if progress else None,
-    )
-    if progress:
-        progress.done()
-    return counts
-
-
-def _counts_sentence(counts: Any) -> str:
-    if not counts:
-        return "Nothing was due for delivery."
-    parts = ", ".join(f"{number} {state}" for state, number in sorted(counts.items()))
-    return f"Deliveries: {parts}."
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -763,8 +725,8 @@ def _fetch(args: argparse.Namespace) -> int:
     if not args.quiet:
         new = sum(report.new_posts for report in reports)
         failed = sum(1 for report in reports if report.error)
-        fetched, posts = _counted(len(reports), "source"), _counted(new, "new post")
-        _echo(f"{fetched} fetched: {posts}, {failed} failed.")
+        fetched, posts = counted(len(reports), "source"), counted(new, "new post")
+        echo(f"{fetched} fetched: {posts}, {failed} failed.")
     return 0
 
 
@@ -778,11 +740,11 @@ def _preview(args: argparse.Namespace) -> int:
     folder = Path(args.out) / job.name / datetime.now().strftime("%Y%m%d-%H%M%S")
     paths = preview_job(site.db, site.config, site.channels, job, folder.resolve())
     if not paths:
-        _echo(f"Job {job.name} has nothing new to send now (run `syndicate fetch` first?).")
+        echo(f"Job {job.name} has nothing new to send now (run `syndicate fetch` first?).")
         return 0
-    _echo(f"What job {job.name} would send now (nothing was sent):")
+    echo(f"What job {job.name} would send now (nothing was sent):")
     for path in paths:
-        _echo(f"  {_shown(path)}")
+        echo(f"  {shown_path(path)}")
     return 0
 
 
@@ -798,8 +760,8 @@ def _send(args: argparse.Namespace) -> int:
 def _held(site: Site, outcome: Any) -> int:
     """A job with review made its edition: say so, and tell the editors."""
     _tell_editors(site, outcome)
-    _echo(
-        f"Job {outcome.job}: edition {outcome.edition_id} ({_counted(outcome.posts, 'post')}) "
+    echo(
+        f"Job {outcome.job}: edition {outcome.edition_id} ({counted(outcome.posts, 'post')}) "
         f"is held for review: see `syndicate edition show {outcome.edition_id}`, then "
         f"`syndicate approve {outcome.edition_id}`."
     )
@@ -822,13 +784,15 @@ def _send_now(site: Site, job: Any, args: argparse.Namespace) -> int:
     if outcome.held:
         return _held(site, outcome)
     if not outcome.queued:
-        _echo(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
-    counts = asyncio.run(_deliver(site, args, wait=timedelta(seconds=30), deliver=deliver_due))
+        echo(f"Job {job.name}: {outcome.note or 'nothing to deliver'}.")
+    counts = asyncio.run(
+        deliver_showing_progress(site, args, wait=timedelta(seconds=30), deliver=deliver_due)
+    )
     if not args.quiet:
         if outcome.queued:
-            posts, queued = _counted(outcome.posts, "post"), _counted(outcome.queued, "delivery")
-            _echo(f"Job {job.name}: {posts}, {queued} queued.")
-        _echo(_counts_sentence(counts))
+            posts, queued = counted(outcome.posts, "post"), counted(outcome.queued, "delivery")
+            echo(f"Job {job.name}: {posts}, {queued} queued.")
+        echo(counts_sentence(counts))
     return 0
 
 
@@ -848,7 +812,7 @@ def _test_send(site: Site, job: Any, address: str) -> int:
     except ChannelError as error:
         raise UserError(f"The test copy was not sent: {error}") from None
     for answer in answers:
-        _echo(f"Test copy of {job.name} sent to {address} ({answer}). Nothing was recorded.")
+        echo(f"Test copy of {job.name} sent to {address} ({answer}). Nothing was recorded.")
     return 0
 
 
@@ -863,25 +827,25 @@ def _deliveries(args: argparse.Namespace) -> int:
     site = Site.load(args)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
     if not rows:
-        _echo("No deliveries yet.")
+        echo("No deliveries yet.")
         return 0
-    _print_table(("job", "channel", "state", "count"), rows)
+    print_table(("job", "channel", "state", "count"), rows)
     waiting = waiting_deliveries(site.db, site.config, job=args.job, channel=args.channel)
     if waiting:
         zone = site.config.site.timezone
-        _echo(f"\nWaiting (times in {zone.key}):")
-        _print_table(
+        echo(f"\nWaiting (times in {zone.key}):")
+        print_table(
             ("job", "channel", "count", "next try", "why"),
             [(w.job, w.channel, w.count, _next_try(w.next_try, zone), w.why) for w in waiting],
         )
     paused = paused_targets(site.db, channel=args.channel)
     if paused:
-        _echo("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
-        _print_table(("channel", "target", "since", "why"), paused)
+        echo("\nPAUSED — nothing is sent to these until you run `syndicate resume CHANNEL`:")
+        print_table(("channel", "target", "since", "why"), paused)
     problems = recent_problems(site.db, job=args.job, channel=args.channel)
     if problems:
-        _echo("\nLatest problems:")
-        _print_table(("id", "job", "channel", "target", "state", "error"), problems)
+        echo("\nLatest problems:")
+        print_table(("id", "job", "channel", "target", "state", "error"), problems)
     return 0
 
 
@@ -891,7 +855,7 @@ def _sources(args: argparse.Namespace) -> int:
     site = Site.load(args, channels=False)
     sources = source_health(site.db, site.config)
     if not sources:
-        _echo("No sources in the settings.")
+        echo("No sources in the settings.")
         return 0
     zone = site.config.site.timezone
     rows = [
@@ -904,10 +868,10 @@ def _sources(args: argparse.Namespace) -> int:
         )
         for source in sources
     ]
-    _print_table(("source", "state", "last success", "failures", "last error"), rows)
+    print_table(("source", "state", "last success", "failures", "last error"), rows)
     failing = sum(source.failing for source in sources)
     if failing:
-        _echo(f"\n{failing} of {len(sources)} sources failing: their last errors say why.")
+        echo(f"\n{failing} of {len(sources)} sources failing: their last errors say why.")
     return 0
 
 
@@ -942,9 +906,9 @@ def _trending(args: argparse.Namespace) -> int:
         raise UserError(message) from None
     rows = trending_table(site.db, utcnow(), limit=args.limit, window=window)
     if not rows:
-        _echo("No stories in the window yet: run `syndicate fetch` first.")
+        echo("No stories in the window yet: run `syndicate fetch` first.")
         return 0
-    _print_table(("score", "title", "source", "why"), rows)
+    print_table(("score", "title", "source", "why"), rows)
     return 0
 
 
@@ -953,8 +917,8 @@ def _retry(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
-    shown = _counted(count, f"{args.state} delivery", f"{args.state} deliveries")
-    _echo(f"{shown} queued again; `syndicate run` will send them.")
+    shown = counted(count, f"{args.state} delivery", f"{args.state} deliveries")
+    echo(f"{shown} queued again; `syndicate run` will send them.")
     return 0
 
 
@@ -966,10 +930,10 @@ def _resume(args: argparse.Namespace) -> int:
         raise UserError(f'There is no channel named "{args.channel}" in the settings.')
     targets = resume(site.db, args.channel, args.target)
     if not targets:
-        _echo(f"Nothing was paused on {args.channel}.")
+        echo(f"Nothing was paused on {args.channel}.")
         return 0
-    _echo(f"{args.channel} sends to {', '.join(targets)} again.")
-    _echo(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
+    echo(f"{args.channel} sends to {', '.join(targets)} again.")
+    echo(f"To send what failed meanwhile: syndicate retry --state failed --channel {args.channel}")
     return 0
 
 
@@ -987,13 +951,13 @@ def _serve(args: argparse.Namespace) -> int:
             password = sys.stdin.readline().rstrip("\r\n")
         if not password:
             raise UserError("The password is empty; nothing was printed.")
-        _echo(hash_password(password))
+        echo(hash_password(password))
         return 0
     from syndicate.web import serve
 
     site = Site.load(args)
     for warning in _proxy_warnings(site.config):
-        _echo(f"Warning: {warning}", file=sys.stderr)
+        echo(f"Warning: {warning}", file=sys.stderr)
     serve(site.config, site.db, site.channels)
     return 0
 
@@ -1013,10 +977,10 @@ def _subscribers_add(args: argparse.Namespace) -> int:
     )
     if outcome in ("added", "unchanged"):
         state = "added to" if outcome == "added" else "already on"
-        _echo(f"{args.email} {state} the list {args.list_name}.")
+        echo(f"{args.email} {state} the list {args.list_name}.")
         return 0
     why = {"forgotten": "was forgotten at their request"}.get(outcome, f"{outcome} earlier")
-    _echo(
+    echo(
         f"{args.email} {why}, so it was not added to {args.list_name}; with their consent, "
         "add --resubscribe.",
         file=sys.stderr,
@@ -1029,7 +993,7 @@ def _subscribers_import(args: argparse.Namespace) -> int:
 
     site = Site.load(args)
     _check_list(site, args.list_name, args.new_list)
-    progress = _progress("Importing") if not args.quiet else None
+    progress = show_progress("Importing") if not args.quiet else None
     report = import_csv(
         site.db,
         args.csv,
@@ -1040,19 +1004,19 @@ def _subscribers_import(args: argparse.Namespace) -> int:
     if progress:
         progress.done()
     if report.notice:
-        _echo(report.notice, file=sys.stderr)
+        echo(report.notice, file=sys.stderr)
     for bad in report.invalid:
-        _echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
-    _echo(
-        f"{_counted(report.added, 'new subscriber')}, "
-        f"{_counted(report.subscribed, 'existing one')} added to "
+        echo(f"  line {bad.line}: {bad.value!r}: {bad.reason}", file=sys.stderr)
+    echo(
+        f"{counted(report.added, 'new subscriber')}, "
+        f"{counted(report.subscribed, 'existing one')} added to "
         f"{args.list_name}, {report.unchanged} already there, {len(report.invalid)} rejected."
     )
     for line in report.skipped_lines():
-        _echo(f"{line} (--resubscribe brings them back).")
+        echo(f"{line} (--resubscribe brings them back).")
     if report.resubscribed:
         verb = "was" if report.resubscribed == 1 else "were"
-        _echo(f"{report.resubscribed} who had left {verb} subscribed again, as you asked.")
+        echo(f"{report.resubscribed} who had left {verb} subscribed again, as you asked.")
     return 0
 
 
@@ -1080,7 +1044,7 @@ def _subscribers_list(args: argparse.Namespace) -> int:
     site = Site.load(args)
     for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
         lists = ",".join(name for name, _ in line.lists) or "-"
-        _echo(f"{line.email}\t{lists}\t{line.status}")
+        echo(f"{line.email}\t{lists}\t{line.status}")
     return 0
 
 
@@ -1090,7 +1054,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
     site = Site.load(args)
     remove_subscriber(site.db, args.email, list_name=args.list_name)
     where = f"unsubscribed from {args.list_name}" if args.list_name else "unsubscribed"
-    _echo(f"{args.email} {where}; their history is kept.")
+    echo(f"{args.email} {where}; their history is kept.")
     return 0
 
 
@@ -1100,7 +1064,7 @@ def _subscribers_forget(args: argparse.Namespace) -> int:
     site = Site.load(args)
     found = forget_subscriber(site.db, args.email)
     what = "erased" if found else "was not a subscriber"
-    _echo(f"{args.email} {what}; only a hash of the address is kept, so it is never mailed again.")
+    echo(f"{args.email} {what}; only a hash of the address is kept, so it is never mailed again.")
     return 0
 
 
@@ -1110,12 +1074,12 @@ def _bounces(args: argparse.Namespace) -> int:
     site = Site.load(args)
     lines = recent_bounces(site.db, days=args.days, kind=args.kind)
     for line in lines:
-        _echo(
+        echo(
             f"{line.at:%Y-%m-%d %H:%M}\t{line.kind}\t{line.source}\t{line.email or '-'}\t"
             f"{line.list_name or '-'}\t{line.detail or ''}"
         )
     if not lines:
-        _echo(f"No bounces or complaints in the last {args.days} days.")
+        echo(f"No bounces or complaints in the last {args.days} days.")
     return 0
 
 
@@ -1128,13 +1092,13 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(find_config_path(args.config))
     channels = build_channels(config)
     zone = config.site.timezone.key
-    _echo(f"Settings OK: {_shown(config.file)}")
-    _echo(
-        f"  {_counted(len(config.sources), 'source')}, {_counted(len(channels), 'channel')}: "
+    echo(f"Settings OK: {shown_path(config.file)}")
+    echo(
+        f"  {counted(len(config.sources), 'source')}, {counted(len(channels), 'channel')}: "
         f"{', '.join(channels) or '-'}"
     )
     for warning in _unsubscribe_warnings(config, channels) + _proxy_warnings(config):
-        _echo(f"Warning: {warning}", file=sys.stderr)
+        echo(f"Warning: {warning}", file=sys.stderr)
     _print_bounces(config)
     now = datetime.now(UTC)
     times = next_fire_times(config, now)
@@ -1151,16 +1115,16 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     if rows:
-        _echo(f"\nJobs (times in {zone}):")
-        _print_table(("job", "schedule", "channels", "format", "next run"), rows)
+        echo(f"\nJobs (times in {zone}):")
+        print_table(("job", "schedule", "channels", "format", "next run"), rows)
         _print_next_runs(config, now)
     else:
-        _echo(f"\nNo jobs in {_shown(config.jobs_dir)}/ yet: add one file per job there.")
+        echo(f"\nNo jobs in {shown_path(config.jobs_dir)}/ yet: add one file per job there.")
     advice = warnings(config, channels)
     if advice:
-        _echo(f"\n{_counted(len(advice), 'warning')}:")
+        echo(f"\n{counted(len(advice), 'warning')}:")
         for line in advice:
-            _echo(f"  - {line}")
+            echo(f"  - {line}")
     return 0
 
 
@@ -1192,12 +1156,12 @@ def _print_bounces(config: Config) -> None:
 
     bounces = config.bounces
     if bounces.address:
-        _echo(f"  digests are sent from {bounces.address} (bounces come back to it, signed)")
+        echo(f"  digests are sent from {bounces.address} (bounces come back to it, signed)")
     if bounces.mailbox_url:
         every = format_duration(bounces.interval)
-        _echo(f"  bounce mailbox: {redact(bounces.mailbox_url)}, read every {every}")
+        echo(f"  bounce mailbox: {redact(bounces.mailbox_url)}, read every {every}")
     if bounces.webhooks:
-        _echo(f"  bounce webhooks at /hooks/: {', '.join(bounces.webhooks)}")
+        echo(f"  bounce webhooks at /hooks/: {', '.join(bounces.webhooks)}")
 
 
 def _proxy_warnings(config: Config) -> list[str]:
@@ -1224,12 +1188,12 @@ def _print_next_runs(config: Config, now: datetime, count: int = 5) -> None:
     jobs = [job for job in config.jobs.values() if job.enabled and job.schedule is not None]
     if not jobs:
         return
-    _echo(f"\nNext {count} runs:")
+    echo(f"\nNext {count} runs:")
     width = max(len(job.name) for job in jobs)
     for job in jobs:
         times = upcoming_fires(job.trigger(config.site.timezone), now, count)
         shown = ", ".join(f"{_weekday(when)} {when:%Y-%m-%d %H:%M}" for when in times)
-        _echo(f"  {job.name.ljust(width)}  {shown}")
+        echo(f"  {job.name.ljust(width)}  {shown}")
 
 
 def _weekday(when: datetime) -> str:
@@ -1244,53 +1208,11 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
     config = load_config(find_config_path(args.config))
     open_database(config.database_url).dispose()
-    _echo("The database schema is up to date.")
+    echo("The database schema is up to date.")
     return 0
 
 
 # --- output ----------------------------------------------------------------------------
-
-
-def _echo(*values: object, file: TextIO | None = None) -> None:
-    """Print, as everything a command prints: without control characters or terminal
-    escape sequences (a feed's title may carry some) and without a URL's secrets."""
-    text = " ".join(str(value) for value in values)
-    print(redact(printable(text)), file=file or sys.stdout)
-
-
-class _LogFormatter(logging.Formatter):
-    """Log lines as `_echo` prints: a logged title or URL is shown the same way."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(printable(super().format(record)))
-
-
-def _print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    # Each cell on one line, cleaned before it is measured.
-    cells = [[" ".join(printable(str(cell)).split()) for cell in row] for row in rows]
-    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(headers)]
-    _echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
-    _echo("  ".join("-" * w for w in widths))
-    for row in cells:
-        _echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-
-
-def _counted(number: int, noun: str, plural: str | None = None) -> str:
-    """ "1 delivery", "2 deliveries", "0 jobs": the number with the noun it agrees with."""
-    if number == 1:
-        return f"1 {noun}"
-    if plural is None:
-        plural = (
-            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
-        )
-    return f"{number} {plural}"
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from syndicate.console import (
+    counts_sentence,
+    deliver_showing_progress,
+    echo,
+    print_table,
+    shown_path,
+)
+from syndicate.site import Site
+
 __all__ = ["add_review_commands"]
 
 EDITOR_HELP = "your name, recorded with the change (default: your login name)"
@@ -99,23 +108,20 @@ def _editor(args: argparse.Namespace) -> str:
         return os.environ.get("USER") or "an editor at the command line"
 
 
-def _site(args: argparse.Namespace, *, channels: bool = False) -> Any:
-    from syndicate.cli import Site
-
+def _site(args: argparse.Namespace, *, channels: bool = False) -> Site:
     return Site.load(args, channels=channels)
 
 
 def _editions(args: argparse.Namespace) -> int:
-    from syndicate.cli import _echo, _print_table
     from syndicate.review import list_editions
 
     site = _site(args)
     rows = list_editions(site.db, open_only=args.open, limit=max(args.limit, 1))
     if not rows:
-        _echo("No editions yet." if not args.open else "No edition waits for review.")
+        echo("No editions yet." if not args.open else "No edition waits for review.")
         return 0
     zone = site.config.site.timezone
-    _print_table(
+    print_table(
         ("edition", "job", "state", "posts", "goes out", "subject"),
         [
             (
@@ -131,12 +137,11 @@ def _editions(args: argparse.Namespace) -> int:
     )
     for row in rows:
         if row.untold:
-            _echo(f"Edition {row.id}: editors not told: {row.untold}")
+            echo(f"Edition {row.id}: editors not told: {row.untold}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    from syndicate.cli import _echo, _shown
     from syndicate.review import edition_detail
     from syndicate.review_notice import edition_link
 
@@ -147,35 +152,35 @@ def _show(args: argparse.Namespace) -> int:
     def when(moment: Any) -> str:
         return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z") if moment else "—"
 
-    _echo(f"Edition {edition.id} of {edition.job}: {edition.state} (version {edition.version})")
-    _echo(f"  subject:  {edition.subject}")
-    _echo(f"  goes out: {when(edition.slot)}")
+    echo(f"Edition {edition.id} of {edition.job}: {edition.state} (version {edition.version})")
+    echo(f"  subject:  {edition.subject}")
+    echo(f"  goes out: {when(edition.slot)}")
     if edition.released_at:
-        _echo(f"  released: {when(edition.released_at)}")
+        echo(f"  released: {when(edition.released_at)}")
     if detail.deliveries:
         counts = ", ".join(f"{n} {state}" for state, n in sorted(detail.deliveries.items()))
-        _echo(f"  deliveries: {counts}")
-    _echo(f"  page:     {edition_link(site.config, edition.id)}")
+        echo(f"  deliveries: {counts}")
+    echo(f"  page:     {edition_link(site.config, edition.id)}")
     if edition.untold:
-        _echo(f"  editors not told: {edition.untold} (tried again every few minutes)")
-    _echo("Posts:")
+        echo(f"  editors not told: {edition.untold} (tried again every few minutes)")
+    echo("Posts:")
     for position, post in enumerate(detail.posts, start=1):
-        _echo(f"  {position}. [post {post.post_id}] {post.title} ({post.source})")
+        echo(f"  {position}. [post {post.post_id}] {post.title} ({post.source})")
     if not detail.posts:
-        _echo("  (none)")
+        echo("  (none)")
     if detail.changes:
-        _echo("Changes:")
+        echo("Changes:")
         for change in detail.changes:
-            _echo(f"  {when(change.at)}  {change.editor}: {change.action}, {change.detail}")
+            echo(f"  {when(change.at)}  {change.editor}: {change.action}, {change.detail}")
     if args.preview:
         from syndicate.jobs import preview_edition
 
         paths = preview_edition(
             site.db, site.config, site.channels, edition.id, Path(args.preview).resolve()
         )
-        _echo("As it will be sent (nothing was sent):")
+        echo("As it will be sent (nothing was sent):")
         for path in paths:
-            _echo(f"  {_shown(path)}")
+            echo(f"  {shown_path(path)}")
     return 0
 
 
@@ -223,7 +228,6 @@ def _discard(args: argparse.Namespace) -> int:
 def _approve(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from syndicate.cli import _counts_sentence, _deliver, _echo
     from syndicate.db.session import DatabaseError
     from syndicate.delivery import deliver_due
     from syndicate.review import approve
@@ -238,17 +242,18 @@ def _approve(args: argparse.Namespace) -> int:
     try:
         with site.db.sending_lock():
             wait = timedelta(seconds=30)
-            counts = asyncio.run(_deliver(site, args, wait=wait, deliver=deliver_due))
+            counts = asyncio.run(
+                deliver_showing_progress(site, args, wait=wait, deliver=deliver_due)
+            )
     except DatabaseError:
-        _echo("The running syndicate is sending it.")
+        echo("The running syndicate is sending it.")
         return 0
     if not args.quiet:
-        _echo(_counts_sentence(counts))
+        echo(counts_sentence(counts))
     return 0
 
 
 def _say(sentence: str) -> int:
-    from syndicate.cli import _echo
 
-    _echo(sentence)
+    echo(sentence)
     return 0
