@@ -1087,10 +1087,14 @@ def _check(args: argparse.Namespace) -> int:
     from syndicate.advice import warnings
     from syndicate.channels.registry import build_channels
     from syndicate.config import find_config_path, load_config
+    from syndicate.jobs import NoRenderer, renderer_problems
     from syndicate.slots import next_fire_times
 
     config = load_config(find_config_path(args.config))
     channels = build_channels(config)
+    problems = renderer_problems(config, channels)
+    if problems:  # a job whose channel cannot render what it sends: nothing would go out
+        raise NoRenderer(problems[0])
     zone = config.site.timezone.key
     echo(f"Settings OK: {shown_path(config.file)}")
     echo(

@@ -45,7 +45,6 @@ from syndicate.ingest.attribution import also_carried_by, shown_origin
 from syndicate.ingest.identity import host_of
 from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
-from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import render_edition
 from syndicate.render.lead import lead_text
 from syndicate.render.templates import template_environment
@@ -56,6 +55,7 @@ from syndicate.wallclock import wall_instant
 
 __all__ = [
     "JobOutcome",
+    "NoRenderer",
     "NothingToSend",
     "RenderedPart",
     "edition_posts",
@@ -63,6 +63,7 @@ __all__ = [
     "preview_job",
     "queue_edition",
     "render_parts",
+    "renderer_problems",
     "run_job",
     "subscriber_zones",
     "test_send",
@@ -437,26 +438,81 @@ def render_parts(
             for post in _oldest_first(view.posts)
         ]
     if job.format == "each":
-        return [
-            RenderedPart(
-                f"post:{_id(post)}",
-                f"post:{_id(post)}",
-                social_body(
-                    channel.fit_post(post, **common)
-                    or render_telegram_post(post, target="", **common)
-                ),
-            )
-            for post in _oldest_first(view.posts)
-        ]
+        parts = []
+        for post in _oldest_first(view.posts):
+            fitted = channel.fit_post(post, **common)
+            if fitted is None:
+                raise NoRenderer(_no_renderer(channel, job))
+            item = f"post:{_id(post)}"
+            parts.append(RenderedPart(item, item, social_body(fitted)))
+        return parts
     messages = channel.fit_digest(view, **common)
     if messages is None:
-        messages = render_telegram_digest(view, target="", **common)
+        raise NoRenderer(_no_renderer(channel, job))
     if len(messages) == 1:
         return [RenderedPart("edition", edition_item, social_body(messages[0]))]
     return [
         RenderedPart(f"part:{index}", f"{edition_item}:{index}", social_body(message))
         for index, message in enumerate(messages, start=1)
     ]
+
+
+class NoRenderer(SyndicateError):
+    """A job sends to a channel that cannot render what the job sends; said in one sentence."""
+
+
+def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[str]:
+    """One sentence for each (job, channel) whose channel has no renderer for the job's
+    format: `syndicate check` refuses the settings with the first.
+
+    Every network renders its own messages (`Channel.fit_post` / `fit_digest`); there is
+    no fallback to another network's renderer, so a channel that returns None for a sample
+    post or edition could not send anything this job makes.
+    """
+    env = template_environment(config.site.templates_dir)
+    site = config.site
+    common = {"env": env, "locale": site.locale, "timezone": site.timezone.key}
+    post = PostView(
+        key="p0",
+        title="Syndicate check",
+        url="https://example.org/check",
+        excerpt="A sample post, rendered to see that the channel can render one.",
+        publisher=Credit("Example", "https://example.org/"),
+    )
+    edition = EditionView(
+        key="e0",
+        job="check",
+        subject="Syndicate check",
+        site_name=site.name,
+        site_url=site.base_url,
+        locale=site.locale,
+        timezone=site.timezone.key,
+        created_at=datetime.now(UTC),
+        posts=(post,),
+    )
+    problems = []
+    for job in config.jobs.values():
+        for name in job.channels:
+            channel = channels.get(name)
+            if channel is None or channel.medium == "email":
+                continue
+            if job.format == "each":
+                fitted: object = channel.fit_post(post, **common)
+            else:
+                fitted = channel.fit_digest(edition, **common)
+            if fitted is None:
+                problems.append(_no_renderer(channel, job))
+    return problems
+
+
+def _no_renderer(channel: Channel, job: Job) -> str:
+    what = "each post on its own" if job.format == "each" else "digests"
+    other = "digest" if job.format == "each" else "each"
+    return (
+        f'Job "{job.name}" sends {what} to channel "{channel.name}", whose type '
+        f'"{channel.type}" cannot render them: set format = "{other}" in {job.file.name} '
+        "or send this job to another channel."
+    )
 
 
 def _enqueue(

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from jinja2 import Environment
 
 from syndicate.channels.base import SocialPost
-from syndicate.render.blurb import (
+from syndicate.render.telegram import (
     TELEGRAM_CAPTION_LIMIT,
     TELEGRAM_TEXT_LIMIT,
     render_telegram_digest,

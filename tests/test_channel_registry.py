@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from syndicate.channels.registry import build_channels, channel_types
+from syndicate.cli import main
 from syndicate.config import ConfigError, load_config
 from syndicate.db.session import open_database
 from syndicate.delivery import deliver_due
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
-from syndicate.jobs import run_job
+from syndicate.jobs import NoRenderer, run_job
 
 ADAPTER = '''
 from __future__ import annotations
@@ -24,14 +25,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from syndicate.channels.base import Channel, SendResult
+from syndicate.channels.base import SendResult
+from syndicate.channels.plain import PlainTextFallback
 
 
-class PigeonChannel(Channel):
+class PigeonChannel(PlainTextFallback):
     """Writes each post to a loft file: a stand-in for a network an adapter adds."""
 
     type = "pigeon"
-    medium = "telegram"
+    medium = "pigeon"
 
     def __init__(self, name, loft, chats):
         super().__init__(name)
@@ -53,12 +55,29 @@ class PigeonChannel(Channel):
 '''
 
 
+# The same adapter without a renderer: it neither fits posts itself nor opts into the
+# plain-text fallback, so no job can send it anything.
+ADAPTER_WITHOUT_RENDERER = ADAPTER.replace(
+    "from syndicate.channels.plain import PlainTextFallback",
+    "from syndicate.channels.base import Channel",
+).replace("(PlainTextFallback)", "(Channel)")
+
+
 @pytest.fixture
 def installed_adapter(tmp_path: Path) -> Iterator[None]:
     """A package with a `syndicate.channels` entry point, installed on sys.path."""
+    yield from _install(tmp_path, ADAPTER)
+
+
+@pytest.fixture
+def adapter_without_renderer(tmp_path: Path) -> Iterator[None]:
+    yield from _install(tmp_path, ADAPTER_WITHOUT_RENDERER)
+
+
+def _install(tmp_path: Path, source: str) -> Iterator[None]:
     site = tmp_path / "site-packages"
     (site / "syndicate_pigeon").mkdir(parents=True)
-    (site / "syndicate_pigeon" / "__init__.py").write_text(ADAPTER, encoding="utf-8")
+    (site / "syndicate_pigeon" / "__init__.py").write_text(source, encoding="utf-8")
     info = site / "syndicate_pigeon-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(
@@ -118,6 +137,35 @@ def test_an_installed_adapter_is_found_and_delivers(
     lines = (tmp_path / "loft.jsonl").read_text(encoding="utf-8").splitlines()
     assert outcome.queued == 2 and counts["sent"] == 2 and len(lines) == 2
     assert all('"target": "@kabar"' in line and "Warta Nusantara Online" in line for line in lines)
+
+
+def test_check_refuses_a_job_whose_channel_cannot_render_it(
+    adapter_without_renderer: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    assert main(["--config", str(settings), "check"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        'syndicate: Job "kilat" sends each post on its own to channel "birds", whose type '
+        '"pigeon" cannot render them: set format = "digest" in kilat.toml or send this job '
+        "to another channel."
+    )
+
+
+def test_a_job_never_renders_with_another_networks_renderer(
+    adapter_without_renderer: None, tmp_path: Path
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    config = load_config(settings)
+    channels = build_channels(config)
+    db = open_database(config.database_url)
+    try:
+        asyncio.run(poll_sources(db, config.sources))
+        with pytest.raises(NoRenderer, match='type "pigeon" cannot render them'):
+            run_job(db, config, channels, config.job("kilat"))
+    finally:
+        db.dispose()
+    assert not (tmp_path / "loft.jsonl").exists()
 
 
 def test_an_adapter_checks_its_own_keys(installed_adapter: None, tmp_path: Path) -> None:

@@ -34,9 +34,9 @@ from syndicate.db.session import open_database
 from syndicate.ingest.extract import extract_article
 from syndicate.ingest.parse import FeedError, parse_feed
 from syndicate.ingest.poll import poll_sources
-from syndicate.render.blurb import render_telegram_digest, render_telegram_post
 from syndicate.render.email import Recipient, personalize, render_edition
 from syndicate.render.safety import safe_image_url, safe_url
+from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 from syndicate.render.templates import template_environment
 from syndicate.types import Credit, EditionView, PostView
 from tests.corpus import CORPUS

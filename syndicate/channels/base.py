@@ -6,7 +6,7 @@ records what the channel reports.
 
 Errors a channel raises, and what the delivery does with them::
 
-    ChannelError                 base class; never raised itself
+    ChannelError                 base class (a SyndicateError); never raised itself
     ├── TransientError           nothing was delivered; try again later (retry_after hint;
     │   │                        scope: what else waits — the channel, the target, or
     │   │                        just this message); the message counts an attempt
@@ -219,9 +219,11 @@ class Channel(abc.ABC):
     ) -> SocialPost | None:
         """This network's blurb for one post, fitted to its limits.
 
-        None (the default) uses the renderer of the channel's `medium`: Telegram's for
-        "telegram". A network with other limits (Mastodon, Bluesky) returns its own. The
-        frame — title, credit, link — must never be cut; only the excerpt shortens.
+        Every network renders its own (Telegram, Mastodon, Bluesky, the webhook); None (the
+        default) says the channel cannot render single posts, and `syndicate check` refuses
+        a job with `format = "each"` that sends to it. An adapter with no format of its own
+        can opt into the neutral plain-text renderer (`channels.plain.PlainTextFallback`).
+        The frame — title, credit, link — must never be cut; only the excerpt shortens.
         `target` of the returned post is ignored: the delivery fills it in.
         """
         return None
@@ -229,7 +231,8 @@ class Channel(abc.ABC):
     def fit_digest(
         self, edition: EditionView, *, env: Environment, locale: str, timezone: str
     ) -> list[SocialPost] | None:
-        """This network's messages for a whole edition (`format = "digest"`), or None."""
+        """This network's messages for a whole edition (`format = "digest"`), or None
+        when it cannot render digests (see `fit_post`)."""
         return None
 
     async def open(self) -> None:  # noqa: B027 - optional hook

@@ -22,6 +22,7 @@ from syndicate.channels.base import (
     SocialPost,
 )
 from syndicate.config import ConfigTable
+from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
 if TYPE_CHECKING:
     from jinja2 import Environment
@@ -93,17 +94,23 @@ class OutboxChannel(Channel):
         self, post: PostView, *, env: Environment, locale: str, timezone: str
     ) -> SocialPost | None:
         original = self._stands_in_for
-        if original is None:
-            return None
-        return original.fit_post(post, env=env, locale=locale, timezone=timezone)
+        if original is not None:
+            return original.fit_post(post, env=env, locale=locale, timezone=timezone)
+        if self.medium == "telegram":  # an outbox set up with medium = "telegram"
+            return render_telegram_post(post, target="", env=env, locale=locale, timezone=timezone)
+        return None
 
     def fit_digest(
         self, edition: EditionView, *, env: Environment, locale: str, timezone: str
     ) -> list[SocialPost] | None:
         original = self._stands_in_for
-        if original is None:
-            return None
-        return original.fit_digest(edition, env=env, locale=locale, timezone=timezone)
+        if original is not None:
+            return original.fit_digest(edition, env=env, locale=locale, timezone=timezone)
+        if self.medium == "telegram":
+            return render_telegram_digest(
+                edition, target="", env=env, locale=locale, timezone=timezone
+            )
+        return None
 
     def targets(self) -> tuple[str, ...]:
         return self._targets

@@ -46,7 +46,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from telegram import Bot, LinkPreviewOptions
@@ -67,8 +67,10 @@ from syndicate.channels.base import (
     Channel,
     ChannelDown,
     ChannelRefused,
+    EditionView,
     Message,
     PermanentError,
+    PostView,
     SendResult,
     SocialPost,
     TargetGone,
@@ -77,6 +79,10 @@ from syndicate.channels.base import (
     request_starts,
 )
 from syndicate.config import ConfigTable
+from syndicate.render.telegram import render_telegram_digest, render_telegram_post
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["DEFAULT_API_BASE_URL", "LINK_PREVIEW_SIZES", "Pacing", "TelegramChannel"]
 
@@ -188,6 +194,16 @@ class TelegramChannel(Channel):
 
     def targets(self) -> tuple[str, ...]:
         return self._chat_ids
+
+    def fit_post(
+        self, post: PostView, *, env: Environment, locale: str, timezone: str
+    ) -> SocialPost:
+        return render_telegram_post(post, target="", env=env, locale=locale, timezone=timezone)
+
+    def fit_digest(
+        self, edition: EditionView, *, env: Environment, locale: str, timezone: str
+    ) -> list[SocialPost]:
+        return render_telegram_digest(edition, target="", env=env, locale=locale, timezone=timezone)
 
     @property
     def base_file_url(self) -> str:

@@ -25,10 +25,14 @@ from typing import Any
 import jinja2
 import regex
 
-from syndicate.render.blurb import POST_EXCERPT_LIMIT
 from syndicate.render.mastodon import language_code
 from syndicate.render.safety import safe_image_url, safe_url
-from syndicate.render.social import one_line, render_plain_digest, render_plain_post
+from syndicate.render.social import (
+    POST_EXCERPT_LIMIT,
+    one_line,
+    render_plain_digest,
+    render_plain_post,
+)
 from syndicate.render.text import shorten
 from syndicate.types import EditionView, PostView, SocialPost
 

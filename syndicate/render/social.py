@@ -1,6 +1,7 @@
-"""Plain-text blurbs for networks that count characters their own way (Mastodon, Bluesky).
+"""Fitting blurbs to a network's budget, the same way for every network.
 
-A network module gives a template, a `measure` (how the network counts) and a `limit`;
+Telegram, Mastodon, Bluesky, the webhook and the plain-text fallback each give a
+template, a `measure` (how the network counts) and a `limit`;
 this module keeps the frame — title, credit line, link — whole and shortens only the
 excerpt, on a grapheme and word boundary, with an ellipsis. Only when the frame alone is
 over the limit is the title shortened, as a last resort, and logged; the credit and the
@@ -10,36 +11,57 @@ link are never cut. Digests are packed the same way: items whole, split between 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
 
-from syndicate.render.blurb import telegram_labels
+from syndicate.render.locale import N_, translator
 from syndicate.render.safety import safe_url
 from syndicate.render.text import shorten
 from syndicate.types import Credit, EditionView, PostView
 
 __all__ = [
+    "DIGEST_EXCERPT_LIMIT",
     "ELLIPSIS",
+    "POST_EXCERPT_LIMIT",
     "DigestItem",
     "Measure",
     "PlainRender",
     "credits",
+    "drop_bare_ellipsis",
     "fit_plain",
     "one_line",
     "pack_digest",
     "render_plain_digest",
     "render_plain_post",
+    "social_labels",
 ]
 
 log = logging.getLogger(__name__)
 
 ELLIPSIS = "…"
+DIGEST_EXCERPT_LIMIT = 200  # a digest item's excerpt is a teaser, not the article
+# A post is a blurb that sends readers to the article, not the article itself: a few
+# sentences, well inside every network's budget.
+POST_EXCERPT_LIMIT = 500
+
+_LABELS: Mapping[str, str] = {
+    "read_more": N_("Read more"),
+    "source": N_("Source"),
+    "more_at": N_("More at"),
+    "also": N_("Also carried by"),
+}
 Measure = Callable[[str], int]
 # render(title, excerpt) -> the finished text
 PlainRender = Callable[[str, str], str]
+
+
+def social_labels(locale: str) -> Mapping[str, str]:
+    """The template words in `locale`'s language, from its catalog; else English."""
+    translate = translator(locale)
+    return {key: translate(text) for key, text in _LABELS.items()}
 
 
 def one_line(text: str) -> str:
@@ -57,7 +79,11 @@ def credits(post: PostView) -> tuple[Credit, ...]:
 def fit_plain(
     render: PlainRender, title: str, excerpt: str, limit: int, measure: Measure, key: str
 ) -> tuple[str, str]:
-    """The title and excerpt to render so that `measure(render(...)) <= limit`."""
+    """The title and excerpt to render so that `measure(render(...)) <= limit`.
+
+    The excerpt is shortened first; only when the frame alone is over the limit is the
+    title shortened, as a last resort, and logged.
+    """
 
     def size(title: str, excerpt: str) -> int:
         return measure(render(title, excerpt))
@@ -66,7 +92,7 @@ def fit_plain(
         return title, excerpt
     if size(title, "") <= limit:
         cut = shorten(excerpt, limit, measure=lambda part: size(title, part), ellipsis=ELLIPSIS)
-        return title, _drop_bare_ellipsis(cut)
+        return title, drop_bare_ellipsis(cut)
     log.warning("the title of %s is too long for its network; shortening it", key)
     cut_title = shorten(title, limit, measure=lambda part: size(part, ""), ellipsis=ELLIPSIS)
     if not cut_title:
@@ -74,7 +100,8 @@ def fit_plain(
     return cut_title, ""
 
 
-def _drop_bare_ellipsis(excerpt: str) -> str:
+def drop_bare_ellipsis(excerpt: str) -> str:
+    """ "" for an excerpt cut down to nothing but the ellipsis, which says nothing."""
     return "" if not excerpt.removesuffix(ELLIPSIS).strip() else excerpt
 
 
@@ -96,13 +123,13 @@ def render_plain_post(
     """
     page = env.get_template(template)
     context = {"post": post, "credit_line": one_line(post.credit_line), **extra}
-    context["labels"] = telegram_labels(locale)
+    context["labels"] = social_labels(locale)
 
     def render(title: str, excerpt: str) -> str:
         return page.render(context, title=title, excerpt=excerpt).strip()
 
     title = one_line(post.title)
-    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
+    excerpt = drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
     return render(*fit_plain(render, title, excerpt, limit, measure, post.key))
 
 
@@ -162,7 +189,7 @@ def render_plain_digest(
     the first post and the footer in the last. An empty edition gives [].
     """
     page = env.get_template(template)
-    context = {"edition": edition, "labels": telegram_labels(edition.locale), **extra}
+    context = {"edition": edition, "labels": social_labels(edition.locale), **extra}
 
     def render(items: Sequence[DigestItem], first: bool, last: bool) -> str:
         return page.render(context, items=list(items), first=first, last=last).strip()

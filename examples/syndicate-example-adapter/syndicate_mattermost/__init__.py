@@ -2,7 +2,9 @@
 
 An example of a third-party adapter: one class, registered under the entry-point group
 `syndicate.channels` (see pyproject.toml), that reads its settings, fits a post to the
-network's limit, and maps the network's answers onto syndicate's error tree.
+network's limit, and maps the network's answers onto syndicate's error tree. Its posts
+are Markdown of its own; its digests are syndicate's neutral plain text
+(`PlainTextFallback`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ from typing import ClassVar
 import httpx
 
 from syndicate.channels.base import (
-    Channel,
     Message,
     PermanentError,
+    PostView,
     SendResult,
     SocialPost,
     TargetGone,
     TransientError,
     UnknownOutcome,
 )
+from syndicate.channels.plain import PlainTextFallback
 from syndicate.config import ConfigTable
-from syndicate.render import PostView
 from syndicate.render.safety import safe_url
 from syndicate.render.text import shorten
 
@@ -37,12 +39,13 @@ def _markdown(text: str) -> str:
     return "".join(f"\\{char}" if char in "\\`*_[]()#>|~" else char for char in text)
 
 
-class MattermostChannel(Channel):
+class MattermostChannel(PlainTextFallback):
     """Posts each post to one Mattermost incoming webhook."""
 
     type: ClassVar[str] = "mattermost"
     medium: ClassVar[str] = "mattermost"  # fit_post below makes its messages
     after_crash: ClassVar[str] = "unknown"  # a public post: a gap beats a copy
+    text_limit: ClassVar[int] = TEXT_LIMIT  # digests: plain text fitted to this
 
     def __init__(self, name: str, url: str, channel: str | None = None) -> None:
         super().__init__(name)

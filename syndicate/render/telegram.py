@@ -1,15 +1,17 @@
-"""Blurbs: posts and digests fitted into Telegram messages, the credit and link never cut.
+"""Telegram's blurbs: posts and digests fitted into Telegram messages, the frame never cut.
 
-The templates (`templates/social/`) decide the look; this module enforces the budget. It
+Telegram is fitted like every other network (`syndicate.render.social` does the fitting;
+this module gives it Telegram's templates and counts, UTF-16 units of visible text). The
+templates (`templates/social/`) decide the look; the code enforces the budget. It
 renders a template with the full excerpt and, when Telegram would count too many
 characters, keeps the longest excerpt that fits, cut on a grapheme and word boundary with
 an ellipsis. The frame — title, credit line, link — is never cut: a post whose frame does
 not fit a photo caption (1024) is sent as text (4096) instead; only a title so long that
 the frame alone is over 4096 is shortened, as a last resort.
 
-Templates receive `labels`, a small mapping of words in the job's language (Indonesian
-when the locale starts with "id", English otherwise): `read_more` ("Baca selengkapnya"),
-`source` ("Sumber") and `more_at` ("Selengkapnya di"). Every rendered message is passed
+Templates receive `labels` (`syndicate.render.social.social_labels`), a small mapping of
+words in the job's language: `read_more` ("Baca selengkapnya"), `source` ("Sumber") and
+`more_at` ("Selengkapnya di"). Every rendered message is passed
 through the Telegram policy of `syndicate.render.safety`, so neither a post's fields nor a
 site's own template can send Telegram a tag or a link it would refuse; a post's picture is
 sent only from an http(s) address that is not a tracking pixel.
@@ -18,7 +20,7 @@ sent only from an http(s) address that is not a tracking pixel.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,8 +29,15 @@ import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 
-from syndicate.render.locale import N_, translator
 from syndicate.render.safety import clean_telegram_html, safe_image_url, safe_url
+from syndicate.render.social import (
+    DIGEST_EXCERPT_LIMIT,
+    POST_EXCERPT_LIMIT,
+    credits,
+    drop_bare_ellipsis,
+    fit_plain,
+    social_labels,
+)
 from syndicate.render.text import shorten, telegram_visible_length
 from syndicate.types import Credit, EditionView, PostView, SocialPost
 
@@ -39,34 +48,14 @@ __all__ = [
     "TELEGRAM_TEXT_LIMIT",
     "render_telegram_digest",
     "render_telegram_post",
-    "telegram_labels",
 ]
 
 logger = logging.getLogger(__name__)
 
 TELEGRAM_TEXT_LIMIT = 4096  # UTF-16 units of visible text in a message
 TELEGRAM_CAPTION_LIMIT = 1024  # ... in a photo's caption
-DIGEST_EXCERPT_LIMIT = 200  # a digest item's excerpt is a teaser, not the article
-# A post is a blurb that sends readers to the article, not the article itself: a few
-# sentences, well inside Telegram's budget.
-POST_EXCERPT_LIMIT = 500
-ELLIPSIS = "…"
-
-_LABELS: Mapping[str, str] = {
-    "read_more": N_("Read more"),
-    "source": N_("Source"),
-    "more_at": N_("More at"),
-    "also": N_("Also carried by"),
-}
-
 # render(title, excerpt) -> the finished Telegram HTML
 _Render = Callable[[str, str], str]
-
-
-def telegram_labels(locale: str) -> Mapping[str, str]:
-    """The template words in `locale`'s language, from its catalog; else English."""
-    translate = translator(locale)
-    return {key: translate(text) for key, text in _LABELS.items()}
 
 
 def render_telegram_post(
@@ -90,8 +79,8 @@ def render_telegram_post(
     page = env.get_template(template)
     context = {
         "post": post,
-        "credits": _credits(post),
-        "labels": telegram_labels(locale),
+        "credits": credits(post),
+        "labels": social_labels(locale),
         "published": _format_datetime(post.published_at, locale, timezone),
     }
 
@@ -101,7 +90,7 @@ def render_telegram_post(
         )
 
     title = post.title.strip()
-    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
+    excerpt = drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
     text = _fit(renderer(False), title, excerpt, TELEGRAM_TEXT_LIMIT, post.key)
     fitted = {
         "target": target,
@@ -151,7 +140,7 @@ def render_telegram_digest(
     page = env.get_template(template)
     context = {
         "edition": edition,
-        "labels": telegram_labels(locale),
+        "labels": social_labels(locale),
         "edition_date": _format_date(edition.created_at, locale, timezone),
     }
 
@@ -183,8 +172,8 @@ def render_telegram_digest(
 
 
 def _digest_item(post: PostView, excerpt_limit: int) -> _DigestItem:
-    excerpt = _drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
-    return _DigestItem(post, post.title.strip(), excerpt, _credits(post))
+    excerpt = drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
+    return _DigestItem(post, post.title.strip(), excerpt, credits(post))
 
 
 def _fit_item(
@@ -199,47 +188,19 @@ def _fit_item(
         return render([replace(item, title=title, excerpt=excerpt)], first, True)
 
     key = f"{edition_key}/{item.post.key}"
-    title, excerpt = _fit_parts(alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, key)
+    title, excerpt = fit_plain(
+        alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, telegram_visible_length, key
+    )
     return replace(item, title=title, excerpt=excerpt)
 
 
 def _fit(render: _Render, title: str, excerpt: str, limit: int, key: str) -> str:
     """The rendered message with the longest excerpt that fits in `limit`."""
-    return render(*_fit_parts(render, title, excerpt, limit, key))
-
-
-def _fit_parts(render: _Render, title: str, excerpt: str, limit: int, key: str) -> tuple[str, str]:
-    """The title and excerpt to render so the message fits in `limit` visible units."""
-
-    def size(title: str, excerpt: str) -> int:
-        return telegram_visible_length(render(title, excerpt))
-
-    if size(title, excerpt) <= limit:
-        return title, excerpt
-    if size(title, "") <= limit:
-        fitted = shorten(excerpt, limit, measure=lambda cut: size(title, cut), ellipsis=ELLIPSIS)
-        return title, _drop_bare_ellipsis(fitted)
-    logger.warning("the title of %s is too long for a Telegram message; shortening it", key)
-    fitted_title = shorten(title, limit, measure=lambda cut: size(cut, ""), ellipsis=ELLIPSIS)
-    if not fitted_title:
-        raise ValueError(f"{key}: the credit and link alone exceed Telegram's {limit} limit.")
-    return fitted_title, ""
-
-
-def _drop_bare_ellipsis(excerpt: str) -> str:
-    """ "" for an excerpt cut down to nothing but the ellipsis, which says nothing."""
-    return "" if not excerpt.removesuffix(ELLIPSIS).strip() else excerpt
+    return render(*fit_plain(render, title, excerpt, limit, telegram_visible_length, key))
 
 
 def _finish(rendered: str) -> str:
     return clean_telegram_html(rendered).strip()
-
-
-def _credits(post: PostView) -> tuple[Credit, ...]:
-    """The credits `post.credit_line` names, in its order, for the template to link."""
-    if post.origin and post.origin.name.casefold() != post.publisher.name.casefold():
-        return (post.origin, post.publisher)
-    return (post.publisher,)
 
 
 def _babel_locale(locale: str) -> Locale:
