@@ -24,9 +24,10 @@ from sqlalchemy import func, select
 from syndicate.config import ConfigError, load_config
 from syndicate.db.models import Click, Post
 from syndicate.links import Links
+from syndicate.ratelimit import RateLimiter
 from syndicate.tokens import site_secret
 from syndicate.web.gate import client_identity
-from syndicate.web.security import RateLimiter, check_password
+from syndicate.web.security import check_password
 from tests.browser.live import ADMIN_PASSWORD, ADMIN_USER
 from tests.served import ServedSite
 from tests.smtpserver import SmtpServer

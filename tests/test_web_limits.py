@@ -11,8 +11,9 @@ import logging
 from ipaddress import ip_network
 
 from syndicate.config import Web
+from syndicate.ratelimit import RateLimiter
 from syndicate.web.gate import client_address, served_hosts
-from syndicate.web.security import PasswordGate, RateLimiter
+from syndicate.web.security import PasswordGate
 from syndicate.web.server import LOG_BURST, RepeatedLines
 
 

@@ -53,8 +53,6 @@ How SMTP outcomes map onto the channel errors:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import logging
 import math
@@ -63,15 +61,12 @@ import smtplib
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
-
-import dkim
 
 from syndicate.channels.base import (
     Channel,
@@ -86,18 +81,19 @@ from syndicate.channels.base import (
     TargetGone,
     TransientError,
 )
+from syndicate.channels.dkim import DkimSigner, read_dkim_signer
+from syndicate.ratelimit import Clock, SlidingWindow
 from syndicate.render.email import parse_mailbox
 
 if TYPE_CHECKING:
     from syndicate.config import ConfigTable
 
-__all__ = ["DkimSigner", "EmailChannel", "SendRate", "SmtpServerAddress"]
+__all__ = ["EmailChannel", "SendRate", "SmtpServerAddress"]
 
 logger = logging.getLogger(__name__)
 
 _DEFAULT_PORTS = {"smtp": 25, "smtp+starttls": 587, "smtps": 465, "smtp+insecure": 25}
 _ENHANCED_STATUS = re.compile(r"^5\.(\d{1,3})\.(\d{1,3})\b")
-_DNS_LABELS = re.compile(r"(?i)^(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*$")
 # Longer waits for the rate limit are left to the delivery layer (a retry_after), so a
 # claimed row never sits in `send` for longer than its lease.
 _LONGEST_WAIT = 30.0
@@ -140,79 +136,6 @@ class SmtpServerAddress:
         return cls(scheme, parts.hostname, port, user, password)
 
 
-@dataclass(frozen=True)
-class DkimSigner:
-    """Adds a DKIM-Signature (RFC 6376, rsa-sha256, relaxed/relaxed) made with dkimpy.
-
-    Every header below is signed, and oversigned: listed once more than it occurs, so
-    nobody can add a second Subject or a Reply-To (absent or not) without breaking the
-    signature. A key shorter than `MIN_BITS` is refused; `check` warns below `GOOD_BITS`.
-    """
-
-    selector: str
-    domain: str
-    private_key: bytes  # PEM
-
-    SIGNED: ClassVar[tuple[str, ...]] = (
-        "From",
-        "To",
-        "Subject",
-        "Date",
-        "Message-ID",
-        "Reply-To",
-        "List-Id",
-        "List-Unsubscribe",
-        "List-Unsubscribe-Post",
-        "List-Archive",
-        "Auto-Submitted",
-        "MIME-Version",
-        "Content-Type",
-    )
-    MIN_BITS: ClassVar[int] = 1024  # RFC 8301: verifiers must not accept less
-    GOOD_BITS: ClassVar[int] = 2048  # what Gmail and RFC 8301 recommend
-
-    def __post_init__(self) -> None:
-        for what, value in (("selector", self.selector), ("domain", self.domain)):
-            if not _DNS_LABELS.match(value):
-                raise ValueError(f'"{value}" is not a DKIM {what} (letters, digits, -, _ and .).')
-        if self.bits < self.MIN_BITS:
-            raise ValueError(
-                f"it is a {self.bits}-bit key, and receivers ignore DKIM keys under "
-                f"{self.MIN_BITS} bits; make a {self.GOOD_BITS}-bit one with "
-                f"`openssl genrsa -out dkim.pem {self.GOOD_BITS}` and publish its public key."
-            )
-
-    @property
-    def bits(self) -> int:
-        """The length of the key's modulus in bits."""
-        try:
-            key = dkim.crypto.parse_pem_private_key(self.private_key)
-        except (dkim.crypto.UnparsableKeyError, ValueError, IndexError):
-            raise ValueError(_key_problem(self.private_key)) from None
-        return int(key["modulus"]).bit_length()
-
-    def sign(self, data: bytes) -> bytes:
-        """The message with its DKIM-Signature header in front."""
-        names = [
-            line.split(b":", 1)[0].strip().lower()
-            for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
-            if line[:1] not in (b" ", b"\t") and b":" in line
-        ]
-        signed = []
-        for name in self.SIGNED:
-            lowered = name.lower().encode()
-            signed += [lowered] * (names.count(lowered) + 1)
-        signature = dkim.sign(
-            data,
-            self.selector.encode(),
-            self.domain.encode(),
-            self.private_key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=signed,
-        )
-        return signature + data
-
-
 class SendRate:
     """At most `count` messages in any `period` seconds, for every (count, period) given.
 
@@ -222,10 +145,10 @@ class SendRate:
     `period` seconds. One instance is shared by the sends of one channel in one process.
     """
 
-    def __init__(self, limits: list[tuple[int, float]]) -> None:
+    def __init__(self, limits: list[tuple[int, float]], *, clock: Clock = time.monotonic) -> None:
         self.limits = limits
-        self._finished: list[deque[float]] = [deque() for _ in limits]
-        self._in_flight = 0
+        self._windows = [SlidingWindow(count, period, clock=clock) for count, period in limits]
+        self._clock = clock
         self._lock = threading.Lock()  # sends may come from several event loops
 
     def __bool__(self) -> bool:
@@ -244,29 +167,20 @@ class SendRate:
 
     def release(self) -> None:
         with self._lock:
-            self._in_flight -= 1
-            now = time.monotonic()
-            for finished in self._finished:
-                finished.append(now)
+            now = self._clock()
+            for window in self._windows:
+                window.finish(now)
 
     def _reserve(self) -> float | None:
         """Take a place and return None, or return how long to wait before trying again."""
         with self._lock:
-            now = time.monotonic()
-            wait = 0.0
-            for (count, period), finished in zip(self.limits, self._finished, strict=True):
-                while finished and finished[0] <= now - period:
-                    finished.popleft()
-                excess = len(finished) + self._in_flight - count + 1
-                if excess <= 0:
-                    continue
-                if excess <= len(finished):
-                    wait = max(wait, finished[excess - 1] + period - now)
-                else:  # only sends still in flight fill the window: look again soon
-                    wait = max(wait, min(period, 0.005))
+            now = self._clock()
+            # Only sends still in flight filling a window: look again soon.
+            wait = max((window.wait(now, poll=0.005) for window in self._windows), default=0.0)
             if wait > 0:
                 return wait
-            self._in_flight += 1
+            for window in self._windows:
+                window.take()
             return None
 
 
@@ -409,7 +323,7 @@ class EmailChannel(Channel):
             table.fail("max_per_second", f"expected a number above 0, found {max_per_second!r}")
         if ca_file is not None and not ca_file.is_file():
             table.fail("ca_file", f"the file {ca_file} does not exist")
-        signer = _dkim_signer(table, key_file, selector, dkim_domain or _domain(sender))
+        signer = read_dkim_signer(table, key_file, selector, dkim_domain or _domain(sender))
         return cls(
             name,
             server=server,
@@ -652,73 +566,6 @@ def _domain(sender: str) -> str:
         return parse_mailbox(sender).domain
     except ValueError:
         return ""  # from_config has already said what is wrong with it
-
-
-_MAKE_KEY = "make one with `openssl genrsa -out dkim.pem 2048` and publish its public key"
-# Algorithm identifiers (DER-encoded OIDs) inside a PKCS#8 "PRIVATE KEY".
-_KEY_KINDS = {
-    b"\x06\x03\x2b\x65\x70": "an Ed25519 key",
-    b"\x06\x03\x2b\x65\x71": "an Ed448 key",
-    b"\x06\x07\x2a\x86\x48\xce\x3d\x02\x01": "an elliptic-curve (ECDSA) key",
-}
-
-
-def _key_problem(pem: bytes) -> str:
-    """What a file that is not a usable RSA private key is, in one sentence."""
-    text = pem.decode("ascii", "replace")
-    if "PUBLIC KEY" in text and "PRIVATE KEY" not in text:
-        return (
-            "it is a public key; DKIM signs with the private one (the public key goes in "
-            "DNS): point dkim_private_key at the private key file"
-        )
-    if "ENCRYPTED" in text:
-        return (
-            "the key is protected by a passphrase, which nothing can type in when mail is "
-            "sent; save it without one: `openssl pkey -in KEY -out dkim.pem`"
-        )
-    if "EC PRIVATE KEY" in text:
-        kind = "an elliptic-curve (ECDSA) key"
-    else:
-        body = "".join(line for line in text.splitlines() if line and "-----" not in line)
-        try:
-            der = base64.b64decode(body, validate=False)
-        except (ValueError, binascii.Error):
-            der = b""
-        kind = next((name for oid, name in _KEY_KINDS.items() if oid in der[:40]), "")
-    if kind:
-        return (
-            f"it is {kind}, and DKIM here signs with RSA (Gmail and Outlook verify no "
-            f"other kind, so mail signed only with it counts as unsigned); {_MAKE_KEY}"
-        )
-    return f"it is not an RSA private key in PEM form; {_MAKE_KEY}"
-
-
-def _dkim_signer(
-    table: ConfigTable, key_file: Path | None, selector: str | None, domain: str
-) -> DkimSigner | None:
-    if key_file is None:
-        if selector is not None:
-            table.fail("dkim_selector", "is set but dkim_private_key is not")
-        return None
-    if selector is None:
-        table.fail("dkim_selector", "is required with dkim_private_key")
-    try:
-        key = key_file.read_bytes()
-    except OSError as error:
-        table.fail("dkim_private_key", f"cannot read {key_file} ({error.strerror})")
-    try:
-        return DkimSigner(selector=selector, domain=domain, private_key=key)
-    except ValueError as error:
-        name = "dkim_private_key"
-        text = str(error).rstrip(".")
-        if "selector" in text:
-            name = "dkim_selector"
-        elif "domain" in text:
-            name = "dkim_domain"
-        else:
-            text = f"{key_file}: {text}"
-        table.fail(name, text)
-    raise AssertionError("unreachable")
 
 
 class _TrackingSMTP(smtplib.SMTP):

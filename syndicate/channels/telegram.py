@@ -35,18 +35,13 @@ were already waiting for it raise `TargetGone` without a request.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import re
-import time
 import warnings
-from collections import deque
-from collections.abc import AsyncIterator
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from telegram import Bot, LinkPreviewOptions
@@ -78,6 +73,7 @@ from syndicate.channels.base import (
     UnknownOutcome,
     request_starts,
 )
+from syndicate.channels.telegram_pacing import NotYet, Pacer, Pacing
 from syndicate.config import ConfigTable
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
@@ -91,10 +87,6 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_TIMEOUT = 10.0
 LINK_PREVIEW_SIZES = ("auto", "small", "large")
-# Longer waits for a chat are handed back to the delivery layer as a retry_after.
-MAX_INLINE_WAIT = 5.0
-# Held on top of each window, so a server that stamps a request late still agrees.
-_WINDOW_MARGIN = 0.001
 # Set by each Bot API call in the task that made it, so concurrent sends do not mix.
 _last_description: ContextVar[str | None] = ContextVar("telegram_description", default=None)
 _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
@@ -156,7 +148,7 @@ class TelegramChannel(Channel):
         self.pacing = pacing or Pacing()
         # Enough sends at once that other chats keep going while one waits its turn.
         self.concurrency = self.pacing.concurrency
-        self._pacer = _Pacer.for_bot(api_base_url, token, self.pacing)
+        self._pacer = Pacer.for_bot(api_base_url, token, self.pacing)
         self._bot: Bot | None = None
         self._migrated: dict[str, str] = {}
         self._hide_token = _HideToken(token)
@@ -316,7 +308,7 @@ class TelegramChannel(Channel):
                     turn.refused()  # Telegram did not take it: it holds no place
                     self._pacer.pause(post.target, _retry_seconds(error))
                     raise
-        except _NotYet as later:
+        except NotYet as later:
             raise TransientError(
                 f'channel "{self.name}": {later.reason}; not sent yet.',
                 retry_after=later.seconds,
@@ -405,217 +397,6 @@ class TelegramChannel(Channel):
             pool_timeout=self.timeout,
             media_write_timeout=self.timeout,
         )
-
-
-# -- pacing ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pacing:
-    """How many messages the bot may send: Telegram's published limits by default.
-
-    0 turns a limit off (e.g. for a local Bot API server that enforces none).
-    """
-
-    max_per_second: int = 30  # the whole bot, all chats together
-    max_per_minute_per_group: int = 20  # one channel, supergroup or group
-    max_per_second_per_private_chat: int = 1  # one person's chat with the bot
-
-    @property
-    def concurrency(self) -> int:
-        """Sends in flight at once: up to one second's worth, at most 30."""
-        return min(self.max_per_second or 30, 30)
-
-    def chat_window(self, chat_id: str) -> tuple[int, float]:
-        """(limit, seconds) for one chat: "@name" and negative ids are channels or groups."""
-        if chat_id.startswith(("@", "-")):
-            return self.max_per_minute_per_group, 60.0
-        return self.max_per_second_per_private_chat, 1.0
-
-
-class _NotYet(Exception):
-    """A request may not go now: the chat is paused, or its turn is too far away."""
-
-    def __init__(self, reason: str, seconds: float) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.seconds = seconds
-
-
-@dataclass
-class _Window:
-    """At most `limit` requests in any `period` seconds; 0 is no limit.
-
-    A request holds its place from `take` until `period` after `finish`, or only until
-    `finish` when the server refused it with a 429. Waiters queue in order.
-    """
-
-    limit: int
-    period: float
-    in_flight: int = 0
-    expiries: deque[float] = field(default_factory=deque)  # when finished places free up
-    queue: deque[object] = field(default_factory=deque)
-
-    def wait(self, now: float, ahead: int = 0) -> float:
-        """Seconds until a place is free for the request after `ahead` queued ones."""
-        if not self.limit:
-            return 0.0
-        while self.expiries and self.expiries[0] <= now:
-            self.expiries.popleft()
-        excess = self.in_flight + len(self.expiries) + ahead - self.limit
-        if excess < 0:
-            return 0.0
-        if excess < len(self.expiries):
-            return self.expiries[excess] - now
-        # Only requests still in flight can free a place: a whole period away at least.
-        return ((excess - len(self.expiries)) // self.limit + 1) * self.period
-
-    def take(self) -> None:
-        self.in_flight += 1
-
-    def finish(self, now: float, counted: bool) -> None:
-        self.in_flight -= 1
-        if counted and self.limit:
-            self.expiries.append(now + self.period + _WINDOW_MARGIN)
-
-
-class _Turn:
-    """One request's places in the windows; `refused()` when Telegram answered 429."""
-
-    counted = True
-
-    def refused(self) -> None:
-        self.counted = False
-
-
-class _Pacer:
-    """The windows of one bot (overall and per chat) and the chats paused by a 429.
-
-    Shared by every channel of the same bot (same API and token) with the same limits,
-    in one process: Telegram counts per bot, whatever our channel tables are called.
-    """
-
-    _shared: ClassVar[dict[tuple[str, str, Pacing], _Pacer]] = {}
-
-    def __init__(self, pacing: Pacing) -> None:
-        self.pacing = pacing
-        self._bot = _Window(pacing.max_per_second, 1.0)
-        self._chats: dict[str, _Window] = {}
-        self._paused: dict[str, float] = {}  # target -> when the pause ends (monotonic)
-        self._gone: dict[str, tuple[float, str]] = {}  # target -> (when, why) it went away
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed = asyncio.Event()
-        self._lines: dict[str, asyncio.Lock] = {}  # one line of sends per target
-
-    @classmethod
-    def for_bot(cls, api_base_url: str, token: str, pacing: Pacing) -> _Pacer:
-        key = (api_base_url, token, pacing)
-        if key not in cls._shared:
-            cls._shared[key] = cls(pacing)
-        return cls._shared[key]
-
-    @contextlib.asynccontextmanager
-    async def in_order(self, target: str) -> AsyncIterator[str | None]:
-        """Wait for the sends to `target` handed over before this one, then send.
-
-        Yields why `target` went away (the bot was removed) while this send waited in
-        line, or None: a send that arrives after that is the delivery layer's to stop.
-        """
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # asyncio locks belong to the loop that uses them
-            self._loop, self._changed, self._lines = loop, asyncio.Event(), {}
-        line = self._lines.get(target)
-        if line is None:
-            line = self._lines[target] = asyncio.Lock()  # FIFO: its waiters queue in order
-        entered = time.monotonic()
-        async with line:
-            went = self._gone.get(target)
-            yield went[1] if went is not None and went[0] > entered else None
-
-    def gone(self, target: str, reason: str) -> None:
-        self._gone[target] = (time.monotonic(), reason)
-
-    def pause(self, target: str, seconds: float) -> None:
-        until = time.monotonic() + seconds
-        self._paused[target] = max(until, self._paused.get(target, 0.0))
-        log.warning("Telegram asked to wait %g seconds before sending to %s", seconds, target)
-
-    def _check_pause(self, target: str) -> None:
-        left = self._paused.get(target, 0.0) - time.monotonic()
-        if left > 0:
-            raise _NotYet(f"{target} is paused for {left:.1f} more seconds (flood control)", left)
-        self._paused.pop(target, None)
-
-    @contextlib.asynccontextmanager
-    async def turn(self, target: str, chat_id: str) -> AsyncIterator[_Turn]:
-        """Wait for a place for one request to `chat_id`, or raise `_NotYet`."""
-        self._check_pause(target)
-        chat = self._chats.get(chat_id)
-        if chat is None:
-            chat = self._chats[chat_id] = _Window(*self.pacing.chat_window(chat_id))
-        await self._take(chat, MAX_INLINE_WAIT, chat_id)
-        turn = _Turn()
-        try:
-            await self._take(self._bot, None, chat_id)
-        except BaseException:
-            chat.finish(time.monotonic(), counted=False)
-            self._wake()
-            raise
-        try:
-            self._check_pause(target)  # a 429 may have come in while this one waited
-        except _NotYet:
-            turn.refused()
-            self._finish(turn, chat)
-            raise
-        try:
-            yield turn
-        finally:
-            self._finish(turn, chat)
-
-    def _finish(self, turn: _Turn, chat: _Window) -> None:
-        now = time.monotonic()
-        chat.finish(now, turn.counted)
-        self._bot.finish(now, turn.counted)
-        self._wake()
-
-    async def _take(self, window: _Window, longest: float | None, chat_id: str) -> None:
-        """Take a place in `window`, in order; raise `_NotYet` rather than wait > `longest`."""
-        wait = window.wait(time.monotonic(), ahead=len(window.queue))
-        if wait <= 0 and not window.queue:
-            window.take()
-            return
-        if longest is not None and wait > longest:
-            raise _NotYet(
-                f"{chat_id} has had its {window.limit} messages per {window.period:g} s; "
-                f"the next place is {wait:.1f} s away",
-                wait,
-            )
-        ticket = object()
-        window.queue.append(ticket)
-        try:
-            while True:
-                timeout: float | None = None
-                if window.queue[0] is ticket:
-                    timeout = window.wait(time.monotonic())
-                    if timeout <= 0:
-                        window.take()
-                        return
-                await self._sleep(timeout)
-        finally:
-            window.queue.remove(ticket)
-            self._wake()  # the next in line looks again
-
-    async def _sleep(self, seconds: float | None) -> None:
-        """Sleep `seconds`, or until a place may have freed up (a request finished)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # an Event belongs to the loop that first waits on it
-            self._loop, self._changed, self._lines = loop, asyncio.Event(), {}
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), seconds)
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
 
 class _DescribedRequest(HTTPXRequest):

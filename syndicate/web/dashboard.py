@@ -26,6 +26,7 @@ from starlette.routing import Route
 from syndicate.bounces.report import edition_rates
 from syndicate.db.models import Delivery, DeliveryState
 from syndicate.jobs import preview_job
+from syndicate.ratelimit import RateLimiter
 from syndicate.report import waiting_deliveries
 from syndicate.slots import next_fire_times
 from syndicate.subscribers import ImportReport, SubscriberError, import_csv
@@ -44,11 +45,7 @@ from syndicate.web.pages import (
     row_id,
     whole_number,
 )
-from syndicate.web.security import (
-    DEVICE_LIFETIME,
-    RateLimiter,
-    check_password,
-)
+from syndicate.web.security import DEVICE_LIFETIME, check_password
 from syndicate.web.subscriber_pages import mailing_lists
 
 __all__ = ["ROUTES", "Preview", "make_preview"]

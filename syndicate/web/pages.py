@@ -28,6 +28,7 @@ from syndicate.config import Config
 from syndicate.db.fit import holds
 from syndicate.db.session import Database
 from syndicate.links import Links
+from syndicate.ratelimit import RateLimiter
 from syndicate.render.locale import N_, Translate, format_datetime, translator
 from syndicate.render.templates import template_environment
 from syndicate.web.editors import session_generation
@@ -38,7 +39,6 @@ from syndicate.web.security import (
     DeviceCookies,
     EditorSession,
     PasswordGate,
-    RateLimiter,
     Sessions,
     csrf_matches,
     csrf_token,

@@ -9,8 +9,8 @@
 - The editor's session is a signed, expiring cookie bound to the configured password and
   to the editor's session generation in the database: changing the password, or logging
   out, ends every session of that editor. CSRF tokens are bound to the session as well.
-- Limits (`RateLimiter`) take O(1) time and bounded memory; password checks run at most a
-  few at a time (`PasswordGate`), the rest are refused at once.
+- Limits (`syndicate.ratelimit.RateLimiter`) take O(1) time and bounded memory; password
+  checks run at most a few at a time (`PasswordGate`), the rest are refused at once.
 - `admin_password` may be a hash, made with `syndicate serve --hash-password`
   (``scrypt:32768:8:1$salt$hex`` or ``pbkdf2:sha256:600000$salt$hex``, the format
   Werkzeug uses), or the password itself (best taken from the environment: "${VAR}").
@@ -21,11 +21,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import math
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +36,6 @@ __all__ = [
     "DeviceCookies",
     "EditorSession",
     "PasswordGate",
-    "RateLimiter",
     "SecurityHeaders",
     "Sessions",
     "check_password",
@@ -220,90 +217,6 @@ def check_password(setting: str, given: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(setting.encode(), given.encode())
-
-
-class RateLimiter:
-    """At most about `limit` events per key within `window` seconds, in bounded memory.
-
-    Each key keeps two counters, this window's and the last one's; the last one counts
-    in proportion to how much of it still lies within `window` of now (the "sliding window
-    counter"). Every call is O(1), whatever the number of keys; past `max_keys` the key
-    seen least recently is forgotten first, so an attacker who cycles keys costs memory
-    that stays under a fixed bound and only ever frees room, never a lock-out of his own.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        max_keys: int = 50_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
-        self._clock = clock
-        # key → (start of its current window, count in it, count in the window before)
-        self._counts: OrderedDict[str, tuple[float, int, int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        """Count one event for `key`; False (and nothing counted) once it is over the limit."""
-        with self._lock:
-            start, current, previous = self._current(key, now)
-            over = self._estimate(start, current, previous, now) >= self.limit
-            # A refused key is stored too: it stays recent, so it is the last forgotten.
-            self._store(key, (start, current if over else current + 1, previous))
-            return not over
-
-    def blocked(self, key: str, now: float | None = None) -> bool:
-        """Is `key` over the limit now? Counts nothing."""
-        with self._lock:
-            start, current, previous = self._current(key, now)
-            return self._estimate(start, current, previous, now) >= self.limit
-
-    def add(self, key: str, now: float | None = None) -> None:
-        """Count one event for `key`, over the limit or not (a failed login, say)."""
-        with self._lock:
-            start, current, previous = self._current(key, now)
-            self._store(key, (start, current + 1, previous))
-
-    def retry_after(self, key: str, now: float | None = None) -> int:
-        """Whole seconds until `key` is under the limit again (1 at least), for Retry-After."""
-        with self._lock:
-            now = self._clock() if now is None else now
-            start, current, previous = self._current(key, now)
-        if current >= self.limit:
-            # This window's count alone is too many: it must become the last window's,
-            # and enough of that must slide out.
-            wait = start + self.window - now + self.window * (1 - self.limit / max(current, 1))
-        elif previous:
-            wait = start + self.window * (1 - (self.limit - current) / previous) - now
-        else:
-            wait = 0.0
-        return max(1, math.floor(wait) + 1)  # strictly past the moment it reaches the limit
-
-    def __len__(self) -> int:
-        return len(self._counts)
-
-    def _current(self, key: str, now: float | None) -> tuple[float, int, int]:
-        now = self._clock() if now is None else now
-        start, current, previous = self._counts.get(key, (now, 0, 0))
-        if now - start >= 2 * self.window:
-            return now, 0, 0
-        if now - start >= self.window:
-            return start + self.window, 0, current
-        return start, current, previous
-
-    def _estimate(self, start: float, current: int, previous: int, now: float | None) -> float:
-        now = self._clock() if now is None else now
-        overlap = max(0.0, 1.0 - (now - start) / self.window)
-        return current + previous * overlap
-
-    def _store(self, key: str, value: tuple[float, int, int]) -> None:
-        self._counts[key] = value
-        self._counts.move_to_end(key)
-        if len(self._counts) > self.max_keys:
-            self._counts.popitem(last=False)
 
 
 class PasswordGate:

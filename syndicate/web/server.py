@@ -23,9 +23,9 @@ from typing import Any
 from syndicate.channels.base import Channel
 from syndicate.config import Config, ConfigError, Web
 from syndicate.db.session import Database
+from syndicate.ratelimit import RateLimiter
 from syndicate.web.app import create_app
 from syndicate.web.gate import client_identity, within
-from syndicate.web.security import RateLimiter
 
 __all__ = ["RepeatedLines", "serve"]
 
