@@ -53,7 +53,7 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from syndicate.channels.mastodon import fetch_picture, retry_after
+from syndicate.channels.http import NEVER_LEFT, fetch_picture, retry_after
 from syndicate.config import ConfigTable
 from syndicate.render.bluesky import render_bluesky_digest, render_bluesky_post
 
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 DEFAULT_PDS_URL = "https://bsky.social"
 DEFAULT_TIMEOUT = 10.0
 MAX_THUMB_BYTES = 1_000_000
-_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _GONE = ("AccountTakedown", "AccountDeactivated", "AccountSuspended", "RepoTakendown")
 
 
@@ -189,7 +188,7 @@ class BlueskyChannel(Channel):
             headers["Authorization"] = f"Bearer {token}"
         try:
             return await self._client.post(f"/xrpc/{method}", headers=headers, **kwargs)
-        except _NEVER_LEFT as error:
+        except NEVER_LEFT as error:
             raise ChannelDown(
                 f'channel "{self.name}": cannot reach {self.pds_url} ({error!r}).'
             ) from error

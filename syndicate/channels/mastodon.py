@@ -39,11 +39,9 @@ How Mastodon's answers map onto the channel error tree::
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -59,6 +57,7 @@ from syndicate.channels.base import (
     TargetGone,
     TransientError,
 )
+from syndicate.channels.http import fetch_picture, retry_after
 from syndicate.config import ConfigTable
 from syndicate.render.mastodon import (
     DEFAULT_MAX_CHARACTERS,
@@ -88,46 +87,6 @@ def idempotency_key(post: SocialPost) -> str:
     """The same key for the same delivery, every time it is sent."""
     parts = (post.target, post.text, post.link or "", post.photo or "")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds to wait, from Retry-After (seconds or a date) or X-RateLimit-Reset (a date)."""
-    value = response.headers.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            moment = email.utils.parsedate_to_datetime(value)
-            return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-    reset = response.headers.get("x-ratelimit-reset")
-    if reset:
-        try:
-            moment = datetime.fromisoformat(reset.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-    return None
-
-
-async def fetch_picture(
-    client: httpx.AsyncClient, url: str, max_bytes: int
-) -> tuple[bytes, str] | str:
-    """(bytes, content type) of the image at `url`, or why it cannot be had."""
-    try:
-        async with client.stream("GET", url, follow_redirects=True) as response:
-            if response.status_code != 200:
-                return f"the picture answered {response.status_code}"
-            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if not kind.startswith("image/"):
-                return f"the picture is {kind or 'of no stated type'}, not an image"
-            data = bytearray()
-            async for chunk in response.aiter_bytes():
-                data += chunk
-                if len(data) > max_bytes:
-                    return f"the picture is larger than {max_bytes} bytes"
-            return bytes(data), kind
-    except httpx.HTTPError as error:
-        return f"the picture could not be fetched ({type(error).__name__})"
 
 
 class MastodonChannel(Channel):

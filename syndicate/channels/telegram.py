@@ -43,7 +43,6 @@ import warnings
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from telegram import Bot, LinkPreviewOptions
 from telegram.error import (
     BadRequest,
@@ -73,6 +72,7 @@ from syndicate.channels.base import (
     UnknownOutcome,
     request_starts,
 )
+from syndicate.channels.http import never_left
 from syndicate.channels.telegram_pacing import NotYet, Pacer, Pacing
 from syndicate.config import ConfigTable
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
@@ -94,8 +94,6 @@ _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
 # servers with short tokens work, strict enough to catch a pasted chat id or a typo.
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{3,}")
 _CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}")
-# httpx errors raised before a single byte of the request reached Telegram.
-_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
 # Telegram's complaints about the photo itself, as opposed to the caption or the chat.
 _PHOTO_PROBLEMS = (
     "file identifier",
@@ -375,7 +373,7 @@ class TelegramChannel(Channel):
             )
         if isinstance(error, InvalidToken):
             return ChannelRefused(f"{where}: Telegram refused the bot token (Unauthorized).")
-        if isinstance(error, NetworkError) and _never_left(error):
+        if isinstance(error, NetworkError) and never_left(error):
             return ChannelDown(f"{where}: cannot reach the Telegram Bot API ({error}).")
         if isinstance(error, TimedOut):
             return UnknownOutcome(
@@ -442,16 +440,6 @@ def _describe(error: TelegramError) -> str:
 def _is_photo_problem(error: BadRequest) -> bool:
     text = error.message.lower()
     return any(problem in text for problem in _PHOTO_PROBLEMS)
-
-
-def _never_left(error: NetworkError) -> bool:
-    """Whether httpx failed before sending (connect, pool): then nothing was posted."""
-    cause: BaseException | None = error.__cause__
-    while cause is not None:
-        if isinstance(cause, _NEVER_LEFT):
-            return True
-        cause = cause.__cause__
-    return False
 
 
 def _retry_seconds(error: RetryAfter) -> float:

@@ -55,7 +55,7 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
-from syndicate.channels.mastodon import retry_after
+from syndicate.channels.http import NEVER_LEFT, retry_after
 from syndicate.config import ConfigTable
 from syndicate.render.webhook import FORMATS, render_webhook_digest, render_webhook_post
 
@@ -67,7 +67,6 @@ if TYPE_CHECKING:
 __all__ = ["WebhookChannel", "sign"]
 
 DEFAULT_TIMEOUT = 10.0
-_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -170,7 +169,7 @@ class WebhookChannel(Channel):
             url += ("&" if "?" in url else "?") + "wait=true"
         try:
             response = await self._client.post(url, content=body, headers=headers)
-        except _NEVER_LEFT as error:
+        except NEVER_LEFT as error:
             raise ChannelDown(
                 f'channel "{self.name}": cannot reach {self.targets()[0]} ({error!r}).'
             ) from error

@@ -23,6 +23,7 @@ from syndicate.channels.base import (
     TransientError,
     UnknownOutcome,
 )
+from syndicate.channels.http import NEVER_LEFT
 from syndicate.channels.plain import PlainTextFallback
 from syndicate.config import ConfigTable
 from syndicate.render.safety import safe_url
@@ -31,7 +32,6 @@ from syndicate.render.text import shorten
 __all__ = ["MattermostChannel"]
 
 TEXT_LIMIT = 4000  # Mattermost's default maximum post length, in characters
-_NEVER_LEFT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 def _markdown(text: str) -> str:
@@ -91,7 +91,7 @@ class MattermostChannel(PlainTextFallback):
             body["channel"] = self.channel
         try:
             response = await self._client.post(self._url, json=body)
-        except _NEVER_LEFT as error:  # nothing left: safe to try again
+        except NEVER_LEFT as error:  # nothing left: safe to try again
             raise TransientError(f'channel "{self.name}": cannot connect ({error!r})') from error
         except httpx.HTTPError as error:  # it may have been posted: never guess
             raise UnknownOutcome(f'channel "{self.name}": no answer ({error!r})') from error
