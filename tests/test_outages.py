@@ -32,7 +32,8 @@ from sqlalchemy import create_engine, func, select
 
 from syndicate.db.models import Attempt, Delivery
 from syndicate.db.session import Database, open_database
-from syndicate.delivery import DeliveryPolicy, _claim
+from syndicate.delivery import DeliveryPolicy
+from syndicate.delivery.queue import claim
 from syndicate.demo import write_sample_feed
 from tests import test_faults as faults
 from tests.botapi import TEST_TOKEN, BotApiServer
@@ -223,7 +224,7 @@ def test_a_claim_holds_at_most_batch_size_rows_whatever_plan_postgresql_picks(
     db = Database(create_engine(site.database_url, connect_args={"options": BAD_PLAN}))
     try:
         claimed = db.run(
-            lambda session: _claim(session, ["newsletter"], policy, "solo-0"), doing="claiming"
+            lambda session: claim(session, ["newsletter"], policy, "solo-0"), doing="claiming"
         )
     finally:
         db.dispose()

@@ -1,38 +1,27 @@
-"""Sending queued deliveries: claim, send through the channel, record what happened.
+"""The sender: sends claimed rows through their channels and records what happened.
 
-A delivery row moves queued → claimed → sending → sent / failed / unknown (see DESIGN.md).
-A worker claims a batch of due rows with a lease; a row counts as in flight only from the
-moment its own request starts. For a channel that must not post twice (Telegram) that
-moment is written to the database before the request leaves, so after a crash only such
-rows become `unknown`, at most one per chat; email is sent again after a crash, so its
-claimed and in-flight rows alike go back to the queue and no write is spent on them.
-
+A claimed row counts as in flight only from the moment its own request starts. For a
+channel that must not post twice (Telegram) that moment is written to the database
+before the request leaves; email is sent again after a crash, so no write is spent on it.
 Outcomes are written in small groups and kept until the database has them: while it is
-away nothing new is sent, and waiting for it never blocks the event loop. A channel that
-cannot reach its server is paused as a whole, with its own growing wait; its rows go back
-to the queue and no row counts an attempt that the network never answered.
+away nothing new is sent, and waiting for it never blocks the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
-import random
 import time
 import uuid
-import weakref
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from syndicate.bounces.record import HARD, SOFT, Bounce, record_bounce
+from syndicate.bounces.record import HARD, SOFT, Bounce
 from syndicate.channels.base import (
     Channel,
     ChannelDown,
@@ -45,10 +34,9 @@ from syndicate.channels.base import (
     UnknownOutcome,
     request_started,
 )
-from syndicate.config import Config, DeliverySettings, format_duration
+from syndicate.config import Config, format_duration
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
-    Attempt,
     Delivery,
     DeliveryState,
     Edition,
@@ -61,47 +49,16 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database
+from syndicate.delivery.outage import end_outage, outage_of
+from syndicate.delivery.policy import DeliveryPolicy
+from syndicate.delivery.queue import HELD, ClaimedRow, record_outcomes
 from syndicate.messages import Letterhead, compose
 from syndicate.trickle import quiet_hours_end
 from syndicate.types import Message
 
-__all__ = ["DeliveryPolicy", "deliver_due", "requeue", "resume"]
+__all__ = ["FLUSH_ROWS", "FLUSH_SECONDS", "STATUS_FRESH_SECONDS", "Progress", "Sender"]
 
 log = logging.getLogger(__name__)
-
-# A row a worker holds: claimed (not started yet) or sending (its request started).
-HELD = (DeliveryState.CLAIMED, DeliveryState.SENDING)
-
-
-@dataclass(frozen=True)
-class DeliveryPolicy(DeliverySettings):
-    """The `[delivery]` settings, and what the delivery does with them."""
-
-    bounces_to_stop: int = 3  # soft bounces (within 30 days) before an address is bounced
-
-    @classmethod
-    def from_settings(cls, settings: DeliverySettings) -> DeliveryPolicy:
-        return cls(**asdict(settings))
-
-    def backoff(self, attempts: int) -> timedelta:
-        """Exponential backoff with full jitter: a random wait up to base·2^(n-1), capped."""
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** max(attempts - 1, 0)))
-        return ceiling * random.random()
-
-    def outage_wait(self, failures: int, *, refused: bool) -> float:
-        """Seconds a channel waits after its `failures`-th failed try to reach its server.
-
-        Doubling from the base to the cap, with a little jitter so workers do not probe
-        together; a server that refuses the channel itself (login, certificate) waits
-        the cap at once: only an editor can fix that.
-        """
-        base, cap = (
-            self.outage_backoff_base.total_seconds(),
-            self.outage_backoff_cap.total_seconds(),
-        )
-        wait = cap if refused else min(cap, base * 2 ** max(failures - 1, 0))
-        return max(wait * random.uniform(0.85, 1.0), 0.1)
-
 
 # Outcomes of resendable channels are written together: this many rows, or this often.
 FLUSH_ROWS = 100
@@ -110,156 +67,18 @@ FLUSH_SECONDS = 0.5
 # before a send: who leaves or is forgotten during a long send is not mailed.
 STATUS_FRESH_SECONDS = 0.25
 
-_columns = Delivery.__table__.c
-_RECORD_OUTCOME = (
-    update(Delivery)
-    .where(_columns.id == bindparam("b_id"))
-    .values(
-        state=bindparam("b_state"),
-        lease_until=None,
-        attempts=_columns.attempts + bindparam("b_counted", type_=_columns.attempts.type),
-        updated_at=bindparam("b_now", type_=_columns.updated_at.type),
-        sent_at=func.coalesce(
-            bindparam("b_sent_at", type_=_columns.sent_at.type), _columns.sent_at
-        ),
-        external_id=func.coalesce(
-            bindparam("b_external_id", type_=_columns.external_id.type), _columns.external_id
-        ),
-        error=bindparam("b_error", type_=_columns.error.type),
-        next_attempt_at=func.coalesce(
-            bindparam("b_next", type_=_columns.next_attempt_at.type), _columns.next_attempt_at
-        ),
-    )
-)
-
-
-@dataclass(frozen=True)
-class _Claimed:
-    id: int
-    job: str
-    edition_id: int
-    channel: str
-    target: str
-    item: str
-    rendering_id: int
-    subscriber_id: int | None
-    attempts: int  # answers about this message so far
-    created_at: datetime
-    claimed_by: str
-
 
 class _ClaimLost(Exception):
     """The row is no longer this worker's: its lease ran out while the database was away."""
 
 
-@dataclass
-class _Outage:
-    """A channel that cannot reach its server: when it tries again, and since when."""
-
-    failures: int = 0
-    until: float = 0.0  # time.monotonic() of the next try
-    since: float | None = None
-    reason: str = ""
-
-    def remaining(self) -> float:
-        return max(self.until - time.monotonic(), 0.0)
-
-
-# Kept per channel object, across delivery passes, for as long as the channel lives.
-_outages: weakref.WeakKeyDictionary[Channel, _Outage] = weakref.WeakKeyDictionary()
-
-
-def _outage(channel: Channel) -> _Outage:
-    outage = _outages.get(channel)
-    if outage is None:
-        outage = _outages[channel] = _Outage()
-    return outage
-
-
 Progress = Callable[[str, str], None]  # (channel, outcome)
+
+
 _Person = tuple[str | None, frozenset[str]]  # name, the lists they are active on
 
 
-async def deliver_due(
-    db: Database,
-    config: Config,
-    channels: dict[str, Channel],
-    *,
-    policy: DeliveryPolicy | None = None,
-    wait_for_retries: timedelta = timedelta(0),
-    progress: Progress | None = None,
-    stopping: asyncio.Event | None = None,
-) -> Counter[str]:
-    """Send every delivery that is due now; return how many ended in each state.
-
-    With `wait_for_retries`, retries due within that time are waited for and sent too.
-    When `stopping` is set, no new batch is claimed: what is in flight finishes.
-    """
-    policy = policy or DeliveryPolicy.from_settings(config.delivery)
-    outcomes: Counter[str] = Counter()
-    await _recover(db, channels)
-    # Rows put off while their server was down, by this process or an earlier one: a
-    # channel this process has not seen down tries them at once, not when the old
-    # back-off ends (a fresh `run --once` with the server back sends without waiting).
-    unseen_down = [name for name, channel in channels.items() if not _outage(channel).failures]
-    if unseen_down:
-        await db.run_patiently(
-            lambda session: _due_now_if_waiting_for_server(session, unseen_down),
-            doing="looking at deliveries waiting for their server",
-        )
-    letterhead = await db.call_patiently(
-        lambda: Letterhead.for_site(db, config), doing="reading the site's signing secret"
-    )
-    sender = _Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
-    worker = sender.worker
-    heartbeat = asyncio.create_task(sender.keep_leases())
-    deadline = utcnow() + wait_for_retries
-    recovered_at = time.monotonic()
-    try:
-        for batch in itertools.count():
-            if stopping is not None and stopping.is_set():
-                break
-            if time.monotonic() - recovered_at > policy.lease.total_seconds() / 2:
-                # Another worker may have died: its rows are ours once their lease ran out.
-                await _recover(db, channels)
-                recovered_at = time.monotonic()
-            reachable = [name for name, ch in channels.items() if not _outage(ch).remaining()]
-            claimed = []
-            if reachable:
-                claimed = await db.run_patiently(
-                    lambda session, names=reachable, token=f"{worker}-{batch}": _claim(
-                        session, names, policy, token
-                    ),
-                    doing="claiming deliveries",
-                )
-            if claimed:
-                await sender.send_batch(claimed)
-                continue
-            wait = await _next_due_in(db, channels, deadline)
-            if wait is None:
-                break
-            await _sleep_unless(stopping, wait)
-    finally:
-        heartbeat.cancel()
-        await sender.flush()
-        await sender.close()
-    # Each row counted once, in the state it ended in: a row retried three times is one.
-    outcomes.clear()
-    outcomes.update(state for row_id, state in sender.ended.items() if row_id not in sender.waiting)
-    if sender.waiting:  # still queued: their server was down (the log says which)
-        outcomes["waiting for their server"] = len(sender.waiting)
-    return outcomes
-
-
-async def _sleep_unless(stopping: asyncio.Event | None, seconds: float) -> None:
-    if stopping is None:
-        await asyncio.sleep(seconds)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stopping.wait(), seconds)
-
-
-class _Sender:
+class Sender:
     """Sends claimed rows, channel by channel, and records each outcome as it comes."""
 
     def __init__(
@@ -353,7 +172,7 @@ class _Sender:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def send_batch(self, claimed: Sequence[_Claimed]) -> None:
+    async def send_batch(self, claimed: Sequence[ClaimedRow]) -> None:
         self.in_flight.update(row.id for row in claimed)
         self.lost.difference_update(row.id for row in claimed)  # ours again: claimed anew
         await self._load_bodies({row.rendering_id for row in claimed})
@@ -361,7 +180,7 @@ class _Sender:
         ids = {row.subscriber_id for row in claimed if row.subscriber_id is not None}
         people = await self._load_subscribers(set(ids))
         self._batch_subscribers, self._people_read_at = ids, time.monotonic()
-        by_channel: dict[str, list[_Claimed]] = {}
+        by_channel: dict[str, list[ClaimedRow]] = {}
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
         await asyncio.gather(
@@ -370,12 +189,12 @@ class _Sender:
         await self.flush()
 
     async def _send_channel(
-        self, name: str, rows: list[_Claimed], people: dict[int, _Person]
+        self, name: str, rows: list[ClaimedRow], people: dict[int, _Person]
     ) -> None:
         """Send one channel's rows, `channel.concurrency` at a time, oldest first."""
         channel = self.channels[name]
         queue = deque(rows)
-        outage = _outage(channel)
+        outage = outage_of(channel)
         if await self._open(channel):
             lanes = max(1, min(channel.concurrency, len(rows)))
             await asyncio.gather(*(self._lane(channel, queue, people) for _ in range(lanes)))
@@ -389,9 +208,9 @@ class _Sender:
             await self._release(list(queue), utcnow())
 
     async def _lane(
-        self, channel: Channel, queue: deque[_Claimed], people: dict[int, _Person]
+        self, channel: Channel, queue: deque[ClaimedRow], people: dict[int, _Person]
     ) -> None:
-        outage = _outage(channel)
+        outage = outage_of(channel)
         while queue and not (self.stopping is not None and self.stopping.is_set()):
             if outage.remaining():
                 return  # another lane found the server down
@@ -407,8 +226,8 @@ class _Sender:
     async def _send_one(
         self,
         channel: Channel,
-        row: _Claimed,
-        queue: deque[_Claimed],
+        row: ClaimedRow,
+        queue: deque[ClaimedRow],
         people: dict[int, _Person],
     ) -> None:
         if await self._held_by_job(row) or self._held_by_pause(channel, row):
@@ -449,7 +268,7 @@ class _Sender:
             request_started.reset(hook)
 
     async def _still_subscribed_now(
-        self, channel: Channel, row: _Claimed, people: dict[int, _Person]
+        self, channel: Channel, row: ClaimedRow, people: dict[int, _Person]
     ) -> bool:
         """Whether the subscriber is still on the list at the moment their copy goes.
 
@@ -471,10 +290,10 @@ class _Sender:
                     self._people_read_at = time.monotonic()
         return _still_subscribed(channel, people.get(row.subscriber_id))
 
-    def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
+    def _starter(self, channel: Channel, row: ClaimedRow) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)
 
-    async def _start(self, channel: Channel, row: _Claimed) -> None:
+    async def _start(self, channel: Channel, row: ClaimedRow) -> None:
         """The row's request leaves now: where a crash must not send it twice, say so first."""
         if row.id in self.started:
             return
@@ -498,7 +317,7 @@ class _Sender:
         self.started.add(row.id)
 
     async def _channel_down(
-        self, channel: Channel, error: ChannelError, row: _Claimed, queue: deque[_Claimed]
+        self, channel: Channel, error: ChannelError, row: ClaimedRow, queue: deque[ClaimedRow]
     ) -> None:
         """The server cannot be reached: the channel waits, its rows keep their place."""
         rows = [row, *queue]
@@ -511,7 +330,7 @@ class _Sender:
         self.waiting.update(row.id for row in rows)
 
     def _pause_channel(self, channel: Channel, error: ChannelError) -> datetime:
-        outage = _outage(channel)
+        outage = outage_of(channel)
         outage.failures += 1
         refused = isinstance(error, ChannelRefused)
         wait = self.policy.outage_wait(outage.failures, refused=refused)
@@ -538,18 +357,12 @@ class _Sender:
         return utcnow() + timedelta(seconds=wait)
 
     def _back_up(self, channel: Channel) -> None:
-        outage = _outages.get(channel)
-        if outage is None or outage.since is None:
-            return
-        log.info(
-            "channel %s is sending again after %.0f s",
-            channel.name,
-            time.monotonic() - outage.since,
-        )
-        _outages.pop(channel, None)
+        down_for = end_outage(channel)
+        if down_for is not None:
+            log.info("channel %s is sending again after %.0f s", channel.name, down_for)
 
     async def _wait_after(
-        self, channel: Channel, row: _Claimed, queue: deque[_Claimed], error: TransientError
+        self, channel: Channel, row: ClaimedRow, queue: deque[ClaimedRow], error: TransientError
     ) -> None:
         """The network (or the channel's own pacing) asks to wait: what it concerns waits.
 
@@ -583,7 +396,7 @@ class _Sender:
         self.opened.add(channel.name)
         return True
 
-    async def _held_by_job(self, row: _Claimed) -> bool:
+    async def _held_by_job(self, row: ClaimedRow) -> bool:
         """The job's trickle rules: stale rows are dropped, quiet hours are waited out."""
         job = self.config.jobs.get(row.job)
         if job is None:
@@ -600,7 +413,7 @@ class _Sender:
                 return True
         return False
 
-    def _held_by_pause(self, channel: Channel, row: _Claimed) -> bool:
+    def _held_by_pause(self, channel: Channel, row: ClaimedRow) -> bool:
         reason = self.paused.get((channel.name, row.target))
         if reason is None:
             return False
@@ -632,7 +445,7 @@ class _Sender:
         )
         self.paused = {(channel, target): reason for channel, target, reason in rows}
 
-    def _compose(self, channel: Channel, row: _Claimed, people: dict[int, _Person]) -> Message:
+    def _compose(self, channel: Channel, row: ClaimedRow, people: dict[int, _Person]) -> Message:
         name = people[row.subscriber_id][0] if row.subscriber_id is not None else None
         return compose(
             channel,
@@ -651,7 +464,7 @@ class _Sender:
 
     # -- outcomes --------------------------------------------------------------------------
 
-    def _record_error(self, channel: Channel, row: _Claimed, error: ChannelError) -> None:
+    def _record_error(self, channel: Channel, row: ClaimedRow, error: ChannelError) -> None:
         """An answer about this message: it counts an attempt."""
         message = str(error) or type(error).__name__
         tries = row.attempts + 1
@@ -701,7 +514,7 @@ class _Sender:
 
     def _finish(
         self,
-        row: _Claimed,
+        row: ClaimedRow,
         state: str,
         outcome: str,
         detail: str,
@@ -764,7 +577,9 @@ class _Sender:
                 bounces = list(self._pending_bounces)
                 pauses = list(self._pending_pauses)
                 await self.db.run_patiently(
-                    lambda session, p=pending, b=bounces: _record(session, p, b, self.policy),
+                    lambda session, p=pending, b=bounces: record_outcomes(
+                        session, p, b, self.policy
+                    ),
                     doing=f"recording {len(pending)} deliveries",
                     on_outage=self._recorded.clear,
                 )
@@ -779,7 +594,7 @@ class _Sender:
             self._recorded.set()
 
     async def _release(
-        self, rows: Sequence[_Claimed], until: datetime | TransientError, note: str | None = None
+        self, rows: Sequence[ClaimedRow], until: datetime | TransientError, note: str | None = None
     ) -> None:
         """Give held rows back untried, to go at `until` (or after the wait asked for).
 
@@ -815,7 +630,7 @@ class _Sender:
         if not self._pending:
             self._recorded.set()
 
-    def _count_bounce(self, channel: Channel, row: _Claimed, kind: str, detail: str) -> None:
+    def _count_bounce(self, channel: Channel, row: ClaimedRow, kind: str, detail: str) -> None:
         if row.subscriber_id is None or channel.medium != "email":
             return
         bounce = Bounce(
@@ -862,30 +677,6 @@ class _Sender:
                 log.exception("channel %s: error while closing", name)
 
 
-def _record(
-    session: Session,
-    pending: list[dict[str, Any]],
-    bounces: list[tuple[Bounce, int | None]],
-    policy: DeliveryPolicy,
-) -> None:
-    """Write outcomes, their attempts and the bounces they caused, in one transaction."""
-    connection = session.connection()
-    if pending:
-        connection.execute(_RECORD_OUTCOME, pending)
-        attempts = [
-            {
-                "delivery_id": p["b_id"],
-                "at": p["b_now"],
-                "outcome": p["b_outcome"],
-                "detail": p["b_detail"],
-            }
-            for p in pending
-        ]
-        connection.execute(insert(Attempt), attempts)
-    for bounce, limit in bounces:
-        record_bounce(session, bounce, soft_limit=limit)
-
-
 def _read_people(session: Session, ids: set[int | None]) -> dict[int, _Person]:
     rows = session.execute(
         select(Subscriber.id, Subscriber.name).where(Subscriber.id.in_(ids))
@@ -908,212 +699,10 @@ def _still_subscribed(channel: Channel, person: _Person | None) -> bool:
     return channel.list_name is None or channel.list_name in lists
 
 
-def _waiting_with(row: _Claimed, rest: Sequence[_Claimed], scope: str) -> list[_Claimed]:
+def _waiting_with(row: ClaimedRow, rest: Sequence[ClaimedRow], scope: str) -> list[ClaimedRow]:
     """The rows that wait along with `row` after a transient error of this scope."""
     if scope == "channel":
         return list(rest)
     if scope == "target":
         return [other for other in rest if other.target == row.target]
     return []
-
-
-def _claim(
-    session: Session, channels: list[str], policy: DeliveryPolicy, token: str
-) -> list[_Claimed]:
-    """Mark at most `batch_size` due rows `claimed` with a lease, and return them.
-
-    On PostgreSQL the ids are chosen in a materialized CTE (`LIMIT … FOR UPDATE SKIP
-    LOCKED`), then updated by a join: whatever plan the planner picks, the LIMIT is applied
-    once, so one claim can never take the whole queue, and rows another worker has
-    locked are skipped. The rows are tagged with `token` and read back by it, so a claim
-    whose answer was lost with the connection finds its rows again instead of taking more.
-    """
-    mine = select(*_CLAIMED_COLUMNS).where(
-        Delivery.claimed_by == token, Delivery.state == DeliveryState.CLAIMED
-    )
-    found = session.execute(mine.order_by(Delivery.id)).all()
-    if found:  # this claim was made already; its answer was lost
-        return [_Claimed(*row) for row in found]
-    now = utcnow()
-    due = (
-        select(Delivery.id)
-        .where(
-            Delivery.state == DeliveryState.QUEUED,
-            Delivery.next_attempt_at <= now,
-            Delivery.channel.in_(channels),
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(policy.batch_size)
-        .with_for_update(skip_locked=True)
-    )
-    values = {
-        "state": DeliveryState.CLAIMED,
-        "lease_until": now + policy.lease,
-        "updated_at": now,
-        "claimed_by": token,
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        chosen = due.cte("due").prefix_with("MATERIALIZED")
-        where = [Delivery.id == chosen.c.id]
-    else:  # SQLite runs the IN subquery once; one process sends at a time anyway
-        where = [Delivery.id.in_(due.scalar_subquery())]
-    session.execute(
-        update(Delivery).where(*where, Delivery.state == DeliveryState.QUEUED).values(**values)
-    )
-    return [_Claimed(*row) for row in session.execute(mine.order_by(Delivery.id))]
-
-
-_CLAIMED_COLUMNS = (
-    Delivery.id,
-    Delivery.job,
-    Delivery.edition_id,
-    Delivery.channel,
-    Delivery.target,
-    Delivery.item,
-    Delivery.rendering_id,
-    Delivery.subscriber_id,
-    Delivery.attempts,
-    Delivery.created_at,
-    Delivery.claimed_by,
-)
-
-
-async def _next_due_in(
-    db: Database, channels: dict[str, Channel], deadline: datetime
-) -> float | None:
-    """Seconds until a queued row can go (its time came, its channel is up), if before
-    `deadline`; None when nothing can go by then."""
-    down = {name: _outage(channel).remaining() for name, channel in channels.items()}
-    up = [name for name, left in down.items() if not left]
-    down = {name: left for name, left in down.items() if left}
-
-    def soonest(session: Session) -> tuple[datetime | None, bool]:
-        queued = select(Delivery.next_attempt_at).where(Delivery.state == DeliveryState.QUEUED)
-        first = session.scalar(
-            queued.where(Delivery.channel.in_(up)).order_by(Delivery.next_attempt_at).limit(1)
-        )
-        waiting = session.scalar(queued.where(Delivery.channel.in_(down)).limit(1))
-        return first, waiting is not None
-
-    first, waiting = await db.run_patiently(soonest, doing="looking for due deliveries")
-    now = utcnow()
-    candidates = []
-    if first is not None:
-        candidates.append((first - now).total_seconds())
-    if waiting:
-        candidates.append(min(down.values()))
-    if not candidates:
-        return None
-    wait = min(candidates)
-    if now + timedelta(seconds=wait) > deadline:
-        return None
-    return max(wait, 0.05)
-
-
-async def _recover(db: Database, channels: dict[str, Channel]) -> None:
-    """Rows held by a worker whose lease ran out: back to the queue, or `unknown`.
-
-    A row's lease runs out only when no live worker renews it, so these rows belong to
-    a worker that crashed or lost its database. A `claimed` row was never started: it
-    goes back to the queue. A `sending` row may have reached the service: email goes back
-    to the queue (the receiving side drops a copy by its Message-ID); a public post
-    becomes `unknown`.
-    """
-    counts = await db.run_patiently(
-        lambda session: _recover_rows(session, channels),
-        doing="recovering deliveries of a stopped worker",
-    )
-    _report_recovery(counts)
-
-
-def _due_now_if_waiting_for_server(session: Session, names: list[str]) -> None:
-    now = utcnow()
-    session.execute(
-        update(Delivery)
-        .where(
-            Delivery.state == DeliveryState.QUEUED,
-            Delivery.channel.in_(names),
-            Delivery.error.like("waiting:%"),
-            Delivery.next_attempt_at > now,
-        )
-        .values(next_attempt_at=now)
-    )
-
-
-def _recover_rows(session: Session, channels: dict[str, Channel]) -> Counter[str]:
-    now = utcnow()
-    stale = session.scalars(
-        select(Delivery)
-        .where(Delivery.state.in_(HELD), Delivery.lease_until < now)
-        .with_for_update(skip_locked=True)
-    ).all()
-    counts: Counter[str] = Counter()
-    for row in stale:
-        channel = channels.get(row.channel)
-        if row.state == DeliveryState.CLAIMED:
-            row.state = DeliveryState.QUEUED
-            row.next_attempt_at = min(row.next_attempt_at, now)
-            counts["unstarted"] += 1
-        elif channel is not None and channel.after_crash == "requeue":
-            row.state, row.next_attempt_at = DeliveryState.QUEUED, now
-            note = "the sender stopped while sending; queued again"
-            session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
-            row.error = note
-            counts["requeued"] += 1
-        else:
-            row.state = DeliveryState.UNKNOWN
-            note = "the sender stopped while sending; it may or may not have arrived"
-            session.add(Attempt(delivery_id=row.id, at=now, outcome="interrupted", detail=note))
-            row.error = note
-            counts["unknown"] += 1
-        row.lease_until, row.updated_at = None, now
-    return counts
-
-
-def _report_recovery(counts: Counter[str]) -> None:
-    if counts["unstarted"]:
-        log.warning(
-            "%d deliveries held by a stopped worker went back to the queue (none of its "
-            "Telegram posts had started; emails sent in its last half second go again, "
-            "with the same Message-ID)",
-            counts["unstarted"],
-        )
-    if counts["requeued"] or counts["unknown"]:
-        log.warning(
-            "a stopped worker was sending %d deliveries: %d queued again (email), %d marked "
-            "unknown (they may have arrived; `syndicate retry` sends them again)",
-            counts["requeued"] + counts["unknown"],
-            counts["requeued"],
-            counts["unknown"],
-        )
-
-
-def requeue(db: Database, state: str, *, job: str | None = None, channel: str | None = None) -> int:
-    """Put failed or unknown deliveries back in the queue, as an editor asked."""
-    query = update(Delivery).where(Delivery.state == state)
-    if job:
-        query = query.where(Delivery.job == job)
-    if channel:
-        query = query.where(Delivery.channel == channel)
-    with db.session() as session:
-        result = session.execute(
-            query.values(
-                state=DeliveryState.QUEUED,
-                next_attempt_at=utcnow(),
-                attempts=0,
-                updated_at=utcnow(),
-            )
-        )
-        return result.rowcount or 0  # type: ignore[attr-defined]
-
-
-def resume(db: Database, channel: str, target: str | None = None) -> list[str]:
-    """Send to paused targets again (e.g. after the bot was added back); returns them."""
-    with db.session() as session:
-        query = select(PausedTarget).where(PausedTarget.channel == channel)
-        if target is not None:
-            query = query.where(PausedTarget.target == target)
-        rows = list(session.scalars(query))
-        for row in rows:
-            session.delete(row)
-        return [row.target for row in rows]
