@@ -3,10 +3,10 @@
 A job with `review = true` makes its edition `review_before` ahead of each slot and holds
 it (`jobs.run_job`); nothing is queued. Editors change it (drop, move or pin a post,
 change the subject) and approve or discard it, from the CLI or the dashboard; every act
-is recorded with the editor's name and time. The clock's `review_tick` makes the editions
-whose review time has come and releases those whose slot has come: the approved ones,
-and the held ones of a job whose `if_not_approved = "send"`. An edition approved after
-its slot goes out at once.
+is recorded with the editor's name and time. The clock's `review_tick`
+(`syndicate.review_clock`) makes the editions whose review time has come and releases
+those whose slot has come: the approved ones, and the held ones of a job whose
+`if_not_approved = "send"`. An edition approved after its slot goes out at once.
 
 Safety is one conditional UPDATE per act. A change is made only to an edition still
 open (`held` or `approved`) and, when the editor says which version they saw, only to
@@ -43,10 +43,9 @@ from syndicate.db.models import (
 )
 from syndicate.db.session import Database
 from syndicate.errors import SyndicateError
-from syndicate.jobs import JobOutcome, edition_posts, queue_edition, run_job
+from syndicate.jobs import edition_posts, queue_edition
 from syndicate.messages import Letterhead
 from syndicate.printable import printable, shortened
-from syndicate.slots import last_fire
 from syndicate.types import OPEN_EDITION_STATES
 
 __all__ = [
@@ -54,7 +53,6 @@ __all__ = [
     "EditionDetail",
     "EditionSummary",
     "ReviewError",
-    "ReviewTick",
     "approve",
     "discard",
     "drop_post",
@@ -62,8 +60,9 @@ __all__ = [
     "list_editions",
     "move_post",
     "pin_post",
+    "record_change",
     "record_notice",
-    "review_tick",
+    "release_edition",
     "set_subject",
     "untold_editions",
 ]
@@ -118,14 +117,6 @@ class EditionDetail:
     posts: list[EditionPostLine]
     changes: list[ChangeLine]
     deliveries: dict[str, int] = field(default_factory=dict)  # by state
-
-
-@dataclass
-class ReviewTick:
-    """What one look of the clock did: editions made and held, editions released."""
-
-    held: list[JobOutcome] = field(default_factory=list)
-    released: list[tuple[int, int]] = field(default_factory=list)  # edition id, deliveries
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -203,9 +194,9 @@ def record_notice(db: Database, edition_id: int, failures: Sequence[str]) -> Non
     with db.session() as session:
         if failures:
             reason = shortened("; ".join(failures), 500)
-            _record(session, edition_id, CLOCK, NOTICE, NOT_TOLD + reason)
+            record_change(session, edition_id, CLOCK, NOTICE, NOT_TOLD + reason)
         elif _untold(session, edition_id) is not None:
-            _record(session, edition_id, CLOCK, NOTICE, "editors told")
+            record_change(session, edition_id, CLOCK, NOTICE, "editors told")
 
 
 def untold_editions(db: Database, now: datetime) -> list[int]:
@@ -270,7 +261,7 @@ def drop_post(
         order.remove(post_id)
         _renumber(session, edition_id, order)
         title = _title(session, post_id)
-        _record(session, edition_id, editor, "drop", f"post {post_id} taken out: {title}")
+        record_change(session, edition_id, editor, "drop", f"post {post_id} taken out: {title}")
     return f"Post {post_id} is out of edition {edition_id}; it stays new for the next edition."
 
 
@@ -298,7 +289,7 @@ def move_post(
         order.insert(position - 1, post_id)
         _renumber(session, edition_id, order)
         title = _title(session, post_id)
-        _record(
+        record_change(
             session, edition_id, editor, "move", f"post {post_id} from {was} to {position}: {title}"
         )
     return f"Post {post_id} is now at position {position} of edition {edition_id}."
@@ -330,7 +321,9 @@ def pin_post(
         session.flush()
         _renumber(session, edition_id, order)
         title = _title(session, post_id)
-        _record(session, edition_id, editor, "pin", f"post {post_id} added at {position}: {title}")
+        record_change(
+            session, edition_id, editor, "pin", f"post {post_id} added at {position}: {title}"
+        )
     return f"Post {post_id} is pinned at position {position} of edition {edition_id}."
 
 
@@ -346,7 +339,7 @@ def set_subject(
         edition = _claim(session, edition_id, version)
         old = edition.subject
         edition.subject = subject
-        _record(session, edition_id, editor, "subject", f"{old!r} → {subject!r}")
+        record_change(session, edition_id, editor, "subject", f"{old!r} → {subject!r}")
     return f"Edition {edition_id} now has the subject {subject!r}."
 
 
@@ -367,7 +360,7 @@ def discard(db: Database, edition_id: int, editor: str, version: int | None = No
         if edition.state == EditionState.DISCARDED:
             return f"Edition {edition_id} was already discarded."
         _claim(session, edition_id, version, state=EditionState.DISCARDED)
-        _record(session, edition_id, editor, "discard", "nothing of it will be sent")
+        record_change(session, edition_id, editor, "discard", "nothing of it will be sent")
     return f"Edition {edition_id} is discarded: nothing of it is sent, its posts are new again."
 
 
@@ -400,19 +393,23 @@ def approve(
                 at = _when(config, slot)
                 return f"Edition {edition_id} is already approved; it goes out at {at}.", 0
             _claim(session, edition_id, version, state=EditionState.APPROVED)
-            _record(session, edition_id, editor, "approve", f"goes out at {_when(config, slot)}")
+            record_change(
+                session, edition_id, editor, "approve", f"goes out at {_when(config, slot)}"
+            )
             return f"Edition {edition_id} is approved; it goes out at {_when(config, slot)}.", 0
-        queued = _release(session, config, channels, job, edition_id, version, links, now)
+        queued = release_edition(session, config, channels, job, edition_id, version, links, now)
         if queued is None:
             return _already_sent(_edition(session, edition_id)), 0
-        _record(session, edition_id, editor, "approve", f"sent at once: {queued} deliveries queued")
+        record_change(
+            session, edition_id, editor, "approve", f"sent at once: {queued} deliveries queued"
+        )
     return (
         f"Edition {edition_id} is approved and goes out now ({queued} deliveries queued).",
         queued,
     )
 
 
-def _release(
+def release_edition(
     session: Session,
     config: Config,
     channels: dict[str, Channel],
@@ -532,7 +529,7 @@ def _renumber(session: Session, edition_id: int, order: Sequence[int]) -> None:
         )
 
 
-def _record(session: Session, edition_id: int, editor: str, action: str, detail: str) -> None:
+def record_change(session: Session, edition_id: int, editor: str, action: str, detail: str) -> None:
     session.add(
         EditionChange(edition_id=edition_id, editor=editor[:200], action=action, detail=detail)
     )
@@ -563,122 +560,3 @@ def _job_of(db: Database, config: Config, edition_id: int) -> Job:
 
 def _when(config: Config, moment: datetime) -> str:
     return moment.astimezone(config.site.timezone).strftime("%Y-%m-%d %H:%M %Z")
-
-
-# --- the clock -------------------------------------------------------------------------
-
-
-def review_tick(
-    db: Database, config: Config, channels: dict[str, Channel], now: datetime | None = None
-) -> ReviewTick:
-    """Make the editions whose review time has come; release those whose slot has come."""
-    now = now or datetime.now(UTC)
-    tick = ReviewTick()
-    jobs = [job for job in config.jobs.values() if job.enabled and job.review]
-    for job in jobs:
-        for slot in _slots_to_prepare(db, job, config, now):
-            outcome = run_job(db, config, channels, job, scheduled_for=slot)
-            if outcome.held:
-                tick.held.append(outcome)
-    for job in jobs:
-        tick.released += _release_due(db, config, channels, job, now)
-    return tick
-
-
-def _slots_to_prepare(db: Database, job: Job, config: Config, now: datetime) -> list[datetime]:
-    """The next slot when its review time has come, and the slot just passed (within the
-    misfire grace) of a job that ran before it, as the clock catches up a missed slot; a
-    slot already made is found taken by `run_job`."""
-    from syndicate.slots import MISFIRE_GRACE
-
-    trigger = job.trigger(config.site.timezone)
-    slots = []
-    passed = last_fire(trigger, now, MISFIRE_GRACE)
-    if passed is not None and _ran_before(db, job, passed.astimezone(UTC)):
-        slots.append(passed.astimezone(UTC))
-    upcoming = trigger.get_next_fire_time(None, now)
-    if upcoming is not None and upcoming.astimezone(UTC) - job.review_before <= now:
-        slots.append(upcoming.astimezone(UTC))
-    return [slot for slot in slots if slot - job.review_before <= now]
-
-
-def _ran_before(db: Database, job: Job, slot: datetime) -> bool:
-    """Whether the job has a run before `slot` (a job that never ran missed nothing)."""
-    with db.sessions() as session:
-        return (
-            session.scalar(
-                select(JobRun.id)
-                .where(JobRun.job == job.name, JobRun.scheduled_for < slot)
-                .limit(1)
-            )
-            is not None
-        )
-
-
-def _release_due(
-    db: Database, config: Config, channels: dict[str, Channel], job: Job, now: datetime
-) -> list[tuple[int, int]]:
-    """Release the job's open editions whose slot has come: the approved ones, and the
-    held ones when the job says `if_not_approved = "send"`."""
-    with db.sessions() as session:
-        due = list(
-            session.execute(
-                select(Edition.id, Edition.state)
-                .join(JobRun, JobRun.id == Edition.job_run_id)
-                .where(
-                    Edition.job == job.name,
-                    Edition.state.in_(OPEN_EDITION_STATES),
-                    JobRun.scheduled_for <= now,
-                )
-                .order_by(Edition.id)
-            )
-        )
-    released = []
-    links = Letterhead.for_site(db, config).links if job.track_clicks and due else None
-    for edition_id, state in due:
-        with db.session() as session:
-            if state == EditionState.HELD and job.if_not_approved == "hold":
-                _note_missed(session, edition_id)
-                continue
-            # Only in the state read above: an editor's change meanwhile (an approved
-            # edition edited back to held, or discarded) wins over the clock.
-            try:
-                queued = _release(
-                    session, config, channels, job, edition_id, None, links, now, (state,)
-                )
-            except ReviewError as error:
-                log.info("edition %d: not sent at its slot: %s", edition_id, error)
-                continue
-            if queued is None:
-                continue
-            detail = (
-                f"sent at its slot: {queued} deliveries queued"
-                if state == EditionState.APPROVED
-                else f'nobody approved it by its slot; sent (if_not_approved = "send"): '
-                f"{queued} deliveries queued"
-            )
-            _record(session, edition_id, CLOCK, "send", detail)
-        log.info(
-            "job %s: edition %d released at its slot, %d deliveries", job.name, edition_id, queued
-        )
-        released.append((edition_id, queued))
-    return released
-
-
-def _note_missed(session: Session, edition_id: int) -> None:
-    """Say once, on the edition, that its slot passed and it is still held."""
-    noted = session.scalar(
-        select(EditionChange.id).where(
-            EditionChange.edition_id == edition_id, EditionChange.action == "missed"
-        )
-    )
-    if noted is None:
-        _record(
-            session,
-            edition_id,
-            CLOCK,
-            "missed",
-            'its slot passed without approval; it stays held (if_not_approved = "hold") '
-            "until an editor approves or discards it",
-        )
-        log.warning("edition %d: its slot passed without approval; it stays held", edition_id)

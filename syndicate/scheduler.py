@@ -196,7 +196,7 @@ class Clock:
     async def _review(self) -> None:
         """Make the editions whose review time came, tell the editors, release approved
         editions whose slot came (`syndicate.review`)."""
-        from syndicate.review import review_tick
+        from syndicate.review_clock import review_tick
         from syndicate.review_notice import retry_notices
 
         try:

@@ -17,7 +17,8 @@ from sqlalchemy import func, select
 
 from syndicate.cli import main
 from syndicate.db.models import Edition, EditionChange, JobRun
-from syndicate.review import edition_detail, review_tick
+from syndicate.review import edition_detail
+from syndicate.review_clock import review_tick
 from tests.sites import Site
 
 SCHEDULE_HOUR = 7  # the job's slot, in the site's zone (Asia/Jakarta, UTC+7): 00:00 UTC
@@ -288,7 +289,7 @@ def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(
     import asyncio
     import functools
 
-    import syndicate.review
+    import syndicate.review_clock
     from syndicate.scheduler import Clock
 
     every = review_job().replace('schedule = "0 7 * * *"', 'every = "10m"')
@@ -296,7 +297,9 @@ def test_the_clock_holds_the_next_slot_once_and_tells_the_editors(
     # Five minutes before a slot (slots are at :00, :10, ... UTC): within review_before.
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     now = now.replace(minute=now.minute - now.minute % 10) + timedelta(minutes=5)
-    monkeypatch.setattr(syndicate.review, "review_tick", functools.partial(review_tick, now=now))
+    monkeypatch.setattr(
+        syndicate.review_clock, "review_tick", functools.partial(review_tick, now=now)
+    )
     clock = Clock(site.db, site.config, site.channels)
     asyncio.run(clock._review())
     asyncio.run(clock._review())  # the same slot again: taken
