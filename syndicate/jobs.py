@@ -471,7 +471,6 @@ def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[s
     """
     env = template_environment(config.site.templates_dir)
     site = config.site
-    common = {"env": env, "locale": site.locale, "timezone": site.timezone.key}
     post = PostView(
         key="p0",
         title="Syndicate check",
@@ -496,10 +495,11 @@ def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[s
             channel = channels.get(name)
             if channel is None or channel.medium == "email":
                 continue
+            zone = site.timezone.key
             if job.format == "each":
-                fitted: object = channel.fit_post(post, **common)
+                fitted: object = channel.fit_post(post, env=env, locale=site.locale, timezone=zone)
             else:
-                fitted = channel.fit_digest(edition, **common)
+                fitted = channel.fit_digest(edition, env=env, locale=site.locale, timezone=zone)
             if fitted is None:
                 problems.append(_no_renderer(channel, job))
     return problems
