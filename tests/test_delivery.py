@@ -24,8 +24,7 @@ from syndicate.db.models import (
     utcnow,
 )
 from syndicate.db.session import Database, open_database
-from syndicate.delivery import DeliveryPolicy, requeue
-from syndicate.delivery.queue import claim
+from syndicate.delivery import DeliveryPolicy, queue, requeue
 from syndicate.demo import write_sample_feed
 from syndicate.subscribers import add_subscriber, import_csv, remove_subscriber
 from tests.botapi import TEST_TOKEN, BotApiServer
@@ -343,7 +342,7 @@ def _claim_from_two_workers(url: str, *, batch_size: int) -> list[list[int]]:
 
 
 def claim(db: Database, channels: list[str], policy: DeliveryPolicy, token: str) -> list[Any]:
-    return db.run(lambda session: claim(session, channels, policy, token), doing="claiming")
+    return db.run(lambda session: queue.claim(session, channels, policy, token), doing="claiming")
 
 
 def _any_queued(db: Database) -> bool:
