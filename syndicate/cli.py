@@ -32,6 +32,7 @@ from syndicate.console import (
 from syndicate.errors import SyndicateError
 from syndicate.redaction import redact
 from syndicate.site import Site
+from syndicate.types import SUBSCRIBER_STATUSES
 
 if TYPE_CHECKING:
     from syndicate.config import Config
@@ -456,7 +457,7 @@ def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.Argum
     lst.add_argument("--list", dest="list_name", help="only this list")
     lst.add_argument(
         "--status",
-        choices=("active", "unconfirmed", "unsubscribed", "bounced", "complained"),
+        choices=[str(status) for status in SUBSCRIBER_STATUSES],
         help="only those with this status (on --list, when given)",
     )
     lst.set_defaults(handler=_subscribers_list)

@@ -24,6 +24,7 @@ from syndicate.cron import CronError, CronLine, visible
 from syndicate.errors import SyndicateError
 from syndicate.languages import available_languages, language_of
 from syndicate.printable import printable, shortened
+from syndicate.types import JobFormat
 
 __all__ = [
     "ChannelConfig",
@@ -385,7 +386,7 @@ class Job:
     name: str
     file: Path
     channels: tuple[str, ...]
-    format: str
+    format: JobFormat
     subject: str | None
     selection: Selection
     schedule: str | None = None

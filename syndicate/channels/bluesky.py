@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import httpx
 
 from syndicate.channels.base import (
+    AfterCrash,
     Channel,
     ChannelDown,
     Message,
@@ -81,7 +82,7 @@ class BlueskyChannel(Channel):
 
     type: ClassVar[str] = "bluesky"
     medium: ClassVar[str] = "bluesky"
-    after_crash: ClassVar[str] = "unknown"
+    after_crash: ClassVar[AfterCrash] = "unknown"
 
     def __init__(
         self,

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from syndicate.channels.base import (
+    AfterCrash,
     Channel,
     ChannelDown,
     ChannelError,
@@ -243,7 +244,7 @@ class EmailChannel(Channel):
 
     type: ClassVar[str] = "email"
     # A crashed send is sent again: the deterministic Message-ID lets receivers drop a copy.
-    after_crash: ClassVar[str] = "requeue"
+    after_crash: ClassVar[AfterCrash] = "requeue"
     medium: ClassVar[str] = "email"
 
     def __init__(

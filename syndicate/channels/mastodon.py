@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from syndicate.channels.base import (
+    AfterCrash,
     Channel,
     ChannelDown,
     Message,
@@ -94,7 +95,7 @@ class MastodonChannel(Channel):
 
     type: ClassVar[str] = "mastodon"
     medium: ClassVar[str] = "mastodon"
-    after_crash: ClassVar[str] = "unknown"
+    after_crash: ClassVar[AfterCrash] = "unknown"
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from syndicate.channels.base import (
+    AfterCrash,
     Channel,
     EmailMessage,
     Message,
@@ -39,7 +40,7 @@ DEFAULT_SENDER = "syndicate <outbox@syndicate.invalid>"
 class OutboxChannel(Channel):
     type: ClassVar[str] = "outbox"
     medium: ClassVar[str] = "email"
-    after_crash: ClassVar[str] = "requeue"  # writing a file twice harms nobody
+    after_crash: ClassVar[AfterCrash] = "requeue"  # writing a file twice harms nobody
 
     def __init__(
         self,

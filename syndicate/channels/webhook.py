@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from syndicate.channels.base import (
+    AfterCrash,
     Channel,
     ChannelDown,
     Message,
@@ -80,7 +81,7 @@ class WebhookChannel(Channel):
 
     type: ClassVar[str] = "webhook"
     medium: ClassVar[str] = "webhook"
-    after_crash: ClassVar[str] = "unknown"
+    after_crash: ClassVar[AfterCrash] = "unknown"
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from typing import ClassVar
 import httpx
 
 from syndicate.channels.base import (
+    AfterCrash,
     Message,
     PermanentError,
     PostView,
@@ -44,7 +45,7 @@ class MattermostChannel(PlainTextFallback):
 
     type: ClassVar[str] = "mattermost"
     medium: ClassVar[str] = "mattermost"  # fit_post below makes its messages
-    after_crash: ClassVar[str] = "unknown"  # a public post: a gap beats a copy
+    after_crash: ClassVar[AfterCrash] = "unknown"  # a public post: a gap beats a copy
     text_limit: ClassVar[int] = TEXT_LIMIT  # digests: plain text fitted to this
 
     def __init__(self, name: str, url: str, channel: str | None = None) -> None:
