@@ -492,3 +492,32 @@ def test_a_sources_own_article_reposted_under_a_new_headline_joins_itself() -> N
     wire = items["bi-rate/antara"]
     again = fingerprint("Judul yang diperbarui sama sekali", wire["text"])
     assert same_story(fingerprint(wire["title"], wire["text"]), again, same_source=True)
+
+
+def test_a_fingerprint_made_where_the_feed_was_read_is_used_only_for_the_stored_text() -> None:
+    """Workers fingerprint each entry; a text changed since (an article page read, the
+    theme's furniture taken out) must be fingerprinted again, not matched by the old one."""
+    from syndicate.ingest.shingles import made_from
+    from syndicate.ingest.workers import _parse
+
+    feed_text = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Kabar</title>"
+        "<item><title>Harga emas naik lagi</title><link>https://kabar.example/emas</link>"
+        "<description>Harga emas Antam naik Rp14.000 menjadi Rp1.812.000 per gram pada "
+        "perdagangan Senin pagi menurut laman resmi Logam Mulia.</description></item>"
+        "</channel></rss>"
+    )
+    parsed = _parse(feed_text.encode(), "https://kabar.example/feed", "application/rss+xml", None)
+    entry = parsed.entries[0]
+    assert entry.fingerprint is not None
+    made, shingles = entry.fingerprint
+    assert made == made_from(entry.title, entry.excerpt)
+    assert shingles == fingerprint(entry.title, entry.excerpt)
+
+    when = START
+    same = cluster.NewPost(1, entry.title, entry.excerpt, when, 1, entry.fingerprint)
+    assert cluster._fingerprint_of(same) is shingles
+    page = "Rupiah ditutup melemah 20 poin ke Rp15.812 per dolar AS pada Kamis sore ini."
+    changed = cluster.NewPost(2, entry.title, page, when, 1, entry.fingerprint)
+    assert cluster._fingerprint_of(changed) == fingerprint(entry.title, page)
+    assert cluster._fingerprint_of(changed) != shingles

@@ -43,12 +43,9 @@ labelled set it forms the clusters `join` forms.
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import math
-import re
 import sys
-import zlib
 from collections import Counter
 from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
@@ -59,6 +56,14 @@ from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
 from syndicate.ingest.identity import host_of
+from syndicate.ingest.shingles import (
+    EXCERPT_CHARS,
+    LEAD_WORDS,
+    MIN_SHINGLES,
+    Fingerprint,
+    fingerprint,
+    made_from,
+)
 from syndicate.render import Credit
 
 __all__ = [
@@ -84,12 +89,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=72)
-LEAD_WORDS = 120
-SHINGLE_WORDS = 3
 THRESHOLD = 0.3
 TITLE_THRESHOLD = 0.7
 COPY_THRESHOLD = 0.9
-MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
 # Candidate search (`ClusterIndex`): a new post reads at most SAMPLE x BUCKET postings and is
 # compared with at most COMPARED earlier posts, whatever the size of the window.
 SAMPLE = 16  # shingles of a new post whose postings are read
@@ -97,9 +99,6 @@ BUCKET = 64  # latest posts a shingle's postings remember
 COMPARED = 24  # earlier posts a new post is compared with, at most
 RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
 ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
-# The copy rule (see `same_story`): a lead found whole in another post's first `BODY_WORDS`
-# words is a copy even when a publisher's own opening paragraph precedes the wire text.
-BODY_WORDS = 200  # finds a copy whose own opening is up to 80 words long
 MIN_COPY_SHARED = 20  # distinctive shingles a copy must share: more than a one-line blurb
 SAME_SOURCE_SHARED = 60  # and a source's own repost, near-identical in full: a whole article
 SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
@@ -109,133 +108,9 @@ TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry prove
 # J = 0.82: 0.99993, J = 0.8: 0.9998 (two copies of a lead under the copy rule have
 # J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
 # and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
-ROWS = 4
-BANDS = 16
 PER_STORY = 8  # closest copies of one story a new post is compared with
-_BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
-_EXCERPT_CHARS = 2000  # enough for BODY_WORDS words, usually
-_LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
-_WORD = re.compile(r"\w+", re.UNICODE)
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a post's words look like to the comparison: hashed shingles."""
-
-    text: frozenset[int]  # word 3-shingles of the lead
-    title: frozenset[int]  # word pairs of the title
-    figures: frozenset[str] = frozenset()  # the numbers and weekdays of the lead
-    body: frozenset[int] = frozenset()  # word 3-shingles of the first BODY_WORDS words
-    body_figures: frozenset[str] = frozenset()  # the numbers and weekdays of those words
-    bands: tuple[int, ...] = ()  # LSH band keys of the lead's min-hashes
-
-
-def fingerprint(title: str, text: str) -> Fingerprint:
-    """The fingerprint of a post's title and the lead of its text."""
-    words = _words(text, BODY_WORDS)
-    if len(words) > LEAD_WORDS:
-        runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
-        lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
-    else:
-        lead = body = _shingles(words, SHINGLE_WORDS)
-    return Fingerprint(
-        lead,
-        _shingles(_WORD.findall(title.casefold()), 2),
-        _marks(words[:LEAD_WORDS]),
-        body,
-        _marks(words),
-        _bands(lead),
-    )
-
-
-_MONTHS = frozenset(
-    str.split(
-        "januari februari maret april mei juni juli agustus september oktober november"
-        " desember january february march may june july august october december jan feb mar"
-        " apr jun jul agu aug sep okt oct nov des dec"
-    )
-)
-_WEEKDAYS = frozenset(
-    str.split(
-        "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday"
-        " saturday sunday"
-    )
-)
-_DIGITS = re.compile(r"\d+")
 FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
-
-
-def _marks(words: list[str]) -> frozenset[str]:
-    """The figures among `words` ("2026", the "14" of "Rp14", "15" and "812" of "15.812"), the
-    days they name ("@24 november", "@senin"): what tells one day's report from another's.
-    (A new headline's figures are the republisher's, not the story's: titles are not read.)
-    """
-    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
-    figures.update("@" + day for day in _WEEKDAYS.intersection(words))
-    if not _MONTHS.isdisjoint(words):
-        figures.update(
-            f"@{number} {month}"
-            for number, month in itertools.pairwise(words)
-            if month in _MONTHS and len(number) <= 2 and number.isdigit()
-        )
-    return frozenset(figures)
-
-
-def _words(text: str, count: int) -> list[str]:
-    """The first `count` words of `text`, casefolded, reading only as much as needed.
-
-    They usually fit in their first `count` x 8 characters; when more than `count` words are
-    found there, none of the first `count` can have been cut short. (Casefolding maps each
-    character alone, so it commutes with taking a prefix.)
-    """
-    prefix = text[: count * 8]
-    words = _WORD.findall(prefix.casefold())
-    if len(words) <= count and len(prefix) < len(text):
-        words = _WORD.findall(text.casefold())
-    return words[:count]
-
-
-def _shingles(words: list[str], size: int) -> frozenset[int]:
-    if len(words) < size:
-        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    # A post is fingerprinted on every poll that places it or compares with it.
-    return frozenset(_runs(words, size))
-
-
-def _runs(words: list[str], size: int) -> list[int]:
-    """The hash of each run of `size` words joined by spaces, in order, all in C."""
-    runs = zip(*(words[i:] for i in range(size)), strict=False)
-    return list(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
-
-
-_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2**64 permutes the hash values
-_MASK = (1 << 64) - 1
-_BIN_BITS = 58  # the top 6 bits of a mixed hash pick one of the 64 bins
-
-
-def _bands(shingles: frozenset[int]) -> tuple[int, ...]:
-    """The LSH band keys of a set of shingles: one-permutation min-hashing into `_BINS` bins
-    (each bin keeps its smallest mixed hash), empty bins filled from the next full one
-    (rotation densification), then `BANDS` keys of `ROWS` bins each. Two sets agree on one
-    bin with probability their Jaccard similarity, as with independent hash functions."""
-    if len(shingles) < MIN_SHINGLES:
-        return ()
-    bins: list[int] = [-1] * _BINS
-    low = (1 << _BIN_BITS) - 1
-    # Largest first, so the value left in each bin is its smallest.
-    for mixed in sorted([(shingle + 1) * _MIX & _MASK for shingle in shingles], reverse=True):
-        bins[mixed >> _BIN_BITS] = mixed & low
-    full = bins[:]
-    for at in range(_BINS):
-        if full[at] < 0:
-            step = 1
-            while full[(at + step) % _BINS] < 0:
-                step += 1
-            bins[at] = (full[(at + step) % _BINS] + step * 0x5BD1E995) & low
-    # A tuple of ints hashes alike in every process (no hash seed applies to ints).
-    return tuple(hash((band, *bins[band * ROWS : band * ROWS + ROWS])) for band in range(BANDS))
 
 
 def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
@@ -354,6 +229,8 @@ class NewPost:
     excerpt: str
     when: datetime  # published, else first seen
     source: int | None = None  # the source's id, when known
+    # Made where the feed was read: (`made_from` of its title and text, the fingerprint).
+    fingerprint: tuple[int, Fingerprint] | None = None
 
 
 def assign_clusters(
@@ -383,11 +260,22 @@ def place_posts(
     index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
     clusters = []
     for post in posts:
-        shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
+        shingles = _fingerprint_of(post)
         cluster_id = index.join(shingles, post.when, post.id, post.source)
         index.add(post.id, cluster_id, post.when, shingles, post.source)
         clusters.append(cluster_id)
     return clusters
+
+
+def _fingerprint_of(post: NewPost) -> Fingerprint:
+    """The post's fingerprint: the one made where its feed was read, if made from the very
+    title and text stored, else made now."""
+    text = post.excerpt[:EXCERPT_CHARS]
+    if post.fingerprint is not None:
+        made, shingles = post.fingerprint
+        if made == made_from(post.title, text):
+            return shingles
+    return fingerprint(post.title, text)
 
 
 @dataclass(frozen=True)
@@ -673,7 +561,7 @@ def _candidates(
             Post.published_at,
             Post.first_seen_at,
             Post.title,
-            func.substr(Post.excerpt, 1, _EXCERPT_CHARS),
+            func.substr(Post.excerpt, 1, EXCERPT_CHARS),
         )
         .where(published >= start, published <= end)
         .order_by(published, Post.id)  # postings keep the latest posts of a shingle

@@ -356,7 +356,14 @@ def _insert_posts(
         return 0
     id_of = _insert(connection, source, rows)
     new = [
-        NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row), source_id)
+        NewPost(
+            id_of[row["key"]],
+            row["title"],
+            row["excerpt"],
+            _when(row),
+            source_id,
+            entries[row["key"]].fingerprint,
+        )
         for row in rows
         if row["key"] in id_of
     ]
