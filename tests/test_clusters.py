@@ -230,7 +230,7 @@ def _comparisons_per_post(made: list[tuple[str, str, str]]) -> tuple[int, list[i
     placed = []
     for number, (_, title, text) in enumerate(made):
         shingles = fingerprint(title, text)
-        most = max(most, len(index._candidates(shingles)))
+        most = max(most, len(list(index._candidates(shingles))))
         placed.append(index.join(shingles, START, number))
         index.add(number, placed[-1], START, shingles)
     return most, placed
@@ -521,3 +521,31 @@ def test_a_fingerprint_made_where_the_feed_was_read_is_used_only_for_the_stored_
     changed = cluster.NewPost(2, entry.title, page, when, 1, entry.fingerprint)
     assert cluster._fingerprint_of(changed) == fingerprint(entry.title, page)
     assert cluster._fingerprint_of(changed) != shingles
+
+
+def test_a_copy_of_a_story_carried_by_many_sites_costs_what_one_of_a_small_story_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Comparisons stop at a candidate holding nearly all of the copy's lead (`SURE`), and a
+    post sharing a single LSH band with another (chance, among texts of one stock of words)
+    is not a candidate: every copy of a wire story after the first is compared once, however
+    many copies came before."""
+    made = _shared_words_window(2400, 20)
+    index = cluster.ClusterIndex()
+    compared = [0]
+    match = cluster._match
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        compared[0] += 1
+        return match(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "_match", counting)
+    per_post = []
+    for number, (_, title, text) in enumerate(made):
+        shingles = fingerprint(title, text)
+        before = compared[0]
+        index.add(number, index.join(shingles, START, number), START, shingles)
+        per_post.append(compared[0] - before)
+    wire_copies = [n for n, (story, _, _) in enumerate(made) if story == "wire"]
+    assert len(wire_copies) == 120
+    assert all(per_post[n] == 1 for n in wire_copies[1:])

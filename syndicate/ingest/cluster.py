@@ -30,13 +30,16 @@ its own cluster. Its original is the member the others credit, else the earliest
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
 only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
-bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.8 or
-more, as two copies under the copy rule have, shares one with 99.98%), then those found
-through an inverted index of a sample of its shingles, rare first (summaries, edits). At
-most `COMPARED` (24) comparisons, and `BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,048)
-postings read per post, however many posts the window holds, so a poll's clustering
-costs time linear in its posts even when the sources share their phrasing (a wire
-service's copy on dozens of sites, template reports, one shared stock of words). On the
+bands of its lead's min-hashes, at least `MIN_BANDS` of them (copies: a pair whose leads
+have Jaccard similarity 0.8 or more, as two copies under the copy rule have, shares two
+with 99.9%; two posts written from one stock of words share one by chance, rarely two),
+then those found through an inverted index of a sample of its shingles, rare first
+(summaries, edits). The closest come first, and a candidate holding nearly all of the
+post's lead (`SURE`) ends the search: a copy of a story a hundred sites carry is compared
+once. At most `COMPARED` (24) comparisons, and `BANDS` x `BAND_BUCKET` + `SAMPLE` x
+`BUCKET` (2,048) postings read per post, however many posts the window holds, so a poll's
+clustering costs time linear in its posts even when the sources share their phrasing (a
+wire service's copy on dozens of sites, template reports, one shared stock of words). On the
 labelled set it forms the clusters `join` forms.
 """
 
@@ -46,8 +49,9 @@ import heapq
 import logging
 import math
 import sys
+from array import array
 from collections import Counter
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -96,6 +100,7 @@ COPY_THRESHOLD = 0.9
 # compared with at most COMPARED earlier posts, whatever the size of the window.
 SAMPLE = 16  # shingles of a new post whose postings are read
 BUCKET = 64  # latest posts a shingle's postings remember
+BAND_BUCKET = 64  # latest posts an LSH band key remembers
 COMPARED = 24  # earlier posts a new post is compared with, at most
 RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
 ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
@@ -109,6 +114,8 @@ TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry prove
 # J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
 # and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
 PER_STORY = 8  # closest copies of one story a new post is compared with
+MIN_BANDS = 2  # bands a candidate shares: one is chance among posts of one stock of words
+SURE = 0.95  # a candidate holding this much of a post's lead ends its search
 MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
 FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
 
@@ -325,9 +332,11 @@ class ClusterIndex:
         self._span: tuple[datetime, datetime] | None = None
         self._ids: set[int] = set()
         self._members: list[_Member] = []
-        self._postings: dict[int, int | list[int]] = {}
+        # Positions as an int (one post) or an array (several): arrays, unlike lists, are
+        # not tracked by the cycle collector, which would otherwise walk millions of them.
+        self._postings: dict[int, int | array[int]] = {}
         self._common: set[int] = set()
-        self._bands: dict[int, list[int]] = {}  # LSH band key -> latest positions with it
+        self._bands: dict[int, int | array[int]] = {}  # LSH band key -> latest positions
         self._carriers: Counter[int] = Counter()  # shingle -> unrelated posts carrying it
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
         self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
@@ -371,11 +380,17 @@ class ClusterIndex:
         position = len(self._members)
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids.add(post_id)
+        buckets = self._bands
         for key in shingles.bands:
-            bucket = self._bands.setdefault(key, [])
-            bucket.append(position)
-            if len(bucket) >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
-                del bucket[:-BUCKET]
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = position
+            elif bucket.__class__ is int:
+                buckets[key] = array("q", (bucket, position))
+            else:
+                bucket.append(position)
+                if len(bucket) >= 2 * BAND_BUCKET:  # keep the latest; amortized cuts
+                    del bucket[:-BAND_BUCKET]
         postings = self._postings
         text = shingles.text
         matched = self._matched.pop(post_id, None)
@@ -398,7 +413,7 @@ class ClusterIndex:
         for shingle in seen:
             found = postings[shingle]
             if found.__class__ is int:
-                postings[shingle] = [found, position]
+                postings[shingle] = array("q", (found, position))
                 continue
             found.append(position)
             size = len(found)
@@ -416,7 +431,7 @@ class ClusterIndex:
             if found is None:
                 postings[shingle] = position
             elif found.__class__ is int:
-                postings[shingle] = [found, position]
+                postings[shingle] = array("q", (found, position))
             else:
                 found.append(position)
                 if len(found) >= 2 * BUCKET:
@@ -425,7 +440,12 @@ class ClusterIndex:
     def join(
         self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
     ) -> int:
-        """The cluster a post joins: that of its closest match among its candidates."""
+        """The cluster a post joins: that of its closest match among its candidates.
+
+        The candidates come closest first; one holding nearly all of the post's lead
+        (`SURE`) cannot be bettered, and the rest are neither searched for nor compared: a
+        copy of a story carried by a hundred sites costs what a copy of one carried by two
+        does."""
         best: _Member | None = None
         best_text = -1.0
         template = _Template(self._carriers)
@@ -438,44 +458,58 @@ class ClusterIndex:
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
+            if best_text >= SURE:
+                break
         if best is None:
             return own
         self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
         return best.cluster_id
 
-    def _candidates(self, shingles: Fingerprint) -> list[_Member]:
+    def _candidates(self, shingles: Fingerprint) -> Iterator[_Member]:
         """The at most `COMPARED` indexed posts most likely to tell the story of `shingles`:
-        those sharing the most LSH bands with it first, then those sharing most of its
-        sample of shingles."""
+        those sharing the most LSH bands with it first, then (searched for only when the
+        caller asks for more) those sharing most of its sample of shingles."""
         members = self._members
         # Posts sharing bands are close copies: each is compared, best first, as the copy
         # rule holds between two copies, not between a copy and every copy of a copy.
-        banded: list[_Member] = []
+        given: set[int] = set()
         per_story: Counter[int] = Counter()
         for _, position in self._banded(shingles.bands):
             member = members[position]
             if per_story[member.cluster_id] < PER_STORY:
                 per_story[member.cluster_id] += 1
-                banded.append(member)
-                if len(banded) == COMPARED:
-                    break
-        chosen: dict[int, _Member] = {}
+                given.add(position)
+                yield member
+                if len(given) == COMPARED:
+                    return
+        chosen: set[int] = set()
         for position in (p for _, p in self._sampled(shingles.text)):
             # The copies of one story found together are one candidate: the one found most.
             member = members[position]
-            if len(banded) + len(chosen) == COMPARED:
-                break
-            if member.cluster_id not in chosen:
-                chosen[member.cluster_id] = member
-        seen = {id(m) for m in banded}
-        return [*banded, *(m for m in chosen.values() if id(m) not in seen)]
+            if member.cluster_id in chosen:
+                continue
+            chosen.add(member.cluster_id)
+            if position in given:
+                continue
+            given.add(position)
+            yield member
+            if len(given) == COMPARED:
+                return
 
     def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
         """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
         buckets = self._bands
-        hits = Counter(p for key in bands if key in buckets for p in buckets[key][-BUCKET:])
-        return sorted((-count, p) for p, count in hits.items())
+        positions: list[int] = []
+        for found in map(buckets.get, bands):
+            if found is None:
+                continue
+            if found.__class__ is int:
+                positions.append(found)
+            else:
+                positions.extend(found[-BAND_BUCKET:])
+        hits = Counter(positions)
+        return sorted((-count, p) for p, count in hits.items() if count >= MIN_BANDS)
 
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
         """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
@@ -510,8 +544,8 @@ class ClusterIndex:
             size(m) + size(m.shingles.text) + size(m.shingles.title) + size(m.shingles.body)
             for m in self._members
         )
-        total += sum(size(p) for p in self._postings.values() if p.__class__ is list)
-        total += sum(size(p) for p in self._bands.values())
+        total += sum(size(p) for p in self._postings.values() if p.__class__ is not int)
+        total += sum(size(p) for p in self._bands.values() if p.__class__ is not int)
         return total
 
 
