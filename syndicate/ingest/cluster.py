@@ -108,11 +108,12 @@ MIN_COPY_SHARED = 20  # distinctive shingles a copy must share: more than a one-
 SAME_SOURCE_SHARED = 60  # and a source's own repost, near-identical in full: a whole article
 SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
 TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry proves no copy
-# LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. A pair whose leads have
-# Jaccard similarity J shares at least one band with probability 1 - (1 - J**ROWS)**BANDS:
-# J = 0.82: 0.99993, J = 0.8: 0.9998 (two copies of a lead under the copy rule have
-# J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
-# and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
+# LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. With p = J**ROWS for a
+# pair whose leads have Jaccard similarity J, it shares at least MIN_BANDS (2) bands with
+# probability 1 - (1 - p)**16 - 16 p (1 - p)**15: J = 0.82: 0.9991 (two copies of a lead
+# under the copy rule have J >= 0.82), J = 0.69: 0.907 (a copy after a 22-word opening of
+# its own; the sample finds the rest), J = 0.5: 0.26; and by chance J = 0.3: 0.008,
+# J = 0.2: 0.0003 (posts written from one stock of words; one band: 0.12 and 0.025).
 PER_STORY = 8  # closest copies of one story a new post is compared with
 MIN_BANDS = 2  # bands a candidate shares: one is chance among posts of one stock of words
 SURE = 0.95  # a candidate holding this much of a post's lead ends its search
@@ -304,13 +305,14 @@ class ClusterIndex:
     `BUCKET` posts that have it; and how many unrelated posts carry each shingle (a shingle
     `TEMPLATE_CARRIERS` of them carry proves no copy).
 
-    A new post's first candidates are the posts sharing any of its `BANDS` band keys (each
-    `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of one story and
-    `COMPARED` in all: the copy rule holds between two close copies, not between a copy and
-    every copy of a copy, so the closest few of a story are compared, not only one. With 4
-    rows and 16 bands a pair with Jaccard similarity J shares a band with probability
-    1 - (1 - J**4)**16: 0.9998 at 0.8 (two copies of a lead under the copy rule have at
-    least 0.82), 0.984 at 0.69, and only 0.025 at 0.2 (posts of one stock of words).
+    A new post's first candidates are the posts sharing `MIN_BANDS` or more of its `BANDS`
+    band keys (each `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of
+    one story and `COMPARED` in all: the copy rule holds between two close copies, not
+    between a copy and every copy of a copy, so the closest few of a story are compared
+    until one holds `SURE` of the post's lead. With 4 rows and 16 bands a pair with Jaccard
+    similarity J shares two bands with probability 0.9991 at 0.82 (two copies of a lead
+    under the copy rule have at least that), 0.907 at 0.69, and only 0.0003 at 0.2 (posts
+    of one stock of words).
 
     The rest come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
