@@ -182,6 +182,7 @@ class Post(Base):
     __table_args__ = (
         Index("ix_posts_published", "published_at"),
         Index("ix_posts_cluster", "cluster_id"),
+        Index("ix_posts_source", "source_id", "id"),  # a source's latest posts
     )
 
 
