@@ -286,13 +286,43 @@ def _fingerprint_of(post: NewPost) -> Fingerprint:
     return fingerprint(post.title, text)
 
 
-@dataclass(frozen=True)
 class _Member:
-    post_id: int
-    cluster_id: int
-    when: datetime
-    shingles: Fingerprint
-    source: int | None
+    """An indexed post. Its shingles are kept packed, four bytes each (as a frozenset of
+    ints they took about 18 KB a post), and unpacked only when it is compared."""
+
+    __slots__ = ("_body", "_figures", "_text", "cluster_id", "post_id", "source", "when")
+
+    def __init__(
+        self,
+        post_id: int,
+        cluster_id: int,
+        when: datetime,
+        shingles: Fingerprint,
+        source: int | None,
+    ) -> None:
+        self.post_id, self.cluster_id, self.when, self.source = post_id, cluster_id, when, source
+        self._text = array("I", shingles.text)
+        # A lead that is the whole text has no body of its own.
+        same = shingles.body is shingles.text or shingles.body == shingles.text
+        self._body = None if same else array("I", shingles.body)
+        self._figures = (shingles.title, shingles.figures, shingles.body_figures)
+
+    @property
+    def shingles(self) -> Fingerprint:
+        text = frozenset(self._text)
+        body = text if self._body is None else frozenset(self._body)
+        title, figures, body_figures = self._figures
+        return Fingerprint(text, title, figures, body, body_figures)
+
+    @property
+    def text(self) -> frozenset[int]:
+        """The shingles of its lead."""
+        return frozenset(self._text)
+
+    def packed_bytes(self) -> int:
+        size = sys.getsizeof
+        body = size(self._body) if self._body is not None else 0
+        return size(self) + size(self._text) + body + sum(map(size, self._figures))
 
 
 class ClusterIndex:
@@ -402,7 +432,7 @@ class ClusterIndex:
             # lowest shingles, the ones a later copy samples first, are posted again (not
             # counted towards commonness: one story is one carrier), so the story stays
             # among the latest posts of those shingles.
-            own = text.difference(matched.shingles.text)
+            own = text.difference(matched.text)
             self._post_again(
                 position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
             )
@@ -542,10 +572,7 @@ class ClusterIndex:
         size = sys.getsizeof
         total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
         total += size(self._bands) + size(self._carriers)
-        total += sum(
-            size(m) + size(m.shingles.text) + size(m.shingles.title) + size(m.shingles.body)
-            for m in self._members
-        )
+        total += sum(m.packed_bytes() for m in self._members)
         total += sum(size(p) for p in self._postings.values() if p.__class__ is not int)
         total += sum(size(p) for p in self._bands.values() if p.__class__ is not int)
         return total
