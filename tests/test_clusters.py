@@ -549,3 +549,51 @@ def test_a_copy_of_a_story_carried_by_many_sites_costs_what_one_of_a_small_story
     wire_copies = [n for n, (story, _, _) in enumerate(made) if story == "wire"]
     assert len(wire_copies) == 120
     assert all(per_post[n] == 1 for n in wire_copies[1:])
+
+
+def test_a_later_poll_reads_fingerprints_back_and_makes_only_the_missing_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each placed post keeps its packed fingerprint, so a poll with one new post does not
+    fingerprint the whole 72-hour window again from its texts. A post stored before the
+    fingerprints were kept (none), or with one that cannot be read, is fingerprinted from
+    its text, and every post read back compares as it did when it was placed."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from syndicate.db.models import Post, Source
+    from syndicate.db.session import open_database
+    from syndicate.ingest.shingles import unpack
+
+    made = _shared_words_window(200, 20)
+    db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+    with Session(db.engine) as session:
+        source = Source(name="kabar", url="https://kabar.example/feed")
+        session.add(source)
+        session.flush()
+        posts = [
+            Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
+                 content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
+            for n, (_, title, text) in enumerate(made)
+        ]  # fmt: skip
+        session.add_all(posts)
+        session.flush()
+        cluster.assign_clusters(session, posts)
+        assert all(unpack(post.shingles) == fingerprint(post.title, post.excerpt) for post in posts)
+        session.execute(update(Post).where(Post.key == "k3").values(shingles=None))
+        session.execute(update(Post).where(Post.key == "k4").values(shingles=b"\x01broken"))
+        session.commit()
+        wanted = {post.id: fingerprint(post.title, post.excerpt) for post in posts}
+        made_again = []
+        real = cluster.fingerprint
+
+        def counting(title: str, text: str) -> cluster.Fingerprint:
+            made_again.append(title)
+            return real(title, text)
+
+        monkeypatch.setattr(cluster, "fingerprint", counting)
+        read = cluster._candidates(
+            session, START - timedelta(days=1), START + timedelta(days=1), set()
+        )
+    assert sorted(made_again) == sorted([made[3][1], made[4][1]])
+    assert {found.post_id: found.shingles for found in read} == wanted

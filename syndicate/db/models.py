@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -176,6 +177,9 @@ class Post(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The same story from several sources: the id of the cluster's first stored post.
     cluster_id: Mapped[int | None] = mapped_column(Integer)
+    # Its fingerprint for clustering (`syndicate.ingest.shingles.pack`), read back by later
+    # polls instead of being made again from the text; none for posts stored before.
+    shingles: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     source: Mapped[Source] = relationship()
 

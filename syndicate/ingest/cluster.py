@@ -55,7 +55,7 @@ from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
@@ -67,6 +67,8 @@ from syndicate.ingest.shingles import (
     Fingerprint,
     fingerprint,
     made_from,
+    pack,
+    unpack,
 )
 from syndicate.render import Credit
 
@@ -244,35 +246,37 @@ class NewPost:
 def assign_clusters(
     session: Session, posts: Sequence[Post], index: ClusterIndex | None = None
 ) -> None:
-    """Give each new (flushed) post the cluster of its closest earlier match, or its own.
+    """Give each new (flushed) post the cluster of its closest earlier match, or its own,
+    and its packed fingerprint.
 
     Pass the poll's `index` when several sources' posts are placed one batch after another.
     """
     new = [
         NewPost(post.id, post.title, post.excerpt, _when(post), post.source_id) for post in posts
     ]
-    for post, cluster_id in zip(posts, place_posts(session, new, index), strict=True):
-        post.cluster_id = cluster_id
+    for post, (cluster_id, packed) in zip(posts, place_posts(session, new, index), strict=True):
+        post.cluster_id, post.shingles = cluster_id, packed
 
 
 def place_posts(
     session: Session | Connection, posts: Sequence[NewPost], index: ClusterIndex | None = None
-) -> list[int]:
+) -> list[tuple[int, bytes]]:
     """The cluster of each new (stored) post, in order: its closest earlier match's, or its
-    own id. The caller stores them (`assign_clusters` does, on ORM objects).
+    own id; and its fingerprint packed, to store with it (`Post.shingles`). The caller
+    stores both (`assign_clusters` does, on ORM objects).
     """
     if not posts:
         return []
     index = index if index is not None else ClusterIndex()
     times = [post.when for post in posts]
     index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
-    clusters = []
+    placed = []
     for post in posts:
         shingles = _fingerprint_of(post)
         cluster_id = index.join(shingles, post.when, post.id, post.source)
         index.add(post.id, cluster_id, post.when, shingles, post.source)
-        clusters.append(cluster_id)
-    return clusters
+        placed.append((cluster_id, pack(shingles)))
+    return placed
 
 
 def _fingerprint_of(post: NewPost) -> Fingerprint:
@@ -615,7 +619,10 @@ def join(
 def _candidates(
     session: Session | Connection, start: datetime, end: datetime, excluded: set[int]
 ) -> list[Candidate]:
+    """The posts published between `start` and `end`, with their fingerprints: read back as
+    stored, else (a post stored before fingerprints were kept) made from the text."""
     published = func.coalesce(Post.published_at, Post.first_seen_at)
+    unprinted = Post.shingles.is_(None)
     rows = session.execute(
         select(
             Post.id,
@@ -623,19 +630,31 @@ def _candidates(
             Post.source_id,
             Post.published_at,
             Post.first_seen_at,
-            Post.title,
-            func.substr(Post.excerpt, 1, EXCERPT_CHARS),
+            Post.shingles,
+            case((unprinted, Post.title), else_=None),
+            case((unprinted, func.substr(Post.excerpt, 1, EXCERPT_CHARS)), else_=None),
         )
         .where(published >= start, published <= end)
         .order_by(published, Post.id)  # postings keep the latest posts of a shingle
     )
-    return [
-        Candidate(
-            post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""), source
-        )
-        for post_id, cluster_id, source, published_at, seen, title, excerpt in rows
-        if post_id not in excluded
-    ]
+    found = []
+    for post_id, cluster_id, source, published_at, seen, packed, title, excerpt in rows:
+        if post_id in excluded:
+            continue
+        shingles = unpack(packed)
+        if shingles is None:
+            if title is None:  # a stored fingerprint that cannot be read: the text is needed
+                title, excerpt = _text_of(session, post_id)
+            shingles = fingerprint(title, excerpt or "")
+        found.append(Candidate(post_id, cluster_id, published_at or seen, shingles, source))
+    return found
+
+
+def _text_of(session: Session | Connection, post_id: int) -> tuple[str, str]:
+    title, excerpt = session.execute(
+        select(Post.title, func.substr(Post.excerpt, 1, EXCERPT_CHARS)).where(Post.id == post_id)
+    ).one()
+    return title, excerpt or ""
 
 
 def _when(post: Post) -> datetime:

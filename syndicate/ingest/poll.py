@@ -379,8 +379,8 @@ def _insert_posts(
     connection.execute(
         _UPDATE_POST,
         [
-            {"post": post.id, "cluster_id": cluster_id}
-            for post, cluster_id in zip(new, placed, strict=True)
+            {"post": post.id, "cluster_id": cluster_id, "shingles": packed}
+            for post, (cluster_id, packed) in zip(new, placed, strict=True)
         ],
     )
     return len(new)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import itertools
 import re
+import struct
 import zlib
+from array import array
 from dataclasses import dataclass
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "Fingerprint",
     "fingerprint",
     "made_from",
+    "pack",
+    "unpack",
 ]
 
 LEAD_WORDS = 120
@@ -163,4 +167,65 @@ def made_from(title: str, text: str) -> int:
     return zlib.crc32(
         text[:EXCERPT_CHARS].encode("utf-8", "surrogatepass"),
         zlib.crc32(title.encode("utf-8", "surrogatepass")),
+    )
+
+
+# What a stored fingerprint was made by: one made by other rules (another LEAD_WORDS, ROWS,
+# BANDS) is not read back, and the post is fingerprinted again from its text.
+_RULES = zlib.crc32(
+    f"{LEAD_WORDS}/{BODY_WORDS}/{SHINGLE_WORDS}/{ROWS}/{BANDS}/{_BINS}/{EXCERPT_CHARS}".encode()
+)
+_HEAD = struct.Struct("<BIHHHHI")  # version, rules, four counts, checksum of the rest
+_PACKED = 1  # the layout's own version
+
+
+def pack(print_: Fingerprint) -> bytes:
+    """A fingerprint as bytes to store with its post (about 1.3 KB), so that a later poll
+    reads the window's fingerprints back instead of making them again from every text."""
+    extra = print_.body - print_.text
+    figures = (
+        "\x1f".join(sorted(print_.figures)) + "\x1e" + "\x1f".join(sorted(print_.body_figures))
+    )
+    body = b"".join((
+        array("I", print_.text).tobytes(),
+        array("I", print_.title).tobytes(),
+        array("I", extra).tobytes(),
+        array("q", print_.bands).tobytes(),
+        figures.encode("utf-8", "surrogatepass"),
+    ))  # fmt: skip
+    counts = (len(print_.text), len(print_.title), len(extra), len(print_.bands))
+    return _HEAD.pack(_PACKED, _RULES, *counts, zlib.crc32(body)) + body
+
+
+def unpack(data: bytes | None) -> Fingerprint | None:
+    """A stored fingerprint, or None when there is none, it was made by other rules, or it
+    cannot be read (the post is then fingerprinted from its text)."""
+    if not data or len(data) < _HEAD.size:
+        return None
+    try:
+        version, rules, texts, titles, extras, bands, check = _HEAD.unpack_from(data)
+        if version != _PACKED or rules != _RULES or zlib.crc32(data[_HEAD.size :]) != check:
+            return None
+        at = _HEAD.size
+        parts = []
+        for kind, count in (("I", texts), ("I", titles), ("I", extras), ("q", bands)):
+            part = array(kind)
+            end = at + count * part.itemsize
+            part.frombytes(data[at:end])
+            if len(part) != count:
+                return None
+            parts.append(part)
+            at = end
+        lead, body_figures = data[at:].decode("utf-8", "surrogatepass").split("\x1e")
+    except (struct.error, ValueError):
+        return None
+    text = frozenset(parts[0])
+    body = text.union(parts[2]) if extras else text
+    return Fingerprint(
+        text,
+        frozenset(parts[1]),
+        frozenset(lead.split("\x1f")) - {""},
+        body,
+        frozenset(body_figures.split("\x1f")) - {""},
+        tuple(parts[3]),
     )
