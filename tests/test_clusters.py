@@ -497,7 +497,7 @@ def test_a_sources_own_article_reposted_under_a_new_headline_joins_itself() -> N
 def test_a_fingerprint_made_where_the_feed_was_read_is_used_only_for_the_stored_text() -> None:
     """Workers fingerprint each entry; a text changed since (an article page read, the
     theme's furniture taken out) must be fingerprinted again, not matched by the old one."""
-    from syndicate.ingest.shingles import made_from
+    from syndicate.ingest.shingles import made_from, unpack
     from syndicate.ingest.workers import _parse
 
     feed_text = (
@@ -510,17 +510,18 @@ def test_a_fingerprint_made_where_the_feed_was_read_is_used_only_for_the_stored_
     parsed = _parse(feed_text.encode(), "https://kabar.example/feed", "application/rss+xml", None)
     entry = parsed.entries[0]
     assert entry.fingerprint is not None
-    made, shingles = entry.fingerprint
+    made, packed = entry.fingerprint
     assert made == made_from(entry.title, entry.excerpt)
-    assert shingles == fingerprint(entry.title, entry.excerpt)
+    assert unpack(packed) == fingerprint(entry.title, entry.excerpt)
 
     when = START
     same = cluster.NewPost(1, entry.title, entry.excerpt, when, 1, entry.fingerprint)
-    assert cluster._fingerprint_of(same) is shingles
+    assert cluster._fingerprint_of(same) == (unpack(packed), packed)
     page = "Rupiah ditutup melemah 20 poin ke Rp15.812 per dolar AS pada Kamis sore ini."
     changed = cluster.NewPost(2, entry.title, page, when, 1, entry.fingerprint)
-    assert cluster._fingerprint_of(changed) == fingerprint(entry.title, page)
-    assert cluster._fingerprint_of(changed) != shingles
+    shingles, again = cluster._fingerprint_of(changed)
+    assert shingles == fingerprint(entry.title, page) == unpack(again)
+    assert again != packed
 
 
 def test_a_copy_of_a_story_carried_by_many_sites_costs_what_one_of_a_small_story_does(

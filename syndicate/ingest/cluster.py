@@ -239,8 +239,9 @@ class NewPost:
     excerpt: str
     when: datetime  # published, else first seen
     source: int | None = None  # the source's id, when known
-    # Made where the feed was read: (`made_from` of its title and text, the fingerprint).
-    fingerprint: tuple[int, Fingerprint] | None = None
+    # Made where the feed was read: (`made_from` of its title and text, the fingerprint
+    # packed).
+    fingerprint: tuple[int, bytes] | None = None
 
 
 def assign_clusters(
@@ -272,22 +273,24 @@ def place_posts(
     index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
     placed = []
     for post in posts:
-        shingles = _fingerprint_of(post)
+        shingles, packed = _fingerprint_of(post)
         cluster_id = index.join(shingles, post.when, post.id, post.source)
         index.add(post.id, cluster_id, post.when, shingles, post.source)
-        placed.append((cluster_id, pack(shingles)))
+        placed.append((cluster_id, packed))
     return placed
 
 
-def _fingerprint_of(post: NewPost) -> Fingerprint:
-    """The post's fingerprint: the one made where its feed was read, if made from the very
-    title and text stored, else made now."""
+def _fingerprint_of(post: NewPost) -> tuple[Fingerprint, bytes]:
+    """The post's fingerprint, and packed: the one made where its feed was read, if made
+    from the very title and text stored, else made now."""
     text = post.excerpt[:EXCERPT_CHARS]
     if post.fingerprint is not None:
-        made, shingles = post.fingerprint
-        if made == made_from(post.title, text):
-            return shingles
-    return fingerprint(post.title, text)
+        made, packed = post.fingerprint
+        shingles = unpack(packed) if made == made_from(post.title, text) else None
+        if shingles is not None:
+            return shingles, packed
+    shingles = fingerprint(post.title, text)
+    return shingles, pack(shingles)
 
 
 class _Member:

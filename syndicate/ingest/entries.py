@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from syndicate.ingest.shingles import Fingerprint
 from syndicate.render import Credit
 
 __all__ = ["FeedEntry", "FeedError", "ParsedFeed", "wants_page"]
@@ -34,9 +33,9 @@ class FeedEntry:
     comments: int | None  # thr:total / slash:comments
     content_hash: str  # sha256 hex of title and excerpt
     # Made where the feed was read (`shingles.made_from` of what it was made from, then the
-    # fingerprint); a text changed since (an article page read, furniture taken out) is
-    # fingerprinted again where it is stored.
-    fingerprint: tuple[int, Fingerprint] | None = None
+    # fingerprint packed); a text changed since (an article page read, furniture taken
+    # out) is fingerprinted again where it is stored.
+    fingerprint: tuple[int, bytes] | None = None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from datetime import tzinfo
 from types import TracebackType
 
 from syndicate.ingest.entries import ParsedFeed
-from syndicate.ingest.shingles import EXCERPT_CHARS, fingerprint, made_from
+from syndicate.ingest.shingles import EXCERPT_CHARS, fingerprint, made_from, pack
 
 __all__ = ["PARALLEL_FROM", "FeedParsers", "start_early"]
 
@@ -106,8 +106,9 @@ class FeedParsers:
 
 
 def _parse(body: bytes, url: str, content_type: str | None, timezone: tzinfo | None) -> ParsedFeed:
-    """The feed read, each entry fingerprinted for clustering here too: in a worker process
-    that work is spread over the cores, not left to the main process storing the posts."""
+    """The feed read, each entry fingerprinted for clustering here too (packed, as stored
+    and as cheap to send as bytes are): in a worker process that work is spread over the
+    cores, not left to the main process storing the posts."""
     from syndicate.ingest.parse import parse_feed  # imported once, where feeds are parsed
 
     feed = parse_feed(body, url=url, content_type=content_type, timezone=timezone)
@@ -116,7 +117,7 @@ def _parse(body: bytes, url: str, content_type: str | None, timezone: tzinfo | N
             entry,
             fingerprint=(
                 made_from(entry.title, entry.excerpt),
-                fingerprint(entry.title, entry.excerpt[:EXCERPT_CHARS]),
+                pack(fingerprint(entry.title, entry.excerpt[:EXCERPT_CHARS])),
             ),
         )
         for entry in feed.entries
