@@ -316,7 +316,12 @@ alone was a third of parsing), links that are absolute already skip `urljoin`, p
 ASCII skips the mojibake repair, and the cleaning passes look only where they can find
 something; the main process stores through a Core connection rather than an ORM session,
 and `syndicate fetch` starts the parsing processes' fork server while it loads the
-database layer. rss2email 3.14 parses every feed with feedparser, sanitizes with its HTML
+database layer; (6) the main process, which stores and clusters one source after another,
+was the poll's bottleneck: the parsing processes now fingerprint each entry for
+clustering where they read it (checked against the text stored, so a text changed since
+is fingerprinted again), and each source's latest posts, read to learn its theme, come
+through an index on (source, id) where every source's read had scanned every stored
+post. rss2email 3.14 parses every feed with feedparser, sanitizes with its HTML
 sanitizer and runs html2text, on one core.
 
 What makes the second poll, as a command, cheap: a `syndicate fetch` whose feeds all

@@ -230,7 +230,7 @@ def _comparisons_per_post(made: list[tuple[str, str, str]]) -> tuple[int, list[i
     placed = []
     for number, (_, title, text) in enumerate(made):
         shingles = fingerprint(title, text)
-        most = max(most, len(index._candidates(shingles)))
+        most = max(most, len(list(index._candidates(shingles))))
         placed.append(index.join(shingles, START, number))
         index.add(number, placed[-1], START, shingles)
     return most, placed
@@ -492,3 +492,109 @@ def test_a_sources_own_article_reposted_under_a_new_headline_joins_itself() -> N
     wire = items["bi-rate/antara"]
     again = fingerprint("Judul yang diperbarui sama sekali", wire["text"])
     assert same_story(fingerprint(wire["title"], wire["text"]), again, same_source=True)
+
+
+def test_a_fingerprint_made_where_the_feed_was_read_is_used_only_for_the_stored_text() -> None:
+    """Workers fingerprint each entry; a text changed since (an article page read, the
+    theme's furniture taken out) must be fingerprinted again, not matched by the old one."""
+    from syndicate.ingest.shingles import made_from, unpack
+    from syndicate.ingest.workers import _parse
+
+    feed_text = (
+        "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>Kabar</title>"
+        "<item><title>Harga emas naik lagi</title><link>https://kabar.example/emas</link>"
+        "<description>Harga emas Antam naik Rp14.000 menjadi Rp1.812.000 per gram pada "
+        "perdagangan Senin pagi menurut laman resmi Logam Mulia.</description></item>"
+        "</channel></rss>"
+    )
+    parsed = _parse(feed_text.encode(), "https://kabar.example/feed", "application/rss+xml", None)
+    entry = parsed.entries[0]
+    assert entry.fingerprint is not None
+    made, packed = entry.fingerprint
+    assert made == made_from(entry.title, entry.excerpt)
+    assert unpack(packed) == fingerprint(entry.title, entry.excerpt)
+
+    when = START
+    same = cluster.NewPost(1, entry.title, entry.excerpt, when, 1, entry.fingerprint)
+    assert cluster._fingerprint_of(same) == (unpack(packed), packed)
+    page = "Rupiah ditutup melemah 20 poin ke Rp15.812 per dolar AS pada Kamis sore ini."
+    changed = cluster.NewPost(2, entry.title, page, when, 1, entry.fingerprint)
+    shingles, again = cluster._fingerprint_of(changed)
+    assert shingles == fingerprint(entry.title, page) == unpack(again)
+    assert again != packed
+
+
+def test_a_copy_of_a_story_carried_by_many_sites_costs_what_one_of_a_small_story_does(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Comparisons stop at a candidate holding nearly all of the copy's lead (`SURE`), and a
+    post sharing a single LSH band with another (chance, among texts of one stock of words)
+    is not a candidate: every copy of a wire story after the first is compared once, however
+    many copies came before."""
+    made = _shared_words_window(2400, 20)
+    index = cluster.ClusterIndex()
+    compared = [0]
+    match = cluster._match
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        compared[0] += 1
+        return match(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "_match", counting)
+    per_post = []
+    for number, (_, title, text) in enumerate(made):
+        shingles = fingerprint(title, text)
+        before = compared[0]
+        index.add(number, index.join(shingles, START, number), START, shingles)
+        per_post.append(compared[0] - before)
+    wire_copies = [n for n, (story, _, _) in enumerate(made) if story == "wire"]
+    assert len(wire_copies) == 120
+    assert all(per_post[n] == 1 for n in wire_copies[1:])
+
+
+def test_a_later_poll_reads_fingerprints_back_and_makes_only_the_missing_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each placed post keeps its packed fingerprint, so a poll with one new post does not
+    fingerprint the whole 72-hour window again from its texts. A post stored before the
+    fingerprints were kept (none), or with one that cannot be read, is fingerprinted from
+    its text, and every post read back compares as it did when it was placed."""
+    from sqlalchemy import update
+    from sqlalchemy.orm import Session
+
+    from syndicate.db.models import Post, Source
+    from syndicate.db.session import open_database
+    from syndicate.ingest.shingles import unpack
+
+    made = _shared_words_window(200, 20)
+    db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+    with Session(db.engine) as session:
+        source = Source(name="kabar", url="https://kabar.example/feed")
+        session.add(source)
+        session.flush()
+        posts = [
+            Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
+                 content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
+            for n, (_, title, text) in enumerate(made)
+        ]  # fmt: skip
+        session.add_all(posts)
+        session.flush()
+        cluster.assign_clusters(session, posts)
+        assert all(unpack(post.shingles) == fingerprint(post.title, post.excerpt) for post in posts)
+        session.execute(update(Post).where(Post.key == "k3").values(shingles=None))
+        session.execute(update(Post).where(Post.key == "k4").values(shingles=b"\x01broken"))
+        session.commit()
+        wanted = {post.id: fingerprint(post.title, post.excerpt) for post in posts}
+        made_again = []
+        real = cluster.fingerprint
+
+        def counting(title: str, text: str) -> cluster.Fingerprint:
+            made_again.append(title)
+            return real(title, text)
+
+        monkeypatch.setattr(cluster, "fingerprint", counting)
+        read = cluster._candidates(
+            session, START - timedelta(days=1), START + timedelta(days=1), set()
+        )
+    assert sorted(made_again) == sorted([made[3][1], made[4][1]])
+    assert {found.post_id: found.shingles for found in read} == wanted

@@ -148,7 +148,8 @@ def _clustering(clustering: dict[str, Any]) -> list[str]:
         "sites placed one after another in one `ClusterIndex`, as a poll places its new "
         "posts, each size in a process of its own. *Index* is the growth of that process's "
         "resident memory while placing (the texts are made before); the index holds each "
-        "post's text shingles and title pairs, and each shingle's latest 64 posts.",
+        "post's shingles packed, its title pairs and figures, and each shingle's and LSH "
+        "band's latest 64 posts.",
         "",
         "| posts in the window | placing them | per post | the last 1,000, per post "
         "| comparisons per post | index memory | precision | recall | wire stories → clusters |",
@@ -181,14 +182,22 @@ def _clustering(clustering: dict[str, Any]) -> list[str]:
 
 
 CLUSTER_NOTES = """\
-What bounds the clustering (`ClusterIndex` in `syndicate/ingest/cluster.py`): a new post
-reads the postings of at most 16 of its shingles (rare ones first: a shingle fewer than 8
-indexed posts carry; among them, the lowest hash values, a min-hash sample that two copies
-of one text draw alike), each shingle remembering its latest 64 posts, and is compared
-exactly with the post found most often of each story, for at most 24 stories: at most
-1,024 postings read and 24 comparisons per post, whatever the window holds. A copy that
-joins a story indexes only its own new words, and posts its 32 lowest shingles again
-without counting them towards commonness, so a wire story on fifty sites does not make
-its own words common. Before this, a post was compared with every earlier post that
-shared any shingle with it: the issue measured 12.5 million comparisons for 5,000 such
-posts and 0.23–0.42× rss2email's speed on this kind of feed."""
+What bounds the clustering (`ClusterIndex` in `syndicate/ingest/cluster.py`): a new post's
+candidates are first the posts sharing at least 2 of the 16 LSH bands of its lead's
+min-hashes (4 rows each; two copies of a lead share two with 99.9%, two posts of one stock
+of words rarely), closest first, at most 8 of one story, each band remembering its latest
+64 posts; then posts found through at most 16 of its shingles (rare ones first: a shingle
+fewer than 8 indexed posts carry; among them, the lowest hash values, a min-hash sample
+that two copies of one text draw alike), each shingle remembering its latest 64 posts. At
+most 2,048 postings read and 24 exact comparisons per post, whatever the window holds, and
+the search ends at a candidate holding 95% of the post's lead: a copy of a story a
+hundred sites carry is compared once. A copy that joins a story indexes only its own new
+words, and posts its 32 lowest shingles again without counting them towards commonness, so
+a wire story on fifty sites does not make its own words common. The index keeps each
+post's shingles packed (4 bytes each, unpacked only for a comparison) and its positions in
+arrays, which the cycle collector does not walk. The feed-parsing processes fingerprint
+each entry where they read it, and each stored post keeps its fingerprint
+(`posts.shingles`), so a later poll reads the window's fingerprints back rather than
+making them again from every text. Before this issue, a post was compared with every
+earlier post that shared any shingle with it: the issue measured 12.5 million comparisons
+for 5,000 such posts and 0.23–0.42× rss2email's speed on this kind of feed."""

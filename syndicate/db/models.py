@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -142,12 +143,16 @@ class Post(Base):
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The same story from several sources: the id of the cluster's first stored post.
     cluster_id: Mapped[int | None] = mapped_column(Integer)
+    # Its fingerprint for clustering (`syndicate.ingest.shingles.pack`), read back by later
+    # polls instead of being made again from the text; none for posts stored before.
+    shingles: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     source: Mapped[Source] = relationship()
 
     __table_args__ = (
         Index("ix_posts_published", "published_at"),
         Index("ix_posts_cluster", "cluster_id"),
+        Index("ix_posts_source", "source_id", "id"),  # a source's latest posts
     )
 
 

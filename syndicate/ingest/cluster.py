@@ -30,35 +30,46 @@ its own cluster. Its original is the member the others credit, else the earliest
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
 only with a bounded few earlier posts (see `ClusterIndex`): those sharing the most LSH
-bands of its lead's min-hashes (copies: a pair whose leads have Jaccard similarity 0.8 or
-more, as two copies under the copy rule have, shares one with 99.98%), then those found
-through an inverted index of a sample of its shingles, rare first (summaries, edits). At
-most `COMPARED` (24) comparisons, and `BANDS` x `BUCKET` + `SAMPLE` x `BUCKET` (2,048)
-postings read per post, however many posts the window holds, so a poll's clustering
-costs time linear in its posts even when the sources share their phrasing (a wire
-service's copy on dozens of sites, template reports, one shared stock of words). On the
+bands of its lead's min-hashes, at least `MIN_BANDS` of them (copies: a pair whose leads
+have Jaccard similarity 0.8 or more, as two copies under the copy rule have, shares two
+with 99.9%; two posts written from one stock of words share one by chance, rarely two),
+then those found through an inverted index of a sample of its shingles, rare first
+(summaries, edits). The closest come first, and a candidate holding nearly all of the
+post's lead (`SURE`) ends the search: a copy of a story a hundred sites carry is compared
+once. At most `COMPARED` (24) comparisons, and `BANDS` x `BAND_BUCKET` + `SAMPLE` x
+`BUCKET` (2,048) postings read per post, however many posts the window holds, so a poll's
+clustering costs time linear in its posts even when the sources share their phrasing (a
+wire service's copy on dozens of sites, template reports, one shared stock of words). On the
 labelled set it forms the clusters `join` forms.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 import logging
 import math
-import re
 import sys
-import zlib
+from array import array
 from collections import Counter
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
 from syndicate.ingest.identity import host_of
+from syndicate.ingest.shingles import (
+    EXCERPT_CHARS,
+    LEAD_WORDS,
+    MIN_SHINGLES,
+    Fingerprint,
+    fingerprint,
+    made_from,
+    pack,
+    unpack,
+)
 from syndicate.types import Credit
 
 __all__ = [
@@ -84,158 +95,32 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 WINDOW = timedelta(hours=72)
-LEAD_WORDS = 120
-SHINGLE_WORDS = 3
 THRESHOLD = 0.3
 TITLE_THRESHOLD = 0.7
 COPY_THRESHOLD = 0.9
-MIN_SHINGLES = 6  # fewer shared-able shingles than this and two texts prove nothing
 # Candidate search (`ClusterIndex`): a new post reads at most SAMPLE x BUCKET postings and is
 # compared with at most COMPARED earlier posts, whatever the size of the window.
 SAMPLE = 16  # shingles of a new post whose postings are read
 BUCKET = 64  # latest posts a shingle's postings remember
+BAND_BUCKET = 64  # latest posts an LSH band key remembers
 COMPARED = 24  # earlier posts a new post is compared with, at most
 RARE_BELOW = 8  # a shingle fewer indexed posts than this carry is rare
 ENOUGH_RARE = 4  # a post with this many rare shingles in the index is found through them
-# The copy rule (see `same_story`): a lead found whole in another post's first `BODY_WORDS`
-# words is a copy even when a publisher's own opening paragraph precedes the wire text.
-BODY_WORDS = 200  # finds a copy whose own opening is up to 80 words long
 MIN_COPY_SHARED = 20  # distinctive shingles a copy must share: more than a one-line blurb
 SAME_SOURCE_SHARED = 60  # and a source's own repost, near-identical in full: a whole article
 SAME_SOURCE_ALIKE = 0.9  # Jaccard of the two bodies for a source's own repost
 TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry proves no copy
-# LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. A pair whose leads have
-# Jaccard similarity J shares at least one band with probability 1 - (1 - J**ROWS)**BANDS:
-# J = 0.82: 0.99993, J = 0.8: 0.9998 (two copies of a lead under the copy rule have
-# J >= 0.82), J = 0.69: 0.984 (a copy after a 22-word opening of its own), J = 0.5: 0.64;
-# and by chance J = 0.3: 0.12, J = 0.2: 0.025 (posts written from one stock of words).
-ROWS = 4
-BANDS = 16
+# LSH banding (`ClusterIndex`): BANDS bands of ROWS min-hashes each. With p = J**ROWS for a
+# pair whose leads have Jaccard similarity J, it shares at least MIN_BANDS (2) bands with
+# probability 1 - (1 - p)**16 - 16 p (1 - p)**15: J = 0.82: 0.9991 (two copies of a lead
+# under the copy rule have J >= 0.82), J = 0.69: 0.907 (a copy after a 22-word opening of
+# its own; the sample finds the rest), J = 0.5: 0.26; and by chance J = 0.3: 0.008,
+# J = 0.2: 0.0003 (posts written from one stock of words; one band: 0.12 and 0.025).
 PER_STORY = 8  # closest copies of one story a new post is compared with
-_BINS = 64  # one-permutation min-hash bins (ROWS x BANDS of them are used)
-_EXCERPT_CHARS = 2000  # enough for BODY_WORDS words, usually
-_LEAD_CHARS = LEAD_WORDS * 8  # usually enough too, and cheaper to read first
-_WORD = re.compile(r"\w+", re.UNICODE)
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+MIN_BANDS = 2  # bands a candidate shares: one is chance among posts of one stock of words
+SURE = 0.95  # a candidate holding this much of a post's lead ends its search
 MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What a post's words look like to the comparison: hashed shingles."""
-
-    text: frozenset[int]  # word 3-shingles of the lead
-    title: frozenset[int]  # word pairs of the title
-    figures: frozenset[str] = frozenset()  # the numbers and weekdays of the lead
-    body: frozenset[int] = frozenset()  # word 3-shingles of the first BODY_WORDS words
-    body_figures: frozenset[str] = frozenset()  # the numbers and weekdays of those words
-    bands: tuple[int, ...] = ()  # LSH band keys of the lead's min-hashes
-
-
-def fingerprint(title: str, text: str) -> Fingerprint:
-    """The fingerprint of a post's title and the lead of its text."""
-    words = _words(text, BODY_WORDS)
-    if len(words) > LEAD_WORDS:
-        runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
-        lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
-    else:
-        lead = body = _shingles(words, SHINGLE_WORDS)
-    return Fingerprint(
-        lead,
-        _shingles(_WORD.findall(title.casefold()), 2),
-        _marks(words[:LEAD_WORDS]),
-        body,
-        _marks(words),
-        _bands(lead),
-    )
-
-
-_MONTHS = frozenset(
-    str.split(
-        "januari februari maret april mei juni juli agustus september oktober november"
-        " desember january february march may june july august october december jan feb mar"
-        " apr jun jul agu aug sep okt oct nov des dec"
-    )
-)
-_WEEKDAYS = frozenset(
-    str.split(
-        "senin selasa rabu kamis jumat sabtu minggu monday tuesday wednesday thursday friday"
-        " saturday sunday"
-    )
-)
-_DIGITS = re.compile(r"\d+")
 FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
-
-
-def _marks(words: list[str]) -> frozenset[str]:
-    """The figures among `words` ("2026", the "14" of "Rp14", "15" and "812" of "15.812"), the
-    days they name ("@24 november", "@senin"): what tells one day's report from another's.
-    (A new headline's figures are the republisher's, not the story's: titles are not read.)
-    """
-    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
-    figures.update("@" + day for day in _WEEKDAYS.intersection(words))
-    if not _MONTHS.isdisjoint(words):
-        figures.update(
-            f"@{number} {month}"
-            for number, month in itertools.pairwise(words)
-            if month in _MONTHS and len(number) <= 2 and number.isdigit()
-        )
-    return frozenset(figures)
-
-
-def _words(text: str, count: int) -> list[str]:
-    """The first `count` words of `text`, casefolded, reading only as much as needed.
-
-    They usually fit in their first `count` x 8 characters; when more than `count` words are
-    found there, none of the first `count` can have been cut short. (Casefolding maps each
-    character alone, so it commutes with taking a prefix.)
-    """
-    prefix = text[: count * 8]
-    words = _WORD.findall(prefix.casefold())
-    if len(words) <= count and len(prefix) < len(text):
-        words = _WORD.findall(text.casefold())
-    return words[:count]
-
-
-def _shingles(words: list[str], size: int) -> frozenset[int]:
-    if len(words) < size:
-        return frozenset({zlib.crc32(" ".join(words).encode())}) if words else frozenset()
-    # A post is fingerprinted on every poll that places it or compares with it.
-    return frozenset(_runs(words, size))
-
-
-def _runs(words: list[str], size: int) -> list[int]:
-    """The hash of each run of `size` words joined by spaces, in order, all in C."""
-    runs = zip(*(words[i:] for i in range(size)), strict=False)
-    return list(map(zlib.crc32, map(str.encode, map(" ".join, runs))))
-
-
-_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it modulo 2**64 permutes the hash values
-_MASK = (1 << 64) - 1
-_BIN_BITS = 58  # the top 6 bits of a mixed hash pick one of the 64 bins
-
-
-def _bands(shingles: frozenset[int]) -> tuple[int, ...]:
-    """The LSH band keys of a set of shingles: one-permutation min-hashing into `_BINS` bins
-    (each bin keeps its smallest mixed hash), empty bins filled from the next full one
-    (rotation densification), then `BANDS` keys of `ROWS` bins each. Two sets agree on one
-    bin with probability their Jaccard similarity, as with independent hash functions."""
-    if len(shingles) < MIN_SHINGLES:
-        return ()
-    bins: list[int] = [-1] * _BINS
-    low = (1 << _BIN_BITS) - 1
-    # Largest first, so the value left in each bin is its smallest.
-    for mixed in sorted([(shingle + 1) * _MIX & _MASK for shingle in shingles], reverse=True):
-        bins[mixed >> _BIN_BITS] = mixed & low
-    full = bins[:]
-    for at in range(_BINS):
-        if full[at] < 0:
-            step = 1
-            while full[(at + step) % _BINS] < 0:
-                step += 1
-            bins[at] = (full[(at + step) % _BINS] + step * 0x5BD1E995) & low
-    # A tuple of ints hashes alike in every process (no hash seed applies to ints).
-    return tuple(hash((band, *bins[band * ROWS : band * ROWS + ROWS])) for band in range(BANDS))
 
 
 def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
@@ -354,49 +239,97 @@ class NewPost:
     excerpt: str
     when: datetime  # published, else first seen
     source: int | None = None  # the source's id, when known
+    # Made where the feed was read: (`made_from` of its title and text, the fingerprint
+    # packed).
+    fingerprint: tuple[int, bytes] | None = None
 
 
 def assign_clusters(
     session: Session, posts: Sequence[Post], index: ClusterIndex | None = None
 ) -> None:
-    """Give each new (flushed) post the cluster of its closest earlier match, or its own.
+    """Give each new (flushed) post the cluster of its closest earlier match, or its own,
+    and its packed fingerprint.
 
     Pass the poll's `index` when several sources' posts are placed one batch after another.
     """
     new = [
         NewPost(post.id, post.title, post.excerpt, _when(post), post.source_id) for post in posts
     ]
-    for post, cluster_id in zip(posts, place_posts(session, new, index), strict=True):
-        post.cluster_id = cluster_id
+    for post, (cluster_id, packed) in zip(posts, place_posts(session, new, index), strict=True):
+        post.cluster_id, post.shingles = cluster_id, packed
 
 
 def place_posts(
     session: Session | Connection, posts: Sequence[NewPost], index: ClusterIndex | None = None
-) -> list[int]:
+) -> list[tuple[int, bytes]]:
     """The cluster of each new (stored) post, in order: its closest earlier match's, or its
-    own id. The caller stores them (`assign_clusters` does, on ORM objects).
+    own id; and its fingerprint packed, to store with it (`Post.shingles`). The caller
+    stores both (`assign_clusters` does, on ORM objects).
     """
     if not posts:
         return []
     index = index if index is not None else ClusterIndex()
     times = [post.when for post in posts]
     index.cover(session, min(times) - WINDOW, max(times) + WINDOW, {post.id for post in posts})
-    clusters = []
+    placed = []
     for post in posts:
-        shingles = fingerprint(post.title, post.excerpt[:_EXCERPT_CHARS])
+        shingles, packed = _fingerprint_of(post)
         cluster_id = index.join(shingles, post.when, post.id, post.source)
         index.add(post.id, cluster_id, post.when, shingles, post.source)
-        clusters.append(cluster_id)
-    return clusters
+        placed.append((cluster_id, packed))
+    return placed
 
 
-@dataclass(frozen=True)
+def _fingerprint_of(post: NewPost) -> tuple[Fingerprint, bytes]:
+    """The post's fingerprint, and packed: the one made where its feed was read, if made
+    from the very title and text stored, else made now."""
+    text = post.excerpt[:EXCERPT_CHARS]
+    if post.fingerprint is not None:
+        made, packed = post.fingerprint
+        shingles = unpack(packed) if made == made_from(post.title, text) else None
+        if shingles is not None:
+            return shingles, packed
+    shingles = fingerprint(post.title, text)
+    return shingles, pack(shingles)
+
+
 class _Member:
-    post_id: int
-    cluster_id: int
-    when: datetime
-    shingles: Fingerprint
-    source: int | None
+    """An indexed post. Its shingles are kept packed, four bytes each (as a frozenset of
+    ints they took about 18 KB a post), and unpacked only when it is compared."""
+
+    __slots__ = ("_body", "_figures", "_text", "cluster_id", "post_id", "source", "when")
+
+    def __init__(
+        self,
+        post_id: int,
+        cluster_id: int,
+        when: datetime,
+        shingles: Fingerprint,
+        source: int | None,
+    ) -> None:
+        self.post_id, self.cluster_id, self.when, self.source = post_id, cluster_id, when, source
+        self._text = array("I", shingles.text)
+        # A lead that is the whole text has no body of its own.
+        same = shingles.body is shingles.text or shingles.body == shingles.text
+        self._body = None if same else array("I", shingles.body)
+        self._figures = (shingles.title, shingles.figures, shingles.body_figures)
+
+    @property
+    def shingles(self) -> Fingerprint:
+        text = frozenset(self._text)
+        body = text if self._body is None else frozenset(self._body)
+        title, figures, body_figures = self._figures
+        return Fingerprint(text, title, figures, body, body_figures)
+
+    @property
+    def text(self) -> frozenset[int]:
+        """The shingles of its lead."""
+        return frozenset(self._text)
+
+    def packed_bytes(self) -> int:
+        size = sys.getsizeof
+        body = size(self._body) if self._body is not None else 0
+        return size(self) + size(self._text) + body + sum(map(size, self._figures))
 
 
 class ClusterIndex:
@@ -409,13 +342,14 @@ class ClusterIndex:
     `BUCKET` posts that have it; and how many unrelated posts carry each shingle (a shingle
     `TEMPLATE_CARRIERS` of them carry proves no copy).
 
-    A new post's first candidates are the posts sharing any of its `BANDS` band keys (each
-    `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of one story and
-    `COMPARED` in all: the copy rule holds between two close copies, not between a copy and
-    every copy of a copy, so the closest few of a story are compared, not only one. With 4
-    rows and 16 bands a pair with Jaccard similarity J shares a band with probability
-    1 - (1 - J**4)**16: 0.9998 at 0.8 (two copies of a lead under the copy rule have at
-    least 0.82), 0.984 at 0.69, and only 0.025 at 0.2 (posts of one stock of words).
+    A new post's first candidates are the posts sharing `MIN_BANDS` or more of its `BANDS`
+    band keys (each `ROWS` min-hashes of its lead), most bands first, at most `PER_STORY` of
+    one story and `COMPARED` in all: the copy rule holds between two close copies, not
+    between a copy and every copy of a copy, so the closest few of a story are compared
+    until one holds `SURE` of the post's lead. With 4 rows and 16 bands a pair with Jaccard
+    similarity J shares two bands with probability 0.9991 at 0.82 (two copies of a lead
+    under the copy rule have at least that), 0.907 at 0.69, and only 0.0003 at 0.2 (posts
+    of one stock of words).
 
     The rest come from at most `SAMPLE` of its shingles, rare ones first: a
     shingle fewer than `RARE_BELOW` indexed posts carry is rare (a name, a figure, a turn of
@@ -437,9 +371,11 @@ class ClusterIndex:
         self._span: tuple[datetime, datetime] | None = None
         self._ids: set[int] = set()
         self._members: list[_Member] = []
-        self._postings: dict[int, int | list[int]] = {}
+        # Positions as an int (one post) or an array (several): arrays, unlike lists, are
+        # not tracked by the cycle collector, which would otherwise walk millions of them.
+        self._postings: dict[int, int | array[int]] = {}
         self._common: set[int] = set()
-        self._bands: dict[int, list[int]] = {}  # LSH band key -> latest positions with it
+        self._bands: dict[int, int | array[int]] = {}  # LSH band key -> latest positions
         self._carriers: Counter[int] = Counter()  # shingle -> unrelated posts carrying it
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
         self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
@@ -483,11 +419,17 @@ class ClusterIndex:
         position = len(self._members)
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids.add(post_id)
+        buckets = self._bands
         for key in shingles.bands:
-            bucket = self._bands.setdefault(key, [])
-            bucket.append(position)
-            if len(bucket) >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
-                del bucket[:-BUCKET]
+            bucket = buckets.get(key)
+            if bucket is None:
+                buckets[key] = position
+            elif bucket.__class__ is int:
+                buckets[key] = array("q", (bucket, position))
+            else:
+                bucket.append(position)
+                if len(bucket) >= 2 * BAND_BUCKET:  # keep the latest; amortized cuts
+                    del bucket[:-BAND_BUCKET]
         postings = self._postings
         text = shingles.text
         matched = self._matched.pop(post_id, None)
@@ -497,7 +439,7 @@ class ClusterIndex:
             # lowest shingles, the ones a later copy samples first, are posted again (not
             # counted towards commonness: one story is one carrier), so the story stays
             # among the latest posts of those shingles.
-            own = text.difference(matched.shingles.text)
+            own = text.difference(matched.text)
             self._post_again(
                 position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
             )
@@ -510,7 +452,7 @@ class ClusterIndex:
         for shingle in seen:
             found = postings[shingle]
             if found.__class__ is int:
-                postings[shingle] = [found, position]
+                postings[shingle] = array("q", (found, position))
                 continue
             found.append(position)
             size = len(found)
@@ -528,7 +470,7 @@ class ClusterIndex:
             if found is None:
                 postings[shingle] = position
             elif found.__class__ is int:
-                postings[shingle] = [found, position]
+                postings[shingle] = array("q", (found, position))
             else:
                 found.append(position)
                 if len(found) >= 2 * BUCKET:
@@ -537,7 +479,12 @@ class ClusterIndex:
     def join(
         self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
     ) -> int:
-        """The cluster a post joins: that of its closest match among its candidates."""
+        """The cluster a post joins: that of its closest match among its candidates.
+
+        The candidates come closest first; one holding nearly all of the post's lead
+        (`SURE`) cannot be bettered, and the rest are neither searched for nor compared: a
+        copy of a story carried by a hundred sites costs what a copy of one carried by two
+        does."""
         best: _Member | None = None
         best_text = -1.0
         template = _Template(self._carriers)
@@ -550,44 +497,58 @@ class ClusterIndex:
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
+            if best_text >= SURE:
+                break
         if best is None:
             return own
         self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
         return best.cluster_id
 
-    def _candidates(self, shingles: Fingerprint) -> list[_Member]:
+    def _candidates(self, shingles: Fingerprint) -> Iterator[_Member]:
         """The at most `COMPARED` indexed posts most likely to tell the story of `shingles`:
-        those sharing the most LSH bands with it first, then those sharing most of its
-        sample of shingles."""
+        those sharing the most LSH bands with it first, then (searched for only when the
+        caller asks for more) those sharing most of its sample of shingles."""
         members = self._members
         # Posts sharing bands are close copies: each is compared, best first, as the copy
         # rule holds between two copies, not between a copy and every copy of a copy.
-        banded: list[_Member] = []
+        given: set[int] = set()
         per_story: Counter[int] = Counter()
         for _, position in self._banded(shingles.bands):
             member = members[position]
             if per_story[member.cluster_id] < PER_STORY:
                 per_story[member.cluster_id] += 1
-                banded.append(member)
-                if len(banded) == COMPARED:
-                    break
-        chosen: dict[int, _Member] = {}
+                given.add(position)
+                yield member
+                if len(given) == COMPARED:
+                    return
+        chosen: set[int] = set()
         for position in (p for _, p in self._sampled(shingles.text)):
             # The copies of one story found together are one candidate: the one found most.
             member = members[position]
-            if len(banded) + len(chosen) == COMPARED:
-                break
-            if member.cluster_id not in chosen:
-                chosen[member.cluster_id] = member
-        seen = {id(m) for m in banded}
-        return [*banded, *(m for m in chosen.values() if id(m) not in seen)]
+            if member.cluster_id in chosen:
+                continue
+            chosen.add(member.cluster_id)
+            if position in given:
+                continue
+            given.add(position)
+            yield member
+            if len(given) == COMPARED:
+                return
 
     def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
         """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
         buckets = self._bands
-        hits = Counter(p for key in bands if key in buckets for p in buckets[key][-BUCKET:])
-        return sorted((-count, p) for p, count in hits.items())
+        positions: list[int] = []
+        for found in map(buckets.get, bands):
+            if found is None:
+                continue
+            if found.__class__ is int:
+                positions.append(found)
+            else:
+                positions.extend(found[-BAND_BUCKET:])
+        hits = Counter(positions)
+        return sorted((-count, p) for p, count in hits.items() if count >= MIN_BANDS)
 
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
         """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
@@ -618,12 +579,9 @@ class ClusterIndex:
         size = sys.getsizeof
         total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
         total += size(self._bands) + size(self._carriers)
-        total += sum(
-            size(m) + size(m.shingles.text) + size(m.shingles.title) + size(m.shingles.body)
-            for m in self._members
-        )
-        total += sum(size(p) for p in self._postings.values() if p.__class__ is list)
-        total += sum(size(p) for p in self._bands.values())
+        total += sum(m.packed_bytes() for m in self._members)
+        total += sum(size(p) for p in self._postings.values() if p.__class__ is not int)
+        total += sum(size(p) for p in self._bands.values() if p.__class__ is not int)
         return total
 
 
@@ -664,7 +622,10 @@ def join(
 def _candidates(
     session: Session | Connection, start: datetime, end: datetime, excluded: set[int]
 ) -> list[Candidate]:
+    """The posts published between `start` and `end`, with their fingerprints: read back as
+    stored, else (a post stored before fingerprints were kept) made from the text."""
     published = func.coalesce(Post.published_at, Post.first_seen_at)
+    unprinted = Post.shingles.is_(None)
     rows = session.execute(
         select(
             Post.id,
@@ -672,19 +633,31 @@ def _candidates(
             Post.source_id,
             Post.published_at,
             Post.first_seen_at,
-            Post.title,
-            func.substr(Post.excerpt, 1, _EXCERPT_CHARS),
+            Post.shingles,
+            case((unprinted, Post.title), else_=None),
+            case((unprinted, func.substr(Post.excerpt, 1, EXCERPT_CHARS)), else_=None),
         )
         .where(published >= start, published <= end)
         .order_by(published, Post.id)  # postings keep the latest posts of a shingle
     )
-    return [
-        Candidate(
-            post_id, cluster_id, published_at or seen, fingerprint(title, excerpt or ""), source
-        )
-        for post_id, cluster_id, source, published_at, seen, title, excerpt in rows
-        if post_id not in excluded
-    ]
+    found = []
+    for post_id, cluster_id, source, published_at, seen, packed, title, excerpt in rows:
+        if post_id in excluded:
+            continue
+        shingles = unpack(packed)
+        if shingles is None:
+            if title is None:  # a stored fingerprint that cannot be read: the text is needed
+                title, excerpt = _text_of(session, post_id)
+            shingles = fingerprint(title, excerpt or "")
+        found.append(Candidate(post_id, cluster_id, published_at or seen, shingles, source))
+    return found
+
+
+def _text_of(session: Session | Connection, post_id: int) -> tuple[str, str]:
+    title, excerpt = session.execute(
+        select(Post.title, func.substr(Post.excerpt, 1, EXCERPT_CHARS)).where(Post.id == post_id)
+    ).one()
+    return title, excerpt or ""
 
 
 def _when(post: Post) -> datetime:

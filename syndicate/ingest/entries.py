@@ -33,6 +33,10 @@ class FeedEntry:
     origin: Credit | None  # the outlet that wrote it, when this is a copy
     comments: int | None  # thr:total / slash:comments
     content_hash: str  # sha256 hex of title and excerpt
+    # Made where the feed was read (`shingles.made_from` of what it was made from, then the
+    # fingerprint packed); a text changed since (an article page read, furniture taken
+    # out) is fingerprinted again where it is stored.
+    fingerprint: tuple[int, bytes] | None = None
 
 
 @dataclass(frozen=True)

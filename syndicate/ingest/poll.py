@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -278,6 +278,18 @@ async def _with_full_text(
 _TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
 
 
+def latest_posts(source: str) -> Select[tuple[str, str]]:
+    """The key and text of a source's latest `_TEMPLATE_POSTS` posts: read through the
+    posts' index on (source, id), never by a scan of every post stored."""
+    source_id = select(Source.id).where(Source.name == source).scalar_subquery()
+    return (
+        select(Post.key, Post.excerpt)
+        .where(Post.source_id == source_id)
+        .order_by(Post.id.desc())
+        .limit(_TEMPLATE_POSTS)
+    )
+
+
 def _without_furniture(
     db: Database, source: SourceConfig, feed: ParsedFeed
 ) -> tuple[ParsedFeed, str | None]:
@@ -289,13 +301,7 @@ def _without_furniture(
 
     with db.session() as session:
         kept = session.scalar(select(Source.furniture).where(Source.name == source.name))
-        recent = session.execute(
-            select(Post.key, Post.excerpt)
-            .join(Source, Post.source_id == Source.id)
-            .where(Source.name == source.name)
-            .order_by(Post.id.desc())
-            .limit(_TEMPLATE_POSTS)
-        ).all()
+        recent = session.execute(latest_posts(source.name)).all()
     in_feed = {entry.key for entry in feed.entries}  # a post is counted once
     texts = [entry.excerpt for entry in feed.entries]
     texts += [excerpt for key, excerpt in recent if key not in in_feed]
@@ -356,7 +362,14 @@ def _insert_posts(
         return 0
     id_of = _insert(connection, source, rows)
     new = [
-        NewPost(id_of[row["key"]], row["title"], row["excerpt"], _when(row), source_id)
+        NewPost(
+            id_of[row["key"]],
+            row["title"],
+            row["excerpt"],
+            _when(row),
+            source_id,
+            entries[row["key"]].fingerprint,
+        )
         for row in rows
         if row["key"] in id_of
     ]
@@ -366,8 +379,8 @@ def _insert_posts(
     connection.execute(
         _UPDATE_POST,
         [
-            {"post": post.id, "cluster_id": cluster_id}
-            for post, cluster_id in zip(new, placed, strict=True)
+            {"post": post.id, "cluster_id": cluster_id, "shingles": packed}
+            for post, (cluster_id, packed) in zip(new, placed, strict=True)
         ],
     )
     return len(new)

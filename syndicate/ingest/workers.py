@@ -20,10 +20,12 @@ import multiprocessing.forkserver
 import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from datetime import tzinfo
 from types import TracebackType
 
 from syndicate.ingest.entries import ParsedFeed
+from syndicate.ingest.shingles import EXCERPT_CHARS, fingerprint, made_from, pack
 
 __all__ = ["PARALLEL_FROM", "FeedParsers", "start_early"]
 
@@ -104,9 +106,23 @@ class FeedParsers:
 
 
 def _parse(body: bytes, url: str, content_type: str | None, timezone: tzinfo | None) -> ParsedFeed:
+    """The feed read, each entry fingerprinted for clustering here too (packed, as stored
+    and as cheap to send as bytes are): in a worker process that work is spread over the
+    cores, not left to the main process storing the posts."""
     from syndicate.ingest.parse import parse_feed  # imported once, where feeds are parsed
 
-    return parse_feed(body, url=url, content_type=content_type, timezone=timezone)
+    feed = parse_feed(body, url=url, content_type=content_type, timezone=timezone)
+    entries = tuple(
+        replace(
+            entry,
+            fingerprint=(
+                made_from(entry.title, entry.excerpt),
+                pack(fingerprint(entry.title, entry.excerpt[:EXCERPT_CHARS])),
+            ),
+        )
+        for entry in feed.entries
+    )
+    return replace(feed, entries=entries)
 
 
 def _stop(pool: Executor) -> None:
