@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -95,6 +96,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict: JSON}
+    # Every model here is declared with its columns, so its table is a Table (SQLAlchemy
+    # types it as the wider FromClause, which has no insert(), update() or .table).
+    __table__: ClassVar[Table]
 
 
 class DeliveryState:

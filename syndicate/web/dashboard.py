@@ -109,11 +109,20 @@ async def login(request: Request) -> Response:
         return pages.page(request, "login.html", status=401, problem="Wrong name or password.")
     generation = await pages.call(session_generation, pages.db, user)
     response = RedirectResponse(pages.path("/admin"), status_code=303)
-    cookie = {"httponly": True, "samesite": "strict", "secure": pages.secure_cookies}
-    path = pages.path("/admin")
-    response.set_cookie(SESSION_COOKIE, pages.sessions.make(user, generation), path=path, **cookie)
-    device_cookie = pages.devices.make(user)
-    response.set_cookie(DEVICE_COOKIE, device_cookie, max_age=DEVICE_LIFETIME, path=path, **cookie)
+
+    def set_cookie(name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=pages.path("/admin"),
+            httponly=True,
+            samesite="strict",
+            secure=pages.secure_cookies,
+        )
+
+    set_cookie(SESSION_COOKIE, pages.sessions.make(user, generation))
+    set_cookie(DEVICE_COOKIE, pages.devices.make(user), max_age=DEVICE_LIFETIME)
     return response
 
 
