@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
@@ -118,7 +118,7 @@ class ConfigTable:
         self.table = table
         self.base_dir = file.parent
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         where = f"[{self.table}] " if self.table else ""
         raise ConfigError(f"{_display(self.file)}: {where}{key}: {problem}.")
 

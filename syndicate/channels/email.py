@@ -515,9 +515,9 @@ class EmailChannel(Channel):
                 self._pool.discard(smtp)
                 raise
             self._pool.give_back(smtp)
-            code, reply = smtp.last_reply
+            code, answer = smtp.last_reply
             logger.debug("%s: %s accepted %s", self.name, self._where, message.message_id)
-            return SendResult(external_id=message.message_id, detail=f"{code} {reply}")
+            return SendResult(external_id=message.message_id, detail=f"{code} {answer}")
         raise AssertionError("unreachable")
 
     def _after_refusal(self, smtp: _TrackingSMTP) -> None:
