@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -227,8 +228,8 @@ async def deliver_due(
             claimed = []
             if reachable:
                 claimed = await db.run_patiently(
-                    lambda session, names=reachable, token=f"{worker}-{batch}": _claim(
-                        session, names, policy, token
+                    functools.partial(
+                        _claim, channels=reachable, policy=policy, token=f"{worker}-{batch}"
                     ),
                     doing="claiming deliveries",
                 )
@@ -469,7 +470,8 @@ class _Sender:
                     people.clear()  # a forgotten subscriber is gone from the read
                     people.update(fresh)
                     self._people_read_at = time.monotonic()
-        return _still_subscribed(channel, people.get(row.subscriber_id))
+        subscriber = row.subscriber_id
+        return _still_subscribed(channel, None if subscriber is None else people.get(subscriber))
 
     def _starter(self, channel: Channel, row: _Claimed) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)
@@ -491,6 +493,7 @@ class _Sender:
                     )
                     .values(state=DeliveryState.SENDING, lease_until=until, updated_at=utcnow())
                 )
+                # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
                 return bool(marked.rowcount)  # type: ignore[attr-defined]
 
             if not await self.db.run_patiently(mark, doing="marking a delivery as sending"):
@@ -764,7 +767,9 @@ class _Sender:
                 bounces = list(self._pending_bounces)
                 pauses = list(self._pending_pauses)
                 await self.db.run_patiently(
-                    lambda session, p=pending, b=bounces: _record(session, p, b, self.policy),
+                    functools.partial(
+                        _record, pending=pending, bounces=bounces, policy=self.policy
+                    ),
                     doing=f"recording {len(pending)} deliveries",
                     on_outage=self._recorded.clear,
                 )
@@ -1104,6 +1109,7 @@ def requeue(db: Database, state: str, *, job: str | None = None, channel: str | 
                 updated_at=utcnow(),
             )
         )
+        # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
         return result.rowcount or 0  # type: ignore[attr-defined]
 
 

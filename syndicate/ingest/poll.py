@@ -155,7 +155,7 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
     now = utcnow()
     with db.session() as session:
         next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).all())
-    return [s for s in sources if next_poll.get(s.name) is None or next_poll[s.name] <= now]
+    return [s for s in sources if (due := next_poll.get(s.name)) is None or due <= now]
 
 
 async def _poll_one(
