@@ -73,7 +73,7 @@ def make_preview(pages: Pages, job: str) -> Preview:
             if path.suffix == ".eml":
                 message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
                 body = message.get_body(("html",))
-                html = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+                html = body.get_content() if body is not None else ""
                 preview.emails.append((channel, str(message["Subject"] or ""), html))
             elif path.suffix == ".json":
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -296,11 +296,12 @@ async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:
     job = request.path_params["job"]
     if job not in pages.config.jobs:
         raise HTTPException(404)
-    cached = pages.previews.get(job)
-    if fresh or cached is None or time.monotonic() - cached.made_at > PREVIEW_FRESH_FOR:
-        cached = await pages.call(make_preview, pages, job)
-        pages.previews[job] = cached
-    return cached
+    cached: Preview | None = pages.previews.get(job)
+    if not fresh and cached is not None and time.monotonic() - cached.made_at <= PREVIEW_FRESH_FOR:
+        return cached
+    made = await pages.call(make_preview, pages, job)
+    pages.previews[job] = made
+    return made
 
 
 def _pages(request: Request, *, login: bool = True) -> Pages:
