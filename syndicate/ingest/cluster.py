@@ -50,7 +50,7 @@ import re
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Collection, Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -314,8 +314,8 @@ def _copied(
             best = max(best, len(shared) / len(text))
     if best and same_source:
         mine, theirs = first.body or first.text, second.body or second.text
-        shared = len(mine & theirs)
-        if shared < SAME_SOURCE_SHARED or shared < SAME_SOURCE_ALIKE * len(mine | theirs):
+        in_both = len(mine & theirs)
+        if in_both < SAME_SOURCE_SHARED or in_both < SAME_SOURCE_ALIKE * len(mine | theirs):
             return 0.0
     return best
 
@@ -509,7 +509,7 @@ class ClusterIndex:
         common = self._common
         for shingle in seen:
             found = postings[shingle]
-            if found.__class__ is int:
+            if isinstance(found, int):
                 postings[shingle] = [found, position]
                 continue
             found.append(position)
@@ -527,7 +527,7 @@ class ClusterIndex:
             found = postings.get(shingle)
             if found is None:
                 postings[shingle] = position
-            elif found.__class__ is int:
+            elif isinstance(found, int):
                 postings[shingle] = [found, position]
             else:
                 found.append(position)
@@ -592,18 +592,19 @@ class ClusterIndex:
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
         """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
         postings = self._postings
-        present = text & postings.keys()  # shingles some indexed post has too, found in C
-        if len(present) > SAMPLE:
-            rare = present - self._common
+        indexed = text & postings.keys()  # shingles some indexed post has too, found in C
+        present: Collection[int] = indexed
+        if len(indexed) > SAMPLE:
+            rare = indexed - self._common
             if len(rare) >= SAMPLE:
                 present = heapq.nsmallest(SAMPLE, rare)
             elif len(rare) >= ENOUGH_RARE:  # common shingles would only add noise
                 present = list(rare)
             else:
-                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), present - rare)]
+                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), indexed - rare)]
         positions: list[int] = []
         for found in map(postings.__getitem__, present):
-            if found.__class__ is int:
+            if isinstance(found, int):
                 positions.append(found)
             else:
                 positions.extend(found[-BUCKET:])
@@ -636,7 +637,7 @@ class _Template:
         self._carriers = carriers
 
     def __contains__(self, shingle: object) -> bool:
-        return self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS  # type: ignore[arg-type]
+        return isinstance(shingle, int) and self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS
 
 
 def join(
