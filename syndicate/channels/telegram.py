@@ -317,10 +317,10 @@ class TelegramChannel(Channel):
     async def _request_once(self, post: SocialPost, form: str, chat_id: str) -> int:
         assert self._bot is not None
         thread = post.message_thread_id or self.message_thread_id
-        if form == "photo":
+        if form == "photo" and post.photo is not None:  # "photo" is asked only with one
             sent = await self._bot.send_photo(
                 chat_id=chat_id,
-                photo=post.photo,  # type: ignore[arg-type]
+                photo=post.photo,
                 caption=post.text,
                 parse_mode=post.parse_mode,
                 message_thread_id=thread,

@@ -28,6 +28,8 @@ from syndicate.ingest.workers import FeedParsers
 from syndicate.redaction import redact
 
 if TYPE_CHECKING:
+    import httpx
+
     from syndicate.ingest.extract import ArticleFetcher
 
 __all__ = ["PollReport", "poll_sources", "sync_sources"]
@@ -160,7 +162,7 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
 
 async def _poll_one(
     db: Database,
-    client: object,
+    client: httpx.AsyncClient,
     source: SourceConfig,
     stored: Validators,
     pages: Callable[[], ArticleFetcher],
@@ -176,7 +178,7 @@ async def _poll_one(
     problems: list[str] = []  # article pages not fetched
     try:
         result = await fetch_feed(
-            client,  # type: ignore[arg-type]
+            client,
             source.url,
             etag=etag,
             last_modified=last_modified,
