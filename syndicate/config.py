@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
@@ -47,6 +47,9 @@ __all__ = [
 CONFIG_ENV = "SYNDICATE_CONFIG"
 DEFAULT_CONFIG_NAME = "syndicate.toml"
 _MISSING: Any = object()
+# ConfigTable's getters once named after the builtins they return, as third-party adapters
+# may still call them.
+_RENAMED_GETTERS = {"str": "text", "int": "integer", "bool": "boolean"}
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PATTERN = re.compile(r"(\d+)\s*(s|m|h|d|w)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -228,6 +231,14 @@ class ConfigTable:
                 hint = difflib.get_close_matches(key, sorted(self._seen), n=1)
                 suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
                 self.fail(key, f"unknown key{suggestion}")
+
+    if not TYPE_CHECKING:  # at run time only: mypy holds syndicate's own code to the new names
+
+        def __getattr__(self, name: str) -> Any:
+            """An adapter written before text, integer and boolean were named so still runs."""
+            if name in _RENAMED_GETTERS:
+                return getattr(self, _RENAMED_GETTERS[name])
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
