@@ -416,7 +416,12 @@ RESUBSCRIBE_HELP = (
 
 
 def _subscriber_commands(parent: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    parent.set_defaults(handler=lambda args: parent.print_help() or EXIT_USAGE)
+
+    def show_help(args: argparse.Namespace) -> int:
+        parent.print_help()
+        return EXIT_USAGE
+
+    parent.set_defaults(handler=show_help)
     sub = parent.add_subparsers(title="commands", metavar="COMMAND")
     add = sub.add_parser(
         "add", help="Add one subscriber to a list (active at once).", parents=[common]

@@ -13,11 +13,11 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syndicate.cron import CronError, CronLine, visible
@@ -50,6 +50,9 @@ __all__ = [
 CONFIG_ENV = "SYNDICATE_CONFIG"
 DEFAULT_CONFIG_NAME = "syndicate.toml"
 _MISSING: Any = object()
+# ConfigTable's getters once named after the builtins they return, as third-party adapters
+# may still call them.
+_RENAMED_GETTERS = {"str": "text", "int": "integer", "bool": "boolean"}
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION_PATTERN = re.compile(r"(\d+)\s*(s|m|h|d|w)")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -121,7 +124,7 @@ class ConfigTable:
         self.table = table
         self.base_dir = file.parent
 
-    def fail(self, key: str, problem: str) -> None:
+    def fail(self, key: str, problem: str) -> NoReturn:
         where = f"[{self.table}] " if self.table else ""
         raise ConfigError(f"{_display(self.file)}: {where}{key}: {problem}.")
 
@@ -136,7 +139,7 @@ class ConfigTable:
             self.fail(key, "this key is required")
         return default
 
-    def str(self, key: str, default: Any = _MISSING) -> Any:
+    def text(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if value is default and key not in self._data:
             return value
@@ -147,7 +150,7 @@ class ConfigTable:
             self.fail(key, "must not be empty")
         return value
 
-    def int(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
+    def integer(self, key: str, default: Any = _MISSING, minimum: int = 0) -> Any:
         value = self._get(key, default)
         if key not in self._data:
             return value
@@ -157,7 +160,7 @@ class ConfigTable:
             self.fail(key, f"must be at least {minimum}, found {value}")
         return value
 
-    def bool(self, key: str, default: Any = _MISSING) -> Any:
+    def boolean(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if key in self._data and not isinstance(value, bool):
             self.fail(key, f"expected true or false, found {_describe(value)}")
@@ -177,14 +180,14 @@ class ConfigTable:
         return expanded
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = _MISSING) -> Any:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if key in self._data and value not in options:
             allowed = ", ".join(f'"{option}"' for option in options)
             self.fail(key, f'"{value}" is not one of {allowed}')
         return value
 
     def duration(self, key: str, default: Any = _MISSING) -> Any:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if key not in self._data:
             return parse_duration(value) if isinstance(value, str) else value
         try:
@@ -198,13 +201,13 @@ class ConfigTable:
 
     def path(self, key: str, default: Any = _MISSING) -> Any:
         """A file or folder path; a relative one is taken from the config file's folder."""
-        value = self.str(key, default)
+        value = self.text(key, default)
         if value is None:
             return None
         return (self.base_dir / Path(value).expanduser()).resolve()
 
     def url(self, key: str, schemes: tuple[str, ...], default: Any = _MISSING) -> Any:
-        value = self.str(key, default)
+        value = self.text(key, default)
         if key not in self._data:
             return value
         scheme = value.split(":", 1)[0].lower() if ":" in value else ""
@@ -231,6 +234,14 @@ class ConfigTable:
                 hint = difflib.get_close_matches(key, sorted(self._seen), n=1)
                 suggestion = f' (did you mean "{hint[0]}"?)' if hint else ""
                 self.fail(key, f"unknown key{suggestion}")
+
+    if not TYPE_CHECKING:  # at run time only: mypy holds syndicate's own code to the new names
+
+        def __getattr__(self, name: str) -> Any:
+            """An adapter written before text, integer and boolean were named so still runs."""
+            if name in _RENAMED_GETTERS:
+                return getattr(self, _RENAMED_GETTERS[name])
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -479,11 +490,22 @@ def load_config(path: Path) -> Config:
     bounces = _read_bounces(top.section("bounces"))
     review = _read_review(top.section("review"), channels)
     top.done()
-    extra = {"web": web, "credits": credits, "delivery": delivery, "ingest": ingest}
-    extra["bounces"], extra["review"] = bounces, review
-    config = Config(path, site, database_url, jobs_dir, sources, channels, **extra)
-    jobs = {job.name: job for job in _read_jobs(config)}
-    return Config(path, site, database_url, jobs_dir, sources, channels, jobs, **extra)
+    config = Config(
+        path,
+        site,
+        database_url,
+        jobs_dir,
+        sources,
+        channels,
+        web=web,
+        credits=credits,
+        delivery=delivery,
+        ingest=ingest,
+        bounces=bounces,
+        review=review,
+    )
+    # The jobs are read against the finished settings, then joined to them.
+    return replace(config, jobs={job.name: job for job in _read_jobs(config)})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -505,16 +527,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _read_site(table: ConfigTable) -> Site:
-    name = table.str("name", "syndicate")
+    name = table.text("name", "syndicate")
     base_url = table.url("base_url", ("http", "https"), "http://localhost:8080").rstrip("/")
-    locale = table.str("locale", "en")
+    locale = table.text("locale", "en")
     _check_locale(table, locale)
-    zone_name = table.str("timezone", "UTC")
+    zone_name = table.text("timezone", "UTC")
     try:
         timezone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         table.fail("timezone", f'"{zone_name}" is not a time zone name such as "Asia/Jakarta"')
-    secret_key = table.str("secret_key", None)
+    secret_key = table.text("secret_key", None)
     templates_dir = table.path("templates_dir", None) or bundled_path("templates")
     table.done()
     return Site(name, base_url, locale, timezone, secret_key, templates_dir)
@@ -538,7 +560,7 @@ def _check_locale(table: ConfigTable, locale: str) -> None:
 
 
 def _read_database(table: ConfigTable, config_file: Path) -> str:
-    url = table.str("url", "sqlite:///syndicate.db")
+    url = table.text("url", "sqlite:///syndicate.db")
     table.done()
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         table.fail("url", f'"{url}" must start with sqlite:/// or postgresql+psycopg://')
@@ -559,11 +581,11 @@ def _read_sources(top: ConfigTable) -> tuple[Source, ...]:
             top.fail("sources", "write each source as its own [[sources]] table")
         table = ConfigTable(data, top.file, f"sources #{index}")
         source = Source(
-            name=table.str("name"),
+            name=table.text("name"),
             url=table.url("url", ("http", "https", "file")),
             poll=table.duration("poll", "15m"),
-            site_name=table.str("site_name", None),
-            enabled=table.bool("enabled", True),
+            site_name=table.text("site_name", None),
+            enabled=table.boolean("enabled", True),
             full_text=table.choice("full_text", ("auto", "always", "never"), "auto"),
             timezone=_zone(table, "timezone", None),
         )
@@ -576,17 +598,17 @@ def _read_sources(top: ConfigTable) -> tuple[Source, ...]:
 
 def _read_web(table: ConfigTable) -> Web:
     web = Web(
-        host=table.str("host", "127.0.0.1"),
-        port=table.int("port", 8080, minimum=1),
-        admin_user=table.str("admin_user", None),
-        admin_password=table.str("admin_password", None),
+        host=table.text("host", "127.0.0.1"),
+        port=table.integer("port", 8080, minimum=1),
+        admin_user=table.text("admin_user", None),
+        admin_password=table.text("admin_password", None),
         trusted_proxies=_networks(table, "trusted_proxies"),
         aliases=tuple(_host_name(table, name) for name in table.str_list("aliases", [])),
-        max_upload_mb=table.int("max_upload_mb", 50, minimum=1),
+        max_upload_mb=table.integer("max_upload_mb", 50, minimum=1),
         header_timeout=table.duration("header_timeout", "10s"),
         body_timeout=table.duration("body_timeout", "60s"),
-        max_connections=table.int("max_connections", 200, minimum=10),
-        max_connections_per_client=table.int("max_connections_per_client", 0, minimum=1),
+        max_connections=table.integer("max_connections", 200, minimum=10),
+        max_connections_per_client=table.integer("max_connections_per_client", 0, minimum=1),
     )
     if web.connections_per_client >= web.max_connections:
         table.fail(
@@ -628,7 +650,7 @@ def _read_review(table: ConfigTable, channels: dict[str, ChannelConfig]) -> Revi
         if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
             shown = _escaped(address)
             table.fail("notify", f'"{shown}" is not an address such as "editor@example.org"')
-    chat = table.str("telegram_chat", None)
+    chat = table.text("telegram_chat", None)
     settings = ReviewSettings(
         notify=notify,
         email_channel=_review_channel(table, "email_channel", "email", channels, bool(notify)),
@@ -654,7 +676,7 @@ def _review_channel(
 ) -> str | None:
     """The channel `key` names (it must be of `kind`), else the first of that kind when
     something is to be sent through one."""
-    name = table.str(key, None)
+    name = table.text(key, None)
     of_kind = [channel for channel, found in channels.items() if _medium(found) == kind]
     if name is not None and name not in of_kind:
         known = ", ".join(of_kind) or "none"
@@ -668,7 +690,7 @@ def _review_channel(
 
 def _read_bounces(table: ConfigTable) -> BounceSettings:
     default = BounceSettings()
-    address = table.str("address", None)
+    address = table.text("address", None)
     if address is not None and not re.fullmatch(r"[^@\s+]+@[^@\s]+\.[^@\s]+", address):
         table.fail("address", f'"{address}" is not a plain address such as "bounces@example.org"')
     # imap_url / pop3_url, as the settings are named in the docs; mailbox_url is the same.
@@ -685,7 +707,7 @@ def _read_bounces(table: ConfigTable) -> BounceSettings:
         first, second = list(given)[:2]
         table.fail(second, f"give one bounce mailbox: {first} or {second}, not both")
     mailbox = next(iter(given.values()), None)
-    authserv = table.str("trusted_authserv_id", None)
+    authserv = table.text("trusted_authserv_id", None)
     if authserv is not None and not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", authserv):
         table.fail(
             "trusted_authserv_id", f'"{authserv}" is not a host name such as "mx.example.org"'
@@ -693,8 +715,8 @@ def _read_bounces(table: ConfigTable) -> BounceSettings:
     settings = BounceSettings(
         address=address.lower() if address else None,
         mailbox_url=mailbox,
-        password_env=table.str("password_env", default.password_env),
-        move_to=table.str("move_to", None),
+        password_env=table.text("password_env", default.password_env),
+        move_to=table.text("move_to", None),
         interval=table.duration("interval", default.interval),
         ca_file=table.path("ca_file", None),
         timeout=table.duration("timeout", default.timeout),
@@ -712,10 +734,10 @@ def _read_bounce_hooks(table: ConfigTable) -> dict[str, Any]:
     postmark, mailgun = table.section("postmark"), table.section("mailgun")
     hooks = {
         "ses_topics": tuple(ses.str_list("topic_arns", ())),
-        "sendgrid_public_key": sendgrid.str("public_key", None),
-        "postmark_user": postmark.str("user", None),
-        "postmark_password_env": postmark.str("password_env", None),
-        "mailgun_signing_key_env": mailgun.str("signing_key_env", None),
+        "sendgrid_public_key": sendgrid.text("public_key", None),
+        "postmark_user": postmark.text("user", None),
+        "postmark_password_env": postmark.text("password_env", None),
+        "mailgun_signing_key_env": mailgun.text("signing_key_env", None),
     }
     if (hooks["postmark_user"] is None) != (hooks["postmark_password_env"] is None):
         postmark.fail("password_env", "give both user and password_env, or neither")
@@ -727,11 +749,11 @@ def _read_bounce_hooks(table: ConfigTable) -> dict[str, Any]:
 def _read_delivery(table: ConfigTable) -> DeliverySettings:
     default = DeliverySettings()
     settings = DeliverySettings(
-        max_attempts=table.int("max_attempts", default.max_attempts, minimum=1),
+        max_attempts=table.integer("max_attempts", default.max_attempts, minimum=1),
         backoff_base=table.duration("backoff_base", default.backoff_base),
         backoff_cap=table.duration("backoff_cap", default.backoff_cap),
         lease=table.duration("lease", default.lease),
-        batch_size=table.int("batch_size", default.batch_size, minimum=1),
+        batch_size=table.integer("batch_size", default.batch_size, minimum=1),
         outage_backoff_base=table.duration("outage_backoff_base", default.outage_backoff_base),
         outage_backoff_cap=table.duration("outage_backoff_cap", default.outage_backoff_cap),
     )
@@ -785,18 +807,18 @@ def _read_credits(table: ConfigTable) -> dict[str, CreditName]:
     for short in list(table._data):
         value = table.raw(short)
         if isinstance(value, str):
-            credits[short.casefold()] = CreditName(table.str(short))
+            credits[short.casefold()] = CreditName(table.text(short))
             continue
         entry = table.section(short)
         credits[short.casefold()] = CreditName(
-            entry.str("name"), entry.url("url", ("http", "https"), None)
+            entry.text("name"), entry.url("url", ("http", "https"), None)
         )
         entry.done()
     return credits
 
 
 def _zone(table: ConfigTable, key: str, default: ZoneInfo | None) -> ZoneInfo | None:
-    name = table.str(key, None)
+    name = table.text(key, None)
     if name is None:
         return default
     try:
@@ -811,7 +833,7 @@ def _read_channels(top: ConfigTable) -> dict[str, ChannelConfig]:
     channels: dict[str, ChannelConfig] = {}
     for name in list(channels_table._data):
         table = channels_table.section(name)
-        kind = table.str("type")
+        kind = table.text("type")
         channels[name] = ChannelConfig(name, kind, table)
     return channels
 
@@ -830,7 +852,7 @@ def _read_jobs(config: Config) -> Iterator[Job]:
 
 def _read_job(path: Path, config: Config) -> Job:
     table = ConfigTable(_read_toml(path), path)
-    schedule = table.str("schedule", None)
+    schedule = table.text("schedule", None)
     every = table.duration("every", None)
     if (schedule is None) == (every is None):
         table.fail("schedule", 'give either schedule = "0 7 * * *" (cron) or every = "10m"')
@@ -849,19 +871,19 @@ def _read_job(path: Path, config: Config) -> Job:
         file=path,
         channels=tuple(dict.fromkeys(channels)),
         format=table.choice("format", ("digest", "each"), "digest"),
-        subject=table.str("subject", None),
+        subject=table.text("subject", None),
         selection=_read_selection(table.section("select"), config),
         schedule=schedule,
         every=every,
-        enabled=table.bool("enabled", True),
-        skip_if_empty=table.bool("skip_if_empty", True),
-        description=table.str("description", ""),
+        enabled=table.boolean("enabled", True),
+        skip_if_empty=table.boolean("skip_if_empty", True),
+        description=table.text("description", ""),
         spacing=table.duration("spacing", None),
         quiet_hours=_quiet_hours(table),
         max_delay=table.duration("max_delay", None),
-        local_time=table.bool("local_time", False),
-        track_clicks=table.bool("track_clicks", False),
-        review=table.bool("review", False),
+        local_time=table.boolean("local_time", False),
+        track_clicks=table.boolean("track_clicks", False),
+        review=table.boolean("review", False),
         review_before=table.duration("review_before", "30m"),
         if_not_approved=table.choice("if_not_approved", ("hold", "send"), "hold"),
     )
@@ -916,7 +938,7 @@ def _shortest_gap(job: Job, timezone: ZoneInfo, enough: timedelta) -> timedelta 
 
 
 def _quiet_hours(table: ConfigTable) -> tuple[time, time] | None:
-    text = table.str("quiet_hours", None)
+    text = table.text("quiet_hours", None)
     if text is None:
         return None
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", text)
@@ -933,8 +955,8 @@ def _quiet_hours(table: ConfigTable) -> tuple[time, time] | None:
 
 
 def _read_selection(table: ConfigTable, config: Config) -> Selection:
-    new = table.int("new", 10)
-    trending = table.int("trending", 0)
+    new = table.integer("new", 10)
+    trending = table.integer("trending", 0)
     window = table.duration("window", None)
     sources = table.str_list("sources", [])
     known = {source.name for source in config.sources}

@@ -41,7 +41,7 @@ __all__ = [
 # How a status changed, as written in the history.
 EDITOR = "editor"  # an editor's explicit act (`--resubscribe`, the dashboard)
 
-RESTRICTIVENESS = {
+RESTRICTIVENESS: dict[str, int] = {  # a status read from the database is a plain str
     SubscriberStatus.ACTIVE: 0,
     SubscriberStatus.UNCONFIRMED: 1,
     SubscriberStatus.UNSUBSCRIBED: 2,

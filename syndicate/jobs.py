@@ -73,6 +73,9 @@ log = logging.getLogger(__name__)
 
 FANOUT_BATCH = 5000
 
+# One receiver of a channel: its address or chat, and its subscriber id and time zone if any.
+_Target = tuple[str, int | None, str | None]
+
 
 @dataclass(frozen=True)
 class JobOutcome:
@@ -423,8 +426,7 @@ def render_parts(
 ) -> list[RenderedPart]:
     """Render the edition for one channel: once, whatever the number of recipients."""
     env = template_environment(config.site.templates_dir)
-    site = config.site
-    common = {"env": env, "locale": site.locale, "timezone": site.timezone.key}
+    locale, timezone = config.site.locale, config.site.timezone.key
     edition_item = f"edition:{view.key.removeprefix('e')}"
     if channel.medium == "email":
         if job.format == "digest":
@@ -440,13 +442,13 @@ def render_parts(
     if job.format == "each":
         parts = []
         for post in _oldest_first(view.posts):
-            fitted = channel.fit_post(post, **common)
+            fitted = channel.fit_post(post, env=env, locale=locale, timezone=timezone)
             if fitted is None:
                 raise NoRenderer(_no_renderer(channel, job))
             item = f"post:{_id(post)}"
             parts.append(RenderedPart(item, item, social_body(fitted)))
         return parts
-    messages = channel.fit_digest(view, **common)
+    messages = channel.fit_digest(view, env=env, locale=locale, timezone=timezone)
     if messages is None:
         raise NoRenderer(_no_renderer(channel, job))
     if len(messages) == 1:
@@ -601,7 +603,7 @@ def _oldest_first(posts: Sequence[PostView]) -> list[PostView]:
     return sorted(posts, key=lambda post: post.published_at or floor)
 
 
-def _targets(session: Session, channel: Channel) -> Iterator[tuple[str, int | None, str | None]]:
+def _targets(session: Session, channel: Channel) -> Iterator[_Target]:
     """Who receives what this channel sends: a list's active subscribers, or its chats.
 
     Each target comes with its subscriber id and time zone, when it is a subscriber.
@@ -696,13 +698,13 @@ def _preview_target(session: Session, channel: Channel) -> tuple[str, int | None
     if channel.medium != "email":
         return (channel.targets() or ("preview",))[0], None, None
     for email, subscriber_id, _zone in _targets(session, channel):
-        name = session.get(Subscriber, subscriber_id).name if subscriber_id else None
-        return email, subscriber_id, name
+        subscriber = session.get(Subscriber, subscriber_id) if subscriber_id else None
+        return email, subscriber_id, subscriber.name if subscriber else None
     return PREVIEW_RECIPIENT, None, None
 
 
-def _batches(rows: Iterator[tuple[str, int | None]]) -> Iterator[Sequence[tuple[str, int | None]]]:
-    batch: list[tuple[str, int | None]] = []
+def _batches(rows: Iterator[_Target]) -> Iterator[Sequence[_Target]]:
+    batch: list[_Target] = []
     for row in rows:
         batch.append(row)
         if len(batch) >= FANOUT_BATCH:

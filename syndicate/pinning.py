@@ -122,11 +122,12 @@ def _source_row(session: Session, config: Config, url: str, site_name: str | Non
         if host in (host_of(row.site_url), host_of(row.url)):
             return row
     name = PINNED_SOURCE.format(host=host)[:200]
-    row = session.scalars(select(Source).where(Source.name == name)).first()
-    if row is None:
-        home = url.split("/", 3)
-        row = Source(name=name, url="/".join(home[:3]) + "/", site_name=site_name or host)
-        row.site_url = row.url
-        session.add(row)
-        session.flush()
-    return row
+    named = session.scalars(select(Source).where(Source.name == name)).first()
+    if named is not None:
+        return named
+    home = url.split("/", 3)
+    made = Source(name=name, url="/".join(home[:3]) + "/", site_name=site_name or host)
+    made.site_url = made.url
+    session.add(made)
+    session.flush()
+    return made

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 _WHY_CHARS = 160  # of a delivery's last error, as the reason it waits
-_ORDER = {state: index for index, state in enumerate(DELIVERY_STATES)}
+_ORDER: dict[str, int] = {state: index for index, state in enumerate(DELIVERY_STATES)}
 
 
 @dataclass(frozen=True)

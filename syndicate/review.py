@@ -214,6 +214,8 @@ def untold_editions(db: Database, now: datetime) -> list[int]:
                     EditionChange.edition_id == edition.id, EditionChange.action == NOTICE
                 )
             )
+            if tried is None:  # not so: the failed notice _untold read is such a change
+                continue
             slot = _slot(session, edition)
             until = _aware(edition.created_at) + NOTICE_RETRY_DAY
             if slot is not None:
@@ -430,7 +432,9 @@ def release_edition(
     )
     if version is not None:
         query = query.where(Edition.version == version)
-    if session.execute(query).rowcount != 1:
+    # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
+    changed = session.execute(query).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
         edition = _edition(session, edition_id)
         if edition.state == EditionState.SENT:
             return None
@@ -481,7 +485,9 @@ def _claim(
     )
     if version is not None:
         query = query.where(Edition.version == version)
-    if session.execute(query).rowcount != 1:
+    # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
+    changed = session.execute(query).rowcount  # type: ignore[attr-defined]
+    if changed != 1:
         raise ReviewError(_why_not(session, _edition(session, edition_id), version))
     return _edition(session, edition_id)
 

@@ -57,7 +57,12 @@ def add_review_commands(command: Callable[..., argparse.ArgumentParser], common:
     _who(discard)
 
     edition = command("edition", None, "Look at or change one held edition.")
-    edition.set_defaults(handler=lambda args: edition.print_help() or 2)
+
+    def show_help(args: argparse.Namespace) -> int:
+        edition.print_help()
+        return 2
+
+    edition.set_defaults(handler=show_help)
     sub = edition.add_subparsers(title="commands", metavar="COMMAND")
 
     def action(name: str, handler: Any, summary: str) -> argparse.ArgumentParser:

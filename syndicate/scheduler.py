@@ -355,7 +355,7 @@ class Clock:
     async def _deliver_forever(self) -> None:
         # Alone, a worker looks for work often; beside the clock it is woken when a job runs.
         tick = RETRY_TICK if self.fire else WORKER_TICK
-        started, told = datetime.now(UTC), set()
+        started, told = datetime.now(UTC), set[tuple[int, str]]()
         while not self._stop.is_set():
             try:
                 if await deliver_due(self.db, self.config, self.channels, stopping=self._stop):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from syndicate.config import Job
@@ -53,7 +53,7 @@ def select_posts(session: Session, job: Job, now: datetime) -> list[Post]:
     return chosen
 
 
-def published(post_table: type[Post] = Post) -> object:
+def published(post_table: type[Post] = Post) -> ColumnElement[datetime]:
     """When a post counts as published: its own date, or when we first saw it."""
     return func.coalesce(post_table.published_at, post_table.first_seen_at)
 
@@ -62,7 +62,7 @@ def _story(post: Post) -> int:
     return post.cluster_id or post.id
 
 
-def _sent_stories(job: Job) -> object:
+def _sent_stories(job: Job) -> Select[int]:
     """The clusters (stories) this job's editions have carried (or hold for review); an
     edition an editor discarded carried nothing."""
     return (

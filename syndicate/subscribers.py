@@ -21,7 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from syndicate.consent import EDITOR, address_hash, is_suppressed, join, leave
@@ -83,7 +83,7 @@ class ImportReport:
 
     def skipped_lines(self) -> list[str]:
         """One sentence per reason an address was not put on the list."""
-        why = {
+        why: dict[str, str] = {
             SubscriberStatus.UNSUBSCRIBED: "they unsubscribed",
             SubscriberStatus.BOUNCED: "their address bounced",
             SubscriberStatus.COMPLAINED: "they complained (marked the mail as spam)",
@@ -335,10 +335,12 @@ def _key(email: str) -> str:
         raise SubscriberError(f'"{email}" is not a valid email address: {error}') from None
 
 
-def _pages(session: Session, query: object, size: int = 1000) -> Iterator[list[Subscriber]]:
+def _pages(
+    session: Session, query: Select[Subscriber], size: int = 1000
+) -> Iterator[list[Subscriber]]:
     offset = 0
     while True:
-        page = list(session.scalars(query.limit(size).offset(offset)))  # type: ignore[attr-defined]
+        page = list(session.scalars(query.limit(size).offset(offset)))
         if not page:
             return
         yield page

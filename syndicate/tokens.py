@@ -33,7 +33,7 @@ def site_secret(db: Database, configured: str | None) -> bytes:
     if configured:
         return configured.encode()
 
-    def read_or_make(session: Session) -> bytes:
+    def read_or_make(session: Session) -> str:
         # Two processes starting together on a new database may both make one: the
         # first to commit wins and the other reads the winner's.
         stored = select(SiteSecret.value).where(SiteSecret.name == "signing")

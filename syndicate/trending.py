@@ -116,14 +116,15 @@ def rank_stories(
         if not eligible:
             continue
         original = original_of(members)
-        post = original if original in eligible else original_of(eligible)
+        shown = original if original in eligible else original_of(eligible)
+        assert shown is not None  # eligible has members, so one of them stands for the story
         first = min(m.published_at or m.first_seen_at for m in members)
         age = (now - first).total_seconds() / 3600
         carried = len({m.source_id for m in members})
         comments = sum(m.comments or 0 for m in members)
         clicked = sum(clicks.get(m.id, 0) for m in members)
         trends.append(
-            Trend(post, cluster_id, score(carried, comments, clicked, age), carried, comments,
+            Trend(shown, cluster_id, score(carried, comments, clicked, age), carried, comments,
                   clicked, age)
         )  # fmt: skip
     trends.sort(key=lambda t: (-t.score, -t.post.id))

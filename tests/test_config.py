@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from syndicate.cli import main
-from syndicate.config import ConfigError, IngestSettings, find_config_path, load_config
+from syndicate.config import (
+    ConfigError,
+    ConfigTable,
+    IngestSettings,
+    find_config_path,
+    load_config,
+)
 
 SETTINGS = """\
 [site]
@@ -442,3 +448,14 @@ def test_web_limits_are_read(site: Path) -> None:
     assert web.aliases == ("kabar.example",)
     assert web.max_upload_mb == 5 and web.body_timeout == timedelta(minutes=2)
     assert web.header_timeout == timedelta(seconds=10) and web.max_connections == 200
+
+
+def test_an_adapter_calling_the_getters_by_their_old_names_still_reads_its_keys() -> None:
+    """Third-party adapters written against table.str, table.int and table.bool keep
+    working now that the getters are text, integer and boolean."""
+    table = ConfigTable({"url": "https://example.org", "port": 8065, "on": True}, Path("c.toml"))
+    old = (table.str("url"), table.int("port", minimum=1), table.bool("on"))
+    assert old == ("https://example.org", 8065, True)
+    table.done()
+    with pytest.raises(ConfigError, match=r"c\.toml: port: must be at least 9000"):
+        table.int("port", minimum=9000)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from html import escape
-from pathlib import Path
 
 import pytest
 
 from syndicate.ingest.parse import parse_feed
 from syndicate.render.lead import lead_text
+from tests.corpus import CORPUS
 
-SEED = Path("/work/shared/corpus/seed/000_dedce096c3d8b221.txt")
+SEED = CORPUS / "seed" / "000_dedce096c3d8b221.txt"
 STORY = "Harga beras medium di Pasar Induk Cipinang turun Rp500 per kilogram dalam sepekan."
 TITLE = "Harga beras turun di Pasar Induk Cipinang"
 

@@ -19,6 +19,7 @@ import os
 import poplib
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -136,9 +137,9 @@ def _imap_pass(imap: imaplib.IMAP4, move_to: str | None, intake: Intake) -> Mail
     # so each pass downloads only what is new.
     kind, data = imap.uid("SEARCH", f"UNDELETED UNKEYWORD {EXAMINED}")
     _ok((kind, data), "the messages")
-    uids = (data[0] or b"").split()[:MOST_PER_PASS]
-    handled: list[bytes] = []
-    left: list[bytes] = []
+    uids = (data[0] or b"").decode("ascii").split()[:MOST_PER_PASS]
+    handled: list[str] = []
+    left: list[str] = []
     for uid in uids:
         kind, parts = imap.uid("FETCH", uid, f"(BODY.PEEK[]<0.{LARGEST_READ}>)")
         raw = next((p[1] for p in parts if isinstance(p, tuple)), None)
@@ -147,9 +148,9 @@ def _imap_pass(imap: imaplib.IMAP4, move_to: str | None, intake: Intake) -> Mail
         result.read += 1
         (handled if _handle(raw, intake, result) else left).append(uid)
     if left:  # a server that keeps no keywords reads them again next time; no harm
-        imap.uid("STORE", b",".join(left).decode(), "+FLAGS.SILENT", f"({EXAMINED})")
+        imap.uid("STORE", ",".join(left), "+FLAGS.SILENT", f"({EXAMINED})")
     if handled:
-        uid_set = b",".join(handled).decode()
+        uid_set = ",".join(handled)
         if move_to and "MOVE" in imap.capabilities:
             _ok(imap.uid("MOVE", uid_set, _quoted(move_to)), f"moving to {move_to}")
         else:
@@ -250,7 +251,7 @@ def _handle(raw: bytes, intake: Intake, result: MailboxPass) -> bool:
     return True
 
 
-def _ok(answer: tuple[str, list[object]], what: str) -> None:
+def _ok(answer: tuple[str, Sequence[object]], what: str) -> None:
     kind, data = answer
     if kind != "OK":
         said = b" ".join(d for d in data if isinstance(d, bytes)).decode("latin-1")

@@ -79,7 +79,7 @@ def record_bounce(
         limit = soft_limit or DEFAULT_SOFT_LIMIT
         if _soft_bounces(session, bounce.subscriber_id, now) < limit:
             return False
-        detail = f"{limit} soft bounces within {SOFT_WINDOW.days} days"
+        detail: str | None = f"{limit} soft bounces within {SOFT_WINDOW.days} days"
     else:
         detail = bounce.detail
     how = "bounce" if bounce.kind in (HARD, SOFT) else bounce.kind

@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.message
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import getaddresses
 
@@ -82,10 +83,10 @@ def _delivery_status(message: email.message.Message, text: str) -> Report | None
     part = _first_part(message, ("message/delivery-status", "message/global-delivery-status"))
     if part is None:
         return _plain_bounce(message, text)
-    blocks = part.get_payload()
-    if isinstance(blocks, str):  # not split into field blocks: parse them ourselves
-        blocks = [email.message_from_string(b) for b in re.split(r"\r?\n\r?\n", blocks) if b]
-    recipients, kinds, details = [], [], []
+    blocks = _field_blocks(part)
+    recipients: list[str] = []
+    kinds: list[str] = []
+    details: list[str] = []
     for block in blocks[1:] if len(blocks) > 1 else blocks:
         action = str(block.get("Action", "")).strip().lower()
         status = str(block.get("Status", ""))
@@ -102,6 +103,21 @@ def _delivery_status(message: email.message.Message, text: str) -> Report | None
     kind = HARD if HARD in kinds else SOFT if SOFT in kinds else NOTHING
     detail = "; ".join(dict.fromkeys(details))[:500]
     return Report(kind, tuple(dict.fromkeys(recipients)), _original_ids(message), detail, text)
+
+
+def _field_blocks(part: email.message.Message) -> list[email.message.Message]:
+    """A delivery-status part's blocks of fields (the message's, then each recipient's)."""
+    payload = part.get_payload()
+    if isinstance(payload, str):  # not split into field blocks: parse them ourselves
+        return [email.message_from_string(b) for b in re.split(r"\r?\n\r?\n", payload) if b]
+    if not isinstance(payload, list):
+        return []
+    return [block for block in payload if isinstance(block, email.message.Message)]
+
+
+def _first_message(parts: Sequence[object]) -> email.message.Message | None:
+    first = parts[0] if parts else None
+    return first if isinstance(first, email.message.Message) else None
 
 
 def _kind(action: str, status: str, diagnostic: str) -> str | None:
@@ -127,11 +143,11 @@ def _feedback(message: email.message.Message, text: str) -> Report | None:
     part = _first_part(message, ("message/feedback-report",))
     if part is None:
         return None
-    fields = part.get_payload()
-    if isinstance(fields, list):
-        fields = fields[0] if fields else email.message.Message()
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        fields = _first_message(payload) or email.message.Message()
     else:
-        fields = email.message_from_string(str(fields))
+        fields = email.message_from_string(str(payload))
     feedback_type = str(fields.get("Feedback-Type", "abuse")).strip().lower()
     if feedback_type not in _COMPLAINT_TYPES:
         return Report(NOTHING, (), _original_ids(message), f"feedback: {feedback_type}", text)
@@ -249,8 +265,8 @@ def _original(message: email.message.Message) -> email.message.Message | None:
     if part is None:
         return None
     if part.get_content_type() == "message/rfc822":
-        payload = part.get_payload()
-        return payload[0] if isinstance(payload, list) and payload else None
+        attached = part.get_payload()
+        return _first_message(attached) if isinstance(attached, list) else None
     payload = part.get_payload(decode=True)
     return email.message_from_bytes(payload) if isinstance(payload, bytes) else None
 

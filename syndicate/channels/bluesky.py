@@ -107,15 +107,15 @@ class BlueskyChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> BlueskyChannel:
-        handle = table.str("handle").removeprefix("@")
+        handle = table.text("handle").removeprefix("@")
         if "." not in handle or " " in handle:
             table.fail("handle", f'"{handle}" is not a handle such as "name.bsky.social"')
         channel = cls(
             name,
             handle,
-            table.str("app_password"),
+            table.text("app_password"),
             pds_url=table.url("pds_url", ("https", "http"), DEFAULT_PDS_URL),
-            timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+            timeout=float(table.integer("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
         )
         table.done()
         return channel

@@ -283,21 +283,21 @@ class EmailChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> EmailChannel:
-        url = table.str("smtp_url")
-        sender = table.str("from")
-        list_name = table.str("list", "newsletter")
-        reply_to = table.str("reply_to", None)
+        url = table.text("smtp_url")
+        sender = table.text("from")
+        list_name = table.text("list", "newsletter")
+        reply_to = table.text("reply_to", None)
         timeout = table.raw("timeout", 30)
         ca_file = table.path("ca_file", None)
-        connections = table.int("connections", 4, minimum=1)
+        connections = table.integer("connections", 4, minimum=1)
         max_per_second = table.raw("max_per_second", None)
-        max_per_hour = table.int("max_per_hour", None, minimum=1)
-        bounce_after = table.int("bounce_after", None, minimum=1)
-        mailto = table.str("unsubscribe_mailto", None)
+        max_per_hour = table.integer("max_per_hour", None, minimum=1)
+        bounce_after = table.integer("bounce_after", None, minimum=1)
+        mailto = table.text("unsubscribe_mailto", None)
         key_file = table.path("dkim_private_key", None)
-        selector = table.str("dkim_selector", None)
-        dkim_domain = table.str("dkim_domain", None)
-        table.str("type", None)  # the registry's key, read here so done() accepts it
+        selector = table.text("dkim_selector", None)
+        dkim_domain = table.text("dkim_domain", None)
+        table.text("type", None)  # the registry's key, read here so done() accepts it
         table.done()
         try:
             server = SmtpServerAddress.parse(url)
@@ -430,9 +430,9 @@ class EmailChannel(Channel):
                 self._pool.discard(smtp)
                 raise
             self._pool.give_back(smtp)
-            code, reply = smtp.last_reply
+            code, answer = smtp.last_reply
             logger.debug("%s: %s accepted %s", self.name, self._where, message.message_id)
-            return SendResult(external_id=message.message_id, detail=f"{code} {reply}")
+            return SendResult(external_id=message.message_id, detail=f"{code} {answer}")
         raise AssertionError("unreachable")
 
     def _after_refusal(self, smtp: _TrackingSMTP) -> None:

@@ -130,9 +130,9 @@ class MastodonChannel(Channel):
         channel = cls(
             name,
             instance_url,
-            table.str("access_token"),
+            table.text("access_token"),
             visibility=table.choice("visibility", VISIBILITIES, "public"),
-            timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+            timeout=float(table.integer("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
         )
         table.done()
         return channel

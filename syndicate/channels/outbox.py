@@ -66,8 +66,8 @@ class OutboxChannel(Channel):
             name,
             table.path("path"),
             medium=table.choice("medium", MEDIA, "email"),
-            list_name=table.str("list", None),
-            sender=table.str("from", DEFAULT_SENDER),
+            list_name=table.text("list", None),
+            sender=table.text("from", DEFAULT_SENDER),
             targets=tuple(table.str_list("chat_id", ["outbox"])),
         )
         table.done()

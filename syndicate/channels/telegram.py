@@ -156,7 +156,7 @@ class TelegramChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> TelegramChannel:
-        token = table.str("token")
+        token = table.text("token")
         if not _TOKEN.fullmatch(token):
             table.fail(
                 "token",
@@ -168,15 +168,15 @@ class TelegramChannel(Channel):
             token,
             chat_ids,
             api_base_url=table.url("api_base_url", ("http", "https"), DEFAULT_API_BASE_URL),
-            message_thread_id=table.int("message_thread_id", None, minimum=1),
-            link_preview=table.bool("link_preview", True),
+            message_thread_id=table.integer("message_thread_id", None, minimum=1),
+            link_preview=table.boolean("link_preview", True),
             link_preview_size=table.choice("link_preview_size", LINK_PREVIEW_SIZES, "auto"),
-            link_preview_above_text=table.bool("link_preview_above_text", False),
-            timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+            link_preview_above_text=table.boolean("link_preview_above_text", False),
+            timeout=float(table.integer("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
             pacing=Pacing(
-                max_per_second=table.int("max_per_second", 30),
-                max_per_minute_per_group=table.int("max_per_minute_per_group", 20),
-                max_per_second_per_private_chat=table.int("max_per_second_per_private_chat", 1),
+                max_per_second=table.integer("max_per_second", 30),
+                max_per_minute_per_group=table.integer("max_per_minute_per_group", 20),
+                max_per_second_per_private_chat=table.integer("max_per_second_per_private_chat", 1),
             ),
         )
         table.done()
@@ -323,10 +323,10 @@ class TelegramChannel(Channel):
     async def _request_once(self, post: SocialPost, form: str, chat_id: str) -> int:
         assert self._bot is not None
         thread = post.message_thread_id or self.message_thread_id
-        if form == "photo":
+        if form == "photo" and post.photo is not None:  # "photo" is asked only with one
             sent = await self._bot.send_photo(
                 chat_id=chat_id,
-                photo=post.photo,  # type: ignore[arg-type]
+                photo=post.photo,
                 caption=post.text,
                 parse_mode=post.parse_mode,
                 message_thread_id=thread,

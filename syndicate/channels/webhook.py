@@ -110,7 +110,7 @@ class WebhookChannel(Channel):
         if not urlsplit(url).hostname:
             table.fail("url", f'"{url}" names no host')
         fmt = table.choice("format", FORMATS, "json")
-        secret = table.str("secret", None)
+        secret = table.text("secret", None)
         if fmt == "json" and secret is None:
             table.fail("secret", 'this key is required with format = "json" (to sign requests)')
         channel = cls(
@@ -118,7 +118,7 @@ class WebhookChannel(Channel):
             url,
             fmt=fmt,
             secret=secret,
-            timeout=float(table.int("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
+            timeout=float(table.integer("timeout", int(DEFAULT_TIMEOUT), minimum=1)),
         )
         table.done()
         return channel

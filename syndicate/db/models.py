@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -98,6 +99,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict: JSON}
+    # Every model here is declared with its columns, so its table is a Table (SQLAlchemy
+    # types it as the wider FromClause, which has no insert(), update() or .table).
+    __table__: ClassVar[Table]
 
 
 class Source(Base):

@@ -10,6 +10,7 @@ away nothing new is sent, and waiting for it never blocks the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -288,7 +289,8 @@ class Sender:
                     people.clear()  # a forgotten subscriber is gone from the read
                     people.update(fresh)
                     self._people_read_at = time.monotonic()
-        return _still_subscribed(channel, people.get(row.subscriber_id))
+        subscriber = row.subscriber_id
+        return _still_subscribed(channel, None if subscriber is None else people.get(subscriber))
 
     def _starter(self, channel: Channel, row: ClaimedRow) -> Callable[[], Awaitable[None]]:
         return lambda: self._start(channel, row)
@@ -310,6 +312,7 @@ class Sender:
                     )
                     .values(state=DeliveryState.SENDING, lease_until=until, updated_at=utcnow())
                 )
+                # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
                 return bool(marked.rowcount)  # type: ignore[attr-defined]
 
             if not await self.db.run_patiently(mark, doing="marking a delivery as sending"):
@@ -577,8 +580,8 @@ class Sender:
                 bounces = list(self._pending_bounces)
                 pauses = list(self._pending_pauses)
                 await self.db.run_patiently(
-                    lambda session, p=pending, b=bounces: record_outcomes(
-                        session, p, b, self.policy
+                    functools.partial(
+                        record_outcomes, pending=pending, bounces=bounces, policy=self.policy
                     ),
                     doing=f"recording {len(pending)} deliveries",
                     on_outage=self._recorded.clear,

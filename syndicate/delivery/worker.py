@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import time
 from collections import Counter
@@ -69,8 +70,8 @@ async def deliver_due(
             claimed = []
             if reachable:
                 claimed = await db.run_patiently(
-                    lambda session, names=reachable, token=f"{worker}-{batch}": claim(
-                        session, names, policy, token
+                    functools.partial(
+                        claim, channels=reachable, policy=policy, token=f"{worker}-{batch}"
                     ),
                     doing="claiming deliveries",
                 )

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from syndicate.config import CreditName
 from syndicate.db.models import Post, Source
@@ -183,9 +183,9 @@ def also_carried_by(post: Post) -> tuple[Credit, ...]:
     return tuple(carried.values())
 
 
-def _members(session: object, post: Post) -> list[Post]:
+def _members(session: Session, post: Post) -> list[Post]:
     query = select(Post).where(Post.cluster_id == post.cluster_id, Post.id != post.id)
-    return list(session.scalars(query.order_by(Post.id)))  # type: ignore[attr-defined]
+    return list(session.scalars(query.order_by(Post.id)))
 
 
 def _named_by_members(post: Post, members: Sequence[Post]) -> Credit | None:

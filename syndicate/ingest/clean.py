@@ -462,7 +462,7 @@ def _ends_like_teaser(last: str, root: lxml.etree._Element, post_url: str | None
         return True
     if not post_url or len(last) > 200:
         return False
-    links = [a.get("href") for a in root.iter("a") if a.get("href")]
+    links = [href for a in root.iter("a") if (href := a.get("href"))]
     if not links:
         return False
     last_link = _absolute(links[-1].strip(), post_url)
@@ -517,7 +517,7 @@ def _fragment(html: str) -> lxml.etree._Element:
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
         document = None
     body = document.find("body") if document is not None else None
-    if body is None:
+    if document is None or body is None:
         root = lxml.etree.Element("div")
         root.text = html
         return root
@@ -747,8 +747,7 @@ def _split_runs(element: lxml.etree._Element) -> None:
             current.append(child)
     flush()
     element.text = None
-    if element.tag == "p" and element.getparent() is not None:
-        parent = element.getparent()
+    if element.tag == "p" and (parent := element.getparent()) is not None:
         index = parent.index(element)
         tail = element.tail
         parent.remove(element)
@@ -808,11 +807,11 @@ def _mostly_addresses(line: str) -> bool:
 def _drop_following_links(head: lxml.etree._Element) -> None:
     """Drop the link list under a "Breaking Posts" / "Baca Juga" heading."""
     node = head
-    while node is not None and node.getnext() is None and node.getparent() is not None:
+    while node is not None and node.getnext() is None and (parent := node.getparent()) is not None:
         # The list may follow the heading's container, not the heading itself.
-        if len(_text(node.getparent())) > len(_text(head)) + 2:
+        if len(_text(parent)) > len(_text(head)) + 2:
             break
-        node = node.getparent()
+        node = parent
     sibling = node.getnext() if node is not None else None
     while sibling is not None and isinstance(sibling.tag, str):
         text = _text(sibling)

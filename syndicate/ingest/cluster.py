@@ -51,7 +51,7 @@ import math
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Collection, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -199,8 +199,8 @@ def _copied(
             best = max(best, len(shared) / len(text))
     if best and same_source:
         mine, theirs = first.body or first.text, second.body or second.text
-        shared = len(mine & theirs)
-        if shared < SAME_SOURCE_SHARED or shared < SAME_SOURCE_ALIKE * len(mine | theirs):
+        in_both = len(mine & theirs)
+        if in_both < SAME_SOURCE_SHARED or in_both < SAME_SOURCE_ALIKE * len(mine | theirs):
             return 0.0
     return best
 
@@ -424,7 +424,7 @@ class ClusterIndex:
             bucket = buckets.get(key)
             if bucket is None:
                 buckets[key] = position
-            elif bucket.__class__ is int:
+            elif isinstance(bucket, int):
                 buckets[key] = array("q", (bucket, position))
             else:
                 bucket.append(position)
@@ -451,7 +451,7 @@ class ClusterIndex:
         common = self._common
         for shingle in seen:
             found = postings[shingle]
-            if found.__class__ is int:
+            if isinstance(found, int):
                 postings[shingle] = array("q", (found, position))
                 continue
             found.append(position)
@@ -469,7 +469,7 @@ class ClusterIndex:
             found = postings.get(shingle)
             if found is None:
                 postings[shingle] = position
-            elif found.__class__ is int:
+            elif isinstance(found, int):
                 postings[shingle] = array("q", (found, position))
             else:
                 found.append(position)
@@ -543,7 +543,7 @@ class ClusterIndex:
         for found in map(buckets.get, bands):
             if found is None:
                 continue
-            if found.__class__ is int:
+            if isinstance(found, int):
                 positions.append(found)
             else:
                 positions.extend(found[-BAND_BUCKET:])
@@ -553,18 +553,19 @@ class ClusterIndex:
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
         """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
         postings = self._postings
-        present = text & postings.keys()  # shingles some indexed post has too, found in C
-        if len(present) > SAMPLE:
-            rare = present - self._common
+        indexed = text & postings.keys()  # shingles some indexed post has too, found in C
+        present: Collection[int] = indexed
+        if len(indexed) > SAMPLE:
+            rare = indexed - self._common
             if len(rare) >= SAMPLE:
                 present = heapq.nsmallest(SAMPLE, rare)
             elif len(rare) >= ENOUGH_RARE:  # common shingles would only add noise
                 present = list(rare)
             else:
-                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), present - rare)]
+                present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), indexed - rare)]
         positions: list[int] = []
         for found in map(postings.__getitem__, present):
-            if found.__class__ is int:
+            if isinstance(found, int):
                 positions.append(found)
             else:
                 positions.extend(found[-BUCKET:])
@@ -580,8 +581,8 @@ class ClusterIndex:
         total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
         total += size(self._bands) + size(self._carriers)
         total += sum(m.packed_bytes() for m in self._members)
-        total += sum(size(p) for p in self._postings.values() if p.__class__ is not int)
-        total += sum(size(p) for p in self._bands.values() if p.__class__ is not int)
+        total += sum(size(p) for p in self._postings.values() if not isinstance(p, int))
+        total += sum(size(p) for p in self._bands.values() if not isinstance(p, int))
         return total
 
 
@@ -594,7 +595,7 @@ class _Template:
         self._carriers = carriers
 
     def __contains__(self, shingle: object) -> bool:
-        return self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS  # type: ignore[arg-type]
+        return isinstance(shingle, int) and self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS
 
 
 def join(

@@ -129,7 +129,7 @@ _LOST_ARTICLE = 0.5
 _LOST_WORDS = 0.95
 
 
-def _main_text(tree: lxml.etree._Element, url: str) -> str | None:
+def _main_text(tree: lxml.html.HtmlElement, url: str) -> str | None:
     """The article's HTML as trafilatura finds it, its links kept where that costs no text."""
     precise = _trafilatura(tree, url, favor_precision=True, include_links=True)
     length = len(html_to_text(precise or ""))
@@ -157,7 +157,9 @@ def _flattened(html: str) -> bool:
     return inner.count("\n") >= 3
 
 
-def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | None:
+def _trafilatura(
+    tree: lxml.html.HtmlElement, url: str, *, favor_precision: bool, include_links: bool
+) -> str | None:
     import trafilatura
 
     # Pictures are chosen apart (og:image, else the page's first real one): asked to keep
@@ -169,7 +171,8 @@ def _trafilatura(tree: lxml.etree._Element, url: str, **options: bool) -> str | 
         include_comments=False,
         include_images=False,
         include_tables=True,
-        **options,
+        favor_precision=favor_precision,
+        include_links=include_links,
     )
 
 
@@ -240,8 +243,8 @@ def _promote_lazy_images(tree: lxml.html.HtmlElement) -> None:
         if real and "lazy" not in src and usable_image(src, img.get("width"), img.get("height")):
             continue
         for attr in _LAZY_ATTRS:
-            if (img.get(attr) or "").strip():
-                img.set("src", img.get(attr).strip())
+            if lazy := (img.get(attr) or "").strip():
+                img.set("src", lazy)
                 break
         else:
             # Given by srcset only, or a 1-pixel stand-in inside a <picture>: the real one.

@@ -136,7 +136,9 @@ def _is_tracking_param(name: str, host: str = "") -> bool:
     if lowered in _TRACKING_PARAMS or lowered.startswith(_TRACKING_PREFIXES):
         return True
     sites = _TRACKING_ON_HOSTS.get(lowered)
-    return bool(sites and host) and any(host == s or host.endswith("." + s) for s in sites)
+    if not (sites and host):
+        return False
+    return any(host == s or host.endswith("." + s) for s in sites)
 
 
 def content_hash(title: str, text: str) -> str:

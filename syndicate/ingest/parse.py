@@ -55,9 +55,7 @@ def _author_in_reach(sync: Any) -> Any:
     return _sync_author_detail
 
 
-_FeedParserMixin._sync_author_detail = _author_in_reach(  # type: ignore[method-assign]
-    _FeedParserMixin._sync_author_detail
-)
+_FeedParserMixin._sync_author_detail = _author_in_reach(_FeedParserMixin._sync_author_detail)
 
 
 def parse_feed(

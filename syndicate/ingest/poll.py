@@ -28,6 +28,8 @@ from syndicate.ingest.workers import FeedParsers
 from syndicate.redaction import redact
 
 if TYPE_CHECKING:
+    import httpx
+
     from syndicate.ingest.extract import ArticleFetcher
 
 __all__ = ["PollReport", "poll_sources", "sync_sources"]
@@ -155,12 +157,12 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
     now = utcnow()
     with db.session() as session:
         next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).all())
-    return [s for s in sources if next_poll.get(s.name) is None or next_poll[s.name] <= now]
+    return [s for s in sources if (due := next_poll.get(s.name)) is None or due <= now]
 
 
 async def _poll_one(
     db: Database,
-    client: object,
+    client: httpx.AsyncClient,
     source: SourceConfig,
     stored: Validators,
     pages: Callable[[], ArticleFetcher],
@@ -176,7 +178,7 @@ async def _poll_one(
     problems: list[str] = []  # article pages not fetched
     try:
         result = await fetch_feed(
-            client,  # type: ignore[arg-type]
+            client,
             source.url,
             etag=etag,
             last_modified=last_modified,
@@ -278,7 +280,7 @@ async def _with_full_text(
 _TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
 
 
-def latest_posts(source: str) -> Select[tuple[str, str]]:
+def latest_posts(source: str) -> Select[str, str]:
     """The key and text of a source's latest `_TEMPLATE_POSTS` posts: read through the
     posts' index on (source, id), never by a scan of every post stored."""
     source_id = select(Source.id).where(Source.name == source).scalar_subquery()

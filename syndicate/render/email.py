@@ -432,7 +432,7 @@ def parse_mailbox(text: str) -> Address:
     if "\r" in text or "\n" in text:
         raise ValueError(f'"{text.strip()}" is not an email address: it spans several lines.')
     header = policy.default.header_factory("From", text)
-    addresses = getattr(header, "addresses", ())
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
     if len(addresses) != 1 or header.defects:
         raise ValueError(f'"{text}" is not one email address such as "Name <name@example.org>".')
     address = addresses[0]

@@ -92,21 +92,22 @@ def render_telegram_post(
     title = post.title.strip()
     excerpt = drop_bare_ellipsis(shorten(post.excerpt.strip(), excerpt_limit))
     text = _fit(renderer(False), title, excerpt, TELEGRAM_TEXT_LIMIT, post.key)
-    fitted = {
-        "target": target,
-        "link": safe_url(post.url),
-        "link_preview": link_preview,
-        "message_thread_id": message_thread_id,
-    }
+    as_text = SocialPost(
+        target=target,
+        text=text,
+        link=safe_url(post.url),
+        link_preview=link_preview,
+        message_thread_id=message_thread_id,
+    )
     photo = safe_image_url(post.image_url)
     if photo is None:
-        return SocialPost(text=text, **fitted)
+        return as_text
     if telegram_visible_length(renderer(True)(title, "")) > TELEGRAM_CAPTION_LIMIT:
         # Cutting the title to fit a caption would break the frame; a text message holds it.
         logger.info("the title of %s is too long for a photo caption; posting text", post.key)
-        return SocialPost(text=text, **fitted)
+        return as_text
     caption = _fit(renderer(True), title, excerpt, TELEGRAM_CAPTION_LIMIT, post.key)
-    return SocialPost(text=caption, photo=photo, fallback_text=text, **fitted)
+    return replace(as_text, text=caption, photo=photo, fallback_text=text)
 
 
 @dataclass(frozen=True)

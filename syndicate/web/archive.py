@@ -188,8 +188,8 @@ async def edition_page(request: Request) -> Response:
         job_config = pages.config.jobs[job]
         if job_config.format == "digest" and _cut(body, edition.post_count):
             # The email showed the first posts and linked "N more" here: show them all.
-            body = await pages.call(archive_copy, pages.db, pages.config, job_config, edition.id)
-            body = body or emails[part].body
+            whole = await pages.call(archive_copy, pages.db, pages.config, job_config, edition.id)
+            body = whole or emails[part].body
         html = fill_for_reader(body, pages.path("/subscribe"))
         return HTMLResponse(
             html,

@@ -40,7 +40,7 @@ def delivery_chart(days: DailyCounts) -> Markup:
     for index, (day, counts) in enumerate(days):
         x = _LEFT + index * slot + slot * 0.15
         width = slot * 0.7
-        y = _TOP + plot_height
+        y: float = _TOP + plot_height
         summary = ", ".join(f"{state} {n}" for state, n in sorted(counts.items()) if n)
         parts.append(f"<g><title>{escape(day.isoformat())}: {escape(summary or 'none')}</title>")
         for state, colour in STATE_COLOURS.items():

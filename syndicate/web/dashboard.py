@@ -72,7 +72,7 @@ def make_preview(pages: Pages, job: str) -> Preview:
             if path.suffix == ".eml":
                 message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
                 body = message.get_body(("html",))
-                html = body.get_content() if body is not None else ""  # type: ignore[union-attr]
+                html = body.get_content() if body is not None else ""
                 preview.emails.append((channel, str(message["Subject"] or ""), html))
             elif path.suffix == ".json":
                 data = json.loads(path.read_text(encoding="utf-8"))
@@ -108,11 +108,20 @@ async def login(request: Request) -> Response:
         return pages.page(request, "login.html", status=401, problem="Wrong name or password.")
     generation = await pages.call(session_generation, pages.db, user)
     response = RedirectResponse(pages.path("/admin"), status_code=303)
-    cookie = {"httponly": True, "samesite": "strict", "secure": pages.secure_cookies}
-    path = pages.path("/admin")
-    response.set_cookie(SESSION_COOKIE, pages.sessions.make(user, generation), path=path, **cookie)
-    device_cookie = pages.devices.make(user)
-    response.set_cookie(DEVICE_COOKIE, device_cookie, max_age=DEVICE_LIFETIME, path=path, **cookie)
+
+    def set_cookie(name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path=pages.path("/admin"),
+            httponly=True,
+            samesite="strict",
+            secure=pages.secure_cookies,
+        )
+
+    set_cookie(SESSION_COOKIE, pages.sessions.make(user, generation))
+    set_cookie(DEVICE_COOKIE, pages.devices.make(user), max_age=DEVICE_LIFETIME)
     return response
 
 
@@ -273,11 +282,12 @@ async def _preview(pages: Pages, request: Request, *, fresh: bool) -> Preview:
     job = request.path_params["job"]
     if job not in pages.config.jobs:
         raise HTTPException(404)
-    cached = pages.previews.get(job)
-    if fresh or cached is None or time.monotonic() - cached.made_at > PREVIEW_FRESH_FOR:
-        cached = await pages.call(make_preview, pages, job)
-        pages.previews[job] = cached
-    return cached
+    cached: Preview | None = pages.previews.get(job)
+    if not fresh and cached is not None and time.monotonic() - cached.made_at <= PREVIEW_FRESH_FOR:
+        return cached
+    made = await pages.call(make_preview, pages, job)
+    pages.previews[job] = made
+    return made
 
 
 ROUTES: Sequence[Route] = (

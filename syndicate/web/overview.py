@@ -139,6 +139,7 @@ def requeue_delivery(db: Database, delivery_id: int) -> bool:
             )
             .values(state=DeliveryState.QUEUED, next_attempt_at=now, attempts=0, updated_at=now)
         )
+        # An UPDATE answers with a CursorResult; SQLAlchemy's types say only Result.
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

@@ -100,8 +100,8 @@ class Pages:
         self.links = Links(self.config.site.base_url, self.secret, web=True)
         self.devices = DeviceCookies(self.secret)
         web = self.config.web
-        admin = web is not None and web.admin_user and web.admin_password
-        self.sessions = Sessions(self.secret, web.admin_password) if admin else None  # type: ignore[union-attr]
+        password = web.admin_password if web is not None and web.admin_user else None
+        self.sessions = Sessions(self.secret, password) if password else None
 
     @property
     def base_url(self) -> str:
@@ -158,8 +158,8 @@ class Pages:
 
         `remote_images`: the page shows pictures from other sites (a post's photo).
         """
-        cookie = request.cookies.get(CSRF_COOKIE)
-        fresh = not cookie or len(cookie) != 32
+        cookie = request.cookies.get(CSRF_COOKIE) or ""
+        fresh = len(cookie) != 32
         value = secrets.token_hex(16) if fresh else cookie
         session = self.editor_session(request)
         body = self.env.get_template(f"web/{template}").render(

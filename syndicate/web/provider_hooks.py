@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import httpx
 from sqlalchemy import delete
@@ -67,9 +67,9 @@ async def hook(request: Request) -> Response:
     return JSONResponse({"events": len(reports), "matched": matched})
 
 
-def _reports(pages: Pages, provider: str, body: bytes, headers: object) -> list[Report]:
+def _reports(pages: Pages, provider: str, body: bytes, headers: Mapping[str, str]) -> list[Report]:
     settings, now = pages.config.bounces, utcnow()
-    get = headers.get  # type: ignore[attr-defined]
+    get = headers.get
     if provider == "ses":
         return providers.ses_reports(body, settings.ses_topics, pages.fetch_sns, now)
     if provider == "sendgrid":

@@ -74,8 +74,8 @@ def edition_preview(pages: Pages, edition_id: int) -> EditionPreview:
                     (
                         channel,
                         str(message["Subject"] or ""),
-                        html.get_content() if html is not None else "",  # type: ignore[union-attr]
-                        text.get_content() if text is not None else "",  # type: ignore[union-attr]
+                        html.get_content() if html is not None else "",
+                        text.get_content() if text is not None else "",
                     )
                 )
             elif path.suffix == ".json":

@@ -56,7 +56,7 @@ class MattermostChannel(PlainTextFallback):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> MattermostChannel:
-        channel = cls(name, table.url("url", ("https", "http")), table.str("channel", None))
+        channel = cls(name, table.url("url", ("https", "http")), table.text("channel", None))
         table.done()  # any other key is a typo: say so, naming the file and the key
         return channel
 
