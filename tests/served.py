@@ -71,16 +71,16 @@ class ServedSite:
         self.db = open_database(config.database_url)
         _run(lambda: poll_sources(self.db, config.sources))
         self.config = config
-        log = (self.folder / "serve.log").open("w")
         default = [sys.executable, "-m", "syndicate", "--config", str(self.settings), "serve"]
         argv = [*self.command, str(self.settings)] if self.command else default
-        self.process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        with (self.folder / "serve.log").open("w") as log:  # the server has its own copy
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
