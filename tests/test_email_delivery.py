@@ -345,6 +345,7 @@ def test_server_that_hangs_up_every_few_messages_gets_each_message_once(make_sit
 # -- fan-out, pool and rate limit -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_thousand_subscribers_get_exactly_one_message_each_over_the_pool(
     make_site, tmp_path: Path
 ) -> None:
@@ -667,6 +668,7 @@ def test_a_server_that_is_down_costs_no_attempt_and_the_mail_waits_for_it(make_s
     assert {row.attempts for row in site.rows().values()} == {1}
 
 
+@pytest.mark.slow
 def test_one_run_that_waits_sends_once_the_server_is_back(make_site) -> None:
     # `syndicate send` waits for retries: the server that was down when it started comes
     # back while it waits, and the channel is opened again (it was not, once).

@@ -178,6 +178,7 @@ def test_when_no_process_can_start_feeds_are_parsed_in_place(
         assert "Resource temporarily unavailable" in caplog.text
 
 
+@pytest.mark.slow
 def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_once(
     tmp_path: Path,
 ) -> None:

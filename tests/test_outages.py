@@ -40,6 +40,9 @@ from tests.privatepg import PrivatePostgres, postgres_tools_problem
 from tests.smtpserver import FAULTS, SmtpServer
 from tests.test_faults import recipients, terminate_other_connections
 
+# Each test runs `syndicate worker` processes through a fault and its recovery.
+pytestmark = pytest.mark.slow
+
 SETTINGS = """\
 [site]
 name = "Kabar Pilihan"

@@ -218,6 +218,7 @@ def test_a_client_that_sends_its_headers_slowly_is_cut_off(shared: ServedSite) -
     assert client(shared).get("/subscribe").status_code == 200
 
 
+@pytest.mark.slow
 def test_three_hundred_slow_clients_on_256_file_descriptors_are_cut_and_pages_answer(
     tmp_path: Path,
 ) -> None:
@@ -263,6 +264,7 @@ def test_a_body_that_stalls_gets_408_and_the_connection_closed(shared: ServedSit
 # --- 4. a burst of logins ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_burst_of_parallel_logins_is_answered_at_once_and_the_site_stays_up(
     proxied: ServedSite,
 ) -> None:
