@@ -137,7 +137,6 @@ def test_a_source_whose_settings_changed_is_not_asked(database_url: str, feed: b
     assert asked == 0
 
 
-@pytest.mark.slow
 def test_errors_are_left_to_the_ordinary_poll_which_reports_them(
     database_url: str, feed: bytes
 ) -> None:
