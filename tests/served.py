@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from syndicate.config import load_config
@@ -65,6 +66,8 @@ class ServedSite:
         for name, job in JOBS.items():
             (folder / "jobs" / f"{name}.toml").write_text(job, encoding="utf-8")
         self.process: subprocess.Popen[str] | None = None
+        # What tests opened against the site (HTTP clients), closed when it stops.
+        self.closing: list[Callable[[], object]] = []
 
     def __enter__(self) -> ServedSite:
         config = load_config(self.settings)
@@ -93,6 +96,8 @@ class ServedSite:
         raise RuntimeError(f"syndicate serve did not listen: {self.log()}")
 
     def __exit__(self, *exc: object) -> None:
+        for close in self.closing:
+            close()
         if self.process is not None:
             self.process.terminate()
             try:

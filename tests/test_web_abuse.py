@@ -57,7 +57,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSite]:
 
 
 def client(site: ServedSite) -> httpx.Client:
-    return httpx.Client(base_url=site.address, timeout=10, headers={"user-agent": BROWSER})
+    """A browser of the site's pages, closed with the site."""
+    browser = httpx.Client(base_url=site.address, timeout=10, headers={"user-agent": BROWSER})
+    site.closing.append(browser.close)
+    return browser
 
 
 def csrf_of(html: str) -> str:
