@@ -37,6 +37,19 @@ def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+# A test that uses one of these, or runs with database_url = "postgresql", needs a
+# PostgreSQL server: it is marked `db`, so `-m "not db"` runs the rest without one.
+_POSTGRES_FIXTURES = frozenset({"postgres_available", "private_postgres"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(item, "callspec", None)
+        on_postgres = params is not None and params.params.get("database_url") == "postgresql"
+        if on_postgres or _POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
 @pytest.fixture(scope="session")
 def postgres_available() -> None:
     problem = _postgres_problem()

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from syndicate.config import load_config
@@ -65,22 +66,24 @@ class ServedSite:
         for name, job in JOBS.items():
             (folder / "jobs" / f"{name}.toml").write_text(job, encoding="utf-8")
         self.process: subprocess.Popen[str] | None = None
+        # What tests opened against the site (HTTP clients), closed when it stops.
+        self.closing: list[Callable[[], object]] = []
 
     def __enter__(self) -> ServedSite:
         config = load_config(self.settings)
         self.db = open_database(config.database_url)
         _run(lambda: poll_sources(self.db, config.sources))
         self.config = config
-        log = (self.folder / "serve.log").open("w")
         default = [sys.executable, "-m", "syndicate", "--config", str(self.settings), "serve"]
         argv = [*self.command, str(self.settings)] if self.command else default
-        self.process = subprocess.Popen(
-            argv,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        with (self.folder / "serve.log").open("w") as log:  # the server has its own copy
+            self.process = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -93,6 +96,8 @@ class ServedSite:
         raise RuntimeError(f"syndicate serve did not listen: {self.log()}")
 
     def __exit__(self, *exc: object) -> None:
+        for close in self.closing:
+            close()
         if self.process is not None:
             self.process.terminate()
             try:

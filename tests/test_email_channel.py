@@ -237,12 +237,13 @@ def test_connection_refused_means_the_server_is_down() -> None:
 
 
 def test_channel_exposes_list_sender_and_reply_to() -> None:
-    server = SmtpServer()
-    channel = channel_for(server, list="pagi", reply_to="redaksi@kabarpilihan.example.id")
+    with SmtpServer() as server:  # started and stopped: its event loop is closed after
+        channel = channel_for(server, list="pagi", reply_to="redaksi@kabarpilihan.example.id")
+        default = channel_for(server)
     assert channel.list_name == "pagi"
     assert channel.sender == SENDER
     assert channel.headers == {"Reply-To": "redaksi@kabarpilihan.example.id"}
-    assert channel_for(server).list_name == "newsletter"
+    assert default.list_name == "newsletter"
     assert channel.type == "email" and channel.medium == "email"
 
 

@@ -321,6 +321,7 @@ def write_site(folder: Path, database_url: str, schedule: str, hostile: list[str
     return settings
 
 
+@pytest.mark.slow
 def test_syndicate_run_beside_hostile_feeds_stores_and_sends_on_schedule(
     tmp_path: Path, database_url: str, hostile_server: FeedServer
 ) -> None:

@@ -135,6 +135,7 @@ def test_an_article_page_that_drips_is_given_up_and_the_other_pages_are_read(
     assert excerpts[0].startswith("Air di jalan utama") and excerpts[1] == "Ringkasan 1."
 
 
+@pytest.mark.slow
 def test_a_huge_page_and_a_gzip_bomb_are_cut_off_with_a_sentence_each(
     db: Database, server: FeedServer
 ) -> None:

@@ -30,8 +30,11 @@ POSTS = 150
 LONG_FEED = "/feeds/panjang.xml"
 
 
-def long_feed(count: int = POSTS) -> bytes:
-    """An Atom feed of `count` posts with long contents, newest first, all from today."""
+def long_feed(count: int = POSTS, site: str = "https://warta.example.id") -> bytes:
+    """An Atom feed of `count` posts with long contents, newest first, all from today.
+
+    The posts link to pages on `site`: a poll that reads article pages asks there.
+    """
     now = datetime.now(UTC)
     entries = []
     for index in range(count):
@@ -39,14 +42,14 @@ def long_feed(count: int = POSTS) -> bytes:
         summary = f"Paragraf berita nomor {index} tentang peristiwa hari ini di kota. " * 6
         entries.append(
             f"<entry><id>urn:berita:{index}</id><title>Berita panjang nomor {index}</title>"
-            f'<link href="https://warta.example.id/berita/{index}/judul-yang-cukup-panjang"/>'
+            f'<link href="{site}/berita/{index}/judul-yang-cukup-panjang"/>'
             f"<updated>{when}</updated><published>{when}</published>"
             f'<content type="html">{escape("<p>" + summary + "</p>")}</content></entry>'
         )
     return (
         '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
         "<title>Warta Panjang</title><id>urn:warta</id>"
-        f'<link href="https://warta.example.id/"/><updated>{now:%Y-%m-%dT%H:%M:%SZ}</updated>'
+        f'<link href="{site}/"/><updated>{now:%Y-%m-%dT%H:%M:%SZ}</updated>'
         + "".join(entries)
         + "</feed>"
     ).encode()
@@ -104,7 +107,9 @@ def test_posts_cut_from_a_long_digest_are_all_on_the_linked_archive_page(
 @pytest.fixture
 def unserved(tmp_path: Path, database_url: str) -> Iterator[Site]:
     with FeedServer() as feeds, SmtpServer() as smtp, BotApiServer(token=TEST_TOKEN) as bot:
-        feeds.add(LONG_FEED, long_feed(), "application/atom+xml")
+        # The article pages are asked of the feed server (which has none), not of a name
+        # that must first be looked up on the network.
+        feeds.add(LONG_FEED, long_feed(site=feeds.url("")), "application/atom+xml")
         site = Site(tmp_path, database_url, smtp, bot, feeds.url(LONG_FEED))
         try:
             yield site

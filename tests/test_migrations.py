@@ -76,6 +76,7 @@ def test_an_up_to_date_database_opens_without_alembic_and_an_old_one_is_upgraded
     db.dispose()
 
 
+@pytest.mark.slow
 def test_processes_started_together_on_a_new_postgresql_database_all_open_it(
     postgres_url: str,
 ) -> None:

@@ -41,6 +41,9 @@ from tests.privatepg import PrivatePostgres, postgres_tools_problem
 from tests.smtpserver import FAULTS, SmtpServer
 from tests.test_faults import recipients, terminate_other_connections
 
+# Each test runs `syndicate worker` processes through a fault and its recovery.
+pytestmark = pytest.mark.slow
+
 SETTINGS = """\
 [site]
 name = "Kabar Pilihan"
@@ -83,7 +86,10 @@ max_per_second = 2
 
 DIGEST = 'every = "1h"\nchannels = ["newsletter"]\nformat = "digest"\n[select]\nnew = 1\n'
 POSTS = 'every = "1h"\nchannels = ["telegram"]\nformat = "each"\n[select]\nnew = 8\n'
-OUTAGE = 60.0  # seconds the database stays away, as the issue measured it
+# Seconds the database stays away: longer than `Database.run`'s reconnect window (about
+# 21 s of waits), so only the patient path can wait it out; `python -m bench.faults` makes
+# it the minute the README's table quotes.
+OUTAGE = float(os.environ.get("SYNDICATE_DB_OUTAGE", "25"))
 # Seconds the SMTP server stays down; `python -m bench.faults --smtp-outage 600` makes it
 # the ten minutes the README quotes.
 SMTP_OUTAGE = float(os.environ.get("SYNDICATE_SMTP_OUTAGE", "10"))
@@ -119,12 +125,13 @@ class Site(faults.Site):
     def start_worker(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = self.folder / f"worker-{len(self.logs)}.log"
         self.logs.append(log)
-        return subprocess.Popen(
-            [sys.executable, "-m", "syndicate", "--config", str(self.settings), "worker"],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"),
-            env={**os.environ, **(env or {})},
-        )
+        with log.open("wb") as stderr:  # the worker has its own copy of the file
+            return subprocess.Popen(
+                [sys.executable, "-m", "syndicate", "--config", str(self.settings), "worker"],
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env={**os.environ, **(env or {})},
+            )
 
     def log_text(self) -> str:
         return "".join(log.read_text(errors="replace") for log in self.logs)

@@ -105,6 +105,7 @@ def test_wheel_declares_the_syndicate_command(wheel: Path) -> None:
     assert "syndicate = syndicate.cli:run" in text
 
 
+@pytest.mark.slow
 def test_installed_wheel_runs_the_demo_from_its_own_files(installed: Path, tmp_path: Path) -> None:
     where = _run(
         [sys.executable, "-c", "import syndicate; print(syndicate.__file__)"],

@@ -65,6 +65,7 @@ def hold(site: Site, slot: datetime) -> int:
     return outcome.edition_id
 
 
+@pytest.mark.slow
 def test_a_held_edition_sends_nothing_until_approved_and_twice_sends_once(
     site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -251,6 +252,7 @@ def _title(site: Site, post_id: int) -> str:
         return session.get(Post, post_id).title
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_processes_approving_at_once_send_once(site: Site) -> None:
     import subprocess

@@ -464,6 +464,7 @@ def one_sentence_problem(message: str, url: str) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_every_file_of_the_corpus_is_read_or_refused_in_one_sentence() -> None:
     kinds: dict[str, int] = {}
     problems = []
@@ -540,6 +541,7 @@ BROKEN = {
 }
 
 
+@pytest.mark.slow
 def test_corpus_feeds_served_as_their_servers_would_are_read_or_recorded_in_one_sentence(
     database_url: str,
 ) -> None:

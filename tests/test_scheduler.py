@@ -70,6 +70,7 @@ def test_next_fire_times_are_in_the_site_time_zone(tmp_path: Path) -> None:
     assert (when.day, when.hour, when.minute) == (27, 7, 0)
 
 
+@pytest.mark.slow
 def test_run_fires_jobs_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     site = _site(tmp_path, 'every = "2s"')
     process = subprocess.Popen(
@@ -328,6 +329,7 @@ def test_an_interval_slot_is_the_instant_it_fired_in_winter_and_summer_time(
     clock.db.dispose()
 
 
+@pytest.mark.slow
 def test_jobs_fire_on_schedule_while_a_feed_drips(tmp_path: Path) -> None:
     """A feed sends a byte a second and may take 5 minutes: the poll it holds never holds
     a job for more than the scheduler's POLL_WAIT."""

@@ -57,7 +57,10 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSite]:
 
 
 def client(site: ServedSite) -> httpx.Client:
-    return httpx.Client(base_url=site.address, timeout=10, headers={"user-agent": BROWSER})
+    """A browser of the site's pages, closed with the site."""
+    browser = httpx.Client(base_url=site.address, timeout=10, headers={"user-agent": BROWSER})
+    site.closing.append(browser.close)
+    return browser
 
 
 def csrf_of(html: str) -> str:
@@ -218,6 +221,7 @@ def test_a_client_that_sends_its_headers_slowly_is_cut_off(shared: ServedSite) -
     assert client(shared).get("/subscribe").status_code == 200
 
 
+@pytest.mark.slow
 def test_three_hundred_slow_clients_on_256_file_descriptors_are_cut_and_pages_answer(
     tmp_path: Path,
 ) -> None:
@@ -263,6 +267,7 @@ def test_a_body_that_stalls_gets_408_and_the_connection_closed(shared: ServedSit
 # --- 4. a burst of logins ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_burst_of_parallel_logins_is_answered_at_once_and_the_site_stays_up(
     proxied: ServedSite,
 ) -> None:

@@ -113,6 +113,7 @@ def test_one_address_holding_half_open_connections_leaves_room_for_everyone_else
                 sock.close()
 
 
+@pytest.mark.slow
 def test_the_cap_admits_exactly_max_connections_first_come_first_served(
     tmp_path: Path,
 ) -> None:
@@ -203,6 +204,7 @@ def test_clicks_from_one_ipv6_64_count_once_and_mapped_ipv4_is_ipv4(shared: Serv
 # --- 3. the editor cannot be locked out by strangers -------------------------------------
 
 
+@pytest.mark.slow
 def test_a_browser_the_editor_used_before_logs_in_while_strangers_are_held(
     tmp_path: Path,
 ) -> None:

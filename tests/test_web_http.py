@@ -40,7 +40,10 @@ def live_sqlite(tmp_path: Path) -> Iterator[LiveSite]:
 
 
 def client(site: LiveSite) -> httpx.Client:
-    return httpx.Client(base_url=site.base_url, follow_redirects=False, timeout=10)
+    """A browser of the site's pages, closed with the site."""
+    browser = httpx.Client(base_url=site.base_url, follow_redirects=False, timeout=10)
+    site.closing.append(browser.close)
+    return browser
 
 
 def csrf_of(html: str) -> str:

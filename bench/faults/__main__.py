@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--smtp-outage", type=float, default=20, help="seconds the SMTP server is down"
     )
+    parser.add_argument("--db-outage", type=float, default=60, help="seconds the database is away")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         figures = Path(folder) / "figures.jsonl"
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             **os.environ,
             "SYNDICATE_FAULT_REPORT": str(figures),
             "SYNDICATE_SMTP_OUTAGE": str(args.smtp_outage),
+            "SYNDICATE_DB_OUTAGE": str(args.db_outage),
         }
         finished = subprocess.run(command, cwd=ROOT, env=env)
         rows = (

@@ -118,6 +118,8 @@ class LiveSite:
         self.channels: dict[str, Channel]
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        # What tests opened against the site (HTTP clients), closed when it stops.
+        self.closing: list[Callable[[], object]] = []
 
     def __enter__(self) -> LiveSite:
         self.start()
@@ -169,6 +171,8 @@ class LiveSite:
             threading.Event().wait(0.02)
 
     def stop(self) -> None:
+        for close in self.closing:
+            close()
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=10)
