@@ -1,8 +1,9 @@
 """One job run: choose the posts, render them once per channel, and queue the deliveries.
 
 Nothing is sent here. The run writes an edition, its renderings and one delivery row per
-(channel, target, item) in one transaction; `delivery.py` sends them. Because the rows are
-unique, running a job twice, or two processes firing the same slot, sends nothing twice.
+(channel, target, item) in one transaction; `syndicate.delivery` sends them. Because the
+rows are unique, running a job twice, or two processes firing the same slot, sends nothing
+twice.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The channel interface: what an adapter receives, what it returns, and how it fails.
 
-A channel takes one finished `Message` addressed to one target and hands it to a network.
-It does not render, choose recipients or touch the database; `delivery.py` does that and
-records what the channel reports.
+A channel makes its network's messages at the job run (`fit_post`, `fit_digest`) and hands
+one finished `Message` addressed to one target to the network (`send`). It does not choose
+recipients or touch the database: `syndicate.jobs` and `syndicate.delivery` do that, and
+record what the channel reports.
 
 Errors a channel raises, and what the delivery does with them::
 
