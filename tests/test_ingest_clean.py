@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from syndicate.ingest.clean import (
-    clean_html,
-    html_to_text,
-    is_noise_line,
-    lift_credit,
-    repair_mojibake,
-)
+from syndicate.ingest.clean import clean_html, html_to_text
+from syndicate.ingest.credit import lift_credit
+from syndicate.ingest.lines import is_noise_line
+from syndicate.ingest.mojibake import repair_mojibake
 from syndicate.types import Credit
 
 

@@ -35,13 +35,13 @@ from syndicate.ingest.clean import (
     break_runs,
     clean_article,
     html_to_text,
-    repair_mojibake,
     usable_image,
 )
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, wants_page
 from syndicate.ingest.fetch import FetchError, download, http_error
 from syndicate.ingest.identity import normalize_url, strip_tracking
+from syndicate.ingest.mojibake import repair_mojibake
 from syndicate.printable import shortened
 from syndicate.types import Credit
 

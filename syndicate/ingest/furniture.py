@@ -19,8 +19,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from syndicate.ingest.clean import drop_lines, is_dateline
+from syndicate.ingest.clean import drop_lines
 from syndicate.ingest.entries import FeedEntry
+from syndicate.ingest.lines import is_dateline
 
 __all__ = ["MIN_POSTS", "SHARE", "Template", "learn", "line_key", "without_template"]
 

@@ -20,11 +20,12 @@ import feedparser
 from feedparser.datetimes import _parse_date
 from feedparser.mixin import _FeedParserMixin
 
-from syndicate.ingest.clean import clean_article, html_to_text, repair_mojibake, usable_image
+from syndicate.ingest.clean import clean_article, html_to_text, usable_image
 from syndicate.ingest.dates import clamp, parse_date
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed
 from syndicate.ingest.identity import content_hash, entry_key, resolve_url, strip_tracking
 from syndicate.ingest.jsonfeed import JsonFeedItem, looks_like_json_feed, read_json_feed
+from syndicate.ingest.mojibake import repair_mojibake
 from syndicate.ingest.xmlfeed import read_xml_feed
 from syndicate.types import Credit
 
