@@ -47,28 +47,6 @@ __all__ = [
     "wire_credit",
 ]
 
-_CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
-
-
-def edge_like(line: str) -> bool:
-    """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
-    sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
-    if furniture_shaped(line) or closing_evidence(line):
-        return True
-    if is_dateline(line) or len(line) > MAX_NOISE_LINE:
-        return False
-    return len(line.split()) <= _CLOSING_WORDS or credit_from_line(line, None) is not None
-
-
-def block_credit(block: lxml.etree._Element) -> Credit | None:
-    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
-    text = text_of(block)
-    if len(text) > MAX_NOISE_LINE * 2:
-        return None
-    link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
-    return credit_from_line(text, link)
-
-
 # A credit line names the original in one of a few shapes, whatever its exact words:
 # a label and a colon ("Sumber:", "Source:", "Artikel asli :"), a verb of borrowing and
 # "dari"/"from" ("Dilansir dari", "Reprinted with permission from"), a sentence saying
@@ -261,6 +239,28 @@ def lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     # (an unnamed credit says so to the callers).
     named = [credit for _, credit in reversed(found) if credit.name]
     return named[0] if named else found[0][1]
+
+
+_CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
+
+
+def edge_like(line: str) -> bool:
+    """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
+    sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
+    if furniture_shaped(line) or closing_evidence(line):
+        return True
+    if is_dateline(line) or len(line) > MAX_NOISE_LINE:
+        return False
+    return len(line.split()) <= _CLOSING_WORDS or credit_from_line(line, None) is not None
+
+
+def block_credit(block: lxml.etree._Element) -> Credit | None:
+    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
+    text = text_of(block)
+    if len(text) > MAX_NOISE_LINE * 2:
+        return None
+    link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
+    return credit_from_line(text, link)
 
 
 def _lift_from_text(text: str) -> tuple[str, Credit | None]:
