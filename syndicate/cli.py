@@ -959,7 +959,7 @@ def _serve(args: argparse.Namespace) -> int:
             raise UserError("The password is empty; nothing was printed.")
         echo(hash_password(password))
         return 0
-    from syndicate.web import serve
+    from syndicate.web.server import serve
 
     site = Site.load(args)
     for warning in _proxy_warnings(site.config):

@@ -42,8 +42,10 @@ def imported_names(module: str, path: Path) -> Iterable[str]:
                 source = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 source = node.module or ""
-            # `from syndicate.web import archive` imports the module syndicate.web.archive;
-            # `from syndicate.config import Config`, the module syndicate.config.
+            # `from syndicate.web import archive` runs syndicate/web/__init__.py and reads
+            # the name from it, then imports the module syndicate.web.archive: both count.
+            # `from syndicate.config import Config` imports the module syndicate.config.
+            yield source
             yield from (f"{source}.{alias.name}" for alias in node.names)
 
 
@@ -125,6 +127,17 @@ def test_a_function_level_import_is_an_edge_of_the_graph(tmp_path: Path) -> None
     (package / "b.py").write_text("def late():\n    from pkg.a import x\n")
     graph = import_graph(module_files(package))
     assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.a"]
+
+
+def test_from_a_package_import_a_module_is_an_edge_to_the_package_init(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from pkg.a import x\n")
+    (package / "a.py").write_text("from pkg import b\nx = 1\n")
+    (package / "b.py").write_text("")
+    graph = import_graph(module_files(package))
+    assert graph["pkg.a"] == {"pkg", "pkg.b"}
+    assert find_cycle(graph) == ["pkg", "pkg.a", "pkg"]
 
 
 def test_no_import_cycle_between_files() -> None:

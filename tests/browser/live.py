@@ -27,7 +27,7 @@ from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job
 from syndicate.tokens import site_secret
-from syndicate.web import create_app
+from syndicate.web.app import create_app
 from syndicate.web.security import hash_password
 from tests.botapi import TEST_TOKEN
 from tests.smtpserver import SmtpServer
