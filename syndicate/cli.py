@@ -922,6 +922,10 @@ def _retry(args: argparse.Namespace) -> int:
     from syndicate.delivery import requeue
 
     site = Site.load(args)
+    if args.job is not None:
+        site.config.job(args.job)  # refuses an unknown job, naming the known ones
+    if args.channel is not None and args.channel not in site.channels:
+        raise UserError(f'There is no channel named "{args.channel}" in the settings.')
     count = requeue(site.db, args.state, job=args.job, channel=args.channel)
     shown = counted(count, f"{args.state} delivery", f"{args.state} deliveries")
     echo(f"{shown} queued again; `syndicate run` will send them.")

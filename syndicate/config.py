@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -144,7 +144,7 @@ class ConfigTable:
         if value is default and key not in self._data:
             return value
         if not isinstance(value, str):
-            self.fail(key, f"expected text in quotes, found {_describe(value)}")
+            self.fail(key, f"expected text in quotes, found {describe_value(value)}")
         value = expand_env(value, lambda problem: self.fail(key, problem))
         if not value.strip():
             self.fail(key, "must not be empty")
@@ -155,7 +155,7 @@ class ConfigTable:
         if key not in self._data:
             return value
         if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(key, f"expected a whole number, found {_describe(value)}")
+            self.fail(key, f"expected a whole number, found {describe_value(value)}")
         if value < minimum:
             self.fail(key, f"must be at least {minimum}, found {value}")
         return value
@@ -163,7 +163,7 @@ class ConfigTable:
     def boolean(self, key: str, default: Any = _MISSING) -> Any:
         value = self._get(key, default)
         if key in self._data and not isinstance(value, bool):
-            self.fail(key, f"expected true or false, found {_describe(value)}")
+            self.fail(key, f"expected true or false, found {describe_value(value)}")
         return value
 
     def str_list(self, key: str, default: Any = _MISSING) -> Any:
@@ -173,7 +173,7 @@ class ConfigTable:
             return value
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            self.fail(key, f"expected a list of texts in quotes, found {_describe(value)}")
+            self.fail(key, f"expected a list of texts in quotes, found {describe_value(value)}")
         expanded = [expand_env(item, lambda problem: self.fail(key, problem)) for item in items]
         if not expanded:
             self.fail(key, "must name at least one value")
@@ -220,7 +220,7 @@ class ConfigTable:
         """A sub-table such as [select]; an absent one reads as empty."""
         value = self._get(key, {})
         if not isinstance(value, dict):
-            self.fail(key, f"expected a table, found {_describe(value)}")
+            self.fail(key, f"expected a table, found {describe_value(value)}")
         name = f"{self.table}.{key}" if self.table else key
         return ConfigTable(value, self.file, name)
 
@@ -840,10 +840,13 @@ def _read_channels(top: ConfigTable) -> dict[str, ChannelConfig]:
 
 def _read_jobs(config: Config) -> Iterator[Job]:
     if not config.jobs_dir.is_dir():
-        raise ConfigError(
-            f"{_display(config.file)}: [scheduler] jobs_dir: the folder "
-            f"{_display(config.jobs_dir)} does not exist."
+        shown = _display(config.jobs_dir)
+        problem = (
+            f"{shown} is a file, not a folder"
+            if config.jobs_dir.exists()
+            else f"the folder {shown} does not exist"
         )
+        raise ConfigError(f"{_display(config.file)}: [scheduler] jobs_dir: {problem}.")
     # "pagi.TOML" (an editor's caps lock, or a Windows program) is a job file too.
     for path in sorted(config.jobs_dir.iterdir()):
         if path.is_file() and path.suffix.lower() == ".toml" and not path.name.startswith("."):
@@ -1004,12 +1007,19 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _describe(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """What a TOML value is, in the words of the settings file rather than Python's:
+    'the text "five"', "a number", "a date"."""
+    if isinstance(value, str):
+        return f'the text "{visible(value)}"'
     kinds = {
         bool: "true/false",
         int: "a number",
         float: "a number",
         list: "a list",
         dict: "a table",
+        datetime: "a date and time",
+        date: "a date",
+        time: "a time",
     }
-    return kinds.get(type(value), f"{type(value).__name__}")
+    return kinds.get(type(value), "a value of another kind")

@@ -295,6 +295,13 @@ def test_retry_failed_reports_how_many_were_queued_again(site: Run, demo: Path) 
     assert site("retry", "--state", "failed").out.startswith("0 failed deliveries")
 
 
+def test_retry_of_an_unknown_job_or_channel_is_refused_in_one_sentence(site: Run) -> None:
+    job = site("retry", "--state", "unknown", "--job", "nosuch").one_sentence()
+    assert 'no job named "nosuch"' in job and "pagi" in job
+    channel = site("retry", "--state", "failed", "--channel", "nosuch").one_sentence()
+    assert channel.endswith('There is no channel named "nosuch" in the settings.')
+
+
 def test_unknown_job_names_the_known_jobs_in_one_sentence(site: Run) -> None:
     for command in ("preview", "send"):
         message = site(command, "malem").one_sentence()

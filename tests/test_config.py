@@ -328,6 +328,50 @@ def test_each_kind_of_mistake_names_its_key(
     assert where in error_of(site, capsys)
 
 
+@pytest.mark.parametrize(
+    ("settings", "job", "sentence"),
+    [
+        (
+            '\n[delivery]\nmax_attempts = "five"\n',
+            "",
+            '[delivery] max_attempts: expected a whole number, found the text "five".',
+        ),
+        (
+            "\n[delivery]\nmax_attempts = 2026-12-06\n",
+            "",
+            "[delivery] max_attempts: expected a whole number, found a date.",
+        ),
+        ("", 'review = "yes"\n', 'review: expected true or false, found the text "yes".'),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_in_the_words_of_the_file(
+    site: Path, capsys: pytest.CaptureFixture[str], settings: str, job: str, sentence: str
+) -> None:
+    site.write_text(SETTINGS + settings, encoding="utf-8")
+    (site.parent / "jobs" / "pagi.toml").write_text(job + PAGI, encoding="utf-8")
+    assert error_of(site, capsys).endswith(sentence)
+
+
+def test_a_chat_id_that_is_no_chat_says_what_a_chat_is(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.write_text(SETTINGS.replace('chat_id = "@kabarpilihan"', "chat_id = 12.5"))
+    assert error_of(site, capsys).endswith(
+        '[channels.telegram] chat_id: expected a chat such as "@kabarpilihan" or '
+        "-1001234567890, or a list of them, found a number."
+    )
+
+
+def test_a_jobs_dir_that_is_a_file_is_named_as_a_file(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (site.parent / "job-list").write_text("pagi\n", encoding="utf-8")
+    site.write_text(SETTINGS.replace('jobs_dir = "jobs"', 'jobs_dir = "job-list"'))
+    message = error_of(site, capsys)
+    assert message.endswith("job-list is a file, not a folder."), message
+    assert "[scheduler] jobs_dir" in message
+
+
 def test_forged_token_shape_is_refused_without_showing_it(
     site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

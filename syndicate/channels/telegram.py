@@ -74,7 +74,7 @@ from syndicate.channels.base import (
 )
 from syndicate.channels.http import never_left
 from syndicate.channels.telegram_pacing import NotYet, Pacer, Pacing
-from syndicate.config import ConfigTable
+from syndicate.config import ConfigTable, describe_value
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
 if TYPE_CHECKING:
@@ -416,6 +416,13 @@ class _PhotoRefused(Exception):
 def _read_chat_ids(table: ConfigTable) -> tuple[str, ...]:
     raw = table.raw("chat_id")
     values = raw if isinstance(raw, list) else [raw]
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            table.fail(
+                "chat_id",
+                'expected a chat such as "@kabarpilihan" or -1001234567890, or a list of '
+                f"them, found {describe_value(value)}",
+            )
     if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
         chat_ids = [str(value) for value in values]  # chat_id = -1001234567890, unquoted
     else:
