@@ -63,7 +63,12 @@ async def tell_editors(
             sent += await _send(channel, mail, failures)
     if review.telegram_chat and review.telegram_channel in channels:
         channel = channels[review.telegram_channel]
-        post = SocialPost(target=review.telegram_chat, text=html.escape(line), link_preview=False)
+        post = SocialPost(
+            target=review.telegram_chat,
+            text=html.escape(line),
+            parse_mode="HTML",
+            link_preview=False,
+        )
         sent += await _send(channel, post, failures)
     return sent
 

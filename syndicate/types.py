@@ -105,7 +105,7 @@ class SocialPost:
 
     target: str  # e.g. "@kabarpilihan" or "-1001234567890"
     text: str  # in `parse_mode`; the caption when `photo` is set
-    parse_mode: str = "HTML"
+    parse_mode: str = "plain"  # or the network's own: Telegram's "HTML", a "markdown"
     photo: str | None = None  # URL of an image to post with `text` as its caption
     link: str | None = None  # the URL a link preview should show
     link_preview: bool = True

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import importlib
 import subprocess
 import sys
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import syndicate
+from syndicate.channels import base
 from syndicate.channels.registry import build_channels, channel_types
 from syndicate.config import load_config
 from syndicate.db.session import open_database
@@ -21,6 +25,35 @@ from tests.test_webhook import write_site
 from tests.webhookreceiver import WebhookReceiver
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "syndicate-example-adapter"
+
+
+def test_the_example_adapter_imports_only_the_public_surface() -> None:
+    source = (EXAMPLE / "syndicate_mattermost" / "__init__.py").read_text(encoding="utf-8")
+    imports = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("syndicate")
+    ]
+    assert imports
+    for node in imports:
+        assert node.module is not None
+        assert f"`{node.module}`" in (syndicate.__doc__ or ""), node.module
+        public = importlib.import_module(node.module).__all__
+        assert {alias.name for alias in node.names} <= set(public), node.module
+
+
+def test_every_type_a_channel_receives_or_returns_is_named_in_channels_base() -> None:
+    def named(hint: object) -> Iterator[type]:
+        if isinstance(hint, type):
+            yield hint
+        for argument in typing.get_args(hint):
+            yield from named(argument)
+
+    for view in (base.PostView, base.EditionView, base.SocialPost, base.SendResult):
+        for hint in typing.get_type_hints(view).values():
+            for kind in named(hint):
+                if kind.__module__ == "syndicate.types":
+                    assert kind.__name__ in base.__all__, f"{view.__name__}: {kind.__name__}"
 
 
 @pytest.fixture(scope="module")

@@ -195,6 +195,13 @@ def test_digest_item_too_long_alone_gets_its_excerpt_shortened(env: Environment)
     assert "…\n📰 Inilah.com via Repelita Online" in visible
 
 
+def test_telegram_posts_and_digests_say_they_are_telegram_html(env: Environment) -> None:
+    photo = replace(indonesian_post(), image_url="https://repelita.com/foto.jpg")
+    posts = [post(env, view) for view in (indonesian_post(), photo)]
+    messages = digest(env, edition((indonesian_post(),)))
+    assert [message.parse_mode for message in [*posts, *messages]] == ["HTML"] * 3
+
+
 def test_empty_edition_gives_no_messages(env: Environment) -> None:
     assert digest(env, edition(())) == []
 

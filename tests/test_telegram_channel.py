@@ -65,7 +65,7 @@ def send(channel: TelegramChannel, *posts: SocialPost) -> list[SendResult]:
 def post(
     text: str = '<b>Banjir di Jakarta</b>\nvia <a href="https://a.id/x">a.id</a>', **fields: Any
 ) -> SocialPost:
-    return SocialPost(target=CHAT, text=text, **fields)
+    return SocialPost(target=CHAT, text=text, **{"parse_mode": "HTML", **fields})
 
 
 # -- sending ---------------------------------------------------------------------------------
@@ -90,6 +90,15 @@ def test_message_is_recorded_with_exact_html_and_its_message_id_returned(
     assert first.link_preview_options == {"url": "https://a.id/x"}
     assert second.message_id == 2
     assert results[0].detail == ""
+
+
+def test_a_post_left_in_plain_text_reaches_telegram_without_a_parse_mode(
+    bot_api: BotApiServer,
+) -> None:
+    send(make_channel(bot_api.base_url), SocialPost(target=CHAT, text="1 < 2 & <b>3</b>"))
+
+    [message] = bot_api.messages
+    assert (message.text, message.parse_mode) == ("1 < 2 & <b>3</b>", None)
 
 
 def test_link_preview_is_disabled_by_the_post_or_the_channel(bot_api: BotApiServer) -> None:

@@ -40,7 +40,7 @@ def make_channel(server: BotApiServer, *chats: str, **pacing: int) -> TelegramCh
 
 
 def post(target: str, text: str = "<b>Kabar</b>") -> SocialPost:
-    return SocialPost(target=target, text=text)
+    return SocialPost(target=target, text=text, parse_mode="HTML")
 
 
 def send_all(channel: TelegramChannel, posts: list[SocialPost]) -> list[Any]:

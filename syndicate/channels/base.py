@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, ClassVar
 from syndicate.errors import SyndicateError
 from syndicate.types import (
     AfterCrash,
+    Credit,
     EditionView,
     EmailMessage,
     Message,
@@ -65,6 +66,7 @@ __all__ = [
     "ChannelDown",
     "ChannelError",
     "ChannelRefused",
+    "Credit",
     "EditionView",
     "EmailMessage",
     "Message",

@@ -328,7 +328,7 @@ class TelegramChannel(Channel):
                 chat_id=chat_id,
                 photo=post.photo,
                 caption=post.text,
-                parse_mode=post.parse_mode,
+                parse_mode=_bot_parse_mode(post),
                 message_thread_id=thread,
             )
         else:
@@ -336,7 +336,7 @@ class TelegramChannel(Channel):
             sent = await self._bot.send_message(
                 chat_id=chat_id,
                 text=text,
-                parse_mode=post.parse_mode,
+                parse_mode=_bot_parse_mode(post),
                 link_preview_options=self._preview(post),
                 message_thread_id=thread,
             )
@@ -436,6 +436,12 @@ def _read_chat_ids(table: ConfigTable) -> tuple[str, ...]:
                 f'"{chat_id}" is not a chat such as "@kabarpilihan" or "-1001234567890"',
             )
     return tuple(dict.fromkeys(chat_ids))
+
+
+def _bot_parse_mode(post: SocialPost) -> str | None:
+    """The Bot API's parse_mode for `post`: none for plain text, which Telegram shows as
+    it is (it knows no mode called "plain")."""
+    return None if post.parse_mode == "plain" else post.parse_mode
 
 
 def _describe(error: TelegramError) -> str:

@@ -95,6 +95,7 @@ def render_telegram_post(
     as_text = SocialPost(
         target=target,
         text=text,
+        parse_mode="HTML",
         link=safe_url(post.url),
         link_preview=link_preview,
         message_thread_id=message_thread_id,
@@ -164,6 +165,7 @@ def render_telegram_digest(
         SocialPost(
             target=target,
             text=render(message, index == 0, index == len(messages) - 1),
+            parse_mode="HTML",
             link=safe_url(edition.site_url),
             link_preview=link_preview,
             message_thread_id=message_thread_id,
