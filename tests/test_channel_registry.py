@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -345,3 +346,25 @@ def test_an_unknown_type_lists_the_known_ones(tmp_path: Path) -> None:
     message = str(error.value)
     assert '[channels.birds] type: "pigeon" is not a channel type' in message
     assert '"email"' in message and '"telegram"' in message
+
+
+def test_run_once_goes_on_with_the_other_jobs_when_an_adapter_fails_in_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    with settings.open("a", encoding="utf-8") as extra:
+        extra.write('\n[channels.box]\ntype = "outbox"\npath = "box"\nmedium = "telegram"\n')
+    (tmp_path / "jobs" / "pagi.toml").write_text(
+        'every = "1h"\nchannels = ["box"]\nformat = "each"\n[select]\nnew = 2\n',
+        encoding="utf-8",
+    )
+    with installed(tmp_path, ADAPTER_RAISING):
+        code = main(["--config", str(settings), "run", "--once"])
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 1
+    failed = re.compile(
+        r'syndicate: channel "birds" \(adapter "pigeon"\) failed rendering post \d+ of job '
+        r'"kilat": \'missing\' \(KeyError\)\.'
+    )
+    assert len([line for line in errors if failed.fullmatch(line)]) == 1
+    assert len(list((tmp_path / "box").glob("*.json"))) == 2, "job pagi still ran and sent"
