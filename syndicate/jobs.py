@@ -484,14 +484,10 @@ class _Fitting:
     def post(self, post: PostView) -> SocialPost | None:
         """The post's message; None when no message of the channel can carry it."""
         doing = f'rendering post {_id(post)} of job "{self.job.name}"'
+        fit = partial(
+            self.channel.fit_post, post, env=self.env, locale=self.locale, timezone=self.timezone
+        )
         try:
-            fit = partial(
-                self.channel.fit_post,
-                post,
-                env=self.env,
-                locale=self.locale,
-                timezone=self.timezone,
-            )
             fitted = self._call(doing, fit)
         except DoesNotFit as error:
             self._leave_out(post, error.limit)
@@ -504,14 +500,14 @@ class _Fitting:
         """The edition's messages, less the posts no message of the channel can carry."""
         doing = f'rendering edition {view.key.removeprefix("e")} of job "{self.job.name}"'
         while True:
+            fit = partial(
+                self.channel.fit_digest,
+                view,
+                env=self.env,
+                locale=self.locale,
+                timezone=self.timezone,
+            )
             try:
-                fit = partial(
-                    self.channel.fit_digest,
-                    view,
-                    env=self.env,
-                    locale=self.locale,
-                    timezone=self.timezone,
-                )
                 messages = self._call(doing, fit)
             except DoesNotFit as error:
                 post = next((p for p in view.posts if p.key == error.key), None)
