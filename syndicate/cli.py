@@ -612,7 +612,13 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     from syndicate.jobs import run_job
 
     _poll(site.config, args, site.db)
-    outcomes = [run_job(site.db, site.config, site.channels, job) for job in _enabled_jobs(site)]
+    outcomes, failed = [], 0
+    for job in _enabled_jobs(site):
+        try:
+            outcomes.append(run_job(site.db, site.config, site.channels, job))
+        except SyndicateError as error:  # one job's problem: the other jobs still run
+            echo(f"syndicate: {error}", file=sys.stderr)
+            failed += 1
     for outcome in outcomes:
         if outcome.held:
             _tell_editors(site, outcome)
@@ -635,8 +641,7 @@ def _run_once(site: Site, args: argparse.Namespace) -> int:
     failure = _failure_sentence(counts)
     if failure:
         echo(f"syndicate: {failure}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failure or failed else 0
 
 
 _UNDONE = ("failed", "unknown", "queued", "waiting for their server")
@@ -1097,14 +1102,10 @@ def _check(args: argparse.Namespace) -> int:
     from syndicate.advice import warnings
     from syndicate.channels.registry import build_channels
     from syndicate.config import find_config_path, load_config
-    from syndicate.jobs import NoRenderer, renderer_problems
     from syndicate.slots import next_fire_times
 
     config = load_config(find_config_path(args.config))
-    channels = build_channels(config)
-    problems = renderer_problems(config, channels)
-    if problems:  # a job whose channel cannot render what it sends: nothing would go out
-        raise NoRenderer(problems[0])
+    channels = build_channels(config)  # refuses a job its channel cannot render
     zone = config.site.timezone.key
     echo(f"Settings OK: {shown_path(config.file)}")
     echo(

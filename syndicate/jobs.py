@@ -13,8 +13,9 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, object_session
 
 from syndicate.channels.base import Channel
 from syndicate.channels.outbox import OutboxChannel
+from syndicate.channels.registry import AdapterFailed, NoRenderer, no_renderer
 from syndicate.config import Config, CreditName, Job
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
@@ -48,11 +50,16 @@ from syndicate.links import Links
 from syndicate.messages import PREVIEW_RECIPIENT, Letterhead, compose, social_body
 from syndicate.render.email import render_edition
 from syndicate.render.lead import lead_text
+from syndicate.render.social import DoesNotFit, one_line
 from syndicate.render.templates import template_environment
+from syndicate.render.text import shorten
 from syndicate.select import fullest_of, published, select_posts
 from syndicate.trickle import send_times
-from syndicate.types import Credit, EditionView, PostView
+from syndicate.types import Credit, EditionView, PostView, SocialPost
 from syndicate.wallclock import wall_instant
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = [
     "JobOutcome",
@@ -64,7 +71,6 @@ __all__ = [
     "preview_job",
     "queue_edition",
     "render_parts",
-    "renderer_problems",
     "run_job",
     "subscriber_zones",
     "test_send",
@@ -76,6 +82,8 @@ FANOUT_BATCH = 5000
 
 # One receiver of a channel: its address or chat, and its subscriber id and time zone if any.
 _Target = tuple[str, int | None, str | None]
+# What a channel's fit_post / fit_digest returns.
+_Fitted = TypeVar("_Fitted")
 
 
 @dataclass(frozen=True)
@@ -325,6 +333,8 @@ def _write_previews(
     written: list[Path] = []
     now = utcnow()
     for name in job.channels:
+        # Refused here, so the sentence names the channel's own type, not the outbox's.
+        _refuse_unless_renders(channels[name], job)
         outbox = OutboxChannel.standing_in_for(channels[name], folder / name)
         target = _preview_target(session, outbox)
         for part in render_parts(config, outbox, job, view):
@@ -425,9 +435,13 @@ def _write_now(outbox: OutboxChannel, message: Any) -> str:
 def render_parts(
     config: Config, channel: Channel, job: Job, view: EditionView
 ) -> list[RenderedPart]:
-    """Render the edition for one channel: once, whatever the number of recipients."""
+    """Render the edition for one channel: once, whatever the number of recipients.
+
+    A post that no message of the channel can carry (`DoesNotFit`: its credit and link
+    alone are too long) is left out on that channel, said in one log line; an adapter
+    that raises while rendering fails the run as `AdapterFailed`, in one line.
+    """
     env = template_environment(config.site.templates_dir)
-    locale, timezone = config.site.locale, config.site.timezone.key
     edition_item = f"edition:{view.key.removeprefix('e')}"
     if channel.medium == "email":
         if job.format == "digest":
@@ -440,18 +454,17 @@ def render_parts(
             )
             for post in _oldest_first(view.posts)
         ]
+    _refuse_unless_renders(channel, job)
+    fitting = _Fitting(config, channel, job, env)
     if job.format == "each":
         parts = []
         for post in _oldest_first(view.posts):
-            fitted = channel.fit_post(post, env=env, locale=locale, timezone=timezone)
-            if fitted is None:
-                raise NoRenderer(_no_renderer(channel, job))
-            item = f"post:{_id(post)}"
-            parts.append(RenderedPart(item, item, social_body(fitted)))
+            fitted = fitting.post(post)
+            if fitted is not None:
+                item = f"post:{_id(post)}"
+                parts.append(RenderedPart(item, item, social_body(fitted)))
         return parts
-    messages = channel.fit_digest(view, env=env, locale=locale, timezone=timezone)
-    if messages is None:
-        raise NoRenderer(_no_renderer(channel, job))
+    messages = fitting.digest(view)
     if len(messages) == 1:
         return [RenderedPart("edition", edition_item, social_body(messages[0]))]
     return [
@@ -460,62 +473,77 @@ def render_parts(
     ]
 
 
-class NoRenderer(SyndicateError):
-    """A job sends to a channel that cannot render what the job sends; said in one sentence."""
+class _Fitting:
+    """One channel's `fit_post` / `fit_digest` for one job, with what the job does when a
+    post does not fit (leave it out there) or the adapter raises (fail in one line)."""
 
+    def __init__(self, config: Config, channel: Channel, job: Job, env: Environment) -> None:
+        self.channel, self.job, self.env = channel, job, env
+        self.locale, self.timezone = config.site.locale, config.site.timezone.key
 
-def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[str]:
-    """One sentence for each (job, channel) whose channel has no renderer for the job's
-    format: `syndicate check` refuses the settings with the first.
+    def post(self, post: PostView) -> SocialPost | None:
+        """The post's message; None when no message of the channel can carry it."""
+        doing = f'rendering post {_id(post)} of job "{self.job.name}"'
+        fit = partial(
+            self.channel.fit_post, post, env=self.env, locale=self.locale, timezone=self.timezone
+        )
+        try:
+            fitted = self._call(doing, fit)
+        except DoesNotFit as error:
+            self._leave_out(post, error.limit)
+            return None
+        if fitted is None:
+            raise NoRenderer(no_renderer(self.channel, self.job))
+        return fitted
 
-    Every network renders its own messages (`Channel.fit_post` / `fit_digest`); there is
-    no fallback to another network's renderer, so a channel that returns None for a sample
-    post or edition could not send anything this job makes.
-    """
-    env = template_environment(config.site.templates_dir)
-    site = config.site
-    post = PostView(
-        key="p0",
-        title="Syndicate check",
-        url="https://example.org/check",
-        excerpt="A sample post, rendered to see that the channel can render one.",
-        publisher=Credit("Example", "https://example.org/"),
-    )
-    edition = EditionView(
-        key="e0",
-        job="check",
-        subject="Syndicate check",
-        site_name=site.name,
-        site_url=site.base_url,
-        locale=site.locale,
-        timezone=site.timezone.key,
-        created_at=datetime.now(UTC),
-        posts=(post,),
-    )
-    problems = []
-    for job in config.jobs.values():
-        for name in job.channels:
-            channel = channels.get(name)
-            if channel is None or channel.medium == "email":
+    def digest(self, view: EditionView) -> list[SocialPost]:
+        """The edition's messages, less the posts no message of the channel can carry."""
+        doing = f'rendering edition {view.key.removeprefix("e")} of job "{self.job.name}"'
+        while True:
+            fit = partial(
+                self.channel.fit_digest,
+                view,
+                env=self.env,
+                locale=self.locale,
+                timezone=self.timezone,
+            )
+            try:
+                messages = self._call(doing, fit)
+            except DoesNotFit as error:
+                post = next((p for p in view.posts if p.key == error.key), None)
+                if post is None:  # not one of the edition's posts: the adapter's own doing
+                    failed = AdapterFailed(self.channel.name, self.channel.type, doing, error)
+                    raise failed from error
+                self._leave_out(post, error.limit)
+                view = replace(view, posts=tuple(p for p in view.posts if p is not post))
                 continue
-            zone = site.timezone.key
-            if job.format == "each":
-                fitted: object = channel.fit_post(post, env=env, locale=site.locale, timezone=zone)
-            else:
-                fitted = channel.fit_digest(edition, env=env, locale=site.locale, timezone=zone)
-            if fitted is None:
-                problems.append(_no_renderer(channel, job))
-    return problems
+            if messages is None:
+                raise NoRenderer(no_renderer(self.channel, self.job))
+            return messages
+
+    def _call(self, doing: str, fit: Callable[[], _Fitted]) -> _Fitted:
+        try:
+            return fit()
+        except SyndicateError:  # DoesNotFit, NoRenderer, or the adapter's own sentence
+            raise
+        except Exception as error:
+            raise AdapterFailed(self.channel.name, self.channel.type, doing, error) from error
+
+    def _leave_out(self, post: PostView, limit: int) -> None:
+        log.warning(
+            'job "%s" leaves post %s ("%s") out on channel "%s": its credit and link alone '
+            "are longer than a message there may be (%d).",
+            self.job.name,
+            _id(post),
+            shorten(one_line(post.title), 60),
+            self.channel.name,
+            limit,
+        )
 
 
-def _no_renderer(channel: Channel, job: Job) -> str:
-    what = "each post on its own" if job.format == "each" else "digests"
-    other = "digest" if job.format == "each" else "each"
-    return (
-        f'Job "{job.name}" sends {what} to channel "{channel.name}", whose type '
-        f'"{channel.type}" cannot render them: set format = "{other}" in {job.file.name} '
-        "or send this job to another channel."
-    )
+def _refuse_unless_renders(channel: Channel, job: Job) -> None:
+    if channel.medium != "email" and not channel.renders(job.format):
+        raise NoRenderer(no_renderer(channel, job))
 
 
 def _enqueue(

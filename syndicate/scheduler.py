@@ -23,6 +23,7 @@ from syndicate.config import Config, Job
 from syndicate.db.models import JobRun
 from syndicate.db.session import Database, DatabaseError
 from syndicate.delivery import deliver_due
+from syndicate.errors import SyndicateError
 from syndicate.ingest.poll import poll_sources
 from syndicate.jobs import JobOutcome, run_job, subscriber_zones
 from syndicate.report import finished_fanouts
@@ -328,6 +329,9 @@ class Clock:
                 log.warning("job %s: database problem, trying again (%s)", job.name, error.orig)
                 await asyncio.sleep(min(2**attempt, 10))
                 continue
+            except SyndicateError as error:  # its own sentence says what to fix
+                log.error("job %s: the run at %s failed: %s", job.name, slot.isoformat(), error)
+                return JobOutcome(job.name, note="failed")
             except Exception:
                 log.exception("job %s: the run at %s failed", job.name, slot.isoformat())
                 return JobOutcome(job.name, note="failed")

@@ -202,6 +202,20 @@ def test_telegram_posts_and_digests_say_they_are_telegram_html(env: Environment)
     assert [message.parse_mode for message in [*posts, *messages]] == ["HTML"] * 3
 
 
+def test_a_digest_subject_too_long_for_a_message_is_shortened_not_its_posts(
+    env: Environment,
+) -> None:
+    view = replace(edition((indonesian_post(),)), subject="Kabar " * 800)
+    messages = digest(env, view)
+    assert len(messages) == 1
+    visible = telegram_text(messages[0].text)
+    header, _, rest = visible.partition("\n")
+    assert header.startswith("Kabar Kabar") and header.endswith("…")
+    assert utf16_len(header) <= TELEGRAM_TEXT_LIMIT // 2
+    assert 'Stok beras "aman" jelang Ramadan, harga naik <10%' in rest
+    assert utf16_len(visible) <= TELEGRAM_TEXT_LIMIT
+
+
 def test_empty_edition_gives_no_messages(env: Environment) -> None:
     assert digest(env, edition(())) == []
 

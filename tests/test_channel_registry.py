@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from syndicate.channels.registry import build_channels, channel_types
+from syndicate.channels.base import Channel
+from syndicate.channels.registry import (
+    AdapterFailed,
+    build_channels,
+    channel_class,
+    channel_types,
+)
 from syndicate.cli import main
-from syndicate.config import ConfigError, load_config
+from syndicate.config import Config, ConfigError, load_config
 from syndicate.db.session import open_database
 from syndicate.delivery import deliver_due
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
-from syndicate.jobs import NoRenderer, run_job
+from syndicate.jobs import NoRenderer, preview_job, render_parts, run_job
+from syndicate.types import Credit, EditionView, PostView
 
 ADAPTER = '''
 from __future__ import annotations
@@ -63,6 +74,44 @@ ADAPTER_WITHOUT_RENDERER = ADAPTER.replace(
 ).replace("(PlainTextFallback)", "(Channel)")
 
 
+# The adapter with a 300-character budget, as a network with short messages has.
+ADAPTER_300 = ADAPTER.replace(
+    '    medium = "pigeon"\n', '    medium = "pigeon"\n    text_limit = 300\n'
+)
+
+# The adapter with bugs of its own: it raises where it should answer.
+ADAPTER_RAISING = (
+    ADAPTER
+    + """
+
+class BuggyPigeon(PigeonChannel):
+    @classmethod
+    def from_config(cls, name, table):
+        if table.text("bug", "") == "settings":
+            raise RuntimeError("boom\\nsecond line")
+        return super().from_config(name, table)
+
+    def fit_post(self, post, *, env, locale, timezone):
+        raise KeyError("missing")
+
+
+PigeonChannel = BuggyPigeon
+"""
+)
+
+# An adapter that renders single posts only.
+ADAPTER_POSTS_ONLY = (
+    ADAPTER_WITHOUT_RENDERER
+    + """
+
+    def fit_post(self, post, *, env, locale, timezone):
+        from syndicate.channels.base import SocialPost
+
+        return SocialPost(target="", text=post.title)
+"""
+)
+
+
 @pytest.fixture
 def installed_adapter(tmp_path: Path) -> Iterator[None]:
     """A package with a `syndicate.channels` entry point, installed on sys.path."""
@@ -75,6 +124,7 @@ def adapter_without_renderer(tmp_path: Path) -> Iterator[None]:
 
 
 def _install(tmp_path: Path, source: str) -> Iterator[None]:
+    """Install `source` as the pigeon adapter while in use."""
     site = tmp_path / "site-packages"
     (site / "syndicate_pigeon").mkdir(parents=True)
     (site / "syndicate_pigeon" / "__init__.py").write_text(source, encoding="utf-8")
@@ -92,6 +142,9 @@ def _install(tmp_path: Path, source: str) -> Iterator[None]:
     finally:
         sys.path.remove(str(site))
         sys.modules.pop("syndicate_pigeon", None)
+
+
+installed = contextmanager(_install)
 
 
 def write_site(folder: Path, channel: str) -> Path:
@@ -147,8 +200,9 @@ def test_check_refuses_a_job_whose_channel_cannot_render_it(
     error = capsys.readouterr().err.strip()
     assert error == (
         'syndicate: Job "kilat" sends each post on its own to channel "birds", whose type '
-        '"pigeon" cannot render them: set format = "digest" in kilat.toml or send this job '
-        "to another channel."
+        '"pigeon" renders no messages at all: its adapter needs its own fit_post and '
+        "fit_digest, or to derive from PlainTextFallback (syndicate.channels.plain); until "
+        "then, send this job to another channel."
     )
 
 
@@ -157,15 +211,126 @@ def test_a_job_never_renders_with_another_networks_renderer(
 ) -> None:
     settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
     config = load_config(settings)
-    channels = build_channels(config)
+    channels = _built_unchecked(config)
     db = open_database(config.database_url)
     try:
         asyncio.run(poll_sources(db, config.sources))
-        with pytest.raises(NoRenderer, match='type "pigeon" cannot render them'):
+        with pytest.raises(NoRenderer, match='type "pigeon" renders no messages'):
             run_job(db, config, channels, config.job("kilat"))
+        # A preview stands an outbox in for the channel: the sentence names the channel's type.
+        with pytest.raises(NoRenderer, match='channel "birds", whose type "pigeon"'):
+            preview_job(db, config, channels, config.job("kilat"), tmp_path / "preview")
     finally:
         db.dispose()
     assert not (tmp_path / "loft.jsonl").exists()
+
+
+def _built_unchecked(config: Config) -> dict[str, Channel]:
+    """The channels as an adapter makes them, without build_channels's refusal."""
+    return {
+        name: channel_class(table).from_config(name, table.table)
+        for name, table in config.channels.items()
+    }
+
+
+def test_run_refuses_a_job_its_channel_cannot_render_as_check_does(
+    adapter_without_renderer: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    assert main(["--config", str(settings), "check"]) == 2
+    refused = capsys.readouterr().err.strip()
+    for command in (["run", "--once"], ["preview", "kilat"]):
+        assert main(["--config", str(settings), *command]) == 2
+        assert capsys.readouterr().err.strip() == refused
+    assert not (tmp_path / "loft.jsonl").exists()
+
+
+def test_a_digest_job_to_a_channel_of_single_posts_is_told_to_send_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with installed(tmp_path, ADAPTER_POSTS_ONLY):
+        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"')
+        job = tmp_path / "jobs" / "kilat.toml"
+        job.write_text(job.read_text().replace('"each"', '"digest"'), encoding="utf-8")
+        assert main(["--config", str(settings), "check"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        'syndicate: Job "kilat" sends digests to channel "birds", whose type "pigeon" cannot '
+        'render them: set format = "each" in kilat.toml or send this job to another channel.'
+    )
+
+
+def test_a_post_whose_link_outgrows_a_channel_is_left_out_there_and_the_rest_go(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with installed(tmp_path, ADAPTER_300):
+        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"')
+        config = load_config(settings)
+        channel = build_channels(config)["birds"]
+        job = config.job("kilat")
+        long = _post("p9", "Banjir di Kota", "https://example.org/" + "a" * 405)
+        view = _edition((long, _post("p10", "Harga beras turun", "https://example.org/b")))
+        each = render_parts(config, channel, job, view)
+        digest = render_parts(config, channel, replace(job, format="digest"), view)
+    assert [part.item for part in each] == ["post:10"]
+    assert len(digest) == 1 and "Harga beras turun" in digest[0].body["text"]
+    assert "Banjir" not in digest[0].body["text"]
+    left_out = [r.getMessage() for r in caplog.records if "leaves post 9" in r.getMessage()]
+    assert (
+        left_out
+        == [
+            'job "kilat" leaves post 9 ("Banjir di Kota") out on channel "birds": its credit '
+            "and link alone are longer than a message there may be (300).",
+        ]
+        * 2
+    )
+
+
+def _post(key: str, title: str, url: str) -> PostView:
+    return PostView(
+        key=key,
+        title=title,
+        url=url,
+        excerpt="Sebuah kabar.",
+        publisher=Credit("Warta", "https://example.org/"),
+    )
+
+
+def _edition(posts: tuple[PostView, ...]) -> EditionView:
+    return EditionView(
+        key="e3",
+        job="kilat",
+        subject="Kilat",
+        site_name="Kabar",
+        site_url="https://kabar.example/",
+        locale="id",
+        timezone="Asia/Jakarta",
+        created_at=datetime(2024, 3, 12, tzinfo=UTC),
+        posts=posts,
+    )
+
+
+def test_an_adapter_that_raises_is_told_in_one_line_naming_channel_and_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with installed(tmp_path, ADAPTER_RAISING):
+        settings = write_site(
+            tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"\nbug = "settings"'
+        )
+        assert main(["--config", str(settings), "check"]) == 2
+        from_config = capsys.readouterr().err
+        config = load_config(write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"'))
+        channel = build_channels(config)["birds"]
+        view = _edition((_post("p9", "Banjir", "https://example.org/a"),))
+        with pytest.raises(AdapterFailed) as fit_post:
+            render_parts(config, channel, config.job("kilat"), view)
+    assert from_config == (
+        'syndicate: channel "birds" (adapter "pigeon") failed reading its settings: '
+        "boom second line (RuntimeError).\n"
+    )
+    assert str(fit_post.value) == (
+        'channel "birds" (adapter "pigeon") failed rendering post 9 of job "kilat": '
+        "'missing' (KeyError)."
+    )
 
 
 def test_an_adapter_checks_its_own_keys(installed_adapter: None, tmp_path: Path) -> None:
@@ -181,3 +346,25 @@ def test_an_unknown_type_lists_the_known_ones(tmp_path: Path) -> None:
     message = str(error.value)
     assert '[channels.birds] type: "pigeon" is not a channel type' in message
     assert '"email"' in message and '"telegram"' in message
+
+
+def test_run_once_goes_on_with_the_other_jobs_when_an_adapter_fails_in_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    with settings.open("a", encoding="utf-8") as extra:
+        extra.write('\n[channels.box]\ntype = "outbox"\npath = "box"\nmedium = "telegram"\n')
+    (tmp_path / "jobs" / "pagi.toml").write_text(
+        'every = "1h"\nchannels = ["box"]\nformat = "each"\n[select]\nnew = 2\n',
+        encoding="utf-8",
+    )
+    with installed(tmp_path, ADAPTER_RAISING):
+        code = main(["--config", str(settings), "run", "--once"])
+    errors = capsys.readouterr().err.splitlines()
+    assert code == 1
+    failed = re.compile(
+        r'syndicate: channel "birds" \(adapter "pigeon"\) failed rendering post \d+ of job '
+        r'"kilat": \'missing\' \(KeyError\)\.'
+    )
+    assert len([line for line in errors if failed.fullmatch(line)]) == 1
+    assert len(list((tmp_path / "box").glob("*.json"))) == 2, "job pagi still ran and sent"

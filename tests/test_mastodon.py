@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import textwrap
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from syndicate.channels.base import PermanentError, SocialPost, TargetGone, TransientError
 from syndicate.channels.mastodon import MastodonChannel
 from syndicate.channels.registry import build_channels
+from syndicate.cli import main
 from syndicate.config import ConfigError, load_config
 from syndicate.db.session import open_database
 from syndicate.delivery import deliver_due
@@ -310,3 +312,40 @@ def test_a_site_delivers_its_job_to_mastodon(
     if fmt == "each":
         assert len(instance.statuses) == 2
         assert any(s["media_attachments"] for s in instance.statuses)
+
+
+def test_check_stays_offline_and_a_failed_ask_for_the_limit_is_not_repeated(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as instance_that_never_answers:
+        instance_that_never_answers.bind(("127.0.0.1", 0))
+        instance_that_never_answers.listen(8)
+        url = f"http://127.0.0.1:{instance_that_never_answers.getsockname()[1]}"
+        settings = write_site(tmp_path, url, fmt="digest")
+        (tmp_path / "jobs" / "pagi.toml").write_text(
+            'every = "1h"\nchannels = ["toot"]\nformat = "each"\n', encoding="utf-8"
+        )
+        assert main(["--config", str(settings), "check"]) == 0
+        asked_by_check = _knocks(instance_that_never_answers)
+        channel = build_channels(load_config(settings))["toot"]
+        post = a_post("Harga cabai naik", "Pedagang mengeluh.", "https://www.repelita.net/a")
+        for _ in range(3):
+            channel.fit_post(post, env=ENV, locale="id", timezone="Asia/Jakarta")
+        asked_by_fitting = _knocks(instance_that_never_answers)
+    assert asked_by_check == 0
+    assert asked_by_fitting == 1, "a failed ask is remembered, not made again at each fit"
+
+
+def _knocks(listener: socket.socket) -> int:
+    """How many connections wait on `listener`, taken (and closed) now."""
+    listener.setblocking(False)
+    count = 0
+    try:
+        while True:
+            connection, _ = listener.accept()
+            connection.close()
+            count += 1
+    except BlockingIOError:
+        return count
+    finally:
+        listener.setblocking(True)

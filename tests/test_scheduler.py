@@ -390,3 +390,32 @@ def test_the_slot_after_a_run_once_is_caught_up_without_a_warning(
     (said,) = [r for r in caplog.records if "missed" in r.getMessage()]
     assert said.levelname == "WARNING" and "2 runs missed" in said.getMessage()
     clock.db.dispose()
+
+
+def test_a_refused_run_at_a_slot_is_logged_in_one_line_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from syndicate import scheduler
+    from syndicate.channels.registry import NoRenderer
+
+    def refused(*args: object, **kwargs: object) -> object:
+        raise NoRenderer('Job "kilat" sends each post on its own to channel "x", whose type ...')
+
+    async def no_poll(job: object) -> None:
+        return None
+
+    config = load_config(_site(tmp_path, 'every = "10m"'))
+    clock = Clock(open_database(config.database_url), config, {}, deliver=False)
+    monkeypatch.setattr(scheduler, "run_job", refused)
+    monkeypatch.setattr(clock, "_wait_for_poll", no_poll)
+    slot = datetime(2027, 1, 4, 7, tzinfo=UTC)
+    with caplog.at_level(logging.ERROR, logger="syndicate.scheduler"):
+        outcome = asyncio.run(clock._run_slot(config.job("kilat"), slot, None))
+    clock.db.dispose()
+    assert outcome.note == "failed"
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        "job kilat: the run at 2027-01-04T07:00:00+00:00 failed: "
+        'Job "kilat" sends each post on its own to channel "x", whose type ...'
+    )

@@ -46,6 +46,7 @@ from syndicate.types import (
     Credit,
     EditionView,
     EmailMessage,
+    JobFormat,
     Message,
     PostView,
     RetryScope,
@@ -237,6 +238,17 @@ class Channel(abc.ABC):
         """This network's messages for a whole edition (`format = "digest"`), or None
         when it cannot render digests (see `fit_post`)."""
         return None
+
+    def renders(self, format: JobFormat) -> bool:
+        """Whether this channel makes messages for jobs of `format` ("each": `fit_post`,
+        "digest": `fit_digest`), answered without rendering anything, so without asking
+        the network: `syndicate check` and `syndicate run` refuse a job it cannot render.
+
+        By default, whether the class has a fitting method of its own for it; an adapter
+        whose method returns None for a whole format says so here instead.
+        """
+        method = "fit_post" if format == "each" else "fit_digest"
+        return getattr(type(self), method) is not getattr(Channel, method)
 
     async def open(self) -> None:  # noqa: B027 - optional hook
         """Connect, log in, or check credentials before the first send."""

@@ -114,6 +114,7 @@ class MastodonChannel(Channel):
         self.visibility = visibility
         self.timeout = timeout
         self.max_characters: int | None = None
+        self._budget_asked = False  # whether fitting asked the instance already
         self._client: httpx.AsyncClient | None = None
         # Pictures come from other hosts: fetched without the account's token.
         self._pictures: httpx.AsyncClient | None = None
@@ -153,8 +154,13 @@ class MastodonChannel(Channel):
         return render_mastodon_digest(edition, env=env, limit=self._budget())
 
     def _budget(self) -> int:
-        """The instance's limit; asked once, synchronously, when fitting comes before open()."""
-        if self.max_characters is None:
+        """The instance's limit; asked once, synchronously, when fitting comes before open().
+
+        An ask that failed is not repeated (each would block a job run for the timeout):
+        the default holds until `open()`, which asks again, learns the limit.
+        """
+        if self.max_characters is None and not self._budget_asked:
+            self._budget_asked = True
             url = f"{self.instance_url}/api/v2/instance"
             try:
                 response = httpx.get(url, timeout=self.timeout)
@@ -169,7 +175,7 @@ class MastodonChannel(Channel):
                 )
                 return DEFAULT_MAX_CHARACTERS
             self.max_characters = _max_characters(response)
-        return self.max_characters
+        return self.max_characters or DEFAULT_MAX_CHARACTERS
 
     # -- sending ---------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from syndicate.render.telegram import render_telegram_digest, render_telegram_po
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from syndicate.types import EditionView, PostView
+    from syndicate.types import EditionView, JobFormat, PostView
 
 __all__ = ["OutboxChannel"]
 
@@ -90,6 +90,11 @@ class OutboxChannel(Channel):
         )
         outbox._stands_in_for = channel
         return outbox
+
+    def renders(self, format: JobFormat) -> bool:
+        if self._stands_in_for is not None:
+            return self._stands_in_for.renders(format)
+        return True  # an outbox of its own writes email or Telegram's messages
 
     def fit_post(
         self, post: PostView, *, env: Environment, locale: str, timezone: str

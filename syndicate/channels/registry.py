@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from syndicate.channels.base import Channel
-from syndicate.config import ChannelConfig, Config, ConfigError
+from syndicate.config import ChannelConfig, Config, Job
+from syndicate.errors import SyndicateError
+from syndicate.types import JobFormat
 
-__all__ = ["ENTRY_POINT_GROUP", "build_channels", "channel_class", "channel_types"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "AdapterFailed",
+    "NoRenderer",
+    "build_channels",
+    "channel_class",
+    "channel_types",
+    "no_renderer",
+    "renderer_problems",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +66,74 @@ def channel_class(config: ChannelConfig) -> type[Channel]:
     raise AssertionError  # unreachable: fail() raises
 
 
+class AdapterFailed(SyndicateError):
+    """An adapter's own code raised where it should have answered: a bug in the adapter,
+    not a mistake in the settings, said in one line naming the channel and its type."""
+
+    def __init__(self, channel: str, type: str, doing: str, error: BaseException) -> None:
+        what = " ".join(str(error).split()) or "no reason given"
+        super().__init__(
+            f'channel "{channel}" (adapter "{type}") failed {doing}: '
+            f"{what} ({error.__class__.__name__})."
+        )
+
+
+class NoRenderer(SyndicateError):
+    """A job sends to a channel that cannot render what the job sends; said in one sentence."""
+
+
 def build_channels(config: Config) -> dict[str, Channel]:
-    """Every channel of the settings file, each having checked its own keys."""
+    """Every channel of the settings file, each having checked its own keys.
+
+    Settings in which a job sends to a channel that cannot render the job's format are
+    refused (`NoRenderer`), as any other mistake in a file is: nothing would go out.
+    """
     channels: dict[str, Channel] = {}
     for name, channel_config in config.channels.items():
         cls = channel_class(channel_config)
         try:
             channel = cls.from_config(name, channel_config.table)
-        except ConfigError:
+        except SyndicateError:
             raise
         except Exception as error:
-            channel_config.table.fail("type", f"the {channel_config.type} adapter failed ({error})")
+            raise AdapterFailed(name, channel_config.type, "reading its settings", error) from error
         channels[name] = channel
+    problems = renderer_problems(config, channels)
+    if problems:
+        raise NoRenderer(problems[0])
     return channels
+
+
+def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[str]:
+    """One sentence for each (job, channel) whose channel has no renderer for the job's
+    format (`Channel.renders`); nothing is rendered and the network is never asked.
+
+    Every network renders its own messages (`Channel.fit_post` / `fit_digest`); there is
+    no fallback to another network's renderer.
+    """
+    problems = []
+    for job in config.jobs.values():
+        for name in job.channels:
+            channel = channels.get(name)
+            if channel is None or channel.medium == "email":
+                continue
+            if not channel.renders(job.format):
+                problems.append(no_renderer(channel, job))
+    return problems
+
+
+def no_renderer(channel: Channel, job: Job) -> str:
+    """The sentence for a job whose channel cannot render it, saying what would work."""
+    what = "each post on its own" if job.format == "each" else "digests"
+    other: JobFormat = "digest" if job.format == "each" else "each"
+    said = f'Job "{job.name}" sends {what} to channel "{channel.name}", whose type "{channel.type}"'
+    if channel.renders(other):
+        return (
+            f'{said} cannot render them: set format = "{other}" in {job.file.name} '
+            "or send this job to another channel."
+        )
+    return (
+        f"{said} renders no messages at all: its adapter needs its own fit_post and "
+        "fit_digest, or to derive from PlainTextFallback (syndicate.channels.plain); "
+        "until then, send this job to another channel."
+    )

@@ -5,7 +5,10 @@ template, a `measure` (how the network counts) and a `limit`;
 this module keeps the frame — title, credit line, link — whole and shortens only the
 excerpt, on a grapheme and word boundary, with an ellipsis. Only when the frame alone is
 over the limit is the title shortened, as a last resort, and logged; the credit and the
-link are never cut. Digests are packed the same way: items whole, split between posts.
+link are never cut, so a post whose credit and link alone are over the limit raises
+`DoesNotFit`: the job leaves it out on that network. Digests are packed the same way:
+items whole, split between posts; a digest's header (its subject) is shortened to at
+most half a message, so it never leaves an item no room.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 import jinja2
 
+from syndicate.errors import SyndicateError
 from syndicate.render.locale import N_, translator
 from syndicate.render.safety import safe_url
 from syndicate.render.text import shorten
@@ -27,11 +31,13 @@ __all__ = [
     "ELLIPSIS",
     "POST_EXCERPT_LIMIT",
     "DigestItem",
+    "DoesNotFit",
     "Measure",
     "PlainRender",
     "credits",
     "drop_bare_ellipsis",
     "fit_plain",
+    "fit_subject",
     "one_line",
     "pack_digest",
     "render_plain_digest",
@@ -76,13 +82,26 @@ def credits(post: PostView) -> tuple[Credit, ...]:
     return (post.publisher,)
 
 
+class DoesNotFit(SyndicateError):
+    """A post no message of a network can carry: its credit and link alone (the title cut
+    to nothing) are over the network's limit. `key` is the post's ("p42")."""
+
+    def __init__(self, key: str, limit: int) -> None:
+        super().__init__(
+            f"{key}: the credit and link alone are over the network's limit of {limit}."
+        )
+        self.key = key
+        self.limit = limit
+
+
 def fit_plain(
     render: PlainRender, title: str, excerpt: str, limit: int, measure: Measure, key: str
 ) -> tuple[str, str]:
     """The title and excerpt to render so that `measure(render(...)) <= limit`.
 
     The excerpt is shortened first; only when the frame alone is over the limit is the
-    title shortened, as a last resort, and logged.
+    title shortened, as a last resort, and logged. `key` names the post; `DoesNotFit`
+    says that not even the credit and the link fit.
     """
 
     def size(title: str, excerpt: str) -> int:
@@ -96,8 +115,26 @@ def fit_plain(
     log.warning("the title of %s is too long for its network; shortening it", key)
     cut_title = shorten(title, limit, measure=lambda part: size(part, ""), ellipsis=ELLIPSIS)
     if not cut_title:
-        raise ValueError(f"{key}: the credit and link alone exceed the network's {limit} limit.")
+        raise DoesNotFit(key, limit)
     return cut_title, ""
+
+
+def fit_subject(
+    edition: EditionView, header: Callable[[EditionView], str], limit: int, measure: Measure
+) -> EditionView:
+    """`edition` with its subject shortened (on one line) so that `header(edition)` — a
+    digest message with its header and footer and no item — takes at most half of
+    `limit`: a long subject is cut, never the items it heads."""
+    budget = limit // 2
+    subject = one_line(edition.subject)
+    if measure(header(replace(edition, subject=subject))) <= budget:
+        return replace(edition, subject=subject)
+    log.warning("the subject of %s is too long for its network; shortening it", edition.key)
+
+    def size(part: str) -> int:
+        return measure(header(replace(edition, subject=part)))
+
+    return replace(edition, subject=shorten(subject, budget, measure=size, ellipsis=ELLIPSIS))
 
 
 def drop_bare_ellipsis(excerpt: str) -> str:
@@ -148,7 +185,6 @@ def pack_digest(
     render: Callable[[Sequence[DigestItem], bool, bool], str],
     limit: int,
     measure: Measure,
-    key: str,
 ) -> list[list[DigestItem]]:
     """Items grouped into posts that each fit `limit`; an item is never split."""
 
@@ -164,7 +200,7 @@ def pack_digest(
         def alone(title: str, _excerpt: str, item: DigestItem = item, first: bool = first) -> str:
             return render([replace(item, title=title)], first, True)
 
-        title, _ = fit_plain(alone, item.title, "", limit, measure, f"{key}/{item.post.key}")
+        title, _ = fit_plain(alone, item.title, "", limit, measure, item.post.key)
         group = [replace(item, title=title)]
         while pending and size([*group, pending[0]], first) <= limit:
             group.append(pending.pop(0))
@@ -189,7 +225,13 @@ def render_plain_digest(
     the first post and the footer in the last. An empty edition gives [].
     """
     page = env.get_template(template)
-    context = {"edition": edition, "labels": social_labels(edition.locale), **extra}
+    context = {"labels": social_labels(edition.locale), **extra}
+
+    def header(edition: EditionView) -> str:
+        return page.render(context, edition=edition, items=[], first=True, last=True).strip()
+
+    edition = fit_subject(edition, header, limit, measure)
+    context["edition"] = edition
 
     def render(items: Sequence[DigestItem], first: bool, last: bool) -> str:
         return page.render(context, items=list(items), first=first, last=last).strip()
@@ -203,7 +245,7 @@ def render_plain_digest(
         )
         for post in edition.posts
     ]
-    groups = pack_digest(items, render, limit, measure, edition.key)
+    groups = pack_digest(items, render, limit, measure)
     return [
         (render(group, index == 0, index == len(groups) - 1), group)
         for index, group in enumerate(groups)

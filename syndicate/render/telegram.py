@@ -36,6 +36,7 @@ from syndicate.render.social import (
     credits,
     drop_bare_ellipsis,
     fit_plain,
+    fit_subject,
     social_labels,
 )
 from syndicate.render.text import shorten, telegram_visible_length
@@ -137,14 +138,20 @@ def render_telegram_digest(
 
     The header goes in the first message and the footer in the last; an item is never
     split across messages, and an item too long for a message on its own has its excerpt
-    shortened. Each excerpt is first cut to `excerpt_limit`. An empty edition gives [].
+    shortened. Each excerpt is first cut to `excerpt_limit`, and a subject that would take
+    more than half a message is shortened. An empty edition gives [].
     """
     page = env.get_template(template)
-    context = {
-        "edition": edition,
+    context: dict[str, object] = {
         "labels": social_labels(locale),
         "edition_date": _format_date(edition.created_at, locale, timezone),
     }
+
+    def header(edition: EditionView) -> str:
+        return _finish(page.render(context, edition=edition, items=[], first=True, last=True))
+
+    edition = fit_subject(edition, header, TELEGRAM_TEXT_LIMIT, telegram_visible_length)
+    context["edition"] = edition
 
     def render(items: Sequence[_DigestItem], first: bool, last: bool) -> str:
         return _finish(page.render(context, items=list(items), first=first, last=last))
@@ -157,7 +164,7 @@ def render_telegram_digest(
     messages: list[list[_DigestItem]] = []
     while pending:
         first = not messages
-        message = [_fit_item(pending.pop(0), first, render, edition.key)]
+        message = [_fit_item(pending.pop(0), first, render)]
         while pending and size([*message, pending[0]], first) <= TELEGRAM_TEXT_LIMIT:
             message.append(pending.pop(0))
         messages.append(message)
@@ -183,16 +190,14 @@ def _fit_item(
     item: _DigestItem,
     first: bool,
     render: Callable[[Sequence[_DigestItem], bool, bool], str],
-    edition_key: str,
 ) -> _DigestItem:
     """`item` with its excerpt (or, at worst, title) cut to fit a message by itself."""
 
     def alone(title: str, excerpt: str) -> str:
         return render([replace(item, title=title, excerpt=excerpt)], first, True)
 
-    key = f"{edition_key}/{item.post.key}"
     title, excerpt = fit_plain(
-        alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, telegram_visible_length, key
+        alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, telegram_visible_length, item.post.key
     )
     return replace(item, title=title, excerpt=excerpt)
 
