@@ -41,6 +41,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, ClassVar
 
 from syndicate.errors import SyndicateError
+from syndicate.render.social import DoesNotFit
 from syndicate.types import (
     AfterCrash,
     Credit,
@@ -68,6 +69,7 @@ __all__ = [
     "ChannelError",
     "ChannelRefused",
     "Credit",
+    "DoesNotFit",
     "EditionView",
     "EmailMessage",
     "Message",
