@@ -31,7 +31,7 @@ from syndicate.console import (
 )
 from syndicate.errors import SyndicateError
 from syndicate.redaction import redact
-from syndicate.site import Site
+from syndicate.site import Site, command_scope, dispose_when_done
 from syndicate.types import SUBSCRIBER_STATUSES
 
 if TYPE_CHECKING:
@@ -88,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        code = args.handler(args) or 0
+        with command_scope(args):
+            code = args.handler(args) or 0
         sys.stdout.flush()  # here, where a closed pipe can still be told from a failure
         return code
     except BrokenPipeError:
@@ -715,7 +716,9 @@ def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None
         from syndicate.db.session import open_database
         from syndicate.ingest.poll import poll_sources
 
-        db = db or open_database(config.database_url)
+        if db is None:
+            db = open_database(config.database_url)
+            dispose_when_done(args, db)
         step = progress.step if progress else None
         reports += asyncio.run(
             poll_sources(db, quick.rest, progress=step, look_first=False, settings=config.ingest)

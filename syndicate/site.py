@@ -1,8 +1,15 @@
-"""The site a command works on: its settings, its database and its channels, loaded once."""
+"""The site a command works on: its settings, its database and its channels, loaded once.
+
+A command runs inside `command_scope(args)`; what it opens through `Site.load` (the
+database's engine and its pooled connections) is closed when the command ends, so a
+command run in-process (a test calling `main()`) leaves no connection behind.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -10,7 +17,7 @@ if TYPE_CHECKING:
     from syndicate.config import Config
     from syndicate.db.session import Database
 
-__all__ = ["Site"]
+__all__ = ["Site", "command_scope", "dispose_when_done"]
 
 
 class Site:
@@ -32,4 +39,24 @@ class Site:
             from syndicate.channels.registry import build_channels
 
             built = build_channels(config)
-        return cls(config, open_database(config.database_url), built)
+        db = open_database(config.database_url)
+        dispose_when_done(args, db)
+        return cls(config, db, built)
+
+
+@contextlib.contextmanager
+def command_scope(args: argparse.Namespace) -> Iterator[None]:
+    """Run one command: the databases opened for it are disposed when it ends."""
+    with contextlib.ExitStack() as closing:
+        args.closing = closing
+        try:
+            yield
+        finally:
+            del args.closing
+
+
+def dispose_when_done(args: argparse.Namespace, db: Database) -> None:
+    """Dispose `db` when the command of `args` ends; outside `command_scope`, the caller does."""
+    closing: contextlib.ExitStack | None = getattr(args, "closing", None)
+    if closing is not None:
+        closing.callback(db.dispose)

@@ -91,6 +91,8 @@ class Dovecot:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+            if self._process.stdout is not None:
+                self._process.stdout.close()
             self._process = None
         if self._own_folder:
             shutil.rmtree(self.folder, ignore_errors=True)

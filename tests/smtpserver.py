@@ -229,7 +229,9 @@ class SmtpServer:
             options["tls_context"] = tls_context
             options["require_starttls"] = require_starttls
         self._options = options
-        self._controller = _CountingController(self, _Handler(self), **options)
+        # Made by start(): a Controller opens its event loop at once, and only running
+        # closes it, so a server that is never started (its port refuses) must not have one.
+        self._controller: _CountingController | None = None
 
     @property
     def url(self) -> str:
@@ -248,17 +250,19 @@ class SmtpServer:
             self._failures[command].extend([None] * after + [reply] * times)
 
     def start(self) -> SmtpServer:
+        self._controller = _CountingController(self, _Handler(self), **self._options)
         self._controller.start()
         self.connections = 0  # the Controller's own readiness check is not a client
         self.most_open = self.open_now
         return self
 
     def stop(self) -> None:
+        assert self._controller is not None, "the SMTP server was never started"
         self._controller.stop()
 
     def down(self) -> None:
         """Stop listening (connections are refused) until `up()`."""
-        self._controller.stop()
+        self.stop()
 
     def up(self) -> None:
         """Listen again, on the same port, keeping what was received."""

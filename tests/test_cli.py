@@ -522,7 +522,8 @@ def test_a_closed_pipe_is_a_quiet_exit(demo: Path) -> None:
     assert process.stdout is not None and process.stderr is not None
     first = process.stdout.readline()
     process.stdout.close()  # what `| head -1` does
-    errors = process.stderr.read().decode()
+    with process.stderr:
+        errors = process.stderr.read().decode()
     assert process.wait(timeout=60) == 0, errors
     assert first.startswith(b"Settings OK")
     assert "not your fault" not in errors and "Broken pipe" not in errors

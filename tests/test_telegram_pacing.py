@@ -7,6 +7,7 @@ means the channel never sent more than the limits allow, however the requests we
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,9 @@ import pytest
 from syndicate.channels.base import SendResult, SocialPost, TransientError
 from syndicate.channels.telegram import Pacing, TelegramChannel
 from syndicate.db.models import DeliveryState
+from syndicate.ratelimit import Clock
 from tests.botapi import TEST_TOKEN, BotApiServer, RateLimits
+from tests.clocks import SkippingClock
 from tests.sites import Site, job_toml
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
@@ -28,7 +31,9 @@ def limited() -> Iterator[BotApiServer]:
         yield server
 
 
-def make_channel(server: BotApiServer, *chats: str, **pacing: int) -> TelegramChannel:
+def make_channel(
+    server: BotApiServer, *chats: str, clock: Clock = time.monotonic, **pacing: int
+) -> TelegramChannel:
     return TelegramChannel(
         "telegram",
         TEST_TOKEN,
@@ -36,6 +41,7 @@ def make_channel(server: BotApiServer, *chats: str, **pacing: int) -> TelegramCh
         api_base_url=server.base_url,
         timeout=5,
         pacing=Pacing(**{"max_per_second": 10, **pacing}),
+        clock=clock,
     )
 
 
@@ -184,14 +190,15 @@ def test_a_429_pauses_that_chat_only_and_a_send_before_the_pause_ends_asks_nothi
 
 def test_a_paused_chat_is_sent_to_again_once_the_pause_is_over(limited: BotApiServer) -> None:
     limited.fail_next("sendMessage", "retry_after", seconds=1, chat_id="@satu")
-    channel = make_channel(limited, "@satu")
+    clock = SkippingClock()
+    channel = make_channel(limited, "@satu", clock=clock)
 
     async def session() -> SendResult:
         await channel.open()
         try:
             with pytest.raises(TransientError):
                 await channel.send(post("@satu"))
-            await asyncio.sleep(1.05)
+            clock.skip(1.05)
             return await channel.send(post("@satu"))
         finally:
             await channel.close()

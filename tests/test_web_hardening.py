@@ -395,6 +395,8 @@ def test_the_banner_brackets_an_ipv6_listen_address_and_serve_warns_of_wide_prox
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
     assert f"(listening on [::1]:{site.port})" in lines[-1]
     assert any("Warning: trusted_proxies ::/0 takes in a large part" in line for line in lines)
 

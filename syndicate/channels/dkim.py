@@ -3,7 +3,8 @@
 An email channel with `dkim_private_key` and `dkim_selector` signs every message it hands
 to the server (RFC 6376, rsa-sha256, relaxed/relaxed, made with dkimpy). A key that would
 not work — too short, public instead of private, protected by a passphrase, not RSA —
-is refused when the settings are read, in one sentence that says how to make a good one.
+is refused when the settings are read, in one sentence that says how to make a good one
+(a `ConfigError`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 import dkim
+
+from syndicate.config import ConfigError
 
 if TYPE_CHECKING:
     from syndicate.config import ConfigTable
@@ -59,9 +62,9 @@ class DkimSigner:
     def __post_init__(self) -> None:
         for what, value in (("selector", self.selector), ("domain", self.domain)):
             if not _DNS_LABELS.match(value):
-                raise ValueError(f'"{value}" is not a DKIM {what} (letters, digits, -, _ and .).')
+                raise ConfigError(f'"{value}" is not a DKIM {what} (letters, digits, -, _ and .).')
         if self.bits < self.MIN_BITS:
-            raise ValueError(
+            raise ConfigError(
                 f"it is a {self.bits}-bit key, and receivers ignore DKIM keys under "
                 f"{self.MIN_BITS} bits; make a {self.GOOD_BITS}-bit one with "
                 f"`openssl genrsa -out dkim.pem {self.GOOD_BITS}` and publish its public key."
@@ -73,7 +76,7 @@ class DkimSigner:
         try:
             key = dkim.crypto.parse_pem_private_key(self.private_key)
         except (dkim.crypto.UnparsableKeyError, ValueError, IndexError):
-            raise ValueError(_key_problem(self.private_key)) from None
+            raise ConfigError(_key_problem(self.private_key)) from None
         return int(key["modulus"]).bit_length()
 
     def sign(self, data: bytes) -> bytes:
@@ -154,7 +157,7 @@ def read_dkim_signer(
         table.fail("dkim_private_key", f"cannot read {key_file} ({error.strerror})")
     try:
         return DkimSigner(selector=selector, domain=domain, private_key=key)
-    except ValueError as error:
+    except ConfigError as error:
         name = "dkim_private_key"
         text = str(error).rstrip(".")
         if "selector" in text:

@@ -83,6 +83,7 @@ from syndicate.channels.base import (
     TransientError,
 )
 from syndicate.channels.dkim import DkimSigner, read_dkim_signer
+from syndicate.config import ConfigError
 from syndicate.ratelimit import Clock, SlidingWindow
 from syndicate.render.email import parse_mailbox
 
@@ -112,28 +113,28 @@ class SmtpServerAddress:
 
     @classmethod
     def parse(cls, url: str) -> SmtpServerAddress:
-        """Read an smtp_url; a ValueError's message is one sentence that hides the password."""
+        """Read an smtp_url; a `ConfigError`'s message is one sentence that hides the password."""
         shown = _redact(url)
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
         if scheme not in _DEFAULT_PORTS:
-            raise ValueError(
+            raise ConfigError(
                 f'"{shown}" must start with smtp://, smtp+starttls://, smtps:// or smtp+insecure://.'
             )
         try:
             port = parts.port or _DEFAULT_PORTS[scheme]
-        except ValueError:
-            raise ValueError(
+        except ValueError:  # urllib's complaint about the port
+            raise ConfigError(
                 f'"{shown}" has a port that is not a number from 1 to 65535.'
             ) from None
         if not parts.hostname:
-            raise ValueError(f'"{shown}" names no server, as in smtp://mail.example.org:587.')
+            raise ConfigError(f'"{shown}" names no server, as in smtp://mail.example.org:587.')
         if parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError(f'"{shown}" must not have a path or query after the server.')
+            raise ConfigError(f'"{shown}" must not have a path or query after the server.')
         user = unquote(parts.username) if parts.username else None
         password = unquote(parts.password) if parts.password is not None else None
         if user is not None and password is None:
-            raise ValueError(f'"{shown}" gives the user "{user}" but no password.')
+            raise ConfigError(f'"{shown}" gives the user "{user}" but no password.')
         return cls(scheme, parts.hostname, port, user, password)
 
 
@@ -301,7 +302,7 @@ class EmailChannel(Channel):
         table.done()
         try:
             server = SmtpServerAddress.parse(url)
-        except ValueError as error:
+        except ConfigError as error:
             table.fail("smtp_url", str(error).rstrip("."))
         for key, value in (
             ("from", sender),

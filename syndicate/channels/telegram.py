@@ -39,6 +39,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import warnings
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,7 @@ from syndicate.channels.base import (
 from syndicate.channels.http import never_left
 from syndicate.channels.telegram_pacing import NotYet, Pacer, Pacing
 from syndicate.config import ConfigTable, describe_value
+from syndicate.ratelimit import Clock
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
 if TYPE_CHECKING:
@@ -131,6 +133,7 @@ class TelegramChannel(Channel):
         link_preview_above_text: bool = False,
         timeout: float = DEFAULT_TIMEOUT,
         pacing: Pacing | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         super().__init__(name)
         if link_preview_size not in LINK_PREVIEW_SIZES:
@@ -146,7 +149,8 @@ class TelegramChannel(Channel):
         self.pacing = pacing or Pacing()
         # Enough sends at once that other chats keep going while one waits its turn.
         self.concurrency = self.pacing.concurrency
-        self._pacer = Pacer.for_bot(api_base_url, token, self.pacing)
+        # The pacing's windows and pauses run on `clock`: a test moves it instead of sleeping.
+        self._pacer = Pacer.for_bot(api_base_url, token, self.pacing, clock=clock)
         self._bot: Bot | None = None
         self._migrated: dict[str, str] = {}
         self._hide_token = _HideToken(token)

@@ -7,7 +7,8 @@ the Telegram channel under all three (`Pacing`, each configurable) with one
 a request is let go until one window length after its answer came back. A 429 takes no
 place and pauses that chat for the time Telegram asks; a wait longer than
 `MAX_INLINE_WAIT` raises `NotYet`, which the channel turns into a `TransientError`. See
-`syndicate.channels.telegram` for the whole story.
+`syndicate.channels.telegram` for the whole story. Every wait and pause is measured on the
+pacer's `clock` (monotonic seconds), so a test moves time instead of sleeping.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import ClassVar
 
-from syndicate.ratelimit import SlidingWindow
+from syndicate.ratelimit import Clock, SlidingWindow
 
 __all__ = ["MAX_INLINE_WAIT", "NotYet", "Pacer", "Pacing", "Turn"]
 
@@ -32,8 +33,8 @@ MAX_INLINE_WAIT = 5.0
 _WINDOW_MARGIN = 0.001
 
 
-def _window(limit: int, period: float) -> SlidingWindow:
-    return SlidingWindow(limit, period, margin=_WINDOW_MARGIN)
+def _window(limit: int, period: float, clock: Clock) -> SlidingWindow:
+    return SlidingWindow(limit, period, margin=_WINDOW_MARGIN, clock=clock)
 
 
 @dataclass(frozen=True)
@@ -84,23 +85,26 @@ class Pacer:
     in one process: Telegram counts per bot, whatever our channel tables are called.
     """
 
-    _shared: ClassVar[dict[tuple[str, str, Pacing], Pacer]] = {}
+    _shared: ClassVar[dict[tuple[str, str, Pacing, Clock], Pacer]] = {}
 
-    def __init__(self, pacing: Pacing) -> None:
+    def __init__(self, pacing: Pacing, *, clock: Clock = time.monotonic) -> None:
         self.pacing = pacing
-        self._bot = _window(pacing.max_per_second, 1.0)
+        self._clock = clock
+        self._bot = _window(pacing.max_per_second, 1.0, clock)
         self._chats: dict[str, SlidingWindow] = {}
-        self._paused: dict[str, float] = {}  # target -> when the pause ends (monotonic)
+        self._paused: dict[str, float] = {}  # target -> when the pause ends (on the clock)
         self._gone: dict[str, tuple[float, str]] = {}  # target -> (when, why) it went away
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._lines: dict[str, asyncio.Lock] = {}  # one line of sends per target
 
     @classmethod
-    def for_bot(cls, api_base_url: str, token: str, pacing: Pacing) -> Pacer:
-        key = (api_base_url, token, pacing)
+    def for_bot(
+        cls, api_base_url: str, token: str, pacing: Pacing, *, clock: Clock = time.monotonic
+    ) -> Pacer:
+        key = (api_base_url, token, pacing, clock)
         if key not in cls._shared:
-            cls._shared[key] = cls(pacing)
+            cls._shared[key] = cls(pacing, clock=clock)
         return cls._shared[key]
 
     @contextlib.asynccontextmanager
@@ -116,21 +120,21 @@ class Pacer:
         line = self._lines.get(target)
         if line is None:
             line = self._lines[target] = asyncio.Lock()  # FIFO: its waiters queue in order
-        entered = time.monotonic()
+        entered = self._clock()
         async with line:
             went = self._gone.get(target)
             yield went[1] if went is not None and went[0] > entered else None
 
     def gone(self, target: str, reason: str) -> None:
-        self._gone[target] = (time.monotonic(), reason)
+        self._gone[target] = (self._clock(), reason)
 
     def pause(self, target: str, seconds: float) -> None:
-        until = time.monotonic() + seconds
+        until = self._clock() + seconds
         self._paused[target] = max(until, self._paused.get(target, 0.0))
         log.warning("Telegram asked to wait %g seconds before sending to %s", seconds, target)
 
     def _check_pause(self, target: str) -> None:
-        left = self._paused.get(target, 0.0) - time.monotonic()
+        left = self._paused.get(target, 0.0) - self._clock()
         if left > 0:
             raise NotYet(f"{target} is paused for {left:.1f} more seconds (flood control)", left)
         self._paused.pop(target, None)
@@ -141,13 +145,13 @@ class Pacer:
         self._check_pause(target)
         chat = self._chats.get(chat_id)
         if chat is None:
-            chat = self._chats[chat_id] = _window(*self.pacing.chat_window(chat_id))
+            chat = self._chats[chat_id] = _window(*self.pacing.chat_window(chat_id), self._clock)
         await self._take(chat, MAX_INLINE_WAIT, chat_id)
         turn = Turn()
         try:
             await self._take(self._bot, None, chat_id)
         except BaseException:
-            chat.finish(time.monotonic(), counted=False)
+            chat.finish(self._clock(), counted=False)
             self._wake()
             raise
         try:
@@ -162,14 +166,14 @@ class Pacer:
             self._finish(turn, chat)
 
     def _finish(self, turn: Turn, chat: SlidingWindow) -> None:
-        now = time.monotonic()
+        now = self._clock()
         chat.finish(now, turn.counted)
         self._bot.finish(now, turn.counted)
         self._wake()
 
     async def _take(self, window: SlidingWindow, longest: float | None, chat_id: str) -> None:
         """Take a place in `window`, in order; raise `NotYet` rather than wait > `longest`."""
-        wait = window.wait(time.monotonic(), ahead=len(window.queue))
+        wait = window.wait(self._clock(), ahead=len(window.queue))
         if wait <= 0 and not window.queue:
             window.take()
             return
@@ -185,7 +189,7 @@ class Pacer:
             while True:
                 timeout: float | None = None
                 if window.queue[0] is ticket:
-                    timeout = window.wait(time.monotonic())
+                    timeout = window.wait(self._clock())
                     if timeout <= 0:
                         window.take()
                         return

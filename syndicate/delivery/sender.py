@@ -54,6 +54,7 @@ from syndicate.delivery.outage import end_outage, outage_of
 from syndicate.delivery.policy import DeliveryPolicy
 from syndicate.delivery.queue import HELD, ClaimedRow, record_outcomes
 from syndicate.messages import Letterhead, compose
+from syndicate.ratelimit import Clock
 from syndicate.trickle import quiet_hours_end
 from syndicate.types import Message
 
@@ -65,7 +66,8 @@ log = logging.getLogger(__name__)
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.5
 # A claimed batch's subscriber statuses are read again when older than this, right
-# before a send: who leaves or is forgotten during a long send is not mailed.
+# before a send: who leaves or is forgotten during a long send is not mailed. Their age
+# is measured on the sender's `status_clock` (monotonic seconds), which a test moves.
 STATUS_FRESH_SECONDS = 0.25
 
 
@@ -92,6 +94,8 @@ class Sender:
         outcomes: Counter[str],
         progress: Progress | None,
         stopping: asyncio.Event | None = None,
+        *,
+        status_clock: Clock = time.monotonic,
     ) -> None:
         self.db, self.config, self.channels, self.letterhead = db, config, channels, letterhead
         self.policy, self.outcomes, self.progress = policy, outcomes, progress
@@ -99,7 +103,8 @@ class Sender:
         self.stopping = stopping
         self.in_flight: set[int] = set()  # claimed rows not recorded or released yet
         self._batch_subscribers: set[int] = set()
-        self._people_read_at = 0.0  # time.monotonic() of the batch's status read
+        self._status_clock = status_clock
+        self._people_read_at = 0.0  # when the batch's statuses were read, on status_clock
         self._people_lock = asyncio.Lock()
         self.started: set[int] = set()  # rows whose request started (written, where needed)
         self.lost: set[int] = set()  # rows another worker took over after our lease ran out
@@ -180,7 +185,7 @@ class Sender:
         await self._load_paused()
         ids = {row.subscriber_id for row in claimed if row.subscriber_id is not None}
         people = await self._load_subscribers(set(ids))
-        self._batch_subscribers, self._people_read_at = ids, time.monotonic()
+        self._batch_subscribers, self._people_read_at = ids, self._status_clock()
         by_channel: dict[str, list[ClaimedRow]] = {}
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
@@ -278,9 +283,9 @@ class Sender:
         the batch's statuses are read again (one query) when older than
         STATUS_FRESH_SECONDS.
         """
-        if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+        if self._status_clock() - self._people_read_at > STATUS_FRESH_SECONDS:
             async with self._people_lock:  # one read for all lanes
-                if time.monotonic() - self._people_read_at > STATUS_FRESH_SECONDS:
+                if self._status_clock() - self._people_read_at > STATUS_FRESH_SECONDS:
                     ids: set[int | None] = set(self._batch_subscribers)
                     fresh = await self.db.run_patiently(
                         lambda session: _read_people(session, ids),
@@ -288,7 +293,7 @@ class Sender:
                     )
                     people.clear()  # a forgotten subscriber is gone from the read
                     people.update(fresh)
-                    self._people_read_at = time.monotonic()
+                    self._people_read_at = self._status_clock()
         subscriber = row.subscriber_id
         return _still_subscribed(channel, None if subscriber is None else people.get(subscriber))
 

@@ -19,6 +19,7 @@ from syndicate.delivery.policy import DeliveryPolicy
 from syndicate.delivery.queue import claim, due_now_if_waiting_for_server, next_due_in, recover
 from syndicate.delivery.sender import Progress, Sender
 from syndicate.messages import Letterhead
+from syndicate.ratelimit import Clock
 
 __all__ = ["deliver_due"]
 
@@ -32,11 +33,13 @@ async def deliver_due(
     wait_for_retries: timedelta = timedelta(0),
     progress: Progress | None = None,
     stopping: asyncio.Event | None = None,
+    status_clock: Clock = time.monotonic,
 ) -> Counter[str]:
     """Send every delivery that is due now; return how many ended in each state.
 
     With `wait_for_retries`, retries due within that time are waited for and sent too.
     When `stopping` is set, no new batch is claimed: what is in flight finishes.
+    `status_clock` measures how old a batch's subscriber statuses are (a test moves it).
     """
     policy = policy or DeliveryPolicy.from_settings(config.delivery)
     outcomes: Counter[str] = Counter()
@@ -53,7 +56,17 @@ async def deliver_due(
     letterhead = await db.call_patiently(
         lambda: Letterhead.for_site(db, config), doing="reading the site's signing secret"
     )
-    sender = Sender(db, config, channels, letterhead, policy, outcomes, progress, stopping)
+    sender = Sender(
+        db,
+        config,
+        channels,
+        letterhead,
+        policy,
+        outcomes,
+        progress,
+        stopping,
+        status_clock=status_clock,
+    )
     worker = sender.worker
     heartbeat = asyncio.create_task(sender.keep_leases())
     deadline = utcnow() + wait_for_retries

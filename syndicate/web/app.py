@@ -26,7 +26,7 @@ from syndicate.render.locale import N_
 from syndicate.tokens import site_secret
 from syndicate.web import archive, dashboard, provider_hooks, review_pages, subscriber_pages
 from syndicate.web.gate import Gate
-from syndicate.web.pages import Pages, pages_of
+from syndicate.web.pages import Pages, closes_its_form, pages_of
 from syndicate.web.security import (
     SecurityHeaders,
 )
@@ -58,7 +58,7 @@ def create_app(
         *provider_hooks.ROUTES,
     ]
     app = Starlette(
-        routes=routes,
+        routes=[_closing_its_form(route) for route in routes],
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(Gate, base_url=config.site.base_url, web=config.web),
@@ -71,6 +71,12 @@ def create_app(
     app.router.redirect_slashes = False
     app.router.default = partial(_slash_redirect, app.router, pages.base_path)
     return app
+
+
+def _closing_its_form(route: Route) -> Route:
+    return Route(
+        route.path, closes_its_form(route.endpoint), methods=route.methods, name=route.name
+    )
 
 
 async def _slash_redirect(

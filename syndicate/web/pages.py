@@ -8,10 +8,10 @@ with `pages_of` (or `editor_pages`, for the editor's pages behind the login).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import partial, wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from syndicate.channels.base import Channel
 from syndicate.config import Config
@@ -50,7 +50,9 @@ __all__ = [
     "PREVIEW_POLICY",
     "REMOTE_IMAGES_POLICY",
     "SESSION_COOKIE",
+    "Endpoint",
     "Pages",
+    "closes_its_form",
     "editor_pages",
     "email_frame",
     "pages_of",
@@ -186,7 +188,10 @@ class Pages:
         return response
 
     async def form(self, request: Request) -> FormData:
-        """The posted form, after its CSRF token was checked; 403 when it does not match."""
+        """The posted form, after its CSRF token was checked; 403 when it does not match.
+
+        An uploaded file in it is closed when the page has been answered (`closes_its_form`).
+        """
         form = await request.form(max_files=1, max_fields=50)
         field_value = form.get("csrf")
         session = self.editor_session(request)
@@ -224,6 +229,26 @@ class Pages:
     def client(self, request: Request) -> str:
         """Who limits count this request as (an IPv6 client by its /64, see `gate`)."""
         return client_identity(request.client.host) if request.client else "unknown"
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def closes_its_form(endpoint: Endpoint) -> Endpoint:
+    """`endpoint`, closing the form it read once it has answered.
+
+    Starlette keeps a posted file in a SpooledTemporaryFile that only `Request.close`
+    closes, and calls it for no one; `create_app` wraps every route in this.
+    """
+
+    @wraps(endpoint)
+    async def answer(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        finally:
+            await request.close()
+
+    return answer
 
 
 def row_id(text: str, column: Column[Any]) -> int | None:
