@@ -516,6 +516,8 @@ class _Fitting:
                     raise failed from error
                 self._leave_out(post, error.limit)
                 view = replace(view, posts=tuple(p for p in view.posts if p is not post))
+                if not view.posts:  # nothing left to deliver: not a question for the adapter
+                    return []
                 continue
             if messages is None:
                 raise NoRenderer(no_renderer(self.channel, self.job))

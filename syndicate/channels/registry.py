@@ -71,7 +71,8 @@ class AdapterFailed(SyndicateError):
     not a mistake in the settings, said in one line naming the channel and its type."""
 
     def __init__(self, channel: str, type: str, doing: str, error: BaseException) -> None:
-        what = " ".join(str(error).split()) or "no reason given"
+        # One line, its own full stop dropped: the class name and ours close the sentence.
+        what = " ".join(str(error).split()).removesuffix(".") or "no reason given"
         super().__init__(
             f'channel "{channel}" (adapter "{type}") failed {doing}: '
             f"{what} ({error.__class__.__name__})."

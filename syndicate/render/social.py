@@ -112,10 +112,10 @@ def fit_plain(
     if size(title, "") <= limit:
         cut = shorten(excerpt, limit, measure=lambda part: size(title, part), ellipsis=ELLIPSIS)
         return title, drop_bare_ellipsis(cut)
-    log.warning("the title of %s is too long for its network; shortening it", key)
     cut_title = shorten(title, limit, measure=lambda part: size(part, ""), ellipsis=ELLIPSIS)
     if not cut_title:
-        raise DoesNotFit(key, limit)
+        raise DoesNotFit(key, limit)  # the credit and link: the title is not to blame
+    log.warning("the title of %s is too long for its network; shortening it", key)
     return cut_title, ""
 
 
@@ -186,23 +186,30 @@ def pack_digest(
     limit: int,
     measure: Measure,
 ) -> list[list[DigestItem]]:
-    """Items grouped into posts that each fit `limit`; an item is never split."""
+    """Items grouped into posts that each fit `limit`; an item is never split.
 
-    def size(group: Sequence[DigestItem], first: bool) -> int:
-        return measure(render(group, first, True))  # as if last: fits either way
-
+    A group is measured as the message it will be: with the header only when it is the
+    first, with the footer only when it takes the last item.
+    """
     pending = list(items)
     groups: list[list[DigestItem]] = []
     while pending:
         first = not groups
         item = pending.pop(0)
+        last = not pending
 
-        def alone(title: str, _excerpt: str, item: DigestItem = item, first: bool = first) -> str:
-            return render([replace(item, title=title)], first, True)
+        def alone(
+            title: str,
+            _excerpt: str,
+            item: DigestItem = item,
+            first: bool = first,
+            last: bool = last,
+        ) -> str:
+            return render([replace(item, title=title)], first, last)
 
         title, _ = fit_plain(alone, item.title, "", limit, measure, item.post.key)
         group = [replace(item, title=title)]
-        while pending and size([*group, pending[0]], first) <= limit:
+        while pending and measure(render([*group, pending[0]], first, len(pending) == 1)) <= limit:
             group.append(pending.pop(0))
         groups.append(group)
     return groups

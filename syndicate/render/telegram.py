@@ -156,16 +156,19 @@ def render_telegram_digest(
     def render(items: Sequence[_DigestItem], first: bool, last: bool) -> str:
         return _finish(page.render(context, items=list(items), first=first, last=last))
 
-    def size(items: Sequence[_DigestItem], first: bool) -> int:
-        # Measured as if it were the last message, footer included, so it fits either way.
-        return telegram_visible_length(render(items, first, True))
+    def size(items: Sequence[_DigestItem], first: bool, last: bool) -> int:
+        # Measured as the message it will be: the footer only in the last one.
+        return telegram_visible_length(render(items, first, last))
 
     pending = [_digest_item(post, excerpt_limit) for post in edition.posts]
     messages: list[list[_DigestItem]] = []
     while pending:
         first = not messages
-        message = [_fit_item(pending.pop(0), first, render)]
-        while pending and size([*message, pending[0]], first) <= TELEGRAM_TEXT_LIMIT:
+        item = pending.pop(0)
+        message = [_fit_item(item, first, not pending, render)]
+        while pending and size([*message, pending[0]], first, len(pending) == 1) <= (
+            TELEGRAM_TEXT_LIMIT
+        ):
             message.append(pending.pop(0))
         messages.append(message)
     return [
@@ -189,12 +192,13 @@ def _digest_item(post: PostView, excerpt_limit: int) -> _DigestItem:
 def _fit_item(
     item: _DigestItem,
     first: bool,
+    last: bool,
     render: Callable[[Sequence[_DigestItem], bool, bool], str],
 ) -> _DigestItem:
     """`item` with its excerpt (or, at worst, title) cut to fit a message by itself."""
 
     def alone(title: str, excerpt: str) -> str:
-        return render([replace(item, title=title, excerpt=excerpt)], first, True)
+        return render([replace(item, title=title, excerpt=excerpt)], first, last)
 
     title, excerpt = fit_plain(
         alone, item.title, item.excerpt, TELEGRAM_TEXT_LIMIT, telegram_visible_length, item.post.key
