@@ -493,7 +493,7 @@ class _Fitting:
             self._leave_out(post, error.limit)
             return None
         if fitted is None:
-            raise NoRenderer(no_renderer(self.channel, self.job))
+            raise NoRenderer(_claimed(self.channel, self.job))
         return fitted
 
     def digest(self, view: EditionView) -> list[SocialPost]:
@@ -520,7 +520,7 @@ class _Fitting:
                     return []
                 continue
             if messages is None:
-                raise NoRenderer(no_renderer(self.channel, self.job))
+                raise NoRenderer(_claimed(self.channel, self.job))
             return messages
 
     def _call(self, doing: str, fit: Callable[[], _Fitted]) -> _Fitted:
@@ -541,6 +541,17 @@ class _Fitting:
             self.channel.name,
             limit,
         )
+
+
+def _claimed(channel: Channel, job: Job) -> str:
+    """The sentence for an adapter whose `renders` said yes and whose fit_* said None:
+    the adapter's mistake, not the job's format, so no advice to change the format."""
+    method = "fit_post" if job.format == "each" else "fit_digest"
+    return (
+        f'channel "{channel.name}" (adapter "{channel.type}") claimed a format it did not '
+        f'render: its renders("{job.format}") answered True, but its {method} returned '
+        f'nothing for job "{job.name}".'
+    )
 
 
 def _refuse_unless_renders(channel: Channel, job: Job) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from syndicate.channels.registry import AdapterFailed, build_channels
 from syndicate.config import load_config
-from syndicate.jobs import render_parts
+from syndicate.jobs import NoRenderer, render_parts
 from syndicate.render.plain import render_text_digest, render_text_post
 from syndicate.render.social import DoesNotFit
 from syndicate.render.telegram import TELEGRAM_TEXT_LIMIT, render_telegram_digest
@@ -126,4 +126,43 @@ def test_an_adapter_failing_with_a_sentence_is_told_with_one_full_stop() -> None
     assert str(failed) == (
         'channel "birds" (adapter "pigeon") failed rendering edition 3: p1: the credit and '
         "link alone are over the network's limit of 10 (DoesNotFit)."
+    )
+
+
+# An adapter that says it renders both formats and renders neither.
+ADAPTER_CLAIMING = (
+    ADAPTER_300
+    + """
+
+class ClaimingPigeon(PigeonChannel):
+    def renders(self, format):
+        return True
+
+    def fit_post(self, post, *, env, locale, timezone):
+        return None
+
+    def fit_digest(self, edition, *, env, locale, timezone):
+        return None
+
+
+PigeonChannel = ClaimingPigeon
+"""
+)
+
+
+@pytest.mark.parametrize(("format", "method"), [("each", "fit_post"), ("digest", "fit_digest")])
+def test_an_adapter_claiming_a_format_it_does_not_render_is_told_so(
+    tmp_path: Path, format: str, method: str
+) -> None:
+    with installed(tmp_path, ADAPTER_CLAIMING):
+        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"')
+        config = load_config(settings)
+        channel = build_channels(config)["birds"]
+        job = replace(config.job("kilat"), format=format)
+        view = _edition((_post("p9", "Banjir"),))
+        with pytest.raises(NoRenderer) as refused:
+            render_parts(config, channel, job, view)
+    assert str(refused.value) == (
+        'channel "birds" (adapter "pigeon") claimed a format it did not render: its '
+        f'renders("{format}") answered True, but its {method} returned nothing for job "kilat".'
     )
