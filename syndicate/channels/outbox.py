@@ -22,6 +22,7 @@ from syndicate.channels.base import (
     SendResult,
     SocialPost,
 )
+from syndicate.channels.telegram_chats import read_chat_ids
 from syndicate.config import ConfigTable
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
@@ -62,13 +63,18 @@ class OutboxChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> OutboxChannel:
+        medium = table.choice("medium", MEDIA, "email")
+        if medium == "telegram" and "chat_id" in table:  # read as a Telegram channel reads it
+            targets = read_chat_ids(table)
+        else:
+            targets = tuple(table.str_list("chat_id", ["outbox"]))
         channel = cls(
             name,
             table.path("path"),
-            medium=table.choice("medium", MEDIA, "email"),
+            medium=medium,
             list_name=table.text("list", None),
             sender=table.text("from", DEFAULT_SENDER),
-            targets=tuple(table.str_list("chat_id", ["outbox"])),
+            targets=targets,
         )
         table.done()
         return channel
