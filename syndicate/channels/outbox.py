@@ -84,7 +84,7 @@ class OutboxChannel(Channel):
         """An outbox that receives what `channel` would have sent, into `folder`.
 
         It fits posts the way `channel` does (Mastodon's, Bluesky's budget...), so a
-        preview shows what that network would get.
+        preview shows what that network would get, and answers to `channel`'s type.
         """
         outbox = cls(
             channel.name,
@@ -95,6 +95,8 @@ class OutboxChannel(Channel):
             targets=channel.targets() or ("outbox",),
         )
         outbox._stands_in_for = channel
+        # Its messages are the adapter's own: what fails rendering them names that adapter.
+        outbox.type = channel.type  # type: ignore[misc]
         return outbox
 
     def renders(self, format: JobFormat) -> bool:
