@@ -838,7 +838,7 @@ def _deliveries(args: argparse.Namespace) -> int:
         waiting_deliveries,
     )
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     rows = delivery_table(site.db, job=args.job, channel=args.channel)
     if not rows:
         echo("No deliveries yet.")
@@ -912,7 +912,7 @@ def _trending(args: argparse.Namespace) -> int:
     from syndicate.db.models import utcnow
     from syndicate.trending import trending_table
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     try:
         window = parse_duration(args.window) if args.window else None
     except ValueError:
@@ -983,7 +983,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _subscribers_add(args: argparse.Namespace) -> int:
     from syndicate.subscribers import add_subscriber
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     _check_list(site, args.list_name, args.new_list)
     outcome = add_subscriber(
         site.db,
@@ -1009,7 +1009,7 @@ def _subscribers_add(args: argparse.Namespace) -> int:
 def _subscribers_import(args: argparse.Namespace) -> int:
     from syndicate.subscribers import import_csv
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     _check_list(site, args.list_name, args.new_list)
     progress = show_progress("Importing") if not args.quiet else None
     report = import_csv(
@@ -1059,7 +1059,7 @@ def _check_list(site: Site, list_name: str, new_list: bool) -> None:
 def _subscribers_list(args: argparse.Namespace) -> int:
     from syndicate.subscribers import list_subscribers
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     for line in list_subscribers(site.db, list_name=args.list_name, status=args.status):
         lists = ",".join(name for name, _ in line.lists) or "-"
         echo(f"{line.email}\t{lists}\t{line.status}")
@@ -1069,7 +1069,7 @@ def _subscribers_list(args: argparse.Namespace) -> int:
 def _subscribers_remove(args: argparse.Namespace) -> int:
     from syndicate.subscribers import remove_subscriber
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     remove_subscriber(site.db, args.email, list_name=args.list_name)
     where = f"unsubscribed from {args.list_name}" if args.list_name else "unsubscribed"
     echo(f"{args.email} {where}; their history is kept.")
@@ -1079,7 +1079,7 @@ def _subscribers_remove(args: argparse.Namespace) -> int:
 def _subscribers_forget(args: argparse.Namespace) -> int:
     from syndicate.subscribers import forget_subscriber
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     found = forget_subscriber(site.db, args.email)
     what = "erased" if found else "was not a subscriber"
     echo(f"{args.email} {what}; only a hash of the address is kept, so it is never mailed again.")
@@ -1089,7 +1089,7 @@ def _subscribers_forget(args: argparse.Namespace) -> int:
 def _bounces(args: argparse.Namespace) -> int:
     from syndicate.bounces.report import recent_bounces
 
-    site = Site.load(args)
+    site = Site.load(args, sending=False)
     lines = recent_bounces(site.db, days=args.days, kind=args.kind)
     for line in lines:
         echo(

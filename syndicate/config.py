@@ -154,6 +154,8 @@ class ConfigTable:
         value = self._get(key, default)
         if key not in self._data:
             return value
+        if isinstance(value, float):  # 2.5: say which number, "a number" would puzzle
+            self.fail(key, f"expected a whole number, found {value}")
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(key, f"expected a whole number, found {describe_value(value)}")
         if value < minimum:
@@ -171,9 +173,15 @@ class ConfigTable:
         value = self._get(key, default)
         if key not in self._data:
             return value
+        if not isinstance(value, str | list):
+            self.fail(
+                key, f"expected text in quotes or a list of them, found {describe_value(value)}"
+            )
         items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            self.fail(key, f"expected a list of texts in quotes, found {describe_value(value)}")
+        for item in items:
+            if not isinstance(item, str):
+                found = f"{describe_value(item)} in the list"
+                self.fail(key, f"expected text in quotes or a list of them, found {found}")
         expanded = [expand_env(item, lambda problem: self.fail(key, problem)) for item in items]
         if not expanded:
             self.fail(key, "must name at least one value")

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, object_session
 
 from syndicate.channels.base import Channel
 from syndicate.channels.outbox import OutboxChannel
-from syndicate.channels.registry import AdapterFailed, NoRenderer, no_renderer
+from syndicate.channels.registry import AdapterFailed, NoRenderer, no_renderer, renders
 from syndicate.config import Config, CreditName, Job
 from syndicate.db.insert import insert_new
 from syndicate.db.models import (
@@ -498,7 +498,10 @@ class _Fitting:
 
     def digest(self, view: EditionView) -> list[SocialPost]:
         """The edition's messages, less the posts no message of the channel can carry."""
-        doing = f'rendering edition {view.key.removeprefix("e")} of job "{self.job.name}"'
+        number = view.key.removeprefix("e")  # 0: a draft, shown by preview and never stored
+        doing = f'rendering edition {number} of job "{self.job.name}"'
+        if number == "0":
+            doing = f'rendering what job "{self.job.name}" would send now'
         while True:
             fit = partial(
                 self.channel.fit_digest,
@@ -526,9 +529,9 @@ class _Fitting:
     def _call(self, doing: str, fit: Callable[[], _Fitted]) -> _Fitted:
         try:
             return fit()
-        except SyndicateError:  # DoesNotFit, NoRenderer, or the adapter's own sentence
+        except (DoesNotFit, NoRenderer, AdapterFailed):  # answers the job knows what to do with
             raise
-        except Exception as error:
+        except Exception as error:  # syndicate's own errors too: the adapter raised them
             raise AdapterFailed(self.channel.name, self.channel.type, doing, error) from error
 
     def _leave_out(self, post: PostView, limit: int) -> None:
@@ -555,7 +558,7 @@ def _claimed(channel: Channel, job: Job) -> str:
 
 
 def _refuse_unless_renders(channel: Channel, job: Job) -> None:
-    if channel.medium != "email" and not channel.renders(job.format):
+    if channel.medium != "email" and not renders(channel, job.format):
         raise NoRenderer(no_renderer(channel, job))
 
 

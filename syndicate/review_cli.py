@@ -114,7 +114,8 @@ def _editor(args: argparse.Namespace) -> str:
 
 
 def _site(args: argparse.Namespace, *, channels: bool = False) -> Site:
-    return Site.load(args, channels=channels)
+    """The site; with `channels`, for a command that renders or sends (a preview, approve)."""
+    return Site.load(args, channels=channels, sending=channels)
 
 
 def _editions(args: argparse.Namespace) -> int:

@@ -27,9 +27,14 @@ class Site:
         self.config, self.db, self.channels = config, db, channels
 
     @classmethod
-    def load(cls, args: argparse.Namespace, *, channels: bool = True) -> Site:
-        """Load the site; `channels=False` for a command that sends nothing (and so need
-        not import the channels' libraries, python-telegram-bot among them)."""
+    def load(cls, args: argparse.Namespace, *, channels: bool = True, sending: bool = True) -> Site:
+        """Load the site; `channels=False` for a command that needs no channel (and so need
+        not import the channels' libraries, python-telegram-bot among them).
+
+        `sending=False` for a command that only reads (deliveries, bounces, subscribers
+        list...): it runs even while a job sends to a channel that cannot render it, which
+        a command that renders or sends refuses (`build_channels`).
+        """
         from syndicate.config import find_config_path, load_config
         from syndicate.db.session import open_database
 
@@ -38,7 +43,7 @@ class Site:
         if channels:
             from syndicate.channels.registry import build_channels
 
-            built = build_channels(config)
+            built = build_channels(config, sending=sending)
         db = open_database(config.database_url)
         dispose_when_done(args, db)
         return cls(config, db, built)

@@ -51,17 +51,32 @@ def imported_names(module: str, path: Path) -> Iterable[str]:
 
 def import_graph(files: Mapping[str, Path]) -> dict[str, set[str]]:
     """module -> the modules of the package it imports (never itself): each imported
-    name is taken as the longest module name it starts with."""
+    name is taken as the longest module name it starts with.
+
+    Importing `pkg.sub.mod` also runs pkg/__init__.py and pkg/sub/__init__.py first, so
+    those packages are edges too; except the packages the importing module lies in,
+    which Python has started before the module itself (unless it names one of them, as
+    `from pkg import b` does: that reads a name from pkg/__init__.py, an edge).
+    """
 
     def known(name: str) -> str | None:
         while name and name not in files:
             name = name.rpartition(".")[0]
         return name or None
 
+    def run_by_importing(name: str) -> set[str]:
+        parts = name.split(".")
+        return {".".join(parts[:end]) for end in range(1, len(parts) + 1)} & files.keys()
+
     graph: dict[str, set[str]] = {}
     for module, path in files.items():
-        targets = {known(name) for name in imported_names(module, path)}
-        graph[module] = {target for target in targets if target and target != module}
+        own = run_by_importing(module if path.name == "__init__.py" else module.rpartition(".")[0])
+        targets = set()
+        for name in imported_names(module, path):
+            target = known(name)
+            if target:
+                targets |= {target} | (run_by_importing(target) - own)
+        graph[module] = {target for target in targets if target != module}
     return graph
 
 
@@ -138,6 +153,23 @@ def test_from_a_package_import_a_module_is_an_edge_to_the_package_init(tmp_path:
     graph = import_graph(module_files(package))
     assert graph["pkg.a"] == {"pkg", "pkg.b"}
     assert find_cycle(graph) == ["pkg", "pkg.a", "pkg"]
+
+
+@pytest.mark.parametrize("statement", ["from pkg.sub.mod import x", "import pkg.sub.mod"])
+def test_importing_a_module_is_an_edge_to_the_packages_it_runs(
+    tmp_path: Path, statement: str
+) -> None:
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text(statement + "\n")
+    (package / "sub" / "__init__.py").write_text("from pkg.sub import other\n")
+    (package / "sub" / "mod.py").write_text("x = 1\n")
+    (package / "sub" / "other.py").write_text("import pkg.a\n")
+    graph = import_graph(module_files(package))
+    assert graph["pkg.a"] == {"pkg.sub", "pkg.sub.mod"}
+    assert "pkg" not in graph["pkg.sub.other"], "a module's own packages run before it"
+    assert find_cycle(graph) == ["pkg.a", "pkg.sub", "pkg.sub.other", "pkg.a"]
 
 
 def test_no_import_cycle_between_files() -> None:

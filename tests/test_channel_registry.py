@@ -368,3 +368,107 @@ def test_run_once_goes_on_with_the_other_jobs_when_an_adapter_fails_in_one(
     )
     assert len([line for line in errors if failed.fullmatch(line)]) == 1
     assert len(list((tmp_path / "box").glob("*.json"))) == 2, "job pagi still ran and sent"
+
+
+# The adapter raising where syndicate asks it something: in renders(), and with one of
+# syndicate's own errors, over two lines, in from_config and fit_post.
+ADAPTER_ASKED_WRONGLY = (
+    ADAPTER
+    + """
+
+class AskedWrongly(PigeonChannel):
+    @classmethod
+    def from_config(cls, name, table):
+        from syndicate.channels.base import PermanentError
+
+        if table.text("bug", "") == "settings":
+            raise PermanentError("refused\\nline two")
+        return super().from_config(name, table)
+
+    def renders(self, format):
+        if Path(self.loft).name == "renders":
+            raise ValueError("no idea")
+        return True
+
+    def fit_post(self, post, *, env, locale, timezone):
+        from syndicate.channels.base import PermanentError
+
+        raise PermanentError("refused\\nline two")
+
+    def fit_digest(self, edition, *, env, locale, timezone):
+        raise KeyError("missing")
+
+
+PigeonChannel = AskedWrongly
+"""
+)
+
+
+def test_an_adapter_whose_renders_raises_is_told_in_one_line_by_check_and_preview(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with installed(tmp_path, ADAPTER_ASKED_WRONGLY):
+        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "renders"\nchat_id = "@k"')
+        errors = []
+        for command in (["check"], ["preview", "kilat"]):
+            code = main(["--config", str(settings), *command])
+            errors.append((code, capsys.readouterr().err))
+    failed = (
+        'syndicate: channel "birds" (adapter "pigeon") failed answering whether it renders '
+        'format "each": no idea (ValueError).\n'
+    )
+    assert errors == [(2, failed), (2, failed)]
+
+
+def test_syndicates_own_errors_raised_by_an_adapter_are_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with installed(tmp_path, ADAPTER_ASKED_WRONGLY):
+        settings = write_site(
+            tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"\nbug = "settings"'
+        )
+        assert main(["--config", str(settings), "check"]) == 2
+        from_config = capsys.readouterr().err
+        config = load_config(write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"'))
+        channel = build_channels(config)["birds"]
+        view = _edition((_post("p9", "Banjir", "https://example.org/a"),))
+        with pytest.raises(AdapterFailed) as fit_post:
+            render_parts(config, channel, config.job("kilat"), view)
+    assert from_config == (
+        'syndicate: channel "birds" (adapter "pigeon") failed reading its settings: '
+        "refused line two (PermanentError).\n"
+    )
+    assert str(fit_post.value) == (
+        'channel "birds" (adapter "pigeon") failed rendering post 9 of job "kilat": '
+        "refused line two (PermanentError)."
+    )
+
+
+@pytest.mark.parametrize("format", ["each", "digest"])
+def test_preview_names_the_adapter_that_failed_as_run_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], format: str
+) -> None:
+    with installed(tmp_path, ADAPTER_ASKED_WRONGLY):
+        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"')
+        job = tmp_path / "jobs" / "kilat.toml"
+        job.write_text(job.read_text().replace('"each"', f'"{format}"'), encoding="utf-8")
+        assert main(["--config", str(settings), "fetch"]) == 0
+        capsys.readouterr()
+        assert main(["--config", str(settings), "preview", "kilat"]) == 2
+        error = capsys.readouterr().err
+    assert error.startswith('syndicate: channel "birds" (adapter "pigeon") failed rendering ')
+    assert len(error.splitlines()) == 1
+    if format == "digest":
+        assert 'rendering what job "kilat" would send now: ' in error
+        assert "edition 0" not in error
+
+
+def test_reading_commands_run_while_a_channel_cannot_render_its_job_and_worker_refuses(
+    adapter_without_renderer: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    for command in (["deliveries"], ["bounces"], ["subscribers", "list"], ["editions"]):
+        assert main(["--config", str(settings), *command]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["--config", str(settings), "worker"]) == 2
+    assert 'whose type "pigeon" renders no messages at all' in capsys.readouterr().err

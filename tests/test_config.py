@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from syndicate.channels.registry import build_channels
 from syndicate.cli import main
 from syndicate.config import (
     ConfigError,
@@ -341,6 +342,11 @@ def test_each_kind_of_mistake_names_its_key(
             "",
             "[delivery] max_attempts: expected a whole number, found a date.",
         ),
+        (
+            "\n[delivery]\nmax_attempts = 2.5\n",
+            "",
+            "[delivery] max_attempts: expected a whole number, found 2.5.",
+        ),
         ("", 'review = "yes"\n', 'review: expected true or false, found the text "yes".'),
     ],
 )
@@ -359,6 +365,59 @@ def test_a_chat_id_that_is_no_chat_says_what_a_chat_is(
     assert error_of(site, capsys).endswith(
         '[channels.telegram] chat_id: expected a chat such as "@kabarpilihan" or '
         "-1001234567890, or a list of them, found a number."
+    )
+
+
+TELEGRAM_OUTBOX = 'type = "outbox"\nmedium = "telegram"\npath = "outbox"'
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "sentence"),
+    [
+        ('""', 'chat_id: "" is not a chat such as "@kabarpilihan" or "-1001234567890".'),
+        ('"  "', 'chat_id: "  " is not a chat such as "@kabarpilihan" or "-1001234567890".'),
+        (
+            '["@a_chat", ""]',
+            'chat_id: "" is not a chat such as "@kabarpilihan" or "-1001234567890".',
+        ),
+        (
+            "[-1001234, 12.5]",
+            'chat_id: expected a chat such as "@kabarpilihan" or -1001234567890, or a list of '
+            "them, found a number in the list.",
+        ),
+    ],
+)
+@pytest.mark.parametrize("channel", ["telegram", "preview"])
+def test_a_telegram_outbox_and_a_telegram_channel_refuse_the_same_chats(
+    site: Path, capsys: pytest.CaptureFixture[str], channel: str, chat_id: str, sentence: str
+) -> None:
+    settings = SETTINGS.replace('type = "outbox"\npath = "outbox"', TELEGRAM_OUTBOX)
+    if channel == "telegram":
+        settings = settings.replace('chat_id = "@kabarpilihan"', f"chat_id = {chat_id}")
+    else:
+        settings += f"chat_id = {chat_id}\n"
+    site.write_text(settings, encoding="utf-8")
+    assert error_of(site, capsys).endswith(f"[channels.{channel}] {sentence}")
+
+
+@pytest.mark.parametrize("chat_id", ["-1001234", '[-1001234, "@kabarpilihan"]'])
+def test_a_telegram_outbox_and_a_telegram_channel_accept_the_same_chats(
+    site: Path, chat_id: str
+) -> None:
+    settings = SETTINGS.replace('type = "outbox"\npath = "outbox"', TELEGRAM_OUTBOX)
+    settings = settings.replace('chat_id = "@kabarpilihan"', f"chat_id = {chat_id}")
+    site.write_text(settings + f"chat_id = {chat_id}\n", encoding="utf-8")
+    channels = build_channels(load_config(site))
+    assert channels["telegram"].targets() == channels["preview"].targets()
+    assert "-1001234" in channels["preview"].targets()
+
+
+def test_an_outbox_chat_id_of_the_wrong_kind_says_one_text_is_allowed(
+    site: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.write_text(SETTINGS + "chat_id = 12.5\n", encoding="utf-8")
+    assert error_of(site, capsys).endswith(
+        "[channels.preview] chat_id: expected text in quotes or a list of them, found a number."
     )
 
 

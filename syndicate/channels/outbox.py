@@ -22,6 +22,7 @@ from syndicate.channels.base import (
     SendResult,
     SocialPost,
 )
+from syndicate.channels.telegram_chats import read_chat_ids
 from syndicate.config import ConfigTable
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
@@ -62,13 +63,18 @@ class OutboxChannel(Channel):
 
     @classmethod
     def from_config(cls, name: str, table: ConfigTable) -> OutboxChannel:
+        medium = table.choice("medium", MEDIA, "email")
+        if medium == "telegram" and "chat_id" in table:  # read as a Telegram channel reads it
+            targets = read_chat_ids(table)
+        else:
+            targets = tuple(table.str_list("chat_id", ["outbox"]))
         channel = cls(
             name,
             table.path("path"),
-            medium=table.choice("medium", MEDIA, "email"),
+            medium=medium,
             list_name=table.text("list", None),
             sender=table.text("from", DEFAULT_SENDER),
-            targets=tuple(table.str_list("chat_id", ["outbox"])),
+            targets=targets,
         )
         table.done()
         return channel
@@ -78,7 +84,7 @@ class OutboxChannel(Channel):
         """An outbox that receives what `channel` would have sent, into `folder`.
 
         It fits posts the way `channel` does (Mastodon's, Bluesky's budget...), so a
-        preview shows what that network would get.
+        preview shows what that network would get, and answers to `channel`'s type.
         """
         outbox = cls(
             channel.name,
@@ -89,6 +95,8 @@ class OutboxChannel(Channel):
             targets=channel.targets() or ("outbox",),
         )
         outbox._stands_in_for = channel
+        # Its messages are the adapter's own: what fails rendering them names that adapter.
+        outbox.type = channel.type  # type: ignore[misc]
         return outbox
 
     def renders(self, format: JobFormat) -> bool:

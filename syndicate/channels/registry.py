@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 
 from syndicate.channels.base import Channel
-from syndicate.config import ChannelConfig, Config, Job
+from syndicate.config import ChannelConfig, Config, ConfigError, Job
 from syndicate.errors import SyndicateError
 from syndicate.types import JobFormat
 
@@ -28,6 +28,7 @@ __all__ = [
     "channel_types",
     "no_renderer",
     "renderer_problems",
+    "renders",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,26 +84,42 @@ class NoRenderer(SyndicateError):
     """A job sends to a channel that cannot render what the job sends; said in one sentence."""
 
 
-def build_channels(config: Config) -> dict[str, Channel]:
+def build_channels(config: Config, *, sending: bool = True) -> dict[str, Channel]:
     """Every channel of the settings file, each having checked its own keys.
 
-    Settings in which a job sends to a channel that cannot render the job's format are
-    refused (`NoRenderer`), as any other mistake in a file is: nothing would go out.
+    For a command that sends (`sending`), settings in which a job sends to a channel that
+    cannot render the job's format are refused (`NoRenderer`), as any other mistake in a
+    file is: nothing would go out. A command that only reads (deliveries, editions...)
+    passes `sending=False`, so an operator can still look while the job file is wrong.
+
+    A mistake in a channel's keys is the settings' own (`ConfigError`, naming the key);
+    anything else an adapter raises while reading them, syndicate's own errors included,
+    is `AdapterFailed`: one line naming the channel and its adapter.
     """
     channels: dict[str, Channel] = {}
     for name, channel_config in config.channels.items():
         cls = channel_class(channel_config)
         try:
             channel = cls.from_config(name, channel_config.table)
-        except SyndicateError:
+        except ConfigError:
             raise
         except Exception as error:
             raise AdapterFailed(name, channel_config.type, "reading its settings", error) from error
         channels[name] = channel
-    problems = renderer_problems(config, channels)
+    problems = renderer_problems(config, channels) if sending else []
     if problems:
         raise NoRenderer(problems[0])
     return channels
+
+
+def renders(channel: Channel, format: JobFormat) -> bool:
+    """Whether `channel` renders `format`, asked of its adapter; an adapter whose
+    `renders` raises fails as `AdapterFailed`, in one line naming it."""
+    try:
+        return channel.renders(format)
+    except Exception as error:
+        doing = f'answering whether it renders format "{format}"'
+        raise AdapterFailed(channel.name, channel.type, doing, error) from error
 
 
 def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[str]:
@@ -118,7 +135,7 @@ def renderer_problems(config: Config, channels: Mapping[str, Channel]) -> list[s
             channel = channels.get(name)
             if channel is None or channel.medium == "email":
                 continue
-            if not channel.renders(job.format):
+            if not renders(channel, job.format):
                 problems.append(no_renderer(channel, job))
     return problems
 
@@ -128,7 +145,7 @@ def no_renderer(channel: Channel, job: Job) -> str:
     what = "each post on its own" if job.format == "each" else "digests"
     other: JobFormat = "digest" if job.format == "each" else "each"
     said = f'Job "{job.name}" sends {what} to channel "{channel.name}", whose type "{channel.type}"'
-    if channel.renders(other):
+    if renders(channel, other):
         return (
             f'{said} cannot render them: set format = "{other}" in {job.file.name} '
             "or send this job to another channel."

@@ -74,8 +74,9 @@ from syndicate.channels.base import (
     request_starts,
 )
 from syndicate.channels.http import never_left
+from syndicate.channels.telegram_chats import read_chat_ids
 from syndicate.channels.telegram_pacing import NotYet, Pacer, Pacing
-from syndicate.config import ConfigTable, describe_value
+from syndicate.config import ConfigTable
 from syndicate.ratelimit import Clock
 from syndicate.render.telegram import render_telegram_digest, render_telegram_post
 
@@ -95,7 +96,6 @@ _LOGGERS_THAT_SHOW_URLS = ("httpx", "telegram.Bot")
 # The shape @BotFather's tokens have; lenient on length, so test bots and local Bot API
 # servers with short tokens work, strict enough to catch a pasted chat id or a typo.
 _TOKEN = re.compile(r"\d{1,20}:[A-Za-z0-9_-]{3,}")
-_CHAT_ID = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20}")
 # Telegram's complaints about the photo itself, as opposed to the caption or the chat.
 _PHOTO_PROBLEMS = (
     "file identifier",
@@ -166,7 +166,7 @@ class TelegramChannel(Channel):
                 "token",
                 'this is not a bot token of the form "123456:ABC-DEF..." as @BotFather gives it',
             )
-        chat_ids = _read_chat_ids(table)
+        chat_ids = read_chat_ids(table)
         channel = cls(
             name,
             token,
@@ -415,31 +415,6 @@ class _DescribedRequest(HTTPXRequest):
 
 class _PhotoRefused(Exception):
     """sendPhoto was refused because of the photo: nothing was posted."""
-
-
-def _read_chat_ids(table: ConfigTable) -> tuple[str, ...]:
-    raw = table.raw("chat_id")
-    values = raw if isinstance(raw, list) else [raw]
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            table.fail(
-                "chat_id",
-                'expected a chat such as "@kabarpilihan" or -1001234567890, or a list of '
-                f"them, found {describe_value(value)}",
-            )
-    if all(isinstance(value, int) and not isinstance(value, bool) for value in values):
-        chat_ids = [str(value) for value in values]  # chat_id = -1001234567890, unquoted
-    else:
-        chat_ids = table.str_list("chat_id")
-    if not chat_ids:
-        table.fail("chat_id", "must name at least one chat")
-    for chat_id in chat_ids:
-        if not _CHAT_ID.fullmatch(chat_id):
-            table.fail(
-                "chat_id",
-                f'"{chat_id}" is not a chat such as "@kabarpilihan" or "-1001234567890"',
-            )
-    return tuple(dict.fromkeys(chat_ids))
 
 
 def _bot_parse_mode(post: SocialPost) -> str | None:
