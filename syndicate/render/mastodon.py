@@ -21,17 +21,17 @@ needs besides its text: `{"alt": <the picture's description: the post's title>,
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import jinja2
 import regex
 
-from syndicate.render.safety import safe_image_url, safe_url
+from syndicate.render.plain import render_text_digest, render_text_post
+from syndicate.render.safety import safe_image_url
 from syndicate.render.social import (
     POST_EXCERPT_LIMIT,
     one_line,
-    render_plain_digest,
-    render_plain_post,
 )
 from syndicate.render.text import shorten
 from syndicate.types import EditionView, PostView, SocialPost
@@ -93,30 +93,22 @@ def render_mastodon_post(
     template: str = "social/mastodon_post.txt",
     excerpt_limit: int = POST_EXCERPT_LIMIT,
 ) -> SocialPost:
-    """One post as one status of at most `limit` characters, its picture described."""
-    link = safe_url(post.url)
-    text = render_plain_post(
+    """One post as one status of at most `limit` characters, its picture described: the
+    plain-text post, counted as Mastodon counts, with its language and picture."""
+    status = render_text_post(
         post,
         env=env,
-        template=template,
         locale=locale,
         limit=limit,
         measure=mastodon_length,
+        template=template,
         excerpt_limit=excerpt_limit,
-        link=link or "",
     )
     photo = safe_image_url(post.image_url)
     extras: dict[str, str] = {"language": language_code(locale)}
     if photo is not None:
         extras["alt"] = shorten(one_line(post.title), ALT_TEXT_LIMIT)
-    return SocialPost(
-        target="",
-        text=text,
-        parse_mode="plain",
-        photo=photo,
-        link=link,
-        fallback_text=json.dumps(extras, ensure_ascii=False),
-    )
+    return replace(status, photo=photo, fallback_text=json.dumps(extras, ensure_ascii=False))
 
 
 def render_mastodon_digest(
@@ -126,17 +118,10 @@ def render_mastodon_digest(
     limit: int = DEFAULT_MAX_CHARACTERS,
     template: str = "social/mastodon_digest.txt",
 ) -> list[SocialPost]:
-    """An edition as statuses listing its posts (title, credit, link), split between items."""
+    """An edition as statuses listing its posts (title, credit, link), split between items:
+    the plain-text digest, counted as Mastodon counts, with its language."""
     extras = json.dumps({"language": language_code(edition.locale)})
-    return [
-        SocialPost(
-            target="",
-            text=text,
-            parse_mode="plain",
-            link=safe_url(edition.site_url),
-            fallback_text=extras,
-        )
-        for text, _ in render_plain_digest(
-            edition, env=env, template=template, limit=limit, measure=mastodon_length
-        )
-    ]
+    statuses = render_text_digest(
+        edition, env=env, limit=limit, measure=mastodon_length, template=template
+    )
+    return [replace(status, fallback_text=extras) for status in statuses]
