@@ -419,17 +419,8 @@ class ClusterIndex:
         position = len(self._members)
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids.add(post_id)
-        buckets = self._bands
         for key in shingles.bands:
-            bucket = buckets.get(key)
-            if bucket is None:
-                buckets[key] = position
-            elif isinstance(bucket, int):
-                buckets[key] = array("q", (bucket, position))
-            else:
-                bucket.append(position)
-                if len(bucket) >= 2 * BAND_BUCKET:  # keep the latest; amortized cuts
-                    del bucket[:-BAND_BUCKET]
+            _append(self._bands, key, position, BAND_BUCKET)
         postings = self._postings
         text = shingles.text
         matched = self._matched.pop(post_id, None)
@@ -450,31 +441,13 @@ class ClusterIndex:
         postings.update(dict.fromkeys(text - seen, position))
         common = self._common
         for shingle in seen:
-            found = postings[shingle]
-            if isinstance(found, int):
-                postings[shingle] = array("q", (found, position))
-                continue
-            found.append(position)
-            size = len(found)
-            if size < RARE_BELOW:
-                continue
-            common.add(shingle)  # postings of copies may have made it this long already
-            if size >= 2 * BUCKET:  # keep the latest; amortized, one cut in BUCKET
-                del found[:-BUCKET]
+            if _append(postings, shingle, position, BUCKET) >= RARE_BELOW:
+                common.add(shingle)  # postings of copies may have made it this long already
 
     def _post_again(self, position: int, shingles: Iterable[int]) -> None:
         """Add `position` to the postings of `shingles` without making them common."""
-        postings = self._postings
         for shingle in shingles:
-            found = postings.get(shingle)
-            if found is None:
-                postings[shingle] = position
-            elif isinstance(found, int):
-                postings[shingle] = array("q", (found, position))
-            else:
-                found.append(position)
-                if len(found) >= 2 * BUCKET:
-                    del found[:-BUCKET]
+            _append(self._postings, shingle, position, BUCKET)
 
     def join(
         self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
@@ -539,15 +512,7 @@ class ClusterIndex:
     def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
         """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
         buckets = self._bands
-        positions: list[int] = []
-        for found in map(buckets.get, bands):
-            if found is None:
-                continue
-            if isinstance(found, int):
-                positions.append(found)
-            else:
-                positions.extend(found[-BAND_BUCKET:])
-        hits = Counter(positions)
+        hits = Counter(_latest(buckets, (key for key in bands if key in buckets), BAND_BUCKET))
         return sorted((-count, p) for p, count in hits.items() if count >= MIN_BANDS)
 
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
@@ -563,16 +528,10 @@ class ClusterIndex:
                 present = list(rare)
             else:
                 present = [*rare, *heapq.nsmallest(SAMPLE - len(rare), indexed - rare)]
-        positions: list[int] = []
-        for found in map(postings.__getitem__, present):
-            if isinstance(found, int):
-                positions.append(found)
-            else:
-                positions.extend(found[-BUCKET:])
         # A post that shares a third of a text shares about a third of its sample; one found
         # through fewer than half of that is not worth comparing.
         fewest = max(1, math.ceil(len(present) * THRESHOLD / 2))
-        hits = Counter(positions)
+        hits = Counter(_latest(postings, present, BUCKET))
         return sorted((-count, p) for p, count in hits.items() if count >= fewest)
 
     def memory_bytes(self) -> int:
@@ -584,6 +543,34 @@ class ClusterIndex:
         total += sum(size(p) for p in self._postings.values() if not isinstance(p, int))
         total += sum(size(p) for p in self._bands.values() if not isinstance(p, int))
         return total
+
+
+def _append(table: dict[int, int | array[int]], key: int, position: int, keep: int) -> int:
+    """Add `position` to `key`'s postings in `table` (an int for one post, an array for
+    more), keeping the latest `keep` (cut once in `keep` appends); how many it held."""
+    found = table.get(key)
+    if found is None:
+        table[key] = position
+        return 1
+    if isinstance(found, int):
+        table[key] = array("q", (found, position))
+        return 2
+    found.append(position)
+    size = len(found)
+    if size >= 2 * keep:
+        del found[:-keep]
+    return size
+
+
+def _latest(table: dict[int, int | array[int]], keys: Iterable[int], keep: int) -> list[int]:
+    """The latest `keep` positions of each of `keys` in `table` (all of them present)."""
+    positions: list[int] = []
+    for found in map(table.__getitem__, keys):
+        if isinstance(found, int):
+            positions.append(found)
+        else:
+            positions.extend(found[-keep:])
+    return positions
 
 
 class _Template:
