@@ -309,30 +309,6 @@ def _edition(posts: tuple[PostView, ...]) -> EditionView:
     )
 
 
-def test_an_adapter_that_raises_is_told_in_one_line_naming_channel_and_adapter(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with installed(tmp_path, ADAPTER_RAISING):
-        settings = write_site(
-            tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"\nbug = "settings"'
-        )
-        assert main(["--config", str(settings), "check"]) == 2
-        from_config = capsys.readouterr().err
-        config = load_config(write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"'))
-        channel = build_channels(config)["birds"]
-        view = _edition((_post("p9", "Banjir", "https://example.org/a"),))
-        with pytest.raises(AdapterFailed) as fit_post:
-            render_parts(config, channel, config.job("kilat"), view)
-    assert from_config == (
-        'syndicate: channel "birds" (adapter "pigeon") failed reading its settings: '
-        "boom second line (RuntimeError).\n"
-    )
-    assert str(fit_post.value) == (
-        'channel "birds" (adapter "pigeon") failed rendering post 9 of job "kilat": '
-        "'missing' (KeyError)."
-    )
-
-
 def test_an_adapter_checks_its_own_keys(installed_adapter: None, tmp_path: Path) -> None:
     settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"\nwings = 2')
     with pytest.raises(ConfigError, match=r"\[channels\.birds\] wings: unknown key"):
@@ -420,12 +396,41 @@ def test_an_adapter_whose_renders_raises_is_told_in_one_line_by_check_and_previe
     assert errors == [(2, failed), (2, failed)]
 
 
-def test_syndicates_own_errors_raised_by_an_adapter_are_one_line_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_reading_commands_run_while_a_channel_cannot_render_its_job_and_worker_refuses(
+    adapter_without_renderer: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with installed(tmp_path, ADAPTER_ASKED_WRONGLY):
+    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
+    for command in (["deliveries"], ["bounces"], ["subscribers", "list"], ["editions"]):
+        assert main(["--config", str(settings), *command]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["--config", str(settings), "worker"]) == 2
+    assert 'whose type "pigeon" renders no messages at all' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("adapter", "error"),
+    [
+        pytest.param(
+            ADAPTER_RAISING,
+            ("boom second line (RuntimeError)", "'missing' (KeyError)"),
+            id="python",
+        ),
+        pytest.param(
+            ADAPTER_ASKED_WRONGLY,
+            ("refused line two (PermanentError)", "refused line two (PermanentError)"),
+            id="syndicate",
+        ),
+    ],
+)
+def test_an_adapter_that_raises_is_told_in_one_line_naming_channel_and_adapter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], adapter: str, error: tuple[str, str]
+) -> None:
+    """Python's own errors and syndicate's alike, raised in `from_config` or in `fit_post`,
+    multi-line or not: one line naming the channel and the adapter."""
+    in_settings, in_fit = error
+    with installed(tmp_path, adapter):
         settings = write_site(
-            tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"\nbug = "settings"'
+            tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@kabar"\nbug = "settings"'
         )
         assert main(["--config", str(settings), "check"]) == 2
         from_config = capsys.readouterr().err
@@ -436,39 +441,8 @@ def test_syndicates_own_errors_raised_by_an_adapter_are_one_line_naming_it(
             render_parts(config, channel, config.job("kilat"), view)
     assert from_config == (
         'syndicate: channel "birds" (adapter "pigeon") failed reading its settings: '
-        "refused line two (PermanentError).\n"
+        f"{in_settings}.\n"
     )
     assert str(fit_post.value) == (
-        'channel "birds" (adapter "pigeon") failed rendering post 9 of job "kilat": '
-        "refused line two (PermanentError)."
+        f'channel "birds" (adapter "pigeon") failed rendering post 9 of job "kilat": {in_fit}.'
     )
-
-
-@pytest.mark.parametrize("format", ["each", "digest"])
-def test_preview_names_the_adapter_that_failed_as_run_does(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], format: str
-) -> None:
-    with installed(tmp_path, ADAPTER_ASKED_WRONGLY):
-        settings = write_site(tmp_path, 'type = "pigeon"\nloft = "l"\nchat_id = "@k"')
-        job = tmp_path / "jobs" / "kilat.toml"
-        job.write_text(job.read_text().replace('"each"', f'"{format}"'), encoding="utf-8")
-        assert main(["--config", str(settings), "fetch"]) == 0
-        capsys.readouterr()
-        assert main(["--config", str(settings), "preview", "kilat"]) == 2
-        error = capsys.readouterr().err
-    assert error.startswith('syndicate: channel "birds" (adapter "pigeon") failed rendering ')
-    assert len(error.splitlines()) == 1
-    if format == "digest":
-        assert 'rendering what job "kilat" would send now: ' in error
-        assert "edition 0" not in error
-
-
-def test_reading_commands_run_while_a_channel_cannot_render_its_job_and_worker_refuses(
-    adapter_without_renderer: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    settings = write_site(tmp_path, 'type = "pigeon"\nloft = "loft.jsonl"\nchat_id = "@kabar"')
-    for command in (["deliveries"], ["bounces"], ["subscribers", "list"], ["editions"]):
-        assert main(["--config", str(settings), *command]) == 0, capsys.readouterr().err
-    capsys.readouterr()
-    assert main(["--config", str(settings), "worker"]) == 2
-    assert 'whose type "pigeon" renders no messages at all' in capsys.readouterr().err

@@ -510,7 +510,7 @@ class ClusterIndex:
                 return
 
     def _banded(self, bands: tuple[int, ...]) -> list[tuple[int, int]]:
-        """(-bands shared, position) of the posts sharing a band with `bands`, best first."""
+        """(-bands shared, position) of the posts sharing `MIN_BANDS` of `bands`, best first."""
         buckets = self._bands
         hits = Counter(_latest(buckets, (key for key in bands if key in buckets), BAND_BUCKET))
         return sorted((-count, p) for p, count in hits.items() if count >= MIN_BANDS)
