@@ -598,3 +598,91 @@ def test_a_later_poll_reads_fingerprints_back_and_makes_only_the_missing_ones(
         )
     assert sorted(made_again) == sorted([made[3][1], made[4][1]])
     assert {found.post_id: found.shingles for found in read} == wanted
+
+
+def test_a_stored_fingerprint_that_is_no_bytes_is_made_again_from_the_text(
+    tmp_path: Path,
+) -> None:
+    """SQLite keeps whatever is written into a column: a number or a long text where a
+    packed fingerprint belongs is read as none (the post fingerprinted from its text), and
+    stops no poll."""
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from syndicate.db.models import Post, Source
+    from syndicate.db.session import open_database
+
+    made = _shared_words_window(20, 5)
+    db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+    with Session(db.engine) as session:
+        source = Source(name="kabar", url="https://kabar.example/feed")
+        session.add(source)
+        session.flush()
+        posts = [
+            Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
+                 content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
+            for n, (_, title, text) in enumerate(made)
+        ]  # fmt: skip
+        session.add_all(posts)
+        session.flush()
+        cluster.assign_clusters(session, posts)
+        # As by hand in the sqlite3 shell: SQLAlchemy itself would refuse to bind these.
+        session.execute(text("UPDATE posts SET shingles = 12345 WHERE key = 'k1'"))
+        session.execute(
+            text(
+                "UPDATE posts SET shingles = 'a long garbage text written by hand' WHERE key = 'k2'"
+            )
+        )
+        session.commit()
+        wanted = {post.id: fingerprint(post.title, post.excerpt) for post in posts}
+        read = cluster._candidates(
+            session, START - timedelta(days=1), START + timedelta(days=1), set()
+        )
+    assert {found.post_id: found.shingles for found in read} == wanted
+
+
+def test_a_window_whose_read_failed_is_read_again_by_the_next_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One source's placing fails while reading the window (the database refused): the
+    next source's placing in the same poll reads it again, and its copy of a story joins
+    the story, not a cluster of its own."""
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from syndicate.db.models import Post, Source
+    from syndicate.db.session import open_database
+
+    wire = _shared_words_window(1, 1)[0][2]
+    db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+    with Session(db.engine) as session:
+        source = Source(name="kabar", url="https://kabar.example/feed")
+        session.add(source)
+        session.flush()
+        first = Post(source_id=source.id, key="wire", title="Kabar pertama", excerpt=wire,
+                     content_hash="h0", published_at=START)  # fmt: skip
+        session.add(first)
+        session.flush()
+        cluster.assign_clusters(session, [first])
+        session.commit()
+        index = cluster.ClusterIndex()
+        real = cluster._candidates
+        failing = [True]
+
+        def read_once_failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+            if failing.pop() if failing else False:
+                raise OperationalError("SELECT", {}, Exception("database is locked"))
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(cluster, "_candidates", read_once_failing)
+        later = START + timedelta(hours=1)
+        copy = Post(source_id=source.id, key="copy", title="Judul lain sama sekali",
+                    excerpt=wire, content_hash="h1", published_at=later)  # fmt: skip
+        session.add(copy)
+        session.flush()
+        new = cluster.NewPost(copy.id, copy.title, copy.excerpt, copy.published_at, source.id)
+        with pytest.raises(OperationalError):
+            cluster.place_posts(session, [new], index)
+        [(cluster_id, _)] = cluster.place_posts(session, [new], index)
+        story = (first.id, first.cluster_id)
+    assert (cluster_id, cluster_id) == story

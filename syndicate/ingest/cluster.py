@@ -46,6 +46,7 @@ labelled set it forms the clusters `join` forms.
 from __future__ import annotations
 
 import heapq
+import itertools
 import logging
 import math
 import sys
@@ -392,20 +393,22 @@ class ClusterIndex:
     ) -> None:
         """Read the posts published between `start` and `end` not read yet (but `exclude`)."""
         if self._span is None:
-            missing = [(start, end)]
-            self._span = (start, end)
+            missing, span = [(start, end)], (start, end)
         else:
             low, high = self._span
             missing = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
-            self._span = (min(start, low), max(end, high))
+            span = (min(start, low), max(end, high))
         skip = set(exclude) | self._ids
-        for first, last in missing:
-            for found in _candidates(session, first, last, skip):
-                # A copy read back is indexed as `join` had it: by its own words.
-                earlier = self._firsts.setdefault(found.cluster_id, len(self._members))
-                if earlier < len(self._members):
-                    self._matched[found.post_id] = self._members[earlier]
-                self.add(found.post_id, found.cluster_id, found.when, found.shingles, found.source)
+        # All read before the span counts as covered: a read that fails leaves it to be read
+        # by the next source's placing, not an empty stretch every later post is placed in.
+        read = [_candidates(session, first, last, skip) for first, last in missing]
+        self._span = span
+        for found in itertools.chain.from_iterable(read):
+            # A copy read back is indexed as `join` had it: by its own words.
+            earlier = self._firsts.setdefault(found.cluster_id, len(self._members))
+            if earlier < len(self._members):
+                self._matched[found.post_id] = self._members[earlier]
+            self.add(found.post_id, found.cluster_id, found.when, found.shingles, found.source)
 
     def add(
         self,

@@ -197,10 +197,13 @@ def pack(print_: Fingerprint) -> bytes:
     return _HEAD.pack(_PACKED, _RULES, *counts, zlib.crc32(body)) + body
 
 
-def unpack(data: bytes | None) -> Fingerprint | None:
+def unpack(data: object) -> Fingerprint | None:
     """A stored fingerprint, or None when there is none, it was made by other rules, or it
-    cannot be read (the post is then fingerprinted from its text)."""
-    if not data or len(data) < _HEAD.size:
+    cannot be read (the post is then fingerprinted from its text). SQLite keeps whatever
+    was written into the column: a number or a text there is no fingerprint either."""
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes) or len(data) < _HEAD.size:
         return None
     try:
         version, rules, texts, titles, extras, bands, check = _HEAD.unpack_from(data)
