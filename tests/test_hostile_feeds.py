@@ -196,6 +196,48 @@ def test_an_entry_the_database_refuses_costs_only_itself(
     assert "https://example.org/rss-clean/good/2" in refused.getMessage()
 
 
+def test_copies_of_a_refused_post_name_their_cluster_after_the_first_one_stored(
+    database_url: str,
+) -> None:
+    """Posts are placed in their clusters before they are stored: when the database then
+    refuses the post a story began with, its stored copies name the story after the first of
+    them, and a later copy joins that name, not the id of a post that is not there."""
+    article = " ".join(
+        f"Kalimat ke-{n} tentang banjir bandang yang melanda kawasan hulu sungai Ciliwung "
+        f"pada pekan ini menurut laporan petugas nomor {n * 7}."
+        for n in range(1, 16)
+    )
+    title = "Banjir bandang melanda hulu Ciliwung pekan ini"
+    items = "".join(
+        f"<item><title>{title}{suffix}</title><link>https://example.org/banjir/{n}</link>"
+        f"<guid>https://example.org/banjir/{n}</guid><description>{article}</description>"
+        f"<pubDate>Mon, 30 Nov 2026 0{n}:00:00 +0000</pubDate></item>"
+        for n, suffix in ((3, ""), (2, " (2)"), (1, " (3)"))
+    )
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Warta</title>{items}'
+    feed += "</channel></rss>"
+    later = feed.replace("banjir/3", "banjir/4").replace(title + "<", title + " (4)<")
+    db = open_database(database_url)
+    try:
+        refuse_title(db, title)  # the newest entry comes first in the feed, and is refused
+        with FeedServer() as server:
+            server.add("/feed", feed.encode(), "application/rss+xml")
+            server.add("/later", later.encode(), "application/rss+xml")
+            first = SourceConfig("warta", server.url("/feed"), timedelta(minutes=15), None, True)
+            asyncio.run(poll_sources(db, [first], workers=0))
+            second = SourceConfig("kabar", server.url("/later"), timedelta(minutes=15), None, True)
+            asyncio.run(poll_sources(db, [second], workers=0))
+        with db.session() as session:
+            rows = session.execute(select(Post.url, Post.id, Post.cluster_id)).all()
+    finally:
+        db.dispose()
+    stored = {url.rsplit("/", 1)[1]: (post_id, cluster) for url, post_id, cluster in rows}
+    assert set(stored) == {"1", "2", "4"}  # "3", the first placed, was refused
+    ids = {post_id for post_id, _ in stored.values()}
+    first_stored = stored["2"][0]
+    assert {cluster for _, cluster in stored.values()} == {first_stored} <= ids
+
+
 def test_a_source_that_cannot_be_stored_is_recorded_failing_and_the_others_arrive(
     database_url: str, hostile_server: FeedServer
 ) -> None:

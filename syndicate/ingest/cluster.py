@@ -370,14 +370,21 @@ class ClusterIndex:
 
     def __init__(self) -> None:
         self._span: tuple[datetime, datetime] | None = None
-        self._ids: set[int] = set()
+        self._ids: dict[int, int] = {}  # post id -> its position
+        self._forgotten: set[int] = set()  # positions of posts that were not stored
         self._members: list[_Member] = []
         # Positions as an int (one post) or an array (several): arrays, unlike lists, are
         # not tracked by the cycle collector, which would otherwise walk millions of them.
         self._postings: dict[int, int | array[int]] = {}
         self._common: set[int] = set()
         self._bands: dict[int, int | array[int]] = {}  # LSH band key -> latest positions
-        self._carriers: Counter[int] = Counter()  # shingle -> unrelated posts carrying it
+        # How many unrelated posts carry a shingle: the post that put it in the postings,
+        # and one more for each later one (counted only for shingles already posted: most
+        # of a new post's shingles are new, and counting them all cost most of `add`).
+        self._more_carriers: Counter[int] = Counter()
+        # The last `_sampled` text and which of its shingles the postings held: `add`, right
+        # after `join` of the same post, needs the same (reading a big dict is slow).
+        self._looked_up: tuple[frozenset[int], frozenset[int]] | None = None
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
         self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
 
@@ -398,7 +405,7 @@ class ClusterIndex:
             low, high = self._span
             missing = [(a, b) for a, b in ((start, low), (high, end)) if a < b]
             span = (min(start, low), max(end, high))
-        skip = set(exclude) | self._ids
+        skip = set(exclude) | self._ids.keys()
         # All read before the span counts as covered: a read that fails leaves it to be read
         # by the next source's placing, not an empty stretch every later post is placed in.
         read = [_candidates(session, first, last, skip) for first, last in missing]
@@ -421,7 +428,7 @@ class ClusterIndex:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
-        self._ids.add(post_id)
+        self._ids[post_id] = position
         for key in shingles.bands:
             _append(self._bands, key, position, BAND_BUCKET)
         postings = self._postings
@@ -438,9 +445,10 @@ class ClusterIndex:
                 position, (s for s in heapq.nsmallest(2 * SAMPLE, text) if s not in own)
             )
             text = own
-        self._carriers.update(text)  # a lead's: the copy rule counts shingles of leads
         # Most shingles are new to the index: those go in at once, in C.
-        seen = text & postings.keys()
+        seen = self._posted(shingles.text) & text
+        self._looked_up = None
+        self._more_carriers.update(seen)  # a lead's: the copy rule counts shingles of leads
         postings.update(dict.fromkeys(text - seen, position))
         common = self._common
         for shingle in seen:
@@ -451,6 +459,15 @@ class ClusterIndex:
         """Add `position` to the postings of `shingles` without making them common."""
         for shingle in shingles:
             _append(self._postings, shingle, position, BUCKET)
+
+    def forget(self, post_ids: Iterable[int]) -> None:
+        """Posts placed but then not stored (the database refused them): no candidates."""
+        self._forgotten.update(self._ids[post] for post in post_ids if post in self._ids)
+
+    def rename(self, post_id: int, cluster_id: int) -> None:
+        """A placed post's cluster is named `cluster_id` now (its first one was forgotten)."""
+        if post_id in self._ids:
+            self._members[self._ids[post_id]].cluster_id = cluster_id
 
     def join(
         self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
@@ -463,7 +480,7 @@ class ClusterIndex:
         does."""
         best: _Member | None = None
         best_text = -1.0
-        template = _Template(self._carriers)
+        template = _Template(self._postings, self._more_carriers)
         for member in self._candidates(shingles):
             if abs(member.when - when) > WINDOW:
                 continue
@@ -485,12 +502,14 @@ class ClusterIndex:
         """The at most `COMPARED` indexed posts most likely to tell the story of `shingles`:
         those sharing the most LSH bands with it first, then (searched for only when the
         caller asks for more) those sharing most of its sample of shingles."""
-        members = self._members
+        members, forgotten = self._members, self._forgotten
         # Posts sharing bands are close copies: each is compared, best first, as the copy
         # rule holds between two copies, not between a copy and every copy of a copy.
         given: set[int] = set()
         per_story: Counter[int] = Counter()
         for _, position in self._banded(shingles.bands):
+            if position in forgotten:
+                continue
             member = members[position]
             if per_story[member.cluster_id] < PER_STORY:
                 per_story[member.cluster_id] += 1
@@ -501,6 +520,8 @@ class ClusterIndex:
         chosen: set[int] = set()
         for position in (p for _, p in self._sampled(shingles.text)):
             # The copies of one story found together are one candidate: the one found most.
+            if position in forgotten:
+                continue
             member = members[position]
             if member.cluster_id in chosen:
                 continue
@@ -521,7 +542,7 @@ class ClusterIndex:
     def _sampled(self, text: frozenset[int]) -> list[tuple[int, int]]:
         """(-shingles shared, position) of the posts sharing enough of `text`'s sample."""
         postings = self._postings
-        indexed = text & postings.keys()  # shingles some indexed post has too, found in C
+        indexed = self._posted(text)  # shingles some indexed post has too
         present: Collection[int] = indexed
         if len(indexed) > SAMPLE:
             rare = indexed - self._common
@@ -537,11 +558,20 @@ class ClusterIndex:
         hits = Counter(_latest(postings, present, BUCKET))
         return sorted((-count, p) for p, count in hits.items() if count >= fewest)
 
+    def _posted(self, text: frozenset[int]) -> frozenset[int]:
+        """The shingles of `text` that the postings hold, found in C; looked up once for a
+        post that `join` searched for and `add` then indexes."""
+        if self._looked_up is not None and self._looked_up[0] is text:
+            return self._looked_up[1]
+        found = frozenset(text & self._postings.keys())
+        self._looked_up = (text, found)
+        return found
+
     def memory_bytes(self) -> int:
         """About how much memory the index holds (its containers, not shared objects)."""
         size = sys.getsizeof
         total = size(self._members) + size(self._postings) + size(self._common) + size(self._ids)
-        total += size(self._bands) + size(self._carriers)
+        total += size(self._bands) + size(self._more_carriers)
         total += sum(m.packed_bytes() for m in self._members)
         total += sum(size(p) for p in self._postings.values() if not isinstance(p, int))
         total += sum(size(p) for p in self._bands.values() if not isinstance(p, int))
@@ -581,11 +611,17 @@ class _Template:
     or more posts that are not copies of each other (a source's fixed description, a daily
     report's template, stock phrases)."""
 
-    def __init__(self, carriers: Counter[int]) -> None:
-        self._carriers = carriers
+    def __init__(self, postings: Container[int], more_carriers: Counter[int]) -> None:
+        self._postings, self._more = postings, more_carriers
 
     def __contains__(self, shingle: object) -> bool:
-        return isinstance(shingle, int) and self._carriers.get(shingle, 0) >= TEMPLATE_CARRIERS
+        # A posted shingle was counted once when first posted (one posted again for a
+        # copy, by `_post_again`, is one a member of its story was counted for).
+        return (
+            isinstance(shingle, int)
+            and shingle in self._postings
+            and 1 + self._more.get(shingle, 0) >= TEMPLATE_CARRIERS
+        )
 
 
 def join(

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, bindparam, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -317,11 +317,16 @@ _POSTS = Post.__table__
 _SOURCES = Source.__table__
 _SOURCE_ID = select(_SOURCES.c.id).where(_SOURCES.c.name == bindparam("source"))
 _KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
-# Core, not the ORM, which splits a batch where its values are None. Each id is matched by
-# its key: SQLite does not promise RETURNING rows in VALUES order, and asking SQLAlchemy
-# to sort them makes it insert one row per statement.
-_INSERT_POSTS = insert(_POSTS).returning(_POSTS.c.key, _POSTS.c.id)
-# These two set the columns named in the parameters they are given.
+# Core, not the ORM, which splits a batch where its values are None. Every row comes with
+# its id, its cluster and its fingerprint: placed before it is stored, a post is written
+# once (an UPDATE afterwards rewrote every new row, a whole article each).
+_INSERT_POSTS = insert(_POSTS)
+_LAST_POST = select(func.coalesce(func.max(_POSTS.c.id), 0))
+# PostgreSQL: ids taken from the posts' own sequence, so a concurrent poll never takes them.
+_NEXT_POSTS = select(
+    func.nextval(func.pg_get_serial_sequence("posts", "id")).label("id")
+).select_from(func.generate_series(1, bindparam("count")).alias("n"))
+# These set the columns named in the parameters they are given.
 _UPDATE_POST = update(_POSTS).where(_POSTS.c.id == bindparam("post"))
 _UPDATE_SOURCE = update(_SOURCES).where(_SOURCES.c.name == bindparam("source"))
 
@@ -362,41 +367,64 @@ def _insert_posts(
     ]
     if not rows:
         return 0
-    id_of = _insert(connection, source, rows)
     new = [
         NewPost(
-            id_of[row["key"]],
+            post_id,
             row["title"],
             row["excerpt"],
             _when(row),
             source_id,
             entries[row["key"]].fingerprint,
         )
-        for row in rows
-        if row["key"] in id_of
+        for post_id, row in zip(_new_ids(connection, len(rows)), rows, strict=True)
     ]
-    if not new:
-        return 0
     placed = place_posts(connection, new, clusters)
-    connection.execute(
-        _UPDATE_POST,
-        [
-            {"post": post.id, "cluster_id": cluster_id, "shingles": packed}
-            for post, (cluster_id, packed) in zip(new, placed, strict=True)
-        ],
-    )
-    return len(new)
+    for row, post, (cluster_id, packed) in zip(rows, new, placed, strict=True):
+        row.update(id=post.id, cluster_id=cluster_id, shingles=packed)
+    stored = _insert(connection, source, rows)
+    if len(stored) < len(rows):
+        _without_refused(connection, clusters, rows, stored)
+    return len(stored)
 
 
-def _insert(
-    connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]
-) -> dict[str, int]:
-    """Insert the rows with one statement, each id by its key. Should the database refuse
-    the batch, each row is inserted on its own, and a row it still refuses is left out (and
+def _new_ids(connection: Connection, count: int) -> list[int]:
+    """Ids for `count` new posts, known before they are stored so that each is placed in
+    its cluster first and written once. SQLite: after the largest stored (the transaction
+    already holds the database's one write lock, so no other writer can take them);
+    PostgreSQL: from the posts' sequence."""
+    if connection.dialect.name == "postgresql":
+        return list(connection.scalars(_NEXT_POSTS, {"count": count}))
+    last = connection.scalar(_LAST_POST) or 0
+    return list(range(last + 1, last + 1 + count))
+
+
+def _without_refused(
+    connection: Connection,
+    clusters: ClusterIndex,
+    rows: list[dict[str, Any]],
+    stored: set[int],
+) -> None:
+    """Posts the database refused are no candidates, and the stored posts placed in a
+    cluster one of them began take the first of themselves as their cluster's name."""
+    refused = {row["id"] for row in rows if row["id"] not in stored}
+    clusters.forget(refused)
+    renamed: dict[int, int] = {}  # refused cluster id -> its first stored member
+    for row in rows:  # in id order: the first stored member of a cluster comes first
+        if row["id"] in stored and row["cluster_id"] in refused:
+            renamed.setdefault(row["cluster_id"], row["id"])
+            row["cluster_id"] = renamed[row["cluster_id"]]
+            clusters.rename(row["id"], row["cluster_id"])
+            connection.execute(_UPDATE_POST, {"post": row["id"], "cluster_id": row["cluster_id"]})
+
+
+def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]) -> set[int]:
+    """Insert the rows with one statement; the ids stored. Should the database refuse the
+    batch, each row is inserted on its own, and a row it still refuses is left out (and
     said so): one entry never costs the others."""
     try:
         with connection.begin_nested():
-            return dict(connection.execute(_INSERT_POSTS, rows).all())
+            connection.execute(_INSERT_POSTS, rows)
+            return {row["id"] for row in rows}
     except _REFUSED as error:
         if len(rows) > 1:
             log.info(
@@ -406,11 +434,12 @@ def _insert(
                 len(rows),
                 _first_line(error),
             )
-    id_of: dict[str, int] = {}
+    stored: set[int] = set()
     for row in rows:
         try:
             with connection.begin_nested():
-                id_of.update(connection.execute(_INSERT_POSTS, [row]).all())
+                connection.execute(_INSERT_POSTS, [row])
+            stored.add(row["id"])
         except _REFUSED as error:
             log.warning(
                 "source %s: entry %r was left out: the database refused it (%s)",
@@ -418,7 +447,7 @@ def _insert(
                 redact(row["key"])[:_KEY_CHARS],
                 _first_line(error),
             )
-    return id_of
+    return stored
 
 
 def _known_keys(session: Session | Connection, keys: list[str]) -> set[str]:
