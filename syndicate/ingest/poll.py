@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from syndicate.ingest.extract import ArticleFetcher
 
-__all__ = ["PollReport", "poll_sources", "sync_sources"]
+__all__ = ["LATEST_POSTS", "PollReport", "poll_sources", "sync_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,9 @@ async def poll_sources(
     enabled = [source for source in sources if source.enabled]
     if only_due:
         enabled = _due(db, enabled)
+    # A source holds a fetch slot while it is read, and a place in the backlog until stored.
     limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+    backlog = asyncio.Semaphore(_MOST_READ)
     # One index for the whole poll: each stored post is fingerprinted once, not per source.
     clusters = ClusterIndex()
     # Sources that answered 304 are recorded together at the end (a poll of 200 unchanged
@@ -130,7 +132,7 @@ async def poll_sources(
             return fetcher
 
         async def one(source: SourceConfig) -> None:
-            async with limit:
+            async with backlog, _Slot(limit) as slot:
                 report = await _poll_one(
                     db,
                     client,
@@ -141,6 +143,7 @@ async def poll_sources(
                     parsers,
                     unchanged,
                     settings,
+                    slot,
                 )
             reports.append(report)
             if progress is not None:
@@ -151,6 +154,33 @@ async def poll_sources(
         finally:
             _record_unchanged(db, unchanged)
     return reports
+
+
+# Sources read (fetched and parsed) and not stored yet, at most: their feeds wait in memory.
+_MOST_READ = 64
+
+
+class _Slot:
+    """One of a poll's fetch slots, held while a source's feed and pages are fetched and
+    parsed and given up before its posts are stored: this process stores one source at a
+    time, and the other feeds are read meanwhile (by the parsing processes)."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore, self._held = semaphore, False
+
+    async def __aenter__(self) -> _Slot:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.free()
+
+    def free(self) -> None:
+        """Give the slot up (once; leaving the `async with` then gives up nothing)."""
+        if self._held:
+            self._held = False
+            self._semaphore.release()
 
 
 def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
@@ -170,6 +200,7 @@ async def _poll_one(
     parsers: FeedParsers,
     unchanged: list[dict[str, Any]],
     settings: IngestSettings,
+    slot: _Slot | None = None,
 ) -> PollReport:
     """Fetch, parse and store one source; whatever goes wrong is recorded as its failure,
     never raised: one source never stops the others."""
@@ -197,6 +228,9 @@ async def _poll_one(
             for reason in feed.dropped:
                 log.warning("source %s: %s; it was left out", source.name, redact(reason))
             feed = await _with_full_text(db, pages, source, feed, reach, problems)
+        if slot is not None:
+            slot.free()  # read: the storing below needs no network, nor a fetch's slot
+        if feed is not None:
             feed, furniture = _without_furniture(db, source, feed)
         health = _health(source, result, feed, stored)
         if feed is not None and furniture is not None:
@@ -277,21 +311,6 @@ async def _with_full_text(
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
-_TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
-
-
-def latest_posts(source: str) -> Select[str, str]:
-    """The key and text of a source's latest `_TEMPLATE_POSTS` posts: read through the
-    posts' index on (source, id), never by a scan of every post stored."""
-    source_id = select(Source.id).where(Source.name == source).scalar_subquery()
-    return (
-        select(Post.key, Post.excerpt)
-        .where(Post.source_id == source_id)
-        .order_by(Post.id.desc())
-        .limit(_TEMPLATE_POSTS)
-    )
-
-
 def _without_furniture(
     db: Database, source: SourceConfig, feed: ParsedFeed
 ) -> tuple[ParsedFeed, str | None]:
@@ -301,9 +320,9 @@ def _without_furniture(
         return feed, None
     from syndicate.ingest.furniture import Template, learn, without_template
 
-    with db.session() as session:
-        kept = session.scalar(select(Source.furniture).where(Source.name == source.name))
-        recent = session.execute(latest_posts(source.name)).all()
+    with db.engine.connect() as connection:  # Core: a session's bookkeeping costs more
+        kept = connection.scalar(_FURNITURE, {"source": source.name})
+        recent = connection.execute(LATEST_POSTS, {"source": source.name}).all()
     in_feed = {entry.key for entry in feed.entries}  # a post is counted once
     texts = [entry.excerpt for entry in feed.entries]
     texts += [excerpt for key, excerpt in recent if key not in in_feed]
@@ -316,6 +335,16 @@ def _without_furniture(
 _POSTS = Post.__table__
 _SOURCES = Source.__table__
 _SOURCE_ID = select(_SOURCES.c.id).where(_SOURCES.c.name == bindparam("source"))
+_FURNITURE = select(_SOURCES.c.furniture).where(_SOURCES.c.name == bindparam("source"))
+_TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
+# The key and text of a source's latest `_TEMPLATE_POSTS` posts: read through the posts'
+# index on (source, id), never by a scan of every post stored.
+LATEST_POSTS: Select[str, str] = (
+    select(_POSTS.c.key, _POSTS.c.excerpt)
+    .where(_POSTS.c.source_id == _SOURCE_ID.scalar_subquery())
+    .order_by(_POSTS.c.id.desc())
+    .limit(_TEMPLATE_POSTS)
+)
 _KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
 # Core, not the ORM, which splits a batch where its values are None. Every row comes with
 # its id, its cluster and its fingerprint: placed before it is stored, a post is written
