@@ -19,7 +19,7 @@ from syndicate.db.models import Post, Source
 from syndicate.db.session import open_database
 from syndicate.ingest.parse import FeedError
 from syndicate.ingest.poll import poll_sources
-from syndicate.ingest.workers import PARALLEL_FROM, FeedParsers
+from syndicate.ingest.workers import PARALLEL_FROM, PARSER_NICENESS, FeedParsers
 from tests.corpus import CORPUS
 from tests.feedserver import FeedServer
 
@@ -128,6 +128,23 @@ def test_a_worker_that_dies_costs_no_feed(caplog: pytest.LogCaptureFixture) -> N
     assert counts[0] == counts[1] > 0
     assert "stopped unexpectedly" in caplog.text
     assert multiprocessing.active_children() == []
+
+
+def test_parsing_processes_yield_the_core_to_the_poll_that_stores() -> None:
+    """The poll's own process stores and clusters one source after another while the
+    parsing processes read feeds: they run at a lower priority, so it never waits for a core."""
+    body = (CORPUS / FEEDS["tails"][0]).read_bytes()
+
+    async def scenario() -> list[int]:
+        async with FeedParsers(1, workers=2) as parsers:
+            await parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
+            pids = [p.pid for p in parsers._pool._processes.values()]  # type: ignore[union-attr]
+            return [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids]
+
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    theirs = asyncio.run(scenario())
+    assert theirs and all(niceness == min(19, mine + PARSER_NICENESS) for niceness in theirs)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the poll's own is untouched
 
 
 def test_a_feed_error_crosses_from_a_worker_process_whole() -> None:

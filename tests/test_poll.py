@@ -123,3 +123,30 @@ def test_a_sources_latest_posts_are_read_through_an_index(tmp_path: Path) -> Non
         )
     assert "USING INDEX ix_posts_source" in plan
     assert "SCAN posts" not in plan
+
+
+def test_a_polled_posts_dates_are_stored_as_the_database_layer_writes_them(
+    database_url: str, tmp_path: Path
+) -> None:
+    """New posts are inserted through the database's driver, each value through its
+    column's own conversion: a date compared in SQL with one the ORM binds is equal
+    (stored in another text form, SQLite would compare it wrongly), and reads back alike."""
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        asyncio.run(poll_sources(db, [source("warta", server.url("/feed"))]))
+    with db.session() as session:
+        posts = session.execute(select(Post.id, Post.published_at, Post.first_seen_at)).all()
+        found = [
+            session.scalar(
+                select(Post.id).where(
+                    Post.published_at == published, Post.first_seen_at == first_seen
+                )
+            )
+            for _, published, first_seen in posts
+        ]
+    db.dispose()
+    assert len(posts) == 8
+    assert found == [post_id for post_id, _, _ in posts]
+    assert all(published.tzinfo is not None for _, published, _ in posts)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -346,9 +346,8 @@ LATEST_POSTS: Select[str, str] = (
     .limit(_TEMPLATE_POSTS)
 )
 _KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
-# Core, not the ORM, which splits a batch where its values are None. Every row comes with
-# its id, its cluster and its fingerprint: placed before it is stored, a post is written
-# once (an UPDATE afterwards rewrote every new row, a whole article each).
+# Every row comes with its id, its cluster and its fingerprint: placed before it is stored,
+# a post is written once (an UPDATE afterwards rewrote every new row, a whole article each).
 _INSERT_POSTS = insert(_POSTS)
 _LAST_POST = select(func.coalesce(func.max(_POSTS.c.id), 0))
 # PostgreSQL: ids taken from the posts' own sequence, so a concurrent poll never takes them.
@@ -450,9 +449,10 @@ def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, A
     """Insert the rows with one statement; the ids stored. Should the database refuse the
     batch, each row is inserted on its own, and a row it still refuses is left out (and
     said so): one entry never costs the others."""
+    statement = _driver_insert(connection.dialect)
     try:
         with connection.begin_nested():
-            connection.execute(_INSERT_POSTS, rows)
+            statement.execute(connection, rows)
             return {row["id"] for row in rows}
     except _REFUSED as error:
         if len(rows) > 1:
@@ -467,7 +467,7 @@ def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, A
     for row in rows:
         try:
             with connection.begin_nested():
-                connection.execute(_INSERT_POSTS, [row])
+                statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
             log.warning(
@@ -477,6 +477,46 @@ def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, A
                 _first_line(error),
             )
     return stored
+
+
+class _DriverInsert:
+    """The INSERT of whole post rows, compiled once and run by the database's driver: each
+    value goes through its column's own bind processor (a date becomes what SQLAlchemy
+    itself would store), without the per-row bookkeeping of a Core execute, which cost a
+    first poll more than the insert did."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        compiled = _INSERT_POSTS.compile(dialect=dialect, column_keys=_ALL_COLUMNS)
+        self._sql = str(compiled)
+        self._positional = bool(compiled.positional)
+        self._names = list(compiled.positiontup or []) if self._positional else _ALL_COLUMNS
+        self._processors = [
+            (name, _POSTS.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in self._names
+        ]
+
+    def execute(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        values = [
+            [(process(row[name]) if process else row[name]) for name, process in self._processors]
+            for row in rows
+        ]
+        if self._positional:
+            connection.exec_driver_sql(self._sql, [tuple(row) for row in values])
+        else:
+            connection.exec_driver_sql(
+                self._sql, [dict(zip(self._names, row, strict=True)) for row in values]
+            )
+
+
+_ALL_COLUMNS = [column.key for column in _POSTS.columns]  # every row gives every column
+_DRIVER_INSERTS: dict[str, _DriverInsert] = {}
+
+
+def _driver_insert(dialect: Dialect) -> _DriverInsert:
+    key = f"{dialect.name}+{dialect.driver}"
+    if key not in _DRIVER_INSERTS:
+        _DRIVER_INSERTS[key] = _DriverInsert(dialect)
+    return _DRIVER_INSERTS[key]
 
 
 def _known_keys(session: Session | Connection, keys: list[str]) -> set[str]:

@@ -14,6 +14,7 @@ the rest of the poll parses in threads, as a small poll would.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 # Feeds in one poll from which worker processes pay for their start (about half a second).
 PARALLEL_FROM = 8
+# How much lower the parsing processes' priority is than the poll's (os.nice: 0 to 19).
+PARSER_NICENESS = 10
 
 
 def _usable_cores() -> int:
@@ -157,4 +160,15 @@ def _forkserver() -> multiprocessing.context.ForkServerContext | None:
 
 def _start_pool(workers: int) -> Executor:
     context = _forkserver() or multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_give_way)
+
+
+def _give_way() -> None:
+    """A parsing process yields the core to the poll's own process when both want it.
+
+    The poll's process stores and clusters one source after another: the others wait for
+    it, so it must never wait for a core behind the feeds it is handed (with one process
+    per core and it beside them, it got two thirds of one). The parsing processes take
+    whatever it leaves; on a machine doing other work they are as polite to that."""
+    with contextlib.suppress(OSError):  # a platform or a sandbox without priorities
+        os.nice(PARSER_NICENESS)
