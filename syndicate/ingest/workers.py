@@ -35,7 +35,9 @@ log = logging.getLogger(__name__)
 # Feeds in one poll from which worker processes pay for their start (about half a second).
 PARALLEL_FROM = 8
 # How much lower the parsing processes' priority is than the poll's (os.nice: 0 to 19).
-PARSER_NICENESS = 10
+# At 3, two parsing processes weigh about what the poll's own process weighs, so Linux gives
+# it a core of its own; more would starve them behind any other work on the machine.
+PARSER_NICENESS = 3
 
 
 def _usable_cores() -> int:
