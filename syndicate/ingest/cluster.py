@@ -53,8 +53,10 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Collection, Container, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import Connection, case, func, select
 from sqlalchemy.orm import Session
@@ -124,7 +126,31 @@ MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove noth
 FIGURES_APART = 0.2  # share of a lead's figures the other text lacks that sets them apart
 
 
-def similarity(first: Fingerprint, second: Fingerprint) -> tuple[float, float]:
+class _Compared(Protocol):
+    """What a post is compared by: a `Fingerprint`, or an indexed post's packed one whose
+    shingles are arrays of distinct values (read without being made sets again)."""
+
+    @property
+    def text(self) -> Collection[int]: ...
+    @property
+    def title(self) -> frozenset[int]: ...
+    @property
+    def figures(self) -> frozenset[str]: ...
+    @property
+    def body(self) -> Collection[int]: ...
+    @property
+    def body_figures(self) -> frozenset[str]: ...
+
+
+def _common(first: Collection[int], second: Collection[int]) -> AbstractSet[int]:
+    """The shingles in both (at least one of the two is a set)."""
+    if isinstance(first, (set, frozenset)):
+        return first.intersection(second)
+    assert isinstance(second, (set, frozenset))
+    return second.intersection(first)
+
+
+def similarity(first: Fingerprint, second: _Compared) -> tuple[float, float]:
     """How alike two posts' texts and titles are, each from 0 to 1 (containment)."""
     return (
         _containment(first.text, second.text, MIN_SHINGLES),
@@ -143,7 +169,7 @@ def same_story(first: Fingerprint, second: Fingerprint, *, same_source: bool = F
 
 def _match(
     first: Fingerprint,
-    second: Fingerprint,
+    second: _Compared,
     same_source: bool = False,
     template: Container[int] = frozenset(),
 ) -> float | None:
@@ -166,7 +192,7 @@ def _match(
     return max(text, copied) if copied else None
 
 
-def _figures_differ(first: Fingerprint, second: Fingerprint) -> bool:
+def _figures_differ(first: Fingerprint, second: _Compared) -> bool:
     """Whether each lead names a day the other's text lacks, or a good share of figures
     (`FIGURES_APART`) the other lacks: another day's report, not a copy with a typo fixed."""
     mine = first.figures - (second.body_figures or second.figures)
@@ -179,18 +205,19 @@ def _figures_differ(first: Fingerprint, second: Fingerprint) -> bool:
 
 
 def _copied(
-    first: Fingerprint, second: Fingerprint, same_source: bool, template: Container[int]
+    first: Fingerprint, second: _Compared, same_source: bool, template: Container[int]
 ) -> float:
     """How much of one lead the other's body holds, when that makes a copy under a new
     headline (at least `COPY_THRESHOLD`, and `MIN_COPY_SHARED` shingles outside `template`
     or `SAME_SOURCE_SHARED` in all); else 0. A source's own two posts must be near-identical
     in full, and a whole article."""
     best = 0.0
-    for lead, other in ((first, second), (second, first)):
+    pairs: tuple[tuple[_Compared, _Compared], ...] = ((first, second), (second, first))
+    for lead, other in pairs:
         text = lead.text
         if len(text) < MIN_SHINGLES:
             continue
-        shared = text.intersection(other.body or other.text)
+        shared = _common(text, other.body or other.text)
         if len(shared) < COPY_THRESHOLD * len(text):
             continue
         # Shared words common in the index prove a copy only in a whole article's length.
@@ -200,8 +227,9 @@ def _copied(
             best = max(best, len(shared) / len(text))
     if best and same_source:
         mine, theirs = first.body or first.text, second.body or second.text
-        in_both = len(mine & theirs)
-        if in_both < SAME_SOURCE_SHARED or in_both < SAME_SOURCE_ALIKE * len(mine | theirs):
+        in_both = len(_common(mine, theirs))
+        either = len(mine) + len(theirs) - in_both  # each holds distinct shingles
+        if in_both < SAME_SOURCE_SHARED or in_both < SAME_SOURCE_ALIKE * either:
             return 0.0
     return best
 
@@ -213,11 +241,11 @@ def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
     return smaller < MIN_FIGURES or len(first & second) >= smaller / 2
 
 
-def _containment(first: frozenset[int], second: frozenset[int], minimum: int) -> float:
+def _containment(first: frozenset[int], second: Collection[int], minimum: int) -> float:
     smaller = min(len(first), len(second))
     if smaller < minimum:
         return 0.0
-    return len(first & second) / smaller
+    return len(first.intersection(second)) / smaller
 
 
 @dataclass
@@ -296,7 +324,8 @@ def _fingerprint_of(post: NewPost) -> tuple[Fingerprint, bytes]:
 
 class _Member:
     """An indexed post. Its shingles are kept packed, four bytes each (as a frozenset of
-    ints they took about 18 KB a post), and unpacked only when it is compared."""
+    ints they took about 18 KB a post), and compared as they are (`_Compared`): a new post's
+    sets are intersected with them, and no set is made of them again."""
 
     __slots__ = ("_body", "_figures", "_text", "cluster_id", "post_id", "source", "when")
 
@@ -316,16 +345,26 @@ class _Member:
         self._figures = (shingles.title, shingles.figures, shingles.body_figures)
 
     @property
-    def shingles(self) -> Fingerprint:
-        text = frozenset(self._text)
-        body = text if self._body is None else frozenset(self._body)
-        title, figures, body_figures = self._figures
-        return Fingerprint(text, title, figures, body, body_figures)
+    def text(self) -> array[int]:
+        """The shingles of its lead."""
+        return self._text
 
     @property
-    def text(self) -> frozenset[int]:
-        """The shingles of its lead."""
-        return frozenset(self._text)
+    def body(self) -> array[int]:
+        """The shingles of its first `BODY_WORDS` words."""
+        return self._text if self._body is None else self._body
+
+    @property
+    def title(self) -> frozenset[int]:
+        return self._figures[0]
+
+    @property
+    def figures(self) -> frozenset[str]:
+        return self._figures[1]
+
+    @property
+    def body_figures(self) -> frozenset[str]:
+        return self._figures[2]
 
     def packed_bytes(self) -> int:
         size = sys.getsizeof
@@ -485,7 +524,7 @@ class ClusterIndex:
             if abs(member.when - when) > WINDOW:
                 continue
             same_source = source is not None and member.source == source
-            text = _match(shingles, member.shingles, same_source, template)
+            text = _match(shingles, member, same_source, template)
             if text is None:
                 continue
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
