@@ -271,3 +271,16 @@ def test_a_title_with_escape_sequences_is_stored_without_them(tmp_path: Path) ->
     finally:
         db.dispose()
     assert titles == ["Banjir di Kota Lama"]
+
+
+def test_every_character_is_kept_or_removed_alike_by_the_quick_check_and_the_pattern() -> None:
+    """`printable` answers most text with a quick check over its bytes: for every character
+    (below U+0100, above it, a surrogate half) it must decide what the full pattern does."""
+    from syndicate.printable import _CONTROLS, _SEQUENCES, printable
+
+    for code in [*range(0x3000), *range(0xD7F0, 0xE010), 0x10FFFF]:
+        character = chr(code)
+        for text in (f"a{character}b", f"\u201c{character}", character * 3):
+            expected = _CONTROLS.sub("", _SEQUENCES.sub("", text))
+            assert printable(text) == expected, hex(code)
+            assert (printable(text) is text) == (_CONTROLS.search(text) is None), hex(code)
