@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -117,6 +118,10 @@ async def poll_sources(
     # one more conditional request next time.
     unchanged: list[dict[str, Any]] = []
     settings = settings or IngestSettings()
+    # The sources' posts are stored in a thread of their own, one source at a time: the
+    # database's driver lets go of the interpreter while the database works, and the poll
+    # goes on fetching feeds and handing them to the parsers meanwhile.
+    storing = ThreadPoolExecutor(1, thread_name_prefix="syndicate-store")
     client = make_client(settings.feed_timeout.total_seconds(), resolver=resolver)
     async with client, FeedParsers(len(enabled), workers) as parsers:
         fetcher: ArticleFetcher | None = None
@@ -143,6 +148,7 @@ async def poll_sources(
                     parsers,
                     unchanged,
                     settings,
+                    storing,
                     slot,
                 )
             reports.append(report)
@@ -152,6 +158,7 @@ async def poll_sources(
         try:
             await asyncio.gather(*(one(source) for source in enabled))
         finally:
+            storing.shutdown(wait=True, cancel_futures=True)  # no store outlives the poll
             _record_unchanged(db, unchanged)
     return reports
 
@@ -200,6 +207,7 @@ async def _poll_one(
     parsers: FeedParsers,
     unchanged: list[dict[str, Any]],
     settings: IngestSettings,
+    storing: Executor,
     slot: _Slot | None = None,
 ) -> PollReport:
     """Fetch, parse and store one source; whatever goes wrong is recorded as its failure,
@@ -230,17 +238,13 @@ async def _poll_one(
             feed = await _with_full_text(db, pages, source, feed, reach, problems)
         if slot is not None:
             slot.free()  # read: the storing below needs no network, nor a fetch's slot
-        if feed is not None:
-            feed, furniture = _without_furniture(db, source, feed)
-        health = _health(source, result, feed, stored)
-        if feed is not None and furniture is not None:
-            health["furniture"] = furniture
         if feed is None:
-            unchanged.append(health)  # written with the others when the poll ends
+            unchanged.append(_health(source, result, None, stored))  # written at the end
             return PollReport(source.name, source.url, not_modified=result.not_modified)
-        if problems:  # the feed was read: the source is healthy, and says what it missed
-            health["last_error"] = redact(_pages_missed(problems))
-        new_posts = _store(db, source, feed, clusters, health)
+        loop = asyncio.get_running_loop()
+        new_posts = await loop.run_in_executor(
+            storing, _settle, db, source, result, feed, stored, problems, clusters
+        )
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
     except Exception as error:  # a bug, or a database that refused the source's row
@@ -257,6 +261,26 @@ async def _poll_one(
         not_modified=result.not_modified,
         problems=tuple(problems),
     )
+
+
+def _settle(
+    db: Database,
+    source: SourceConfig,
+    result: FetchResult,
+    feed: ParsedFeed,
+    stored: Validators,
+    problems: list[str],
+    clusters: ClusterIndex,
+) -> int:
+    """Take the theme's furniture out of a source's entries, then store the new ones and its
+    health: the database's part of a poll, done in the poll's storing thread."""
+    feed, furniture = _without_furniture(db, source, feed)
+    health = _health(source, result, feed, stored)
+    if furniture is not None:
+        health["furniture"] = furniture
+    if problems:  # the feed was read: the source is healthy, and says what it missed
+        health["last_error"] = redact(_pages_missed(problems))
+    return _store(db, source, feed, clusters, health)
 
 
 def _failed(
