@@ -221,7 +221,7 @@ def lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
         text = text_of(block)
-        credit = block_credit(block)
+        credit = block_credit(block, text)
         if credit is not None:
             found.append((position, credit))
         elif (found and not edge_like(text)) or len(text) > MAX_NOISE_LINE:
@@ -254,9 +254,11 @@ def edge_like(line: str) -> bool:
     return len(line.split()) <= _CLOSING_WORDS or credit_from_line(line, None) is not None
 
 
-def block_credit(block: lxml.etree._Element) -> Credit | None:
-    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
-    text = text_of(block)
+def block_credit(block: lxml.etree._Element, text: str | None = None) -> Credit | None:
+    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>");
+    `text` is the block's `text_of` when the caller has read it already."""
+    if text is None:
+        text = text_of(block)
     if len(text) > MAX_NOISE_LINE * 2:
         return None
     link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
