@@ -38,6 +38,7 @@ from syndicate.ingest.fragment import (
     leaf_blocks,
     parse_fragment,
     plain_text,
+    raw_text,
     serialize,
     split_runs,
     text_of,
@@ -502,7 +503,10 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
     for block in list(leaf_blocks(root)):
         if block.getparent() is None:
             continue
-        line = text_of(block).strip(BULLETS).casefold()  # as `is_noise_line` reads it, spaces done
+        text = raw_text(block)
+        if _surely_prose(text):
+            continue
+        line = " ".join(text.split()).strip(BULLETS).casefold()  # as `is_noise_line` reads it
         if _mostly_addresses(line):  # a theme's image data or a list of bare links
             drop(block)
             continue
@@ -525,6 +529,20 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
             grandparent = parent.getparent()
             drop(parent)
             parent = grandparent
+
+
+def _surely_prose(text: str) -> bool:
+    """Whether a block's raw text is, from its first few hundred characters, too long for
+    a theme's line and holds too few addresses for a list of links: most paragraphs are
+    then passed over without collapsing all their whitespace only to measure them.
+
+    Those characters, collapsed and stripped as the whole line is, reach from the line's
+    first kept character to at most its last, and casefolding never shortens a text: a
+    long head is a long line. Collapsing, stripping and casefolding make no "://"."""
+    if len(text) <= MAX_NOISE_LINE or text.count("://") >= 2:
+        return False
+    head = " ".join(text[: 2 * MAX_NOISE_LINE].split()).strip(BULLETS)
+    return len(head) > MAX_NOISE_LINE
 
 
 def _mostly_addresses(line: str) -> bool:

@@ -277,8 +277,11 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
 
 
 def credit_from_line(line: str, link: str | None) -> Credit | None:
-    line = " ".join(line.split()).strip(" -–—•*|_~")
-    if len(line) > 400 or len(line.split()) > 60:
+    words = line.split()
+    line = " ".join(words).strip(" -–—•*|_~")
+    # Stripping the ends never adds a word: the line is split again only when it may
+    # have lost some of too many.
+    if len(line) > 400 or (len(words) > 60 and len(line.split()) > 60):
         return None
     wire = _WIRE_LINE.fullmatch(line)
     if wire is not None and wire.group("name").casefold() in WIRES:

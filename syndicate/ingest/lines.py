@@ -81,14 +81,16 @@ BULLETS = " \t\r\n-–—•·»«▶►>|*#:"
 
 def is_noise_line(text: str) -> bool:
     """Tell whether one line of text is theme furniture ("Top Post Ad", "Baca Juga: …")."""
-    line = _normalize_line(text)
+    return _is_noise(" ".join(text.split()))
+
+
+def _is_noise(line: str) -> bool:
+    """`is_noise_line` of a line whose whitespace is collapsed already: the predicates
+    below collapse their line first, and a paragraph's collapsing is what costs."""
+    line = line.strip(BULLETS).casefold()
     if not line or len(line) > MAX_NOISE_LINE:
         return False
     return NOISE_LINE_RE.fullmatch(line) is not None
-
-
-def _normalize_line(text: str) -> str:
-    return " ".join(text.split()).strip(BULLETS).casefold()
 
 
 EDGE_WORDS = 6  # a line this short at the body's edge, without a sentence's end, is a label
@@ -155,7 +157,7 @@ def furniture_shaped(line: str) -> bool:
         return True
     if is_dateline(line) or len(line) > MAX_NOISE_LINE:
         return False
-    if _COUNTER.match(line) or _is_placeholder(line) or is_noise_line(line):
+    if _COUNTER.match(line) or _is_placeholder(line) or _is_noise(line):
         return True
     parts = [part for part in _LABEL_SPLIT.split(line) if part]
     if len(parts) >= 3 and all(len(part.split()) <= 3 for part in parts):
@@ -182,7 +184,7 @@ def closing_evidence(line: str) -> bool:
     """A line that says "theme" outright: a phrase, a counter, a placeholder, a copyright."""
     line = " ".join(line.split())
     return bool(
-        is_noise_line(line)
+        _is_noise(line)
         or _COUNTER.match(line)
         or _is_placeholder(line)
         or (len(line) <= MAX_NOISE_LINE and _CLOSING.search(line))

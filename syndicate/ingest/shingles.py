@@ -95,7 +95,7 @@ def _marks(words: list[str]) -> frozenset[str]:
     days they name ("@24 november", "@senin"): what tells one day's report from another's.
     (A new headline's figures are the republisher's, not the story's: titles are not read.)
     """
-    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
+    figures = set(_DIGITS.findall(" ".join(itertools.filterfalse(str.isalpha, words))))
     figures.update("@" + day for day in _WEEKDAYS.intersection(words))
     if not _MONTHS.isdisjoint(words):
         figures.update(
