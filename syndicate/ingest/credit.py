@@ -287,6 +287,8 @@ def credit_from_line(line: str, link: str | None) -> Credit | None:
     if wire is not None and wire.group("name").casefold() in WIRES:
         return Credit(name=wire.group("name"), url=link)
     for pattern in _CREDIT_RES:
+        if pattern is _LABEL_LINE and ":" not in line and "：" not in line:
+            continue  # its look-ahead reads the whole line, for a colon it cannot do without
         match = pattern.match(line)
         if match is None:
             continue
@@ -316,6 +318,7 @@ def credit_from_line(line: str, link: str | None) -> Credit | None:
     return None
 
 
+_LABEL_LINE = _CREDIT_RES[0]  # "Sumber: …", its label and a colon
 _SENTENCE_RES = frozenset(_CREDIT_RES[2:5])  # English sentences: "… first appeared in X"
 _NOT_OUTLETS = re.compile(
     r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march"
