@@ -550,7 +550,7 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
 
 
 def _surely_prose(text: str) -> bool:
-    """Whether a block's raw text is, from its first few hundred characters, too long for
+    """Whether a block's raw text is, from its first 240 characters, too long for
     a theme's line and holds too few addresses for a list of links: most paragraphs are
     then passed over without collapsing all their whitespace only to measure them.
 
@@ -559,7 +559,7 @@ def _surely_prose(text: str) -> bool:
     long head is a long line. Collapsing, stripping and casefolding make no "://"."""
     if len(text) <= MAX_NOISE_LINE or text.count("://") >= 2:
         return False
-    head = " ".join(text[: 2 * MAX_NOISE_LINE].split()).strip(BULLETS)
+    head = " ".join(text[: MAX_NOISE_LINE + 40].split()).strip(BULLETS)
     return len(head) > MAX_NOISE_LINE
 
 

@@ -66,7 +66,7 @@ def fingerprint(title: str, text: str) -> Fingerprint:
         lead = body = _shingles(words, SHINGLE_WORDS)
     return Fingerprint(
         lead,
-        _shingles(_WORD.findall(title.casefold()), 2),
+        _shingles(_split_words(title.casefold()), 2),
         _marks(words[:LEAD_WORDS]),
         body,
         _marks(words),
@@ -114,10 +114,24 @@ def _words(text: str, count: int) -> list[str]:
     character alone, so it commutes with taking a prefix.)
     """
     prefix = text[: count * 8]
-    words = _WORD.findall(prefix.casefold())
+    words = _split_words(prefix.casefold())
     if len(words) <= count and len(prefix) < len(text):
-        words = _WORD.findall(text.casefold())
+        words = _split_words(text.casefold())
     return words[:count]
+
+
+def _split_words(text: str) -> list[str]:
+    """`_WORD.findall(text)`: in an ASCII text the word characters are [a-z0-9_] once
+    casefolded, so every other character is made a space and the text split on spaces,
+    three times as fast as the pattern (most news text is ASCII)."""
+    if text.isascii():
+        return text.translate(_ASCII_NOT_WORD).split()
+    return _WORD.findall(text)
+
+
+_ASCII_NOT_WORD = str.maketrans(
+    {chr(code): " " for code in range(128) if not (chr(code).isalnum() or chr(code) == "_")}
+)
 
 
 def _shingles(words: list[str], size: int) -> frozenset[int]:
