@@ -68,13 +68,23 @@ def parse_fragment(html: str) -> lxml.etree._Element:
 
 
 def serialize(root: lxml.etree._Element) -> str:
-    """The fragment's HTML, without the <div> that holds it."""
-    parts = [root.text or ""]
-    parts.extend(map(_HTML_OF, root))
-    return "".join(parts)
+    """The fragment's HTML, without the <div> that holds it (its own text as it stands)."""
+    if not len(root):
+        return root.text or ""
+    # One call writes all the children (a call for each cost twice as much); the <div>'s
+    # own text is left out of it, for that one is not escaped.
+    text, root.text = root.text, None
+    try:
+        html = _HTML_OF(root, with_tail=False)
+    finally:
+        root.text = text
+    if html.startswith(_OPEN) and html.endswith(_CLOSE):
+        return (text or "") + html[len(_OPEN) : -len(_CLOSE)]
+    return "".join([text or "", *map(_HTML_OF, root)])  # a holder of another shape
 
 
 _HTML_OF = functools.partial(lxml.etree.tostring, encoding="unicode", method="html")
+_OPEN, _CLOSE = "<div>", "</div>"
 
 
 def drop(element: lxml.etree._Element) -> None:
@@ -258,25 +268,37 @@ def collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
 
 def collapse_paragraphs(text: str) -> str:
     """Each line's words joined by one space, empty lines left out, a blank line between."""
-    if text.isascii():
-        squeezed = _squeeze_spaces(text.translate(_ASCII_BREAKS_AND_SPACES)).strip(" ")
-        lines = squeezed.replace(" \n", "\n").replace("\n ", "\n").split("\n")
+    spaced = _ascii_spaced(text, _ASCII_BREAKS_AND_SPACES)
+    if spaced is not None:
+        lines = spaced.strip(" ").replace(" \n", "\n").replace("\n ", "\n").split("\n")
         return _as_split_gives(text, "\n\n".join(filter(None, lines)))
     return "\n\n".join(filter(None, map(" ".join, map(str.split, text.splitlines()))))
 
 
 def collapse_spaces(text: str) -> str:
     """`" ".join(text.split())`: the text's words joined by one space."""
-    if text.isascii():
-        return _as_split_gives(text, _squeeze_spaces(text.translate(_ASCII_SPACES)).strip(" "))
+    spaced = _ascii_spaced(text, _ASCII_SPACES)
+    if spaced is not None:
+        return _as_split_gives(text, spaced.strip(" "))
     return " ".join(text.split())
 
 
-# An ASCII text's whitespace is these and the space: made spaces (or line breaks, where
-# str.splitlines breaks a line), and the runs of spaces squeezed, it is collapsed two or
-# three times as fast as by splitting it into words and joining them (an article's
-# whole text is collapsed so several times).
+def _ascii_spaced(text: str, table: dict[int, str]) -> str | None:
+    """An ASCII text with its whitespace made spaces (or line breaks, by `table`), when no
+    two spaces then stand together; None for any other text, to be split into words.
+
+    An ASCII text's whitespace is ten known characters: replaced in C by `str.translate`,
+    the text is collapsed by stripping its ends, some three times as fast as by splitting
+    it into words and joining them (an article's whole text is collapsed several times).
+    Runs of spaces (an indented source) are squeezed no faster than split, so not here."""
+    if not text.isascii():
+        return None
+    spaced = text.translate(table)
+    return None if "  " in spaced else spaced
+
+
 _ASCII_SPACES = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", " "))
+# Where str.splitlines breaks a line, a line break; other whitespace, a space.
 _ASCII_BREAKS_AND_SPACES = str.maketrans(
     {**dict.fromkeys("\n\x0b\x0c\r\x1c\x1d\x1e", "\n"), **dict.fromkeys("\t\x1f", " ")}
 )
@@ -288,10 +310,3 @@ def _as_split_gives(text: str, collapsed: str) -> str:
     its fields (an excerpt that is the whole content) is written once."""
     unchanged = collapsed == text and " " not in text and "\n" not in text
     return text if unchanged else collapsed
-
-
-def _squeeze_spaces(text: str) -> str:
-    """The text with each run of spaces made one space."""
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
