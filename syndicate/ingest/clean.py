@@ -53,9 +53,9 @@ from syndicate.ingest.lines import (
     MAX_NOISE_LINE,
     NOISE_LINE_RE,
     closing_evidence,
-    furniture_shaped,
     is_dateline,
     is_sentence,
+    theme_shaped,
 )
 from syndicate.ingest.mojibake import repair_mojibake
 from syndicate.render.safety import is_tracker_url
@@ -227,7 +227,7 @@ def _lead_block(texts: _BlockTexts) -> int:
         line = texts[index]
         if is_dateline(line) or not edge_like(line):
             break
-        if furniture_shaped(line) or closing_evidence(line):
+        if theme_shaped(line):
             end = index + 1
     return end
 
@@ -244,9 +244,7 @@ def _tail_block(blocks: list[lxml.etree._Element], texts: _BlockTexts, lead: int
         start -= 1
     for index in range(start, len(texts)):
         line = texts[index]
-        if (furniture_shaped(line) or closing_evidence(line)) and block_credit(
-            blocks[index], line
-        ) is None:
+        if theme_shaped(line) and block_credit(blocks[index], line) is None:
             return len(texts) - index
     return 0
 

@@ -30,9 +30,9 @@ from syndicate.ingest.fragment import (
 from syndicate.ingest.lines import (
     EDGE_SCAN,
     MAX_NOISE_LINE,
-    closing_evidence,
     furniture_shaped,
     is_dateline,
+    theme_shaped,
 )
 from syndicate.types import Credit
 
@@ -247,7 +247,7 @@ _CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
 def edge_like(line: str) -> bool:
     """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
     sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
-    if furniture_shaped(line) or closing_evidence(line):
+    if theme_shaped(line):
         return True
     if is_dateline(line) or len(line) > MAX_NOISE_LINE:
         return False

@@ -25,6 +25,7 @@ __all__ = [
     "is_dateline",
     "is_noise_line",
     "is_sentence",
+    "theme_shaped",
 ]
 
 # Whole lines (after whitespace is collapsed and case folded) that are never the article.
@@ -152,7 +153,18 @@ _DATELINE_SECOND = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ .'’-")  # as the patt
 def furniture_shaped(line: str) -> bool:
     """Whether a line at the edge of a body looks like a theme's: a label or a menu, a
     counter ("0 Komentar"), a label list ("6/trending/recent"), a search placeholder."""
+    return _furniture_shaped(" ".join(line.split()))
+
+
+def theme_shaped(line: str) -> bool:
+    """`furniture_shaped(line) or closing_evidence(line)`, the line collapsed only once (a
+    paragraph at an edge is asked both, and collapsing it is what costs)."""
     line = " ".join(line.split())
+    return _furniture_shaped(line) or _closing_evidence(line)
+
+
+def _furniture_shaped(line: str) -> bool:
+    """`furniture_shaped` of a line whose whitespace is collapsed already."""
     if not line:
         return True
     if is_dateline(line) or len(line) > MAX_NOISE_LINE:
@@ -182,7 +194,11 @@ _CLOSING = re.compile(
 
 def closing_evidence(line: str) -> bool:
     """A line that says "theme" outright: a phrase, a counter, a placeholder, a copyright."""
-    line = " ".join(line.split())
+    return _closing_evidence(" ".join(line.split()))
+
+
+def _closing_evidence(line: str) -> bool:
+    """`closing_evidence` of a line whose whitespace is collapsed already."""
     return bool(
         _is_noise(line)
         or _COUNTER.match(line)

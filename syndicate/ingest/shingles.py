@@ -59,17 +59,22 @@ class Fingerprint:
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
     words = _words(text, BODY_WORDS)
+    lead_marks = _marks(words[:LEAD_WORDS])
     if len(words) > LEAD_WORDS:
         runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
         lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
+        # A word's figures are its own, a date's two words a pair: the body's marks are
+        # the lead's and those of the rest, read from the lead's last word on.
+        body_marks = lead_marks | _marks(words[LEAD_WORDS - 1 :])
     else:
         lead = body = _shingles(words, SHINGLE_WORDS)
+        body_marks = lead_marks
     return Fingerprint(
         lead,
         _shingles(_split_words(title.casefold()), 2),
-        _marks(words[:LEAD_WORDS]),
+        lead_marks,
         body,
-        _marks(words),
+        body_marks,
         _bands(lead),
     )
 
