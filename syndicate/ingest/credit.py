@@ -147,6 +147,7 @@ WIRES = frozenset(
     }
 )  # fmt: skip
 _WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+_WIRE_LINE_CHARS = 1 + 1 + 31 + 1 + 1  # bracket, space, name, space, bracket
 # The dateline before the tag: places, a state's abbreviation, a date, in any of the house
 # styles ("LONG BEACH, Calif.", "ST. LOUIS, Mo.", "NEW YORK, Dec 5", "GAZA CITY/CAIRO, Oct 9").
 # Every word capitalised or a figure: a sentence's words before a bracket are not a place.
@@ -283,7 +284,8 @@ def credit_from_line(line: str, link: str | None) -> Credit | None:
     # have lost some of too many.
     if len(line) > 400 or (len(words) > 60 and len(line.split()) > 60):
         return None
-    wire = _WIRE_LINE.fullmatch(line)
+    # In a collapsed line each \s* is a space at most: a bare tag is 35 characters at most.
+    wire = _WIRE_LINE.fullmatch(line) if len(line) <= _WIRE_LINE_CHARS else None
     if wire is not None and wire.group("name").casefold() in WIRES:
         return Credit(name=wire.group("name"), url=link)
     for pattern in _CREDIT_RES:
