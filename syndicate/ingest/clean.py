@@ -38,6 +38,7 @@ from syndicate.ingest.fragment import (
     leaf_blocks,
     parse_fragment,
     plain_text,
+    raw_text,
     serialize,
     split_runs,
     text_of,
@@ -52,9 +53,9 @@ from syndicate.ingest.lines import (
     MAX_NOISE_LINE,
     NOISE_LINE_RE,
     closing_evidence,
-    furniture_shaped,
     is_dateline,
     is_sentence,
+    theme_shaped,
 )
 from syndicate.ingest.mojibake import repair_mojibake
 from syndicate.render.safety import is_tracker_url
@@ -136,7 +137,7 @@ def clean_article(
     if measure:
         # Its length and its last line are all a summary is told by: both read cheaply
         # (feeds carry thousands of entries).
-        raw_chars = len(" ".join("".join(root.itertext()).split()))
+        raw_chars = len(text_of(root))
         last = _last_line(root)
         teaser = raw_chars < TEASER_CHARS or _ends_like_teaser(last, root, post_url or base_url)
     root = _cleaned_tree(root, base_url)
@@ -171,64 +172,79 @@ def trim_furniture(root: lxml.etree._Element, title: str | None) -> bool:
     headlines = _headline_forms(title) if title else set()
     if headlines:
         for index, block in enumerate(blocks[:_HEADLINE_WINDOW]):
-            if _letters(text_of(block)) in headlines:
+            line = text_of(block)
+            if _is_headline(line, headlines):
                 dropped, blocks = blocks[: index + 1], blocks[index + 1 :]
                 break
-            if len(text_of(block)) > MAX_NOISE_LINE:  # the article has begun: no headline
+            if len(line) > MAX_NOISE_LINE:  # the article has begun: no headline
                 break
-    texts = [text_of(block) for block in blocks]
+    texts = _BlockTexts(blocks)
     lead = _lead_block(texts)
-    tail = _tail_block(blocks[lead:], texts[lead:])
+    tail = _tail_block(blocks, texts, lead)
     if lead + tail >= len(blocks):
         lead = tail = 0
     # A long run of short lines is the article's own list (results, a table of teams),
     # unless something in it says "theme" outright: a counter, a copyright, "Powered by".
-    if lead <= _EDGE_RUN or any(closing_evidence(line) for line in texts[:lead]):
-        dropped += [
-            block
-            for block, line in zip(blocks[:lead], texts[:lead], strict=True)
-            if not is_dateline(line)
-        ]
+    if lead <= _EDGE_RUN or any(closing_evidence(texts[index]) for index in range(lead)):
+        dropped += [blocks[index] for index in range(lead) if not is_dateline(texts[index])]
     if tail:
-        ending = texts[len(blocks) - tail :]
-        if tail <= _EDGE_RUN or any(closing_evidence(line) for line in ending):
+        ending = range(len(blocks) - tail, len(blocks))
+        if tail <= _EDGE_RUN or any(closing_evidence(texts[index]) for index in ending):
             dropped += [
-                block
-                for block, line in zip(blocks[len(blocks) - tail :], ending, strict=True)
-                if block_credit(block) is None  # a credit line is lifted, not dropped
+                blocks[index]
+                for index in ending
+                if block_credit(blocks[index], texts[index]) is None  # lifted, not dropped
             ]
     for block in dropped:
         drop(block)
     return bool(dropped)
 
 
-def _lead_block(texts: list[str]) -> int:
+class _BlockTexts:
+    """The text of each block, read when first asked for: the edges are judged by a few
+    lines at either end, and collapsing every paragraph's whitespace costs more than
+    judging them (an article has dozens)."""
+
+    def __init__(self, blocks: list[lxml.etree._Element]) -> None:
+        self._blocks = blocks
+        self._texts: list[str | None] = [None] * len(blocks)
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    def __getitem__(self, index: int) -> str:
+        text = self._texts[index]
+        if text is None:
+            text = self._texts[index] = text_of(self._blocks[index])
+        return text
+
+
+def _lead_block(texts: _BlockTexts) -> int:
     """How many lines at the start are the theme's: the edge-like lines there, up to the
     last furniture-shaped one (short sentences after it open the article)."""
     end = 0
-    for index, line in enumerate(texts[:EDGE_SCAN]):
+    for index in range(min(EDGE_SCAN, len(texts))):
+        line = texts[index]
         if is_dateline(line) or not edge_like(line):
             break
-        if furniture_shaped(line) or closing_evidence(line):
+        if theme_shaped(line):
             end = index + 1
     return end
 
 
-def _tail_block(blocks: list[lxml.etree._Element], texts: list[str]) -> int:
-    """How many lines at the end are the theme's. The block after the article's last real
-    paragraph is judged as a whole: from its first furniture-shaped line on, everything is
-    the theme's, sentence-shaped or not ("Comments are closed.", "Powered by …"); short
-    sentences and credit lines before that line close the article."""
+def _tail_block(blocks: list[lxml.etree._Element], texts: _BlockTexts, lead: int) -> int:
+    """How many lines at the end, after the `lead` lines, are the theme's. The block after
+    the article's last real paragraph is judged as a whole: from its first furniture-shaped
+    line on, everything is the theme's, sentence-shaped or not ("Comments are closed.",
+    "Powered by …"); short sentences and credit lines before that line close the article."""
     start = len(texts)
-    while start > max(0, len(texts) - EDGE_SCAN) and (
-        edge_like(texts[start - 1]) or block_credit(blocks[start - 1])
+    while start > max(lead, len(texts) - EDGE_SCAN) and (
+        edge_like(texts[start - 1]) or block_credit(blocks[start - 1], texts[start - 1])
     ):
         start -= 1
     for index in range(start, len(texts)):
         line = texts[index]
-        if (furniture_shaped(line) or closing_evidence(line)) and block_credit(
-            blocks[index]
-        ) is None:
+        if theme_shaped(line) and block_credit(blocks[index], line) is None:
             return len(texts) - index
     return 0
 
@@ -245,6 +261,21 @@ def _headline_forms(title: str) -> set[str]:
         forms.add(_letters(" ".join(parts[:-1])))
         forms.add(_letters(" ".join(parts[1:])))
     return {form for form in forms if len(form) >= 12}  # a site's name alone is no headline
+
+
+def _is_headline(line: str, headlines: set[str]) -> bool:
+    """Whether a block's line is one of the `headlines` forms, letter for letter.
+
+    The letters of its first characters are the first of its letters (casefolding and
+    dropping what is no letter go character by character): a line that does not open as
+    a headline does is known without reading a whole paragraph."""
+    opening = _letters(line[:_HEADLINE_PROBE])
+    if not any(form.startswith(opening) for form in headlines):
+        return False
+    return _letters(line) in headlines
+
+
+_HEADLINE_PROBE = 40  # characters
 
 
 def _letters(text: str) -> str:
@@ -316,16 +347,19 @@ def _cleaned_tree(root: lxml.etree._Element, base_url: str | None) -> lxml.etree
     _drop_noise_containers(root)
     _paragraphs(root)
     _drop_noise_blocks(root)
-    cleaned = nh3.clean(
-        serialize(root),
-        tags=_ALLOWED_TAGS,
-        attributes=_ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        strip_comments=True,
-    )
+    cleaned = _SANITIZER.clean(serialize(root))
     root = parse_fragment(cleaned) if cleaned.strip() else lxml.etree.Element("div")
     tidy_tree(root)
     return root
+
+
+# Made once: nh3.clean builds its sanitizer from the options on every call (~15 µs).
+_SANITIZER = nh3.Cleaner(
+    tags=_ALLOWED_TAGS,
+    attributes=_ALLOWED_ATTRIBUTES,
+    url_schemes={"http", "https", "mailto"},
+    strip_comments=True,
+)
 
 
 def best_source(img: lxml.etree._Element) -> str | None:
@@ -485,7 +519,10 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
     for block in list(leaf_blocks(root)):
         if block.getparent() is None:
             continue
-        line = text_of(block).strip(BULLETS).casefold()  # as `is_noise_line` reads it, spaces done
+        text = raw_text(block)
+        if _surely_prose(text):
+            continue
+        line = " ".join(text.split()).strip(BULLETS).casefold()  # as `is_noise_line` reads it
         if _mostly_addresses(line):  # a theme's image data or a list of bare links
             drop(block)
             continue
@@ -508,6 +545,20 @@ def _drop_noise_blocks(root: lxml.etree._Element) -> None:
             grandparent = parent.getparent()
             drop(parent)
             parent = grandparent
+
+
+def _surely_prose(text: str) -> bool:
+    """Whether a block's raw text is, from its first 240 characters, too long for
+    a theme's line and holds too few addresses for a list of links: most paragraphs are
+    then passed over without collapsing all their whitespace only to measure them.
+
+    Those characters, collapsed and stripped as the whole line is, reach from the line's
+    first kept character to at most its last, and casefolding never shortens a text: a
+    long head is a long line. Collapsing, stripping and casefolding make no "://"."""
+    if len(text) <= MAX_NOISE_LINE or text.count("://") >= 2:
+        return False
+    head = " ".join(text[: MAX_NOISE_LINE + 40].split()).strip(BULLETS)
+    return len(head) > MAX_NOISE_LINE
 
 
 def _mostly_addresses(line: str) -> bool:

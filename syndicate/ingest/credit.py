@@ -30,9 +30,9 @@ from syndicate.ingest.fragment import (
 from syndicate.ingest.lines import (
     EDGE_SCAN,
     MAX_NOISE_LINE,
-    closing_evidence,
     furniture_shaped,
     is_dateline,
+    theme_shaped,
 )
 from syndicate.types import Credit
 
@@ -147,6 +147,7 @@ WIRES = frozenset(
     }
 )  # fmt: skip
 _WIRE_LINE = re.compile(r"^[(\[]?\s*(?P<name>[A-Za-z][\w.&' -]{0,30}?)\s*[)\]]?$")
+_WIRE_LINE_CHARS = 1 + 1 + 31 + 1 + 1  # bracket, space, name, space, bracket
 # The dateline before the tag: places, a state's abbreviation, a date, in any of the house
 # styles ("LONG BEACH, Calif.", "ST. LOUIS, Mo.", "NEW YORK, Dec 5", "GAZA CITY/CAIRO, Oct 9").
 # Every word capitalised or a figure: a sentence's words before a bracket are not a place.
@@ -221,7 +222,7 @@ def lift_from_tree(root: lxml.etree._Element) -> Credit | None:
     found: list[tuple[int, Credit]] = []
     for position, block in enumerate(blocks):
         text = text_of(block)
-        credit = block_credit(block)
+        credit = block_credit(block, text)
         if credit is not None:
             found.append((position, credit))
         elif (found and not edge_like(text)) or len(text) > MAX_NOISE_LINE:
@@ -247,16 +248,18 @@ _CLOSING_WORDS = 8  # a sentence this short among a theme's lines is one of them
 def edge_like(line: str) -> bool:
     """A line that may belong to a theme's block at an edge: furniture-shaped, or a short
     sentence ("Comments are closed.", "Like Loading…"), or a credit line."""
-    if furniture_shaped(line) or closing_evidence(line):
+    if theme_shaped(line):
         return True
     if is_dateline(line) or len(line) > MAX_NOISE_LINE:
         return False
     return len(line.split()) <= _CLOSING_WORDS or credit_from_line(line, None) is not None
 
 
-def block_credit(block: lxml.etree._Element) -> Credit | None:
-    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>")."""
-    text = text_of(block)
+def block_credit(block: lxml.etree._Element, text: str | None = None) -> Credit | None:
+    """The credit a block's line gives, read with its first link ("Sumber: <a>di sini</a>");
+    `text` is the block's `text_of` when the caller has read it already."""
+    if text is None:
+        text = text_of(block)
     if len(text) > MAX_NOISE_LINE * 2:
         return None
     link = next((a.get("href") for a in block.iter("a") if a.get("href")), None)
@@ -275,13 +278,19 @@ def _lift_from_text(text: str) -> tuple[str, Credit | None]:
 
 
 def credit_from_line(line: str, link: str | None) -> Credit | None:
-    line = " ".join(line.split()).strip(" -–—•*|_~")
-    if len(line) > 400 or len(line.split()) > 60:
+    words = line.split()
+    line = " ".join(words).strip(" -–—•*|_~")
+    # Stripping the ends never adds a word: the line is split again only when it may
+    # have lost some of too many.
+    if len(line) > 400 or (len(words) > 60 and len(line.split()) > 60):
         return None
-    wire = _WIRE_LINE.fullmatch(line)
+    # In a collapsed line each \s* is a space at most: a bare tag is 35 characters at most.
+    wire = _WIRE_LINE.fullmatch(line) if len(line) <= _WIRE_LINE_CHARS else None
     if wire is not None and wire.group("name").casefold() in WIRES:
         return Credit(name=wire.group("name"), url=link)
     for pattern in _CREDIT_RES:
+        if pattern is _LABEL_LINE and ":" not in line and "：" not in line:
+            continue  # its look-ahead reads the whole line, for a colon it cannot do without
         match = pattern.match(line)
         if match is None:
             continue
@@ -311,6 +320,7 @@ def credit_from_line(line: str, link: str | None) -> Credit | None:
     return None
 
 
+_LABEL_LINE = _CREDIT_RES[0]  # "Sumber: …", its label and a colon
 _SENTENCE_RES = frozenset(_CREDIT_RES[2:5])  # English sentences: "… first appeared in X"
 _NOT_OUTLETS = re.compile(
     r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|january|february|march"

@@ -9,6 +9,7 @@ other is UTC. A date in the future is a wrong clock or a wrong zone: `clamp` mak
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
@@ -72,6 +73,17 @@ def parse_date(value: str | None, zone: tzinfo | None = None) -> datetime | None
     """
     if not value:
         return None
+    if not isinstance(value, str):  # not a text: fails as reading it fails
+        return _read_date.__wrapped__(value, zone)
+    when = _read_date(value, zone)
+    # A new object for each call, as when every call read the text: an entry's published
+    # and updated dates are pickled as two, not as one written once.
+    return when.replace() if when is not None else None
+
+
+# An entry's updated date is most often its published date's very text, read again.
+@functools.lru_cache(maxsize=1024)
+def _read_date(value: str, zone: tzinfo | None) -> datetime | None:
     text = " ".join(value.strip().lower().split())
     for pattern in (_ISO, _DAY_MONTH_YEAR, _MONTH_DAY_YEAR):
         match = pattern.match(text)

@@ -17,6 +17,7 @@ import lxml.etree
 __all__ = [
     "DROPPED_WITH_CONTENT",
     "collapse_paragraphs",
+    "collapse_spaces",
     "collect_text",
     "drop",
     "has_text",
@@ -24,6 +25,7 @@ __all__ = [
     "leaf_blocks",
     "parse_fragment",
     "plain_text",
+    "raw_text",
     "serialize",
     "split_runs",
     "text_of",
@@ -66,13 +68,23 @@ def parse_fragment(html: str) -> lxml.etree._Element:
 
 
 def serialize(root: lxml.etree._Element) -> str:
-    """The fragment's HTML, without the <div> that holds it."""
-    parts = [root.text or ""]
-    parts.extend(map(_HTML_OF, root))
-    return "".join(parts)
+    """The fragment's HTML, without the <div> that holds it (its own text as it stands)."""
+    if not len(root):
+        return root.text or ""
+    # One call writes all the children (a call for each cost twice as much); the <div>'s
+    # own text is left out of it, for that one is not escaped.
+    text, root.text = root.text, None
+    try:
+        html = _HTML_OF(root, with_tail=False)
+    finally:
+        root.text = text
+    if html.startswith(_OPEN) and html.endswith(_CLOSE):
+        return (text or "") + html[len(_OPEN) : -len(_CLOSE)]
+    return "".join([text or "", *map(_HTML_OF, root)])  # a holder of another shape
 
 
 _HTML_OF = functools.partial(lxml.etree.tostring, encoding="unicode", method="html")
+_OPEN, _CLOSE = "<div>", "</div>"
 
 
 def drop(element: lxml.etree._Element) -> None:
@@ -92,7 +104,21 @@ def drop(element: lxml.etree._Element) -> None:
 
 def text_of(element: lxml.etree._Element) -> str:
     """An element's text, its whitespace collapsed to single spaces."""
-    return " ".join("".join(element.itertext()).split())
+    return collapse_spaces(raw_text(element))
+
+
+def raw_text(element: lxml.etree._Element) -> str:
+    """An element's text as it stands: what `"".join(element.itertext())` gives, without
+    its tail. libxml2 joins it in C, many times faster than itertext's Python loop (an
+    article's blocks are read this way a few dozen times); both leave comments out."""
+    if not len(element):  # most paragraphs: their text is all there is
+        return element.text or ""
+    return _TEXT_OF(element)
+
+
+_TEXT_OF = functools.partial(
+    lxml.etree.tostring, method="text", encoding="unicode", with_tail=False
+)
 
 
 def is_block(element: lxml.etree._Element) -> bool:
@@ -182,7 +208,7 @@ def has_text(element: lxml.etree._Element) -> bool:
     first = element.text
     if first and not first.isspace():  # most paragraphs: known from their first words
         return True
-    text = "".join(element.itertext())
+    text = raw_text(element)
     return bool(text) and not text.isspace()
 
 
@@ -241,5 +267,46 @@ def collect_text(element: lxml.etree._Element, parts: list[str]) -> None:
 
 
 def collapse_paragraphs(text: str) -> str:
-    # Each line's words joined by one space, empty lines left out: all in C.
+    """Each line's words joined by one space, empty lines left out, a blank line between."""
+    spaced = _ascii_spaced(text, _ASCII_BREAKS_AND_SPACES)
+    if spaced is not None:
+        lines = spaced.strip(" ").replace(" \n", "\n").replace("\n ", "\n").split("\n")
+        return _as_split_gives(text, "\n\n".join(filter(None, lines)))
     return "\n\n".join(filter(None, map(" ".join, map(str.split, text.splitlines()))))
+
+
+def collapse_spaces(text: str) -> str:
+    """`" ".join(text.split())`: the text's words joined by one space."""
+    spaced = _ascii_spaced(text, _ASCII_SPACES)
+    if spaced is not None:
+        return _as_split_gives(text, spaced.strip(" "))
+    return " ".join(text.split())
+
+
+def _ascii_spaced(text: str, table: dict[int, str]) -> str | None:
+    """An ASCII text with its whitespace made spaces (or line breaks, by `table`), when no
+    two spaces then stand together; None for any other text, to be split into words.
+
+    An ASCII text's whitespace is ten known characters: replaced in C by `str.translate`,
+    the text is collapsed by stripping its ends, some three times as fast as by splitting
+    it into words and joining them (an article's whole text is collapsed several times).
+    Runs of spaces (an indented source) are squeezed no faster than split, so not here."""
+    if not text.isascii():
+        return None
+    spaced = text.translate(table)
+    return None if "  " in spaced else spaced
+
+
+_ASCII_SPACES = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", " "))
+# Where str.splitlines breaks a line, a line break; other whitespace, a space.
+_ASCII_BREAKS_AND_SPACES = str.maketrans(
+    {**dict.fromkeys("\n\x0b\x0c\r\x1c\x1d\x1e", "\n"), **dict.fromkeys("\t\x1f", " ")}
+)
+
+
+def _as_split_gives(text: str, collapsed: str) -> str:
+    """`collapsed`, or `text` itself where splitting and joining would have given it back:
+    a text without whitespace. A parsed entry is pickled, and one string object in two of
+    its fields (an excerpt that is the whole content) is written once."""
+    unchanged = collapsed == text and " " not in text and "\n" not in text
+    return text if unchanged else collapsed

@@ -59,17 +59,22 @@ class Fingerprint:
 def fingerprint(title: str, text: str) -> Fingerprint:
     """The fingerprint of a post's title and the lead of its text."""
     words = _words(text, BODY_WORDS)
+    lead_marks = _marks(words[:LEAD_WORDS])
     if len(words) > LEAD_WORDS:
         runs = _runs(words, SHINGLE_WORDS)  # the lead's are the first of the body's
         lead, body = frozenset(runs[: LEAD_WORDS - SHINGLE_WORDS + 1]), frozenset(runs)
+        # A word's figures are its own, a date's two words a pair: the body's marks are
+        # the lead's and those of the rest, read from the lead's last word on.
+        body_marks = lead_marks | _marks(words[LEAD_WORDS - 1 :])
     else:
         lead = body = _shingles(words, SHINGLE_WORDS)
+        body_marks = lead_marks
     return Fingerprint(
         lead,
-        _shingles(_WORD.findall(title.casefold()), 2),
-        _marks(words[:LEAD_WORDS]),
+        _shingles(_split_words(title.casefold()), 2),
+        lead_marks,
         body,
-        _marks(words),
+        body_marks,
         _bands(lead),
     )
 
@@ -95,7 +100,7 @@ def _marks(words: list[str]) -> frozenset[str]:
     days they name ("@24 november", "@senin"): what tells one day's report from another's.
     (A new headline's figures are the republisher's, not the story's: titles are not read.)
     """
-    figures = set(_DIGITS.findall(" ".join(word for word in words if not word.isalpha())))
+    figures = set(_DIGITS.findall(" ".join(itertools.filterfalse(str.isalpha, words))))
     figures.update("@" + day for day in _WEEKDAYS.intersection(words))
     if not _MONTHS.isdisjoint(words):
         figures.update(
@@ -114,10 +119,24 @@ def _words(text: str, count: int) -> list[str]:
     character alone, so it commutes with taking a prefix.)
     """
     prefix = text[: count * 8]
-    words = _WORD.findall(prefix.casefold())
+    words = _split_words(prefix.casefold())
     if len(words) <= count and len(prefix) < len(text):
-        words = _WORD.findall(text.casefold())
+        words = _split_words(text.casefold())
     return words[:count]
+
+
+def _split_words(text: str) -> list[str]:
+    """`_WORD.findall(text)`: in an ASCII text the word characters are [a-z0-9_] once
+    casefolded, so every other character is made a space and the text split on spaces,
+    three times as fast as the pattern (most news text is ASCII)."""
+    if text.isascii():
+        return text.translate(_ASCII_NOT_WORD).split()
+    return _WORD.findall(text)
+
+
+_ASCII_NOT_WORD = str.maketrans(
+    {chr(code): " " for code in range(128) if not (chr(code).isalnum() or chr(code) == "_")}
+)
 
 
 def _shingles(words: list[str], size: int) -> frozenset[int]:
