@@ -234,6 +234,55 @@ def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_
     assert "10 sources fetched: 0 new posts, 0 failed." in second.stdout, second.stderr
 
 
+def test_a_poll_in_workers_leaves_the_parsers_out_of_the_main_process(tmp_path: Path) -> None:
+    """With the feeds parsed in worker processes, the process that stores what they read
+    loads neither lxml, nh3 nor feedparser (their start-up would be the poll's own), as
+    long as no source's theme has lines to take out."""
+    import subprocess
+    import sys
+
+    def feed(site: int) -> bytes:
+        items = "".join(
+            f"<item><title>Berita {site}-{n} tentang kota {site * 31 + n}</title>"
+            f"<link>https://site{site}.example/{n}</link><description>"
+            + " ".join(
+                f"Kalimat {site}-{n}-{k} soal warga nomor {site * 97 + n * 13 + k}."
+                for k in range(12)
+            )
+            + "</description></item>"
+            for n in range(5)
+        )
+        head = f'<?xml version="1.0"?><rss version="2.0"><channel><title>S{site}</title>'
+        return f"{head}{items}</channel></rss>".encode()
+
+    with FeedServer() as server:
+        for site in range(PARALLEL_FROM + 2):
+            server.add(f"/{site}", feed(site), "application/rss+xml")
+        sources = "".join(
+            f'\n[[sources]]\nname = "site{site}"\nurl = "{server.url(f"/{site}")}"\n'
+            'full_text = "never"\n'
+            for site in range(PARALLEL_FROM + 2)
+        )
+        settings = tmp_path / "syndicate.toml"
+        settings.write_text(
+            '[site]\nname = "Kabar"\nbase_url = "https://kabar.example"\n'
+            f'[database]\nurl = "sqlite:///{tmp_path / "site.db"}"\n' + sources,
+            encoding="utf-8",
+        )
+        (tmp_path / "jobs").mkdir()
+        script = (
+            "import sys\nfrom syndicate.cli import main\n"
+            f"main(['--config', {str(settings)!r}, 'fetch'])\n"
+            "print(sorted(m for m in ('lxml', 'nh3', 'feedparser') if m in sys.modules))\n"
+        )
+        run = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+        )
+    assert run.returncode == 0, run.stderr
+    assert f"{PARALLEL_FROM + 2} sources fetched: 50 new posts" in run.stdout, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_start_early_starts_the_fork_server_only_for_a_big_poll() -> None:
     """`syndicate fetch` starts the parsing processes' server while it loads the database
     layer; a poll too small for worker processes starts nothing."""

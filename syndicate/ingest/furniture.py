@@ -19,7 +19,6 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from syndicate.ingest.clean import drop_lines
 from syndicate.ingest.entries import FeedEntry
 from syndicate.ingest.lines import is_dateline
 
@@ -82,6 +81,10 @@ def without_template(entries: Sequence[FeedEntry], template: Template) -> list[F
         if not any(line in template for line in entry.excerpt.split("\n") if line):
             cleaned.append(entry)
             continue
+        # Imported only here: most polls drop no line, and the poll's main process, which
+        # learns templates, need not load the cleaning (lxml, nh3) for nothing.
+        from syndicate.ingest.clean import drop_lines
+
         html, text = drop_lines(entry.content_html, template.__contains__)
         if text:  # a post that would be left empty keeps what it had
             entry = replace(entry, content_html=html, excerpt=text)
