@@ -147,6 +147,60 @@ def test_parsing_processes_yield_the_core_to_the_poll_that_stores() -> None:
     assert os.getpriority(os.PRIO_PROCESS, 0) == mine  # the poll's own is untouched
 
 
+def test_a_poll_killed_outright_leaves_no_parsing_process_behind(tmp_path: Path) -> None:
+    """`kill -9` of the poll's process (a cron job's timeout): its parsing processes, the
+    fork server and the resource tracker end too, instead of waiting forever."""
+    import subprocess
+    import sys
+    import time
+
+    feed = tmp_path / "feed.rss"
+    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
+    script = f"""
+import asyncio, multiprocessing.forkserver, multiprocessing.resource_tracker, pathlib, sys, time
+from syndicate.ingest.workers import FeedParsers
+
+async def poll():
+    async with FeedParsers(20, workers=2) as parsers:
+        body = pathlib.Path({str(feed)!r}).read_bytes()
+        await asyncio.gather(*(
+            parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
+            for _ in range(4)
+        ))
+        pids = [p.pid for p in parsers._pool._processes.values()]
+        pids.append(multiprocessing.forkserver._forkserver._forkserver_pid)
+        pids.append(multiprocessing.resource_tracker._resource_tracker._pid)
+        print(*pids, flush=True)
+        time.sleep(600)
+
+asyncio.run(poll())
+"""
+    poll = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert poll.stdout is not None
+    pids = [int(pid) for pid in poll.stdout.readline().split()]
+    assert len(pids) == 4 and all(pids), pids
+    poll.kill()
+    poll.wait()
+    poll.stdout.close()
+    deadline = time.monotonic() + 60  # generous: they go within a second or so
+    left = pids
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = [pid for pid in pids if _running(pid)]
+    for pid in left:  # do not leave them to the next test either
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, ended but not reaped, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_a_feed_error_crosses_from_a_worker_process_whole() -> None:
     async def scenario() -> FeedError:
         async with FeedParsers(1, workers=1) as parsers:

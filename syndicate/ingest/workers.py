@@ -19,6 +19,9 @@ import logging
 import multiprocessing
 import multiprocessing.forkserver
 import os
+import select
+import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -162,7 +165,18 @@ def _forkserver() -> multiprocessing.context.ForkServerContext | None:
 
 def _start_pool(workers: int) -> Executor:
     context = _forkserver() or multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_give_way)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+
+
+def _start_worker(poll: int) -> None:
+    """A parsing process starts: it gives way to the poll's process, and ends with it."""
+    _give_way()
+    _end_with(poll)
 
 
 def _give_way() -> None:
@@ -174,3 +188,36 @@ def _give_way() -> None:
     whatever it leaves; on a machine doing other work they are as polite to that."""
     with contextlib.suppress(OSError):  # a platform or a sandbox without priorities
         os.nice(PARSER_NICENESS)
+
+
+def _end_with(poll: int) -> None:
+    """End this parsing process as soon as the poll's process `poll` is gone.
+
+    A poll killed outright (`kill -9`, a cron job's timeout) cannot stop its workers, and
+    nothing else would: each holds both ends of its queues' pipes, so it never reads an end
+    of file, and the fork server waits for them. A watching thread ends the process, and
+    with the workers gone the fork server and the resource tracker end too."""
+    threading.Thread(target=_watch, args=(poll,), name="syndicate-poll-watch", daemon=True).start()
+
+
+def _watch(poll: int) -> None:
+    try:
+        handle = os.pidfd_open(poll)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(poll):
+            time.sleep(1)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists, owned by someone else
+        return True
+    return True
