@@ -150,3 +150,42 @@ def test_a_polled_posts_dates_are_stored_as_the_database_layer_writes_them(
     assert len(posts) == 8
     assert found == [post_id for post_id, _, _ in posts]
     assert all(published.tzinfo is not None for _, published, _ in posts)
+
+
+def test_a_source_another_poll_adds_at_the_same_moment_is_no_error(
+    database_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    """Two `syndicate fetch` on a new database both add the same sources: the one whose
+    insert comes second reads the other's rows and polls on, instead of stopping."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import event, insert
+
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    own_session = db.session
+    raced = []
+
+    def the_other_poll(session, context, instances) -> None:
+        if not raced:  # it adds the same source and commits first
+            raced.append(True)
+            with db.engine.begin() as connection:
+                connection.execute(insert(Source).values(name="warta", url="https://x.example"))
+
+    @contextmanager
+    def racing_session():
+        with own_session() as session:
+            event.listen(session, "before_flush", the_other_poll)
+            yield session
+
+    monkeypatch.setattr(db, "session", racing_session)
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        [report] = asyncio.run(poll_sources(db, [source("warta", server.url("/feed"))]))
+    monkeypatch.undo()
+    with db.session() as session:
+        rows = session.scalars(select(Source)).all()
+        posts = session.scalar(select(func.count()).select_from(Post))
+    db.dispose()
+    assert raced and report.error is None and report.new_posts == posts == 8
+    assert [(row.name, row.url) for row in rows] == [("warta", server.url("/feed"))]

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from syndicate.config import IngestSettings
@@ -50,8 +50,18 @@ _REFUSED = (SQLAlchemyError, ValueError, OverflowError)
 def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
     """Make the sources table match the settings file (by name; rows are never deleted).
 
-    Returns each source's stored validators, to be sent back on its next fetch.
+    Returns each source's stored validators, to be sent back on its next fetch. Another
+    poll adding the same new sources at the same moment (two `syndicate fetch` on a new
+    database, a source just added while `run` polls) is no error: its rows are read again.
     """
+    sources = list(sources)
+    try:
+        return _sync_sources(db, sources)
+    except IntegrityError:
+        return _sync_sources(db, sources)
+
+
+def _sync_sources(db: Database, sources: list[SourceConfig]) -> dict[str, Validators]:
     validators: dict[str, Validators] = {}
     with db.session() as session:
         rows = {row.name: row for row in session.scalars(select(Source))}
