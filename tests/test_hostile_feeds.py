@@ -174,6 +174,9 @@ def test_hostile_entries_are_stored_fitted_and_the_good_ones_arrive(
 def test_an_entry_the_database_refuses_costs_only_itself(
     database_url: str, hostile_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The refused entry is left out, said in the poll's report (which `syndicate fetch`
+    prints) and on the source, and read again at the next poll: the feed is then asked
+    for whole, not "changed since?", so the entry is offered to the database again."""
     db = open_database(database_url)
     try:
         refuse_title(db, "good 2")
@@ -184,16 +187,24 @@ def test_an_entry_the_database_refuses_costs_only_itself(
         titles = {post.title for post in posts}
         with db.session() as session:
             row = session.scalars(select(Source).where(Source.name == "rss-clean")).one()
-            failures, error = row.consecutive_failures, row.last_error
+            failures, error, etag = row.consecutive_failures, row.last_error, row.etag
+        with db.engine.begin() as connection:  # the database takes it now
+            connection.execute(text("DROP TRIGGER refuse" + ("" if db.is_sqlite else " ON posts")))
+        [again] = asyncio.run(poll_sources(db, rss, workers=0))
+        later = {post.title for post in stored_posts(db)["rss-clean"]}
     finally:
         db.dispose()
-    assert report.error is None and (failures, error) == (0, None)
+    assert report.error is None and failures == 0 and etag is None
+    [problem] = report.problems
+    assert "https://example.org/rss-clean/good/2" in problem and "refused" in problem
+    assert error is not None and "https://example.org/rss-clean/good/2" in error
     assert {"good 1", "good 3"} <= titles and "good 2" not in titles
     assert report.new_posts == len(posts) > GOOD
     [refused] = [r for r in caplog.records if "left out" in r.getMessage()]
     assert refused.levelno == logging.WARNING
     assert "rss-clean" in refused.getMessage()
     assert "https://example.org/rss-clean/good/2" in refused.getMessage()
+    assert not again.not_modified and again.new_posts == 1 and "good 2" in later
 
 
 def test_copies_of_a_refused_post_name_their_cluster_after_the_first_one_stored(

@@ -252,9 +252,10 @@ async def _poll_one(
             unchanged.append(_health(source, result, None, stored))  # written at the end
             return PollReport(source.name, source.url, not_modified=result.not_modified)
         loop = asyncio.get_running_loop()
-        new_posts = await loop.run_in_executor(
+        new_posts, refused = await loop.run_in_executor(
             storing, _settle, db, source, result, feed, stored, problems, clusters
         )
+        problems += refused
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
     except Exception as error:  # a bug, or a database that refused the source's row
@@ -281,9 +282,10 @@ def _settle(
     stored: Validators,
     problems: list[str],
     clusters: ClusterIndex,
-) -> int:
+) -> tuple[int, list[str]]:
     """Take the theme's furniture out of a source's entries, then store the new ones and its
-    health: the database's part of a poll, done in the poll's storing thread."""
+    health: the database's part of a poll, done in the poll's storing thread. How many
+    were stored, and a sentence for each entry the database refused."""
     feed, furniture = _without_furniture(db, source, feed)
     health = _health(source, result, feed, stored)
     if furniture is not None:
@@ -399,10 +401,12 @@ def _store(
     feed: ParsedFeed,
     clusters: ClusterIndex,
     health: dict[str, Any],
-) -> int:
+) -> tuple[int, list[str]]:
     """Insert the entries not seen before (a post seen twice is stored once) and record the
     source's health, in one transaction: the source with one statement, the posts with one
-    more (unless the database refuses one of them), their clusters with a third.
+    more (unless the database refuses one of them). How many were stored, and a sentence
+    for each entry the database refused: the source's feed is then asked for whole next
+    time (no validators), so that those entries are read and offered to it again.
     """
     # A connection, not an ORM session: these are Core statements, and a session's
     # bookkeeping would cost more than they do.
@@ -410,16 +414,29 @@ def _store(
         # The source's row first: on SQLite that write opens the transaction (pysqlite
         # begins one only at a write), so the savepoints below nest inside it.
         connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, health))
-        return _insert_posts(connection, source, feed, clusters)
+        stored, refused = _insert_posts(connection, source, feed, clusters)
+        if refused:
+            said = " ".join(filter(None, (health.get("last_error"), _entries_refused(refused))))
+            again = {"source": source.name, "etag": None, "last_modified": None}
+            connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, again | {"last_error": said}))
+        return stored, refused
+
+
+def _entries_refused(refused: list[str]) -> str:
+    """The first few sentences, and how many more (a source's last error stays readable)."""
+    shown, more = refused[:MAX_PROBLEMS_SHOWN], len(refused) - MAX_PROBLEMS_SHOWN
+    if more > 0:
+        shown.append(f"{more} more entr{'ies were' if more > 1 else 'y was'} left out.")
+    return " ".join(shown)
 
 
 def _insert_posts(
     connection: Connection, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
-) -> int:
+) -> tuple[int, list[str]]:
     # Each key as it will be stored: a hostile one is cleaned, and must be found again.
     entries = _unique((fit_value(_POSTS.c.key, entry.key), entry) for entry in feed.entries)
     if not entries:
-        return 0
+        return 0, []
     source_id = connection.scalars(_SOURCE_ID, {"source": source.name}).one()
     known = _known_keys(connection, list(entries))
     rows = [
@@ -428,7 +445,7 @@ def _insert_posts(
         if key not in known
     ]
     if not rows:
-        return 0
+        return 0, []
     new = [
         NewPost(
             post_id,
@@ -443,10 +460,10 @@ def _insert_posts(
     placed = place_posts(connection, new, clusters)
     for row, post, (cluster_id, packed) in zip(rows, new, placed, strict=True):
         row.update(id=post.id, cluster_id=cluster_id, shingles=packed)
-    stored = _insert(connection, source, rows)
+    stored, refused = _insert(connection, source, rows)
     if len(stored) < len(rows):
         _without_refused(connection, clusters, rows, stored)
-    return len(stored)
+    return len(stored), refused
 
 
 def _new_ids(connection: Connection, count: int) -> list[int]:
@@ -479,15 +496,17 @@ def _without_refused(
             connection.execute(_UPDATE_POST, {"post": row["id"], "cluster_id": row["cluster_id"]})
 
 
-def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]) -> set[int]:
-    """Insert the rows with one statement; the ids stored. Should the database refuse the
-    batch, each row is inserted on its own, and a row it still refuses is left out (and
-    said so): one entry never costs the others."""
+def _insert(
+    connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]
+) -> tuple[set[int], list[str]]:
+    """Insert the rows with one statement; the ids stored, and a sentence for each row the
+    database refused. Should it refuse the batch, each row is inserted on its own, and a
+    row it still refuses is left out (and said so): one entry never costs the others."""
     statement = _driver_insert(connection.dialect)
     try:
         with connection.begin_nested():
             statement.execute(connection, rows)
-            return {row["id"] for row in rows}
+            return {row["id"] for row in rows}, []
     except _REFUSED as error:
         if len(rows) > 1:
             log.info(
@@ -498,19 +517,25 @@ def _insert(connection: Connection, source: SourceConfig, rows: list[dict[str, A
                 _first_line(error),
             )
     stored: set[int] = set()
+    refused: list[str] = []
     for row in rows:
         try:
             with connection.begin_nested():
                 statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
+            entry, problem = redact(row["key"])[:_KEY_CHARS], _first_line(error)
             log.warning(
                 "source %s: entry %r was left out: the database refused it (%s)",
                 source.name,
-                redact(row["key"])[:_KEY_CHARS],
-                _first_line(error),
+                entry,
+                problem,
             )
-    return stored
+            refused.append(
+                f"The entry {entry!r} was left out: the database refused it ({problem}); "
+                "it is read again at the next poll."
+            )
+    return stored, refused
 
 
 class _DriverInsert:
