@@ -401,7 +401,9 @@ class Clock:
 
 def _report_poll_failure(poll: asyncio.Task[list[Any]]) -> None:
     if not poll.cancelled() and (error := poll.exception()) is not None:
-        log.error("the poll failed: %s", error, exc_info=error)
+        # One of ours (the database stopped the poll) is its sentence; anything else a bug.
+        trace = None if isinstance(error, SyndicateError) else error
+        log.error("the poll failed: %s", error, exc_info=trace)
 
 
 def _runs_missed(missed: int) -> str:

@@ -189,3 +189,43 @@ def test_a_source_another_poll_adds_at_the_same_moment_is_no_error(
     db.dispose()
     assert raced and report.error is None and report.new_posts == posts == 8
     assert [(row.name, row.url) for row in rows] == [("warta", server.url("/feed"))]
+
+
+def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
+    tmp_path: Path,
+) -> None:
+    """A database gone read-only (or full) while a poll stores: the poll stops with one
+    sentence, no feed is marked failing for it, and the next poll reads them again."""
+    import pytest
+    from sqlalchemy import event
+
+    from syndicate.db.session import DatabaseError
+
+    first = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    url = f"sqlite:///{tmp_path / 'site.db'}"
+    db = open_database(url)
+    with FeedServer() as server:
+        server.add("/feed", first, "application/atom+xml")
+        sources = [source("warta", server.url("/feed")), source("kabar", server.url("/other"))]
+        server.add("/other", first.replace(b"warta", b"kabar"), "application/atom+xml")
+        asyncio.run(poll_sources(db, sources, workers=0))
+        changed = first.replace(b"<entry>", b"<entry><title>Baru</title>", 1)
+        server.add("/feed", changed.replace(b"/20", b"/baru/20"), "application/atom+xml")
+        event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA query_only=ON"))
+        db.engine.dispose()  # the connections made from now on take no write
+        with pytest.raises(DatabaseError) as stopped:
+            asyncio.run(poll_sources(db, sources, workers=0))
+        db.dispose()
+        db = open_database(url)
+        with db.session() as session:
+            rows = session.scalars(select(Source)).all()
+            failing = [(row.name, row.consecutive_failures) for row in rows]
+            blamed = [row.name for row in rows if "database" in (row.last_error or "")]
+        reports = asyncio.run(poll_sources(db, sources, workers=0))
+        [again] = [report for report in reports if report.source == "warta"]
+    db.dispose()
+    sentence = str(stopped.value)
+    assert sentence.startswith("The poll stopped: the database could not store")
+    assert "readonly" in sentence and "\n" not in sentence
+    assert failing == [("warta", 0), ("kabar", 0)] and blamed == []
+    assert again.error is None and again.new_posts > 0

@@ -11,14 +11,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from syndicate.config import IngestSettings
 from syndicate.config import Source as SourceConfig
 from syndicate.db.fit import fit_row, fit_value
 from syndicate.db.models import Post, Source, utcnow
-from syndicate.db.session import Database
+from syndicate.db.session import Database, DatabaseError
 from syndicate.ingest.addresses import Reach, Resolver
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
@@ -258,6 +258,8 @@ async def _poll_one(
         problems += refused
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
+    except OperationalError as error:  # the database itself: read-only, full, gone, locked
+        raise DatabaseError(_database_stopped(error)) from error
     except Exception as error:  # a bug, or a database that refused the source's row
         problem = _first_line(error)
         message = f"{source.url}: unexpected error while reading or storing the feed ({problem})."
@@ -293,6 +295,17 @@ def _settle(
     if problems:  # the feed was read: the source is healthy, and says what it missed
         health["last_error"] = redact(_pages_missed(problems))
     return _store(db, source, feed, clusters, health)
+
+
+def _database_stopped(error: OperationalError) -> str:
+    """One sentence for a poll the database stopped: no feed is to blame, none is marked
+    failing, and the sources not stored yet are read again at the next poll."""
+    text = str(error.orig or error).strip()
+    first = text.splitlines()[0][:_ERROR_CHARS] if text else type(error).__name__
+    return (
+        f"The poll stopped: the database could not store what was read ({first}); "
+        "the feeds not stored are read again at the next poll."
+    )
 
 
 def _failed(
@@ -508,6 +521,8 @@ def _insert(
             statement.execute(connection, rows)
             return {row["id"] for row in rows}, []
     except _REFUSED as error:
+        if isinstance(error, OperationalError):
+            raise  # the database itself (read-only, full, gone), not a row it refuses
         if len(rows) > 1:
             log.info(
                 "source %s: the database refused %d new posts together (%s); "
@@ -524,6 +539,8 @@ def _insert(
                 statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
+            if isinstance(error, OperationalError):
+                raise  # the database itself, not this row: the poll stops
             entry, problem = redact(row["key"])[:_KEY_CHARS], _first_line(error)
             log.warning(
                 "source %s: entry %r was left out: the database refused it (%s)",
