@@ -229,3 +229,41 @@ def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
     assert "readonly" in sentence and "\n" not in sentence
     assert failing == [("warta", 0), ("kabar", 0)] and blamed == []
     assert again.error is None and again.new_posts > 0
+
+
+def test_two_sources_numbering_their_items_alike_keep_each_others_posts(
+    database_url: str,
+) -> None:
+    """Feeds without links, whose GUIDs are "1", "2", "3" in each: one source's item 1 is
+    not another's. Both keep their posts, and a poll reading the feeds again stores none
+    twice; the same feed under two names is still stored once."""
+
+    def feed(site: str, extra: str = "") -> bytes:
+        items = "".join(
+            f"<item><guid isPermaLink='false'>{n}</guid><title>{site} kabar {n}</title>"
+            f"<description>Isi berita {n} dari {site}, panjang dan berbeda.</description></item>"
+            for n in (1, 2, 3)
+        )
+        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>{site}</title>{items}"
+        return f"{rss}</channel></rss>{extra}".encode()
+
+    db = open_database(database_url)
+    with FeedServer() as server:
+        for site in ("warta", "kabar"):
+            server.add(f"/{site}", feed(site), "application/rss+xml")
+        sources = [source(name, server.url(f"/{name}")) for name in ("kabar", "warta")]
+        sources.append(source("warta-again", server.url("/warta")))
+        # One after another: kabar takes the bare GUIDs, warta's differ, warta-again's
+        # are warta's own items.
+        first = [asyncio.run(poll_sources(db, [each], workers=0))[0] for each in sources]
+        for site in ("warta", "kabar"):  # read again whole: another ETag, the same items
+            server.add(f"/{site}", feed(site, "\n"), "application/rss+xml")
+        second = asyncio.run(poll_sources(db, sources, workers=0))
+    with db.session() as session:
+        stored = session.execute(select(Source.name, Post.title).join(Post.source)).all()
+    db.dispose()
+    titles = sorted(title for _, title in stored)
+    assert titles == sorted(f"{site} kabar {n}" for site in ("warta", "kabar") for n in (1, 2, 3))
+    assert sum(report.new_posts for report in first) == 6
+    assert sum(report.new_posts for report in second) == 0
+    assert not any(report.not_modified for report in second if report.source != "warta-again")

@@ -395,6 +395,12 @@ LATEST_POSTS: Select[str, str] = (
     .limit(_TEMPLATE_POSTS)
 )
 _KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
+_GUID_OWNERS = select(_POSTS.c.key, _POSTS.c.source_id, _POSTS.c.content_hash).where(
+    _POSTS.c.key.in_(bindparam("keys", expanding=True))
+)
+_SCOPED_GUIDS = select(_POSTS.c.key, _POSTS.c.content_hash).where(
+    _POSTS.c.key >= bindparam("low"), _POSTS.c.key < bindparam("high")
+)
 # Every row comes with its id, its cluster and its fingerprint: placed before it is stored,
 # a post is written once (an UPDATE afterwards rewrote every new row, a whole article each).
 _INSERT_POSTS = insert(_POSTS)
@@ -451,6 +457,7 @@ def _insert_posts(
     if not entries:
         return 0, []
     source_id = connection.scalars(_SOURCE_ID, {"source": source.name}).one()
+    entries = _own_guids(connection, source, source_id, entries)
     known = _known_keys(connection, list(entries))
     rows = [
         fit_row(_POSTS, _post(source_id, key, entry))
@@ -477,6 +484,39 @@ def _insert_posts(
     if len(stored) < len(rows):
         _without_refused(connection, clusters, rows, stored)
     return len(stored), refused
+
+
+def _own_guids(
+    connection: Connection, source: SourceConfig, source_id: int, entries: dict[str, FeedEntry]
+) -> dict[str, FeedEntry]:
+    """The entries by key, where an entry known by its GUID alone (it has no link) whose
+    GUID another source's different post already has is keyed by its GUID and its source:
+    feeds number their items "1", "2", …, and one source's item 1 is not another's, though
+    the same post carried by two sources (the same text) is still stored once."""
+    guids = [key for key in entries if key.startswith("guid:")]
+    if not guids:
+        return entries
+    owners = {
+        key: (owner, digest)
+        for key, owner, digest in connection.execute(_GUID_OWNERS, {"keys": guids})
+    }
+    keyed: dict[str, FeedEntry] = {}
+    for key, entry in entries.items():
+        owner, digest = owners.get(key, (source_id, entry.content_hash))
+        if owner != source_id and digest != entry.content_hash:
+            key = _scoped_guid(connection, key, source, entry.content_hash)
+        keyed.setdefault(key, entry)
+    return keyed
+
+
+def _scoped_guid(connection: Connection, key: str, source: SourceConfig, digest: str) -> str:
+    """`key` (a GUID another source's different post has) with its source: or, when the
+    same text is stored under the GUID with another source (the same feed under two names),
+    that post's key, so that it is not stored twice."""
+    # Keys that begin with the GUID and "@", read through the keys' unique index.
+    twins = connection.execute(_SCOPED_GUIDS, {"low": f"{key}@", "high": f"{key}A"})
+    same = next((twin for twin, twin_digest in twins if twin_digest == digest), None)
+    return same or fit_value(_POSTS.c.key, f"{key}@{source.name}")
 
 
 def _new_ids(connection: Connection, count: int) -> list[int]:
