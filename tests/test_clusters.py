@@ -157,7 +157,7 @@ def _placed_by_the_index(items: list[dict]) -> list[int]:
         shingles = fingerprint(item["title"], item["text"])
         placed.append(index.join(shingles, when, number))
         index.add(number, placed[-1], when, shingles)
-    return placed
+    return [index.named(cluster_id) for cluster_id in placed]  # as merges left them
 
 
 def test_clusters_formed_by_the_poll_index_keep_precision_and_recall(
@@ -342,7 +342,7 @@ def _place(posts: list[tuple[str, str, int]]) -> list[int]:
         shingles = fingerprint(title, text)
         placed.append(index.join(shingles, START, number, source))
         index.add(number, placed[-1], START, shingles, source)
-    return placed
+    return [index.named(cluster_id) for cluster_id in placed]  # as merges left them
 
 
 def test_posts_sharing_only_a_sources_fixed_description_stay_apart() -> None:
@@ -686,3 +686,49 @@ def test_a_window_whose_read_failed_is_read_again_by_the_next_source(
         [(cluster_id, _)] = cluster.place_posts(session, [new], index)
         story = (first.id, first.cluster_id)
     assert (cluster_id, cluster_id) == story
+
+
+def test_copies_with_openings_of_their_own_become_one_story_when_their_original_comes(
+    tmp_path: Path,
+) -> None:
+    """Copies of one wire story, each after an opening of its own (20 to 80 words), match
+    the original and not each other. Stored before it, they form a cluster each; the
+    original, when it comes, bridges them: one story, also for the posts already stored
+    (a digest would otherwise carry it once per cluster)."""
+    import random
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from syndicate.db.models import Post, Source
+    from syndicate.db.session import open_database
+
+    rng = random.Random("bridge")
+
+    def word() -> str:  # letters only: figures would tell the texts apart
+        return "".join(rng.choice("bcdfgklmnprstaiueo") for _ in range(rng.randint(4, 9)))
+
+    wire = " ".join(word() for _ in range(320)) + "."
+    openings = {size: " ".join(word() for _ in range(size)) + ". " for size in (20, 40, 60, 80)}
+    posts_made = [(f"Judul sendiri {size}", opening + wire) for size, opening in openings.items()]
+    posts_made.append(("Kabar dari kantor berita", wire))  # the original, last
+    db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
+    index = cluster.ClusterIndex()
+    with Session(db.engine) as session:
+        for n, (title, text) in enumerate(posts_made):  # each on a site of its own
+            source = Source(name=f"kabar{n}", url=f"https://kabar{n}.example/feed")
+            session.add(source)
+            session.flush()
+            when = START + timedelta(minutes=n)
+            post = Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
+                        content_hash=f"h{n}", published_at=when)  # fmt: skip
+            session.add(post)
+            session.flush()
+            cluster.assign_clusters(session, [post], index)
+            session.commit()
+        stored = session.execute(select(Post.key, Post.cluster_id).order_by(Post.id)).all()
+    db.dispose()
+    before = [fingerprint(title, text) for title, text in posts_made[:4]]
+    assert not any(same_story(a, b) for a, b in itertools.combinations(before, 2))
+    assert len({cluster_id for _, cluster_id in stored}) == 1, stored
+    assert stored[0][1] == 1  # named by the first stored post

@@ -25,7 +25,10 @@ and count for nothing. The thresholds were chosen on the labelled set in
 sweep of them. Independent rewrites of one event share too few words to be found this way.
 
 A cluster is named by the id of its first stored post (`Post.cluster_id`); a post alone is
-its own cluster. Its original is the member the others credit, else the earliest.
+its own cluster. Its original is the member the others credit, else the earliest. Copies
+that each open with words of their own match their original and not each other: stored
+before it, they form a cluster each, and the original, when it comes, bridges them into
+one (the stored posts' `cluster_id` rewritten to the first cluster's).
 
 A poll places the new posts of all its sources with one `ClusterIndex`: the posts of the
 window are fingerprinted once per poll (not once per source), and a new post is compared
@@ -58,7 +61,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, case, func, select, update
 from sqlalchemy.orm import Session
 
 from syndicate.db.models import Post, Source
@@ -120,6 +123,7 @@ TEMPLATE_CARRIERS = 3  # a shingle this many unrelated indexed posts carry prove
 # its own; the sample finds the rest), J = 0.5: 0.26; and by chance J = 0.3: 0.008,
 # J = 0.2: 0.0003 (posts written from one stock of words; one band: 0.12 and 0.025).
 PER_STORY = 8  # closest copies of one story a new post is compared with
+BRIDGE = 4  # candidates of other clusters compared once a post's story is found
 MIN_BANDS = 2  # bands a candidate shares: one is chance among posts of one stock of words
 SURE = 0.95  # a candidate holding this much of a post's lead ends its search
 MIN_FIGURES = 2  # fewer figures than this in either lead and figures prove nothing
@@ -234,6 +238,12 @@ def _copied(
     return best
 
 
+def _holds(first: Fingerprint, second: _Compared) -> bool:
+    """Whether `first`'s body holds `second`'s lead, as a copy's holds its original's."""
+    lead = second.text
+    return len(_common(first.body or first.text, lead)) >= COPY_THRESHOLD * len(lead)
+
+
 def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
     """Whether two leads' numbers could be one report's: a template report of another day
     ("Harga emas hari ini …") shares the words and the headline, not the figures."""
@@ -306,7 +316,10 @@ def place_posts(
         cluster_id = index.join(shingles, post.when, post.id, post.source)
         index.add(post.id, cluster_id, post.when, shingles, post.source)
         placed.append((cluster_id, packed))
-    return placed
+    merged = index.take_merges()
+    for old, new in merged.items():  # stored posts of a cluster merged into another
+        session.execute(update(Post).where(Post.cluster_id == old).values(cluster_id=new))
+    return [(merged.get(cluster_id, cluster_id), packed) for cluster_id, packed in placed]
 
 
 def _fingerprint_of(post: NewPost) -> tuple[Fingerprint, bytes]:
@@ -426,6 +439,8 @@ class ClusterIndex:
         self._looked_up: tuple[frozenset[int], frozenset[int]] | None = None
         self._matched: dict[int, _Member] = {}  # post id -> the member its `join` matched
         self._firsts: dict[int, int] = {}  # cluster id -> its first member `cover` read
+        self._clusters: dict[int, list[int]] = {}  # cluster id -> its members' positions
+        self._merged: dict[int, int] = {}  # a cluster merged into another -> that one
 
     def __len__(self) -> int:
         return len(self._members)
@@ -466,8 +481,10 @@ class ClusterIndex:
     ) -> None:
         """Make a placed post a candidate for the posts placed after it."""
         position = len(self._members)
+        cluster_id = self.named(cluster_id)
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids[post_id] = position
+        self._clusters.setdefault(cluster_id, []).append(position)
         for key in shingles.bands:
             _append(self._bands, key, position, BAND_BUCKET)
         postings = self._postings
@@ -506,7 +523,12 @@ class ClusterIndex:
     def rename(self, post_id: int, cluster_id: int) -> None:
         """A placed post's cluster is named `cluster_id` now (its first one was forgotten)."""
         if post_id in self._ids:
-            self._members[self._ids[post_id]].cluster_id = cluster_id
+            position = self._ids[post_id]
+            member = self._members[position]
+            if position in self._clusters.get(member.cluster_id, []):
+                self._clusters[member.cluster_id].remove(position)
+            member.cluster_id = cluster_id
+            self._clusters.setdefault(cluster_id, []).append(position)
 
     def join(
         self, shingles: Fingerprint, when: datetime, own: int, source: int | None = None
@@ -519,23 +541,62 @@ class ClusterIndex:
         does."""
         best: _Member | None = None
         best_text = -1.0
+        matched: set[int] = set()  # the clusters of every member it matches
+        looked_further = 0
         template = _Template(self._postings, self._more_carriers)
         for member in self._candidates(shingles):
             if abs(member.when - when) > WINDOW:
                 continue
+            if best is not None and best_text >= SURE:
+                # Its story is found. Only when the match opens with words of its own may
+                # this post be the original its copies match, each with an opening of its
+                # own, and they not each other: a few candidates of other clusters are
+                # then compared, in case the post bridges clusters of one story.
+                if looked_further == 0 and _holds(shingles, best):
+                    break
+                if member.cluster_id in matched:
+                    continue
+                if looked_further == BRIDGE:
+                    break
+                looked_further += 1
             same_source = source is not None and member.source == source
             text = _match(shingles, member, same_source, template)
             if text is None:
                 continue
+            matched.add(member.cluster_id)
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
-            if best_text >= SURE:
-                break
         if best is None:
             return own
         self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
-        return best.cluster_id
+        return self._merge(matched) if len(matched) > 1 else best.cluster_id
+
+    def _merge(self, clusters: set[int]) -> int:
+        """Make clusters of one story one, named by the first of them (the smallest id):
+        copies with openings of their own match their original, not each other, and when
+        the original comes after them it bridges the clusters they formed."""
+        target = min(clusters)
+        for old in clusters - {target}:
+            positions = self._clusters.pop(old, [])
+            for position in positions:
+                self._members[position].cluster_id = target
+            self._clusters.setdefault(target, []).extend(positions)
+            self._merged = {k: (target if v == old else v) for k, v in self._merged.items()}
+            self._merged[old] = target
+            if old in self._firsts:
+                self._firsts.setdefault(target, self._firsts.pop(old))
+        logger.debug("clusters %s are one story: %s", sorted(clusters), target)
+        return target
+
+    def named(self, cluster_id: int) -> int:
+        """What a cluster is called now: the cluster it was merged into, if it was."""
+        return self._merged.get(cluster_id, cluster_id)
+
+    def take_merges(self) -> dict[int, int]:
+        """The clusters merged since last asked, each with the cluster it is part of now."""
+        merged, self._merged = self._merged, {}
+        return merged
 
     def _candidates(self, shingles: Fingerprint) -> Iterator[_Member]:
         """The at most `COMPARED` indexed posts most likely to tell the story of `shingles`:
