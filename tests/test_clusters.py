@@ -732,3 +732,34 @@ def test_copies_with_openings_of_their_own_become_one_story_when_their_original_
     assert not any(same_story(a, b) for a, b in itertools.combinations(before, 2))
     assert len({cluster_id for _, cluster_id in stored}) == 1, stored
     assert stored[0][1] == 1  # named by the first stored post
+
+
+def test_a_round_up_of_two_stories_joins_one_and_leaves_the_other_apart() -> None:
+    """A round-up whose headline names two stories and whose text tells both matches each;
+    it is a copy of neither, so it joins one and the two stories stay two (merged, one of
+    them would never be sent)."""
+    import random
+
+    rng = random.Random("round-up")
+
+    def paragraph() -> str:  # letters only: figures would tell the texts apart
+        words = (
+            "".join(rng.choice("bcdfgklmnprstaiueo") for _ in range(rng.randint(4, 9)))
+            for _ in range(35)
+        )
+        return " ".join(words).capitalize() + "."
+
+    quake = [paragraph() for _ in range(5)]
+    chili = [paragraph() for _ in range(5)]
+    quake_title, chili_title = "Gempa guncang pesisir selatan Jawa", "Harga cabai rawit naik tajam"
+    posts = [
+        (quake_title, " ".join(quake), 1),
+        (quake_title, " ".join(quake), 2),
+        (chili_title, " ".join(chili), 3),
+        (chili_title, " ".join(chili), 4),
+        (f"{quake_title} dan {chili_title}", " ".join(quake[:2] + chili[:2]), 5),
+    ]
+    placed = _place(posts)
+    assert placed[0] == placed[1] and placed[2] == placed[3]
+    assert placed[0] != placed[2]
+    assert placed[4] in (placed[0], placed[2])

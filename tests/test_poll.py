@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -192,43 +193,61 @@ def test_a_source_another_poll_adds_at_the_same_moment_is_no_error(
 
 
 def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
-    tmp_path: Path,
+    database_url: str, tmp_path: Path
 ) -> None:
     """A database gone read-only (or full) while a poll stores: the poll stops with one
-    sentence, no feed is marked failing for it, and the next poll reads them again."""
+    sentence, no feed is marked failing for it, and the next poll reads them again.
+    (PostgreSQL says "read-only" with an error of another class than SQLite's.)"""
     import pytest
     from sqlalchemy import event
 
     from syndicate.db.session import DatabaseError
 
+    def read_only(dbapi, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi.cursor()
+        if db.is_sqlite:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi.commit()
+        cursor.close()
+
     first = write_sample_feed(tmp_path / "feed.xml").read_bytes()
-    url = f"sqlite:///{tmp_path / 'site.db'}"
-    db = open_database(url)
+    db = open_database(database_url)
     with FeedServer() as server:
         server.add("/feed", first, "application/atom+xml")
-        sources = [source("warta", server.url("/feed")), source("kabar", server.url("/other"))]
-        server.add("/other", first.replace(b"warta", b"kabar"), "application/atom+xml")
+        names = ("warta", "kabar", "pos", "suara", "warga")
+        for name in names[1:]:
+            server.add(f"/{name}", first.replace(b"warta", name.encode()), "application/atom+xml")
+        sources = [
+            replace(  # the feed's own text: the sample's article pages are not served
+                source(name, server.url("/feed" if name == "warta" else f"/{name}")),
+                full_text="never",
+            )
+            for name in names
+        ]
         asyncio.run(poll_sources(db, sources, workers=0))
-        changed = first.replace(b"<entry>", b"<entry><title>Baru</title>", 1)
-        server.add("/feed", changed.replace(b"/20", b"/baru/20"), "application/atom+xml")
-        event.listen(db.engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA query_only=ON"))
+        for name in names:  # every feed changed: every source has posts to store
+            path = "/feed" if name == "warta" else f"/{name}"
+            changed = first.replace(b"warta", name.encode()).replace(b"/20", b"/baru/20")
+            server.add(path, changed, "application/atom+xml")
+        event.listen(db.engine, "connect", read_only)
         db.engine.dispose()  # the connections made from now on take no write
         with pytest.raises(DatabaseError) as stopped:
             asyncio.run(poll_sources(db, sources, workers=0))
         db.dispose()
-        db = open_database(url)
+        db = open_database(database_url)
         with db.session() as session:
-            rows = session.scalars(select(Source)).all()
+            rows = session.scalars(select(Source).order_by(Source.id)).all()
             failing = [(row.name, row.consecutive_failures) for row in rows]
             blamed = [row.name for row in rows if "database" in (row.last_error or "")]
         reports = asyncio.run(poll_sources(db, sources, workers=0))
-        [again] = [report for report in reports if report.source == "warta"]
     db.dispose()
     sentence = str(stopped.value)
     assert sentence.startswith("The poll stopped: the database could not store")
-    assert "readonly" in sentence and "\n" not in sentence
-    assert failing == [("warta", 0), ("kabar", 0)] and blamed == []
-    assert again.error is None and again.new_posts > 0
+    assert "read" in sentence.lower() and "only" in sentence.lower() and "\n" not in sentence
+    assert failing == [(name, 0) for name in names] and blamed == []
+    assert all(report.error is None and report.new_posts > 0 for report in reports)
 
 
 def test_two_sources_numbering_their_items_alike_keep_each_others_posts(
@@ -267,3 +286,31 @@ def test_two_sources_numbering_their_items_alike_keep_each_others_posts(
     assert sum(report.new_posts for report in first) == 6
     assert sum(report.new_posts for report in second) == 0
     assert not any(report.not_modified for report in second if report.source != "warta-again")
+
+
+def test_a_poll_the_database_stopped_ends_every_source_before_it_says_so() -> None:
+    """Should one source's storing stop the poll, the sources still being read are
+    cancelled before the poll ends: none goes on to a storing thread that has stopped
+    (where it failed, and was marked failing though its feed was fine)."""
+    import pytest
+
+    from syndicate.db.session import DatabaseError
+    from syndicate.ingest.poll import _all_or_none
+
+    went_on: list[str] = []
+
+    async def stopping() -> None:
+        await asyncio.sleep(0)
+        raise DatabaseError("The poll stopped: the database could not store what was read.")
+
+    async def still_reading() -> None:
+        await asyncio.sleep(0.5)
+        went_on.append("stored")
+
+    async def poll() -> None:
+        with pytest.raises(DatabaseError):
+            await _all_or_none([stopping(), still_reading()])
+        await asyncio.sleep(1)  # what the poll's teardown awaits
+
+    asyncio.run(poll())
+    assert went_on == []

@@ -238,9 +238,11 @@ def _copied(
     return best
 
 
-def _holds(first: Fingerprint, second: _Compared) -> bool:
+def _holds(first: _Compared, second: _Compared) -> bool:
     """Whether `first`'s body holds `second`'s lead, as a copy's holds its original's."""
     lead = second.text
+    if len(lead) < MIN_SHINGLES:
+        return False
     return len(_common(first.body or first.text, lead)) >= COPY_THRESHOLD * len(lead)
 
 
@@ -542,6 +544,7 @@ class ClusterIndex:
         best: _Member | None = None
         best_text = -1.0
         matched: set[int] = set()  # the clusters of every member it matches
+        copied_in: set[int] = set()  # the clusters of the members that hold its lead
         looked_further = 0
         template = _Template(self._postings, self._more_carriers)
         for member in self._candidates(shingles):
@@ -564,13 +567,19 @@ class ClusterIndex:
             if text is None:
                 continue
             matched.add(member.cluster_id)
+            if _holds(member, shingles):
+                copied_in.add(member.cluster_id)
             if text > best_text or (text == best_text and best and member.post_id < best.post_id):
                 best, best_text = member, text
         if best is None:
             return own
         self._matched[own] = best
         logger.debug("post %s joins cluster %s (%.2f)", own, best.cluster_id, best_text)
-        return self._merge(matched) if len(matched) > 1 else best.cluster_id
+        # Clusters whose copies each hold this post's lead are one story, this post's: they
+        # merge. A cluster it matches otherwise (a round-up naming two stories in its
+        # headline, and told in its text) is left as it is: it joins one story, not two.
+        bridged = {best.cluster_id} | copied_in
+        return self._merge(bridged) if len(bridged) > 1 else best.cluster_id
 
     def _merge(self, clusters: set[int]) -> int:
         """Make clusters of one story one, named by the first of them (the smallest id):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from syndicate.config import IngestSettings
@@ -166,11 +166,28 @@ async def poll_sources(
                 progress(report)
 
         try:
-            await asyncio.gather(*(one(source) for source in enabled))
+            await _all_or_none(one(source) for source in enabled)
         finally:
             storing.shutdown(wait=True, cancel_futures=True)  # no store outlives the poll
             _record_unchanged(db, unchanged)
     return reports
+
+
+async def _all_or_none(polls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run every source's poll; should one raise (the database stopped the poll), the others
+    are cancelled before it is raised: none goes on to a storing thread that has stopped."""
+    tasks = [asyncio.ensure_future(poll) for poll in polls]
+    if not tasks:
+        return
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 # Sources read (fetched and parsed) and not stored yet, at most: their feeds wait in memory.
@@ -258,9 +275,9 @@ async def _poll_one(
         problems += refused
     except (FetchError, FeedError) as error:
         return _failed(db, source, str(error), getattr(error, "retry_after", None))
-    except OperationalError as error:  # the database itself: read-only, full, gone, locked
-        raise DatabaseError(_database_stopped(error)) from error
     except Exception as error:  # a bug, or a database that refused the source's row
+        if isinstance(error, DBAPIError) and _database_itself(error):
+            raise DatabaseError(_database_stopped(error)) from error  # read-only, full, gone
         problem = _first_line(error)
         message = f"{source.url}: unexpected error while reading or storing the feed ({problem})."
         log.exception("source %s: %s", source.name, redact(message))
@@ -297,7 +314,19 @@ def _settle(
     return _store(db, source, feed, clusters, health)
 
 
-def _database_stopped(error: OperationalError) -> str:
+# PostgreSQL's classes of errors that are the database's own state, not a row's: the
+# connection (08), a read-only transaction (25), resources such as the disk (53), an
+# operator's intervention (57).
+_DATABASE_ITSELF = ("08", "25", "53", "57")
+
+
+def _database_itself(error: DBAPIError) -> bool:
+    """Whether the database itself (gone, read-only, full) failed, not a row it refuses."""
+    state = str(getattr(error.orig, "sqlstate", "") or "")
+    return isinstance(error, OperationalError) or state[:2] in _DATABASE_ITSELF
+
+
+def _database_stopped(error: DBAPIError) -> str:
     """One sentence for a poll the database stopped: no feed is to blame, none is marked
     failing, and the sources not stored yet are read again at the next poll."""
     text = str(error.orig or error).strip()
@@ -561,7 +590,7 @@ def _insert(
             statement.execute(connection, rows)
             return {row["id"] for row in rows}, []
     except _REFUSED as error:
-        if isinstance(error, OperationalError):
+        if isinstance(error, DBAPIError) and _database_itself(error):
             raise  # the database itself (read-only, full, gone), not a row it refuses
         if len(rows) > 1:
             log.info(
@@ -579,7 +608,7 @@ def _insert(
                 statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
-            if isinstance(error, OperationalError):
+            if isinstance(error, DBAPIError) and _database_itself(error):
                 raise  # the database itself, not this row: the poll stops
             entry, problem = redact(row["key"])[:_KEY_CHARS], _first_line(error)
             log.warning(
