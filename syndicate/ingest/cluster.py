@@ -200,8 +200,10 @@ def _figures_differ(first: Fingerprint, second: _Compared) -> bool:
     """Whether each lead names a day the other's text lacks, or a good share of figures
     (`FIGURES_APART`) the other lacks: another day's report, not a copy with a typo fixed."""
     mine = first.figures - (second.body_figures or second.figures)
+    if not mine:
+        return False
     theirs = second.figures - (first.body_figures or first.figures)
-    if not mine or not theirs:
+    if not theirs:
         return False
     if any(m[0] == "@" for m in mine) and any(t[0] == "@" for t in theirs):
         return True
@@ -340,9 +342,20 @@ def _fingerprint_of(post: NewPost) -> tuple[Fingerprint, bytes]:
 class _Member:
     """An indexed post. Its shingles are kept packed, four bytes each (as a frozenset of
     ints they took about 18 KB a post), and compared as they are (`_Compared`): a new post's
-    sets are intersected with them, and no set is made of them again."""
+    sets are intersected with them, and no set is made of them again. Plain attributes, not
+    properties: a poll reads them tens of thousands of times."""
 
-    __slots__ = ("_body", "_figures", "_text", "cluster_id", "post_id", "source", "when")
+    __slots__ = (
+        "body",
+        "body_figures",
+        "cluster_id",
+        "figures",
+        "post_id",
+        "source",
+        "text",
+        "title",
+        "when",
+    )
 
     def __init__(
         self,
@@ -353,38 +366,18 @@ class _Member:
         source: int | None,
     ) -> None:
         self.post_id, self.cluster_id, self.when, self.source = post_id, cluster_id, when, source
-        self._text = array("I", shingles.text)
-        # A lead that is the whole text has no body of its own.
+        self.text = array("I", shingles.text)  # the shingles of its lead
+        # Those of its first `BODY_WORDS` words: a lead that is the whole text is its body.
         same = shingles.body is shingles.text or shingles.body == shingles.text
-        self._body = None if same else array("I", shingles.body)
-        self._figures = (shingles.title, shingles.figures, shingles.body_figures)
-
-    @property
-    def text(self) -> array[int]:
-        """The shingles of its lead."""
-        return self._text
-
-    @property
-    def body(self) -> array[int]:
-        """The shingles of its first `BODY_WORDS` words."""
-        return self._text if self._body is None else self._body
-
-    @property
-    def title(self) -> frozenset[int]:
-        return self._figures[0]
-
-    @property
-    def figures(self) -> frozenset[str]:
-        return self._figures[1]
-
-    @property
-    def body_figures(self) -> frozenset[str]:
-        return self._figures[2]
+        self.body = self.text if same else array("I", shingles.body)
+        self.title, self.figures = shingles.title, shingles.figures
+        self.body_figures = shingles.body_figures
 
     def packed_bytes(self) -> int:
         size = sys.getsizeof
-        body = size(self._body) if self._body is not None else 0
-        return size(self) + size(self._text) + body + sum(map(size, self._figures))
+        body = size(self.body) if self.body is not self.text else 0
+        figures = size(self.title) + size(self.figures) + size(self.body_figures)
+        return size(self) + size(self.text) + body + figures
 
 
 class ClusterIndex:
@@ -487,8 +480,7 @@ class ClusterIndex:
         self._members.append(_Member(post_id, cluster_id, when, shingles, source))
         self._ids[post_id] = position
         self._clusters.setdefault(cluster_id, []).append(position)
-        for key in shingles.bands:
-            _append(self._bands, key, position, BAND_BUCKET)
+        _append_each(self._bands, shingles.bands, position, BAND_BUCKET)
         postings = self._postings
         text = shingles.text
         matched = self._matched.pop(post_id, None)
@@ -508,15 +500,12 @@ class ClusterIndex:
         self._looked_up = None
         self._more_carriers.update(seen)  # a lead's: the copy rule counts shingles of leads
         postings.update(dict.fromkeys(text - seen, position))
-        common = self._common
-        for shingle in seen:
-            if _append(postings, shingle, position, BUCKET) >= RARE_BELOW:
-                common.add(shingle)  # postings of copies may have made it this long already
+        # Postings of copies may have made a shingle that long already.
+        self._common.update(_append_each(postings, seen, position, BUCKET, RARE_BELOW))
 
     def _post_again(self, position: int, shingles: Iterable[int]) -> None:
         """Add `position` to the postings of `shingles` without making them common."""
-        for shingle in shingles:
-            _append(self._postings, shingle, position, BUCKET)
+        _append_each(self._postings, shingles, position, BUCKET)
 
     def forget(self, post_ids: Iterable[int]) -> None:
         """Posts placed but then not stored (the database refused them): no candidates."""
@@ -546,7 +535,7 @@ class ClusterIndex:
         matched: set[int] = set()  # the clusters of every member it matches
         copied_in: set[int] = set()  # the clusters of the members that hold its lead
         looked_further = 0
-        template = _Template(self._postings, self._more_carriers)
+        template = _Template(self._more_carriers)
         for member in self._candidates(shingles):
             if abs(member.when - when) > WINDOW:
                 continue
@@ -687,21 +676,35 @@ class ClusterIndex:
         return total
 
 
-def _append(table: dict[int, int | array[int]], key: int, position: int, keep: int) -> int:
-    """Add `position` to `key`'s postings in `table` (an int for one post, an array for
-    more), keeping the latest `keep` (cut once in `keep` appends); how many it held."""
-    found = table.get(key)
-    if found is None:
-        table[key] = position
-        return 1
-    if isinstance(found, int):
-        table[key] = array("q", (found, position))
-        return 2
-    found.append(position)
-    size = len(found)
-    if size >= 2 * keep:
-        del found[:-keep]
-    return size
+def _append_each(
+    table: dict[int, int | array[int]],
+    keys: Iterable[int],
+    position: int,
+    keep: int,
+    often: int = 0,
+) -> list[int]:
+    """Add `position` to each of `keys`' postings in `table` (an int for one post, an array
+    for more), keeping the latest `keep` (cut once in `keep` appends); the keys that then
+    held `often` positions or more. One loop for all keys: a poll makes hundreds of
+    thousands of these appends."""
+    held = []
+    found_in = table.get
+    for key in keys:
+        found = found_in(key)
+        if found is None:
+            table[key] = position
+            size = 1
+        elif isinstance(found, int):
+            table[key] = array("q", (found, position))
+            size = 2
+        else:
+            found.append(position)
+            size = len(found)
+            if size >= 2 * keep:
+                del found[:-keep]
+        if often and size >= often:
+            held.append(key)
+    return held
 
 
 def _latest(table: dict[int, int | array[int]], keys: Iterable[int], keep: int) -> list[int]:
@@ -720,17 +723,14 @@ class _Template:
     or more posts that are not copies of each other (a source's fixed description, a daily
     report's template, stock phrases)."""
 
-    def __init__(self, postings: Container[int], more_carriers: Counter[int]) -> None:
-        self._postings, self._more = postings, more_carriers
+    def __init__(self, more_carriers: Counter[int]) -> None:
+        self._more = more_carriers.get
 
     def __contains__(self, shingle: object) -> bool:
-        # A posted shingle was counted once when first posted (one posted again for a
-        # copy, by `_post_again`, is one a member of its story was counted for).
-        return (
-            isinstance(shingle, int)
-            and shingle in self._postings
-            and 1 + self._more.get(shingle, 0) >= TEMPLATE_CARRIERS
-        )
+        # Every shingle counted is posted, and was counted once when first posted (one
+        # posted again for a copy, by `_post_again`, is one a member of its story was
+        # counted for): the first carrier is not in the count.
+        return self._more(shingle, 0) >= TEMPLATE_CARRIERS - 1  # type: ignore[call-overload]
 
 
 def join(
