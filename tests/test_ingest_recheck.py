@@ -19,7 +19,7 @@ from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Source, utcnow
 from syndicate.db.session import open_database
 from syndicate.demo import write_sample_feed
-from syndicate.ingest import recheck
+from syndicate.ingest import plain, recheck
 from syndicate.ingest.poll import poll_sources
 from syndicate.ingest.recheck import look
 from syndicate.ingest.request import USER_AGENT
@@ -261,7 +261,7 @@ def test_an_https_feed_is_asked_over_tls_with_the_certificates_httpx_trusts(
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls.cert, tls.key)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls.cert))  # httpx honours it too
-    recheck._tls.cache_clear()
+    plain.tls_context.cache_clear()
     url = f"sqlite:///{tmp_path / 'syndicate.db'}"
     try:
         with FeedServer() as server:
@@ -271,10 +271,10 @@ def test_an_https_feed_is_asked_over_tls_with_the_certificates_httpx_trusts(
             polled(url, sources)
             trusted = asyncio.run(look(url, sources))
             monkeypatch.delenv("SSL_CERT_FILE")  # now the certificate is a stranger's
-            recheck._tls.cache_clear()
+            plain.tls_context.cache_clear()
             untrusted = asyncio.run(look(url, sources))
     finally:
-        recheck._tls.cache_clear()
+        plain.tls_context.cache_clear()
     assert [r.source for r in trusted.unchanged] == ["secure"] and trusted.rest == []
     assert untrusted.unchanged == [] and untrusted.rest == sources
 

@@ -10,37 +10,68 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-
-import httpx
+from typing import TYPE_CHECKING
 
 from syndicate.errors import SyndicateError
 
-__all__ = ["BodyTooLarge", "read_body"]
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = ["Body", "BodyTooLarge", "BodyUnreadable", "read_body"]
 
 
 class BodyTooLarge(SyndicateError):
     """The body passed the cap; `str(error)` is a sentence's verb ("is larger than 5 MB")."""
 
 
+class BodyUnreadable(ValueError):
+    """The body came packed in a way syndicate did not ask for, or its packing is broken."""
+
+
 async def read_body(response: httpx.Response, limit: int) -> bytes:
     """The body of a streamed `response`, unpacked, or BodyTooLarge past `limit` bytes."""
-    megabytes = f"{limit / 2**20:g} MB"
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"is larger than {megabytes}")
-    unpack = _unpacker(response.headers.get("Content-Encoding", ""))
-    chunks: list[bytes] = []
-    wire = size = 0
-    async for raw in response.aiter_raw():
-        wire += len(raw)
-        if wire > limit:
-            raise BodyTooLarge(f"is larger than {megabytes}")
-        for piece in unpack(raw, limit - size + 1):
-            size += len(piece)
-            if size > limit:
-                raise BodyTooLarge(f"unpacks to more than {megabytes}")
-            chunks.append(piece)
-    return b"".join(chunks)
+    headers = response.headers
+    try:
+        body = Body(limit, headers.get("Content-Length", ""), headers.get("Content-Encoding"))
+        async for raw in response.aiter_raw():
+            body.take(raw)
+    except BodyUnreadable as error:
+        import httpx
+
+        raise httpx.DecodingError(str(error)) from error
+    return body.whole()
+
+
+class Body:
+    """A body taken as it arrives (httpx's stream, or `syndicate.ingest.plain`'s), unpacked
+    a bounded piece at a time; BodyTooLarge as soon as it passes `limit` bytes on the wire
+    or unpacked, BodyUnreadable when it cannot be unpacked."""
+
+    def __init__(self, limit: int, declared: str = "", packed: str | None = None) -> None:
+        self._limit, self._megabytes = limit, f"{limit / 2**20:g} MB"
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(f"is larger than {self._megabytes}")
+        self._unpack = _unpacker(packed or "")
+        self._chunks: list[bytes] = []
+        self._wire = self._size = 0
+
+    def coming(self, size: int) -> None:
+        """`size` more bytes are about to come on the wire: too many is BodyTooLarge now."""
+        if self._wire + size > self._limit:
+            raise BodyTooLarge(f"is larger than {self._megabytes}")
+
+    def take(self, raw: bytes) -> None:
+        self._wire += len(raw)
+        if self._wire > self._limit:
+            raise BodyTooLarge(f"is larger than {self._megabytes}")
+        for piece in self._unpack(raw, self._limit - self._size + 1):
+            self._size += len(piece)
+            if self._size > self._limit:
+                raise BodyTooLarge(f"unpacks to more than {self._megabytes}")
+            self._chunks.append(piece)
+
+    def whole(self) -> bytes:
+        return b"".join(self._chunks)
 
 
 Unpacker = Callable[[bytes, int], list[bytes]]
@@ -54,7 +85,7 @@ def _unpacker(encoding: str) -> Unpacker:
         return lambda data, room: [data]
     if codings in (["gzip"], ["x-gzip"], ["deflate"]):
         return _Inflater(raw_fallback=codings == ["deflate"]).unpack
-    raise httpx.DecodingError(f"it came packed as {encoding!r}, which syndicate did not ask for")
+    raise BodyUnreadable(f"it came packed as {encoding!r}, which syndicate did not ask for")
 
 
 class _Inflater:
@@ -70,7 +101,7 @@ class _Inflater:
             pieces = self._unpack(data, room)
         except zlib.error as error:
             if not self._raw_fallback or self._started:
-                raise httpx.DecodingError(f"the packed body is broken ({error})") from error
+                raise BodyUnreadable(f"the packed body is broken ({error})") from error
             self._zlib, self._raw_fallback = zlib.decompressobj(-zlib.MAX_WBITS), False
             pieces = self._unpack(data, room)
         self._started = True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
@@ -24,7 +25,15 @@ import httpx
 from httpx._utils import get_environment_proxies  # httpx's own reading, not public
 
 from syndicate.errors import SyndicateError
-from syndicate.ingest.addresses import REACH, AddressRefused, GuardedTransport, Reach, Resolver
+from syndicate.ingest import plain
+from syndicate.ingest.addresses import (
+    REACH,
+    AddressRefused,
+    GuardedTransport,
+    Reach,
+    Resolver,
+    SystemResolver,
+)
 from syndicate.ingest.body import BodyTooLarge, read_body
 from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp
 
@@ -33,6 +42,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "USER_AGENT",
     "Answer",
+    "FeedClient",
     "FetchError",
     "FetchResult",
     "download",
@@ -72,19 +82,30 @@ class FetchError(SyndicateError):
         self.retry_after = retry_after  # seconds the server asked us to wait, when it did
 
 
+class FeedClient(httpx.AsyncClient):
+    """httpx's client, knowing the resolver its connections are made by: a feed asked the
+    plain way (`syndicate.ingest.plain`) is reached by the same."""
+
+    def __init__(self, resolver: Resolver, **options: Any) -> None:
+        super().__init__(**options)
+        self.resolver = resolver
+
+
 def make_client(
     timeout: float = FEED_DEADLINE, *, resolver: Resolver | None = None
 ) -> httpx.AsyncClient:
     """Return the HTTP client feeds and pages are fetched with: redirects followed, bounded
     waits, and every connection checked by `syndicate.ingest.addresses`."""
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    resolver = resolver or SystemResolver()
     # A transport of our own turns off httpx's proxies from the environment: they are
     # mounted here as httpx would (None: that host is reached directly).
     proxies = {
         pattern: GuardedTransport(resolver, limits=limits, proxy=proxy) if proxy else None
         for pattern, proxy in get_environment_proxies().items()
     }
-    return httpx.AsyncClient(
+    return FeedClient(
+        resolver,
         follow_redirects=True,
         max_redirects=10,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -120,8 +141,58 @@ async def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     reach = reach or Reach.around(url)
+    read = await _plainly(client, url, (etag, last_modified), deadline, reach)
+    if read is not None:
+        return read
     answer = await download(client, url, headers, deadline, reach, MAX_BODY_BYTES, "the feed")
     return _result(url, answer)
+
+
+async def _plainly(
+    client: httpx.AsyncClient,
+    url: str,
+    stored: tuple[str | None, str | None],
+    deadline: float,
+    reach: Reach,
+) -> FetchResult | None:
+    """The feed asked for the plain way (`syndicate.ingest.plain`), when it can be and its
+    answer is a plain 200 or 304; None leaves it to httpx, which asks again.
+
+    Only the feed's own host is asked, which its reach allows on any address (a redirect
+    is httpx's to follow, through the checks of `syndicate.ingest.addresses`). A deadline
+    passed or a body past the cap fail the fetch here, in the words httpx's fetch uses;
+    what fails quickly otherwise (a refused connection, an answer that is not plain
+    HTTP/1.1) costs a second request, httpx's, which says what went wrong.
+    """
+    resolver = getattr(client, "resolver", None)
+    host = urlsplit(url).hostname
+    if resolver is None or not host or not reach.allows(host) or not plain.askable(url):
+        return None
+    try:
+        reply = await plain.ask(
+            url,
+            stored,
+            deadline=deadline,
+            wait=client.timeout.read or client.timeout.connect,
+            resolve=resolver.resolve,
+            limit=MAX_BODY_BYTES,
+        )
+    except plain.TooSlow as slow:
+        raise _too_slow(url, client, deadline, slow) from slow
+    except BodyTooLarge as error:
+        raise FetchError(url, f"the feed {error}.") from error
+    except Exception as error:  # whatever it was, httpx asks again and says it
+        logger.debug("asking %s plainly: %s", url, repr(error)[:200])
+        return None
+    if reply.status not in (200, 304):
+        return None
+    headers = reply.headers
+    etag, last_modified = headers.get("etag"), headers.get("last-modified")
+    content_type, final_url = headers.get("content-type"), str(httpx.URL(url))
+    if reply.status == 304:
+        return FetchResult(True, b"", etag, last_modified, final_url, content_type)
+    logger.debug("fetched %s: %d bytes", url, len(reply.body))
+    return FetchResult(False, reply.body, etag, last_modified, final_url, content_type)
 
 
 @dataclass(frozen=True)
@@ -158,15 +229,13 @@ async def download(
                 await response.aclose()
     except TimeoutError as error:
         what = "send the whole answer" if phase == "body" else "answer"
-        raise FetchError(url, f"the server did not {what} within {_seconds(deadline)}.") from error
+        raise _no_answer(url, deadline, what) from error
     except BodyTooLarge as error:
         raise FetchError(url, f"{what} {error}.") from error
     except AddressRefused as refused:
         raise FetchError(url, refused.reason(url)) from refused
     except httpx.TimeoutException as error:
-        timeout = client.timeout.read or client.timeout.connect
-        within = f" within {_seconds(timeout)}" if timeout else ""
-        raise FetchError(url, f"the server did not answer{within}.") from error
+        raise _no_answer(url, client.timeout.read or client.timeout.connect) from error
     except httpx.TooManyRedirects as error:
         raise FetchError(url, "the server redirected too many times.") from error
     except httpx.ConnectError as error:
@@ -216,6 +285,20 @@ def _retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _too_slow(
+    url: str, client: httpx.AsyncClient, deadline: float, slow: plain.TooSlow
+) -> FetchError:
+    """What `download` says of the same wait passed (a plain exchange's, here)."""
+    if slow.silent:
+        return _no_answer(url, client.timeout.read or client.timeout.connect)
+    return _no_answer(url, deadline, "send the whole answer" if slow.body else "answer")
+
+
+def _no_answer(url: str, seconds: float | None, what: str = "answer") -> FetchError:
+    within = f" within {_seconds(seconds)}" if seconds else ""
+    return FetchError(url, f"the server did not {what}{within}.")
 
 
 def _seconds(amount: float) -> str:

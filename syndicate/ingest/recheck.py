@@ -19,9 +19,7 @@ records a failure; a feed that did change costs one extra request.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,18 +27,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
+from syndicate.ingest import plain
+from syndicate.ingest.plain import Validators
 from syndicate.ingest.request import (
-    ACCEPT,
-    ACCEPT_ENCODING,
     MAX_CONCURRENT_FETCHES,
-    USER_AGENT,
     file_stamp,
 )
 from syndicate.redaction import redact, redact_url
 
 if TYPE_CHECKING:
-    import ssl
-
     from syndicate.config import Source as SourceConfig
 
 __all__ = ["PollReport", "QuickLook", "Validators", "healthy", "look"]
@@ -50,8 +45,6 @@ log = logging.getLogger(__name__)
 # Seconds for one whole question: connecting, asking and the answer's head together, so a
 # server that drips its answer a byte at a time is given up too (a slow 304 is rare).
 TIMEOUT = 5.0
-
-Validators = tuple[str | None, str | None]  # the ETag and Last-Modified last received
 
 
 @dataclass(frozen=True)
@@ -170,19 +163,9 @@ def _askable(source: SourceConfig, row: _Row) -> bool:
         return False
     # Only plain ASCII URLs without credentials: anything else is for httpx to encode.
     # (An "@" further on, as in medium.com/feed/@newsroom, is part of the path.)
-    host = url.partition("://")[2].partition("/")[0]
-    if not all(32 < ord(c) < 127 for c in url) or "@" in host:
-        return False
-    scheme = url.partition(":")[0].lower()
-    if scheme == "file":
-        return True
-    return scheme in ("http", "https") and not _proxied(scheme)
-
-
-def _proxied(scheme: str) -> bool:
-    """Whether the environment sends this scheme through a proxy (httpx would use it)."""
-    names = (f"{scheme}_proxy", "all_proxy")
-    return any(os.environ.get(n) or os.environ.get(n.upper()) for n in names)
+    if url.partition(":")[0].lower() == "file":
+        return all(32 < ord(c) < 127 for c in url)
+    return plain.askable(url)
 
 
 async def _ask(
@@ -195,7 +178,7 @@ async def _ask(
         if parts.scheme.lower() == "file":
             return _ask_file(parts, stored)
         async with limit:
-            status, headers = await asyncio.wait_for(_exchange(parts, stored), TIMEOUT)
+            status, headers, _ = await plain.ask(source.url, stored, deadline=TIMEOUT)
     except Exception as error:  # whatever it was, the ordinary poll will say it properly
         log.debug("quick look at %s: %s", redact_url(source.url), redact(repr(error)))
         return None
@@ -210,73 +193,6 @@ def _ask_file(parts: SplitResult, stored: Validators) -> Validators | None:
 
     stamp = file_stamp(Path(url2pathname(unquote(parts.path))).stat().st_mtime)
     return (stored[0], stamp) if stamp == stored[1] else None
-
-
-async def _exchange(parts: SplitResult, stored: Validators) -> tuple[int, dict[str, str]]:
-    """Send a conditional GET and read the answer's head; the body is never read."""
-    secure = parts.scheme.lower() == "https"
-    if not parts.hostname:
-        raise ValueError("no host")
-    reader, writer = await asyncio.open_connection(
-        parts.hostname, parts.port or (443 if secure else 80), ssl=_tls() if secure else None
-    )
-    try:
-        writer.write(_request(parts, stored))
-        head = await reader.readuntil(b"\r\n\r\n")
-    finally:
-        if secure:
-            writer.transport.abort()  # no TLS goodbye to wait for: the answer is in
-        else:
-            writer.close()
-    return _parse_head(head)
-
-
-def _request(parts: SplitResult, stored: Validators) -> bytes:
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    lines = [
-        f"GET {target} HTTP/1.1",
-        f"Host: {parts.netloc}",
-        f"User-Agent: {USER_AGENT}",
-        f"Accept: {ACCEPT}",
-        f"Accept-Encoding: {ACCEPT_ENCODING}",
-        "Connection: close",
-    ]
-    etag, last_modified = stored
-    if any("\r" in value or "\n" in value for value in stored if value):
-        raise ValueError("a stored validator holds a line break")
-    if etag:
-        lines.append(f"If-None-Match: {etag}")
-    if last_modified:
-        lines.append(f"If-Modified-Since: {last_modified}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    version, status = status_line.split(" ", 2)[:2]
-    if not version.startswith("HTTP/1."):
-        raise ValueError(f"not an HTTP/1 answer: {status_line[:40]!r}")
-    headers: dict[str, str] = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if colon:
-            name, value = name.strip().lower(), value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return int(status), headers
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """The certificates httpx trusts: SSL_CERT_FILE or SSL_CERT_DIR if set, else certifi's."""
-    import ssl
-
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 _SQLITE = re.compile(r"^sqlite(?:\+\w+)?:///([^?]+)")
