@@ -16,6 +16,7 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -552,6 +553,24 @@ def test_a_copy_of_a_story_carried_by_many_sites_costs_what_one_of_a_small_story
     assert all(per_post[n] == 1 for n in wire_copies[1:])
 
 
+def _stored_window(session: Any, made: list[tuple[str, str, str]]) -> list[Any]:
+    """`made` stored as one source's posts a minute apart, and placed in their clusters."""
+    from syndicate.db.models import Post, Source
+
+    source = Source(name="kabar", url="https://kabar.example/feed")
+    session.add(source)
+    session.flush()
+    posts = [
+        Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
+             content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
+        for n, (_, title, text) in enumerate(made)
+    ]  # fmt: skip
+    session.add_all(posts)
+    session.flush()
+    cluster.assign_clusters(session, posts)
+    return posts
+
+
 def test_a_later_poll_reads_fingerprints_back_and_makes_only_the_missing_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -562,24 +581,14 @@ def test_a_later_poll_reads_fingerprints_back_and_makes_only_the_missing_ones(
     from sqlalchemy import update
     from sqlalchemy.orm import Session
 
-    from syndicate.db.models import Post, Source
+    from syndicate.db.models import Post
     from syndicate.db.session import open_database
     from syndicate.ingest.shingles import unpack
 
     made = _shared_words_window(200, 20)
     db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
     with Session(db.engine) as session:
-        source = Source(name="kabar", url="https://kabar.example/feed")
-        session.add(source)
-        session.flush()
-        posts = [
-            Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
-                 content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
-            for n, (_, title, text) in enumerate(made)
-        ]  # fmt: skip
-        session.add_all(posts)
-        session.flush()
-        cluster.assign_clusters(session, posts)
+        posts = _stored_window(session, made)
         assert all(unpack(post.shingles) == fingerprint(post.title, post.excerpt) for post in posts)
         session.execute(update(Post).where(Post.key == "k3").values(shingles=None))
         session.execute(update(Post).where(Post.key == "k4").values(shingles=b"\x01broken"))
@@ -609,23 +618,12 @@ def test_a_stored_fingerprint_that_is_no_bytes_is_made_again_from_the_text(
     from sqlalchemy import text
     from sqlalchemy.orm import Session
 
-    from syndicate.db.models import Post, Source
     from syndicate.db.session import open_database
 
     made = _shared_words_window(20, 5)
     db = open_database(f"sqlite:///{tmp_path / 'syndicate.db'}")
     with Session(db.engine) as session:
-        source = Source(name="kabar", url="https://kabar.example/feed")
-        session.add(source)
-        session.flush()
-        posts = [
-            Post(source_id=source.id, key=f"k{n}", title=title, excerpt=text,
-                 content_hash=f"h{n}", published_at=START + timedelta(minutes=n))
-            for n, (_, title, text) in enumerate(made)
-        ]  # fmt: skip
-        session.add_all(posts)
-        session.flush()
-        cluster.assign_clusters(session, posts)
+        posts = _stored_window(session, made)
         # As by hand in the sqlite3 shell: SQLAlchemy itself would refuse to bind these.
         session.execute(text("UPDATE posts SET shingles = 12345 WHERE key = 'k1'"))
         session.execute(

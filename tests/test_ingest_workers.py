@@ -249,6 +249,24 @@ def test_when_no_process_can_start_feeds_are_parsed_in_place(
         assert "Resource temporarily unavailable" in caplog.text
 
 
+def _settings(folder: Path, sources: dict[str, str]) -> Path:
+    """A site's settings file in `folder` (its database there too) polling `sources`
+    (name: URL) for their feeds' own text, and its jobs folder."""
+    listed = "".join(
+        f'\n[[sources]]\nname = "{name}"\nurl = "{url}"\n'
+        'full_text = "never"\n'  # the feeds' own text: their article pages are elsewhere
+        for name, url in sources.items()
+    )
+    settings = folder / "syndicate.toml"
+    settings.write_text(
+        '[site]\nname = "Kabar"\nbase_url = "https://kabar.example"\n'
+        f'[database]\nurl = "sqlite:///{folder / "site.db"}"\n' + listed,
+        encoding="utf-8",
+    )
+    (folder / "jobs").mkdir()
+    return settings
+
+
 def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_once(
     tmp_path: Path,
 ) -> None:
@@ -261,18 +279,7 @@ def test_syndicate_fetch_of_many_sources_parses_them_in_workers_and_stores_them_
         for name in names:
             path, kind = FEEDS[name[:-1]]
             server.add(f"/{name}", (CORPUS / path).read_bytes(), kind)
-        sources = "".join(
-            f'\n[[sources]]\nname = "{name}"\nurl = "{server.url("/" + name)}"\n'
-            'full_text = "never"\n'  # the feeds' own text: their article pages are elsewhere
-            for name in names
-        )
-        settings = tmp_path / "syndicate.toml"
-        settings.write_text(
-            '[site]\nname = "Kabar"\nbase_url = "https://kabar.example"\n'
-            f'[database]\nurl = "sqlite:///{tmp_path / "site.db"}"\n' + sources,
-            encoding="utf-8",
-        )
-        (tmp_path / "jobs").mkdir()
+        settings = _settings(tmp_path, {name: server.url("/" + name) for name in names})
         command = [sys.executable, "-m", "syndicate", "--config", str(settings), "fetch"]
         first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
         second = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
@@ -312,18 +319,8 @@ def test_a_poll_in_workers_leaves_the_parsers_out_of_the_main_process(tmp_path: 
     with FeedServer() as server:
         for site in range(PARALLEL_FROM + 2):
             server.add(f"/{site}", feed(site), "application/rss+xml")
-        sources = "".join(
-            f'\n[[sources]]\nname = "site{site}"\nurl = "{server.url(f"/{site}")}"\n'
-            'full_text = "never"\n'
-            for site in range(PARALLEL_FROM + 2)
-        )
-        settings = tmp_path / "syndicate.toml"
-        settings.write_text(
-            '[site]\nname = "Kabar"\nbase_url = "https://kabar.example"\n'
-            f'[database]\nurl = "sqlite:///{tmp_path / "site.db"}"\n' + sources,
-            encoding="utf-8",
-        )
-        (tmp_path / "jobs").mkdir()
+        urls = {f"site{site}": server.url(f"/{site}") for site in range(PARALLEL_FROM + 2)}
+        settings = _settings(tmp_path, urls)
         script = (
             "import sys\nfrom syndicate.cli import main\n"
             f"main(['--config', {str(settings)!r}, 'fetch'])\n"

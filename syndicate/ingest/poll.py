@@ -310,7 +310,9 @@ def _settle(
     if furniture is not None:
         health["furniture"] = furniture
     if problems:  # the feed was read: the source is healthy, and says what it missed
-        health["last_error"] = redact(_pages_missed(problems))
+        health["last_error"] = redact(
+            _first_few(problems, "article page was not fetched.", "article pages were not fetched.")
+        )
     return _store(db, source, feed, clusters, health)
 
 
@@ -464,18 +466,11 @@ def _store(
         connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, health))
         stored, refused = _insert_posts(connection, source, feed, clusters)
         if refused:
-            said = " ".join(filter(None, (health.get("last_error"), _entries_refused(refused))))
+            left_out = _first_few(refused, "entry was left out.", "entries were left out.")
+            said = " ".join(filter(None, (health.get("last_error"), left_out)))
             again = {"source": source.name, "etag": None, "last_modified": None}
             connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, again | {"last_error": said}))
         return stored, refused
-
-
-def _entries_refused(refused: list[str]) -> str:
-    """The first few sentences, and how many more (a source's last error stays readable)."""
-    shown, more = refused[:MAX_PROBLEMS_SHOWN], len(refused) - MAX_PROBLEMS_SHOWN
-    if more > 0:
-        shown.append(f"{more} more entr{'ies were' if more > 1 else 'y was'} left out.")
-    return " ".join(shown)
 
 
 def _insert_posts(
@@ -718,11 +713,12 @@ def _health(
     return health
 
 
-def _pages_missed(problems: list[str]) -> str:
-    """The first few sentences, and how many more (a source's last error stays readable)."""
-    shown, more = problems[:MAX_PROBLEMS_SHOWN], len(problems) - MAX_PROBLEMS_SHOWN
+def _first_few(sentences: list[str], one: str, many: str) -> str:
+    """The first few sentences, and how many more (a source's last error stays readable):
+    "{n} more {many}" after them, "1 more {one}" for one."""
+    shown, more = sentences[:MAX_PROBLEMS_SHOWN], len(sentences) - MAX_PROBLEMS_SHOWN
     if more > 0:
-        shown.append(f"{more} more article page{'s were' if more > 1 else ' was'} not fetched.")
+        shown.append(f"{more} more {many if more > 1 else one}")
     return " ".join(shown)
 
 
