@@ -702,6 +702,8 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
 
 
 def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None) -> list[Any]:
+    import gc
+
     from syndicate.ingest.recheck import look
 
     progress = show_progress("Fetching sources", len(config.sources)) if not args.quiet else None
@@ -719,6 +721,9 @@ def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None
         if db is None:
             db = open_database(config.database_url)
             dispose_when_done(args, db)
+        # What the imports and the settings made lives as long as the command: frozen, the
+        # collector walks only what the poll makes (5% of a big poll's own time otherwise).
+        gc.freeze()
         step = progress.step if progress else None
         reports += asyncio.run(
             poll_sources(db, quick.rest, progress=step, look_first=False, settings=config.ingest)
