@@ -234,7 +234,8 @@ def test_waits_are_kept_as_httpx_keeps_them(raw: list[RawServer]) -> None:
 def test_the_host_is_reached_where_the_polls_resolver_says(raw: list[RawServer]) -> None:
     class Resolver:
         async def resolve(self, host: str, port: int) -> list[str]:
-            return ["127.0.0.1"] if host == "warta.example.id" else []
+            # The first address takes no connection: the next one is tried, as httpx does.
+            return ["127.0.0.9", "127.0.0.1"] if host == "warta.example.id" else []
 
     server = serve(raw, head(f"Content-Length: {len(FEED)}") + FEED)
     url = server.url(host="WARTA.example.id")
@@ -248,6 +249,7 @@ def test_the_host_is_reached_where_the_polls_resolver_says(raw: list[RawServer])
     assert result.final_url == f"http://warta.example.id:{server.port}/feed.xml"  # as httpx
     (request,) = server.requests
     assert f"\r\nHost: WARTA.example.id:{server.port}\r\n".encode() in request
+    assert b"\r\nConnection: close\r\n" in request  # asked the plain way
 
 
 def test_a_poll_asks_each_changed_feed_once(tmp_path: Path) -> None:

@@ -103,16 +103,8 @@ async def ask(
     stream = _Stream(wait)
     try:
         async with asyncio.timeout(deadline):
-            address = (await resolve(parts.hostname, port))[0] if resolve else parts.hostname
-            connecting = asyncio.open_connection(
-                address,
-                port,
-                ssl=tls_context() if secure else None,
-                server_hostname=parts.hostname if secure else None,
-                limit=_MOST_HEAD,
-            )
-            reader, writer = await stream.within(connecting)
-            stream.reader = reader
+            addresses = await resolve(parts.hostname, port) if resolve else [parts.hostname]
+            writer = await stream.connect(parts.hostname, addresses, port, secure)
             try:
                 writer.write(_request(parts, stored))
                 status, headers = _parse_head(await stream.line(b"\r\n\r\n"))
@@ -135,6 +127,28 @@ class _Stream:
     def __init__(self, wait: float | None) -> None:
         self.wait, self.heard = wait, False
         self.reader = asyncio.StreamReader()
+
+    async def connect(
+        self, host: str, addresses: list[str], port: int, secure: bool
+    ) -> asyncio.StreamWriter:
+        """Connect to the first of `addresses` that takes a connection, as httpx tries them;
+        the answer is read from this stream, the request written to what is returned."""
+        failed: Exception = OSError(f"{host} has no address")
+        for address in addresses:
+            connecting = asyncio.open_connection(
+                address,
+                port,
+                ssl=tls_context() if secure else None,
+                server_hostname=host if secure else None,
+                limit=_MOST_HEAD,
+            )
+            try:
+                self.reader, writer = await self.within(connecting)
+            except (OSError, TooSlow) as error:
+                failed = error
+                continue
+            return writer
+        raise failed
 
     async def within(self, step: Awaitable[_T]) -> _T:
         if self.wait is None:
