@@ -9,6 +9,7 @@ the end of the connection, packed with gzip or deflate (with and without its hea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import threading
@@ -40,9 +41,12 @@ class RawServer:
     """Answers every connection with the bytes of `answers` in turn (the last one again),
     then closes it; keeps each request's head."""
 
-    def __init__(self, *answers: bytes | list[bytes], pause: float = 0.0) -> None:
+    def __init__(
+        self, *answers: bytes | list[bytes], pause: float = 0.0, hold: bool = False
+    ) -> None:
         self.answers = list(answers)
-        self.pause = pause  # seconds between the pieces of a list answer
+        self.pause = pause  # seconds before each piece of a list answer
+        self.hold = hold  # keep the connection open after the answer, as some servers do
         self.requests: list[bytes] = []
         self._socket = socket.socket()
         self._socket.bind(("127.0.0.1", 0))
@@ -77,9 +81,11 @@ class RawServer:
             answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
             try:
                 for piece in answer if isinstance(answer, list) else [answer]:
-                    connection.sendall(piece)
-                    if self.pause:
+                    if self.pause and isinstance(answer, list):
                         threading.Event().wait(self.pause)
+                    connection.sendall(piece)
+                while self.hold and connection.recv(65536):
+                    pass
             except OSError:
                 return
 
@@ -95,8 +101,10 @@ def raw() -> Iterator[list[RawServer]]:
         server.close()
 
 
-def serve(raw: list[RawServer], *answers: bytes | list[bytes], pause: float = 0.0) -> RawServer:
-    server = RawServer(*answers, pause=pause)
+def serve(
+    raw: list[RawServer], *answers: bytes | list[bytes], pause: float = 0.0, hold: bool = False
+) -> RawServer:
+    server = RawServer(*answers, pause=pause, hold=hold)
     raw.append(server)
     return server
 
@@ -248,7 +256,7 @@ def test_the_host_is_reached_where_the_polls_resolver_says(raw: list[RawServer])
     assert result.body == FEED
     assert result.final_url == f"http://warta.example.id:{server.port}/feed.xml"  # as httpx
     (request,) = server.requests
-    assert f"\r\nHost: WARTA.example.id:{server.port}\r\n".encode() in request
+    assert f"\r\nHost: warta.example.id:{server.port}\r\n".encode() in request  # as httpx
     assert b"\r\nConnection: close\r\n" in request  # asked the plain way
 
 
@@ -271,3 +279,96 @@ def test_a_poll_asks_each_changed_feed_once(tmp_path: Path) -> None:
         reports = asyncio.run(poll_sources(db, sources))
         assert sorted(r.new_posts for r in reports) == [300, 300]
         assert [r.headers.get("connection") for r in server.requests] == ["close", "close"]
+
+
+def test_a_head_whose_lines_end_in_a_bare_line_feed_is_read_as_httpx_reads_it(
+    raw: list[RawServer],
+) -> None:
+    """A PHP site's header written with "\\n" alone: the ETag is the ETag, not the next
+    header glued to it (which, stored, would fail every later request for the feed)."""
+    glued = serve(
+        raw, head(f"Content-Length: {len(FEED)}", 'ETag: "abc"\nX-Powered-By: PHP') + FEED
+    )
+    result = fetched(glued.url())
+    assert (result.etag, result.body, len(glued.requests)) == ('"abc"', FEED, 1)
+
+    # Bare line feeds throughout, a body that holds a blank CRLF line, no length: all of it.
+    body = FEED.replace(b"<item>", b"\r\n\r\n<item>", 1)
+    bare = serve(raw, b'HTTP/1.0 200 OK\nContent-Type: application/rss+xml\nETag: "x"\n\n' + body)
+    result = fetched(bare.url())
+    assert (result.body, result.etag, result.content_type) == (body, '"x"', "application/rss+xml")
+
+    # Framed by its length by a server that keeps the connection open: read, not waited for.
+    kept = serve(
+        raw, f"HTTP/1.1 200 OK\nContent-Length: {len(FEED)}\n\n".encode() + FEED, hold=True
+    )
+    assert fetched(kept.url(), timeout=2.0).body == FEED
+
+
+def test_a_head_h11_would_not_read_is_left_to_httpx(raw: list[RawServer]) -> None:
+    folded = serve(raw, head(f"Content-Length: {len(FEED)}", 'ETag: "part1', ' part2"') + FEED)
+    assert fetched(folded.url()).etag == '"part1 part2"'  # as h11 joins a folded line
+    assert len(folded.requests) == 2
+    for odd in (
+        head('ETag: "n\0l"') + FEED,
+        head('ETag : "x"') + FEED,
+        b"HTTP/1.1 0200 OK\r\n\r\n",
+    ):
+        server = serve(raw, odd)
+        with contextlib.suppress(FetchError):
+            fetched(server.url())
+        assert len(server.requests) == 2
+
+
+def test_an_error_status_is_told_from_the_first_answer(raw: list[RawServer]) -> None:
+    """A 429 asked twice in a moment is what gets a poller's address blocked."""
+    busy = serve(raw, head("Retry-After: 3600", version="HTTP/1.1 429 Too Many Requests"))
+    with pytest.raises(FetchError, match=r"answered 429 Too Many Requests\.$") as caught:
+        fetched(busy.url())
+    assert caught.value.retry_after == 3600 and len(busy.requests) == 1
+    bare = serve(raw, head(version="HTTP/1.1 503"))
+    with pytest.raises(FetchError, match=r"answered 503\.$"):
+        fetched(bare.url())
+
+
+def test_an_interim_answer_is_passed_over(raw: list[RawServer]) -> None:
+    early = head("Link: </style.css>; rel=preload", version="HTTP/1.1 103 Early Hints")
+    server = serve(raw, early + head(f"Content-Length: {len(FEED)}", 'ETag: "v3"') + FEED)
+    result = fetched(server.url())
+    assert (result.body, result.etag, len(server.requests)) == (FEED, '"v3"', 1)
+
+
+def test_the_request_names_the_feed_as_httpx_writes_it(raw: list[RawServer]) -> None:
+    server = serve(raw, head(f"Content-Length: {len(FEED)}") + FEED)
+    url = f"http://LOCALHOST:0{server.port}/kabar/./terkini/../feed{{id}}.xml?"
+    result = fetched(url)
+    assert result.final_url == f"http://localhost:{server.port}/kabar/feed%7Bid%7D.xml?"
+    (request,) = server.requests
+    assert request.startswith(b"GET /kabar/feed%7Bid%7D.xml? HTTP/1.1\r\n")
+    assert f"\r\nHost: localhost:{server.port}\r\n".encode() in request
+
+
+def test_a_validator_that_cannot_be_sent_back_is_not_kept(raw: list[RawServer]) -> None:
+    """Stored, an ETag of other than printable ASCII failed every later request for the
+    feed before it was sent, through httpx as through the plain way."""
+    latin = head(f"Content-Length: {len(FEED)}", "Last-Modified: x").replace(b"x", b"caf\xe9", 1)
+    plain_way = serve(raw, latin.replace(b"Last-Modified", b"ETag") + FEED)
+    assert fetched(plain_way.url()).etag is None
+    target = serve(raw, latin + FEED)
+    moved = serve(raw, head(f"Location: {target.url()}", version="HTTP/1.1 302 Found"))
+    result = fetched(moved.url())  # followed by httpx
+    assert result.body == FEED and result.last_modified is None
+
+
+def test_what_httpx_asks_again_is_asked_within_what_is_left_of_the_deadline(
+    raw: list[RawServer],
+) -> None:
+    """An answer that breaks off after a while is asked again within the rest of the
+    deadline, and the error names the whole deadline: the fetch ends when it said it would
+    (httpx's answer, in time for a fresh deadline, is not in time for what is left)."""
+    broken_off = [head("Content-Length: 99999"), FEED[:300]]  # 0.6 s, then it closes
+    whole = [head(f"Content-Length: {len(FEED)}"), FEED]  # 0.6 s
+    server = serve(raw, broken_off, whole, pause=0.3)
+    with pytest.raises(FetchError, match=r"did not send the whole answer within 1 second\.$"):
+        fetched(server.url(), timeout=5.0, deadline=1.0)
+    assert len(server.requests) == 2

@@ -141,10 +141,17 @@ async def fetch_feed(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     reach = reach or Reach.around(url)
+    began = asyncio.get_running_loop().time()
     read = await _plainly(client, url, (etag, last_modified), deadline, reach)
     if read is not None:
         return read
-    answer = await download(client, url, headers, deadline, reach, MAX_BODY_BYTES, "the feed")
+    # httpx asks within what is left of the deadline, which stays the one its errors name.
+    left = deadline - (asyncio.get_running_loop().time() - began)
+    if left <= 0:
+        raise _no_answer(url, deadline)
+    answer = await download(
+        client, url, headers, left, reach, MAX_BODY_BYTES, "the feed", stated=deadline
+    )
     return _result(url, answer)
 
 
@@ -155,26 +162,29 @@ async def _plainly(
     deadline: float,
     reach: Reach,
 ) -> FetchResult | None:
-    """The feed asked for the plain way (`syndicate.ingest.plain`), when it can be and its
-    answer is a plain 200 or 304; None leaves it to httpx, which asks again.
+    """The feed asked for the plain way (`syndicate.ingest.plain`), when it can be, with
+    the request httpx would send; None leaves it to httpx, which asks again.
 
-    Only the feed's own host is asked, which its reach allows on any address (a redirect
-    is httpx's to follow, through the checks of `syndicate.ingest.addresses`). A deadline
-    passed or a body past the cap fail the fetch here, in the words httpx's fetch uses;
-    what fails quickly otherwise (a refused connection, an answer that is not plain
-    HTTP/1.1) costs a second request, httpx's, which says what went wrong.
+    Only the feed's own host is asked, which its reach allows on any address. A 200 or a
+    304 is taken; an error status, a deadline passed or a body past the cap fail the fetch
+    here, in the words httpx's fetch uses. A redirect is httpx's to follow (through the
+    checks of `syndicate.ingest.addresses`), and what fails otherwise (a refused connection,
+    an answer h11 would not read) costs a second request, httpx's, which says what it was.
     """
     resolver = getattr(client, "resolver", None)
     host = urlsplit(url).hostname
     if resolver is None or not host or not reach.allows(host) or not plain.askable(url):
         return None
     try:
+        request = client.build_request("GET", url)  # the URL and the target as httpx has them
         reply = await plain.ask(
-            url,
+            str(request.url),
             stored,
             deadline=deadline,
-            wait=client.timeout.read or client.timeout.connect,
+            wait=client.timeout.read,
+            connect_wait=client.timeout.connect,
             resolve=resolver.resolve,
+            target=request.url.raw_path.decode("ascii"),
             limit=MAX_BODY_BYTES,
         )
     except plain.TooSlow as slow:
@@ -184,15 +194,23 @@ async def _plainly(
     except Exception as error:  # whatever it was, httpx asks again and says it
         logger.debug("asking %s plainly: %s", url, repr(error)[:200])
         return None
+    headers = reply.headers
+    if reply.status >= 400:
+        raise _status_error(url, reply.status, reply.reason, headers.get("retry-after"))
     if reply.status not in (200, 304):
         return None
-    headers = reply.headers
-    etag, last_modified = headers.get("etag"), headers.get("last-modified")
-    content_type, final_url = headers.get("content-type"), str(httpx.URL(url))
+    etag, last_modified = _validator(headers.get("etag")), _validator(headers.get("last-modified"))
+    content_type, final_url = headers.get("content-type"), str(request.url)
     if reply.status == 304:
         return FetchResult(True, b"", etag, last_modified, final_url, content_type)
     logger.debug("fetched %s: %d bytes", url, len(reply.body))
     return FetchResult(False, reply.body, etag, last_modified, final_url, content_type)
+
+
+def _validator(value: str | None) -> str | None:
+    """An ETag or Last-Modified to keep: one that can be sent back (printable ASCII). One
+    that cannot would fail every later request for the feed, before it is sent."""
+    return value if value and value.isascii() and value.isprintable() else None
 
 
 @dataclass(frozen=True)
@@ -211,10 +229,13 @@ async def download(
     reach: Reach,
     limit: int,
     what: str = "it",
+    *,
+    stated: float | None = None,
 ) -> Answer:
     """GET `url` within `deadline` seconds, reaching only what `reach` allows, and read a
     successful answer's body up to `limit` bytes; any failure is a `FetchError` (a body
-    past the cap: "{what} is larger than 5 MB.")."""
+    past the cap: "{what} is larger than 5 MB."). `stated`: the deadline an error names,
+    when `deadline` is what was left of it."""
     phase = "answer"
     try:
         async with asyncio.timeout(deadline):
@@ -228,8 +249,8 @@ async def download(
             finally:
                 await response.aclose()
     except TimeoutError as error:
-        what = "send the whole answer" if phase == "body" else "answer"
-        raise _no_answer(url, deadline, what) from error
+        waited = "send the whole answer" if phase == "body" else "answer"
+        raise _no_answer(url, stated or deadline, waited) from error
     except BodyTooLarge as error:
         raise FetchError(url, f"{what} {error}.") from error
     except AddressRefused as refused:
@@ -250,8 +271,8 @@ async def download(
 def _result(url: str, answer: Answer) -> FetchResult:
     response = answer.response
     final_url = str(response.url)
-    etag = response.headers.get("ETag")
-    last_modified = response.headers.get("Last-Modified")
+    etag = _validator(response.headers.get("ETag"))
+    last_modified = _validator(response.headers.get("Last-Modified"))
     content_type = response.headers.get("Content-Type")
     if response.status_code == 304:
         return FetchResult(True, b"", etag, last_modified, final_url, content_type)
@@ -263,12 +284,18 @@ def _result(url: str, answer: Answer) -> FetchResult:
 
 def http_error(url: str, response: httpx.Response) -> FetchError:
     """The FetchError of an answer with an error status."""
-    phrase = f"{response.status_code} {response.reason_phrase}".strip()
+    return _status_error(
+        url, response.status_code, response.reason_phrase, response.headers.get("Retry-After")
+    )
+
+
+def _status_error(url: str, status: int, reason: str, retry_after: str | None) -> FetchError:
+    phrase = f"{status} {reason}".strip()
     return FetchError(
         url,
         f"the server answered {phrase}.",
-        status=response.status_code,
-        retry_after=_retry_after(response.headers.get("Retry-After")),
+        status=status,
+        retry_after=_retry_after(retry_after),
     )
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from urllib.parse import SplitResult, urlsplit
@@ -42,9 +43,11 @@ _T = TypeVar("_T")
 
 
 class Reply(NamedTuple):
-    """An answer's status, its headers (names in lower case), and a 200's body unpacked."""
+    """An answer's status and reason, its headers (names in lower case), and a 200's body
+    unpacked."""
 
     status: int
+    reason: str
     headers: dict[str, str]
     body: bytes
 
@@ -83,17 +86,20 @@ async def ask(
     *,
     deadline: float,
     wait: float | None = None,
+    connect_wait: float | None = None,
     resolve: Resolve | None = None,
+    target: str | None = None,
     limit: int = 0,
 ) -> Reply:
     """Send a GET for `url` (conditional on `stored`) and read the answer's head; with a
     `limit`, a 200's body too, unpacked, or `BodyTooLarge` past `limit` bytes. All of it
     (the host's name resolved by `resolve` when given, connecting, the answer) within
-    `deadline` seconds, and connecting and each read within `wait` seconds if given (as
-    httpx's timeouts), else `TooSlow`.
+    `deadline` seconds, connecting to an address within `connect_wait` and each read within
+    `wait` seconds if given (as httpx's timeouts), else `TooSlow`. `target`: the path and
+    query as the request names them (httpx's encoding of them), else as in `url`.
 
     Raises OSError, ValueError or `asyncio.IncompleteReadError` for an answer that is not
-    plain HTTP/1.1.
+    plain HTTP/1.1, as h11 (httpx's parser) reads it.
     """
     parts = urlsplit(url)
     secure = parts.scheme.lower() == "https"
@@ -104,10 +110,10 @@ async def ask(
     try:
         async with asyncio.timeout(deadline):
             addresses = await resolve(parts.hostname, port) if resolve else [parts.hostname]
-            writer = await stream.connect(parts.hostname, addresses, port, secure)
+            writer = await stream.connect(parts.hostname, addresses, port, secure, connect_wait)
             try:
-                writer.write(_request(parts, stored))
-                status, headers = _parse_head(await stream.line(b"\r\n\r\n"))
+                writer.write(_request(parts, target, stored))
+                status, reason, headers = await _read_head(stream)
                 stream.heard, body = True, b""
                 if status == 200 and limit:
                     body = await _read_body(stream, headers, limit)
@@ -118,7 +124,7 @@ async def ask(
                     writer.close()
     except TimeoutError as error:
         raise TooSlow(body=stream.heard, silent=False) from error
-    return Reply(status, headers, body)
+    return Reply(status, reason, headers, body)
 
 
 class _Stream:
@@ -129,10 +135,11 @@ class _Stream:
         self.reader = asyncio.StreamReader()
 
     async def connect(
-        self, host: str, addresses: list[str], port: int, secure: bool
+        self, host: str, addresses: list[str], port: int, secure: bool, wait: float | None
     ) -> asyncio.StreamWriter:
-        """Connect to the first of `addresses` that takes a connection, as httpx tries them;
-        the answer is read from this stream, the request written to what is returned."""
+        """Connect to the first of `addresses` that takes a connection within `wait`
+        seconds, as httpx tries them; the answer is read from this stream, the request
+        written to what is returned."""
         failed: Exception = OSError(f"{host} has no address")
         for address in addresses:
             connecting = asyncio.open_connection(
@@ -143,26 +150,29 @@ class _Stream:
                 limit=_MOST_HEAD,
             )
             try:
-                self.reader, writer = await self.within(connecting)
+                self.reader, writer = await self.within(connecting, wait)
             except (OSError, TooSlow) as error:
                 failed = error
                 continue
             return writer
         raise failed
 
-    async def within(self, step: Awaitable[_T]) -> _T:
-        if self.wait is None:
+    async def within(self, step: Awaitable[_T], wait: float | None = None) -> _T:
+        wait = wait or self.wait
+        if wait is None:
             return await step
         try:
-            async with asyncio.timeout(self.wait) as waiting:
+            async with asyncio.timeout(wait) as waiting:
                 return await step
         except TimeoutError as error:
             if waiting.expired():
                 raise TooSlow(body=self.heard, silent=True) from error
             raise
 
-    async def line(self, end: bytes = b"\r\n") -> bytes:
-        return await self.within(self.reader.readuntil(end))
+    async def line(self) -> bytes:
+        """The next line, its end (CRLF, or LF alone, as h11 reads it) cut off."""
+        line = await self.within(self.reader.readuntil(b"\n"))
+        return line[:-2] if line.endswith(b"\r\n") else line[:-1]
 
     async def some(self, most: int = _PIECE) -> bytes:
         return await self.within(self.reader.read(most))
@@ -183,8 +193,9 @@ class _Stream:
         return b"".join(pieces)
 
 
-def _request(parts: SplitResult, stored: Validators) -> bytes:
-    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+def _request(parts: SplitResult, target: str | None, stored: Validators) -> bytes:
+    if target is None:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     lines = [
         f"GET {target} HTTP/1.1",
         f"Host: {parts.netloc}",
@@ -203,18 +214,41 @@ def _request(parts: SplitResult, stored: Validators) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    version, status = status_line.split(" ", 2)[:2]
-    if not version.startswith("HTTP/1."):
-        raise ValueError(f"not an HTTP/1 answer: {status_line[:40]!r}")
+_STATUS = re.compile(rb"HTTP/1\.[01] ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?")
+_NAME = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a token, as RFC 9110 writes names
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # in a value: all but the tab
+
+
+async def _read_head(stream: _Stream) -> tuple[int, str, dict[str, str]]:
+    """The status, reason and headers of the final answer: interim ones (100 Continue, 103
+    Early Hints) are passed over, as httpx does. A head h11 would not read (a header
+    folded over lines, a name that is no token, a control character in a value, more than
+    64 KB) is a ValueError."""
+    while True:
+        status, reason, headers = await _one_head(stream)
+        if not 100 <= status < 200 or status == 101:
+            return status, reason, headers
+
+
+async def _one_head(stream: _Stream) -> tuple[int, str, dict[str, str]]:
+    line = await stream.line()
+    found = _STATUS.fullmatch(line)
+    if found is None:
+        raise ValueError(f"not an HTTP/1 answer: {line[:40]!r}")
+    status, reason = int(found.group(1)), (found.group(2) or b"").decode("ascii", "ignore")
     headers: dict[str, str] = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if colon:
-            name, value = name.strip().lower(), value.strip()
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return int(status), headers
+    size = len(line)
+    while line := await stream.line():
+        size += len(line)
+        name, colon, value = line.partition(b":")
+        if size > _MOST_HEAD or not colon or not _NAME.fullmatch(name):
+            raise ValueError(f"a header h11 would not read: {line[:40]!r}")
+        value = value.strip(b" \t")
+        if _CONTROL.search(value):
+            raise ValueError(f"a control character in the header {name[:40]!r}")
+        key, text = name.decode("ascii").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return status, reason, headers
 
 
 async def _read_body(stream: _Stream, headers: dict[str, str], limit: int) -> bytes:
@@ -229,7 +263,7 @@ async def _read_body(stream: _Stream, headers: dict[str, str], limit: int) -> by
             await stream.exactly(size, body)
             if await stream.exactly(2) != b"\r\n":
                 raise ValueError("a chunk does not end where its size says")
-        while await stream.line() != b"\r\n":  # trailer fields, if any
+        while await stream.line():  # trailer fields, if any
             pass
     elif coding:
         raise ValueError(f"the body comes as {coding!r}")

@@ -178,7 +178,7 @@ async def _ask(
         if parts.scheme.lower() == "file":
             return _ask_file(parts, stored)
         async with limit:
-            status, headers, _ = await plain.ask(source.url, stored, deadline=TIMEOUT)
+            status, _, headers, _ = await plain.ask(source.url, stored, deadline=TIMEOUT)
     except Exception as error:  # whatever it was, the ordinary poll will say it properly
         log.debug("quick look at %s: %s", redact_url(source.url), redact(repr(error)))
         return None
