@@ -137,13 +137,13 @@ class _Compared(Protocol):
     @property
     def text(self) -> Collection[int]: ...
     @property
-    def title(self) -> frozenset[int]: ...
+    def title(self) -> Collection[int]: ...
     @property
-    def figures(self) -> frozenset[str]: ...
+    def figures(self) -> Collection[str]: ...
     @property
     def body(self) -> Collection[int]: ...
     @property
-    def body_figures(self) -> frozenset[str]: ...
+    def body_figures(self) -> Collection[str]: ...
 
 
 def _common(first: Collection[int], second: Collection[int]) -> AbstractSet[int]:
@@ -199,10 +199,11 @@ def _match(
 def _figures_differ(first: Fingerprint, second: _Compared) -> bool:
     """Whether each lead names a day the other's text lacks, or a good share of figures
     (`FIGURES_APART`) the other lacks: another day's report, not a copy with a typo fixed."""
-    mine = first.figures - (second.body_figures or second.figures)
+    mine = first.figures.difference(second.body_figures or second.figures)
     if not mine:
         return False
-    theirs = second.figures - (first.body_figures or first.figures)
+    own = first.body_figures or first.figures
+    theirs = [figure for figure in second.figures if figure not in own]
     if not theirs:
         return False
     if any(m[0] == "@" for m in mine) and any(t[0] == "@" for t in theirs):
@@ -248,11 +249,11 @@ def _holds(first: _Compared, second: _Compared) -> bool:
     return len(_common(first.body or first.text, lead)) >= COPY_THRESHOLD * len(lead)
 
 
-def _figures_agree(first: frozenset[str], second: frozenset[str]) -> bool:
+def _figures_agree(first: frozenset[str], second: Collection[str]) -> bool:
     """Whether two leads' numbers could be one report's: a template report of another day
     ("Harga emas hari ini …") shares the words and the headline, not the figures."""
     smaller = min(len(first), len(second))
-    return smaller < MIN_FIGURES or len(first & second) >= smaller / 2
+    return smaller < MIN_FIGURES or len(first.intersection(second)) >= smaller / 2
 
 
 def _containment(first: frozenset[int], second: Collection[int], minimum: int) -> float:
@@ -370,8 +371,11 @@ class _Member:
         # Those of its first `BODY_WORDS` words: a lead that is the whole text is its body.
         same = shingles.body is shingles.text or shingles.body == shingles.text
         self.body = self.text if same else array("I", shingles.body)
-        self.title, self.figures = shingles.title, shingles.figures
-        self.body_figures = shingles.body_figures
+        # Tuples, not the fingerprint's sets: a tuple of strings and ints is left alone by
+        # the garbage collector, whose full passes walk every set the index holds (three a
+        # post made a pass over a window of 20,000 posts cost 0.1 s, several times a poll).
+        self.title, self.figures = tuple(shingles.title), tuple(shingles.figures)
+        self.body_figures = tuple(shingles.body_figures)
 
     def packed_bytes(self) -> int:
         size = sys.getsizeof
@@ -420,8 +424,8 @@ class ClusterIndex:
         self._ids: dict[int, int] = {}  # post id -> its position
         self._forgotten: set[int] = set()  # positions of posts that were not stored
         self._members: list[_Member] = []
-        # Positions as an int (one post) or an array (several): arrays, unlike lists, are
-        # not tracked by the cycle collector, which would otherwise walk millions of them.
+        # Positions as an int (one post, no object of its own) or an array (several: eight
+        # bytes a position, where a list holds a pointer to an int object).
         self._postings: dict[int, int | array[int]] = {}
         self._common: set[int] = set()
         self._bands: dict[int, int | array[int]] = {}  # LSH band key -> latest positions
