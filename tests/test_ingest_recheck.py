@@ -455,3 +455,20 @@ def test_an_at_sign_in_the_path_is_no_credential(tmp_path: Path, feed: bytes) ->
         polled(url, sources)
         quick = asyncio.run(look(url, sources))
     assert [r.source for r in quick.unchanged] == ["medium"] and quick.rest == []
+
+
+def test_a_304_with_a_validator_that_cannot_be_sent_back_keeps_the_stored_one(
+    database_url: str, feed: bytes
+) -> None:
+    """Stored, a validator that is not ASCII, from a 304, failed every later poll before a
+    request left."""
+    with FeedServer() as server:
+        route = server.add("/feed", feed, "application/atom+xml")
+        sources = [source("warta", server.url("/feed"))]
+        polled(database_url, sources)
+        stored = rows(database_url)["warta"].last_modified
+        assert stored
+        route.last_modified = "Sen, 7 Des 2026 caf\u00e9"  # a 304's (the ETag still matches)
+        quick = asyncio.run(look(database_url, sources))
+    assert [r.source for r in quick.unchanged] == ["warta"]
+    assert rows(database_url)["warta"].last_modified == stored

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 from urllib.request import url2pathname
 
 import httpx
@@ -35,7 +35,7 @@ from syndicate.ingest.addresses import (
     SystemResolver,
 )
 from syndicate.ingest.body import BodyTooLarge, read_body
-from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp
+from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp, sendable
 
 __all__ = [
     "FEED_DEADLINE",
@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 MAX_BODY_BYTES = 20 * 1024 * 1024  # a feed, on the wire and unpacked
 FEED_DEADLINE = 30.0  # seconds for a whole fetch: [ingest] feed_timeout
@@ -143,16 +145,25 @@ async def fetch_feed(
     reach = reach or Reach.around(url)
     began = asyncio.get_running_loop().time()
     read = await _plainly(client, url, (etag, last_modified), deadline, reach)
-    if read is not None:
+    if isinstance(read, FetchResult):
         return read
-    # httpx asks within what is left of the deadline, which stays the one its errors name.
+    # httpx asks within what is left of the deadline, which stays the one its errors name;
+    # a redirect the plain way met is followed from where it points, not asked for again.
     left = deadline - (asyncio.get_running_loop().time() - began)
     if left <= 0:
         raise _no_answer(url, deadline)
+    target = read.to if read is not None else url
     answer = await download(
-        client, url, headers, left, reach, MAX_BODY_BYTES, "the feed", stated=deadline
+        client, target, headers, left, reach, MAX_BODY_BYTES, "the feed", stated=deadline, asked=url
     )
     return _result(url, answer)
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """A redirect the plain way met: httpx follows it from `to`."""
+
+    to: str
 
 
 async def _plainly(
@@ -161,15 +172,16 @@ async def _plainly(
     stored: tuple[str | None, str | None],
     deadline: float,
     reach: Reach,
-) -> FetchResult | None:
+) -> FetchResult | _Moved | None:
     """The feed asked for the plain way (`syndicate.ingest.plain`), when it can be, with
     the request httpx would send; None leaves it to httpx, which asks again.
 
     Only the feed's own host is asked, which its reach allows on any address. A 200 or a
     304 is taken; an error status, a deadline passed or a body past the cap fail the fetch
-    here, in the words httpx's fetch uses. A redirect is httpx's to follow (through the
-    checks of `syndicate.ingest.addresses`), and what fails otherwise (a refused connection,
-    an answer h11 would not read) costs a second request, httpx's, which says what it was.
+    here, in the words httpx's fetch uses. A redirect is httpx's to follow, from where it
+    points (through the checks of `syndicate.ingest.addresses`); what fails otherwise (a
+    refused connection, an answer h11 would not read) costs a second request, httpx's,
+    which says what it was.
     """
     resolver = getattr(client, "resolver", None)
     host = urlsplit(url).hostname
@@ -197,20 +209,16 @@ async def _plainly(
     headers = reply.headers
     if reply.status >= 400:
         raise _status_error(url, reply.status, reply.reason, headers.get("retry-after"))
-    if reply.status not in (200, 304):
+    if reply.status in _REDIRECTS and headers.get("location"):
+        return _Moved(urljoin(str(request.url), headers["location"]))
+    if not (200 <= reply.status < 300 or reply.status == 304):
         return None
-    etag, last_modified = _validator(headers.get("etag")), _validator(headers.get("last-modified"))
+    etag, last_modified = sendable(headers.get("etag")), sendable(headers.get("last-modified"))
     content_type, final_url = headers.get("content-type"), str(request.url)
     if reply.status == 304:
         return FetchResult(True, b"", etag, last_modified, final_url, content_type)
     logger.debug("fetched %s: %d bytes", url, len(reply.body))
     return FetchResult(False, reply.body, etag, last_modified, final_url, content_type)
-
-
-def _validator(value: str | None) -> str | None:
-    """An ETag or Last-Modified to keep: one that can be sent back (printable ASCII). One
-    that cannot would fail every later request for the feed, before it is sent."""
-    return value if value and value.isascii() and value.isprintable() else None
 
 
 @dataclass(frozen=True)
@@ -231,12 +239,15 @@ async def download(
     what: str = "it",
     *,
     stated: float | None = None,
+    asked: str | None = None,
 ) -> Answer:
     """GET `url` within `deadline` seconds, reaching only what `reach` allows, and read a
     successful answer's body up to `limit` bytes; any failure is a `FetchError` (a body
     past the cap: "{what} is larger than 5 MB."). `stated`: the deadline an error names,
-    when `deadline` is what was left of it."""
+    when `deadline` is what was left of it; `asked`: the URL an error names, when `url` is
+    where it redirected."""
     phase = "answer"
+    named = asked or url
     try:
         async with asyncio.timeout(deadline):
             request = client.build_request("GET", url, headers=headers, extensions={REACH: reach})
@@ -250,29 +261,29 @@ async def download(
                 await response.aclose()
     except TimeoutError as error:
         waited = "send the whole answer" if phase == "body" else "answer"
-        raise _no_answer(url, stated or deadline, waited) from error
+        raise _no_answer(named, stated or deadline, waited) from error
     except BodyTooLarge as error:
-        raise FetchError(url, f"{what} {error}.") from error
+        raise FetchError(named, f"{what} {error}.") from error
     except AddressRefused as refused:
-        raise FetchError(url, refused.reason(url)) from refused
+        raise FetchError(named, refused.reason(named)) from refused
     except httpx.TimeoutException as error:
-        raise _no_answer(url, client.timeout.read or client.timeout.connect) from error
+        raise _no_answer(named, client.timeout.read or client.timeout.connect) from error
     except httpx.TooManyRedirects as error:
-        raise FetchError(url, "the server redirected too many times.") from error
+        raise FetchError(named, "the server redirected too many times.") from error
     except httpx.ConnectError as error:
-        raise FetchError(url, f"could not connect to the server ({_reason(error)}).") from error
+        raise FetchError(named, f"could not connect to the server ({_reason(error)}).") from error
     except httpx.InvalidURL as error:
-        raise FetchError(url, f"this is not a valid URL ({_reason(error)}).") from error
+        raise FetchError(named, f"this is not a valid URL ({_reason(error)}).") from error
     except httpx.HTTPError as error:
-        raise FetchError(url, f"the download failed ({_reason(error)}).") from error
+        raise FetchError(named, f"the download failed ({_reason(error)}).") from error
     return Answer(response, body)
 
 
 def _result(url: str, answer: Answer) -> FetchResult:
     response = answer.response
     final_url = str(response.url)
-    etag = _validator(response.headers.get("ETag"))
-    last_modified = _validator(response.headers.get("Last-Modified"))
+    etag = sendable(response.headers.get("ETag"))
+    last_modified = sendable(response.headers.get("Last-Modified"))
     content_type = response.headers.get("Content-Type")
     if response.status_code == 304:
         return FetchResult(True, b"", etag, last_modified, final_url, content_type)

@@ -43,8 +43,8 @@ _T = TypeVar("_T")
 
 
 class Reply(NamedTuple):
-    """An answer's status and reason, its headers (names in lower case), and a 200's body
-    unpacked."""
+    """An answer's status and reason, its headers (names in lower case), and a success's
+    body unpacked."""
 
     status: int
     reason: str
@@ -92,7 +92,7 @@ async def ask(
     limit: int = 0,
 ) -> Reply:
     """Send a GET for `url` (conditional on `stored`) and read the answer's head; with a
-    `limit`, a 200's body too, unpacked, or `BodyTooLarge` past `limit` bytes. All of it
+    `limit`, a success's (2xx) body too, unpacked, or `BodyTooLarge` past `limit` bytes. All of it
     (the host's name resolved by `resolve` when given, connecting, the answer) within
     `deadline` seconds, connecting to an address within `connect_wait` and each read within
     `wait` seconds if given (as httpx's timeouts), else `TooSlow`. `target`: the path and
@@ -115,7 +115,7 @@ async def ask(
                 writer.write(_request(parts, target, stored))
                 status, reason, headers = await _read_head(stream)
                 stream.heard, body = True, b""
-                if status == 200 and limit:
+                if 200 <= status < 300 and limit:
                     body = await _read_body(stream, headers, limit)
             finally:
                 if secure:
@@ -263,14 +263,18 @@ async def _read_body(stream: _Stream, headers: dict[str, str], limit: int) -> by
             await stream.exactly(size, body)
             if await stream.exactly(2) != b"\r\n":
                 raise ValueError("a chunk does not end where its size says")
-        while await stream.line():  # trailer fields, if any
-            pass
+        trailers = 0
+        while line := await stream.line():  # trailer fields, if any: a head's worth at most
+            trailers += len(line)
+            if trailers > _MOST_HEAD:
+                raise ValueError("the trailer fields go on and on")
     elif coding:
         raise ValueError(f"the body comes as {coding!r}")
     elif declared:
-        if not declared.isdigit():
+        lengths = {length.strip() for length in declared.split(",")}  # "48, 48": sent twice
+        if len(lengths) > 1 or not declared.partition(",")[0].strip().isdigit():
             raise ValueError(f"the length {declared[:20]!r} is no number")
-        await stream.exactly(int(declared), body)
+        await stream.exactly(int(lengths.pop()), body)
     else:
         while piece := await stream.some():
             body.take(piece)

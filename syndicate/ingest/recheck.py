@@ -32,6 +32,7 @@ from syndicate.ingest.plain import Validators
 from syndicate.ingest.request import (
     MAX_CONCURRENT_FETCHES,
     file_stamp,
+    sendable,
 )
 from syndicate.redaction import redact, redact_url
 
@@ -184,7 +185,8 @@ async def _ask(
         return None
     if status != 304:
         return None
-    return headers.get("etag") or stored[0], headers.get("last-modified") or stored[1]
+    etag, last_modified = sendable(headers.get("etag")), sendable(headers.get("last-modified"))
+    return etag or stored[0], last_modified or stored[1]
 
 
 def _ask_file(parts: SplitResult, stored: Validators) -> Validators | None:

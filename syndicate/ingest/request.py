@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
-__all__ = ["ACCEPT", "ACCEPT_ENCODING", "MAX_CONCURRENT_FETCHES", "USER_AGENT", "file_stamp"]
+__all__ = [
+    "ACCEPT",
+    "ACCEPT_ENCODING",
+    "MAX_CONCURRENT_FETCHES",
+    "USER_AGENT",
+    "file_stamp",
+    "sendable",
+]
 
 USER_AGENT = "syndicate/0.1 (+https://github.com/syndicate)"
 ACCEPT = (
@@ -25,3 +32,12 @@ MAX_CONCURRENT_FETCHES = 16
 def file_stamp(modified: float) -> str:
     """A local feed file's Last-Modified, from its modification time (whole seconds)."""
     return format_datetime(datetime.fromtimestamp(int(modified), UTC), usegmt=True)
+
+
+def sendable(value: str | None) -> str | None:
+    """An ETag or Last-Modified as received, if it can be sent back (printable ASCII and
+    tabs), else None: stored, one that cannot be sent would fail every later request for
+    the feed before it left."""
+    if value and all(" " <= c <= "~" or c == "\t" for c in value):
+        return value
+    return None
