@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -213,12 +214,7 @@ async def _plainly(
         return _Moved(urljoin(str(request.url), headers["location"]))
     if not (200 <= reply.status < 300 or reply.status == 304):
         return None
-    etag, last_modified = sendable(headers.get("etag")), sendable(headers.get("last-modified"))
-    content_type, final_url = headers.get("content-type"), str(request.url)
-    if reply.status == 304:
-        return FetchResult(True, b"", etag, last_modified, final_url, content_type)
-    logger.debug("fetched %s: %d bytes", url, len(reply.body))
-    return FetchResult(False, reply.body, etag, last_modified, final_url, content_type)
+    return _fetched(url, reply.status, reply.body, headers, str(request.url))
 
 
 @dataclass(frozen=True)
@@ -281,16 +277,22 @@ async def download(
 
 def _result(url: str, answer: Answer) -> FetchResult:
     response = answer.response
-    final_url = str(response.url)
-    etag = sendable(response.headers.get("ETag"))
-    last_modified = sendable(response.headers.get("Last-Modified"))
-    content_type = response.headers.get("Content-Type")
-    if response.status_code == 304:
-        return FetchResult(True, b"", etag, last_modified, final_url, content_type)
     if response.status_code >= 400:
         raise http_error(url, response)
-    logger.debug("fetched %s: %d bytes from %s", url, len(answer.body), final_url)
-    return FetchResult(False, answer.body, etag, last_modified, final_url, content_type)
+    return _fetched(url, response.status_code, answer.body, response.headers, str(response.url))
+
+
+def _fetched(
+    url: str, status: int, body: bytes, headers: Mapping[str, str], final_url: str
+) -> FetchResult:
+    """What a fetch answered, by httpx or the plain way (`headers` read by lower-case
+    names: httpx's are case-insensitive): a 304, or the body and its validators."""
+    etag, last_modified = sendable(headers.get("etag")), sendable(headers.get("last-modified"))
+    content_type = headers.get("content-type")
+    if status == 304:
+        return FetchResult(True, b"", etag, last_modified, final_url, content_type)
+    logger.debug("fetched %s: %d bytes from %s", url, len(body), final_url)
+    return FetchResult(False, body, etag, last_modified, final_url, content_type)
 
 
 def http_error(url: str, response: httpx.Response) -> FetchError:
