@@ -10,11 +10,12 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -691,19 +692,19 @@ def _poll(config: Config, args: argparse.Namespace, db: Database | None = None) 
     servers say "not modified"), then the ordinary poll of the rest, in `db` or in the
     database the settings name (opened only when something is left to fetch)."""
     # Each source's problem is printed below, once; the poll's own warning would repeat it.
-    poll_log = logging.getLogger("syndicate.ingest.poll")
-    level = poll_log.level
+    logs = [logging.getLogger(f"syndicate.ingest.{name}") for name in ("poll", "store")]
+    levels = [log.level for log in logs]
     if not args.verbose:
-        poll_log.setLevel(logging.ERROR)
+        for log in logs:
+            log.setLevel(logging.ERROR)
     try:
         return _poll_and_tell(config, args, db)
     finally:
-        poll_log.setLevel(level)
+        for log, level in zip(logs, levels, strict=True):
+            log.setLevel(level)
 
 
 def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None) -> list[Any]:
-    import gc
-
     from syndicate.ingest.recheck import look
 
     progress = show_progress("Fetching sources", len(config.sources)) if not args.quiet else None
@@ -715,18 +716,18 @@ def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None
         from syndicate.ingest.workers import start_early
 
         start_early(len(quick.rest))
-        from syndicate.db.session import open_database
         from syndicate.ingest.poll import poll_sources
 
-        if db is None:
-            db = open_database(config.database_url)
-            dispose_when_done(args, db)
-        # What the imports and the settings made lives as long as the command: frozen, the
-        # collector walks only what the poll makes (5% of a big poll's own time otherwise).
-        gc.freeze()
         step = progress.step if progress else None
         reports += asyncio.run(
-            poll_sources(db, quick.rest, progress=step, look_first=False, settings=config.ingest)
+            poll_sources(
+                db or _opener(config, args),
+                quick.rest,
+                progress=step,
+                look_first=False,
+                settings=config.ingest,
+                validators=quick.validators,
+            )
         )
     if progress:
         progress.done()
@@ -735,6 +736,23 @@ def _poll_and_tell(config: Config, args: argparse.Namespace, db: Database | None
             if problem:
                 echo(f"  {report.source}: {problem}", file=sys.stderr)
     return reports
+
+
+def _opener(config: Config, args: argparse.Namespace) -> Callable[[], Database]:
+    """How the poll opens the database: in its storing thread, while it reads the first
+    feeds (the database layer takes a third of a second to load)."""
+
+    def open_() -> Database:
+        from syndicate.db.session import open_database
+
+        db = open_database(config.database_url)
+        dispose_when_done(args, db)
+        # What the imports and the settings made lives as long as the command: frozen, the
+        # collector walks only what the poll makes (5% of a big poll's own time otherwise).
+        gc.freeze()
+        return db
+
+    return open_
 
 
 def _fetch(args: argparse.Namespace) -> int:

@@ -113,7 +113,7 @@ def test_only_due_sources_are_polled(database_url: str, tmp_path: Path) -> None:
 def test_a_sources_latest_posts_are_read_through_an_index(tmp_path: Path) -> None:
     """Each changed source's latest posts are read on every poll (to learn its theme): by a
     scan of every stored post, a first poll of many sources cost the square of its posts."""
-    from syndicate.ingest.poll import LATEST_POSTS
+    from syndicate.ingest.store import LATEST_POSTS
 
     db = open_database(f"sqlite:///{tmp_path / 'plan.db'}")
     statement = LATEST_POSTS.params(source="kabar")

@@ -1,29 +1,27 @@
-"""Polling: fetch each source, parse it, store its new posts, and record its health."""
+"""Polling: fetch each source, parse it, store its new posts, and record its health.
+
+The fetching and parsing are here; the storing is `store.py`'s, done in a thread of the
+poll's own. That thread's first work is to open the poll's store: the database layer
+loaded, and the database opened too when the poll is given a way to open it rather than an
+open one (`syndicate fetch` does), while the first feeds are fetched and handed to the
+parsing processes.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Iterable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from syndicate.config import IngestSettings
 from syndicate.config import Source as SourceConfig
-from syndicate.db.fit import fit_row, fit_value
-from syndicate.db.models import Post, Source, utcnow
-from syndicate.db.session import Database, DatabaseError
 from syndicate.ingest.addresses import Reach, Resolver
-from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
-from syndicate.ingest.entries import FeedEntry, FeedError, ParsedFeed, wants_page
+from syndicate.ingest.entries import FeedError, ParsedFeed, wants_page
 from syndicate.ingest.fetch import FetchError, FetchResult, fetch_feed, make_client
-from syndicate.ingest.recheck import PollReport, Validators, healthy, look
+from syndicate.ingest.recheck import PollReport, Validators, look
 from syndicate.ingest.request import MAX_CONCURRENT_FETCHES
 from syndicate.ingest.workers import FeedParsers
 from syndicate.redaction import redact
@@ -31,57 +29,20 @@ from syndicate.redaction import redact
 if TYPE_CHECKING:
     import httpx
 
+    from syndicate.db.session import Database
     from syndicate.ingest.extract import ArticleFetcher
+    from syndicate.ingest.store import PollStore
 
-__all__ = ["LATEST_POSTS", "PollReport", "poll_sources", "sync_sources"]
+__all__ = ["PollReport", "poll_sources"]
 
 log = logging.getLogger(__name__)
 
-# A failing source waits longer each time, up to this, so a dead site costs little.
-MAX_BACKOFF = timedelta(hours=6)
-# Article pages not fetched, told one by one on the source's last error (the rest counted).
-MAX_PROBLEMS_SHOWN = 3
-_ERROR_CHARS = 300  # of a database's or a bug's message, in a source's error
-_KEY_CHARS = 200  # of an entry's key, naming an entry that was left out
-# What the database (or its driver, binding a value) answers a row it cannot take.
-_REFUSED = (SQLAlchemyError, ValueError, OverflowError)
-
-
-def sync_sources(db: Database, sources: Iterable[SourceConfig]) -> dict[str, Validators]:
-    """Make the sources table match the settings file (by name; rows are never deleted).
-
-    Returns each source's stored validators, to be sent back on its next fetch. Another
-    poll adding the same new sources at the same moment (two `syndicate fetch` on a new
-    database, a source just added while `run` polls) is no error: its rows are read again.
-    """
-    sources = list(sources)
-    try:
-        return _sync_sources(db, sources)
-    except IntegrityError:
-        return _sync_sources(db, sources)
-
-
-def _sync_sources(db: Database, sources: list[SourceConfig]) -> dict[str, Validators]:
-    validators: dict[str, Validators] = {}
-    with db.session() as session:
-        rows = {row.name: row for row in session.scalars(select(Source))}
-        for source in sources:
-            row = rows.get(source.name)
-            if row is None:
-                session.add(Source(name=source.name, url=source.url, site_name=source.site_name))
-                validators[source.name] = (None, None)
-                continue
-            if row.url != source.url:
-                # A new address is a new feed: its validators mean nothing there.
-                row.url, row.etag, row.last_modified = source.url, None, None
-            if source.site_name:
-                row.site_name = source.site_name
-            validators[source.name] = (row.etag, row.last_modified)
-    return validators
+# Sources read (fetched and parsed) and not stored yet, at most: their feeds wait in memory.
+_MOST_READ = 64
 
 
 async def poll_sources(
-    db: Database,
+    db: Database | Callable[[], Database],
     sources: Sequence[SourceConfig],
     *,
     only_due: bool = False,
@@ -90,15 +51,20 @@ async def poll_sources(
     look_first: bool = True,
     settings: IngestSettings | None = None,
     resolver: Resolver | None = None,
+    validators: Mapping[str, Validators] | None = None,
 ) -> list[PollReport]:
     """Fetch the given sources (all, or only those whose poll interval has passed).
 
     A source that fails is recorded as failing and skipped; it never stops the others.
     First the quick look (`syndicate.ingest.recheck`) asks which feeds changed since the
     last fetch and records those that did not; only the rest are fetched here (pass
-    `look_first=False` when the caller took the look itself). Feeds are parsed in
-    `workers` processes (0: in threads); by default a poll of many sources uses one
-    process per core (see `syndicate.ingest.workers`).
+    `look_first=False` when the caller took the look itself, with the `validators` it
+    read). Feeds are parsed in `workers` processes (0: in threads); by default a poll of
+    many sources uses one process per core (see `syndicate.ingest.workers`).
+
+    `db` is the database, or a function that opens it (called in the poll's storing
+    thread). Feeds are fetched while the store opens when their stored validators are
+    known: read by the quick look, or given.
 
     `settings` ([ingest]) give each feed and each article page its deadline and the hosts
     that may be on private addresses; `resolver` turns host names into addresses (the
@@ -106,34 +72,92 @@ async def poll_sources(
     """
     reports: list[PollReport] = []
     if look_first:
+        assert not callable(db), "the quick look is taken on an open database"
         quick = await look(db.url, sources, only_due=only_due)
         reports += quick.unchanged
         if progress is not None:
             for report in quick.unchanged:
                 progress(report)
-        sources = quick.rest
+        sources, validators = quick.rest, quick.validators
         if not sources:
             return reports
-    validators = sync_sources(db, sources)
-    enabled = [source for source in sources if source.enabled]
-    if only_due:
-        enabled = _due(db, enabled)
-    # A source holds a fetch slot while it is read, and a place in the backlog until stored.
-    limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
-    backlog = asyncio.Semaphore(_MOST_READ)
-    # One index for the whole poll: each stored post is fingerprinted once, not per source.
-    clusters = ClusterIndex()
-    # Sources that answered 304 are recorded together at the end (a poll of 200 unchanged
-    # feeds is then one transaction, not 200); lost with a killed poll, they cost only
-    # one more conditional request next time.
-    unchanged: list[dict[str, Any]] = []
-    settings = settings or IngestSettings()
     # The sources' posts are stored in a thread of their own, one source at a time: the
     # database's driver lets go of the interpreter while the database works, and the poll
     # goes on fetching feeds and handing them to the parsers meanwhile.
     storing = ThreadPoolExecutor(1, thread_name_prefix="syndicate-store")
+    opening = _Opening(storing, db, sources)
+    try:
+        enabled = [source for source in sources if source.enabled]
+        if only_due:
+            enabled = (await opening.store()).due(enabled)
+        if validators is None:
+            validators = (await opening.store()).validators
+        reports += await _poll_each(
+            opening, enabled, validators, progress, workers, settings, resolver, storing
+        )
+        await opening.store()  # the sources' rows made, even with no source to fetch
+    finally:
+        storing.shutdown(wait=True, cancel_futures=True)  # no store outlives the poll
+        if (store := opening.opened()) is not None:
+            store.record_unchanged()
+    return reports
+
+
+class _Opening:
+    """The poll's store, opened in the storing thread when first needed: when the first
+    feed has been read, unless the poll needs it to begin. The database layer loads there
+    (a third of a second for a command, while it holds the interpreter) once the parsing
+    processes have feeds to parse, and the poll goes on reading feeds meanwhile."""
+
+    def __init__(
+        self,
+        storing: Executor,
+        db: Database | Callable[[], Database],
+        sources: Sequence[SourceConfig],
+    ) -> None:
+        self._storing, self._db, self._sources = storing, db, sources
+        self._future: Future[PollStore] | None = None
+
+    async def store(self) -> PollStore:
+        """The store, once open (or the error that kept it shut)."""
+        if self._future is None:
+            self._future = self._storing.submit(_open_store, self._db, self._sources)
+        return await asyncio.wrap_future(self._future)
+
+    def opened(self) -> PollStore | None:
+        """The store, if it was opened (asked once the storing thread has ended)."""
+        future = self._future
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return None
+        return future.result()
+
+
+def _open_store(
+    db: Database | Callable[[], Database], sources: Sequence[SourceConfig]
+) -> PollStore:
+    # Imported here, in the storing thread: see `_Opening`.
+    from syndicate.ingest.store import PollStore
+
+    return PollStore(db, sources)
+
+
+async def _poll_each(
+    opening: _Opening,
+    sources: list[SourceConfig],
+    validators: Mapping[str, Validators],
+    progress: Callable[[PollReport], None] | None,
+    workers: int | None,
+    settings: IngestSettings | None,
+    resolver: Resolver | None,
+    storing: Executor,
+) -> list[PollReport]:
+    reports: list[PollReport] = []
+    # A source holds a fetch slot while it is read, and a place in the backlog until stored.
+    limit = asyncio.Semaphore(MAX_CONCURRENT_FETCHES)
+    backlog = asyncio.Semaphore(_MOST_READ)
+    settings = settings or IngestSettings()
     client = make_client(settings.feed_timeout.total_seconds(), resolver=resolver)
-    async with client, FeedParsers(len(enabled), workers) as parsers:
+    async with client, FeedParsers(len(sources), workers) as parsers:
         fetcher: ArticleFetcher | None = None
 
         def pages() -> ArticleFetcher:
@@ -149,14 +173,12 @@ async def poll_sources(
         async def one(source: SourceConfig) -> None:
             async with backlog, _Slot(limit) as slot:
                 report = await _poll_one(
-                    db,
+                    opening,
                     client,
                     source,
-                    validators[source.name],
+                    validators.get(source.name, (None, None)),
                     pages,
-                    clusters,
                     parsers,
-                    unchanged,
                     settings,
                     storing,
                     slot,
@@ -165,11 +187,7 @@ async def poll_sources(
             if progress is not None:
                 progress(report)
 
-        try:
-            await _all_or_none(one(source) for source in enabled)
-        finally:
-            storing.shutdown(wait=True, cancel_futures=True)  # no store outlives the poll
-            _record_unchanged(db, unchanged)
+        await _all_or_none(one(source) for source in sources)
     return reports
 
 
@@ -188,10 +206,6 @@ async def _all_or_none(polls: Iterable[Coroutine[Any, Any, None]]) -> None:
     for task in done:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
-
-
-# Sources read (fetched and parsed) and not stored yet, at most: their feeds wait in memory.
-_MOST_READ = 64
 
 
 class _Slot:
@@ -217,71 +231,44 @@ class _Slot:
             self._semaphore.release()
 
 
-def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
-    now = utcnow()
-    with db.session() as session:
-        next_poll = dict(session.execute(select(Source.name, Source.next_poll_at)).all())
-    return [s for s in sources if (due := next_poll.get(s.name)) is None or due <= now]
-
-
 async def _poll_one(
-    db: Database,
+    opening: _Opening,
     client: httpx.AsyncClient,
     source: SourceConfig,
     stored: Validators,
     pages: Callable[[], ArticleFetcher],
-    clusters: ClusterIndex,
     parsers: FeedParsers,
-    unchanged: list[dict[str, Any]],
     settings: IngestSettings,
     storing: Executor,
     slot: _Slot | None = None,
 ) -> PollReport:
     """Fetch, parse and store one source; whatever goes wrong is recorded as its failure,
-    never raised: one source never stops the others."""
-    etag, last_modified = stored
+    never raised: one source never stops the others (the database failing stops the
+    poll, as the store that could not be opened does)."""
     reach = Reach.around(source.url, settings.private_hosts)
     problems: list[str] = []  # article pages not fetched
     try:
-        result = await fetch_feed(
-            client,
-            source.url,
-            etag=etag,
-            last_modified=last_modified,
-            deadline=settings.feed_timeout.total_seconds(),
-            reach=reach,
-        )
-        feed = None
-        if not result.not_modified:
-            feed = await parsers.parse(
-                result.body,
-                url=result.final_url,
-                content_type=result.content_type,
-                timezone=source.timezone,
-            )
+        result, feed = await _read(client, parsers, source, stored, settings, reach)
+    except Exception as error:
+        return _failure(await opening.store(), source, error)
+    if slot is not None and (feed is None or not _wants_pages(feed, source)):
+        slot.free()  # read: the storing below needs no network, nor a fetch's slot
+    store = await opening.store()
+    try:
         if feed is not None:
-            for reason in feed.dropped:
-                log.warning("source %s: %s; it was left out", source.name, redact(reason))
-            feed = await _with_full_text(db, pages, source, feed, reach, problems)
+            feed = await _with_full_text(store, pages, source, feed, reach, problems)
         if slot is not None:
-            slot.free()  # read: the storing below needs no network, nor a fetch's slot
+            slot.free()
         if feed is None:
-            unchanged.append(_health(source, result, None, stored))  # written at the end
+            store.not_modified(source, result, stored)  # written at the end
             return PollReport(source.name, source.url, not_modified=result.not_modified)
         loop = asyncio.get_running_loop()
         new_posts, refused = await loop.run_in_executor(
-            storing, _settle, db, source, result, feed, stored, problems, clusters
+            storing, store.settle, source, result, feed, stored, problems
         )
         problems += refused
-    except (FetchError, FeedError) as error:
-        return _failed(db, source, str(error), getattr(error, "retry_after", None))
-    except Exception as error:  # a bug, or a database that refused the source's row
-        if isinstance(error, DBAPIError) and _database_itself(error):
-            raise DatabaseError(_database_stopped(error)) from error  # read-only, full, gone
-        problem = _first_line(error)
-        message = f"{source.url}: unexpected error while reading or storing the feed ({problem})."
-        log.exception("source %s: %s", source.name, redact(message))
-        return _failed(db, source, message, logged=True)
+    except Exception as error:
+        return _failure(store, source, error)
     if new_posts:
         log.info("source %s: %d new posts", source.name, new_posts)
     return PollReport(
@@ -293,79 +280,47 @@ async def _poll_one(
     )
 
 
-def _settle(
-    db: Database,
+async def _read(
+    client: httpx.AsyncClient,
+    parsers: FeedParsers,
     source: SourceConfig,
-    result: FetchResult,
-    feed: ParsedFeed,
     stored: Validators,
-    problems: list[str],
-    clusters: ClusterIndex,
-) -> tuple[int, list[str]]:
-    """Take the theme's furniture out of a source's entries, then store the new ones and its
-    health: the database's part of a poll, done in the poll's storing thread. How many
-    were stored, and a sentence for each entry the database refused."""
-    feed, furniture = _without_furniture(db, source, feed)
-    health = _health(source, result, feed, stored)
-    if furniture is not None:
-        health["furniture"] = furniture
-    if problems:  # the feed was read: the source is healthy, and says what it missed
-        health["last_error"] = redact(
-            _first_few(problems, "article page was not fetched.", "article pages were not fetched.")
-        )
-    return _store(db, source, feed, clusters, health)
-
-
-# PostgreSQL's classes of errors that are the database's own state, not a row's: the
-# connection (08), a read-only transaction (25), resources such as the disk (53), an
-# operator's intervention (57).
-_DATABASE_ITSELF = ("08", "25", "53", "57")
-
-
-def _database_itself(error: DBAPIError) -> bool:
-    """Whether the database itself (gone, read-only, full) failed, not a row it refuses."""
-    state = str(getattr(error.orig, "sqlstate", "") or "")
-    return isinstance(error, OperationalError) or state[:2] in _DATABASE_ITSELF
-
-
-def _database_stopped(error: DBAPIError) -> str:
-    """One sentence for a poll the database stopped: no feed is to blame, none is marked
-    failing, and the sources not stored yet are read again at the next poll."""
-    text = str(error.orig or error).strip()
-    first = text.splitlines()[0][:_ERROR_CHARS] if text else type(error).__name__
-    return (
-        f"The poll stopped: the database could not store what was read ({first}); "
-        "the feeds not stored are read again at the next poll."
+    settings: IngestSettings,
+    reach: Reach,
+) -> tuple[FetchResult, ParsedFeed | None]:
+    """The source's feed fetched, and parsed unless the server said it is not modified."""
+    etag, last_modified = stored
+    result = await fetch_feed(
+        client,
+        source.url,
+        etag=etag,
+        last_modified=last_modified,
+        deadline=settings.feed_timeout.total_seconds(),
+        reach=reach,
     )
+    if result.not_modified:
+        return result, None
+    feed = await parsers.parse(
+        result.body,
+        url=result.final_url,
+        content_type=result.content_type,
+        timezone=source.timezone,
+    )
+    for reason in feed.dropped:
+        log.warning("source %s: %s; it was left out", source.name, redact(reason))
+    return result, feed
 
 
-def _failed(
-    db: Database,
-    source: SourceConfig,
-    message: str,
-    retry_after: float | None = None,
-    *,
-    logged: bool = False,
-) -> PollReport:
-    """Record and report a source's failure; its message never shows a secret of its URL."""
-    message = redact(message)
-    if not logged:
-        log.warning("source %s: %s", source.name, message)
-    try:
-        _record_failure(db, source, message, retry_after)
-    except Exception:  # the database is away: the next poll finds the source due again
-        log.exception("source %s: its failure could not be recorded", source.name)
-    return PollReport(source.name, source.url, error=message)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    text = lines[0] if lines else ""
-    return f"{type(error).__name__}: {text[:_ERROR_CHARS]}" if text else type(error).__name__
+def _failure(store: PollStore, source: SourceConfig, error: Exception) -> PollReport:
+    """A source's failure recorded: its feed's (it could not be read), else a bug's or the
+    database's (which stops the poll when the database itself failed)."""
+    if isinstance(error, (FetchError, FeedError)):
+        return store.failed(source, str(error), getattr(error, "retry_after", None))
+    return store.unexpected(source, error)
 
 
 async def _with_full_text(
-    db: Database,
+    store: PollStore,
     pages: Callable[[], ArticleFetcher],
     source: SourceConfig,
     feed: ParsedFeed,
@@ -374,15 +329,12 @@ async def _with_full_text(
 ) -> ParsedFeed:
     """Complete the entries not stored yet from their pages, as the source's full_text says;
     a sentence for each page that could not be fetched goes into `problems`."""
-    if not any(wants_page(entry, source.full_text) for entry in feed.entries):
+    if not _wants_pages(feed, source):
         return feed  # no page to read: neither the database nor trafilatura is needed
     from syndicate.ingest.extract import complete_entries
 
-    # Each key as it will be stored: a hostile one is cleaned (PostgreSQL refuses a NUL).
-    stored_key = {entry.key: fit_value(_POSTS.c.key, entry.key) for entry in feed.entries}
-    with db.session() as session:
-        known = _known_keys(session, list(set(stored_key.values())))
-    fresh = [entry for entry in feed.entries if stored_key[entry.key] not in known]
+    known = store.known(feed.entries)
+    fresh = [entry for entry in feed.entries if entry.key not in known]
     completed = await complete_entries(
         fresh, pages(), full_text=source.full_text, zone=source.timezone, reach=reach
     )
@@ -391,362 +343,5 @@ async def _with_full_text(
     return replace(feed, entries=tuple(by_key.get(e.key, e) for e in feed.entries))
 
 
-def _without_furniture(
-    db: Database, source: SourceConfig, feed: ParsedFeed
-) -> tuple[ParsedFeed, str | None]:
-    """The feed's entries without the lines the source's theme repeats, and the template
-    learned (to keep on the source), from these entries and the source's latest posts."""
-    if not feed.entries:
-        return feed, None
-    from syndicate.ingest.furniture import Template, learn, without_template
-
-    with db.engine.connect() as connection:  # Core: a session's bookkeeping costs more
-        kept = connection.scalar(_FURNITURE, {"source": source.name})
-        recent = connection.execute(LATEST_POSTS, {"source": source.name}).all()
-    in_feed = {entry.key for entry in feed.entries}  # a post is counted once
-    texts = [entry.excerpt for entry in feed.entries]
-    texts += [excerpt for key, excerpt in recent if key not in in_feed]
-    template = learn(Template.loads(kept), texts)
-    entries = without_template(feed.entries, template)
-    return replace(feed, entries=tuple(entries)), template.dumps()
-
-
-# Statements built once: on a first poll, building one costs more than running it.
-_POSTS = Post.__table__
-_SOURCES = Source.__table__
-_SOURCE_ID = select(_SOURCES.c.id).where(_SOURCES.c.name == bindparam("source"))
-_FURNITURE = select(_SOURCES.c.furniture).where(_SOURCES.c.name == bindparam("source"))
-_TEMPLATE_POSTS = 50  # a source's latest stored posts, read with a feed to learn its theme
-# The key and text of a source's latest `_TEMPLATE_POSTS` posts: read through the posts'
-# index on (source, id), never by a scan of every post stored.
-LATEST_POSTS: Select[str, str] = (
-    select(_POSTS.c.key, _POSTS.c.excerpt)
-    .where(_POSTS.c.source_id == _SOURCE_ID.scalar_subquery())
-    .order_by(_POSTS.c.id.desc())
-    .limit(_TEMPLATE_POSTS)
-)
-_KNOWN_KEYS = select(_POSTS.c.key).where(_POSTS.c.key.in_(bindparam("keys", expanding=True)))
-_GUID_OWNERS = select(_POSTS.c.key, _POSTS.c.source_id, _POSTS.c.content_hash).where(
-    _POSTS.c.key.in_(bindparam("keys", expanding=True))
-)
-_SCOPED_GUIDS = select(_POSTS.c.key, _POSTS.c.content_hash).where(
-    _POSTS.c.key >= bindparam("low"), _POSTS.c.key < bindparam("high")
-)
-# Every row comes with its id, its cluster and its fingerprint: placed before it is stored,
-# a post is written once (an UPDATE afterwards rewrote every new row, a whole article each).
-_INSERT_POSTS = insert(_POSTS)
-_LAST_POST = select(func.coalesce(func.max(_POSTS.c.id), 0))
-# PostgreSQL: ids taken from the posts' own sequence, so a concurrent poll never takes them.
-_NEXT_POSTS = select(
-    func.nextval(func.pg_get_serial_sequence("posts", "id")).label("id")
-).select_from(func.generate_series(1, bindparam("count")).alias("n"))
-# These set the columns named in the parameters they are given.
-_UPDATE_POST = update(_POSTS).where(_POSTS.c.id == bindparam("post"))
-_UPDATE_SOURCE = update(_SOURCES).where(_SOURCES.c.name == bindparam("source"))
-
-
-def _store(
-    db: Database,
-    source: SourceConfig,
-    feed: ParsedFeed,
-    clusters: ClusterIndex,
-    health: dict[str, Any],
-) -> tuple[int, list[str]]:
-    """Insert the entries not seen before (a post seen twice is stored once) and record the
-    source's health, in one transaction: the source with one statement, the posts with one
-    more (unless the database refuses one of them). How many were stored, and a sentence
-    for each entry the database refused: the source's feed is then asked for whole next
-    time (no validators), so that those entries are read and offered to it again.
-    """
-    # A connection, not an ORM session: these are Core statements, and a session's
-    # bookkeeping would cost more than they do.
-    with db.engine.begin() as connection:
-        # The source's row first: on SQLite that write opens the transaction (pysqlite
-        # begins one only at a write), so the savepoints below nest inside it.
-        connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, health))
-        stored, refused = _insert_posts(connection, source, feed, clusters)
-        if refused:
-            left_out = _first_few(refused, "entry was left out.", "entries were left out.")
-            said = " ".join(filter(None, (health.get("last_error"), left_out)))
-            again = {"source": source.name, "etag": None, "last_modified": None}
-            connection.execute(_UPDATE_SOURCE, fit_row(_SOURCES, again | {"last_error": said}))
-        return stored, refused
-
-
-def _insert_posts(
-    connection: Connection, source: SourceConfig, feed: ParsedFeed, clusters: ClusterIndex
-) -> tuple[int, list[str]]:
-    # Each key as it will be stored: a hostile one is cleaned, and must be found again.
-    entries = _unique((fit_value(_POSTS.c.key, entry.key), entry) for entry in feed.entries)
-    if not entries:
-        return 0, []
-    source_id = connection.scalars(_SOURCE_ID, {"source": source.name}).one()
-    entries = _own_guids(connection, source, source_id, entries)
-    known = _known_keys(connection, list(entries))
-    rows = [
-        fit_row(_POSTS, _post(source_id, key, entry))
-        for key, entry in entries.items()
-        if key not in known
-    ]
-    if not rows:
-        return 0, []
-    new = [
-        NewPost(
-            post_id,
-            row["title"],
-            row["excerpt"],
-            _when(row),
-            source_id,
-            entries[row["key"]].fingerprint,
-        )
-        for post_id, row in zip(_new_ids(connection, len(rows)), rows, strict=True)
-    ]
-    placed = place_posts(connection, new, clusters)
-    for row, post, (cluster_id, packed) in zip(rows, new, placed, strict=True):
-        row.update(id=post.id, cluster_id=cluster_id, shingles=packed)
-    stored, refused = _insert(connection, source, rows)
-    if len(stored) < len(rows):
-        _without_refused(connection, clusters, rows, stored)
-    return len(stored), refused
-
-
-def _own_guids(
-    connection: Connection, source: SourceConfig, source_id: int, entries: dict[str, FeedEntry]
-) -> dict[str, FeedEntry]:
-    """The entries by key, where an entry known by its GUID alone (it has no link) whose
-    GUID another source's different post already has is keyed by its GUID and its source:
-    feeds number their items "1", "2", …, and one source's item 1 is not another's, though
-    the same post carried by two sources (the same text) is still stored once."""
-    guids = [key for key in entries if key.startswith("guid:")]
-    if not guids:
-        return entries
-    owners = {
-        key: (owner, digest)
-        for key, owner, digest in connection.execute(_GUID_OWNERS, {"keys": guids})
-    }
-    keyed: dict[str, FeedEntry] = {}
-    for key, entry in entries.items():
-        owner, digest = owners.get(key, (source_id, entry.content_hash))
-        if owner != source_id and digest != entry.content_hash:
-            key = _scoped_guid(connection, key, source, entry.content_hash)
-        keyed.setdefault(key, entry)
-    return keyed
-
-
-def _scoped_guid(connection: Connection, key: str, source: SourceConfig, digest: str) -> str:
-    """`key` (a GUID another source's different post has) with its source: or, when the
-    same text is stored under the GUID with another source (the same feed under two names),
-    that post's key, so that it is not stored twice."""
-    # Keys that begin with the GUID and "@", read through the keys' unique index.
-    twins = connection.execute(_SCOPED_GUIDS, {"low": f"{key}@", "high": f"{key}A"})
-    same = next((twin for twin, twin_digest in twins if twin_digest == digest), None)
-    return same or fit_value(_POSTS.c.key, f"{key}@{source.name}")
-
-
-def _new_ids(connection: Connection, count: int) -> list[int]:
-    """Ids for `count` new posts, known before they are stored so that each is placed in
-    its cluster first and written once. SQLite: after the largest stored (the transaction
-    already holds the database's one write lock, so no other writer can take them);
-    PostgreSQL: from the posts' sequence."""
-    if connection.dialect.name == "postgresql":
-        return list(connection.scalars(_NEXT_POSTS, {"count": count}))
-    last = connection.scalar(_LAST_POST) or 0
-    return list(range(last + 1, last + 1 + count))
-
-
-def _without_refused(
-    connection: Connection,
-    clusters: ClusterIndex,
-    rows: list[dict[str, Any]],
-    stored: set[int],
-) -> None:
-    """Posts the database refused are no candidates, and the stored posts placed in a
-    cluster one of them began take the first of themselves as their cluster's name."""
-    refused = {row["id"] for row in rows if row["id"] not in stored}
-    clusters.forget(refused)
-    renamed: dict[int, int] = {}  # refused cluster id -> its first stored member
-    for row in rows:  # in id order: the first stored member of a cluster comes first
-        if row["id"] in stored and row["cluster_id"] in refused:
-            renamed.setdefault(row["cluster_id"], row["id"])
-            row["cluster_id"] = renamed[row["cluster_id"]]
-            clusters.rename(row["id"], row["cluster_id"])
-            connection.execute(_UPDATE_POST, {"post": row["id"], "cluster_id": row["cluster_id"]})
-
-
-def _insert(
-    connection: Connection, source: SourceConfig, rows: list[dict[str, Any]]
-) -> tuple[set[int], list[str]]:
-    """Insert the rows with one statement; the ids stored, and a sentence for each row the
-    database refused. Should it refuse the batch, each row is inserted on its own, and a
-    row it still refuses is left out (and said so): one entry never costs the others."""
-    statement = _driver_insert(connection.dialect)
-    try:
-        with connection.begin_nested():
-            statement.execute(connection, rows)
-            return {row["id"] for row in rows}, []
-    except _REFUSED as error:
-        if isinstance(error, DBAPIError) and _database_itself(error):
-            raise  # the database itself (read-only, full, gone), not a row it refuses
-        if len(rows) > 1:
-            log.info(
-                "source %s: the database refused %d new posts together (%s); "
-                "storing them one by one",
-                source.name,
-                len(rows),
-                _first_line(error),
-            )
-    stored: set[int] = set()
-    refused: list[str] = []
-    for row in rows:
-        try:
-            with connection.begin_nested():
-                statement.execute(connection, [row])
-            stored.add(row["id"])
-        except _REFUSED as error:
-            if isinstance(error, DBAPIError) and _database_itself(error):
-                raise  # the database itself, not this row: the poll stops
-            entry, problem = redact(row["key"])[:_KEY_CHARS], _first_line(error)
-            log.warning(
-                "source %s: entry %r was left out: the database refused it (%s)",
-                source.name,
-                entry,
-                problem,
-            )
-            refused.append(
-                f"The entry {entry!r} was left out: the database refused it ({problem}); "
-                "it is read again at the next poll."
-            )
-    return stored, refused
-
-
-class _DriverInsert:
-    """The INSERT of whole post rows, compiled once and run by the database's driver: each
-    value goes through its column's own bind processor (a date becomes what SQLAlchemy
-    itself would store), without the per-row bookkeeping of a Core execute, which cost a
-    first poll more than the insert did."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        compiled = _INSERT_POSTS.compile(dialect=dialect, column_keys=_ALL_COLUMNS)
-        self._sql = str(compiled)
-        self._positional = bool(compiled.positional)
-        self._names = list(compiled.positiontup or []) if self._positional else _ALL_COLUMNS
-        self._processors = [
-            (name, _POSTS.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in self._names
-        ]
-
-    def execute(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
-        values = [
-            [(process(row[name]) if process else row[name]) for name, process in self._processors]
-            for row in rows
-        ]
-        if self._positional:
-            connection.exec_driver_sql(self._sql, [tuple(row) for row in values])
-        else:
-            connection.exec_driver_sql(
-                self._sql, [dict(zip(self._names, row, strict=True)) for row in values]
-            )
-
-
-_ALL_COLUMNS = [column.key for column in _POSTS.columns]  # every row gives every column
-_DRIVER_INSERTS: dict[str, _DriverInsert] = {}
-
-
-def _driver_insert(dialect: Dialect) -> _DriverInsert:
-    key = f"{dialect.name}+{dialect.driver}"
-    if key not in _DRIVER_INSERTS:
-        _DRIVER_INSERTS[key] = _DriverInsert(dialect)
-    return _DRIVER_INSERTS[key]
-
-
-def _known_keys(session: Session | Connection, keys: list[str]) -> set[str]:
-    return set(session.scalars(_KNOWN_KEYS, {"keys": keys}))
-
-
-def _unique(keyed: Iterable[tuple[str, FeedEntry]]) -> dict[str, FeedEntry]:
-    seen: dict[str, FeedEntry] = {}
-    for key, entry in keyed:
-        seen.setdefault(key, entry)
-    return seen
-
-
-def _post(source_id: int, key: str, entry: FeedEntry) -> dict[str, Any]:
-    """The row of a new post (every column given, so the batch is one INSERT)."""
-    return {
-        "source_id": source_id,
-        "key": key,
-        "guid": entry.guid,
-        "url": entry.url,
-        "title": entry.title,
-        "content_html": entry.content_html,
-        "excerpt": entry.excerpt,
-        "summary_only": entry.summary_only,
-        "author": entry.author,
-        "image_url": entry.image_url,
-        "origin_name": entry.origin.name if entry.origin else None,
-        "origin_url": entry.origin.url if entry.origin else None,
-        "comments": entry.comments,
-        "content_hash": entry.content_hash,
-        "published_at": entry.published_at,
-        "updated_at": entry.updated_at,
-        "first_seen_at": utcnow(),
-    }
-
-
-def _when(row: dict[str, Any]) -> datetime:
-    return row["published_at"] or row["first_seen_at"]
-
-
-def _health(
-    source: SourceConfig, result: FetchResult, feed: ParsedFeed | None, stored: Validators
-) -> dict[str, Any]:
-    """The source row's new health after a successful fetch (the UPDATE's parameters)."""
-    etag, last_modified = result.etag, result.last_modified
-    if result.not_modified:  # a 304 without validators leaves the stored ones valid
-        etag, last_modified = etag or stored[0], last_modified or stored[1]
-    health = healthy(source, etag, last_modified, utcnow())
-    if feed is not None:  # what the feed says of its site; a missing part keeps the stored one
-        if feed.site_url:
-            health["site_url"] = feed.site_url
-        if not source.site_name and feed.title:
-            health["site_name"] = feed.title
-    return health
-
-
-def _first_few(sentences: list[str], one: str, many: str) -> str:
-    """The first few sentences, and how many more (a source's last error stays readable):
-    "{n} more {many}" after them, "1 more {one}" for one."""
-    shown, more = sentences[:MAX_PROBLEMS_SHOWN], len(sentences) - MAX_PROBLEMS_SHOWN
-    if more > 0:
-        shown.append(f"{more} more {many if more > 1 else one}")
-    return " ".join(shown)
-
-
-def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:
-    """The sources answered "not modified", all in one statement: no row loaded."""
-    if not healths:
-        return
-    try:
-        with db.session() as session:
-            session.execute(_UPDATE_SOURCE, [fit_row(_SOURCES, health) for health in healths])
-    except Exception:  # they are polled again next time, as if they had changed
-        log.exception("the health of %d unchanged sources could not be recorded", len(healths))
-
-
-def _record_failure(
-    db: Database, source: SourceConfig, message: str, retry_after: float | None = None
-) -> None:
-    now = utcnow()
-    with db.session() as session:
-        row = session.scalars(select(Source).where(Source.name == source.name)).one()
-        row.last_fetched_at = now
-        row.last_error = fit_value(_SOURCES.c.last_error, message)
-        row.consecutive_failures += 1
-        wait = _backoff(source.poll, row.consecutive_failures)
-        if retry_after is not None:  # the server said when to come back: do not come sooner
-            wait = max(wait, timedelta(seconds=retry_after))
-        row.next_poll_at = now + wait
-
-
-def _backoff(poll: timedelta, failures: int) -> timedelta:
-    return min(poll * (2 ** min(failures - 1, 10)), max(MAX_BACKOFF, poll))
+def _wants_pages(feed: ParsedFeed, source: SourceConfig) -> bool:
+    return any(wants_page(entry, source.full_text) for entry in feed.entries)

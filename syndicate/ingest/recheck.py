@@ -64,6 +64,9 @@ class PollReport:
 class QuickLook:
     unchanged: list[PollReport]  # answered 304, and recorded
     rest: list[SourceConfig]  # for the ordinary poll, in the settings' order
+    # Each of the rest's stored validators, as its row gave them (none where the row names
+    # another address, or there is none): None when the sources could not be read.
+    validators: dict[str, Validators] | None = None
 
 
 def healthy(
@@ -142,7 +145,16 @@ async def look(
             and _matches(source, rows[source.name])
         )
     ]
-    return QuickLook(unchanged, rest)
+    return QuickLook(unchanged, rest, {source.name: _stored(source, rows) for source in rest})
+
+
+def _stored(source: SourceConfig, rows: dict[str, _Row]) -> Validators:
+    """What the source's row keeps to send back; a new address is a new feed (as
+    `store.sync_sources` says when it updates the row)."""
+    row = rows.get(source.name)
+    return (
+        (row.etag, row.last_modified) if row is not None and row.url == source.url else (None, None)
+    )
 
 
 class _Row(NamedTuple):
