@@ -369,6 +369,58 @@ def test_fetch_reports_new_posts_and_a_broken_source_without_failing(
     assert "2 sources fetched: 0 new posts, 1 failed." in again.out
 
 
+def _socks_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("socksio") is not None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "told"),
+    [
+        pytest.param(
+            "ALL_PROXY",
+            "socks5://editor:rahasia@127.0.0.1:1080",
+            "socks5://***@127.0.0.1:1080 (ALL_PROXY, HTTPS_PROXY or HTTP_PROXY), and a SOCKS "
+            "proxy needs one more package: pip install 'httpx[socks]'.",
+            marks=pytest.mark.skipif(_socks_installed(), reason="socksio is installed here"),
+            id="socks-without-socksio",
+        ),
+        pytest.param(
+            "SSL_CERT_FILE",
+            "{folder}/tidak-ada.pem",
+            "(SSL_CERT_FILE={folder}/tidak-ada.pem) cannot be read (No such file or directory).",
+            id="missing-certificates",
+        ),
+    ],
+)
+def test_fetch_in_an_environment_it_cannot_fetch_through_says_so_in_one_sentence(
+    run: Run,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+    told: str,
+) -> None:
+    """A proxy or a certificates file the environment names, which cannot be used, is the
+    editor's to mend: one sentence saying which, not "not your fault" and a traceback."""
+    feed = write_sample_feed(tmp_path / "feed.xml")
+    settings = tmp_path / "syndicate.toml"
+    settings.write_text(
+        FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(tmp_path / "gone.xml").as_uri()),
+        encoding="utf-8",
+    )
+    (tmp_path / "jobs").mkdir()
+    monkeypatch.setenv(variable, value.format(folder=tmp_path))
+
+    fetch = run("--config", str(settings), "fetch", "--quiet")
+
+    line = fetch.one_sentence()
+    assert line.startswith("syndicate: No feed can be fetched: "), line
+    assert line.endswith(told.format(folder=tmp_path)), line
+    assert "rahasia" not in fetch.err and "not your fault" not in fetch.err
+
+
 # --- check's warnings, and the command line as a new editor meets it -------------------
 
 BIG_DIGEST = """\

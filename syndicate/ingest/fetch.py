@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from syndicate.ingest.addresses import (
 )
 from syndicate.ingest.body import BodyTooLarge, read_body
 from syndicate.ingest.request import ACCEPT, ACCEPT_ENCODING, USER_AGENT, file_stamp, sendable
+from syndicate.redaction import redact_url
 
 __all__ = [
     "FEED_DEADLINE",
@@ -101,20 +103,53 @@ def make_client(
     waits, and every connection checked by `syndicate.ingest.addresses`."""
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
     resolver = resolver or SystemResolver()
-    # A transport of our own turns off httpx's proxies from the environment: they are
-    # mounted here as httpx would (None: that host is reached directly).
-    proxies = {
-        pattern: GuardedTransport(resolver, limits=limits, proxy=proxy) if proxy else None
-        for pattern, proxy in get_environment_proxies().items()
-    }
-    return FeedClient(
-        resolver,
-        follow_redirects=True,
-        max_redirects=10,
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        transport=GuardedTransport(resolver, limits=limits),
-        mounts=proxies,
-        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
+    environment = get_environment_proxies()
+    try:
+        # A transport of our own turns off httpx's proxies from the environment: they are
+        # mounted here as httpx would (None: that host is reached directly).
+        proxies = {
+            pattern: GuardedTransport(resolver, limits=limits, proxy=proxy) if proxy else None
+            for pattern, proxy in environment.items()
+        }
+        return FeedClient(
+            resolver,
+            follow_redirects=True,
+            max_redirects=10,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=GuardedTransport(resolver, limits=limits),
+            mounts=proxies,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+        )
+    except ImportError as error:  # httpx's SOCKS support is a package of its own
+        socks = [proxy for proxy in environment.values() if proxy and proxy.startswith("socks")]
+        named = redact_url(socks[0]) if socks else "a SOCKS proxy"
+        raise SyndicateError(
+            f"No feed can be fetched: the environment sends them through {named} "
+            "(ALL_PROXY, HTTPS_PROXY or HTTP_PROXY), and a SOCKS proxy needs one more "
+            "package: pip install 'httpx[socks]'."
+        ) from error
+    except OSError as error:  # the certificates the environment names cannot be read
+        raise SyndicateError(_unreadable_certificates(error)) from error
+
+
+def _unreadable_certificates(error: OSError) -> str:
+    # The first of these that is set is the one read (by httpx, and by `plain.tls_context`).
+    named = next(
+        (
+            f" ({name}={os.environ[name]})"
+            for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")
+            if os.environ.get(name)
+        ),
+        "",
+    )
+    reason = error.strerror or str(error) or type(error).__name__
+    return (
+        f"No feed can be fetched: the certificates to check secure sites with{named} "
+        f"cannot be read ({reason})."
     )
 
 
