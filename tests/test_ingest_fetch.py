@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -158,6 +160,24 @@ def test_a_deflated_feed_is_unpacked_with_or_without_its_zlib_header(
     packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
     packed = packer.compress(FEED) + packer.flush()
     server.add_stream("/feed.xml", lambda: [packed], headers={"Content-Encoding": "deflate"})
+    assert _fetch(server.url("/feed.xml")).body == FEED
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS], ids=["zlib", "raw"])
+def test_a_deflated_feed_whose_first_piece_is_one_byte_is_unpacked(
+    server: FeedServer, wbits: int
+) -> None:
+    """Whether deflate came with its zlib header shows only from its second byte: one byte
+    alone on the wire decides nothing (raw deflate was called broken when it came so)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = packer.compress(FEED) + packer.flush()
+
+    def dribbled() -> Iterator[bytes]:
+        yield packed[:1]
+        time.sleep(0.2)  # the first byte leaves alone
+        yield packed[1:]
+
+    server.add_stream("/feed.xml", dribbled, headers={"Content-Encoding": "deflate"})
     assert _fetch(server.url("/feed.xml")).body == FEED
 
 

@@ -88,23 +88,33 @@ def _unpacker(encoding: str) -> Unpacker:
     raise BodyUnreadable(f"it came packed as {encoding!r}, which syndicate did not ask for")
 
 
+_HEADER = 2  # bytes of a zlib header
+
+
 class _Inflater:
     """zlib, never asked for more than `room` bytes at a time."""
 
     def __init__(self, *, raw_fallback: bool) -> None:
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header
         self._raw_fallback = raw_fallback  # some servers send deflate without its header
-        self._started = False
+        # The body's first bytes, until they show whether a header opens it: zlib checks
+        # its two bytes once both have come, and a first piece may be one byte long.
+        self._opening = b""
 
     def unpack(self, data: bytes, room: int) -> list[bytes]:
+        deciding = self._raw_fallback
+        if deciding:
+            self._opening += data
         try:
             pieces = self._unpack(data, room)
         except zlib.error as error:
-            if not self._raw_fallback or self._started:
+            if not deciding:
                 raise BodyUnreadable(f"the packed body is broken ({error})") from error
             self._zlib, self._raw_fallback = zlib.decompressobj(-zlib.MAX_WBITS), False
-            pieces = self._unpack(data, room)
-        self._started = True
+            opening, self._opening = self._opening, b""
+            return self._unpack(opening, room)
+        if deciding and len(self._opening) >= _HEADER:  # a header opened it
+            self._raw_fallback, self._opening = False, b""
         return pieces
 
     def _unpack(self, data: bytes, room: int) -> list[bytes]:
