@@ -66,6 +66,47 @@ def test_a_304_without_validators_keeps_the_stored_ones(database_url: str, tmp_p
     assert (row.etag, row.last_modified) == (route.etag, route.last_modified)
 
 
+def test_validators_the_rows_no_longer_hold_are_not_sent_when_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    """A poll fetches its first feeds with the validators the quick look read, while its
+    store opens; should the rows say otherwise by then (the database file put back from a
+    copy, another poll's write), the feed is read again as the rows say: a 304 for the
+    old validators must not leave the new database without the feed's posts."""
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        sources = [source("warta", server.url("/feed"))]
+        first = open_database(f"sqlite:///{tmp_path / 'first.db'}")
+        asyncio.run(poll_sources(first, sources))
+        with first.session() as session:
+            row = session.scalars(select(Source)).one()
+            read_by_the_look = {"warta": (row.etag, row.last_modified)}
+        first.dispose()
+        assert read_by_the_look["warta"] != (None, None)
+        replaced = f"sqlite:///{tmp_path / 'replaced.db'}"
+        opened = []
+
+        def open_replaced():  # as `syndicate fetch` opens it: in the poll's storing thread
+            opened.append(open_database(replaced))
+            return opened[-1]
+
+        [report] = asyncio.run(
+            poll_sources(
+                open_replaced, sources, look_first=False, validators=read_by_the_look, workers=0
+            )
+        )
+        last = server.requests[-1].headers
+    (db,) = opened
+    with db.session() as session:
+        posts = session.scalar(select(func.count()).select_from(Post))
+        etag = session.scalars(select(Source.etag)).one()
+    db.dispose()
+    assert report.new_posts == posts == 8 and not report.not_modified
+    assert "if-none-match" not in last and "if-modified-since" not in last
+    assert etag == read_by_the_look["warta"][0]
+
+
 def test_a_broken_source_is_recorded_and_stops_no_other(database_url: str) -> None:
     tails = (CORPUS / "rss2email" / "tails" / "feed.rss").read_bytes()
     db = open_database(database_url)
@@ -248,6 +289,49 @@ def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
     assert "read" in sentence.lower() and "only" in sentence.lower() and "\n" not in sentence
     assert failing == [(name, 0) for name in names] and blamed == []
     assert all(report.error is None and report.new_posts > 0 for report in reports)
+
+
+def test_a_read_only_database_stops_a_poll_with_only_failures_and_304s_to_record(
+    database_url: str, tmp_path: Path
+) -> None:
+    """With no post to store, a poll still writes each source's health: a database that
+    takes no write stops it in the same one sentence (it printed two tracebacks, and the
+    command said it had fetched the sources)."""
+    import pytest
+    from sqlalchemy import event
+
+    from syndicate.db.session import DatabaseError
+
+    def read_only(dbapi, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi.cursor()
+        if db.is_sqlite:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi.commit()
+        cursor.close()
+
+    feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
+    db = open_database(database_url)
+    with FeedServer() as server:
+        server.add("/feed", feed, "application/atom+xml")
+        fine = replace(source("warta", server.url("/feed")), full_text="never")
+        asyncio.run(poll_sources(db, [fine], workers=0))
+        with db.session() as session:
+            row = session.scalars(select(Source)).one()
+            validators = {"warta": (row.etag, row.last_modified)}
+        event.listen(db.engine, "connect", read_only)
+        db.engine.dispose()  # the connections made from now on take no write
+        for polled in ([fine], [fine, source("hilang", server.url("/hilang"))]):
+            with pytest.raises(DatabaseError) as stopped:  # a 304 to record; and a failure
+                asyncio.run(
+                    poll_sources(db, polled, workers=0, look_first=False, validators=validators)
+                )
+            sentence = str(stopped.value)
+            assert sentence.startswith("The poll stopped: the database could not store")
+            assert "\n" not in sentence
+        assert server.hits("/feed") >= 3  # answered, 304, and not the reason it stopped
+    db.dispose()
 
 
 def test_two_sources_numbering_their_items_alike_keep_each_others_posts(

@@ -95,11 +95,10 @@ async def poll_sources(
         reports += await _poll_each(
             opening, enabled, validators, progress, workers, settings, resolver, storing
         )
-        await opening.store()  # the sources' rows made, even with no source to fetch
+        store = await opening.store()  # the sources' rows made, even with none to fetch
     finally:
         storing.shutdown(wait=True, cancel_futures=True)  # no store outlives the poll
-        if (store := opening.opened()) is not None:
-            store.record_unchanged()
+    store.record_unchanged()
     return reports
 
 
@@ -123,13 +122,6 @@ class _Opening:
         if self._future is None:
             self._future = self._storing.submit(_open_store, self._db, self._sources)
         return await asyncio.wrap_future(self._future)
-
-    def opened(self) -> PollStore | None:
-        """The store, if it was opened (asked once the storing thread has ended)."""
-        future = self._future
-        if future is None or not future.done() or future.cancelled() or future.exception():
-            return None
-        return future.result()
 
 
 def _open_store(
@@ -247,13 +239,19 @@ async def _poll_one(
     poll, as the store that could not be opened does)."""
     reach = Reach.around(source.url, settings.private_hosts)
     problems: list[str] = []  # article pages not fetched
-    try:
-        result, feed = await _read(client, parsers, source, stored, settings, reach)
-    except Exception as error:
-        return _failure(await opening.store(), source, error)
+    read = await _read(client, parsers, source, stored, settings, reach)
+    feed = read[1] if isinstance(read, tuple) else None
     if slot is not None and (feed is None or not _wants_pages(feed, source)):
         slot.free()  # read: the storing below needs no network, nor a fetch's slot
     store = await opening.store()
+    if (kept := store.validators.get(source.name, (None, None))) != stored:
+        # The source's row changed after the quick look read it (another poll wrote it, the
+        # database file was put back from a copy): the feed is read again, as the row says.
+        stored = kept
+        read = await _read(client, parsers, source, stored, settings, reach)
+    if isinstance(read, Exception):
+        return _failure(store, source, read)
+    result, feed = read
     try:
         if feed is not None:
             feed = await _with_full_text(store, pages, source, feed, reach, problems)
@@ -287,8 +285,23 @@ async def _read(
     stored: Validators,
     settings: IngestSettings,
     reach: Reach,
+) -> tuple[FetchResult, ParsedFeed | None] | Exception:
+    """The source's feed fetched, and parsed unless the server said it is not modified; or
+    what kept it from being read (the feed's fault, or a bug), to be recorded."""
+    try:
+        return await _fetch_and_parse(client, parsers, source, stored, settings, reach)
+    except Exception as error:
+        return error
+
+
+async def _fetch_and_parse(
+    client: httpx.AsyncClient,
+    parsers: FeedParsers,
+    source: SourceConfig,
+    stored: Validators,
+    settings: IngestSettings,
+    reach: Reach,
 ) -> tuple[FetchResult, ParsedFeed | None]:
-    """The source's feed fetched, and parsed unless the server said it is not modified."""
     etag, last_modified = stored
     result = await fetch_feed(
         client,

@@ -54,7 +54,11 @@ class PollStore:
         self, db: Database | Callable[[], Database], sources: Sequence[SourceConfig]
     ) -> None:
         self.db = db() if callable(db) else db
-        self.validators = sync_sources(self.db, sources)
+        try:
+            self.validators = sync_sources(self.db, sources)
+        except Exception as error:
+            _stop_if_the_database_failed(error)
+            raise
         self.clusters = ClusterIndex()
         # Sources that answered 304 are recorded together at the end (a poll of 200
         # unchanged feeds is then one transaction, not 200); lost with a killed poll, they
@@ -101,7 +105,9 @@ class PollStore:
         self._unchanged.append(_health(source, result, None, stored))
 
     def record_unchanged(self) -> None:
-        """The sources answered "not modified", all in one statement: no row loaded."""
+        """The sources answered "not modified", all in one statement: no row loaded.
+        `DatabaseError` when the database itself failed (the poll then said nothing of
+        them: they are asked again next time)."""
         healths, self._unchanged = self._unchanged, []
         _record_unchanged(self.db, healths)
 
@@ -119,7 +125,8 @@ class PollStore:
             log.warning("source %s: %s", source.name, message)
         try:
             _record_failure(self.db, source, message, retry_after)
-        except Exception:  # the database is away: the next poll finds the source due again
+        except Exception as error:
+            _stop_if_the_database_failed(error)
             log.exception("source %s: its failure could not be recorded", source.name)
         return PollReport(source.name, source.url, error=message)
 
@@ -127,8 +134,7 @@ class PollStore:
         """A bug, or a database that refused the source's row: recorded as the source's
         failure. The database itself failing (read-only, full, gone) stops the poll instead:
         `DatabaseError` is raised, no feed being to blame."""
-        if isinstance(error, DBAPIError) and _database_itself(error):
-            raise DatabaseError(_database_stopped(error)) from error
+        _stop_if_the_database_failed(error)
         message = f"{source.url}: unexpected error while reading or storing the feed "
         message += f"({first_line(error)})."
         log.error("source %s: %s", source.name, redact(message), exc_info=error)
@@ -179,6 +185,12 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
 # connection (08), a read-only transaction (25), resources such as the disk (53), an
 # operator's intervention (57).
 _DATABASE_ITSELF = ("08", "25", "53", "57")
+
+
+def _stop_if_the_database_failed(error: Exception) -> None:
+    """Raise `DatabaseError` when `error` is the database's own (gone, read-only, full)."""
+    if isinstance(error, DBAPIError) and _database_itself(error):
+        raise DatabaseError(_database_stopped(error)) from error
 
 
 def _database_itself(error: DBAPIError) -> bool:
@@ -541,7 +553,8 @@ def _record_unchanged(db: Database, healths: list[dict[str, Any]]) -> None:
     try:
         with db.session() as session:
             session.execute(_UPDATE_SOURCE, [fit_row(_SOURCES, health) for health in healths])
-    except Exception:  # they are polled again next time, as if they had changed
+    except Exception as error:  # they are polled again next time, as if they had changed
+        _stop_if_the_database_failed(error)
         log.exception("the health of %d unchanged sources could not be recorded", len(healths))
 
 
