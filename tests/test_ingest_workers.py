@@ -192,6 +192,51 @@ asyncio.run(poll())
     assert left == []
 
 
+def test_ctrl_c_stops_a_poll_without_a_traceback_from_its_parsing_processes(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C goes to every process of the command: the poll's process says
+    it stopped; its parsing processes leave that to it and print nothing."""
+    import subprocess
+    import sys
+    import time
+
+    feed = tmp_path / "feed.rss"
+    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
+    script = f"""
+import asyncio, pathlib, sys, time
+from syndicate.ingest.workers import FeedParsers
+
+async def poll():
+    async with FeedParsers(20, workers=2) as parsers:
+        body = pathlib.Path({str(feed)!r}).read_bytes()
+        await asyncio.gather(*(
+            parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
+            for _ in range(4)
+        ))
+        print("parsed", flush=True)
+        await asyncio.sleep(600)
+
+try:
+    asyncio.run(poll())
+except KeyboardInterrupt:
+    print("Stopped.", file=sys.stderr)
+"""
+    poll = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a process group of its own, as a terminal's job is
+    )
+    assert poll.stdout is not None
+    assert poll.stdout.readline().strip() == "parsed"
+    time.sleep(0.5)  # the parsing processes wait for the next feed
+    os.killpg(poll.pid, signal.SIGINT)
+    _, err = poll.communicate(timeout=60)
+    assert err.strip() == "Stopped.", err
+
+
 def _running(pid: int) -> bool:
     """Whether `pid` is a live process (a zombie, ended but not reaped, is not)."""
     try:

@@ -20,6 +20,7 @@ import multiprocessing
 import multiprocessing.forkserver
 import os
 import select
+import signal
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -174,7 +175,12 @@ def _start_pool(workers: int) -> Executor:
 
 
 def _start_worker(poll: int) -> None:
-    """A parsing process starts: it gives way to the poll's process, and ends with it."""
+    """A parsing process starts: it gives way to the poll's process, and ends with it.
+
+    A terminal's Ctrl-C reaches every process of the command: the poll's process stops
+    the poll (and says so) and ends this one; here it is not heard, nor told in a
+    traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _give_way()
     _end_with(poll)
 
