@@ -572,7 +572,13 @@ def _read_database(table: ConfigTable, config_file: Path) -> str:
     table.done()
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         table.fail("url", f'"{url}" must start with sqlite:/// or postgresql+psycopg://')
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    if re.match(r"^sqlite(\+\w+)?:///:memory:", url):
+        table.fail(
+            "url",
+            f'"{url}" is a database kept in memory, which forgets everything when the '
+            'command ends: name a file instead, such as "sqlite:///syndicate.db"',
+        )
+    if url.startswith("sqlite:///"):
         relative = url.removeprefix("sqlite:///")
         absolute = (config_file.parent / Path(relative).expanduser()).resolve()
         url = f"sqlite:///{absolute}"

@@ -320,6 +320,10 @@ def test_missing_settings_file_says_how_to_start(
         (('smtp_url = "smtp://localhost:1025"', 'smtp_url = "http://localhost"'), "smtp_url"),
         (('chat_id = "@kabarpilihan"\n', ""), "chat_id"),
         (('url = "sqlite:///data/syndicate.db"', 'url = "mysql://x"'), "[database] url"),
+        (
+            ('url = "sqlite:///data/syndicate.db"', 'url = "sqlite:///:memory:"'),
+            '[database] url: "sqlite:///:memory:" is a database kept in memory, which forgets',
+        ),
     ],
 )
 def test_each_kind_of_mistake_names_its_key(
