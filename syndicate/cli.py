@@ -138,15 +138,24 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
 
 
 def _is_database_problem(error: Exception) -> bool:
-    from sqlalchemy.exc import OperationalError
+    """The database's own state (gone, locked, read-only, not a database at all), not a
+    statement of syndicate's it refused."""
+    from sqlalchemy.exc import DatabaseError, OperationalError
 
-    return isinstance(error, OperationalError)
+    return isinstance(error, OperationalError) or type(error) is DatabaseError
 
 
 def _database_problem(error: Exception, args: argparse.Namespace) -> str:
     """The database error as a sentence; one that cannot be written names the file and fix."""
     detail = _first_line(error)
     lowered = detail.lower()
+    if "file is not a database" in lowered:
+        path = _database_file(args)
+        named = f"the file {path}" if path is not None else "the database file"
+        return (
+            f"{named} is not a SQLite database (another file, or a damaged one): check "
+            "[database] url in the settings, or put back a copy of the database."
+        )
     if "readonly" not in lowered and "read-only" not in lowered and "unable to open" not in lowered:
         return f"the database cannot be used ({detail})."
     path = _database_file(args)

@@ -621,6 +621,33 @@ def test_a_read_only_database_names_the_file_and_the_fix(
     assert len(sentence.splitlines()) == 1
 
 
+def test_a_file_that_is_not_a_database_is_named_in_one_sentence(site: Run, demo: Path) -> None:
+    """Another file where the database should be (or a damaged one): the editor is told
+    which file and what to check, not that something went wrong that is not their fault."""
+    database = demo / "syndicate.db"
+    for stale in demo.glob("syndicate.db*"):
+        stale.unlink()
+    database.write_bytes(b"%PDF-1.7 not a database at all\n" * 200)
+    sentence = site("fetch").one_sentence()
+    assert sentence == (
+        f"syndicate: the file {database} is not a SQLite database (another file, or a damaged "
+        "one): check [database] url in the settings, or put back a copy of the database."
+    )
+
+
+def test_a_database_a_newer_syndicate_upgraded_is_refused_in_one_sentence(
+    site: Run, demo: Path
+) -> None:
+    with sqlite3.connect(demo / "syndicate.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = '9999_future'")
+    sentence = site("fetch").one_sentence()
+    assert sentence == (
+        "syndicate: The database was last upgraded by a newer syndicate (its schema is at "
+        "revision '9999_future', which this version does not know): run that version, or a "
+        "copy of the database made for this one."
+    )
+
+
 @pytest.fixture
 def read_only_demo(demo: Path, tmp_path: Path) -> Iterator[Path]:
     """The demo site copied onto a tmpfs that is then remounted read-only."""

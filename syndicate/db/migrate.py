@@ -85,10 +85,28 @@ def upgrade_schema(engine: Engine) -> None:
     alembic_logger.setLevel(logging.WARNING)
     try:
         with _migration_lock(engine):
-            if head is None or _current_revision(engine) != head:
+            current = _current_revision(engine)
+            if current is not None and not _known_revision(current):
+                from syndicate.db.session import DatabaseError
+
+                raise DatabaseError(
+                    f"The database was last upgraded by a newer syndicate (its schema is at "
+                    f"revision {current!r}, which this version does not know): run that "
+                    "version, or a copy of the database made for this one."
+                )
+            if head is None or current != head:
                 command.upgrade(alembic_config(engine), "head")
     finally:
         alembic_logger.setLevel(level)
+
+
+def _known_revision(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except Exception:  # alembic's own word for a revision it cannot find
+        return False
 
 
 @contextlib.contextmanager
