@@ -91,3 +91,25 @@ def test_processes_started_together_on_a_new_postgresql_database_all_open_it(
     ]
     errors = [process.communicate(timeout=120)[1].decode() for process in processes]
     assert [process.returncode for process in processes] == [0, 0, 0, 0], errors
+
+
+def test_a_first_upgrade_stopped_halfway_leaves_nothing_half_made(tmp_path) -> None:
+    """A first `syndicate fetch` killed while it made the schema (or an upgrade failing
+    halfway) left the tables of the first migrations without the revision that says they
+    are there, and every later upgrade failed ("table job_runs already exists"). On
+    SQLite the whole upgrade is one transaction: none of it stays, and it runs again."""
+    import sqlite3
+
+    path = tmp_path / "site.db"
+    with sqlite3.connect(path) as db:  # the ninth migration's table, in its way
+        db.execute("CREATE TABLE edition_changes (id INTEGER)")
+    with pytest.raises(Exception, match="edition_changes"):
+        open_database(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        left = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        db.execute("DROP TABLE edition_changes")
+    assert left == {"edition_changes"}
+    opened = open_database(f"sqlite:///{path}")
+    tables = set(inspect(opened.engine).get_table_names())
+    opened.dispose()
+    assert set(Base.metadata.tables) <= tables

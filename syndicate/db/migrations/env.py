@@ -20,6 +20,13 @@ def run_migrations() -> None:
             connection.commit()
         try:
             with connection.begin():
+                if sqlite:
+                    # SQLite's Python driver opens a transaction only before it writes a row:
+                    # each table a migration made was kept at once, and an upgrade killed
+                    # halfway left tables without the revision that says they are there
+                    # (every later upgrade failing on "table ... already exists"). The whole
+                    # upgrade is one transaction: it is all there, or none of it.
+                    connection.exec_driver_sql("BEGIN")
                 context.configure(
                     connection=connection,
                     target_metadata=target_metadata,
