@@ -572,7 +572,7 @@ def _read_database(table: ConfigTable, config_file: Path) -> str:
     table.done()
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
         table.fail("url", f'"{url}" must start with sqlite:/// or postgresql+psycopg://')
-    if re.match(r"^sqlite(\+\w+)?:///:memory:", url):
+    if _in_memory(url):
         table.fail(
             "url",
             f'"{url}" is a database kept in memory, which forgets everything when the '
@@ -583,6 +583,19 @@ def _read_database(table: ConfigTable, config_file: Path) -> str:
         absolute = (config_file.parent / Path(relative).expanduser()).resolve()
         url = f"sqlite:///{absolute}"
     return url
+
+
+def _in_memory(url: str) -> bool:
+    """Whether a SQLite URL names a database kept in memory: no path ("sqlite://"),
+    ":memory:", or a URI file "file::memory:" or one opened with mode=memory."""
+    found = re.match(r"^sqlite(?:\+\w+)?://(.*)$", url)
+    if found is None:
+        return False
+    rest = found.group(1)
+    path, _, query = rest.partition("?")
+    if path in ("", "/") or path.startswith(("/:memory:", "/file::memory:")):
+        return True
+    return path.startswith("/file:") and "mode=memory" in query.split("&")
 
 
 def _read_sources(top: ConfigTable) -> tuple[Source, ...]:

@@ -291,6 +291,30 @@ def test_missing_env_variable_is_named(
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///:memory:",
+        "sqlite://",
+        "sqlite+pysqlite:///:memory:",
+        "sqlite:///:memory:?cache=shared",
+        "sqlite:///file::memory:?uri=true",
+        "sqlite:///file:memdb1?mode=memory&cache=shared&uri=true",
+    ],
+)
+def test_every_spelling_of_a_database_in_memory_is_refused(
+    site: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    """Each forgets everything when the command ends (and `sqlite://` let `fetch` say it
+    stored the posts): the key is named, with what to write instead."""
+    site.write_text(
+        SETTINGS.replace('url = "sqlite:///data/syndicate.db"', f'url = "{url}"'),
+        encoding="utf-8",
+    )
+    message = error_of(site, capsys)
+    assert "[database] url" in message and "kept in memory" in message
+
+
+@pytest.mark.parametrize(
     ("content", "expected"),
     [
         (b"[site\nname = 1", "is not valid TOML"),
