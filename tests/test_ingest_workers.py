@@ -237,6 +237,41 @@ except KeyboardInterrupt:
     assert err.strip() == "Stopped.", err
 
 
+def test_ctrl_c_while_the_fork_server_starts_stops_only_the_poll(tmp_path: Path) -> None:
+    """The fork server imports the parser for about a second after it starts: a Ctrl-C
+    then (a terminal sends it to every process of the command) must neither kill it nor
+    make it print a traceback; the poll's own process hears it when its handler is back."""
+    import subprocess
+    import sys
+
+    feed = tmp_path / "feed.rss"
+    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
+    script = f"""
+import asyncio, multiprocessing.forkserver, os, pathlib, signal, time
+from syndicate.ingest.workers import FeedParsers, start_early
+
+start_early(20)
+server = multiprocessing.forkserver._forkserver._forkserver_pid
+os.kill(server, signal.SIGINT)  # at once: it is still importing the parser
+time.sleep(1)
+
+async def poll():
+    async with FeedParsers(20, workers=2) as parsers:
+        body = pathlib.Path({str(feed)!r}).read_bytes()
+        feed = await parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
+        print(len(feed.entries), multiprocessing.forkserver._forkserver._forkserver_pid == server)
+
+asyncio.run(poll())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    entries, same_server = done.stdout.split()
+    assert int(entries) > 0 and same_server == "True"
+    assert done.stderr == ""
+
+
 def _running(pid: int) -> bool:
     """Whether `pid` is a live process (a zombie, ended but not reaped, is not)."""
     try:

@@ -152,7 +152,26 @@ def start_early(feeds: int) -> None:
     the parser on another core while the caller loads the rest (a command's database
     layer). A poll too small for worker processes starts nothing."""
     if _default_workers(feeds) and _forkserver() is not None:
+        if threading.current_thread() is threading.main_thread():
+            _start_deaf_to_ctrl_c()
+        else:  # signals are the main thread's to set
+            multiprocessing.forkserver.ensure_running()
+
+
+def _start_deaf_to_ctrl_c() -> None:
+    """Start the fork server ignoring Ctrl-C. A terminal's Ctrl-C reaches every process
+    of the command, and the server, importing the parser for a second, would print a
+    traceback of its own. An ignored signal stays ignored in a new program (and in the
+    workers forked from it); the poll's process holds a Ctrl-C pressed meanwhile back
+    (blocked, not lost) until its own handler is in place again."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         multiprocessing.forkserver.ensure_running()
+    finally:
+        if handler is not None:  # None: not set from Python, and left as it was
+            signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _forkserver() -> multiprocessing.context.ForkServerContext | None:
