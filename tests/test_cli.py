@@ -690,6 +690,22 @@ def test_a_read_only_mount_is_said_so_and_reading_commands_still_work(
         assert "chown" not in sentence and "not your fault" not in sentence
 
 
+def test_a_read_only_mount_whose_database_needs_an_upgrade_is_said_so(
+    run: Run, demo: Path, request: pytest.FixtureRequest
+) -> None:
+    """The upgrade's lock file cannot be made there either: the read-only disk is named,
+    not a missing file "file:/...?mode=ro.migrating" (its path was taken from the read-only
+    URI, and the editor was told something went wrong that was not their fault)."""
+    with sqlite3.connect(demo / "syndicate.db") as db:  # as a syndicate of one version ago left it
+        db.execute("UPDATE alembic_version SET version_num = '0009'")
+    with sqlite3.connect(demo / "syndicate.db") as db:  # into the file itself, which is copied
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    mount: Path = request.getfixturevalue("read_only_demo")
+    sentence = run("--config", str(mount / "syndicate.toml"), "fetch").one_sentence()
+    assert "read-only file system" in sentence and str(mount) in sentence
+    assert "not your fault" not in sentence and "file:" not in sentence
+
+
 def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:
     settings = demo / "syndicate.toml"
     feed = next(line for line in settings.read_text().splitlines() if "sample-feed" in line)

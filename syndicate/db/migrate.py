@@ -117,6 +117,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name == "sqlite" and database and database != ":memory:":
         import fcntl
 
+        database = database.removeprefix("file:").split("?", 1)[0]  # a read-only disk's URI
         with open(f"{database}.migrating", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             yield
