@@ -387,6 +387,20 @@ def _socks_installed() -> bool:
             id="socks-without-socksio",
         ),
         pytest.param(
+            "HTTPS_PROXY",
+            "socks4://editor:rahasia@127.0.0.1:1080",
+            "(socks4://***@127.0.0.1:1080) cannot be used: it must be an http://, https:// "
+            "or socks5:// address with a host and a port (ALL_PROXY, HTTPS_PROXY, HTTP_PROXY).",
+            id="a-scheme-httpx-has-not",
+        ),
+        pytest.param(
+            "ALL_PROXY",
+            "http://editor:rahasia@[::1",
+            "(http://***@[::1) cannot be used: it must be an http://, https:// or socks5:// "
+            "address with a host and a port (ALL_PROXY, HTTPS_PROXY, HTTP_PROXY).",
+            id="unreadable",
+        ),
+        pytest.param(
             "SSL_CERT_FILE",
             "{folder}/tidak-ada.pem",
             "(SSL_CERT_FILE={folder}/tidak-ada.pem) cannot be read (No such file or directory).",

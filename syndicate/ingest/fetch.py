@@ -103,8 +103,8 @@ def make_client(
     waits, and every connection checked by `syndicate.ingest.addresses`."""
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
     resolver = resolver or SystemResolver()
-    environment = get_environment_proxies()
     try:
+        environment = get_environment_proxies()
         # A transport of our own turns off httpx's proxies from the environment: they are
         # mounted here as httpx would (None: that host is reached directly).
         proxies = {
@@ -125,15 +125,30 @@ def make_client(
             },
         )
     except ImportError as error:  # httpx's SOCKS support is a package of its own
-        socks = [proxy for proxy in environment.values() if proxy and proxy.startswith("socks")]
+        socks = [proxy for proxy in _proxies() if proxy.startswith("socks")]
         named = redact_url(socks[0]) if socks else "a SOCKS proxy"
         raise SyndicateError(
             f"No feed can be fetched: the environment sends them through {named} "
             "(ALL_PROXY, HTTPS_PROXY or HTTP_PROXY), and a SOCKS proxy needs one more "
             "package: pip install 'httpx[socks]'."
         ) from error
+    except (ValueError, httpx.InvalidURL) as error:  # a proxy httpx cannot use, or read
+        if not _proxies():
+            raise
+        named = ", ".join(redact_url(proxy) for proxy in _proxies())
+        raise SyndicateError(
+            f"No feed can be fetched: the proxy the environment names ({named}) cannot be "
+            "used: it must be an http://, https:// or socks5:// address with a host and a "
+            "port (ALL_PROXY, HTTPS_PROXY, HTTP_PROXY)."
+        ) from error
     except OSError as error:  # the certificates the environment names cannot be read
         raise SyndicateError(_unreadable_certificates(error)) from error
+
+
+def _proxies() -> list[str]:
+    """The proxies the environment names, as httpx reads them (any case of the names)."""
+    names = ("all_proxy", "https_proxy", "http_proxy")
+    return [value for key, value in os.environ.items() if key.lower() in names and value]
 
 
 def _unreadable_certificates(error: OSError) -> str:
