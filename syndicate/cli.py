@@ -140,9 +140,11 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
 def _is_database_problem(error: Exception) -> bool:
     """The database's own state (gone, locked, read-only, not a database at all), not a
     statement of syndicate's it refused."""
-    from sqlalchemy.exc import DatabaseError, OperationalError
+    from sqlalchemy.exc import DatabaseError
 
-    return isinstance(error, OperationalError) or type(error) is DatabaseError
+    from syndicate.db.session import database_itself
+
+    return database_itself(error) or type(error) is DatabaseError
 
 
 def _database_problem(error: Exception, args: argparse.Namespace) -> str:

@@ -720,6 +720,33 @@ def test_a_read_only_mount_whose_database_needs_an_upgrade_is_said_so(
     assert "not your fault" not in sentence and "file:" not in sentence
 
 
+def test_a_read_only_postgresql_database_to_be_made_is_one_sentence(
+    run: Run, tmp_path: Path, postgres_url: str
+) -> None:
+    """A new PostgreSQL database whose transactions are read-only: the schema cannot be
+    made, and the editor is told so (it was "not your fault: cannot execute CREATE TABLE
+    in a read-only transaction")."""
+    import psycopg
+
+    name = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.replace("+psycopg", ""), autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    feed = write_sample_feed(tmp_path / "feed.xml")
+    settings = tmp_path / "syndicate.toml"
+    text = FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(tmp_path / "gone.xml").as_uri())
+    settings.write_text(
+        text.replace(
+            'timezone = "Asia/Jakarta"\n',
+            f'timezone = "Asia/Jakarta"\n\n[database]\nurl = "{postgres_url}"\n',
+            1,
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "jobs").mkdir()
+    sentence = run("--config", str(settings), "fetch").one_sentence()
+    assert "read-only transaction" in sentence and "not your fault" not in sentence
+
+
 def test_a_feed_error_is_printed_once(run: Run, demo: Path) -> None:
     settings = demo / "syndicate.toml"
     feed = next(line for line in settings.read_text().splitlines() if "sample-feed" in line)

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from syndicate.db.errors import DatabaseError
+
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
     from sqlalchemy import Engine
@@ -87,8 +89,6 @@ def upgrade_schema(engine: Engine) -> None:
         with _migration_lock(engine):
             current = _current_revision(engine)
             if current is not None and not _known_revision(current):
-                from syndicate.db.session import DatabaseError
-
                 raise DatabaseError(
                     f"The database was last upgraded by a newer syndicate (its schema is at "
                     f"revision {current!r}, which this version does not know): run that "

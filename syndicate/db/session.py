@@ -17,11 +17,12 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from syndicate.errors import SyndicateError
+from syndicate.db.errors import DatabaseError
 
 __all__ = [
     "Database",
     "DatabaseError",
+    "database_itself",
     "describe_outage",
     "is_connection_problem",
     "open_database",
@@ -38,8 +39,19 @@ _DISK_FULL = ("database or disk is full", "no space left on device", "disk full"
 log = logging.getLogger(__name__)
 
 
-class DatabaseError(SyndicateError):
-    """The database cannot be opened or upgraded; the message says why in one sentence."""
+# PostgreSQL's classes of errors that are the database's own state, not a statement's: the
+# connection (08), a read-only transaction (25), resources such as the disk (53), an
+# operator's intervention (57).
+_DATABASE_ITSELF = ("08", "25", "53", "57")
+
+
+def database_itself(error: BaseException) -> bool:
+    """Whether `error` is the database itself failing (gone, read-only, full), not a row
+    or a statement it refuses."""
+    if not isinstance(error, DBAPIError):
+        return False
+    state = str(getattr(error.orig, "sqlstate", "") or "")
+    return isinstance(error, OperationalError) or state[:2] in _DATABASE_ITSELF
 
 
 class Database:

@@ -15,13 +15,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Select, bindparam, func, insert, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from syndicate.config import Source as SourceConfig
 from syndicate.db.fit import fit_row, fit_value
 from syndicate.db.models import Post, Source, utcnow
-from syndicate.db.session import Database, DatabaseError
+from syndicate.db.session import Database, DatabaseError, database_itself
 from syndicate.ingest.cluster import ClusterIndex, NewPost, place_posts
 from syndicate.ingest.entries import FeedEntry, ParsedFeed
 from syndicate.ingest.recheck import PollReport, Validators, healthy
@@ -181,22 +181,10 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
     return [s for s in sources if (due := next_poll.get(s.name)) is None or due <= now]
 
 
-# PostgreSQL's classes of errors that are the database's own state, not a row's: the
-# connection (08), a read-only transaction (25), resources such as the disk (53), an
-# operator's intervention (57).
-_DATABASE_ITSELF = ("08", "25", "53", "57")
-
-
 def _stop_if_the_database_failed(error: Exception) -> None:
     """Raise `DatabaseError` when `error` is the database's own (gone, read-only, full)."""
-    if isinstance(error, DBAPIError) and _database_itself(error):
+    if isinstance(error, DBAPIError) and database_itself(error):
         raise DatabaseError(_database_stopped(error)) from error
-
-
-def _database_itself(error: DBAPIError) -> bool:
-    """Whether the database itself (gone, read-only, full) failed, not a row it refuses."""
-    state = str(getattr(error.orig, "sqlstate", "") or "")
-    return isinstance(error, OperationalError) or state[:2] in _DATABASE_ITSELF
 
 
 def _database_stopped(error: DBAPIError) -> str:
@@ -409,7 +397,7 @@ def _insert(
             statement.execute(connection, rows)
             return {row["id"] for row in rows}, []
     except _REFUSED as error:
-        if isinstance(error, DBAPIError) and _database_itself(error):
+        if isinstance(error, DBAPIError) and database_itself(error):
             raise  # the database itself (read-only, full, gone), not a row it refuses
         if len(rows) > 1:
             log.info(
@@ -427,7 +415,7 @@ def _insert(
                 statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
-            if isinstance(error, DBAPIError) and _database_itself(error):
+            if isinstance(error, DBAPIError) and database_itself(error):
                 raise  # the database itself, not this row: the poll stops
             entry, problem = redact(row["key"])[:_KEY_CHARS], first_line(error)
             log.warning(
