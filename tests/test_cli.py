@@ -347,16 +347,22 @@ url = "{missing}"
 """
 
 
+def _fetch_site(folder: Path) -> Path:
+    """A site of two sources in `folder`: the sample feed, and a file that is not there."""
+    feed = write_sample_feed(folder / "feed.xml")
+    settings = folder / "syndicate.toml"
+    settings.write_text(
+        FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(folder / "gone.xml").as_uri()),
+        encoding="utf-8",
+    )
+    (folder / "jobs").mkdir()
+    return settings
+
+
 def test_fetch_reports_new_posts_and_a_broken_source_without_failing(
     run: Run, tmp_path: Path
 ) -> None:
-    feed = write_sample_feed(tmp_path / "feed.xml")
-    settings = tmp_path / "syndicate.toml"
-    settings.write_text(
-        FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(tmp_path / "gone.xml").as_uri()),
-        encoding="utf-8",
-    )
-    (tmp_path / "jobs").mkdir()
+    settings = _fetch_site(tmp_path)
 
     fetch = run("--config", str(settings), "fetch")
 
@@ -418,13 +424,7 @@ def test_fetch_in_an_environment_it_cannot_fetch_through_says_so_in_one_sentence
 ) -> None:
     """A proxy or a certificates file the environment names, which cannot be used, is the
     editor's to mend: one sentence saying which, not "not your fault" and a traceback."""
-    feed = write_sample_feed(tmp_path / "feed.xml")
-    settings = tmp_path / "syndicate.toml"
-    settings.write_text(
-        FETCH_SETTINGS.format(feed=feed.as_uri(), missing=(tmp_path / "gone.xml").as_uri()),
-        encoding="utf-8",
-    )
-    (tmp_path / "jobs").mkdir()
+    settings = _fetch_site(tmp_path)
     monkeypatch.setenv(variable, value.format(folder=tmp_path))
 
     fetch = run("--config", str(settings), "fetch", "--quiet")

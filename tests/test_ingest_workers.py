@@ -154,19 +154,9 @@ def test_a_poll_killed_outright_leaves_no_parsing_process_behind(tmp_path: Path)
     import sys
     import time
 
-    feed = tmp_path / "feed.rss"
-    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
     script = f"""
-import asyncio, multiprocessing.forkserver, multiprocessing.resource_tracker, pathlib, sys, time
-from syndicate.ingest.workers import FeedParsers
-
-async def poll():
-    async with FeedParsers(20, workers=2) as parsers:
-        body = pathlib.Path({str(feed)!r}).read_bytes()
-        await asyncio.gather(*(
-            parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
-            for _ in range(4)
-        ))
+import multiprocessing.forkserver, multiprocessing.resource_tracker
+{_four_feeds_parsed(tmp_path)}
         pids = [p.pid for p in parsers._pool._processes.values()]
         pids.append(multiprocessing.forkserver._forkserver._forkserver_pid)
         pids.append(multiprocessing.resource_tracker._resource_tracker._pid)
@@ -201,19 +191,8 @@ def test_ctrl_c_stops_a_poll_without_a_traceback_from_its_parsing_processes(
     import sys
     import time
 
-    feed = tmp_path / "feed.rss"
-    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
     script = f"""
-import asyncio, pathlib, sys, time
-from syndicate.ingest.workers import FeedParsers
-
-async def poll():
-    async with FeedParsers(20, workers=2) as parsers:
-        body = pathlib.Path({str(feed)!r}).read_bytes()
-        await asyncio.gather(*(
-            parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
-            for _ in range(4)
-        ))
+{_four_feeds_parsed(tmp_path)}
         print("parsed", flush=True)
         await asyncio.sleep(600)
 
@@ -270,6 +249,23 @@ asyncio.run(poll())
     entries, same_server = done.stdout.split()
     assert int(entries) > 0 and same_server == "True"
     assert done.stderr == ""
+
+
+def _four_feeds_parsed(folder: Path) -> str:
+    """The start of a poll's script: two parsing processes, four feeds parsed, and the
+    poll still within its `async with` (the script goes on, indented, from there)."""
+    feed = folder / "feed.rss"
+    feed.write_bytes((CORPUS / FEEDS["tails"][0]).read_bytes())
+    return f"""import asyncio, os, pathlib, signal, sys, time
+from syndicate.ingest.workers import FeedParsers
+
+async def poll():
+    async with FeedParsers(20, workers=2) as parsers:
+        body = pathlib.Path({str(feed)!r}).read_bytes()
+        await asyncio.gather(*(
+            parsers.parse(body, url="https://t.example/", content_type=None, timezone=None)
+            for _ in range(4)
+        ))"""
 
 
 def _running(pid: int) -> bool:

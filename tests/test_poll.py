@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from syndicate.config import Source as SourceConfig
 from syndicate.db.models import Post, Source, utcnow
-from syndicate.db.session import open_database
+from syndicate.db.session import Database, open_database
 from syndicate.demo import write_sample_feed
 from syndicate.ingest.poll import poll_sources
 from tests.corpus import CORPUS
@@ -240,18 +240,8 @@ def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
     sentence, no feed is marked failing for it, and the next poll reads them again.
     (PostgreSQL says "read-only" with an error of another class than SQLite's.)"""
     import pytest
-    from sqlalchemy import event
 
     from syndicate.db.session import DatabaseError
-
-    def read_only(dbapi, _record) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi.cursor()
-        if db.is_sqlite:
-            cursor.execute("PRAGMA query_only=ON")
-        else:
-            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            dbapi.commit()
-        cursor.close()
 
     first = write_sample_feed(tmp_path / "feed.xml").read_bytes()
     db = open_database(database_url)
@@ -272,8 +262,7 @@ def test_a_database_that_stops_taking_writes_mid_poll_stops_it_in_one_sentence(
             path = "/feed" if name == "warta" else f"/{name}"
             changed = first.replace(b"warta", name.encode()).replace(b"/20", b"/baru/20")
             server.add(path, changed, "application/atom+xml")
-        event.listen(db.engine, "connect", read_only)
-        db.engine.dispose()  # the connections made from now on take no write
+        _take_no_write(db)
         with pytest.raises(DatabaseError) as stopped:
             asyncio.run(poll_sources(db, sources, workers=0))
         db.dispose()
@@ -298,18 +287,8 @@ def test_a_read_only_database_stops_a_poll_with_only_failures_and_304s_to_record
     takes no write stops it in the same one sentence (it printed two tracebacks, and the
     command said it had fetched the sources)."""
     import pytest
-    from sqlalchemy import event
 
     from syndicate.db.session import DatabaseError
-
-    def read_only(dbapi, _record) -> None:  # type: ignore[no-untyped-def]
-        cursor = dbapi.cursor()
-        if db.is_sqlite:
-            cursor.execute("PRAGMA query_only=ON")
-        else:
-            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            dbapi.commit()
-        cursor.close()
 
     feed = write_sample_feed(tmp_path / "feed.xml").read_bytes()
     db = open_database(database_url)
@@ -320,8 +299,7 @@ def test_a_read_only_database_stops_a_poll_with_only_failures_and_304s_to_record
         with db.session() as session:
             row = session.scalars(select(Source)).one()
             validators = {"warta": (row.etag, row.last_modified)}
-        event.listen(db.engine, "connect", read_only)
-        db.engine.dispose()  # the connections made from now on take no write
+        _take_no_write(db)
         for polled in ([fine], [fine, source("hilang", server.url("/hilang"))]):
             with pytest.raises(DatabaseError) as stopped:  # a 304 to record; and a failure
                 asyncio.run(
@@ -398,3 +376,21 @@ def test_a_poll_the_database_stopped_ends_every_source_before_it_says_so() -> No
 
     asyncio.run(poll())
     assert went_on == []
+
+
+def _take_no_write(db: Database) -> None:
+    """From now on the database's connections take no write: a read-only SQLite file, a
+    PostgreSQL session whose transactions are read-only."""
+    from sqlalchemy import event
+
+    def read_only(dbapi, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi.cursor()
+        if db.is_sqlite:
+            cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            dbapi.commit()
+        cursor.close()
+
+    event.listen(db.engine, "connect", read_only)
+    db.engine.dispose()  # the connections made so far are closed
