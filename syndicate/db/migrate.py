@@ -102,10 +102,11 @@ def upgrade_schema(engine: Engine) -> None:
 
 def _known_revision(revision: str) -> bool:
     from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
 
     try:
         return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
-    except Exception:  # alembic's own word for a revision it cannot find
+    except CommandError:  # alembic's word for a revision it cannot find
         return False
 
 

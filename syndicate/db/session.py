@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeGuard, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 _DATABASE_ITSELF = ("08", "25", "53", "57")
 
 
-def database_itself(error: BaseException) -> bool:
+def database_itself(error: BaseException) -> TypeGuard[DBAPIError]:
     """Whether `error` is the database itself failing (gone, read-only, full), not a row
     or a statement it refuses."""
     if not isinstance(error, DBAPIError):

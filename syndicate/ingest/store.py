@@ -183,7 +183,7 @@ def _due(db: Database, sources: list[SourceConfig]) -> list[SourceConfig]:
 
 def _stop_if_the_database_failed(error: Exception) -> None:
     """Raise `DatabaseError` when `error` is the database's own (gone, read-only, full)."""
-    if isinstance(error, DBAPIError) and database_itself(error):
+    if database_itself(error):
         raise DatabaseError(_database_stopped(error)) from error
 
 
@@ -397,7 +397,7 @@ def _insert(
             statement.execute(connection, rows)
             return {row["id"] for row in rows}, []
     except _REFUSED as error:
-        if isinstance(error, DBAPIError) and database_itself(error):
+        if database_itself(error):
             raise  # the database itself (read-only, full, gone), not a row it refuses
         if len(rows) > 1:
             log.info(
@@ -415,7 +415,7 @@ def _insert(
                 statement.execute(connection, [row])
             stored.add(row["id"])
         except _REFUSED as error:
-            if isinstance(error, DBAPIError) and database_itself(error):
+            if database_itself(error):
                 raise  # the database itself, not this row: the poll stops
             entry, problem = redact(row["key"])[:_KEY_CHARS], first_line(error)
             log.warning(
